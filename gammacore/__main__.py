@@ -1,0 +1,3 @@
+from gammacore.host.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""The bit-exact elementary operations of gammacore: the specification the RTL implements.
+
+Every function takes and returns raw integers (Python ints or NumPy int64 arrays) in the
+formats of :mod:`gammacore.golden.formats`, and works elementwise over any leading batch
+dimensions. Products are formed in int64 (no product here exceeds 49 bits); every
+precision-dropping shift rounds half up (:func:`rshift_round`); every written-back state
+saturates. The network models (``fixed_model``) and the RTL unit tests call these and
+nothing else for arithmetic, so there is exactly one definition of each operation.
+
+Per time step and layer, in this order (MODEL.md sections 2-4):
+
+1. synaptic accumulation   ``A_j = sum_i W[j,i] * q_i``                  (:func:`accumulate`)
+2. bucket decay            ``Z(t) = f(Z(t-1), A(t))``                    (:func:`bucket_step`)
+3. dendrite / readout      ``x_j = sum_k V[j,k] Z_j^k + b_j``            (:func:`dendrite`)
+4. encoder                 spike ``q_j = n * theta_j`` or none          (:func:`encoder_step`)
+5. learning (if an error is given for this step): deltas, errors to the layer below, then
+   updates, all computed from the weights before this step's update.
+"""
+import numpy as np
+
+from . import formats as F
+
+__all__ = [
+    "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
+    "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
+    "encoder_step", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
+]
+
+
+def _i64(v):
+    return np.asarray(v, dtype=np.int64) if not isinstance(v, (int, np.integer)) else int(v)
+
+
+def rshift_round(v, s):
+    """Arithmetic right shift by ``s >= 0`` bits, rounding half up: ``(v + 2**(s-1)) >> s``.
+
+    A negative ``s`` is an exact left shift.
+    """
+    if s <= 0:
+        return _i64(v) << (-s)
+    return (_i64(v) + (1 << (s - 1))) >> s
+
+
+# --- parameters --------------------------------------------------------------------------
+
+def coef_from_float(value):
+    """COEF raw value of a retention or rate in [0, 1): round to nearest, clip to 1..2**16-1."""
+    value = np.asarray(value, dtype=np.float64)
+    if np.any(~np.isfinite(value)) or np.any(value < 0) or np.any(value >= 1):
+        raise ValueError(f"coefficient must be in [0, 1), not {value!r}")
+    raw = np.clip(np.round(value * (1 << F.COEF.frac)), 1, F.COEF.max).astype(np.int64)
+    return raw if raw.ndim else int(raw)
+
+
+def beta_from_alpha(alpha_raw):
+    """Transfer rate beta = 1 - alpha, exactly, in COEF (alpha_raw in 1..2**16-1)."""
+    return (1 << F.COEF.frac) - _i64(alpha_raw)
+
+
+def lr_shift(eta, dt):
+    """Shift s with eta * dt ~= 2**-s (nearest power of two in log scale).
+
+    Learning rates are per second of physical time (MODEL.md section 4); both the float
+    and the fixed-point model apply the same power of two, 2**-s, per step.
+    """
+    rate = float(eta) * float(dt)
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"learning rate eta * dt must be positive, not {eta!r} * {dt!r}")
+    s = int(round(-np.log2(rate)))
+    if not F.LR_SHIFT.min <= s <= F.LR_SHIFT.max:
+        raise ValueError(f"learning rate eta * dt = {rate:g} gives shift {s}, expected 0..{F.LR_SHIFT.max}")
+    return s
+
+
+def forward_from_master(master):
+    """Forward 16-bit value (W, V or b) of a master word: its top 16 bits (floor)."""
+    return _i64(master) >> F.MASTER_SHIFT
+
+
+def master_from_forward(forward):
+    """Master word whose top bits are ``forward`` and whose low bits are zero."""
+    return _i64(forward) << F.MASTER_SHIFT
+
+
+# --- forward path ------------------------------------------------------------------------
+
+def accumulate(W, q):
+    """Synaptic accumulator of one step: ``A_j = sum_i W[j,i] * q_i`` (exact, ACC format).
+
+    W : (..., N_out, N_in) W raw; q : (..., N_in) Q raw (0 where no event).
+    Saturates at ACC bounds (unreachable below 2**14 events per neuron per step).
+    """
+    A = np.einsum("...ji,...i->...j", _i64(W), _i64(q))
+    return F.ACC.saturate(A)
+
+
+def bucket_step(Z, A, alpha, beta):
+    """One step of the gamma cascade (event-driven, postsynaptic form).
+
+    ``Z^1 <- sat(round(alpha_1 * Z^1) + A)``;
+    ``Z^k <- sat(Z^k + round(beta_k * (Z^(k-1) - Z^k)))`` for k >= 2, all from old values.
+
+    Z : (..., K) Z raw; A : (...) ACC raw (same scale as Z); alpha, beta : (K,) COEF raw.
+    """
+    Z = _i64(Z)
+    alpha = _i64(alpha)
+    beta = _i64(beta)
+    new = np.empty_like(Z)
+    new[..., 0] = rshift_round(alpha[0] * Z[..., 0], F.COEF.frac) + _i64(A)
+    diff = Z[..., :-1] - Z[..., 1:]
+    new[..., 1:] = Z[..., 1:] + rshift_round(beta[1:] * diff, F.COEF.frac)
+    return F.Z.saturate(new)
+
+
+def trace_input(q):
+    """Input of the presynaptic trace cascade: an event magnitude q on the Z scale."""
+    return _i64(q) << (F.TRACE.frac - F.Q.frac)
+
+
+def dendrite(V, Z, b):
+    """Pre-activation ``x = sat(round(sum_k V[k] Z^k + (b << 22), 12))``.
+
+    V : (..., K) V raw; Z : (..., K) Z raw; b : (...) B raw. Exact wide sum, one rounding.
+    """
+    acc = np.sum(_i64(V) * _i64(Z), axis=-1) + (_i64(b) << F.Z.frac)
+    return F.X.saturate(rshift_round(acc, F.V.frac))
+
+
+def relu(x):
+    return np.maximum(_i64(x), 0)
+
+
+def quotient(r, theta, n_max):
+    """Spike count ``n = min(n_max, floor((r + theta/2) / theta))`` without a divider.
+
+    r : residual y - e (X scale); theta : THETA raw (>= 1). Four compare-and-subtract steps
+    (restoring division, 8, 4, 2, 1 thresholds) give n in 0..15 exactly; a quotient of 16
+    or more comes out as 15. r + theta/2 < 0 gives 0.
+    """
+    th = _i64(theta) << (F.X.frac - F.THETA.frac)
+    rem = _i64(r) + (th >> 1)
+    n = np.zeros(np.shape(rem), dtype=np.int64)
+    for bit in (3, 2, 1, 0):
+        take = rem >= (th << bit)
+        rem = np.where(take, rem - (th << bit), rem)
+        n = n + np.where(take, 1 << bit, 0)
+    return np.minimum(n, n_max)
+
+
+def encoder_step(y, e, d, theta0, alpha_e, alpha_theta, m_f, n_max):
+    """One step of the sigma-delta encoder with multiplicative adaptive threshold.
+
+    Parameters
+    ----------
+    y : X raw, the neuron's output this step.
+    e : ENC raw, the estimate after the previous step; d : ADAPT raw.
+    theta0 : THETA raw (>= 1); alpha_e, alpha_theta, m_f : COEF raw; n_max : 1..15.
+
+    Returns
+    -------
+    q : Q raw magnitude of the spike (0: no spike this step).
+    e, d : the states after this step.
+
+    Order: ``e <- round(alpha_e e)``; ``theta = sat(theta0 + round(d >> 12))``;
+    ``n = quotient(y - e, theta)``; if n >= 1: ``q = sat(n theta)``, ``e <- sat(e + (q << 12))``,
+    ``d <- sat(d + round(m_f q >> 4))``; finally ``d <- round(alpha_theta d)``.
+    """
+    if not 1 <= int(n_max) <= F.N_MAX:
+        raise ValueError(f"n_max must be in 1..{F.N_MAX}, not {n_max!r}")
+    e = rshift_round(_i64(alpha_e) * _i64(e), F.COEF.frac)
+    d = _i64(d)
+    theta = F.THETA.saturate(_i64(theta0) + rshift_round(d, F.ADAPT.frac - F.THETA.frac))
+    n = quotient(_i64(y) - e, theta, n_max)
+    q = F.Q.saturate(n * theta)
+    e = F.ENC.saturate(e + (q << (F.ENC.frac - F.Q.frac)))
+    d = F.ADAPT.saturate(d + rshift_round(_i64(m_f) * q, F.COEF.frac + F.Q.frac - F.ADAPT.frac))
+    d = rshift_round(_i64(alpha_theta) * d, F.COEF.frac)
+    return q, e, d
+
+
+# --- learning ----------------------------------------------------------------------------
+
+def deltas(err, x, linear):
+    """``delta_j = e_j * H(x_j)``: H = 1 for a linear readout, else 1 where x > 0 (ERR raw)."""
+    err = _i64(err)
+    return err if linear else np.where(_i64(x) > 0, err, 0)
+
+
+def error_below(delta, V, W):
+    """Error to the layer below: ``e_i = sum_j g_j W[j,i]``, ``g_j = delta_j sum_k V[j,k]``.
+
+    g_j = sat_ERR(round(delta_j * sum_k V[j,k], 12)); e_i = sat_ERR(round(sum_j g_j W[j,i], 12)).
+    delta : (..., N_out) ERR; V : (..., N_out, K) V raw; W : (..., N_out, N_in) W raw.
+    """
+    g = F.ERR.saturate(rshift_round(_i64(delta) * np.sum(_i64(V), axis=-1), F.V.frac))
+    e = np.einsum("...j,...ji->...i", g, _i64(W))
+    return F.ERR.saturate(rshift_round(e, F.W.frac))
+
+
+def grad_w_term(V, trace):
+    """``u_ji = sat_TRACE(round(sum_k V[j,k] yhat_i^k, 12))``.
+
+    V : (..., N_out, K) V raw; trace : (..., N_in, K) TRACE raw -> (..., N_out, N_in).
+    """
+    u = np.einsum("...jk,...ik->...ji", _i64(V), _i64(trace))
+    return F.TRACE.saturate(rshift_round(u, F.V.frac))
+
+
+def update_master(master, grad, grad_frac, shift):
+    """``master <- sat(master - round(grad * 2**-shift))`` with grad's scale aligned to MASTER.
+
+    grad : raw integers with ``grad_frac`` fraction bits (delta*u and delta*Z have 34,
+    delta alone 12); shift : LR_SHIFT (eta * dt = 2**-shift).
+    """
+    upd = rshift_round(_i64(grad), grad_frac - F.MASTER.frac + int(shift))
+    return F.MASTER.saturate(_i64(master) - upd)

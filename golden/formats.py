@@ -1,0 +1,137 @@
+"""Every fixed-point format of gammacore, declared once.
+
+golden/, rtl/ and host/ take their word widths from here. A format is a two's-complement
+(``signed``) or unsigned integer of ``width`` bits whose value is ``raw / 2**frac``.
+
+Conventions used by every operation (see :mod:`gammacore.golden.fixedpoint`):
+
+* Products are exact: operands are widened before multiplying (NumPy int64 here, wide
+  enough DSP cascades in the RTL).
+* Every right shift that drops precision rounds half up: ``(v + 2**(s-1)) >> s`` with an
+  arithmetic (floor) shift, so ties go toward +infinity. It costs one constant add in
+  hardware. The one exception is the forward read of a master weight, which takes the
+  top 16 bits (floor).
+* Every state written back saturates at its format's bounds; nothing wraps.
+* Sums of products (dendrite, errors to the layer below) are accumulated exactly in a
+  wide accumulator and rounded and saturated once, at write-back, so they do not depend
+  on the order of the terms. The synaptic accumulator A is 48 bits wide for the same
+  reason: events can arrive in any order within a step.
+
+Learning-update underflow (MODEL.md section 4) is solved with wide master weights: W, V and
+b are stored as 32-bit words with 28 fraction bits (``MASTER``); the forward path reads
+the top 16 bits (``W``/``V``/``B``, 12 fraction bits). Updates of down to 2**-28 therefore
+accumulate instead of vanishing, deterministically and independent of update order (no
+random rounding, no LFSR to keep in step).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Format", "Q", "THETA", "W", "V", "B", "MASTER", "MASTER_SHIFT", "ACC", "Z", "X",
+    "TRACE", "ENC", "ADAPT", "COEF", "ERR", "LR_SHIFT", "N_MAX", "FORMATS",
+]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A fixed-point number format.
+
+    Parameters
+    ----------
+    name : str
+        What the format holds.
+    width : int
+        Word width in bits, sign included.
+    frac : int
+        Fraction bits: ``value = raw / 2**frac``.
+    signed : bool
+        Two's complement if true, unsigned otherwise.
+    """
+    name: str
+    width: int
+    frac: int
+    signed: bool
+
+    def __post_init__(self):
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"Format width must be a positive integer, not {self.width!r}")
+        if not isinstance(self.frac, int) or not 0 <= self.frac <= 62:
+            raise ValueError(f"Format fraction bits must be an integer in 0..62, not {self.frac!r}")
+
+    @property
+    def min(self) -> int:
+        """Smallest raw value."""
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        """Largest raw value."""
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> float:
+        """Value of one least significant bit."""
+        return 2.0 ** -self.frac
+
+    @property
+    def max_value(self) -> float:
+        return self.max * self.lsb
+
+    @property
+    def min_value(self) -> float:
+        return self.min * self.lsb
+
+    def saturate(self, raw):
+        """Clip raw integers (int or int64 array) to this format's range."""
+        return np.clip(raw, self.min, self.max) if isinstance(raw, np.ndarray) else max(self.min, min(self.max, int(raw)))
+
+    def from_float(self, value):
+        """Quantize real values: round to nearest (half away from zero), then saturate."""
+        raw = np.round(np.asarray(value, dtype=np.float64) * (1 << self.frac))
+        raw = np.clip(raw, self.min, self.max).astype(np.int64)
+        return raw if np.ndim(value) else int(raw)
+
+    def to_float(self, raw):
+        """Real value of raw integers."""
+        return np.asarray(raw, dtype=np.float64) * self.lsb if np.ndim(raw) else float(raw) * self.lsb
+
+    def __str__(self):
+        return f"{'S' if self.signed else 'U'}{self.width}.{self.frac}"
+
+
+#: Spike / input event magnitude q (spikes are positive).
+Q = Format("spike magnitude q", 16, 10, signed=False)
+#: Encoder threshold theta = theta_0 + d, same scale as q (q = n * theta).
+THETA = Format("threshold theta", 16, 10, signed=False)
+#: Forward synaptic weight W[j,i] (top 16 bits of its master word).
+W = Format("weight W", 16, 12, signed=True)
+#: Forward bucket weight V[j,k].
+V = Format("bucket weight V", 16, 12, signed=True)
+#: Forward bias b[j].
+B = Format("bias b", 16, 12, signed=True)
+#: Master (learning) word of W, V and b; forward value = master >> MASTER_SHIFT.
+MASTER = Format("master weight", 32, 28, signed=True)
+MASTER_SHIFT = MASTER.width - W.width
+#: Synaptic accumulator A_j = sum_i W[j,i] q_i within one step (exact, 48 bits).
+ACC = Format("synaptic accumulator A", 48, W.frac + Q.frac, signed=True)
+#: Postsynaptic bucket state Z_j^k.
+Z = Format("bucket state Z", 32, W.frac + Q.frac, signed=True)
+#: Pre-activation x_j and output y_j.
+X = Format("pre-activation x", 32, Z.frac, signed=True)
+#: Presynaptic trace bucket yhat_i^k and the learning term u_ji = sum_k V[j,k] yhat_i^k.
+TRACE = Format("presynaptic trace yhat", 32, Z.frac, signed=True)
+#: Encoder estimate e_j of what the receivers decoded in their first bucket.
+ENC = Format("encoder estimate e", 32, Z.frac, signed=True)
+#: Threshold adaptation d_j.
+ADAPT = Format("threshold adaptation d", 32, Z.frac, signed=True)
+#: Retentions alpha_k, transfer rates beta_k = 1 - alpha_k, alpha_e, alpha_theta, m_f.
+COEF = Format("coefficient", 16, 16, signed=False)
+#: Errors e_j = dL/dy_j, deltas, and errors sent to the layer below.
+ERR = Format("error", 16, 12, signed=True)
+#: Learning rate: eta * dt = 2**-shift; shifts are unsigned 6-bit integers.
+LR_SHIFT = Format("learning-rate shift", 6, 0, signed=False)
+#: Largest number of thresholds one spike may carry (4 compare-and-subtract steps).
+N_MAX = 15
+
+FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, LR_SHIFT)}

@@ -1,0 +1,53 @@
+"""The ``gammacore`` command line.
+
+Each subcommand lives in its own module ``gammacore.host.cmd_<name>`` that defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported
+only when their command runs, so ``gammacore --help`` stays fast.
+
+Bad input raises :class:`CliError` (or ``ValueError`` from the library), which is printed as
+one line naming the value, with exit status 2 - never a traceback.
+"""
+import argparse
+import importlib
+import sys
+
+#: name -> one-line help. The module gammacore.host.cmd_<name> implements it.
+COMMANDS = {
+    "train": "train a network on a reference task with the golden model (float or fixed point)",
+}
+
+
+class CliError(Exception):
+    """A user-facing error: bad input, missing tool, unreachable board."""
+
+
+def _module(name):
+    return importlib.import_module(f"gammacore.host.cmd_{name.replace('-', '_')}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gammacore",
+        description="gammacore: SpikingGamma networks with on-chip online learning - golden "
+                    "model, RTL verification, FPGA builds and the host side of the board.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_command=name)
+        _module(name).add_arguments(p)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(_module(args._command).run(args) or 0)
+    except (CliError, ValueError, FileNotFoundError) as exc:
+        print(f"gammacore {args._command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gammacore {args._command}: interrupted", file=sys.stderr)
+        return 130
