@@ -23,7 +23,7 @@ from . import formats as F
 __all__ = [
     "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
-    "encoder_step", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
+    "encoder_step", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
 ]
 
 
@@ -176,6 +176,15 @@ def encoder_step(y, e, d, theta0, alpha_e, alpha_theta, m_f, n_max):
     d = F.ADAPT.saturate(d + rshift_round(_i64(m_f) * q, F.COEF.frac + F.Q.frac - F.ADAPT.frac))
     d = rshift_round(_i64(alpha_theta) * d, F.COEF.frac)
     return q, e, d
+
+
+def encoder_bypass(y, alpha_e):
+    """Encoder bypass (ablation): ``q = sat_Q(round((1 - alpha_e) * max(y, 0)))`` every step.
+
+    beta_e (COEF) times y (X) has 16 + 22 fraction bits; rounded to Q's 10.
+    """
+    beta_e = beta_from_alpha(alpha_e)
+    return F.Q.saturate(rshift_round(beta_e * relu(y), F.COEF.frac + F.X.frac - F.Q.frac))
 
 
 # --- learning ----------------------------------------------------------------------------

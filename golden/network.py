@@ -1,0 +1,83 @@
+"""Feed-forward SpikingGamma networks, float or bit-exact fixed point, one API.
+
+Layer-synchronous, zero latency: in step t, layer 0 consumes the host's events of step t
+and fires; layer 1 consumes those spikes in the same step; and so on. The output layer is
+read as y(t). ``learn(err)`` after ``step`` applies MODEL.md section 4 to every layer, top
+down, each layer's error to the layer below computed before its own update.
+"""
+import numpy as np
+
+from . import formats as F
+from .config import NetworkConfig
+from .fixed_model import FixedLayer
+from .float_model import FloatLayer
+
+__all__ = ["Network", "make_network"]
+
+
+class Network:
+    """A stack of FloatLayer or FixedLayer with float inputs and outputs."""
+
+    def __init__(self, cfg: NetworkConfig, model: str, batch=1, params=None):
+        if model not in ("float", "fixed"):
+            raise ValueError(f"model must be 'float' or 'fixed', not {model!r}")
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, not {batch!r}")
+        cfg.validate()
+        self.cfg, self.model, self.batch = cfg, model, batch
+        params = cfg.init_params() if params is None else params
+        layer_cls = FixedLayer if model == "fixed" else FloatLayer
+        self.layers = [layer_cls(lc, co, p["W"], p["V"], p["b"], batch=batch)
+                       for lc, co, p in zip(cfg.layers, cfg.derived(), params)]
+        self.reset()
+
+    def reset(self):
+        for layer in self.layers:
+            layer.reset()
+        self.spikes = [np.zeros((self.batch, l.n_out)) for l in self.cfg.layers]
+        self.spike_count = np.zeros(len(self.layers), dtype=np.int64)
+        self.steps = 0
+
+    def step(self, inputs):
+        """Inputs (B, n_in) float magnitudes (0: no event); returns the output y(t) (B, n_out)."""
+        q = np.asarray(inputs, dtype=np.float64)
+        if q.shape != (self.batch, self.cfg.layers[0].n_in):
+            raise ValueError(f"inputs must have shape {(self.batch, self.cfg.layers[0].n_in)}, not {q.shape}")
+        fixed = self.model == "fixed"
+        if fixed:
+            q = F.Q.from_float(q)
+        for n, layer in enumerate(self.layers):
+            q = layer.step(q)
+            self.spikes[n] = F.Q.to_float(q) if fixed else q
+            if self.cfg.layers[n].encoder != "none":
+                self.spike_count[n] += int(np.count_nonzero(q))
+        self.steps += 1
+        out = self.layers[-1].y
+        return F.X.to_float(out) if fixed else out.copy()
+
+    def learn(self, err):
+        """Apply the online rule for err = dL/dy_out(t) (B, n_out); B must be 1 (plain SGD)."""
+        if self.batch != 1:
+            raise ValueError(f"online learning runs in stream order with batch 1, not batch {self.batch}")
+        e = np.asarray(err, dtype=np.float64)
+        if self.model == "fixed":
+            e = F.ERR.from_float(e)
+        for layer in reversed(self.layers):
+            e = layer.learn(e)
+
+    def set_learning_shift(self, extra):
+        """Scale every learning rate by 2**-extra (a schedule step); 0 restores the config."""
+        for layer, co in zip(self.layers, self.cfg.derived()):
+            if self.model == "fixed":
+                layer.coefs = type(co)(**{**co.__dict__, "shift_w": co.shift_w + extra,
+                                          "shift_v": co.shift_v + extra, "shift_b": co.shift_b + extra})
+            else:
+                layer.lr = {k: co.as_float(f"shift_{k}") * 2.0 ** -extra for k in ("w", "v", "b")}
+
+    def get_params(self):
+        return [layer.get_params() for layer in self.layers]
+
+
+def make_network(cfg: NetworkConfig, model="float", batch=1, params=None):
+    """Build a network with weights from ``cfg.init_params()`` (or ``params``)."""
+    return Network(cfg, model, batch=batch, params=params)
