@@ -179,7 +179,7 @@ def test_fixed_learning_moves_weights_below_one_lsb_per_update():
     net.learn(np.array([[-0.01]]))  # upward update: the floor read of the master hides it
     assert np.all(net.layers[0].W_master > w0)
     assert np.array_equal(net.layers[0].W, fw0), "a single update is below one forward LSB"
-    for _ in range(3000):
+    for _ in range(20000):  # about 5 master LSB (2**-28) each, 65536 to one forward LSB
         net.learn(np.array([[-0.01]]))
     assert np.all(net.layers[0].W > fw0), "accumulated updates must reach the forward weights"
 
