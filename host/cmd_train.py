@@ -1,0 +1,86 @@
+"""``gammacore train``: online training of the golden model on a reference task."""
+import json
+import math
+from pathlib import Path
+
+from .cli import CliError
+
+HELP = "train a network on a reference task with the golden model (float or fixed point)"
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise CliError(f"--dt expects a positive number of seconds, not {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise CliError(f"--dt expects a positive number of seconds, not {text!r}")
+    return v
+
+
+def add_arguments(p):
+    p.add_argument("--task", required=True, metavar="{coincidence,digits}",
+                   help="coincidence: delayed coincidence detection (2 channels, physical-time "
+                        "definition); digits: scikit-learn's 8x8 digits presented column by column")
+    p.add_argument("--model", default="fixed", metavar="{float,fixed}",
+                   help="float model or the bit-exact fixed-point model the chip implements (default fixed)")
+    p.add_argument("--dt", default="0.001", metavar="SECONDS",
+                   help="time step in seconds (default 0.001); the task and all time constants are "
+                        "defined in seconds, so the same physical problem is solved at any dt")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, weights and sample order")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the task's preset)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="use only the first N training and N test samples (quick runs)")
+    p.add_argument("--config", metavar="PATH", help="network parameter file (JSON, see NetworkConfig.to_dict)")
+    p.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+DEFAULT_EPOCHS = {"coincidence": 8, "digits": 8}
+
+
+def run(args):
+    from ..golden.config import NetworkConfig
+    from ..golden.presets import preset
+    from ..golden.tasks import TASKS, make_task
+    from ..golden.train import train
+
+    if args.task not in TASKS:
+        raise CliError(f"unknown task {args.task!r}; expected one of {', '.join(sorted(TASKS))}")
+    if args.model not in ("float", "fixed"):
+        raise CliError(f"unknown model {args.model!r}; expected 'float' or 'fixed'")
+    dt = _positive_float(args.dt)
+    epochs = DEFAULT_EPOCHS[args.task] if args.epochs is None else args.epochs
+    if epochs < 1:
+        raise CliError(f"--epochs expects a positive integer, not {epochs}")
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit expects a positive integer, not {args.limit}")
+    if args.seed < 0:
+        raise CliError(f"--seed expects a non-negative integer, not {args.seed}")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and not json_path.parent.is_dir():
+        raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+    if args.config:
+        cfg = NetworkConfig.load(args.config).with_dt(dt)
+    else:
+        cfg = preset(args.task, dt=dt, seed=args.seed)
+    task = make_task(args.task, dt=dt, seed=args.seed)
+    res = train(cfg, task, args.model, epochs=epochs, seed=args.seed, limit=args.limit,
+                progress=not args.no_progress)
+    rows = [("task", res["task"]), ("model", res["model"]), ("dt [s]", f"{res['dt']:g}"),
+            ("seed", res["seed"]), ("epochs", res["epochs"]),
+            ("network", "-".join(str(n) for n in [cfg.layers[0].n_in] + [l.n_out for l in cfg.layers])),
+            ("train accuracy", f"{100 * res['train_accuracy']:.2f} %"),
+            ("test accuracy", f"{100 * res['test_accuracy']:.2f} %"),
+            ("spikes / neuron / step", f"{res['spikes_per_neuron_per_step']:.4f}"),
+            ("steps per sample", res["steps"]), ("wall time", f"{res['wall_seconds']:.1f} s")]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    if json_path is not None:
+        out = {k: v for k, v in res.items() if k != "params"}
+        out["network"] = cfg.to_dict()
+        try:
+            json_path.write_text(json.dumps(out, indent=2) + "\n")
+        except OSError as exc:
+            raise CliError(f"cannot write --json {str(json_path)!r}: {exc.strerror}") from None
+    return 0
