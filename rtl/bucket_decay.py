@@ -1,0 +1,114 @@
+"""Bucket-decay unit: the per-step update of one gamma-cascade word per clock.
+
+Implements :func:`gammacore.golden.fixedpoint.bucket_step` one (neuron, bucket) word at a
+time. The caller (the layer core) streams, for every neuron and bucket k, the bucket's old
+value ``z``, the old value of the bucket below ``below`` (k >= 2) or the step's synaptic
+accumulator ``A`` (k = 1, in ``below``), the coefficient (alpha_1 for k = 1, beta_k else)
+and ``first`` (k = 1). The same unit updates the presynaptic traces.
+
+    k = 1:  z' = sat(round(alpha_1 * z) + A)
+    k >= 2: z' = sat(z + round(beta_k * (below - z)))          round(v) = (v + 2**15) >> 16
+
+Power-of-two variant (``pow2=True``, for DSP-poor devices): the coefficient port carries a
+shift s with beta = 2**-s (alpha_1 = 1 - 2**-s), and the multiply becomes a shift:
+``round(beta * m) = (m + 2**(s-1)) >> s`` and ``round(alpha_1 * z) = z + ((2**(s-1) - z) >> s)``,
+bit-identical to the multiplier form for those coefficients.
+
+The pipeline has two stages (multiply, round-add-saturate) and stalls as a whole when the
+output is not taken (``o.ready`` low).
+"""
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import formats as F
+
+__all__ = ["BucketDecay", "bucket_input_layout"]
+
+
+def bucket_input_layout(coef_width):
+    return data.StructLayout({
+        "z": signed(F.Z.width),
+        "below": signed(F.ACC.width),
+        "coef": unsigned(coef_width),
+        "first": 1,
+    })
+
+
+def saturate(m, value, fmt, name):
+    """Drive a new signal with ``value`` clipped to the raw range of ``fmt``."""
+    out = Signal(signed(fmt.width) if fmt.signed else unsigned(fmt.width), name=name)
+    with m.If(value > fmt.max):
+        m.d.comb += out.eq(fmt.max)
+    with m.Elif(value < fmt.min):
+        m.d.comb += out.eq(fmt.min)
+    with m.Else():
+        m.d.comb += out.eq(value)
+    return out
+
+
+class BucketDecay(wiring.Component):
+    """Pipelined bucket-decay unit, one (neuron, bucket) word per clock.
+
+    Parameters
+    ----------
+    pow2 : bool
+        Shift instead of multiply; ``i.payload.coef`` is then the shift s (1..16).
+
+    Attributes
+    ----------
+    i : stream of :func:`bucket_input_layout`, in
+    o : stream of signed Z words, out
+    """
+
+    def __init__(self, *, pow2=False):
+        if not isinstance(pow2, bool):
+            raise TypeError(f"pow2 must be a bool, not {pow2!r}")
+        self.pow2 = pow2
+        self.coef_width = 5 if pow2 else F.COEF.width
+        super().__init__({
+            "i": In(stream.Signature(bucket_input_layout(self.coef_width))),
+            "o": Out(stream.Signature(signed(F.Z.width))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        p = self.i.payload
+        # stage 1: operand selection and the multiply (or the exact shift form)
+        operand = Signal(signed(F.Z.width + 1))
+        m.d.comb += operand.eq(Mux(p.first, p.z, p.below - p.z))
+        prod_shape = signed(F.Z.width + 2 + F.COEF.width)
+        prod = Signal(prod_shape)
+        if self.pow2:
+            s = p.coef
+            half = Signal(unsigned(16))
+            m.d.comb += half.eq((Const(1, 17) << s) >> 1)
+            with m.If(p.first):
+                m.d.comb += prod.eq(p.z + ((half - p.z) >> s))
+            with m.Else():
+                m.d.comb += prod.eq((operand + half) >> s)
+        else:
+            m.d.comb += prod.eq(operand * p.coef)
+
+        s1_valid = Signal()
+        s1_prod = Signal(prod_shape)
+        s1_add = Signal(signed(F.ACC.width))
+        with m.If(advance):
+            m.d.sync += [s1_valid.eq(self.i.valid), s1_prod.eq(prod),
+                         s1_add.eq(Mux(p.first, p.below, p.z))]
+
+        # stage 2: round (multiplier form), add, saturate
+        term = Signal(prod_shape)
+        if self.pow2:
+            m.d.comb += term.eq(s1_prod)
+        else:
+            m.d.comb += term.eq((s1_prod + (1 << (F.COEF.frac - 1))) >> F.COEF.frac)
+        summed = Signal(signed(F.ACC.width + 2))
+        m.d.comb += summed.eq(term + s1_add)
+        z_new = saturate(m, summed, F.Z, "z_new")
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(s1_valid), self.o.payload.eq(z_new)]
+        return m

@@ -1,0 +1,41 @@
+"""Stream drivers for amaranth.sim testbenches: random idle cycles and back-pressure."""
+import numpy as np
+from amaranth.sim import Simulator
+
+
+async def send(ctx, port, items, rng, p_idle=0.3):
+    """Drive ``items`` (dicts or ints) into a stream, with random idle cycles."""
+    for item in items:
+        while rng.random() < p_idle:
+            ctx.set(port.valid, 0)
+            await ctx.tick()
+        ctx.set(port.valid, 1)
+        ctx.set(port.payload, item)
+        await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+async def receive(ctx, port, count, rng, p_stall=0.3):
+    """Collect ``count`` payloads from a stream, with random back-pressure."""
+    out = []
+    while len(out) < count:
+        ready = int(rng.random() >= p_stall)
+        ctx.set(port.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        if ready and valid:
+            out.append(payload)
+    ctx.set(port.ready, 0)
+    return out
+
+
+def run(dut, *testbenches, vcd=None):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    sim.run()
+
+
+def seeded(seed):
+    print(f"seed={seed}")
+    return np.random.default_rng(seed)
