@@ -1,0 +1,90 @@
+"""Sigma-delta encoder with a multiplicative adaptive threshold, one neuron per clock.
+
+Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
+``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
+(8, 4, 2, 1 thresholds), no divider. Nine pipeline stages, stall-all
+(:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
+n_max) are configuration inputs, held constant while a step is evaluated.
+"""
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import formats as F
+from .bucket_decay import saturate
+from .pipeline import Pipe
+
+__all__ = ["Encoder", "encoder_in_layout", "encoder_out_layout"]
+
+encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
+                                       "d": signed(F.ADAPT.width)})
+encoder_out_layout = data.StructLayout({"q": unsigned(F.Q.width), "e": signed(F.ENC.width),
+                                        "d": signed(F.ADAPT.width)})
+
+
+def _round_shift(value, s):
+    return (value + (1 << (s - 1))) >> s
+
+
+class Encoder(wiring.Component):
+    """Sigma-delta encoder unit.
+
+    Attributes
+    ----------
+    i : stream of (y, e, d) per neuron, in
+    o : stream of (q, e, d): spike magnitude (0: none) and the new states, out
+    theta0, alpha_e, alpha_theta, m_f, n_max : configuration, in
+    """
+    i: In(stream.Signature(encoder_in_layout))
+    o: Out(stream.Signature(encoder_out_layout))
+    theta0: In(unsigned(F.THETA.width))
+    alpha_e: In(unsigned(F.COEF.width))
+    alpha_theta: In(unsigned(F.COEF.width))
+    m_f: In(unsigned(F.COEF.width))
+    n_max: In(unsigned(4))
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        pipe = Pipe(m, advance)
+        p = self.i.payload
+        sh_d = F.ADAPT.frac - F.THETA.frac
+        sh_th = F.X.frac - F.THETA.frac
+
+        # 1: decay the estimate, form the threshold
+        e1 = Signal(signed(F.ENC.width + 1))
+        m.d.comb += e1.eq(_round_shift(p.e * self.alpha_e, F.COEF.frac))
+        theta = saturate(m, self.theta0 + _round_shift(p.d, sh_d), F.THETA, "theta")
+        v, s = pipe.stage(self.i.valid, y=p.y, e=e1, d=p.d, theta=theta)
+        # 2: residual plus half a threshold
+        th = Signal(unsigned(F.THETA.width + sh_th))
+        m.d.comb += th.eq(s.theta << sh_th)
+        rem = Signal(signed(F.X.width + 4))
+        m.d.comb += rem.eq(s.y - s.e + (th >> 1))
+        v, s = pipe.stage(v, rem=rem, e=s.e, d=s.d, theta=s.theta, th=th, n=Const(0, 4))
+        # 3-6: restoring division, four quotient bits
+        for bit in (3, 2, 1, 0):
+            take = Signal(name=f"take{bit}")
+            m.d.comb += take.eq(s.rem >= (s.th << bit))
+            new_rem = Signal(signed(F.X.width + 4), name=f"rem{bit}")
+            new_n = Signal(unsigned(4), name=f"n{bit}")
+            m.d.comb += [new_rem.eq(Mux(take, s.rem - (s.th << bit), s.rem)),
+                         new_n.eq(s.n | Mux(take, 1 << bit, 0))]
+            v, s = pipe.stage(v, rem=new_rem, n=new_n, e=s.e, d=s.d, theta=s.theta, th=s.th)
+        # 7: clip n, spike magnitude, new estimate
+        n = Signal(unsigned(4))
+        m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
+        q = saturate(m, n * s.theta, F.Q, "q")
+        e2 = saturate(m, s.e + (q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
+        v, s = pipe.stage(v, q=q, e=e2, d=s.d)
+        # 8: adapt the threshold
+        d1 = saturate(m, s.d + _round_shift(self.m_f * s.q, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
+        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1)
+        # 9: decay the adaptation
+        d2 = Signal(signed(F.ADAPT.width))
+        m.d.comb += d2.eq(_round_shift(s.d * self.alpha_theta, F.COEF.frac))
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(v), self.o.payload.q.eq(s.q), self.o.payload.e.eq(s.e),
+                         self.o.payload.d.eq(d2)]
+        return m
