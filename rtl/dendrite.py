@@ -1,0 +1,58 @@
+"""Dendrite and readout: ``x_j = sum_k V[j,k] Z_j^k + b_j``, then ReLU or linear.
+
+Implements :func:`gammacore.golden.fixedpoint.dendrite` and ``relu``: K words per neuron
+(one V*Z multiply per clock), summed exactly in a wide accumulator that starts at
+``b << 22`` on the neuron's first word; on its last word the sum is rounded (half up) to
+22 fraction bits, saturated to 32 bits and emitted as x and y = max(0, x) (or y = x when
+``relu`` is low). Two stages, stall-all.
+"""
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import formats as F
+from .bucket_decay import saturate
+from .pipeline import Pipe
+
+__all__ = ["Dendrite", "dendrite_in_layout", "dendrite_out_layout"]
+
+dendrite_in_layout = data.StructLayout({"v": signed(F.V.width), "z": signed(F.Z.width),
+                                        "b": signed(F.B.width), "first": 1, "last": 1})
+dendrite_out_layout = data.StructLayout({"x": signed(F.X.width), "y": signed(F.X.width)})
+
+#: accumulator width: 48-bit products, up to 2**6 buckets, the bias, and sign
+ACC_WIDTH = F.V.width + F.Z.width + 7
+
+
+class Dendrite(wiring.Component):
+    """Dendrite/readout unit.
+
+    Attributes
+    ----------
+    i : stream of (v, z, b, first, last) words, K per neuron, in
+    o : stream of (x, y) per neuron, out
+    relu : ReLU readout if high, linear if low, in
+    """
+    i: In(stream.Signature(dendrite_in_layout))
+    o: Out(stream.Signature(dendrite_out_layout))
+    relu: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        p = self.i.payload
+        prod = Signal(signed(F.V.width + F.Z.width))
+        m.d.comb += prod.eq(p.v * p.z)
+        v, s = Pipe(m, advance).stage(self.i.valid, prod=prod, b=p.b, first=p.first, last=p.last)
+
+        acc = Signal(signed(ACC_WIDTH))
+        acc_next = Signal(signed(ACC_WIDTH))
+        m.d.comb += acc_next.eq(Mux(s.first, s.b << F.Z.frac, acc) + s.prod)
+        x = saturate(m, (acc_next + (1 << (F.V.frac - 1))) >> F.V.frac, F.X, "x")
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(v & s.last), self.o.payload.x.eq(x),
+                         self.o.payload.y.eq(Mux(self.relu & (x < 0), 0, x))]
+            with m.If(v):
+                m.d.sync += acc.eq(acc_next)
+        return m
