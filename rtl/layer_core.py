@@ -31,7 +31,7 @@ from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
 from .encoder import Encoder
 
-__all__ = ["LayerCore", "Region"]
+__all__ = ["LayerCore", "Region", "State"]
 
 
 class Region(enum.Enum, shape=2):
@@ -39,6 +39,13 @@ class Region(enum.Enum, shape=2):
     W = 0
     V = 1
     B = 2
+
+
+class State(enum.Enum, shape=2):
+    """Neuron state selected by the state read port."""
+    X = 0
+    E = 1
+    D = 2
 
 
 def _bits(n):
@@ -63,7 +70,7 @@ class LayerCore(wiring.Component):
     cfg_* : configuration write port (region, addr, data, we), in
     alpha, beta : per-bucket COEF (alpha[0] for bucket 1, beta[k] for k >= 1), in
     alpha_e, alpha_theta, m_f, theta0, n_max, relu : encoder and readout configuration, in
-    x_addr / x_data : read port of the pre-activations of the last step
+    state_sel / state_addr / state_data : read port of x (last step), e and d per neuron
     cycles, steps, events_in : counters, out
     """
 
@@ -89,7 +96,8 @@ class LayerCore(wiring.Component):
             "alpha_e": In(unsigned(F.COEF.width)), "alpha_theta": In(unsigned(F.COEF.width)),
             "m_f": In(unsigned(F.COEF.width)), "theta0": In(unsigned(F.THETA.width)),
             "n_max": In(unsigned(4)), "relu": In(1),
-            "x_addr": In(unsigned(_bits(n_out))), "x_data": Out(signed(F.X.width)),
+            "state_sel": In(State), "state_addr": In(unsigned(_bits(n_out))),
+            "state_data": Out(signed(F.X.width)),
             "cycles": Out(32), "steps": Out(32), "events_in": Out(32),
         })
 
@@ -125,7 +133,15 @@ class LayerCore(wiring.Component):
         e_rd, e_wr = e_mem.read_port(domain="comb"), e_mem.write_port()
         d_rd, d_wr = d_mem.read_port(domain="comb"), d_mem.write_port()
         x_rd, x_wr = x_mem.read_port(domain="comb"), x_mem.write_port()
-        m.d.comb += [x_rd.addr.eq(self.x_addr), self.x_data.eq(x_rd.data)]
+        e_st, d_st = e_mem.read_port(domain="comb"), d_mem.read_port(domain="comb")
+        m.d.comb += [x_rd.addr.eq(self.state_addr), e_st.addr.eq(self.state_addr), d_st.addr.eq(self.state_addr)]
+        with m.Switch(self.state_sel):
+            with m.Case(State.X):
+                m.d.comb += self.state_data.eq(x_rd.data)
+            with m.Case(State.E):
+                m.d.comb += self.state_data.eq(e_st.data)
+            with m.Case(State.D):
+                m.d.comb += self.state_data.eq(d_st.data)
 
         m.submodules.buckets = bu = BucketDecay()
         m.submodules.dendrite = de = Dendrite()

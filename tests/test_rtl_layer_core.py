@@ -4,30 +4,10 @@ import pytest
 from amaranth.sim import Simulator
 
 from gammacore.golden import formats as F
-from gammacore.golden.config import LayerConfig, NetworkConfig
 from gammacore.golden.fixed_model import FixedLayer
 from gammacore.rtl.layer_core import LayerCore, Region
+from gammacore.sim.layer_case import random_events, random_layer
 from rtl_helpers import seeded
-
-
-def random_layer(rng, n_in, n_out, K):
-    taus = tuple(float(t) for t in np.sort(rng.uniform(0.0015, 0.03, size=K)))
-    relu = bool(rng.integers(0, 2))
-    lc = LayerConfig(n_in, n_out, taus=taus, readout="relu" if relu else "linear",
-                     theta0=float(rng.uniform(0.01, 0.3)), m_f=float(rng.uniform(0, 0.3)),
-                     tau_theta=float(rng.uniform(0.005, 0.05)), n_max=int(rng.integers(1, 16)))
-    cfg = NetworkConfig(dt=1e-3, layers=(lc,)).validate()
-    W = rng.normal(0, 1.0, size=(n_out, n_in))
-    V = rng.normal(0.3, 0.5, size=(n_out, K))
-    b = rng.normal(0, 0.3, size=n_out)
-    return FixedLayer(lc, cfg.derived()[0], W, V, b), relu
-
-
-def random_events(rng, T, n_in, rate):
-    q = np.zeros((T, n_in), dtype=np.int64)
-    hit = rng.random((T, n_in)) < rate
-    q[hit] = rng.integers(1, F.Q.from_float(3.0), size=int(hit.sum()))
-    return q
 
 
 def config_values(layer, relu):
@@ -103,7 +83,8 @@ def golden_run(layer, q_steps):
 
 def check(seed, n_in, n_out, K, T, rate, **kw):
     rng = seeded(seed)
-    layer, relu = random_layer(rng, n_in, n_out, K)
+    layer = random_layer(rng, n_in, n_out, K)
+    relu = layer.cfg.readout == "relu"
     q_steps = random_events(rng, T, n_in, rate)
     golden = FixedLayer(layer.cfg, layer.coefs, F.W.to_float(layer.W), F.V.to_float(layer.V), F.B.to_float(layer.b))
     want = golden_run(golden, q_steps)

@@ -1,0 +1,59 @@
+"""Random layer test cases with their golden results, shared by every layer-core bench.
+
+A case is plain JSON-able data: sizes, configuration words, initial weights (raw), the
+input events of every step, and what the golden FixedLayer produced: every spike (step,
+neuron, magnitude) and the final x, e, d, Z and trace words.
+"""
+import numpy as np
+
+from ..golden import formats as F
+from ..golden.config import LayerConfig, NetworkConfig
+from ..golden.fixed_model import FixedLayer
+
+__all__ = ["random_layer", "random_events", "make_case"]
+
+
+def random_layer(rng, n_in, n_out, K):
+    """A FixedLayer with random time constants, encoder settings and weights."""
+    taus = tuple(float(t) for t in np.sort(rng.uniform(0.0015, 0.03, size=K)))
+    relu = bool(rng.integers(0, 2))
+    lc = LayerConfig(n_in, n_out, taus=taus, readout="relu" if relu else "linear",
+                     theta0=float(rng.uniform(0.01, 0.3)), m_f=float(rng.uniform(0, 0.3)),
+                     tau_theta=float(rng.uniform(0.005, 0.05)), n_max=int(rng.integers(1, 16)))
+    cfg = NetworkConfig(dt=1e-3, layers=(lc,)).validate()
+    W = rng.normal(0, 1.0, size=(n_out, n_in))
+    V = rng.normal(0.3, 0.5, size=(n_out, K))
+    b = rng.normal(0, 0.3, size=n_out)
+    return FixedLayer(lc, cfg.derived()[0], W, V, b)
+
+
+def random_events(rng, T, n_in, rate):
+    """Q raw input magnitudes (T, n_in): at most one event per source per step."""
+    q = np.zeros((T, n_in), dtype=np.int64)
+    hit = rng.random((T, n_in)) < rate
+    q[hit] = rng.integers(1, F.Q.from_float(3.0), size=int(hit.sum()))
+    return q
+
+
+def make_case(seed, n_in, n_out, K, T, rate=0.5):
+    """Build a random layer and inputs, run the golden model, return the case dict."""
+    rng = np.random.default_rng(seed)
+    layer = random_layer(rng, n_in, n_out, K)
+    q_steps = random_events(rng, T, n_in, rate)
+    c = layer.coefs
+    case = {
+        "seed": seed, "n_in": n_in, "n_out": n_out, "K": K, "T": T,
+        "W": layer.W.ravel().tolist(), "V": layer.V.ravel().tolist(), "b": layer.b.tolist(),
+        "config": {"alpha_e": c.alpha_e, "alpha_theta": c.alpha_theta, "m_f": c.m_f,
+                   "theta0": c.theta0, "n_max": layer.cfg.n_max, "relu": int(layer.cfg.readout == "relu")},
+        "alpha": [int(a) for a in c.alpha], "beta": [int(b) for b in c.beta],
+        "events": [[[int(i), int(q[i])] for i in rng.permutation(n_in) if q[i]] for q in q_steps],
+    }
+    spikes = []
+    for q in q_steps:
+        out = layer.step(q[None])[0]
+        spikes.append([[int(j), int(out[j])] for j in np.flatnonzero(out)])
+    case["expected"] = {"spikes": spikes, "x": layer.x[0].tolist(), "e": layer.e[0].tolist(),
+                        "d": layer.d[0].tolist(), "Z": layer.Z[0].ravel().tolist(),
+                        "trace": layer.trace[0].ravel().tolist()}
+    return case
