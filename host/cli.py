@@ -14,6 +14,7 @@ import sys
 #: name -> one-line help. The module gammacore.host.cmd_<name> implements it.
 COMMANDS = {
     "train": "train a network on a reference task with the golden model (float or fixed point)",
+    "verify": "run a random layer on the RTL in a simulator and compare it bit for bit with the golden model",
 }
 
 

@@ -57,3 +57,19 @@ def make_case(seed, n_in, n_out, K, T, rate=0.5):
                         "d": layer.d[0].tolist(), "Z": layer.Z[0].ravel().tolist(),
                         "trace": layer.trace[0].ravel().tolist()}
     return case
+
+
+def first_mismatch(case, observed):
+    """None if the observed run equals the golden one, else a description of the first difference."""
+    exp = case["expected"]
+    for t, (want, got) in enumerate(zip(exp["spikes"], observed["spikes"])):
+        if [list(w) for w in want] != [list(g) for g in got]:
+            return f"step {t}: spikes {got} != golden {want}"
+    if len(observed["spikes"]) != len(exp["spikes"]):
+        return f"{len(observed['spikes'])} steps completed, golden has {len(exp['spikes'])}"
+    for key in ("x", "e", "d", "Z", "trace"):
+        if key in observed:
+            for i, (w, g) in enumerate(zip(exp[key], observed[key])):
+                if int(w) != int(g):
+                    return f"final {key}[{i}] = {g} != golden {w}"
+    return None

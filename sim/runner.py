@@ -52,8 +52,11 @@ def icarus_compatible(verilog_path):
     return out
 
 
-def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, seed=None):
-    """Build and run; returns the results XML path. Raises RuntimeError if a test failed."""
+def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, seed=None, log_file=None):
+    """Build and run; returns the results XML path. Raises RuntimeError if a test failed.
+
+    ``log_file``: where the simulator's output goes (default: standard output).
+    """
     from cocotb_tools.runner import get_runner
     if sim not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {sim!r}")
@@ -68,10 +71,10 @@ def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, see
         if sim == "icarus":
             verilog_path = icarus_compatible(verilog_path)
         runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args, always=True)
+                     timescale=("1ns", "1ps"), build_args=build_args, always=True, log_file=log_file)
         results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                               test_dir=build_dir, extra_env={**env, **(extra_env or {})}, seed=seed,
-                              timescale=("1ns", "1ps") if sim == "icarus" else None)
+                              timescale=("1ns", "1ps") if sim == "icarus" else None, log_file=log_file)
     finally:
         if old is not None:
             os.environ["PATH"] = old

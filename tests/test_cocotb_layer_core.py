@@ -6,7 +6,7 @@ import pytest
 
 from gammacore.rtl.layer_core import LayerCore
 from gammacore.sim import runner
-from gammacore.sim.layer_case import make_case
+from gammacore.sim.layer_case import first_mismatch, make_case
 
 
 def run_case(sim, tmp_path, seed, n_in, n_out, K, T):
@@ -18,8 +18,10 @@ def run_case(sim, tmp_path, seed, n_in, n_out, K, T):
                       tmp_path / "layer_core.v")
     runner.run(sim, v, "layer_core", "gammacore.sim.tb_layer_core", tmp_path / "build",
                extra_env={"GAMMACORE_CASE": str(tmp_path / "case.json"),
-                          "GAMMACORE_CYCLES": str(tmp_path / "cycles.json")}, seed=seed)
-    return json.loads((tmp_path / "cycles.json").read_text())
+                          "GAMMACORE_OUT": str(tmp_path / "observed.json")}, seed=seed)
+    observed = json.loads((tmp_path / "observed.json").read_text())
+    assert first_mismatch(case, observed) is None
+    return observed["cycles"]
 
 
 @pytest.mark.parametrize("sim", runner.SIMULATORS)

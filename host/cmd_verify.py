@@ -1,0 +1,80 @@
+"""``gammacore verify``: a random layer in an RTL simulator against the golden model."""
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .cli import CliError
+
+HELP = "run a random layer on the RTL layer core in a simulator and compare it with the golden model"
+
+
+def add_arguments(p):
+    p.add_argument("--sim", default="verilator", metavar="{icarus,verilator,amaranth}",
+                   help="simulator: Verilator or Icarus through cocotb, or amaranth.sim (default verilator)")
+    p.add_argument("--inputs", type=int, default=8, metavar="N", help="input channels (default 8)")
+    p.add_argument("--neurons", type=int, default=16, metavar="N", help="neurons (default 16)")
+    p.add_argument("--buckets", type=int, default=4, metavar="K", help="gamma buckets per neuron (default 4)")
+    p.add_argument("--steps", type=int, default=20, metavar="T", help="time steps (default 20)")
+    p.add_argument("--rate", type=float, default=0.5, help="probability of an event per input and step (default 0.5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the layer, the inputs and the stalls")
+    p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
+
+
+LIMITS = {"inputs": 4096, "neurons": 4096, "buckets": 16, "steps": 100000}
+
+
+def run(args):
+    if args.sim not in ("icarus", "verilator", "amaranth"):
+        raise CliError(f"unknown simulator {args.sim!r}; expected icarus, verilator or amaranth")
+    for name, hi in LIMITS.items():
+        v = getattr(args, name)
+        if not 1 <= v <= hi:
+            raise CliError(f"--{name} expects an integer in 1..{hi}, not {v}")
+    if not 0 <= args.rate <= 1:
+        raise CliError(f"--rate expects a probability in [0, 1], not {args.rate}")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and not json_path.parent.is_dir():
+        raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+
+    from ..sim.layer_case import first_mismatch, make_case
+    case = make_case(args.seed, args.inputs, args.neurons, args.buckets, args.steps, args.rate)
+    start = time.perf_counter()
+    if args.sim == "amaranth":
+        from ..sim.amaranth_layer import run_amaranth
+        observed = run_amaranth(case)
+    else:
+        from ..rtl.layer_core import LayerCore
+        from ..sim import runner
+        with tempfile.TemporaryDirectory(prefix="gammacore-verify-") as tmp:
+            tmp = Path(tmp)
+            (tmp / "case.json").write_text(json.dumps(case))
+            v = runner.export(LayerCore(args.inputs, args.neurons, args.buckets, W=case["W"], V=case["V"],
+                                        b=case["b"]), "layer_core", tmp / "layer_core.v")
+            log = tmp / "simulator.log"
+            try:
+                runner.run(args.sim, v, "layer_core", "gammacore.sim.tb_layer_core", tmp / "build",
+                           extra_env={"GAMMACORE_CASE": str(tmp / "case.json"),
+                                      "GAMMACORE_OUT": str(tmp / "observed.json")}, seed=args.seed,
+                           log_file=log)
+            except Exception as exc:
+                if not (tmp / "observed.json").exists():
+                    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                    raise CliError(f"the {args.sim} simulation did not complete: {exc}\n{tail}") from None
+            observed = json.loads((tmp / "observed.json").read_text())
+    wall = time.perf_counter() - start
+    mismatch = first_mismatch(case, observed)
+    report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
+              "seed": args.seed, "inputs": args.inputs, "neurons": args.neurons, "buckets": args.buckets,
+              "steps": args.steps, "events": sum(len(e) for e in case["events"]),
+              "spikes": sum(len(s) for s in case["expected"]["spikes"]),
+              "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
+              "wall_seconds": wall}
+    for key in ("match", "first_mismatch", "simulator", "seed", "events", "spikes", "steps", "cycles"):
+        print(f"{key:<15} {report[key]}")
+    if json_path is not None:
+        try:
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as exc:
+            raise CliError(f"cannot write --json {str(json_path)!r}: {exc.strerror}") from None
+    return 0 if mismatch is None else 1

@@ -1,0 +1,57 @@
+"""``gammacore verify``: match report, JSON, mismatch exit status, bad input."""
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gammacore.host import cmd_verify
+from gammacore.sim.layer_case import first_mismatch, make_case
+
+GAMMACORE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "gammacore"
+
+
+def test_verify_amaranth_matches_and_writes_json(tmp_path):
+    out = tmp_path / "v.json"
+    res = subprocess.run([str(GAMMACORE), "verify", "--sim", "amaranth", "--inputs", "3", "--neurons", "5",
+                          "--buckets", "2", "--steps", "6", "--seed", "4", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(out.read_text())
+    assert rep["match"] is True and rep["first_mismatch"] is None
+    assert rep["steps"] == 6 and rep["events"] > 0 and rep["cycles"] == sum(rep["cycles_per_step"])
+
+
+def test_verify_reports_first_mismatch_and_exits_1(monkeypatch, capsys):
+    """A core that drops one spike is caught, named, and the exit status is 1."""
+    import gammacore.sim.amaranth_layer as al
+    real = al.run_amaranth
+
+    def faulty(case, **kw):
+        obs = real(case, **kw)
+        step = next(t for t, s in enumerate(obs["spikes"]) if s)
+        obs["spikes"][step] = obs["spikes"][step][1:]
+        return obs
+
+    monkeypatch.setattr(al, "run_amaranth", faulty)
+    args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=5, rate=0.6, seed=2, json=None)
+    assert cmd_verify.run(args) == 1
+    out = capsys.readouterr().out
+    assert "match           False" in out and "step" in out
+
+
+def test_first_mismatch_names_state_words():
+    case = make_case(3, 2, 3, 2, 4)
+    observed = {k: list(v) for k, v in case["expected"].items()}
+    assert first_mismatch(case, observed) is None
+    observed["d"][1] += 1
+    assert first_mismatch(case, observed) == f"final d[1] = {case['expected']['d'][1] + 1} != golden {case['expected']['d'][1]}"
+
+
+@pytest.mark.parametrize("args,word", [(["--sim", "modelsim"], "modelsim"), (["--neurons", "0"], "--neurons"),
+                                       (["--buckets", "17"], "--buckets"), (["--rate", "2"], "--rate"),
+                                       (["--json", "/no/dir/x.json"], "/no/dir")])
+def test_verify_bad_input(args, word):
+    res = subprocess.run([str(GAMMACORE), "verify", *args], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and word in res.stderr and "Traceback" not in res.stderr
