@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -53,7 +54,7 @@ def icarus_compatible(verilog_path):
 
 
 def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, seed=None, log_file=None):
-    """Build and run; returns the results XML path. Raises RuntimeError if a test failed.
+    """Build and run; returns {"results", "build_seconds", "test_seconds"}. Raises RuntimeError if a test failed.
 
     ``log_file``: where the simulator's output goes (default: standard output).
     """
@@ -70,11 +71,14 @@ def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, see
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] if sim == "verilator" else []
         if sim == "icarus":
             verilog_path = icarus_compatible(verilog_path)
+        t0 = time.perf_counter()
         runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
                      timescale=("1ns", "1ps"), build_args=build_args, always=True, log_file=log_file)
+        t1 = time.perf_counter()
         results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                               test_dir=build_dir, extra_env={**env, **(extra_env or {})}, seed=seed,
                               timescale=("1ns", "1ps") if sim == "icarus" else None, log_file=log_file)
+        t2 = time.perf_counter()
     finally:
         if old is not None:
             os.environ["PATH"] = old
@@ -82,4 +86,4 @@ def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, see
     total, failed = get_results(results)
     if failed:
         raise RuntimeError(f"{failed} of {total} cocotb tests failed ({sim}); see {results}")
-    return results
+    return {"results": results, "build_seconds": t1 - t0, "test_seconds": t2 - t1}
