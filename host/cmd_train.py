@@ -36,7 +36,7 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-DEFAULT_EPOCHS = {"coincidence": 8, "digits": 8}
+DEFAULT_EPOCHS = {"coincidence": 8, "digits": 10}
 
 
 def run(args):
