@@ -60,6 +60,7 @@ class LayerCore(wiring.Component):
     n_in, n_out, buckets : layer size and K
     W, V, b : initial forward weights (raw W/V/B integers), row-major lists, or None (zeros)
     lanes : parallel datapaths (1)
+    pow2 : power-of-two bucket rates: the bucket pass shifts instead of multiplying
 
     Attributes
     ----------
@@ -68,19 +69,22 @@ class LayerCore(wiring.Component):
     step : pulse: the step's events are complete, evaluate, in
     busy, done : evaluating; one-cycle pulse at the end of a step, out
     cfg_* : configuration write port (region, addr, data, we), in
-    alpha, beta : per-bucket COEF (alpha[0] for bucket 1, beta[k] for k >= 1), in
+    alpha, beta : per-bucket COEF (alpha[0] for bucket 1, beta[k] for k >= 1), in; with
+        ``pow2`` they carry shifts s (alpha[0]: alpha_1 = 1 - 2**-s, beta[k] = 2**-s)
     alpha_e, alpha_theta, m_f, theta0, n_max, relu : encoder and readout configuration, in
     state_sel / state_addr / state_data : read port of x (last step), e and d per neuron
     cycles, steps, events_in : counters, out
     """
 
-    def __init__(self, n_in, n_out, buckets, *, W=None, V=None, b=None, lanes=1):
+    def __init__(self, n_in, n_out, buckets, *, W=None, V=None, b=None, lanes=1, pow2=False):
         for name, v in (("n_in", n_in), ("n_out", n_out), ("buckets", buckets)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
         if lanes != 1:
             raise ValueError(f"lanes must be 1 in this version, not {lanes!r}")
-        self.n_in, self.n_out, self.K, self.lanes = n_in, n_out, buckets, lanes
+        if not isinstance(pow2, bool):
+            raise TypeError(f"pow2 must be a bool, not {pow2!r}")
+        self.n_in, self.n_out, self.K, self.lanes, self.pow2 = n_in, n_out, buckets, lanes, pow2
         self._init = {"W": W, "V": V, "b": b}
         ev = data.StructLayout({"source": unsigned(_bits(n_in)), "q": unsigned(F.Q.width)})
         sp = data.StructLayout({"neuron": unsigned(_bits(n_out)), "q": unsigned(F.Q.width)})
@@ -143,7 +147,7 @@ class LayerCore(wiring.Component):
             with m.Case(State.D):
                 m.d.comb += self.state_data.eq(d_st.data)
 
-        m.submodules.buckets = bu = BucketDecay()
+        m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
         m.submodules.dendrite = de = Dendrite()
         m.submodules.encoder = en = Encoder()
         m.d.comb += [de.relu.eq(self.relu), en.theta0.eq(self.theta0), en.alpha_e.eq(self.alpha_e),

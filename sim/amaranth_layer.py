@@ -15,7 +15,9 @@ __all__ = ["run_amaranth"]
 def run_amaranth(case, p_idle=0.3, p_stall=0.3, load_by_port=False):
     I, N, K = case["n_in"], case["n_out"], case["K"]
     rng = np.random.default_rng(case["seed"] + 1_000_003)
-    dut = LayerCore(I, N, K) if load_by_port else LayerCore(I, N, K, W=case["W"], V=case["V"], b=case["b"])
+    pow2 = case.get("pow2", False)
+    dut = (LayerCore(I, N, K, pow2=pow2) if load_by_port
+           else LayerCore(I, N, K, W=case["W"], V=case["V"], b=case["b"], pow2=pow2))
     obs = {"spikes": [], "cycles": []}
 
     async def driver(ctx):

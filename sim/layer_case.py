@@ -4,8 +4,11 @@ A case is plain JSON-able data: sizes, configuration words, initial weights (raw
 input events of every step, and what the golden FixedLayer produced: every spike (step,
 neuron, magnitude) and the final x, e, d, Z and trace words.
 """
+import dataclasses
+
 import numpy as np
 
+from ..golden import fixedpoint as fp
 from ..golden import formats as F
 from ..golden.config import LayerConfig, NetworkConfig
 from ..golden.fixed_model import FixedLayer
@@ -35,10 +38,20 @@ def random_events(rng, T, n_in, rate):
     return q
 
 
-def make_case(seed, n_in, n_out, K, T, rate=0.5):
-    """Build a random layer and inputs, run the golden model, return the case dict."""
+def make_case(seed, n_in, n_out, K, T, rate=0.5, pow2=False):
+    """Build a random layer and inputs, run the golden model, return the case dict.
+
+    With ``pow2`` the bucket rates are exact powers of two (beta_k = 2**-s_k, alpha_1 =
+    1 - 2**-s_1) and the case's "alpha"/"beta" words are the shifts s_k, as the
+    power-of-two layer core takes them.
+    """
     rng = np.random.default_rng(seed)
     layer = random_layer(rng, n_in, n_out, K)
+    shifts = None
+    if pow2:
+        shifts = [int(s) for s in np.sort(rng.integers(1, 9, size=K))]
+        beta = np.array([1 << (16 - s) for s in shifts], dtype=np.int64)
+        layer.coefs = dataclasses.replace(layer.coefs, alpha=fp.beta_from_alpha(beta), beta=beta)
     q_steps = random_events(rng, T, n_in, rate)
     c = layer.coefs
     case = {
@@ -46,7 +59,8 @@ def make_case(seed, n_in, n_out, K, T, rate=0.5):
         "W": layer.W.ravel().tolist(), "V": layer.V.ravel().tolist(), "b": layer.b.tolist(),
         "config": {"alpha_e": c.alpha_e, "alpha_theta": c.alpha_theta, "m_f": c.m_f,
                    "theta0": c.theta0, "n_max": layer.cfg.n_max, "relu": int(layer.cfg.readout == "relu")},
-        "alpha": [int(a) for a in c.alpha], "beta": [int(b) for b in c.beta],
+        "alpha": shifts if pow2 else [int(a) for a in c.alpha],
+        "beta": shifts if pow2 else [int(b) for b in c.beta], "pow2": pow2,
         "events": [[[int(i), int(q[i])] for i in rng.permutation(n_in) if q[i]] for q in q_steps],
     }
     spikes = []

@@ -7,9 +7,9 @@ from gammacore.sim.amaranth_layer import run_amaranth
 from gammacore.sim.layer_case import first_mismatch, make_case
 
 
-def check(seed, n_in, n_out, K, T, rate=0.5, **kw):
+def check(seed, n_in, n_out, K, T, rate=0.5, pow2=False, **kw):
     print(f"seed={seed}")
-    case = make_case(seed, n_in, n_out, K, T, rate)
+    case = make_case(seed, n_in, n_out, K, T, rate, pow2=pow2)
     assert any(case["expected"]["spikes"]), f"seed={seed}: test produced no spikes"
     obs = run_amaranth(case, **kw)
     assert first_mismatch(case, obs) is None, f"seed={seed}: {first_mismatch(case, obs)}"
@@ -21,6 +21,12 @@ def check(seed, n_in, n_out, K, T, rate=0.5, **kw):
 def test_layer_core_matches_golden(seed):
     rng = np.random.default_rng(seed)
     check(seed, int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 5)), T=12, rate=0.5)
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_power_of_two_layer_core_matches_golden(seed):
+    rng = np.random.default_rng(seed)
+    check(seed, int(rng.integers(1, 6)), int(rng.integers(1, 8)), int(rng.integers(1, 5)), T=12, pow2=True)
 
 
 def test_weights_loaded_through_configuration_port():
