@@ -27,7 +27,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
-from .bucket_decay import BucketDecay, saturate
+from .accumulator import SynapticAccumulator, event_layout
+from .bucket_decay import BucketDecay
 from .dendrite import Dendrite
 from .encoder import Encoder
 
@@ -86,7 +87,7 @@ class LayerCore(wiring.Component):
             raise TypeError(f"pow2 must be a bool, not {pow2!r}")
         self.n_in, self.n_out, self.K, self.lanes, self.pow2 = n_in, n_out, buckets, lanes, pow2
         self._init = {"W": W, "V": V, "b": b}
-        ev = data.StructLayout({"source": unsigned(_bits(n_in)), "q": unsigned(F.Q.width)})
+        ev = event_layout(n_in)
         sp = data.StructLayout({"neuron": unsigned(_bits(n_out)), "q": unsigned(F.Q.width)})
         depth_w = n_in * n_out
         super().__init__({
@@ -114,26 +115,23 @@ class LayerCore(wiring.Component):
             m.submodules[name] = mm
             return mm
 
-        w_mem = mem("w", signed(F.W.width), N * I, self._init["W"])
         v_mem = mem("v", signed(F.V.width), N * K, self._init["V"])
         b_mem = mem("b", signed(F.B.width), N, self._init["b"])
-        a_mem = mem("a", signed(F.ACC.width), N)
         z_mem = mem("z", signed(F.Z.width), N * K)
         t_mem = mem("trace", signed(F.TRACE.width), I * K)
-        qin_mem = mem("qin", unsigned(F.Q.width), I)
         e_mem = mem("e", signed(F.ENC.width), N)
         d_mem = mem("d", signed(F.ADAPT.width), N)
         x_mem = mem("x", signed(F.X.width), N)
-        self.memories = {"W": w_mem, "V": v_mem, "b": b_mem, "A": a_mem, "Z": z_mem, "trace": t_mem,
-                         "qin": qin_mem, "e": e_mem, "d": d_mem, "x": x_mem}
+        m.submodules.accumulator = acc = SynapticAccumulator(I, N, W=self._init["W"])
+        wiring.connect(m, wiring.flipped(self.events), acc.events)
+        m.d.comb += self.events_in.eq(acc.count)
+        self.accumulator = acc
+        self.memories = {"V": v_mem, "b": b_mem, "Z": z_mem, "trace": t_mem, "e": e_mem, "d": d_mem, "x": x_mem}
 
-        w_rd, w_wr = w_mem.read_port(), w_mem.write_port()
         v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
         b_rd, b_wr = b_mem.read_port(domain="comb"), b_mem.write_port()
-        a_rd, a_wr = a_mem.read_port(), a_mem.write_port()
         z_rd, z_wr = z_mem.read_port(), z_mem.write_port()
         t_rd, t_wr = t_mem.read_port(), t_mem.write_port()
-        q_rd, q_wr = qin_mem.read_port(), qin_mem.write_port()
         e_rd, e_wr = e_mem.read_port(domain="comb"), e_mem.write_port()
         d_rd, d_wr = d_mem.read_port(domain="comb"), d_mem.write_port()
         x_rd, x_wr = x_mem.read_port(domain="comb"), x_mem.write_port()
@@ -157,40 +155,13 @@ class LayerCore(wiring.Component):
         with m.If(self.cfg_we & ~self.busy):
             with m.Switch(self.cfg_region):
                 with m.Case(Region.W):
-                    m.d.comb += [w_wr.addr.eq(self.cfg_addr), w_wr.data.eq(self.cfg_data), w_wr.en.eq(1)]
+                    m.d.comb += [acc.w_addr.eq(self.cfg_addr), acc.w_data.eq(self.cfg_data), acc.w_we.eq(1)]
                 with m.Case(Region.V):
                     m.d.comb += [v_wr.addr.eq(self.cfg_addr), v_wr.data.eq(self.cfg_data), v_wr.en.eq(1)]
                 with m.Case(Region.B):
                     m.d.comb += [b_wr.addr.eq(self.cfg_addr), b_wr.data.eq(self.cfg_data), b_wr.en.eq(1)]
 
         work = Signal(32)   # clocks of the current step spent working (idle waiting excluded)
-
-        # ---- phase 1: events -> synaptic accumulator --------------------------------------
-        ev_src = Signal.like(self.events.payload.source)
-        ev_q = Signal(unsigned(F.Q.width))
-        fan_j = Signal(range(N + 1))
-        fan_active = Signal()     # issuing reads for neuron fan_j
-        mac_valid = Signal()      # data of the previous read is on the read ports
-        mac_j = Signal(range(N))
-        qin_valid = Signal()
-        idle_events = Signal()    # no fan-out in flight
-        m.d.comb += idle_events.eq(~fan_active & ~mac_valid & ~qin_valid)
-
-        m.d.comb += [w_rd.addr.eq(fan_j * I + ev_src), a_rd.addr.eq(fan_j)]
-        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j)]
-        with m.If(fan_active):
-            m.d.sync += fan_j.eq(fan_j + 1)
-            with m.If(fan_j == N - 1):
-                m.d.sync += fan_active.eq(0)
-        prod = Signal(signed(F.W.width + F.Q.width + 1))
-        m.d.comb += prod.eq(w_rd.data * ev_q)
-        a_sum = Signal(signed(F.ACC.width + 1))
-        m.d.comb += a_sum.eq(a_rd.data + prod)
-        a_sat = saturate(m, a_sum, F.ACC, "a_sat")
-
-        # trace input: qin[i] += q (saturating), read in the accept cycle, written the next
-        qin_sum = saturate(m, q_rd.data + ev_q, F.Q, "qin_sum")
-        m.d.sync += qin_valid.eq(0)
 
         # ---- phase 2: bucket pass over Z (j, k) and traces (i, k) -------------------------
         n_words = N * K + I * K
@@ -214,7 +185,7 @@ class LayerCore(wiring.Component):
         in_trace = Signal()
         m.d.comb += in_trace.eq(rd_trace)
         below_first = Signal(signed(F.ACC.width))
-        m.d.comb += below_first.eq(Mux(in_trace, q_rd.data << (F.TRACE.frac - F.Q.frac), a_rd.data))
+        m.d.comb += below_first.eq(Mux(in_trace, acc.q_data << (F.TRACE.frac - F.Q.frac), acc.a_data))
         old = Signal(signed(F.Z.width))
         m.d.comb += old.eq(Mux(in_trace, t_rd.data, z_rd.data))
         m.d.comb += [
@@ -252,21 +223,12 @@ class LayerCore(wiring.Component):
                      en.o.ready.eq(~spike | self.spikes.ready)]
 
         # ---- control -------------------------------------------------------------------
-        with m.If(fan_active | mac_valid | self.busy | (self.events.valid & self.events.ready)):
+        with m.If(~acc.idle | self.busy | (self.events.valid & self.events.ready)):
             m.d.sync += work.eq(work + 1)
         with m.FSM():
             with m.State("EVENTS"):
-                m.d.comb += self.events.ready.eq(~fan_active)
-                with m.If(self.events.valid & ~fan_active):
-                    m.d.sync += [ev_src.eq(self.events.payload.source), ev_q.eq(self.events.payload.q),
-                                 fan_j.eq(0), fan_active.eq(1), qin_valid.eq(1),
-                                 self.events_in.eq(self.events_in + 1)]
-                    m.d.comb += q_rd.addr.eq(self.events.payload.source)
-                with m.If(qin_valid):
-                    m.d.comb += [q_wr.addr.eq(ev_src), q_wr.data.eq(qin_sum), q_wr.en.eq(1)]
-                with m.If(mac_valid):
-                    m.d.comb += [a_wr.addr.eq(mac_j), a_wr.data.eq(a_sat), a_wr.en.eq(1)]
-                with m.Elif(self.step & idle_events & ~self.events.valid):
+                m.d.comb += acc.enable.eq(1)
+                with m.If(self.step & acc.idle & ~self.events.valid):
                     m.d.sync += [bk_idx.eq(0), bk_k.eq(0), bk_unit.eq(0), rd_valid.eq(0),
                                  out_idx.eq(0), out_k.eq(0), out_unit.eq(0)]
                     m.next = "BUCKETS"
@@ -274,9 +236,8 @@ class LayerCore(wiring.Component):
                 m.d.comb += [self.busy.eq(1), bk_issue.eq(bk_idx < n_words)]
                 # read side: addresses of word bk_idx; data valid next cycle
                 m.d.comb += [z_rd.addr.eq(bk_unit * K + bk_k), t_rd.addr.eq(bk_unit * K + bk_k),
-                             a_rd.addr.eq(bk_unit), q_rd.addr.eq(bk_unit),
-                             z_rd.en.eq(advance_rd), t_rd.en.eq(advance_rd),
-                             a_rd.en.eq(advance_rd), q_rd.en.eq(advance_rd)]
+                             acc.rd_a_addr.eq(bk_unit), acc.rd_q_addr.eq(bk_unit),
+                             z_rd.en.eq(advance_rd), t_rd.en.eq(advance_rd), acc.rd_en.eq(advance_rd)]
                 with m.If(advance_rd):
                     m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(is_trace)]
                     with m.If(rd_valid):
@@ -290,9 +251,9 @@ class LayerCore(wiring.Component):
                 # clear A_j / q_i once their k = 0 word has been taken by the bucket unit
                 with m.If(rd_valid & bu.i.ready & (rd_k == 0)):
                     with m.If(rd_trace):
-                        m.d.comb += [q_wr.addr.eq(rd_unit), q_wr.data.eq(0), q_wr.en.eq(1)]
+                        m.d.comb += [acc.clr_q.eq(1), acc.clr_q_addr.eq(rd_unit)]
                     with m.Else():
-                        m.d.comb += [a_wr.addr.eq(rd_unit), a_wr.data.eq(0), a_wr.en.eq(1)]
+                        m.d.comb += [acc.clr_a.eq(1), acc.clr_a_addr.eq(rd_unit)]
                 # write side
                 m.d.comb += bu.o.ready.eq(1)
                 with m.If(bu.o.valid):

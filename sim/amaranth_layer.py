@@ -59,7 +59,7 @@ def run_amaranth(case, p_idle=0.3, p_stall=0.3, load_by_port=False):
             ctx.set(dut.spikes.ready, 0)
             obs["spikes"].append(got)
             obs["cycles"].append(ctx.get(dut.cycles))
-        mems = dut.memories
+        mems = {**dut.memories, **dut.accumulator.memories}
         for key, name in (("x", "x"), ("e", "e"), ("d", "d"), ("Z", "Z"), ("trace", "trace"), ("A", "A"), ("qin", "qin")):
             obs[key] = [ctx.get(mems[name].data[i]) for i in range(mems[name].depth)]
 
