@@ -42,11 +42,14 @@ class Region(enum.Enum, shape=2):
     B = 2
 
 
-class State(enum.Enum, shape=2):
-    """Neuron state selected by the state read port."""
+class State(enum.Enum, shape=3):
+    """State selected by the state read port: per neuron x, e, d; per word Z (j*K + k) and
+    the presynaptic traces (i*K + k)."""
     X = 0
     E = 1
     D = 2
+    Z = 3
+    TRACE = 4
 
 
 def _bits(n):
@@ -73,7 +76,8 @@ class LayerCore(wiring.Component):
     alpha, beta : per-bucket COEF (alpha[0] for bucket 1, beta[k] for k >= 1), in; with
         ``pow2`` they carry shifts s (alpha[0]: alpha_1 = 1 - 2**-s, beta[k] = 2**-s)
     alpha_e, alpha_theta, m_f, theta0, n_max, relu : encoder and readout configuration, in
-    state_sel / state_addr / state_data : read port of x (last step), e and d per neuron
+    state_sel / state_addr / state_data : read port of the state words (x of the last step,
+        e, d, Z, traces); data one clock after the address, read while the core is idle
     cycles, steps, events_in : counters, out
     """
 
@@ -101,7 +105,7 @@ class LayerCore(wiring.Component):
             "alpha_e": In(unsigned(F.COEF.width)), "alpha_theta": In(unsigned(F.COEF.width)),
             "m_f": In(unsigned(F.COEF.width)), "theta0": In(unsigned(F.THETA.width)),
             "n_max": In(unsigned(4)), "relu": In(1),
-            "state_sel": In(State), "state_addr": In(unsigned(_bits(n_out))),
+            "state_sel": In(State), "state_addr": In(unsigned(_bits(max(n_out, n_in) * buckets))),
             "state_data": Out(signed(F.X.width)),
             "cycles": Out(32), "steps": Out(32), "events_in": Out(32),
         })
@@ -136,14 +140,22 @@ class LayerCore(wiring.Component):
         d_rd, d_wr = d_mem.read_port(domain="comb"), d_mem.write_port()
         x_rd, x_wr = x_mem.read_port(domain="comb"), x_mem.write_port()
         e_st, d_st = e_mem.read_port(domain="comb"), d_mem.read_port(domain="comb")
-        m.d.comb += [x_rd.addr.eq(self.state_addr), e_st.addr.eq(self.state_addr), d_st.addr.eq(self.state_addr)]
-        with m.Switch(self.state_sel):
+        z_st, t_st = z_mem.read_port(), t_mem.read_port()
+        st_addr, st_sel = Signal.like(self.state_addr), Signal(State)
+        m.d.sync += [st_addr.eq(self.state_addr), st_sel.eq(self.state_sel)]
+        m.d.comb += [x_rd.addr.eq(st_addr), e_st.addr.eq(st_addr), d_st.addr.eq(st_addr),
+                     z_st.addr.eq(self.state_addr), t_st.addr.eq(self.state_addr)]
+        with m.Switch(st_sel):
             with m.Case(State.X):
                 m.d.comb += self.state_data.eq(x_rd.data)
             with m.Case(State.E):
                 m.d.comb += self.state_data.eq(e_st.data)
             with m.Case(State.D):
                 m.d.comb += self.state_data.eq(d_st.data)
+            with m.Case(State.Z):
+                m.d.comb += self.state_data.eq(z_st.data)
+            with m.Case(State.TRACE):
+                m.d.comb += self.state_data.eq(t_st.data)
 
         m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
         m.submodules.dendrite = de = Dendrite()

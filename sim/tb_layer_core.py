@@ -3,7 +3,7 @@
 The case (random layer, events, golden spikes and final states) comes from
 gammacore.sim.layer_case as JSON in $GAMMACORE_CASE. A source inserts random idle cycles
 between events, a sink applies random back-pressure to the spike stream; a scoreboard
-compares every spike in order and, at the end, every neuron's x, e and d word.
+compares every spike in order and, at the end, every state word (x, e, d, Z, traces).
 Stall probabilities: $GAMMACORE_P_IDLE, $GAMMACORE_P_STALL. The stall pattern is seeded
 from the case seed (printed on failure). What the core produced is written as JSON to
 $GAMMACORE_OUT when set (used by ``gammacore verify``).
@@ -105,11 +105,15 @@ async def layer_core_matches_golden(dut):
     observed = {"spikes": []}
     for events in case["events"]:
         observed["spikes"].append(await tb.run_step(events))
-    for sel, key in ((State.X, "x"), (State.E, "e"), (State.D, "d")):
+    K = case["K"]
+    words = {"x": case["n_out"], "e": case["n_out"], "d": case["n_out"], "Z": case["n_out"] * K,
+             "trace": case["n_in"] * K}
+    for sel, key in ((State.X, "x"), (State.E, "e"), (State.D, "d"), (State.Z, "Z"), (State.TRACE, "trace")):
         dut.state_sel.value = sel.value
         observed[key] = []
-        for j in range(case["n_out"]):
+        for j in range(words[key]):
             dut.state_addr.value = j
+            await tb.next_cycle()       # data one clock after the address
             await ReadOnly()
             observed[key].append(_signed(dut.state_data.value, 32))
             await tb.next_cycle()
