@@ -28,7 +28,7 @@ async def receive(ctx, port, count, rng, p_stall=0.3):
     return out
 
 
-def run(dut, *testbenches, vcd=None):
+def run(dut, *testbenches):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     for tb in testbenches:
