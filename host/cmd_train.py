@@ -33,6 +33,7 @@ def add_arguments(p):
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--config", metavar="PATH", help="network parameter file (JSON, see NetworkConfig.to_dict)")
     p.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    p.add_argument("--plots", metavar="DIR", help="write learning_curve.png (loss and test accuracy per epoch) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -60,6 +61,9 @@ def run(args):
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+    plots = Path(args.plots) if args.plots else None
+    if plots is not None and plots.exists() and not plots.is_dir():
+        raise CliError(f"--plots expects a directory, not the file {str(plots)!r}")
     if args.config:
         cfg = NetworkConfig.load(args.config).with_dt(dt)
     else:
@@ -76,6 +80,9 @@ def run(args):
             ("steps per sample", res["steps"]), ("wall time", f"{res['wall_seconds']:.1f} s")]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        print(f"plot: {plot_learning_curve(res, plots / 'learning_curve.png')}")
     if json_path is not None:
         out = {k: v for k, v in res.items() if k != "params"}
         out["network"] = cfg.to_dict()
@@ -84,3 +91,26 @@ def run(args):
         except OSError as exc:
             raise CliError(f"cannot write --json {str(json_path)!r}: {exc.strerror}") from None
     return 0
+
+
+def plot_learning_curve(res, path):
+    """Training loss and test accuracy per epoch, one figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [c["epoch"] for c in res["curve"]]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [c["train_loss"] for c in res["curve"]], "o-", color="tab:red", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss (cross-entropy per loss step)")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [100 * c["test_accuracy"] for c in res["curve"]], "s-", color="tab:blue", label="test accuracy")
+    ax2.set_ylabel("test accuracy [%]")
+    ax.set_title(f"{res['task']} ({res['model']} model, dt = {res['dt'] * 1e3:g} ms, seed {res['seed']})")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(loc="lower center", ncol=2, frameon=False)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -18,8 +18,8 @@ def gc(*args):
 @pytest.mark.parametrize("task,model", [("coincidence", "fixed"), ("digits", "float")])
 def test_short_training_run_writes_json(tmp_path, task, model):
     out = tmp_path / "r.json"
-    res = gc("train", "--task", task, "--model", model, "--epochs", "1", "--limit", "40",
-             "--seed", "3", "--json", str(out), "--no-progress")
+    res = gc("train", "--task", task, "--model", model, "--epochs", "2", "--limit", "40",
+             "--seed", "3", "--json", str(out), "--plots", str(tmp_path / "plots"), "--no-progress")
     assert res.returncode == 0, res.stderr
     assert "test accuracy" in res.stdout
     data = json.loads(out.read_text())
@@ -28,6 +28,9 @@ def test_short_training_run_writes_json(tmp_path, task, model):
         assert key in data
     assert data["task"] == task and data["model"] == model and data["seed"] == 3
     assert 0 <= data["test_accuracy"] <= 1 and data["spikes_per_neuron_per_step"] > 0
+    assert len(data["curve"]) == 2
+    png = (tmp_path / "plots" / "learning_curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
 def test_config_file_is_used(tmp_path):
