@@ -1,0 +1,235 @@
+"""The chip's configuration and memory map: one definition for golden/, rtl/ and host/.
+
+A network on the chip is a list of layers described by a **layer descriptor** each
+(:func:`layer_fields`): sizes, where the layer's words live in the shared memories
+(bases), readout, encoder and learning configuration. :func:`descriptors` computes them
+from a golden :class:`~gammacore.golden.config.NetworkConfig`, so the chip runs exactly the
+network the bit-exact golden model runs.
+
+Memory regions (:class:`Region`) are word-addressed; W, V and b hold the 32-bit master
+words (S32.28, the forward path reads their top 16 bits), the state regions hold the raw
+words of :mod:`gammacore.golden.formats`.
+"""
+import enum
+
+from .golden import fixedpoint as fp
+
+__all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Capacity", "layer_fields", "descriptors",
+           "mem_addr", "desc_addr", "event_word", "decode_out", "CHIP_ID"]
+
+
+class Region(enum.IntEnum):
+    """Memories reachable through the core's memory port."""
+    W = 0        # master weights, w_base + j * n_in + i
+    V = 1        # master bucket weights, (n_base + j) * K + k
+    B = 2        # master biases, n_base + j
+    Z = 3        # postsynaptic buckets, (n_base + j) * K + k
+    TRACE = 4    # presynaptic traces, (i_base + i) * K + k
+    X = 5        # pre-activation of the last step, n_base + j
+    E = 6        # encoder estimate, n_base + j
+    D = 7        # threshold adaptation, n_base + j
+    ERR = 8      # learning errors: the output layer's e_j (written by the host), or below
+    ROUTE = 9    # routing table entry of neuron n_base + j (Route bits)
+
+
+class Route(enum.IntFlag):
+    """Targets of a source neuron's spikes (bits of a routing-table entry)."""
+    NEXT = 1     # input event of the next layer (input index = the neuron's index j)
+    HOST = 2     # packet to the host's output FIFO
+
+
+def layer_fields(K):
+    """Ordered (name, width) of a layer descriptor with K buckets; the index is the field's address."""
+    fields = [("n_in", 16), ("n_out", 16), ("w_base", 24), ("n_base", 16), ("i_base", 16),
+              ("relu", 1), ("encoder", 1), ("n_max", 4), ("theta0", 16), ("alpha_e", 16),
+              ("alpha_theta", 16), ("m_f", 16), ("shift_w", 6), ("shift_v", 6), ("shift_b", 6)]
+    fields += [(f"alpha{k}", 16) for k in range(K)]
+    fields += [(f"beta{k}", 16) for k in range(K)]
+    return fields
+
+
+class Capacity:
+    """What a chip can hold: layers, neurons, input channels, synapses, buckets.
+
+    neurons / inputs / synapses are totals over the layers (inputs: the sum of every
+    layer's n_in, i.e. its presynaptic trace channels); max_layer bounds one layer's n_out
+    and n_in (the forward FIFO, the error memory).
+    """
+
+    def __init__(self, layers, neurons, inputs, synapses, buckets, max_layer):
+        for name, v in (("layers", layers), ("neurons", neurons), ("inputs", inputs),
+                        ("synapses", synapses), ("buckets", buckets), ("max_layer", max_layer)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"capacity {name} must be a positive integer, not {v!r}")
+        self.layers, self.neurons, self.inputs = layers, neurons, inputs
+        self.synapses, self.buckets, self.max_layer = synapses, buckets, max_layer
+
+    def as_dict(self):
+        return dict(layers=self.layers, neurons=self.neurons, inputs=self.inputs,
+                    synapses=self.synapses, buckets=self.buckets, max_layer=self.max_layer)
+
+    @classmethod
+    def for_config(cls, cfg):
+        """The smallest capacity that holds the network ``cfg`` (a NetworkConfig)."""
+        L = cfg.layers
+        return cls(len(L), sum(l.n_out for l in L), sum(l.n_in for l in L),
+                   sum(l.n_in * l.n_out for l in L), L[0].K, max(max(l.n_in, l.n_out) for l in L))
+
+    def check(self, cfg):
+        """Raise ValueError naming what of ``cfg`` does not fit."""
+        need = Capacity.for_config(cfg)
+        if any(l.K != self.buckets for l in cfg.layers):
+            raise ValueError(f"every layer must have {self.buckets} buckets on this chip, "
+                             f"not {[l.K for l in cfg.layers]}")
+        for l in cfg.layers:
+            if l.encoder == "bypass":
+                raise ValueError("the chip has no encoder bypass (an ablation of the golden model only); "
+                                 "use encoder 'sigma-delta' or 'none'")
+        for n, (a, b) in enumerate(zip(cfg.layers, cfg.layers[1:])):
+            if a.n_out != b.n_in:
+                raise ValueError(f"layer {n + 1} has n_in {b.n_in} but layer {n} has {a.n_out} neurons")
+        for name in ("layers", "neurons", "inputs", "synapses", "max_layer"):
+            if getattr(need, name) > getattr(self, name):
+                raise ValueError(f"the network needs {getattr(need, name)} {name}, "
+                                 f"the chip holds {getattr(self, name)}")
+
+
+def descriptors(cfg):
+    """Layer descriptors (dicts of :func:`layer_fields` values) of NetworkConfig ``cfg``."""
+    out, w_base, n_base, i_base = [], 0, 0, 0
+    for lc, co in zip(cfg.layers, cfg.derived()):
+        d = {"n_in": lc.n_in, "n_out": lc.n_out, "w_base": w_base, "n_base": n_base, "i_base": i_base,
+             "relu": int(lc.readout == "relu"), "encoder": int(lc.encoder == "sigma-delta"),
+             "n_max": lc.n_max, "theta0": int(co.theta0), "alpha_e": int(co.alpha_e),
+             "alpha_theta": int(co.alpha_theta), "m_f": int(co.m_f),
+             "shift_w": int(co.shift_w), "shift_v": int(co.shift_v), "shift_b": int(co.shift_b)}
+        for k in range(lc.K):
+            d[f"alpha{k}"] = int(co.alpha[k])
+            d[f"beta{k}"] = int(co.beta[k])
+        out.append(d)
+        w_base += lc.n_in * lc.n_out
+        n_base += lc.n_out
+        i_base += lc.n_in
+    return out
+
+
+def master_words(forward):
+    """Master words (what the W/V/B regions hold) of forward raw values."""
+    return fp.master_from_forward(forward)
+
+
+# --- the bus address map (word addresses, gammacore.rtl.bus) -----------------------------
+
+#: identity word at REG_ID ("GAMA")
+CHIP_ID = 0x47414D41
+
+
+class Reg(enum.IntEnum):
+    """Registers (word addresses below 0x10000)."""
+    ID = 0x0000             # r: CHIP_ID
+    CAP_LAYERS = 0x0001     # r: capacity (see Capacity), one word each
+    CAP_NEURONS = 0x0002
+    CAP_INPUTS = 0x0003
+    CAP_SYNAPSES = 0x0004
+    CAP_BUCKETS = 0x0005
+    CAP_MAX_LAYER = 0x0006
+    CAP_FLAGS = 0x0007      # r: bit 0 power-of-two buckets
+    CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy
+    STATUS = 0x0011         # r: Status bits
+    N_LAYERS = 0x0012       # r/w: layers of the loaded network
+    EVENT = 0x0100          # w: input event (source << 16 | q); waits while the FIFO is full
+    OUT = 0x0101            # r: pops one output packet (out_word), 0 when empty
+    OUT_LEVEL = 0x0102      # r: packets waiting in the output FIFO
+    # counters (r)
+    STEPS = 0x0020
+    CYCLES = 0x0021         # working clocks of the last step
+    LEARN_CYCLES = 0x0022   # clocks of the last learn command
+    EVENTS_IN = 0x0023      # host events taken
+    REFUSED = 0x0024        # host events with a source outside layer 0, stray forward events
+    UNROUTED = 0x0025       # spikes whose routing entry is empty
+    TO_NEXT = 0x0026        # spikes forwarded to the next layer
+    TO_HOST = 0x0027        # packets put in the output FIFO
+    BUS_ERRORS = 0x0028     # refused bus requests
+
+
+class Cmd(enum.IntFlag):
+    STEP = 1                # run one time step of every layer
+    LEARN = 2               # apply the online rule from the errors in the ERR region
+    CLEAR = 4               # zero every state word (the golden model's reset)
+
+
+class Status(enum.IntFlag):
+    BUSY = 1                # a command is pending or running
+    OUT_READY = 2           # the output FIFO holds a packet
+
+
+#: descriptor field f of layer l is at DESC_BASE + l * DESC_STRIDE + f (write only)
+DESC_BASE = 0x10000
+DESC_STRIDE = 0x100
+#: memory word a of region r is at MEM_BASE | r << MEM_REGION_SHIFT | a
+MEM_BASE = 0x800000
+MEM_REGION_SHIFT = 19
+
+
+def mem_addr(region, index):
+    """Bus address of word ``index`` of memory ``region``."""
+    return MEM_BASE | (int(region) << MEM_REGION_SHIFT) | int(index)
+
+
+def desc_addr(layer, field, K):
+    """Bus address of descriptor field ``field`` (a name) of ``layer``."""
+    names = [name for name, _ in layer_fields(K)]
+    return DESC_BASE + layer * DESC_STRIDE + names.index(field)
+
+
+def event_word(source, q):
+    """Input event word: source in bits 31..16, magnitude (Q raw) in bits 15..0."""
+    return (int(source) << 16) | int(q)
+
+
+#: output packet word: bit 31 valid, bits 30..27 step (mod 16), 26..16 source, 15..0 q
+OUT_VALID = 1 << 31
+OUT_STEP_SHIFT, OUT_STEP_BITS = 27, 4
+OUT_SOURCE_SHIFT, OUT_SOURCE_BITS = 16, 11
+
+
+def decode_out(word):
+    """(source, q, step mod 16) of an output packet word, or None when it is empty."""
+    if not word & OUT_VALID:
+        return None
+    return ((word >> OUT_SOURCE_SHIFT) & ((1 << OUT_SOURCE_BITS) - 1), word & 0xFFFF,
+            (word >> OUT_STEP_SHIFT) & ((1 << OUT_STEP_BITS) - 1))
+
+
+def load_plan(cfg, layers, route_hidden_to_host=True):
+    """Bus writes that load network ``cfg`` with the weights of golden FixedLayers ``layers``.
+
+    Returns a list of (address, [words]) in order: number of layers, every descriptor field,
+    the W, V and b master words, the routing table (hidden layers to the next layer, and to
+    the host too when ``route_hidden_to_host``; the output layer to the host).
+    """
+    K = cfg.layers[0].K
+    plan = [(Reg.N_LAYERS, [len(cfg.layers)])]
+    for n, desc in enumerate(descriptors(cfg)):
+        base = DESC_BASE + n * DESC_STRIDE
+        plan.append((base, [desc[name] for name, _ in layer_fields(K)]))
+    descs = descriptors(cfg)
+    for desc, layer in zip(descs, layers):
+        plan.append((mem_addr(Region.W, desc["w_base"]), _u32(layer.W_master.ravel())))
+        plan.append((mem_addr(Region.V, desc["n_base"] * K), _u32(layer.V_master.ravel())))
+        plan.append((mem_addr(Region.B, desc["n_base"]), _u32(layer.b_master.ravel())))
+    for n, desc in enumerate(descs):
+        last = n == len(descs) - 1
+        route = Route.HOST if last else (Route.NEXT | (Route.HOST if route_hidden_to_host else 0))
+        plan.append((mem_addr(Region.ROUTE, desc["n_base"]), [int(route)] * desc["n_out"]))
+    return plan
+
+
+def _u32(values):
+    return [int(v) & 0xFFFFFFFF for v in values]
+
+
+def s32(word):
+    """Signed value of a 32-bit bus word."""
+    word = int(word) & 0xFFFFFFFF
+    return word - (1 << 32) if word & (1 << 31) else word

@@ -1,0 +1,207 @@
+"""The chip: network core, spike router and host FIFOs behind one word bus.
+
+Everything the host does goes through :data:`gammacore.rtl.bus.bus_signature` with the
+address map of :mod:`gammacore.regmap` (registers, counters, layer descriptors, memories,
+routing table, the input-event and output-packet FIFOs), so the UART command decoder and a
+PCIe register window drive it the same way.
+
+Commands (``Reg.CTRL``) are held pending until the core can take them; ``Status.BUSY`` is
+high from the write until the command is done. A command, a descriptor write or a memory
+access while busy is refused with a bus error (and counted), never half-applied. Input
+events (``Reg.EVENT``) may be written at any time: they wait in the event FIFO and a full
+FIFO holds the bus request until there is room (back-pressure, nothing dropped). Output
+packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
+FIFO stalls the core.
+"""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .. import regmap as R
+from .bus import bus_signature
+from .net_core import NetCore
+from .router import Router, fwd_layout
+
+__all__ = ["Chip"]
+
+
+class Chip(wiring.Component):
+    """Bus target holding a whole network with on-chip learning.
+
+    Parameters
+    ----------
+    capacity : :class:`gammacore.regmap.Capacity`
+    pow2 : power-of-two bucket rates
+    event_depth, out_depth : depths of the input-event and output-packet FIFOs
+
+    Attributes
+    ----------
+    bus : word bus, target side
+    busy, activity : status for LEDs (a command runs; a spike left for the host), out
+    """
+
+    def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256):
+        self.capacity, self.pow2 = capacity, pow2
+        self.event_depth, self.out_depth = event_depth, out_depth
+        super().__init__({"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.capacity
+        m.submodules.core = core = NetCore(c, pow2=self.pow2)
+        m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
+        self.core, self.router = core, router
+        wiring.connect(m, core.spikes, router.i)
+        wiring.connect(m, router.fwd, core.fwd)
+        m.d.comb += [core.router_idle.eq(router.idle), core.fwd_empty.eq(router.fwd_empty)]
+
+        ev_layout = fwd_layout(c.max_layer)
+        m.submodules.event_fifo = ef = SyncFIFOBuffered(width=ev_layout.size, depth=self.event_depth)
+        ev = Signal(ev_layout)
+        m.d.comb += [ev.eq(ef.r_data), core.events.payload.eq(ev), core.events.valid.eq(ef.r_rdy),
+                     ef.r_en.eq(core.events.ready)]
+
+        n_layers = Signal(range(c.layers + 1), init=1)
+        pending = Signal(3)
+        busy = Signal()
+        bus_errors = Signal(32)
+        m.d.comb += [core.n_layers.eq(n_layers), core.step.eq(pending[0]), core.learn.eq(pending[1]),
+                     core.clear.eq(pending[2]), busy.eq(core.busy | (pending != 0)), self.busy.eq(busy),
+                     self.activity.eq(router.out.valid)]
+        with m.If(core.busy):
+            m.d.sync += pending.eq(0)
+
+        bus = self.bus
+        addr = bus.addr
+        is_reg = addr < R.DESC_BASE
+        is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
+        is_mem = addr[23] == 1
+        region = addr[R.MEM_REGION_SHIFT:23]
+        index = addr[:R.MEM_REGION_SHIFT]
+        desc_layer = (addr - R.DESC_BASE)[8:16]
+        desc_field = addr[:8]
+        n_fields = len(R.layer_fields(c.buckets))
+
+        out_word = Signal(32)
+        o = router.out.payload
+        m.d.comb += out_word.eq(R.OUT_VALID | (o.step[:R.OUT_STEP_BITS] << R.OUT_STEP_SHIFT)
+                                | (o.source << R.OUT_SOURCE_SHIFT) | o.q)
+
+        regs = {
+            R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
+            R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
+            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: int(self.pow2),
+            R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
+            R.Reg.OUT_LEVEL: router.out_level,
+            R.Reg.STEPS: core.steps, R.Reg.CYCLES: core.cycles, R.Reg.LEARN_CYCLES: core.learn_cycles,
+            R.Reg.EVENTS_IN: core.events_in, R.Reg.REFUSED: core.refused, R.Reg.UNROUTED: router.unrouted,
+            R.Reg.TO_NEXT: router.to_next, R.Reg.TO_HOST: router.to_host, R.Reg.BUS_ERRORS: bus_errors,
+        }
+
+        def ack(err=0, data=None):
+            stmts = [bus.ack.eq(1), bus.err.eq(err)]
+            if data is not None:
+                stmts.append(bus.r_data.eq(data))
+            m.d.comb += stmts
+            if err:
+                m.d.sync += bus_errors.eq(bus_errors + 1)
+
+        m.d.comb += [core.mem_region.eq(region), core.mem_addr.eq(index), core.mem_wdata.eq(bus.w_data),
+                     core.desc_layer.eq(desc_layer), core.desc_field.eq(desc_field),
+                     core.desc_data.eq(bus.w_data), router.route_addr.eq(index),
+                     router.route_data.eq(bus.w_data)]
+        ev_in = Signal(ev_layout)
+        m.d.comb += [ev_in.source.eq(bus.w_data[16:]), ev_in.q.eq(bus.w_data[:16]), ef.w_data.eq(ev_in)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(bus.we):
+                    with m.If(is_reg):
+                        with m.Switch(addr):
+                            with m.Case(R.Reg.CTRL):
+                                with m.If(busy | (bus.w_data[:3] == 0) | (bus.w_data[:3] & (bus.w_data[:3] - 1) != 0)):
+                                    ack(err=1)
+                                with m.Else():
+                                    m.d.sync += pending.eq(bus.w_data[:3])
+                                    ack()
+                            with m.Case(R.Reg.N_LAYERS):
+                                with m.If(busy | (bus.w_data == 0) | (bus.w_data > c.layers)):
+                                    ack(err=1)
+                                with m.Else():
+                                    m.d.sync += n_layers.eq(bus.w_data)
+                                    ack()
+                            with m.Case(R.Reg.EVENT):
+                                with m.If(bus.w_data[16:] >= c.max_layer):
+                                    ack(err=1)
+                                with m.Else():
+                                    m.d.comb += ef.w_en.eq(1)
+                                    with m.If(ef.w_rdy):
+                                        ack()
+                            with m.Default():
+                                ack(err=1)
+                    with m.Elif(is_desc):
+                        with m.If(busy | (desc_field >= n_fields)):
+                            ack(err=1)
+                        with m.Else():
+                            m.d.comb += core.desc_we.eq(1)
+                            ack()
+                    with m.Elif(is_mem & (region == R.Region.ROUTE)):
+                        with m.If(busy | (index >= c.neurons)):
+                            ack(err=1)
+                        with m.Else():
+                            m.d.comb += router.route_we.eq(1)
+                            ack()
+                    with m.Elif(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
+                                          (region == R.Region.B) | (region == R.Region.ERR))):
+                        with m.If(busy | (index >= self._depth_of(m, region, core))):
+                            ack(err=1)
+                        with m.Else():
+                            m.next = "MEM_WRITE"
+                    with m.Else():
+                        ack(err=1)
+                with m.Elif(bus.re):
+                    with m.If(is_reg):
+                        with m.Switch(addr):
+                            for reg, value in regs.items():
+                                with m.Case(reg):
+                                    ack(data=value)
+                            with m.Case(R.Reg.OUT):
+                                m.d.comb += router.out.ready.eq(1)
+                                ack(data=router.out.valid.replicate(32) & out_word)
+                            with m.Default():
+                                ack(err=1)
+                    with m.Elif(is_mem & (region == R.Region.ROUTE)):
+                        with m.If(index >= c.neurons):
+                            ack(err=1)
+                        with m.Else():
+                            m.next = "ROUTE_READ"
+                    with m.Elif(is_mem & (region <= R.Region.ERR)):
+                        with m.If(busy | (index >= self._depth_of(m, region, core))):
+                            ack(err=1)
+                        with m.Else():
+                            m.next = "MEM_READ"
+                    with m.Else():
+                        ack(err=1)
+            with m.State("MEM_WRITE"):
+                m.d.comb += core.mem_we.eq(1)
+                with m.If(core.mem_ack):
+                    ack()
+                    m.next = "IDLE"
+            with m.State("MEM_READ"):
+                m.d.comb += core.mem_re.eq(1)
+                with m.If(core.mem_ack):
+                    ack(data=core.mem_rdata)
+                    m.next = "IDLE"
+            with m.State("ROUTE_READ"):
+                ack(data=router.route_rdata)
+                m.next = "IDLE"
+        return m
+
+    def _depth_of(self, m, region, core):
+        depth = Signal(range(max(core.depth.values()) + 1), name="region_depth")
+        with m.Switch(region):
+            for name, value in core.depth.items():
+                with m.Case(R.Region[name]):
+                    m.d.comb += depth.eq(value)
+        return depth

@@ -1,0 +1,262 @@
+"""Learning unit: the online rule of MODEL.md section 4 for one layer, bit-exact.
+
+Implements :meth:`gammacore.golden.fixed_model.FixedLayer.learn` for the layer the core
+selects (sizes, memory bases, readout and learning-rate shifts are inputs). The errors of
+the layer's neurons are in the unit's own error memory (written by the host for the output
+layer through ``err_w*``; for a hidden layer they are what the layer above left there).
+Per neuron j with ``delta_j = e_j * H(x_j)`` non-zero (a zero delta changes nothing, so the
+neuron is skipped):
+
+1. for every bucket k: ``V_m[j,k] -= round(delta_j Z_j^k >> (6 + shift_v))`` while the
+   pre-update forward V[j,k] is kept in registers and summed;
+2. ``b_m[j] -= delta_j * 2**(16 - shift_b)`` (rounded right shift when shift_b > 16);
+   ``g_j = sat_ERR(round(delta_j sum_k V[j,k] >> 12))``;
+3. for every input i: ``u = sat_TRACE(round(sum_k V[j,k] yhat_i^k >> 12))``,
+   ``W_m[j,i] -= round(delta_j u >> (6 + shift_w))`` and, from the pre-update forward
+   weight, ``below_i += g_j W[j,i]`` (exact, 48 bits).
+
+Then, unless the layer is the first one (its error below has no receiver), the error to
+the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error memory's first
+n_in words and the sums are cleared. Every update saturates the 32-bit master word (S32.28)
+whose top 16 bits the forward path reads - that is how updates below one forward LSB
+accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
+
+The unit is a client of the core's memories (``*_addr``, ``*_ren`` -> ``*_rdata`` one clock
+later, ``*_wen``/``*_wdata``); the core hands them over while the unit is ``busy``.
+"""
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..golden import formats as F
+from .bucket_decay import saturate
+
+__all__ = ["LearningUnit"]
+
+#: the learning-rate alignment of delta*Z and delta*u (34 fraction bits) to MASTER (28)
+GRAD_ALIGN = F.ERR.frac + F.Z.frac - F.MASTER.frac
+
+
+def _bits(n):
+    return max(1, (n - 1).bit_length())
+
+
+def round_shift(m, value, shift, width, name):
+    """``(value + 2**(shift-1)) >> shift`` for a run-time ``shift >= 1`` (rounding half up)."""
+    out = Signal(signed(width), name=name)
+    m.d.comb += out.eq((value + ((Const(1) << shift) >> 1)) >> shift)
+    return out
+
+
+class LearningUnit(wiring.Component):
+    """Online learning of one layer per ``start``, one memory word per clock.
+
+    Parameters
+    ----------
+    buckets : K
+    max_neurons, max_inputs : largest layer (the error memory and the sums below)
+    w_depth, n_depth : depth of the W master memory and of the per-neuron memories
+    i_depth : depth of the per-input memories (traces are ``i_depth * K`` words)
+
+    Attributes
+    ----------
+    start : pulse: learn the layer described by the inputs below, in
+    busy, done : out (done pulses once per layer)
+    n_in, n_out, w_base, n_base, i_base, relu, first, shift_w, shift_v, shift_b : the layer, in
+    err_w_addr, err_w_data, err_w_en : host write port of the error memory, in
+    w_*, v_*, b_* : clients of the W, V and b master memories (read and write)
+    z_*, t_*, x_* : read clients of Z, the traces and x
+    """
+
+    def __init__(self, buckets, max_neurons, max_inputs, w_depth, n_depth, i_depth):
+        for name, v in (("buckets", buckets), ("max_neurons", max_neurons), ("max_inputs", max_inputs),
+                        ("w_depth", w_depth), ("n_depth", n_depth), ("i_depth", i_depth)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        self.K, self.max_n, self.max_i = buckets, max_neurons, max_inputs
+        self.w_depth, self.n_depth, self.i_depth = w_depth, n_depth, i_depth
+        K = buckets
+        aw, nw, iw = _bits(w_depth), _bits(n_depth), _bits(i_depth)
+        ports = {
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "n_in": In(range(max_inputs + 1)), "n_out": In(range(max_neurons + 1)),
+            "w_base": In(aw), "n_base": In(nw), "i_base": In(iw),
+            "relu": In(1), "first": In(1),
+            "shift_w": In(F.LR_SHIFT.width), "shift_v": In(F.LR_SHIFT.width), "shift_b": In(F.LR_SHIFT.width),
+            "err_w_addr": In(_bits(max(max_neurons, max_inputs))), "err_w_data": In(signed(F.ERR.width)),
+            "err_w_en": In(1),
+            "err_r_addr": In(_bits(max(max_neurons, max_inputs))), "err_r_data": Out(signed(F.ERR.width)),
+        }
+        for name, depth, width, write in (("w", w_depth, F.MASTER.width, True),
+                                          ("v", n_depth * K, F.MASTER.width, True),
+                                          ("b", n_depth, F.MASTER.width, True),
+                                          ("z", n_depth * K, F.Z.width, False),
+                                          ("t", i_depth * K, F.TRACE.width, False),
+                                          ("x", n_depth, F.X.width, False)):
+            ports[f"{name}_addr"] = Out(_bits(depth))
+            ports[f"{name}_ren"] = Out(1)
+            ports[f"{name}_rdata"] = In(signed(width))
+            if write:
+                ports[f"{name}_wen"] = Out(1)
+                ports[f"{name}_wdata"] = Out(signed(width))
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        K = self.K
+        n_err = max(self.max_n, self.max_i)
+        m.submodules.err = err_mem = Memory(shape=signed(F.ERR.width), depth=n_err, init=[])
+        m.submodules.below = bl_mem = Memory(shape=signed(F.ACC.width), depth=self.max_i, init=[])
+        self.memories = {"err": err_mem, "below": bl_mem}
+        err_rd, err_wr = err_mem.read_port(), err_mem.write_port()
+        err_host = err_mem.read_port()
+        bl_rd, bl_wr = bl_mem.read_port(), bl_mem.write_port()
+        m.d.comb += [err_host.addr.eq(self.err_r_addr), self.err_r_data.eq(err_host.data)]
+
+        j = Signal(range(self.max_n + 1))
+        i = Signal(range(self.max_i + 1))
+        k = Signal(range(K + 1))
+        nk_base = Signal(_bits(self.n_depth * K))      # (n_base + j) * K
+        w_addr = Signal(_bits(self.w_depth))           # w_base + j * n_in + i
+        w_row = Signal(_bits(self.w_depth))            # w_base + j * n_in
+        t_addr = Signal(_bits(self.i_depth * K))       # (i_base + i) * K + k
+        t_row = Signal(_bits(self.i_depth * K))        # (i_base + i) * K
+        delta = Signal(signed(F.ERR.width))
+        vreg = [Signal(signed(F.V.width), name=f"vreg{n}") for n in range(K)]
+        vsum = Signal(signed(F.V.width + 6))
+        g = Signal(signed(F.ERR.width))
+        u_acc = Signal(signed(F.V.width + F.TRACE.width + 6))
+        mac_valid = Signal()
+        mac_k = Signal(range(K))
+
+        # update arithmetic
+        sv = Signal(7)
+        sw = Signal(7)
+        m.d.comb += [sv.eq(self.shift_v + GRAD_ALIGN), sw.eq(self.shift_w + GRAD_ALIGN)]
+        dz = Signal(signed(F.ERR.width + F.Z.width))
+        m.d.comb += dz.eq(delta * self.z_rdata)
+        v_upd = round_shift(m, dz, sv, dz.shape().width, "v_upd")
+        v_new = saturate(m, self.v_rdata - v_upd, F.MASTER, "v_new")
+        b_upd = Signal(signed(F.ERR.width + 18))
+        sb = self.shift_b
+        b_align = F.MASTER.frac - F.ERR.frac
+        b_rsh, b_lsh = Signal(F.LR_SHIFT.width), Signal(F.LR_SHIFT.width)
+        m.d.comb += [b_rsh.eq(sb - b_align), b_lsh.eq(b_align - sb)]
+        b_rs = round_shift(m, delta, b_rsh, F.ERR.width, "b_rs")
+        with m.If(sb > b_align):
+            m.d.comb += b_upd.eq(b_rs)
+        with m.Else():
+            m.d.comb += b_upd.eq(delta << b_lsh)
+        b_new = saturate(m, self.b_rdata - b_upd, F.MASTER, "b_new")
+        gv = Signal(signed(F.ERR.width + vsum.shape().width))
+        m.d.comb += gv.eq(delta * vsum)
+        g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, "g_next")
+        u = saturate(m, (u_acc + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, "u")
+        du = Signal(signed(F.ERR.width + F.TRACE.width))
+        m.d.comb += du.eq(delta * u)
+        w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
+        w_new = saturate(m, self.w_rdata - w_upd, F.MASTER, "w_new")
+        w_fwd = Signal(signed(F.W.width))
+        m.d.comb += w_fwd.eq(self.w_rdata >> F.MASTER_SHIFT)
+        bl_sum = Signal(signed(F.ACC.width))
+        m.d.comb += bl_sum.eq(bl_rd.data + g * w_fwd)
+        below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
+
+        # host writes to the error memory while idle
+        with m.If(~self.busy):
+            m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
+                         err_wr.en.eq(self.err_w_en)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [j.eq(0), nk_base.eq(self.n_base * K), w_row.eq(self.w_base)]
+                    m.next = "NEURON"
+            with m.State("NEURON"):
+                # read e_j and x_j
+                m.d.comb += self.busy.eq(1)
+                with m.If(j == self.n_out):
+                    m.d.sync += i.eq(0)
+                    m.next = "BELOW"
+                with m.Else():
+                    m.d.comb += [err_rd.addr.eq(j), err_rd.en.eq(1),
+                                 self.x_addr.eq(self.n_base + j), self.x_ren.eq(1)]
+                    m.next = "DELTA"
+            with m.State("DELTA"):
+                m.d.comb += self.busy.eq(1)
+                dead = self.relu & (self.x_rdata <= 0)
+                m.d.sync += [delta.eq(Mux(dead, 0, err_rd.data)), k.eq(0), vsum.eq(0)]
+                with m.If(dead | (err_rd.data == 0)):
+                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
+                    m.next = "NEURON"
+                with m.Else():
+                    m.next = "V_READ"
+            with m.State("V_READ"):
+                m.d.comb += [self.busy.eq(1), self.v_addr.eq(nk_base + k), self.v_ren.eq(1),
+                             self.z_addr.eq(nk_base + k), self.z_ren.eq(1)]
+                m.next = "V_WRITE"
+            with m.State("V_WRITE"):
+                m.d.comb += [self.busy.eq(1), self.v_addr.eq(nk_base + k), self.v_wdata.eq(v_new),
+                             self.v_wen.eq(1)]
+                for n in range(K):
+                    with m.If(k == n):
+                        m.d.sync += vreg[n].eq(self.v_rdata >> F.MASTER_SHIFT)
+                m.d.sync += [vsum.eq(vsum + (self.v_rdata >> F.MASTER_SHIFT)), k.eq(k + 1)]
+                with m.If(k == K - 1):
+                    m.next = "B_READ"
+                with m.Else():
+                    m.next = "V_READ"
+            with m.State("B_READ"):
+                m.d.comb += [self.busy.eq(1), self.b_addr.eq(self.n_base + j), self.b_ren.eq(1)]
+                m.next = "B_WRITE"
+            with m.State("B_WRITE"):
+                m.d.comb += [self.busy.eq(1), self.b_addr.eq(self.n_base + j), self.b_wdata.eq(b_new),
+                             self.b_wen.eq(1)]
+                m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), t_row.eq(self.i_base * K)]
+                m.next = "TRACE"
+            with m.State("TRACE"):
+                # issue the K trace reads of input i; the MAC follows one clock behind
+                m.d.comb += [self.busy.eq(1), self.t_addr.eq(t_addr), self.t_ren.eq(1)]
+                m.d.sync += [mac_valid.eq(1), mac_k.eq(k)]
+                with m.If(k == K - 1):
+                    m.next = "W_READ"
+                m.d.sync += k.eq(k + 1)
+            with m.State("W_READ"):
+                m.d.comb += [self.busy.eq(1), self.w_addr.eq(w_addr), self.w_ren.eq(1),
+                             bl_rd.addr.eq(i), bl_rd.en.eq(1)]
+                m.d.sync += mac_valid.eq(0)
+                m.next = "W_WRITE"
+            with m.State("W_WRITE"):
+                m.d.comb += [self.busy.eq(1), self.w_addr.eq(w_addr), self.w_wdata.eq(w_new), self.w_wen.eq(1),
+                             bl_wr.addr.eq(i), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~self.first)]
+                m.d.sync += [i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
+                with m.If(i == self.n_in - 1):
+                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
+                    m.next = "NEURON"
+                with m.Else():
+                    m.d.sync += t_row.eq(t_row + K)
+                    m.next = "TRACE"
+            with m.State("BELOW"):
+                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer)
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.first | (i == self.n_in)):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += [bl_rd.addr.eq(i), bl_rd.en.eq(1)]
+                    m.next = "BELOW_WRITE"
+            with m.State("BELOW_WRITE"):
+                m.d.comb += [self.busy.eq(1), err_wr.addr.eq(i), err_wr.data.eq(below_out), err_wr.en.eq(1),
+                             bl_wr.addr.eq(i), bl_wr.data.eq(0), bl_wr.en.eq(1)]
+                m.d.sync += i.eq(i + 1)
+                m.next = "BELOW"
+
+        m.d.comb += t_addr.eq(t_row + k)
+        with m.If(mac_valid):
+            vk = Signal(signed(F.V.width))
+            for n in range(K):
+                with m.If(mac_k == n):
+                    m.d.comb += vk.eq(vreg[n])
+            m.d.sync += u_acc.eq(Mux(mac_k == 0, 0, u_acc) + vk * self.t_rdata)
+        return m

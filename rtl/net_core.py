@@ -1,0 +1,459 @@
+"""Network core: a whole feed-forward SpikingGamma network, time-multiplexed on one datapath.
+
+Implements :class:`gammacore.golden.network.Network` (fixed point) bit for bit: ``step``
+runs every layer of one time step, layer-synchronous with zero latency, and ``learn`` runs
+the online rule top-down (:mod:`gammacore.rtl.learning`).
+
+**Why one time-multiplexed core.** The binding resource is multipliers: one layer datapath
+(synaptic MAC, bucket decay, dendrite, encoder, learning) needs about a dozen 16x32
+products, and the iCE40 UP5K has 8 DSP blocks. Layers differ only in sizes and in where
+their words live, so one datapath serves every layer: each layer is a descriptor
+(:func:`gammacore.regmap.layer_fields`: sizes, memory bases, coefficients) and all layers'
+weights and states share the memories. A network of any depth then costs memory, not
+logic, and more throughput comes from lanes (datapaths sharing the event stream), not from
+one core per layer that would sit idle while the others work.
+
+A step, for each layer l = 0 .. n_layers-1 (``cur``):
+
+1. **events**: layer 0 takes the host's input events (``events``; the core is idle in this
+   phase and accepts them at any time); layer l > 0 drains the forward FIFO of the router
+   (the spikes of layer l-1). Each event (i, q) fans out: ``A_j += W[j,i] q`` for the layer's
+   n_out neurons, one MAC per clock, and ``qin_i += q``. A host event whose source is not
+   an input of layer 0 is refused and counted (``refused``).
+2. **buckets**: the bucket-decay unit updates the layer's Z words and its input traces.
+3. **neurons**: dendrite and encoder per neuron; spikes go to the router (``spikes``) as
+   (source n_base + j, local j, q, step); layers without encoder emit nothing.
+
+``learn`` (idle only): for l = n_layers-1 .. 0 the learning unit updates layer l from the
+errors in its error memory (the host writes the output layer's; each layer leaves the error
+for the layer below). ``clear`` zeroes every state word (Z, traces, x, e, d, A, qin): the
+golden model's ``reset``.
+
+The memory port (``mem_*``, :class:`gammacore.regmap.Region`) reads and writes the master
+weights, the routing table is in the router; state words and the learning errors, while the
+core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid with it).
+"""
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..golden import formats as F
+from ..regmap import Capacity, Region, layer_fields
+from .bucket_decay import BucketDecay, saturate
+from .dendrite import Dendrite
+from .encoder import Encoder
+from .learning import LearningUnit
+from .router import fwd_layout, spike_layout
+
+__all__ = ["NetCore", "descriptor_layout"]
+
+
+def _bits(n):
+    return max(1, (n - 1).bit_length())
+
+
+def descriptor_layout(K):
+    return data.StructLayout({name: unsigned(width) for name, width in layer_fields(K)})
+
+
+class NetCore(wiring.Component):
+    """Time-multiplexed network core with on-chip learning.
+
+    Parameters
+    ----------
+    capacity : :class:`gammacore.regmap.Capacity`
+    pow2 : power-of-two bucket rates (alpha/beta descriptor fields carry shifts)
+
+    Attributes
+    ----------
+    events : host input events (source, q), in
+    spikes : spike packets to the router, out;  fwd : the router's forward FIFO, in
+    router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
+    step, learn, clear : command pulses (taken while idle), in
+    busy, done : out (done pulses at the end of every command)
+    n_layers : number of layers of the network, in
+    desc_layer, desc_field, desc_data, desc_we : layer-descriptor write port, in
+    mem_region, mem_addr, mem_wdata, mem_we, mem_re, mem_rdata, mem_ack : memory port
+    cycles, learn_cycles, steps, events_in, refused : counters, out
+    """
+
+    def __init__(self, capacity: Capacity, *, pow2=False):
+        if not isinstance(capacity, Capacity):
+            raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
+        if not isinstance(pow2, bool):
+            raise TypeError(f"pow2 must be a bool, not {pow2!r}")
+        c = self.cap = capacity
+        self.pow2 = pow2
+        K = c.buckets
+        self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
+                      "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
+                      "ERR": c.max_layer, "ROUTE": c.neurons}
+        aw = _bits(max(self.depth.values()))
+        super().__init__({
+            "events": In(stream.Signature(fwd_layout(c.max_layer))),
+            "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
+            "fwd": In(stream.Signature(fwd_layout(c.max_layer))),
+            "router_idle": In(1), "fwd_empty": In(1),
+            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
+            "n_layers": In(range(c.layers + 1)),
+            "desc_layer": In(range(c.layers)), "desc_field": In(range(len(layer_fields(K)))),
+            "desc_data": In(32), "desc_we": In(1),
+            "mem_region": In(4), "mem_addr": In(aw), "mem_wdata": In(signed(32)),
+            "mem_we": In(1), "mem_re": In(1), "mem_rdata": Out(signed(32)), "mem_ack": Out(1),
+            "cycles": Out(32), "learn_cycles": Out(32), "steps": Out(32),
+            "events_in": Out(32), "refused": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c, K, L = self.cap, self.cap.buckets, self.cap.layers
+        NT, IT, ML = c.neurons, c.inputs, c.max_layer
+
+        def mem(name, shape, depth):
+            mm = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mm
+            return mm
+
+        mems = {
+            "W": mem("w", signed(F.MASTER.width), c.synapses),
+            "V": mem("v", signed(F.MASTER.width), NT * K),
+            "B": mem("b", signed(F.MASTER.width), NT),
+            "Z": mem("z", signed(F.Z.width), NT * K),
+            "TRACE": mem("trace", signed(F.TRACE.width), IT * K),
+            "X": mem("x", signed(F.X.width), NT),
+            "E": mem("e", signed(F.ENC.width), NT),
+            "D": mem("d", signed(F.ADAPT.width), NT),
+            "A": mem("a", signed(F.ACC.width), ML),
+            "QIN": mem("qin", unsigned(F.Q.width), ML),
+        }
+        self.memories = mems
+        rd = {n: mm.read_port() for n, mm in mems.items()}
+        wr = {n: mm.write_port() for n, mm in mems.items()}
+        for n in ("X", "E", "D", "A", "QIN", "Z", "TRACE", "W", "V", "B"):
+            m.d.comb += rd[n].en.eq(0)
+
+        # ---- layer descriptors ----------------------------------------------------------
+        layout = descriptor_layout(K)
+        descs = [Signal(layout, name=f"desc{n}") for n in range(L)]
+        d = Signal(layout)                      # the current layer's descriptor
+        cur = Signal(range(L))
+        with m.If(self.desc_we & ~self.busy):
+            with m.Switch(self.desc_layer):
+                for n in range(L):
+                    with m.Case(n):
+                        with m.Switch(self.desc_field):
+                            for f, (name, _) in enumerate(layer_fields(K)):
+                                with m.Case(f):
+                                    m.d.sync += getattr(descs[n], name).eq(self.desc_data)
+        desc_array = Array(ds.as_value() for ds in descs)
+
+        alphas = Array(getattr(d, f"alpha{k}") for k in range(K))
+        coef_w = 5 if self.pow2 else F.COEF.width
+        betas = Array(getattr(d, f"beta{k}")[:coef_w] for k in range(K))
+
+        # ---- units ------------------------------------------------------------------------
+        m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
+        m.submodules.dendrite = de = Dendrite()
+        m.submodules.encoder = en = Encoder()
+        m.submodules.learning = lu = LearningUnit(K, ML, ML, c.synapses, NT, IT)
+        self.learning = lu
+        m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
+                     en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max),
+                     lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
+                     lu.n_base.eq(d.n_base), lu.i_base.eq(d.i_base), lu.relu.eq(d.relu),
+                     lu.first.eq(cur == 0), lu.shift_w.eq(d.shift_w), lu.shift_v.eq(d.shift_v),
+                     lu.shift_b.eq(d.shift_b)]
+        learning = Signal()
+        for n, client in (("W", "w"), ("V", "v"), ("B", "b"), ("Z", "z"), ("TRACE", "t"), ("X", "x")):
+            m.d.comb += getattr(lu, f"{client}_rdata").eq(rd[n].data)
+            with m.If(learning):
+                m.d.comb += [rd[n].addr.eq(getattr(lu, f"{client}_addr")), rd[n].en.eq(getattr(lu, f"{client}_ren"))]
+                if n in ("W", "V", "B"):
+                    m.d.comb += [wr[n].addr.eq(getattr(lu, f"{client}_addr")),
+                                 wr[n].data.eq(getattr(lu, f"{client}_wdata")),
+                                 wr[n].en.eq(getattr(lu, f"{client}_wen"))]
+
+        work = Signal(32)
+        lwork = Signal(32)
+
+        # ---- phase 1: event fan-out (synaptic accumulation) --------------------------------
+        acc_enable = Signal()
+        from_fwd = Signal()
+        ev_valid, ev_ready = Signal(), Signal()
+        ev = Signal(fwd_layout(ML))
+        m.d.comb += [ev_valid.eq(Mux(from_fwd, self.fwd.valid, self.events.valid)),
+                     ev.eq(Mux(from_fwd, self.fwd.payload, self.events.payload)),
+                     self.fwd.ready.eq(from_fwd & ev_ready), self.events.ready.eq(~from_fwd & ev_ready)]
+        src = Signal(range(ML))
+        q = Signal(unsigned(F.Q.width))
+        fan_j = Signal(range(ML + 1))
+        fan_addr = Signal(_bits(c.synapses))
+        fan_active = Signal()
+        mac_valid = Signal()
+        mac_j = Signal(range(ML))
+        qin_valid = Signal()
+        acc_idle = Signal()
+        m.d.comb += acc_idle.eq(~fan_active & ~mac_valid & ~qin_valid)
+        take = Signal()
+        m.d.comb += [ev_ready.eq(acc_enable & ~fan_active), take.eq(ev_valid & ev_ready)]
+        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), qin_valid.eq(0)]
+        with m.If(take):
+            with m.If(ev.source < d.n_in):
+                m.d.sync += [src.eq(ev.source), q.eq(ev.q), fan_j.eq(0), fan_active.eq(1),
+                             fan_addr.eq(d.w_base + ev.source), qin_valid.eq(1)]
+                with m.If(~from_fwd):
+                    m.d.sync += self.events_in.eq(self.events_in + 1)
+            with m.Else():
+                m.d.sync += self.refused.eq(self.refused + 1)
+        with m.If(fan_active):
+            m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
+            with m.If(fan_j == d.n_out - 1):
+                m.d.sync += fan_active.eq(0)
+        w_fwd = Signal(signed(F.W.width))
+        m.d.comb += w_fwd.eq(rd["W"].data >> F.MASTER_SHIFT)
+        prod = Signal(signed(F.W.width + F.Q.width + 1))
+        m.d.comb += prod.eq(w_fwd * q)
+        a_sat = saturate(m, rd["A"].data + prod, F.ACC, "a_sat")
+        q_sum = saturate(m, rd["QIN"].data + q, F.Q, "q_sum")
+        with m.If(acc_enable):
+            m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1), rd["A"].addr.eq(fan_j), rd["A"].en.eq(1),
+                         rd["QIN"].addr.eq(ev.source), rd["QIN"].en.eq(1)]
+        with m.If(mac_valid):
+            m.d.comb += [wr["A"].addr.eq(mac_j), wr["A"].data.eq(a_sat), wr["A"].en.eq(1)]
+        with m.If(qin_valid):
+            m.d.comb += [wr["QIN"].addr.eq(src), wr["QIN"].data.eq(q_sum), wr["QIN"].en.eq(1)]
+
+        # ---- phase 2: bucket pass over Z (j, k) and the traces (i, k) ------------------------
+        bk_k = Signal(range(K))
+        bk_unit = Signal(range(ML + 1))
+        bk_trace = Signal()
+        bk_issue = Signal()                     # a word is left to read
+        rd_valid = Signal()
+        rd_k = Signal(range(K))
+        rd_trace = Signal()
+        rd_unit = Signal(range(ML))
+        prev_old = Signal(signed(F.Z.width))
+        out_k = Signal(range(K))
+        out_unit = Signal(range(ML))
+        out_trace = Signal()
+        advance_rd = Signal()
+        m.d.comb += advance_rd.eq(~rd_valid | bu.i.ready)
+        below_first = Signal(signed(F.ACC.width))
+        m.d.comb += below_first.eq(Mux(rd_trace, rd["QIN"].data << (F.TRACE.frac - F.Q.frac), rd["A"].data))
+        old = Signal(signed(F.Z.width))
+        m.d.comb += old.eq(Mux(rd_trace, rd["TRACE"].data, rd["Z"].data))
+        m.d.comb += [
+            bu.i.valid.eq(rd_valid),
+            bu.i.payload.z.eq(old),
+            bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
+            bu.i.payload.coef.eq(Mux(rd_k == 0, alphas[0][:coef_w], betas[rd_k])),
+            bu.i.payload.first.eq(rd_k == 0),
+        ]
+        last_z_unit = Signal()
+        m.d.comb += last_z_unit.eq(bk_unit == d.n_out - 1)
+
+        # ---- phase 3: dendrite and encoder ---------------------------------------------------
+        dn_k = Signal(range(K))
+        dn_j = Signal(range(ML + 1))
+        dn_issue = Signal()
+        dn_valid = Signal()
+        dn_rk = Signal(range(K))
+        advance_dn = Signal()
+        m.d.comb += advance_dn.eq(~dn_valid | de.i.ready)
+        m.d.comb += [
+            de.i.valid.eq(dn_valid), de.i.payload.v.eq(rd["V"].data >> F.MASTER_SHIFT),
+            de.i.payload.z.eq(rd["Z"].data), de.i.payload.b.eq(rd["B"].data >> F.MASTER_SHIFT),
+            de.i.payload.first.eq(dn_rk == 0), de.i.payload.last.eq(dn_rk == K - 1),
+        ]
+        xj = Signal(range(ML + 1))     # neuron whose (x, y) leaves the dendrite next
+        de_take = Signal()
+        m.d.comb += de_take.eq(de.o.valid & de.o.ready)
+        xj_next = Signal(range(ML + 1))
+        m.d.comb += xj_next.eq(Mux(de_take, xj + 1, xj))
+        m.d.comb += [en.i.valid.eq(de.o.valid), en.i.payload.y.eq(de.o.payload.y),
+                     en.i.payload.e.eq(rd["E"].data), en.i.payload.d.eq(rd["D"].data),
+                     de.o.ready.eq(en.i.ready)]
+        ej = Signal(range(ML + 1))     # neuron whose spike leaves the encoder next
+        spike = Signal()
+        m.d.comb += [spike.eq(d.encoder & (en.o.payload.q != 0)),
+                     self.spikes.payload.source.eq(d.n_base + ej), self.spikes.payload.local.eq(ej),
+                     self.spikes.payload.q.eq(en.o.payload.q), self.spikes.payload.step.eq(self.steps),
+                     self.spikes.valid.eq(en.o.valid & spike),
+                     en.o.ready.eq(~spike | self.spikes.ready)]
+
+        # ---- clear -----------------------------------------------------------------------
+        cl_addr = Signal(range(max(NT * K, IT * K, ML) + 1))
+
+        # ---- memory port (host) --------------------------------------------------------------
+        mem_read = Signal()
+        mem_sel = Signal(4)
+        host_regions = (("W", Region.W), ("V", Region.V), ("B", Region.B), ("Z", Region.Z),
+                        ("TRACE", Region.TRACE), ("X", Region.X), ("E", Region.E), ("D", Region.D))
+        with m.Switch(mem_sel):
+            for name, region in host_regions:
+                with m.Case(region):
+                    m.d.comb += self.mem_rdata.eq(rd[name].data)
+            with m.Case(Region.ERR):
+                m.d.comb += self.mem_rdata.eq(lu.err_r_data)
+        m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
+                     lu.err_w_data.eq(self.mem_wdata)]
+
+        # ---- control ---------------------------------------------------------------------
+        with m.If(~acc_idle | self.busy | take):
+            m.d.sync += work.eq(work + 1)
+        with m.FSM():
+            with m.State("EVENTS"):
+                # idle: layer 0 takes host events; commands and memory requests are served
+                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we), from_fwd.eq(0)]
+                m.d.sync += [d.eq(desc_array[0]), cur.eq(0)]
+                with m.If((self.mem_re | self.mem_we) & acc_idle):
+                    m.next = "MEM"
+                with m.Elif(self.step & acc_idle & ~self.events.valid):
+                    m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
+                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
+                    m.next = "BUCKETS"
+                with m.Elif(self.learn & acc_idle):
+                    m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
+                    m.next = "LEARN_LOAD"
+                with m.Elif(self.clear & acc_idle):
+                    m.d.sync += cl_addr.eq(0)
+                    m.next = "CLEAR"
+            with m.State("MEM"):
+                with m.If(self.mem_we):
+                    with m.Switch(self.mem_region):
+                        for name, region in host_regions[:3]:
+                            with m.Case(region):
+                                m.d.comb += [wr[name].addr.eq(self.mem_addr), wr[name].data.eq(self.mem_wdata),
+                                             wr[name].en.eq(1)]
+                        with m.Case(Region.ERR):
+                            m.d.comb += lu.err_w_en.eq(1)
+                    m.d.comb += self.mem_ack.eq(1)
+                    m.next = "EVENTS"
+                with m.Else():
+                    for name, _ in host_regions:
+                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(1)]
+                    m.d.sync += mem_sel.eq(self.mem_region)
+                    m.next = "MEM_READ"
+            with m.State("MEM_READ"):
+                m.d.comb += self.mem_ack.eq(1)
+                m.next = "EVENTS"
+            with m.State("FWD_EVENTS"):
+                m.d.comb += [self.busy.eq(1), acc_enable.eq(1), from_fwd.eq(1)]
+                with m.If(acc_idle & self.fwd_empty & self.router_idle & ~take):
+                    m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
+                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
+                    m.next = "BUCKETS"
+            with m.State("BUCKETS"):
+                m.d.comb += [self.busy.eq(1), bk_issue.eq(~(bk_trace & (bk_unit == d.n_in)))]
+                z_addr = (d.n_base + bk_unit) * K + bk_k
+                t_addr = (d.i_base + bk_unit) * K + bk_k
+                m.d.comb += [rd["Z"].addr.eq(z_addr), rd["TRACE"].addr.eq(t_addr),
+                             rd["A"].addr.eq(bk_unit), rd["QIN"].addr.eq(bk_unit),
+                             rd["Z"].en.eq(advance_rd), rd["TRACE"].en.eq(advance_rd),
+                             rd["A"].en.eq(advance_rd), rd["QIN"].en.eq(advance_rd)]
+                with m.If(advance_rd):
+                    m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(bk_trace)]
+                    with m.If(rd_valid):
+                        m.d.sync += prev_old.eq(old)
+                    with m.If(bk_issue):
+                        with m.If(bk_k == K - 1):
+                            m.d.sync += bk_k.eq(0)
+                            with m.If(~bk_trace & last_z_unit):
+                                m.d.sync += [bk_unit.eq(0), bk_trace.eq(1)]
+                            with m.Else():
+                                m.d.sync += bk_unit.eq(bk_unit + 1)
+                        with m.Else():
+                            m.d.sync += bk_k.eq(bk_k + 1)
+                with m.If(rd_valid & bu.i.ready & (rd_k == 0)):
+                    with m.If(rd_trace):
+                        m.d.comb += [wr["QIN"].addr.eq(rd_unit), wr["QIN"].data.eq(0), wr["QIN"].en.eq(1)]
+                    with m.Else():
+                        m.d.comb += [wr["A"].addr.eq(rd_unit), wr["A"].data.eq(0), wr["A"].en.eq(1)]
+                m.d.comb += bu.o.ready.eq(1)
+                with m.If(bu.o.valid):
+                    with m.If(~out_trace):
+                        m.d.comb += [wr["Z"].addr.eq((d.n_base + out_unit) * K + out_k),
+                                     wr["Z"].data.eq(bu.o.payload), wr["Z"].en.eq(1)]
+                    with m.Else():
+                        m.d.comb += [wr["TRACE"].addr.eq((d.i_base + out_unit) * K + out_k),
+                                     wr["TRACE"].data.eq(bu.o.payload), wr["TRACE"].en.eq(1)]
+                    with m.If(out_k == K - 1):
+                        m.d.sync += out_k.eq(0)
+                        with m.If(~out_trace & (out_unit == d.n_out - 1)):
+                            m.d.sync += [out_unit.eq(0), out_trace.eq(1)]
+                        with m.Else():
+                            m.d.sync += out_unit.eq(out_unit + 1)
+                        with m.If(out_trace & (out_unit == d.n_in - 1)):
+                            m.d.sync += [dn_k.eq(0), dn_j.eq(0), dn_valid.eq(0), xj.eq(0), ej.eq(0)]
+                            m.next = "NEURONS"
+                    with m.Else():
+                        m.d.sync += out_k.eq(out_k + 1)
+            with m.State("NEURONS"):
+                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != d.n_out)]
+                nk = (d.n_base + dn_j) * K + dn_k
+                m.d.comb += [rd["V"].addr.eq(nk), rd["Z"].addr.eq(nk), rd["B"].addr.eq(d.n_base + dn_j),
+                             rd["V"].en.eq(advance_dn), rd["Z"].en.eq(advance_dn), rd["B"].en.eq(advance_dn),
+                             rd["E"].addr.eq(d.n_base + xj_next), rd["D"].addr.eq(d.n_base + xj_next),
+                             rd["E"].en.eq(1), rd["D"].en.eq(1)]
+                with m.If(advance_dn):
+                    m.d.sync += [dn_valid.eq(dn_issue), dn_rk.eq(dn_k)]
+                    with m.If(dn_issue):
+                        with m.If(dn_k == K - 1):
+                            m.d.sync += [dn_k.eq(0), dn_j.eq(dn_j + 1)]
+                        with m.Else():
+                            m.d.sync += dn_k.eq(dn_k + 1)
+                with m.If(de_take):
+                    m.d.comb += [wr["X"].addr.eq(d.n_base + xj), wr["X"].data.eq(de.o.payload.x), wr["X"].en.eq(1)]
+                    m.d.sync += xj.eq(xj + 1)
+                with m.If(en.o.valid & en.o.ready):
+                    m.d.comb += [wr["E"].addr.eq(d.n_base + ej), wr["E"].data.eq(en.o.payload.e),
+                                 wr["E"].en.eq(d.encoder), wr["D"].addr.eq(d.n_base + ej),
+                                 wr["D"].data.eq(en.o.payload.d), wr["D"].en.eq(d.encoder)]
+                    m.d.sync += ej.eq(ej + 1)
+                    with m.If(ej == d.n_out - 1):
+                        m.next = "LAYER_END"
+            with m.State("LAYER_END"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(cur == self.n_layers - 1):
+                    # the output layer's spikes routed to a next layer have no receiver:
+                    # they are taken out of the forward FIFO and counted as refused
+                    m.d.comb += self.fwd.ready.eq(1)
+                    with m.If(self.fwd.valid):
+                        m.d.sync += self.refused.eq(self.refused + 1)
+                    with m.If(self.router_idle & self.fwd_empty):
+                        m.d.comb += self.done.eq(1)
+                        m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
+                        m.next = "EVENTS"
+                with m.Else():
+                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
+                    m.next = "FWD_EVENTS"
+            with m.State("LEARN_LOAD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [d.eq(desc_array[cur]), lwork.eq(lwork + 1)]
+                m.next = "LEARN_START"
+            with m.State("LEARN_START"):
+                m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
+                m.d.sync += lwork.eq(lwork + 1)
+                m.next = "LEARN"
+            with m.State("LEARN"):
+                m.d.comb += [self.busy.eq(1), learning.eq(1)]
+                m.d.sync += lwork.eq(lwork + 1)
+                with m.If(lu.done):
+                    with m.If(cur == 0):
+                        m.d.comb += self.done.eq(1)
+                        m.d.sync += self.learn_cycles.eq(lwork + 1)
+                        m.next = "EVENTS"
+                    with m.Else():
+                        m.d.sync += cur.eq(cur - 1)
+                        m.next = "LEARN_LOAD"
+            with m.State("CLEAR"):
+                m.d.comb += self.busy.eq(1)
+                for name in ("Z", "TRACE", "X", "E", "D", "A", "QIN"):
+                    with m.If(cl_addr < mems[name].depth):
+                        m.d.comb += [wr[name].addr.eq(cl_addr), wr[name].data.eq(0), wr[name].en.eq(1)]
+                m.d.sync += cl_addr.eq(cl_addr + 1)
+                with m.If(cl_addr == max(mm.depth for mm in mems.values() if mm is not mems["W"]) - 1):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "EVENTS"
+        return m

@@ -1,0 +1,88 @@
+"""Random multi-layer network cases with their golden results, shared by the chip benches.
+
+A case holds a random network (NetworkConfig and bit-exact golden FixedLayers), the input
+events of every step, the errors streamed for learning (or None on steps without
+learning), and what the golden model produced: every spike of every layer as the chip's
+output packets (global source, q, step mod 16), the output layer's x each step, and the
+final master weights and state words.
+"""
+import copy
+
+import numpy as np
+
+from .. import regmap as R
+from ..golden import formats as F
+from ..golden.config import LayerConfig, NetworkConfig
+from ..golden.network import Network
+
+__all__ = ["random_network", "make_net_case", "chip_words"]
+
+
+def random_network(rng, sizes, K, dt=1e-3):
+    """A fixed-point Network with layer sizes ``sizes`` (n_in, n1, ..., n_out), random time
+    constants, encoder settings, learning rates and weights; the output layer is linear
+    without encoder, hidden layers are ReLU with sigma-delta encoders."""
+    taus = tuple(float(t) for t in np.sort(rng.uniform(0.0015, 0.03, size=K)))
+    layers = []
+    for n, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        last = n == len(sizes) - 2
+        lr = {k: float(2.0 ** rng.integers(-2, 6)) for k in ("eta_w", "eta_v", "eta_b")}
+        layers.append(LayerConfig(int(a), int(b), taus=taus, readout="linear" if last else "relu",
+                                  encoder="none" if last else "sigma-delta",
+                                  theta0=float(rng.uniform(0.01, 0.3)), m_f=float(rng.uniform(0, 0.3)),
+                                  tau_theta=float(rng.uniform(0.005, 0.05)), n_max=int(rng.integers(1, 16)), **lr))
+    cfg = NetworkConfig(dt=dt, layers=tuple(layers), init_seed=int(rng.integers(1 << 30)), init_gain=2.0).validate()
+    params = cfg.init_params()
+    for p in params:
+        p["V"] = rng.normal(0.3, 0.5, size=p["V"].shape)
+        p["b"] = rng.normal(0, 0.3, size=p["b"].shape)
+    return Network(cfg, "fixed", params=params)
+
+
+def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5):
+    """Build a random network, inputs and errors; run the golden model; return the case."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, sizes, K)
+    cfg = net.cfg
+    initial = copy.deepcopy(net.layers)
+    descs = R.descriptors(cfg)
+    n_in, n_out = sizes[0], sizes[-1]
+    steps = []
+    for t in range(T):
+        q = np.zeros(n_in, dtype=np.int64)
+        hit = rng.random(n_in) < rate
+        q[hit] = rng.integers(1, F.Q.from_float(3.0), size=int(hit.sum()))
+        events = [(int(i), int(q[i])) for i in rng.permutation(n_in) if q[i]]
+        packets = []
+        x = q[None]
+        for layer, desc in zip(net.layers, descs):
+            x = layer.step(x)
+            packets += [(desc["n_base"] + int(j), int(x[0, j]), t % 16) for j in np.flatnonzero(x[0])]
+        x_out = net.layers[-1].x[0].tolist()
+        err = None
+        if rng.random() < p_learn:
+            err = rng.integers(-F.ERR.from_float(2.0), F.ERR.from_float(2.0), size=n_out)
+            err[rng.random(n_out) < 0.2] = 0
+            e = err[None]
+            for layer in reversed(net.layers):
+                e = layer.learn(e)
+            err = [int(v) for v in err]
+        steps.append({"events": events, "packets": packets, "x_out": x_out, "err": err})
+    final = {
+        "W": np.concatenate([l.W_master.ravel() for l in net.layers]).tolist(),
+        "V": np.concatenate([l.V_master.ravel() for l in net.layers]).tolist(),
+        "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist(),
+        "Z": np.concatenate([l.Z[0].ravel() for l in net.layers]).tolist(),
+        "TRACE": np.concatenate([l.trace[0].ravel() for l in net.layers]).tolist(),
+        "X": np.concatenate([l.x[0] for l in net.layers]).tolist(),
+        "E": np.concatenate([l.e[0] for l in net.layers]).tolist(),
+        "D": np.concatenate([l.d[0] for l in net.layers]).tolist(),
+    }
+    return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial,
+            "capacity": R.Capacity.for_config(cfg), "steps": steps, "final": final,
+            "out_base": descs[-1]["n_base"]}
+
+
+def chip_words(case):
+    """The bus writes that load the case's initial network (gammacore.regmap.load_plan)."""
+    return R.load_plan(case["cfg"], case["initial"])
