@@ -13,21 +13,22 @@ from .. import regmap as R
 from ..rtl.chip import Chip
 from .net_case import chip_words
 
-__all__ = ["run_chip_amaranth", "first_net_mismatch", "BusError"]
+__all__ = ["BusInitiator", "run_chip_amaranth", "first_net_mismatch", "BusError"]
 
 
 class BusError(Exception):
     """The chip refused a bus request."""
 
 
-def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4):
-    rng = np.random.default_rng(case["seed"] + 2_000_003)
-    dut = Chip(case["capacity"], out_depth=out_depth)
-    bus = dut.bus
-    obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
+class BusInitiator:
+    """Bus requests from an amaranth.sim testbench, with random idle cycles before each."""
 
-    async def request(ctx, addr, data=None):
-        while rng.random() < p_idle:
+    def __init__(self, ctx, bus, rng, p_idle=0.3, seed=None):
+        self.ctx, self.bus, self.rng, self.p_idle, self.seed = ctx, bus, rng, p_idle, seed
+
+    async def request(self, addr, data=None, allow_error=False):
+        ctx, bus = self.ctx, self.bus
+        while self.rng.random() < self.p_idle:
             await ctx.tick()
         ctx.set(bus.addr, int(addr))
         if data is None:
@@ -41,59 +42,81 @@ def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4):
                 break
         ctx.set(bus.re, 0)
         ctx.set(bus.we, 0)
+        if allow_error:
+            return bool(err), rdata
         if err:
-            raise BusError(f"bus error at address {int(addr):#08x} (seed {case['seed']})")
+            raise BusError(f"bus error at address {int(addr):#08x} (seed {self.seed})")
         return rdata
 
-    async def write_block(ctx, addr, words):
+    async def write_block(self, addr, words):
         for n, w in enumerate(words):
-            await request(ctx, addr + n, w)
+            await self.request(addr + n, w)
 
-    async def read_block(ctx, addr, count):
-        return [R.s32(await request(ctx, addr + n)) for n in range(count)]
+    async def read_block(self, addr, count):
+        return [R.s32(await self.request(addr + n)) for n in range(count)]
 
-    async def drain(ctx, got):
+    async def drain(self, got):
+        """Read output packets until the FIFO is empty, appending (source, q, step) to got."""
         while True:
-            word = await request(ctx, R.Reg.OUT)
-            pkt = R.decode_out(word)
+            pkt = R.decode_out(await self.request(R.Reg.OUT))
             if pkt is None:
                 return
             got.append(pkt)
 
-    async def bench(ctx):
-        for addr, words in chip_words(case):
-            await write_block(ctx, addr, words)
-        await request(ctx, R.Reg.CTRL, R.Cmd.CLEAR)
-        while await request(ctx, R.Reg.STATUS) & R.Status.BUSY:
+    async def wait_idle(self):
+        while await self.request(R.Reg.STATUS) & R.Status.BUSY:
             pass
+
+    async def load(self, case):
+        for addr, words in chip_words(case):
+            await self.write_block(addr, words)
+        await self.request(R.Reg.CTRL, R.Cmd.CLEAR)
+        await self.wait_idle()
+
+    async def run_steps(self, case, obs, p_pause=0.5):
+        """Every step of the case: events, step, output packets, x_out, learning."""
         n_out = case["sizes"][-1]
-        for t, step in enumerate(case["steps"]):
+        for step in case["steps"]:
             for src, q in step["events"]:
-                await request(ctx, R.Reg.EVENT, R.event_word(src, q))
-            await request(ctx, R.Reg.CTRL, R.Cmd.STEP)
+                await self.request(R.Reg.EVENT, R.event_word(src, q))
+            await self.request(R.Reg.CTRL, R.Cmd.STEP)
             got = []
             while True:
-                status = await request(ctx, R.Reg.STATUS)
-                if status & R.Status.OUT_READY and rng.random() >= p_pause:
-                    await drain(ctx, got)
+                status = await self.request(R.Reg.STATUS)
+                if status & R.Status.OUT_READY and self.rng.random() >= p_pause:
+                    await self.drain(got)
                 if not status & R.Status.BUSY:
                     break
-            await drain(ctx, got)
+            await self.drain(got)
             obs["packets"].append(got)
-            obs["cycles"].append(int(await request(ctx, R.Reg.CYCLES)))
-            obs["x_out"].append(await read_block(ctx, R.mem_addr(R.Region.X, case["out_base"]), n_out))
+            obs["cycles"].append(int(await self.request(R.Reg.CYCLES)))
+            obs["x_out"].append(await self.read_block(R.mem_addr(R.Region.X, case["out_base"]), n_out))
             if step["err"] is not None:
-                await write_block(ctx, R.mem_addr(R.Region.ERR, 0), step["err"])
-                await request(ctx, R.Reg.CTRL, R.Cmd.LEARN)
-                while await request(ctx, R.Reg.STATUS) & R.Status.BUSY:
-                    pass
-                obs["learn_cycles"].append(int(await request(ctx, R.Reg.LEARN_CYCLES)))
-        core = dut.core
+                await self.write_block(R.mem_addr(R.Region.ERR, 0), step["err"])
+                await self.request(R.Reg.CTRL, R.Cmd.LEARN)
+                await self.wait_idle()
+                obs["learn_cycles"].append(int(await self.request(R.Reg.LEARN_CYCLES)))
+
+    async def read_final(self, case, obs):
         for name in ("W", "V", "B", "Z", "TRACE", "X", "E", "D"):
-            n = len(case["final"][name])
-            obs[name] = await read_block(ctx, R.mem_addr(R.Region[name], 0), n)
-        obs["counters"] = {r.name: int(await request(ctx, r)) for r in
+            obs[name] = await self.read_block(R.mem_addr(R.Region[name], 0), len(case["final"][name]))
+        obs["counters"] = {r.name: int(await self.request(r)) for r in
                            (R.Reg.STEPS, R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.BUS_ERRORS)}
+
+
+def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None):
+    """Run the case; ``extra(host, obs)`` (async) runs after the steps, before the final reads."""
+    rng = np.random.default_rng(case["seed"] + 2_000_003)
+    dut = Chip(case["capacity"], out_depth=out_depth)
+    obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, rng, p_idle, case["seed"])
+        await host.load(case)
+        await host.run_steps(case, obs, p_pause)
+        if extra is not None:
+            await extra(host, obs)
+        await host.read_final(case, obs)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -1,0 +1,156 @@
+"""The chip (network core, learning unit, router, bus) vs the golden network, in amaranth.sim.
+
+Random multi-layer networks driven through the bus as the host does: every output packet
+(source, q, step), the output layer's x every step, and every final master weight and state
+word equal to the bit-exact golden model, with random idle cycles and pauses in reading
+the output FIFO (back-pressure on the core).
+"""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from gammacore import regmap as R
+from gammacore.rtl.chip import Chip
+from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
+from gammacore.sim.net_case import make_net_case
+
+
+def random_sizes(rng, layers):
+    return tuple(int(n) for n in rng.integers(1, 7, size=layers + 1))
+
+
+def check(case, **kw):
+    print(f"seed={case['seed']} sizes={case['sizes']} K={case['K']}")
+    if len(case["sizes"]) > 2:
+        assert any(s["packets"] for s in case["steps"]), f"seed={case['seed']}: the case produced no spikes"
+    assert any(any(s["x_out"]) for s in case["steps"]), f"seed={case['seed']}: the output never moved"
+    obs = run_chip_amaranth(case, **kw)
+    assert first_net_mismatch(case, obs) is None, f"seed={case['seed']}: {first_net_mismatch(case, obs)}"
+    return obs
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_three_layer_inference_and_learning_match_golden(seed):
+    rng = np.random.default_rng(seed)
+    case = make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=14, p_learn=0.6)
+    learned = any(s["err"] is not None for s in case["steps"])
+    obs = check(case)
+    assert learned and len(obs["learn_cycles"]) == sum(s["err"] is not None for s in case["steps"])
+    init = np.concatenate([l.W_master.ravel() for l in case["initial"]])
+    assert np.any(init != np.array(case["final"]["W"])), f"seed={seed}: learning changed no weight"
+
+
+@pytest.mark.parametrize("seed,layers", [(11, 1), (12, 2), (13, 4)])
+def test_other_depths_match_golden(seed, layers):
+    rng = np.random.default_rng(seed)
+    check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10, p_learn=0.5))
+
+
+@pytest.mark.parametrize("out_depth", [1, 2])
+def test_output_backpressure_loses_and_reorders_nothing(out_depth):
+    """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
+    case = make_net_case(21, (3, 6, 5, 2), 2, T=8, rate=0.8, p_learn=0.0)
+    check(case, out_depth=out_depth, p_pause=0.8)
+
+
+def test_refused_events_and_bus_errors_are_counted_and_change_nothing():
+    case = make_net_case(31, (2, 4, 3, 2), 2, T=6, p_learn=0.5)
+    n_in0, max_layer = case["sizes"][0], case["capacity"].max_layer
+
+    async def misuse(host, obs):
+        bad = []
+        # a source that layer 0 does not have: taken, dropped, counted in REFUSED
+        if n_in0 < max_layer:
+            await host.request(R.Reg.EVENT, R.event_word(n_in0, 100))
+        # a source wider than the event format: refused on the bus
+        bad.append(await host.request(R.Reg.EVENT, R.event_word(max_layer, 100), allow_error=True))
+        bad.append(await host.request(0x00FFFF, 1, allow_error=True))                # unmapped register
+        bad.append(await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.LEARN, allow_error=True))
+        bad.append(await host.request(R.mem_addr(R.Region.Z, 0), 5, allow_error=True))  # read-only region
+        bad.append(await host.request(R.mem_addr(R.Region.W, case["capacity"].synapses), 5, allow_error=True))
+        bad.append(await host.request(R.desc_addr(0, "n_in", case["K"]) + 0xF0, 1, allow_error=True))
+        obs["bad"] = [err for err, _ in bad]
+
+    obs = run_chip_amaranth(case, extra=misuse)
+    assert first_net_mismatch(case, obs) is None, first_net_mismatch(case, obs)
+    assert all(obs["bad"]), f"every misuse must be refused: {obs['bad']}"
+    assert obs["counters"]["BUS_ERRORS"] == len(obs["bad"])
+    assert obs["counters"]["REFUSED"] == (1 if n_in0 < max_layer else 0)
+    assert obs["counters"]["EVENTS_IN"] == sum(len(s["events"]) for s in case["steps"])
+
+
+def test_commands_while_busy_are_refused():
+    case = make_net_case(41, (4, 6, 2), 3, T=1, p_learn=0.0)
+    dut = Chip(case["capacity"])
+    seen = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, np.random.default_rng(0), p_idle=0.0, seed=41)
+        await host.load(case)
+        for src, q in case["steps"][0]["events"]:
+            await host.request(R.Reg.EVENT, R.event_word(src, q))
+        await host.request(R.Reg.CTRL, R.Cmd.STEP)
+        seen["busy"] = bool(await host.request(R.Reg.STATUS) & R.Status.BUSY)
+        seen["ctrl"], _ = await host.request(R.Reg.CTRL, R.Cmd.LEARN, allow_error=True)
+        seen["desc"], _ = await host.request(R.desc_addr(0, "n_in", case["K"]), 1, allow_error=True)
+        seen["mem"], _ = await host.request(R.mem_addr(R.Region.W, 0), 0, allow_error=True)
+        await host.wait_idle()
+        got = []
+        await host.drain(got)
+        seen["packets"] = got
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["busy"] and seen["ctrl"] and seen["desc"] and seen["mem"], seen
+    assert [tuple(p) for p in seen["packets"]] == [tuple(p) for p in case["steps"][0]["packets"]]
+
+
+def test_unrouted_spikes_are_counted():
+    """Emptying the routing entries of layer 0 stops its spikes, and each one is counted."""
+    case = make_net_case(51, (3, 5, 2), 2, T=1, rate=1.0, p_learn=0.0)
+    dut = Chip(case["capacity"])
+    n0 = case["sizes"][1]
+    expected = sum(1 for p in case["steps"][0]["packets"] if p[0] < n0)
+    assert expected > 0, "the case must make layer 0 fire"
+    seen = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, np.random.default_rng(1), p_idle=0.2, seed=51)
+        await host.load(case)
+        await host.write_block(R.mem_addr(R.Region.ROUTE, 0), [0] * n0)
+        seen["route"] = await host.read_block(R.mem_addr(R.Region.ROUTE, 0), n0)
+        for src, q in case["steps"][0]["events"]:
+            await host.request(R.Reg.EVENT, R.event_word(src, q))
+        await host.request(R.Reg.CTRL, R.Cmd.STEP)
+        await host.wait_idle()
+        seen["unrouted"] = int(await host.request(R.Reg.UNROUTED))
+        seen["to_next"] = int(await host.request(R.Reg.TO_NEXT))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["route"] == [0] * n0
+    assert seen["unrouted"] == expected and seen["to_next"] == 0, seen
+
+
+def test_identity_and_capacity_registers():
+    case = make_net_case(61, (2, 3, 2), 2, T=1)
+    cap = case["capacity"]
+    dut = Chip(cap)
+    seen = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, np.random.default_rng(2), p_idle=0.0)
+        seen["id"] = int(await host.request(R.Reg.ID))
+        seen["cap"] = [int(await host.request(r)) for r in (R.Reg.CAP_LAYERS, R.Reg.CAP_NEURONS, R.Reg.CAP_INPUTS,
+                                                            R.Reg.CAP_SYNAPSES, R.Reg.CAP_BUCKETS, R.Reg.CAP_MAX_LAYER)]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["id"] == R.CHIP_ID
+    assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
