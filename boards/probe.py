@@ -1,0 +1,81 @@
+"""Characterisation top: one datapath component with nothing to optimise away.
+
+Every input port of the wrapped component (for the layer core: events, step, configuration
+writes, bucket coefficients, encoder parameters, state read address, spike back-pressure) is
+a bit of one serial scan-in shift register fed from ``rx``; every output is registered and
+XOR-reduced, through a pipelined tree, to ``tx``. Synthesis therefore keeps the whole
+datapath with its memories and multipliers, and the build reports the size and Fmax of
+that datapath alone: one :class:`~gammacore.rtl.layer_core.LayerCore` (``layer_probe``) or
+one :class:`~gammacore.rtl.accumulator.SynapticAccumulator`, the MAC lane
+(``accumulator_probe``). It has the same ports as the chip (``rx``, ``tx``, ``leds``), so
+the board top treats both alike.
+"""
+from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..rtl.accumulator import SynapticAccumulator
+from ..rtl.layer_core import LayerCore
+
+__all__ = ["Probe", "layer_probe", "accumulator_probe"]
+
+
+class Probe(wiring.Component):
+    """A component behind a scan chain, for size and Fmax figures.
+
+    Parameters
+    ----------
+    core : the wiring.Component to characterise (plain ports, streams and arrays)
+    group : outputs XORed per first-level register of the reduction tree
+
+    Attributes
+    ----------
+    rx : scan-in data, one bit per clock, in
+    tx : XOR of all core outputs (two clocks late), out
+    leds : the first four output bits of the core, registered, out
+    core : the wrapped component
+    scan_bits, out_bits : lengths of the scan chain and of the observed output vector
+    """
+    rx: In(1)
+    tx: Out(1)
+    leds: Out(4)
+
+    def __init__(self, core, *, group=16):
+        if not isinstance(core, wiring.Component):
+            raise TypeError(f"core must be a wiring.Component, not {core!r}")
+        if not isinstance(group, int) or group < 2:
+            raise ValueError(f"group must be an integer >= 2, not {group!r}")
+        self.core = core
+        self.group = group
+        self._ins, self._outs = [], []
+        for path, member, value in self.core.signature.flatten(self.core):
+            (self._ins if member.flow == In else self._outs).append(value)
+        self.scan_bits = sum(len(Value.cast(v)) for v in self._ins)
+        self.out_bits = sum(len(Value.cast(v)) for v in self._outs)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = self.core
+        scan = Signal(self.scan_bits)
+        m.d.sync += scan.eq(Cat(scan[1:], self.rx))
+        m.d.comb += Cat(*(Value.cast(v) for v in self._ins)).eq(scan)
+
+        captured = Signal(self.out_bits)
+        m.d.sync += captured.eq(Cat(*(Value.cast(v) for v in self._outs)))
+        partial = Signal(-(-self.out_bits // self.group))
+        m.d.sync += [partial[n].eq(captured[i:i + self.group].xor())
+                     for n, i in enumerate(range(0, self.out_bits, self.group))]
+        m.d.sync += self.tx.eq(partial.xor())
+        m.d.sync += self.leds.eq(captured)
+        return m
+
+
+def layer_probe(inputs, neurons, buckets, *, pow2=False):
+    """:class:`Probe` of one :class:`LayerCore` of ``inputs`` x ``neurons``, K = ``buckets``."""
+    return Probe(LayerCore(inputs, neurons, buckets, pow2=pow2))
+
+
+def accumulator_probe(inputs, neurons):
+    """:class:`Probe` of one :class:`SynapticAccumulator` (one MAC lane, W and A memories)."""
+    return Probe(SynapticAccumulator(inputs, neurons))

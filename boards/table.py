@@ -1,0 +1,103 @@
+"""The boards gammacore builds for: platform, device, clocks, default network size.
+
+``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
+:class:`Board`. Default sizes and core clocks are ones that were built and closed timing
+here (see the README's "Boards" section for the measured figures).
+"""
+from dataclasses import dataclass, field
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import (ULX3S_12F_Platform, ULX3S_25F_Platform, ULX3S_45F_Platform,
+                                   ULX3S_85F_Platform)
+
+__all__ = ["Size", "Board", "BOARDS", "board"]
+
+
+@dataclass(frozen=True)
+class Size:
+    """Network capacity: layers, inputs of the first layer, neurons per layer, buckets K.
+
+    A layer has ``inputs`` sources (the first) or ``neurons`` sources (the others), so the
+    synapse count is ``inputs * neurons + (layers - 1) * neurons**2``.
+    """
+    layers: int = 1
+    inputs: int = 16
+    neurons: int = 16
+    buckets: int = 4
+
+    def __post_init__(self):
+        for name in ("layers", "inputs", "neurons", "buckets"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+
+    @property
+    def synapses(self):
+        return self.inputs * self.neurons + (self.layers - 1) * self.neurons ** 2
+
+    def capacity(self):
+        """The chip's :class:`gammacore.regmap.Capacity` of this size (totals over layers)."""
+        from ..regmap import Capacity
+        return Capacity(self.layers, self.layers * self.neurons, self.inputs + (self.layers - 1) * self.neurons,
+                        self.synapses, self.buckets, max(self.inputs, self.neurons))
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board.
+
+    Attributes
+    ----------
+    name : command-line name
+    platform : amaranth-boards platform class
+    family : "ice40" or "ecp5" (selects PLL and tools)
+    clock : board oscillator resource name and its frequency (Hz)
+    core_clock : default core clock target (Hz)
+    size : default network size (what fits with that clock)
+    multipliers : hard multipliers of the device (SB_MAC16 / MULT18X18D)
+    nextpnr_args : device and package options of nextpnr
+    programmer : openFPGALoader board name
+    """
+    name: str
+    platform: type
+    family: str
+    clock: tuple
+    core_clock: float
+    size: Size
+    multipliers: int
+    nextpnr_args: tuple = field(default=())
+    programmer: str = ""
+
+    @property
+    def device(self):
+        return self.platform.device
+
+    @property
+    def package(self):
+        return self.platform.package
+
+
+def _ulx3s(size_name, platform, multipliers, size, core_clock):
+    return Board(name=f"ulx3s-{size_name}", platform=platform, family="ecp5", clock=("clk25", 25e6),
+                 core_clock=core_clock, size=size, multipliers=multipliers,
+                 nextpnr_args=(f"--{size_name.rstrip('f')}k", "--package", "CABGA381", "--speed", "6"),
+                 programmer="ulx3s")
+
+
+BOARDS = {b.name: b for b in [
+    Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
+          core_clock=30e6, size=Size(1, 16, 32, 4), multipliers=8,
+          nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker"),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 32, 64, 4), 50e6),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 64, 64, 4), 50e6),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 64, 128, 4), 50e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 128, 128, 4), 50e6),
+]}
+
+
+def board(name):
+    """The :class:`Board` called ``name``; ValueError naming the known boards otherwise."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; expected one of {', '.join(BOARDS)}") from None

@@ -1,0 +1,89 @@
+"""``gammacore build``: synthesise, place and route a design for a board; report size and Fmax.
+
+Exit status 0 when the bitstream is written and timing is met, 1 when the design does not fit
+or misses timing (the message says which), 2 on bad input.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+from .cli import CliError
+
+HELP = "build a bitstream for a board (yosys + nextpnr) and report resources and Fmax"
+
+LIMITS = {"layers": 64, "inputs": 65536, "neurons": 65536, "buckets": 16}
+
+
+def add_arguments(p):
+    from ..boards.flow import DESIGNS
+    from ..boards.table import BOARDS
+    p.add_argument("--board", required=True, metavar="{" + ",".join(BOARDS) + "}", help="target board")
+    p.add_argument("--design", metavar="{" + ",".join(DESIGNS) + "}",
+                   help="soc: the chip (default once it exists); probe: one layer core behind a scan "
+                        "chain; probe-mac: one synaptic accumulator (MAC lane) behind a scan chain")
+    for name, what in (("layers", "layers"), ("inputs", "inputs of the first layer"),
+                       ("neurons", "neurons per layer"), ("buckets", "gamma buckets K")):
+        p.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default: the board's)")
+    p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
+    p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
+    p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+
+
+def _table(r):
+    lines = [f"board      {r['board']} ({r['device']} {r['package']})",
+             f"design     {r['design']}  layers={r['size']['layers']} inputs={r['size']['inputs']} "
+             f"neurons={r['size']['neurons']} buckets={r['size']['buckets']} synapses={r['synapses']}"]
+    for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM"), ("spram", "SPRAM")):
+        u = r["resources"].get(key)
+        if u is not None:
+            lines.append(f"{label:<10} {u['used']:>7} / {u['available']:<7} {100 * u['used'] / u['available']:5.1f}%")
+    lines.append(f"clock      {r['constraint_mhz']:.2f} MHz constraint (PLL {r['clock_mhz']:.3f} MHz), "
+                 f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'}")
+    lines.append(f"bitstream  {r['bitstream']}")
+    return "\n".join(lines)
+
+
+def run(args):
+    from ..boards.flow import DESIGNS, BuildFailed, build, default_design
+    from ..boards.table import Size, board as lookup
+    b = lookup(args.board)
+    design = args.design or default_design()
+    if design not in DESIGNS:
+        raise CliError(f"unknown design {design!r}; expected one of {', '.join(DESIGNS)}")
+    fields = {}
+    for name, hi in LIMITS.items():
+        v = getattr(args, name)
+        if v is not None and not 1 <= v <= hi:
+            raise CliError(f"--{name} expects an integer in 1..{hi}, not {v}")
+        fields[name] = getattr(b.size, name) if v is None else v
+    size = Size(**fields)
+    if args.clock is not None and not args.clock > 0:
+        raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
+    clock = b.core_clock if args.clock is None else args.clock * 1e6
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and not json_path.parent.is_dir():
+        raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+
+    t0 = time.monotonic()
+
+    def progress(phase):
+        print(f"[{time.monotonic() - t0:7.1f} s] {phase}", file=sys.stderr, flush=True)
+
+    try:
+        report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, progress=progress)
+    except BuildFailed as exc:
+        print(f"gammacore build: {exc}", file=sys.stderr)
+        if json_path is not None:
+            json_path.write_text(json.dumps({"board": b.name, "design": design, "size": fields,
+                                             "error": str(exc)}, indent=1) + "\n")
+        return 1
+    print(_table(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=1) + "\n")
+    if not report["timing_met"]:
+        print(f"gammacore build: timing not met: Fmax {report['fmax_mhz']:.2f} MHz < "
+              f"{report['constraint_mhz']:.2f} MHz; lower --clock or the size", file=sys.stderr)
+        return 1
+    return 0
