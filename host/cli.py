@@ -16,6 +16,7 @@ COMMANDS = {
     "train": "train a network on a reference task with the golden model (float or fixed point)",
     "verify": "run a random layer on the RTL in a simulator and compare it bit for bit with the golden model",
     "build": "build a bitstream for a board (yosys + nextpnr) and report resources and Fmax",
+    "program": "load a bitstream into a board with openFPGALoader (or iceprog for the iCEBreaker)",
 }
 
 
