@@ -137,7 +137,7 @@ def yosys_stats(log_text):
     for line in block.splitlines()[1:]:
         if re.match(r"\d+\.\d+\. ", line):
             break
-        m = re.match(r"\s+(\d+)\s+(\$?[A-Z_]\w*)\s*$", line)
+        m = re.match(r"\s+(\d+)\s+(\$\w+|[A-Z_]\w*)\s*$", line)
         if m:
             cells[m.group(2)] = int(m.group(1))
     return cells

@@ -1,0 +1,330 @@
+"""Boards: PLL divider searches, board table, board top constraints, probe scan chain, programmer
+and CLI errors. Fast: no place and route here (see test_boards_synth.py)."""
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Value
+from amaranth.sim import Simulator
+
+from gammacore.boards import pll_ecp5, pll_ice40
+from gammacore.boards.flow import make_design, overfull, yosys_stats
+from gammacore.boards.pll_ecp5 import ECP5PLL, ecp5_pll_params
+from gammacore.boards.pll_ice40 import ICE40PLL, ice40_pll_params
+from gammacore.boards.probe import Probe
+from gammacore.boards.program import ProgramError, find_programmer, program, program_command
+from gammacore.boards.table import BOARDS, Size, board
+from gammacore.boards.top import BoardTop
+from gammacore.rtl.accumulator import SynapticAccumulator
+
+VENV_BIN = Path(sys.executable).parent
+GAMMACORE = VENV_BIN / "gammacore"
+
+
+def _ice40_ok(p):
+    return (pll_ice40.F_PFD[0] <= p.f_pfd <= pll_ice40.F_PFD[1] and pll_ice40.F_VCO[0] <= p.f_vco <= pll_ice40.F_VCO[1]
+            and pll_ice40.F_OUT[0] <= p.f_out <= pll_ice40.F_OUT[1] and p.divr in pll_ice40.DIVR
+            and p.divf in pll_ice40.DIVF and p.divq in pll_ice40.DIVQ)
+
+
+def _ecp5_ok(p):
+    return (pll_ecp5.F_PFD[0] <= p.f_pfd <= pll_ecp5.F_PFD[1] and pll_ecp5.F_VCO[0] <= p.f_vco <= pll_ecp5.F_VCO[1]
+            and pll_ecp5.F_OUT[0] <= p.f_out <= pll_ecp5.F_OUT[1] and p.clki_div in pll_ecp5.CLKI_DIV
+            and p.clkfb_div in pll_ecp5.CLKFB_DIV and p.clkop_div in pll_ecp5.CLKOP_DIV)
+
+
+def _targets(seed, lo, hi, n):
+    rng = random.Random(seed)
+    return [round(rng.uniform(lo, hi), -3) for _ in range(n)]
+
+
+@pytest.mark.parametrize("f_in", [12e6, 10e6, 25e6, 100e6])
+def test_ice40_pll_is_the_closest_legal_setting(f_in):
+    """Against an exhaustive search over every DIVR/DIVF/DIVQ: legal and no farther off."""
+    seed = int(f_in)
+    legal = [p for r in pll_ice40.DIVR for f in pll_ice40.DIVF for q in pll_ice40.DIVQ
+             if _ice40_ok(p := pll_ice40.ICE40PLLParams(f_in, r, f, q))]
+    for target in [16e6, 30e6, 48e6, 275e6] + _targets(seed, 16e6, 275e6, 12):
+        best = min(abs(p.f_out - target) for p in legal)
+        try:
+            p = ice40_pll_params(f_in, target)
+        except ValueError:
+            assert best > 0.01 * target, f"seed {seed}: {target} reachable within {best} Hz but refused"
+            continue
+        assert _ice40_ok(p), f"seed {seed}: {p} breaks a data-sheet limit"
+        assert abs(p.f_out - target) == best, f"seed {seed}: {p} ({p.f_out}) not the closest for {target}"
+        assert p.filter_range == 1 + sum(p.f_pfd >= f * 1e6 for f in (17, 26, 44, 66, 101))
+
+
+@pytest.mark.parametrize("f_in", [25e6, 12e6, 100e6])
+def test_ecp5_pll_is_the_closest_legal_setting(f_in):
+    """Against an exhaustive search over CLKI_DIV x CLKFB_DIV (CLKOP_DIV: any legal one)."""
+    seed = int(f_in)
+
+    def has_clkop(f_out):
+        lo = max(1, math.ceil(pll_ecp5.F_VCO[0] / f_out))
+        return lo <= min(128, math.floor(pll_ecp5.F_VCO[1] / f_out))
+
+    outs = [f_in / i * fb for i in pll_ecp5.CLKI_DIV for fb in pll_ecp5.CLKFB_DIV
+            if pll_ecp5.F_PFD[0] <= f_in / i <= pll_ecp5.F_PFD[1]
+            and pll_ecp5.F_OUT[0] <= f_in / i * fb <= pll_ecp5.F_OUT[1] and has_clkop(f_in / i * fb)]
+    for target in [25e6, 50e6, 133e6, 400e6] + _targets(seed, 4e6, 400e6, 12):
+        best = min(abs(f - target) for f in outs)
+        try:
+            p = ecp5_pll_params(f_in, target)
+        except ValueError:
+            assert best > 0.01 * target, f"seed {seed}: {target} reachable within {best} Hz but refused"
+            continue
+        assert _ecp5_ok(p), f"seed {seed}: {p} breaks a data-sheet limit"
+        assert math.isclose(abs(p.f_out - target), best, abs_tol=1e-3), f"seed {seed}: {p} not the closest for {target}"
+
+
+def _tool(name, *args, cwd=None):
+    return subprocess.run([str(VENV_BIN / name), *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "YOWASP_CACHE_DIR": os.environ.get(
+                              "YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "yowasp"))}).stdout
+
+
+@pytest.mark.parametrize("mhz", [20, 30, 36, 48, 100])
+def test_ice40_pll_no_worse_than_icepll(mhz):
+    out = _tool("yowasp-icepll", "-i", "12", "-o", str(mhz))
+    theirs = float(re.search(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", out).group(1))
+    ours = ice40_pll_params(12e6, mhz * 1e6).f_out / 1e6
+    assert abs(ours - mhz) <= abs(theirs - mhz) + 1e-3, (ours, theirs)
+
+
+@pytest.mark.parametrize("mhz", [40, 50, 75, 133, 210])
+def test_ecp5_pll_no_worse_than_ecppll(mhz, tmp_path):
+    _tool("yowasp-ecppll", "-i", "25", "-o", str(mhz), "-f", "pll.v", cwd=tmp_path)
+    text = (tmp_path / "pll.v").read_text()
+    clki, clkfb = (int(re.search(rf"\.{n}\((\d+)\)", text).group(1)) for n in ("CLKI_DIV", "CLKFB_DIV"))
+    theirs = 25 / clki * clkfb
+    ours = ecp5_pll_params(25e6, mhz * 1e6).f_out / 1e6
+    assert abs(ours - mhz) <= abs(theirs - mhz) + 1e-6, (ours, theirs)
+
+
+@pytest.mark.parametrize("fn, f_in, f_out, word", [
+    (ice40_pll_params, 5e6, 30e6, "5 MHz"), (ice40_pll_params, 12e6, 300e6, "300 MHz"),
+    (ecp5_pll_params, 25e6, 401e6, "401 MHz"), (ecp5_pll_params, 7e6, 50e6, "7 MHz"),
+])
+def test_pll_out_of_range_names_the_value(fn, f_in, f_out, word):
+    with pytest.raises(ValueError, match=word):
+        fn(f_in, f_out)
+
+
+def test_pll_tolerance_is_enforced():
+    # 16.1 MHz from 12 MHz: the nearest legal outputs are >= 0.2 % away
+    p = ice40_pll_params(12e6, 16.1e6)
+    assert abs(p.f_out - 16.1e6) > 0.001 * 16.1e6
+    with pytest.raises(ValueError, match="within 0.1%"):
+        ice40_pll_params(12e6, 16.1e6, tolerance=0.001)
+
+
+def test_pll_instances_carry_the_dividers():
+    ice = ICE40PLL(12e6, 36e6)
+    text = rtlil.convert(ice, ports=[ice.clk_in, ice.clk_out, ice.lock])
+    p = ice.params
+    assert "SB_PLL40_CORE" in text
+    for name, v in (("DIVR", p.divr), ("DIVF", p.divf), ("DIVQ", p.divq), ("FILTER_RANGE", p.filter_range)):
+        assert re.search(rf"parameter \\{name} {v}\b", text), name
+    ecp = ECP5PLL(25e6, 75e6)
+    text = rtlil.convert(ecp, ports=[ecp.clk_in, ecp.clk_out, ecp.lock])
+    q = ecp.params
+    assert "EHXPLLL" in text
+    for name, v in (("CLKI_DIV", q.clki_div), ("CLKFB_DIV", q.clkfb_div), ("CLKOP_DIV", q.clkop_div),
+                    ("CLKOP_CPHASE", q.clkop_div - 1)):
+        assert re.search(rf"parameter \\{name} {v}\b", text), name
+
+
+def test_board_table():
+    assert set(BOARDS) == {"icebreaker", "ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f"}
+    for name, b in BOARDS.items():
+        assert board(name) is b and b.name == name
+        assert b.family == ("ice40" if b.device.startswith("iCE40") else "ecp5")
+        plat = b.platform()
+        assert b.clock[0] == plat.default_clk and b.clock[1] == plat.default_clk_frequency
+        f = (ice40_pll_params if b.family == "ice40" else ecp5_pll_params)(b.clock[1], b.core_clock).f_out
+        assert abs(f - b.core_clock) <= 0.01 * b.core_clock
+        if b.family == "ecp5":
+            # nextpnr options agree with the ones Amaranth's own ECP5 flow would use
+            assert b.nextpnr_args[0] == plat._nextpnr_device_options[b.device]
+            assert b.nextpnr_args[2] == plat._nextpnr_package_options[b.package].upper()
+            assert b.nextpnr_args[4] == plat.speed
+        else:
+            assert b.nextpnr_args[:1] == (plat._nextpnr_device_options[b.device],)
+        assert b.size.synapses == b.size.inputs * b.size.neurons + (b.size.layers - 1) * b.size.neurons ** 2
+    with pytest.raises(ValueError, match=r"unknown board 'de10'.*icebreaker"):
+        board("de10")
+
+
+@pytest.mark.parametrize("field", ["layers", "inputs", "neurons", "buckets"])
+def test_size_rejects_bad_values(field):
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match=rf"{field} must be a positive integer, not {bad!r}"):
+            Size(**{field: bad})
+
+
+def test_size_capacity_totals():
+    rng = random.Random(7)
+    for _ in range(20):
+        s = Size(rng.randint(1, 4), rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 8))
+        c = s.capacity()
+        assert (c.layers, c.neurons, c.buckets) == (s.layers, s.layers * s.neurons, s.buckets), "seed 7"
+        assert c.inputs == s.inputs + (s.layers - 1) * s.neurons and c.synapses == s.synapses, "seed 7"
+        assert c.max_layer == max(s.inputs, s.neurons), "seed 7"
+
+
+@pytest.mark.parametrize("name", ["icebreaker", "ulx3s-12f"])
+def test_board_top_constraints(name, tmp_path):
+    """The build files pin the FTDI UART and the LEDs and constrain the PLL's output clock."""
+    b = board(name)
+    top = BoardTop(b, make_design("probe-mac", Size(1, 2, 2, 1)), 30e6)
+    plan = b.platform().build(top, name="top", build_dir=str(tmp_path), do_build=False)
+    files = {k: (v if isinstance(v, str) else v.decode()) for k, v in plan.files.items()}
+    if b.family == "ice40":
+        pcf = files["top.pcf"]
+        for port, pin in (("uart_0__rx__io", "6"), ("uart_0__tx__io", "9"), ("clk12_0__io", "35"),
+                          ("led_0__io", "11"), ("led_1__io", "37")):
+            assert re.search(rf"set_io {port} {pin}\b", pcf), port
+        (clk, mhz), = re.findall(r"set_frequency (\S*pll\S*) ([\d.]+)", pcf)
+        assert "SB_PLL40_PAD" in files["top.il"]
+    else:
+        lpf = files["top.lpf"]
+        for port, pin in (("uart_0__rx__io", "M1"), ("uart_0__tx__io", "L4"), ("clk25_0__io", "G2"),
+                          *((f"led_{n}__io", p) for n, p in enumerate("B2 C2 C1 D2".split()))):
+            assert re.search(rf'LOCATE COMP "{port}" SITE "{pin}"', lpf), port
+        (clk, hz), = re.findall(r'FREQUENCY NET "(\S*pll\S*)" ([\d.]+) HZ', lpf)
+        mhz = float(hz) / 1e6
+        assert "EHXPLLL" in files["top.il"]
+    assert "pll" in clk and math.isclose(float(mhz), top.clk_freq / 1e6, rel_tol=1e-6)
+    assert abs(top.clk_freq - 30e6) <= 0.01 * 30e6
+
+
+def _flat(values, ctx):
+    out, shift = 0, 0
+    for v in values:
+        v = Value.cast(v)
+        out |= (ctx.get(v) & ((1 << len(v)) - 1)) << shift
+        shift += len(v)
+    return out
+
+
+def test_probe_scan_chain_drives_every_input_and_tx_is_output_parity():
+    """Random scan-in: every core input equals the shift register's bits; tx is the parity of
+    all core outputs three clocks earlier."""
+    seed = 11
+    rng = random.Random(seed)
+    dut = Probe(SynapticAccumulator(3, 4))
+    n_cycles = 3 * dut.scan_bits
+
+    async def tb(ctx):
+        scan, parity = 0, []
+        for cycle in range(n_cycles):
+            bit = rng.getrandbits(1)
+            ctx.set(dut.rx, bit)
+            parity.append(bin(_flat(dut._outs, ctx)).count("1") & 1)
+            await ctx.tick()
+            scan = (scan >> 1) | (bit << (dut.scan_bits - 1))
+            assert _flat(dut._ins, ctx) == scan, f"seed {seed} cycle {cycle}: inputs differ from the scan chain"
+            if cycle >= 3:
+                assert ctx.get(dut.tx) == parity[cycle - 2], f"seed {seed} cycle {cycle}: tx"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def test_probe_rejects_non_components():
+    with pytest.raises(TypeError, match="wiring.Component"):
+        Probe(object())
+
+
+def test_make_design_errors():
+    with pytest.raises(ValueError, match="unknown design 'cpu'"):
+        make_design("cpu", Size())
+    with pytest.raises(ValueError, match="layers=2"):
+        make_design("probe", Size(layers=2))
+
+
+def test_overfull_and_yosys_stats_parse_tool_output():
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:   11362/   5280   215%\n"
+           "Info: \t        ICESTORM_RAM:      16/     30    53%\nInfo: \t        ICESTORM_DSP:      11/      8   137%\n")
+    assert overfull(log) == [("ICESTORM_LC", 11362, 5280), ("ICESTORM_DSP", 11, 8)]
+    rpt = ("2.59. Printing statistics.\n\n=== top ===\n\n      605 wires\n       21 cells\n"
+           "        9   $scopeinfo\n        1   SB_MAC16\n      849 submodules\n       54   SB_DFF\n"
+           "      320   SB_LUT4\n\n2.60. Executing CHECK pass\n        7   SB_XYZ\n")
+    assert yosys_stats(rpt) == {"$scopeinfo": 9, "SB_MAC16": 1, "SB_DFF": 54, "SB_LUT4": 320}
+
+
+def _fake_tool(path, rc, text):
+    path.write_text(f"#!/bin/sh\necho \"$@\" > \"{path}.args\"\necho '{text}'\nexit {rc}\n")
+    path.chmod(0o755)
+
+
+def _env(bin_dir, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENFPGALOADER", "ICEPROG")}
+    env["PATH"] = str(bin_dir)
+    env.update(extra)
+    return env
+
+
+def test_programmer_selection_and_command(tmp_path):
+    ice, ulx = board("icebreaker"), board("ulx3s-85f")
+    with pytest.raises(ProgramError, match="no programmer found for icebreaker.*openFPGALoader or iceprog"):
+        find_programmer(ice, _env(tmp_path))
+    _fake_tool(tmp_path / "iceprog", 0, "done")
+    assert find_programmer(ice, _env(tmp_path)) == ("iceprog", "iceprog")
+    with pytest.raises(ProgramError, match="no programmer found for ulx3s-85f: install openFPGALoader"):
+        find_programmer(ulx, _env(tmp_path))
+    _fake_tool(tmp_path / "openFPGALoader", 0, "done")
+    assert find_programmer(ice, _env(tmp_path)) == ("openfpgaloader", "openFPGALoader")
+    assert program_command(ulx, "openfpgaloader", "ofl", "a.bit") == ["ofl", "-b", "ulx3s", "a.bit"]
+    assert program_command(ice, "iceprog", "iceprog", "a.bin") == ["iceprog", "-S", "a.bin"]
+    assert program_command(ice, "iceprog", "iceprog", "a.bin", flash=True) == ["iceprog", "a.bin"]
+
+
+def _cli(args, env):
+    return subprocess.run([str(GAMMACORE), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_program_cli(tmp_path):
+    bit = tmp_path / "top.bin"
+    bit.write_bytes(b"\x7e\xaa\x99\x7e")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    r = _cli(["program", "--board", "icebreaker", "--bitstream", str(bit)], _env(bin_dir))
+    assert r.returncode == 2 and "no programmer found for icebreaker" in r.stderr and "Traceback" not in r.stderr
+    r = _cli(["program", "--board", "icebreaker", "--bitstream", str(tmp_path / "none.bin")], _env(bin_dir))
+    assert r.returncode == 2 and "none.bin' not found" in r.stderr
+    _fake_tool(bin_dir / "openFPGALoader", 1, "JTAG init failed with: No device found")
+    r = _cli(["program", "--board", "icebreaker", "--bitstream", str(bit)], _env(bin_dir))
+    assert r.returncode == 2 and "no icebreaker board found" in r.stderr
+    _fake_tool(bin_dir / "openFPGALoader", 0, "Done")
+    r = _cli(["program", "--board", "icebreaker", "--bitstream", str(bit)], _env(bin_dir))
+    assert r.returncode == 0, r.stderr
+    assert (bin_dir / "openFPGALoader.args").read_text().split() == ["-b", "icebreaker", str(bit)]
+    r = _cli(["program", "--board", "nope"], _env(bin_dir))
+    assert r.returncode == 2 and "unknown board 'nope'" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "pynq"], "unknown board 'pynq'"),
+    (["--board", "icebreaker", "--neurons", "0"], "--neurons expects an integer in 1..65536, not 0"),
+    (["--board", "icebreaker", "--buckets", "17"], "--buckets expects an integer in 1..16, not 17"),
+    (["--board", "ulx3s-12f", "--design", "gpu"], "unknown design 'gpu'"),
+    (["--board", "ulx3s-12f", "--design", "probe", "--layers", "2"], "layers=2"),
+    (["--board", "icebreaker", "--clock", "500"], "500 MHz"),
+    (["--board", "icebreaker", "--clock", "-1"], "--clock expects a frequency"),
+    (["--board", "icebreaker", "--json", "/nonexistent/dir/r.json"], "does not exist"),
+])
+def test_build_cli_bad_input(args, message, tmp_path):
+    r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
