@@ -15,7 +15,7 @@ from ..golden import formats as F
 from ..golden.config import LayerConfig, NetworkConfig
 from ..golden.network import Network
 
-__all__ = ["random_network", "make_net_case", "chip_words"]
+__all__ = ["random_network", "make_net_case", "chip_words", "case_json"]
 
 
 def random_network(rng, sizes, K, dt=1e-3):
@@ -86,3 +86,11 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5):
 def chip_words(case):
     """The bus writes that load the case's initial network (gammacore.regmap.load_plan)."""
     return R.load_plan(case["cfg"], case["initial"])
+
+
+def case_json(case):
+    """What a testbench needs of a case, as JSON-able data (no golden objects)."""
+    return {"seed": case["seed"], "sizes": case["sizes"], "K": case["K"], "out_base": case["out_base"],
+            "plan": [[int(a), [int(w) for w in words]] for a, words in chip_words(case)],
+            "steps": [{"events": s["events"], "err": s["err"]} for s in case["steps"]],
+            "final_lengths": {k: len(v) for k, v in case["final"].items()}}

