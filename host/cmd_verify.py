@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .cli import CliError
 
-HELP = "run a random layer on the RTL layer core in a simulator and compare it with the golden model"
+HELP = "run a random layer or network on the RTL in a simulator and compare it with the golden model"
 
 
 def add_arguments(p):
@@ -18,10 +18,17 @@ def add_arguments(p):
     p.add_argument("--steps", type=int, default=20, metavar="T", help="time steps (default 20)")
     p.add_argument("--rate", type=float, default=0.5, help="probability of an event per input and step (default 0.5)")
     p.add_argument("--seed", type=int, default=1, help="seed of the layer, the inputs and the stalls")
+    p.add_argument("--layers", type=int, metavar="L",
+                   help="run a random L-layer network on the whole chip (bus, network core, router) instead "
+                        "of one layer on the layer core: hidden layers of --neurons, an output layer of --outputs")
+    p.add_argument("--outputs", type=int, default=4, metavar="N", help="output neurons with --layers (default 4)")
+    p.add_argument("--learn", action="store_true",
+                   help="stream random errors and learn online on about half of the steps (whole chip; "
+                        "implies --layers 2 unless given); every final weight is compared too")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
 
 
-LIMITS = {"inputs": 4096, "neurons": 4096, "buckets": 16, "steps": 100000}
+LIMITS = {"inputs": 2047, "neurons": 2047, "buckets": 16, "steps": 100000, "outputs": 2047}
 
 
 def run(args):
@@ -36,6 +43,13 @@ def run(args):
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+
+    if args.learn and args.layers is None:
+        args.layers = 2
+    if args.layers is not None:
+        if not 1 <= args.layers <= 8:
+            raise CliError(f"--layers expects an integer in 1..8, not {args.layers}")
+        return _run_chip(args, json_path)
 
     from ..sim.layer_case import first_mismatch, make_case
     case = make_case(args.seed, args.inputs, args.neurons, args.buckets, args.steps, args.rate)
@@ -70,11 +84,57 @@ def run(args):
               "spikes": sum(len(s) for s in case["expected"]["spikes"]),
               "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
               "wall_seconds": wall}
-    for key in ("match", "first_mismatch", "simulator", "seed", "events", "spikes", "steps", "cycles"):
-        print(f"{key:<15} {report[key]}")
+    return _report(report, json_path)
+
+
+def _report(report, json_path):
+    for key in ("match", "first_mismatch", "simulator", "seed", "events", "spikes", "steps", "cycles",
+                "learn_steps", "learn_cycles"):
+        if key in report:
+            print(f"{key:<15} {report[key]}")
     if json_path is not None:
         try:
             json_path.write_text(json.dumps(report, indent=2) + "\n")
         except OSError as exc:
             raise CliError(f"cannot write --json {str(json_path)!r}: {exc.strerror}") from None
-    return 0 if mismatch is None else 1
+    return 0 if report["match"] else 1
+
+
+def _run_chip(args, json_path):
+    from ..sim.amaranth_chip import first_net_mismatch, run_chip_amaranth
+    from ..sim.net_case import case_json, make_net_case
+    sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
+    case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
+                         p_learn=0.5 if args.learn else 0.0)
+    start = time.perf_counter()
+    if args.sim == "amaranth":
+        observed = run_chip_amaranth(case)
+    else:
+        from ..rtl.chip import Chip
+        from ..sim import runner
+        with tempfile.TemporaryDirectory(prefix="gammacore-verify-") as tmp:
+            tmp = Path(tmp)
+            (tmp / "case.json").write_text(json.dumps(case_json(case)))
+            v = runner.export(Chip(case["capacity"]), "chip", tmp / "chip.v")
+            log = tmp / "simulator.log"
+            try:
+                runner.run(args.sim, v, "chip", "gammacore.sim.tb_chip", tmp / "build",
+                           extra_env={"GAMMACORE_CASE": str(tmp / "case.json"),
+                                      "GAMMACORE_OUT": str(tmp / "observed.json")}, seed=args.seed,
+                           log_file=log)
+            except Exception as exc:
+                if not (tmp / "observed.json").exists():
+                    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                    raise CliError(f"the {args.sim} simulation did not complete: {exc}\n{tail}") from None
+            observed = json.loads((tmp / "observed.json").read_text())
+    wall = time.perf_counter() - start
+    mismatch = first_net_mismatch(case, observed)
+    report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
+              "seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
+              "learn": args.learn, "steps": args.steps,
+              "events": sum(len(s["events"]) for s in case["steps"]),
+              "spikes": sum(len(s["packets"]) for s in case["steps"]),
+              "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
+              "learn_steps": len(observed["learn_cycles"]), "learn_cycles": int(sum(observed["learn_cycles"])),
+              "wall_seconds": wall}
+    return _report(report, json_path)

@@ -35,7 +35,8 @@ def test_verify_reports_first_mismatch_and_exits_1(monkeypatch, capsys):
         return obs
 
     monkeypatch.setattr(al, "run_amaranth", faulty)
-    args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=5, rate=0.6, seed=2, json=None)
+    args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=5, rate=0.6, seed=2, json=None,
+                              layers=None, outputs=4, learn=False)
     assert cmd_verify.run(args) == 1
     out = capsys.readouterr().out
     assert "match           False" in out and "step" in out
@@ -55,3 +56,33 @@ def test_first_mismatch_names_state_words():
 def test_verify_bad_input(args, word):
     res = subprocess.run([str(GAMMACORE), "verify", *args], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and word in res.stderr and "Traceback" not in res.stderr
+
+
+def test_verify_chip_with_learning_matches_and_writes_json(tmp_path):
+    out = tmp_path / "chip.json"
+    res = subprocess.run([str(GAMMACORE), "verify", "--sim", "amaranth", "--layers", "3", "--learn",
+                          "--inputs", "3", "--neurons", "5", "--outputs", "2", "--buckets", "2", "--steps", "8",
+                          "--seed", "7", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(out.read_text())
+    assert rep["match"] is True and rep["sizes"] == [3, 5, 5, 2] and rep["layers"] == 3
+    assert rep["learn_steps"] > 0 and rep["learn_cycles"] > 0 and rep["spikes"] > 0
+
+
+def test_verify_chip_mismatch_exits_1(monkeypatch, capsys):
+    """A chip whose learning unit rounds one bit differently is caught by the final-weight check."""
+    import gammacore.rtl.learning as lu
+    monkeypatch.setattr(lu, "GRAD_ALIGN", lu.GRAD_ALIGN + 1)
+    args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=8, rate=0.6, seed=3,
+                              json=None, layers=2, outputs=2, learn=True)
+    assert cmd_verify.run(args) == 1
+    assert "match           False" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--layers", "9"], "--layers expects an integer in 1..8, not 9"),
+    (["--layers", "2", "--outputs", "0"], "--outputs expects an integer in 1..2047, not 0"),
+])
+def test_verify_chip_bad_input(argv, needle):
+    res = subprocess.run([str(GAMMACORE), "verify", *argv], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and needle in res.stderr, res.stderr
