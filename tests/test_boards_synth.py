@@ -1,0 +1,98 @@
+"""Boards: real builds through ``gammacore build`` (yosys + nextpnr + pack, YoWASP).
+
+The modest builds (one iCE40, one ECP5, a timing failure and a design that does not fit) run
+in the default suite, so CI builds a bitstream for each family; the full-size builds of the
+boards' default configurations are ``slow``.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gammacore.boards.table import board
+
+GAMMACORE = Path(sys.executable).parent / "gammacore"
+
+pytestmark = pytest.mark.synth
+
+#: bitstream preambles: iCE40 (icepack) and ECP5 (ecppack)
+PREAMBLE = {"ice40": b"\x7e\xaa\x99\x7e", "ecp5": b"\xff\xff\xbd\xb3"}
+
+
+def _build(tmp_path, *args):
+    out = tmp_path / "build"
+    rep = tmp_path / "report.json"
+    r = subprocess.run(["nice", str(GAMMACORE), "build", "--out", str(out), "--json", str(rep), *args],
+                       capture_output=True, text=True, timeout=3600, env=dict(os.environ))
+    return r, (json.loads(rep.read_text()) if rep.exists() else None)
+
+
+def _check_built(r, rep, board_name):
+    b = board(board_name)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for phase in ("synthesis", "place", "route", "bitstream"):
+        assert phase in r.stderr, f"phase {phase} not shown"
+    bit = Path(rep["bitstream"]).read_bytes()
+    assert PREAMBLE[b.family] in bit[:2048] and len(bit) > 50_000
+    assert rep["timing_met"] and rep["fmax_mhz"] >= rep["constraint_mhz"]
+    assert abs(rep["constraint_mhz"] - rep["clock_mhz"]) < 0.01 * rep["clock_mhz"]
+    use, cells = rep["resources"], rep["yosys_cells"]
+    if b.family == "ice40":
+        assert use["dsp"]["used"] == cells.get("SB_MAC16", 0) and use["dsp"]["available"] == 8
+        assert use["bram"]["used"] == cells.get("SB_RAM40_4K", 0) and use["bram"]["available"] == 30
+        assert use["lut"]["used"] >= max(cells["SB_LUT4"], use["ff"]["used"])
+    else:
+        assert use["dsp"]["used"] == cells.get("MULT18X18D", 0)
+        assert use["bram"]["used"] == cells.get("DP16KD", 0)
+        assert use["ff"]["used"] == cells["TRELLIS_FF"]
+    assert f"Fmax {rep['fmax_mhz']:.2f} MHz - met" in r.stdout
+    assert re.search(rf"^DSP\s+{use['dsp']['used']} / {use['dsp']['available']}\s", r.stdout, re.M), r.stdout
+    return use
+
+
+def test_ice40_build_mac_lane(tmp_path):
+    r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "probe-mac", "--inputs", "16",
+                    "--neurons", "32", "--clock", "24")
+    use = _check_built(r, rep, "icebreaker")
+    assert use["dsp"]["used"] >= 1          # the MAC is a DSP, not LUTs (synth_ice40 -dsp)
+    assert rep["synapses"] == 16 * 32
+
+
+def test_ecp5_build_layer_core(tmp_path):
+    r, rep = _build(tmp_path, "--board", "ulx3s-12f", "--design", "probe", "--inputs", "4",
+                    "--neurons", "8", "--buckets", "2", "--clock", "36")
+    use = _check_built(r, rep, "ulx3s-12f")
+    assert use["dsp"]["used"] >= 1 and rep["size"] == {"layers": 1, "inputs": 4, "neurons": 8, "buckets": 2}
+
+
+def test_build_reports_timing_failure(tmp_path):
+    r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "probe-mac", "--inputs", "4",
+                    "--neurons", "4", "--clock", "150")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "timing not met" in r.stderr and "NOT MET" in r.stdout
+    assert rep["timing_met"] is False and rep["fmax_mhz"] < rep["constraint_mhz"]
+    assert Path(rep["bitstream"]).exists()
+
+
+def test_build_reports_a_design_that_does_not_fit(tmp_path):
+    # 256 x 256 16-bit weights are 1 Mbit: the UP5K has 30 x 4 kbit of block RAM
+    r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "probe-mac", "--inputs", "256",
+                    "--neurons", "256")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "does not fit the device" in r.stderr and "ICESTORM_RAM" in r.stderr and "Traceback" not in r.stderr
+    assert "does not fit" in rep["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, design", [("icebreaker", "probe-mac"), ("ulx3s-85f", "probe")])
+def test_default_build(name, design, tmp_path):
+    """The board's default size and clock build and close timing."""
+    r, rep = _build(tmp_path, "--board", name, "--design", design)
+    _check_built(r, rep, name)
+    b = board(name)
+    assert rep["size"] == {"layers": b.size.layers, "inputs": b.size.inputs, "neurons": b.size.neurons,
+                           "buckets": b.size.buckets}
