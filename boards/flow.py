@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .probe import accumulator_probe, layer_probe
+from .probe import accumulator_probe, chip_probe, layer_probe
 from .table import Size
 from .top import BoardTop
 
@@ -52,8 +52,10 @@ def _soc(size, clk_freq, baud):
 def make_design(name, size, *, baud=115200):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
-    "soc" is the chip; "probe" one layer core and "probe-mac" one synaptic accumulator
-    (MAC lane), each behind a scan chain (:mod:`gammacore.boards.probe`).
+    "soc" is the chip with its UART; "probe-chip" the chip's bus target (network core,
+    learning unit, router, FIFOs; :class:`gammacore.rtl.chip.Chip`) without the UART, "probe"
+    one layer core and "probe-mac" one synaptic accumulator (MAC lane), each of these three
+    behind a scan chain (:mod:`gammacore.boards.probe`).
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
@@ -63,12 +65,14 @@ def make_design(name, size, *, baud=115200):
         return lambda clk_freq: layer_probe(size.inputs, size.neurons, size.buckets)
     if name == "probe-mac":
         return lambda clk_freq: accumulator_probe(size.inputs, size.neurons)
+    if name == "probe-chip":
+        return lambda clk_freq: chip_probe(size.capacity())
     if name == "soc":
         return lambda clk_freq: _soc(size.capacity(), clk_freq, baud)
     raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
 
 
-DESIGNS = ("soc", "probe", "probe-mac")
+DESIGNS = ("soc", "probe-chip", "probe", "probe-mac")
 
 
 def default_design():

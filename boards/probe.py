@@ -7,7 +7,8 @@ XOR-reduced, through a pipelined tree, to ``tx``. Synthesis therefore keeps the 
 datapath with its memories and multipliers, and the build reports the size and Fmax of
 that datapath alone: one :class:`~gammacore.rtl.layer_core.LayerCore` (``layer_probe``) or
 one :class:`~gammacore.rtl.accumulator.SynapticAccumulator`, the MAC lane
-(``accumulator_probe``). It has the same ports as the chip (``rx``, ``tx``, ``leds``), so
+(``accumulator_probe``), or the chip's bus target :class:`~gammacore.rtl.chip.Chip`, the
+whole network with learning and routing but without the UART (``chip_probe``). It has the same ports as the chip (``rx``, ``tx``, ``leds``), so
 the board top treats both alike.
 """
 from amaranth.hdl import Cat, Module, Signal, Value
@@ -15,9 +16,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..rtl.accumulator import SynapticAccumulator
+from ..rtl.chip import Chip
 from ..rtl.layer_core import LayerCore
 
-__all__ = ["Probe", "layer_probe", "accumulator_probe"]
+__all__ = ["Probe", "layer_probe", "accumulator_probe", "chip_probe"]
 
 
 class Probe(wiring.Component):
@@ -79,3 +81,8 @@ def layer_probe(inputs, neurons, buckets, *, pow2=False):
 def accumulator_probe(inputs, neurons):
     """:class:`Probe` of one :class:`SynapticAccumulator` (one MAC lane, W and A memories)."""
     return Probe(SynapticAccumulator(inputs, neurons))
+
+
+def chip_probe(capacity):
+    """:class:`Probe` of the :class:`Chip` of ``capacity`` (a :class:`gammacore.regmap.Capacity`)."""
+    return Probe(Chip(capacity))

@@ -86,12 +86,12 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
-          core_clock=30e6, size=Size(1, 16, 32, 4), multipliers=8,
+          core_clock=24e6, size=Size(1, 16, 32, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker"),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 32, 64, 4), 50e6),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 64, 64, 4), 50e6),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 64, 128, 4), 50e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 128, 128, 4), 50e6),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 32, 64, 4), 37.5e6),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 64, 64, 4), 37.5e6),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 64, 128, 4), 37.5e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 128, 128, 4), 37.5e6),
 ]}
 
 

@@ -20,8 +20,9 @@ def add_arguments(p):
     from ..boards.table import BOARDS
     p.add_argument("--board", required=True, metavar="{" + ",".join(BOARDS) + "}", help="target board")
     p.add_argument("--design", metavar="{" + ",".join(DESIGNS) + "}",
-                   help="soc: the chip (default once it exists); probe: one layer core behind a scan "
-                        "chain; probe-mac: one synaptic accumulator (MAC lane) behind a scan chain")
+                   help="soc: the chip with its UART (default once it exists); probe-chip: the chip "
+                        "without UART, probe: one layer core, probe-mac: one synaptic accumulator (MAC "
+                        "lane), each behind a scan chain")
     for name, what in (("layers", "layers"), ("inputs", "inputs of the first layer"),
                        ("neurons", "neurons per layer"), ("buckets", "gamma buckets K")):
         p.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default: the board's)")

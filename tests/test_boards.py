@@ -246,6 +246,14 @@ def test_probe_rejects_non_components():
         Probe(object())
 
 
+def test_chip_probe_wraps_the_chip_of_the_size():
+    from gammacore.rtl.chip import Chip
+    size = Size(2, 6, 5, 3)
+    probe = make_design("probe-chip", size)(30e6)
+    assert isinstance(probe, Probe) and isinstance(probe.core, Chip)
+    assert probe.core.capacity.as_dict() == size.capacity().as_dict()
+
+
 def test_make_design_errors():
     with pytest.raises(ValueError, match="unknown design 'cpu'"):
         make_design("cpu", Size())
