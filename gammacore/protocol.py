@@ -1,0 +1,290 @@
+"""The host link protocol: the one definition shared by the gateware (rtl/link.py) and the host.
+
+Framing
+-------
+Every frame is COBS-encoded (no 0x00 inside) and followed by one 0x00 delimiter. A receiver
+that sees garbage drops bytes up to the next 0x00 and starts over, so the host resynchronises
+any time by sending a single 0x00. COBS was chosen over SLIP because its overhead is bounded
+(one byte per 254, however many zeros the words hold), which matters for event words whose
+high bytes are mostly zero.
+
+Decoded command frame (big endian)::
+
+    opcode(1) seq(1) body... crc16(2)
+
+``crc16`` is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over
+opcode..body; a receiver may equally run the CRC over the whole frame, CRC bytes included, and
+check for a zero residue. Command bodies:
+
+- ``PING``: empty.
+- ``WRITE``: addr(3) count(1) flags(1) then ``count`` 32-bit words.
+- ``READ``: addr(3) count(1) flags(1).
+
+``count`` is 1..:data:`MAX_WORDS`; ``flags`` bit 0 (:attr:`Flags.FIXED`) keeps the address
+fixed (a FIFO port), otherwise word ``i`` goes to ``addr + i`` (modulo 2**24). Other flag
+bits must be zero.
+
+Decoded response frame::
+
+    opcode|0x80(1) seq(1) status(1) done(1) words... crc16(2)
+
+``seq`` echoes the command. ``done`` is the number of words transferred: ``count`` when the
+status is OK, the index of the failing word for ``BUS_ERROR`` (words before it were
+transferred), 0 for the other errors. ``words`` are the ``done`` words read (READ), the one
+info word ``VERSION << 16 | MAX_WORDS`` (PING), none for WRITE.
+
+A frame with a bad CRC, or shorter than 4 bytes, is not answered (it cannot be trusted to
+name its seq): the host times out and sends it again.
+
+Retries
+-------
+The link remembers the last command it executed (opcode, seq, length, CRC) and its response.
+A command identical to it is not executed again: the stored response is sent again. So a
+host may retry any command, a WRITE to a FIFO port included, whose response it did not get,
+without the chip executing it twice - provided it uses a new ``seq`` for each new command
+(consecutive commands never share a ``seq``). :class:`gammacore.host.link.Link` does this.
+"""
+import enum
+import struct
+
+__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "Opcode", "Status", "Flags", "RESPONSE",
+           "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
+           "crc16", "cobs_encode", "cobs_decode", "frame", "unframe",
+           "encode_command", "decode_command", "encode_response", "decode_response",
+           "ping", "write", "read", "Response", "ping_info", "split_frames", "max_encoded_len"]
+
+#: protocol version, returned by PING
+VERSION = 1
+#: most words in one WRITE or READ
+MAX_WORDS = 64
+#: address bits (the chip's word bus, gammacore.rtl.bus)
+ADDR_BITS = 24
+#: bit set in a response's opcode
+RESPONSE = 0x80
+#: bytes of a command's header (opcode, seq, addr, count, flags) and of the CRC
+HEADER_LEN = 7
+CRC_LEN = 2
+#: longest decoded command (a full WRITE) and response (a full READ)
+MAX_COMMAND_LEN = HEADER_LEN + 4 * MAX_WORDS + CRC_LEN
+MAX_RESPONSE_LEN = 4 + 4 * MAX_WORDS + CRC_LEN
+
+
+class Opcode(enum.IntEnum):
+    PING = 0x01
+    WRITE = 0x02
+    READ = 0x03
+
+
+class Status(enum.IntEnum):
+    OK = 0
+    BAD_OPCODE = 1      # unknown opcode
+    BAD_LENGTH = 2      # frame length does not match the opcode and count, count out of range
+    BAD_FLAGS = 3       # reserved flag bits set
+    BUS_ERROR = 4       # the bus refused word ``done``; words before it were transferred
+
+
+class Flags(enum.IntFlag):
+    FIXED = 1           # do not increment the address (FIFO port)
+
+
+class ProtocolError(Exception):
+    """A frame that does not follow the protocol (bad COBS, CRC, length, opcode)."""
+
+
+def max_encoded_len(n):
+    """Bytes on the wire for a decoded frame of ``n`` bytes, delimiter included."""
+    return n + n // 254 + 2
+
+
+MAX_ENCODED_LEN = max_encoded_len(MAX_COMMAND_LEN)
+
+
+def crc16(data, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE of ``data`` (bytes), starting from ``crc``."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def cobs_encode(data):
+    """COBS encoding of ``data``: no zero byte in the result, no delimiter appended."""
+    out = bytearray()
+    block = bytearray()
+    for byte in bytes(data):
+        if byte == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data):
+    """Inverse of :func:`cobs_encode`; raises :class:`ProtocolError` on a malformed frame."""
+    data = bytes(data)
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0:
+            raise ProtocolError(f"zero byte at offset {i} inside a COBS frame")
+        end = i + code
+        if end > len(data):
+            raise ProtocolError(f"COBS block at offset {i} runs past the end of the frame")
+        block = data[i + 1:end]
+        if 0 in block:
+            raise ProtocolError(f"zero byte inside the COBS block at offset {i}")
+        out += block
+        i = end
+        if code != 255 and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def frame(payload):
+    """Wire bytes of a decoded frame body (CRC appended, COBS, 0x00 delimiter)."""
+    payload = bytes(payload)
+    return cobs_encode(payload + struct.pack(">H", crc16(payload))) + b"\x00"
+
+
+def unframe(wire):
+    """Decoded frame (CRC checked and removed) from its wire bytes (delimiter optional)."""
+    wire = bytes(wire)
+    if wire.endswith(b"\x00"):
+        wire = wire[:-1]
+    data = cobs_decode(wire)
+    if len(data) < 4:
+        raise ProtocolError(f"frame of {len(data)} bytes, at least 4 expected")
+    if crc16(data) != 0:
+        raise ProtocolError(f"CRC mismatch in a frame of {len(data)} bytes")
+    return data[:-CRC_LEN]
+
+
+def _check_transfer(addr, count, flags):
+    if not 0 <= addr < 1 << ADDR_BITS:
+        raise ValueError(f"address must be in 0..{(1 << ADDR_BITS) - 1:#x}, not {addr!r}")
+    if not 1 <= count <= MAX_WORDS:
+        raise ValueError(f"word count must be in 1..{MAX_WORDS}, not {count!r}")
+    if int(flags) & ~int(Flags.FIXED) & 0xFF or not 0 <= int(flags) < 256:
+        raise ValueError(f"flags must be a combination of {list(Flags)}, not {flags!r}")
+
+
+def encode_command(opcode, seq, body=b""):
+    """Decoded command frame (without CRC) of raw ``body`` bytes."""
+    if not 0 <= seq < 256:
+        raise ValueError(f"seq must be in 0..255, not {seq!r}")
+    return bytes([int(opcode), seq]) + bytes(body)
+
+
+def ping(seq):
+    """Wire bytes of a PING."""
+    return frame(encode_command(Opcode.PING, seq))
+
+
+def write(seq, addr, words, flags=0):
+    """Wire bytes of a WRITE of ``words`` at ``addr``."""
+    words = [int(w) for w in words]
+    _check_transfer(addr, len(words), flags)
+    for w in words:
+        if not 0 <= w < 1 << 32:
+            raise ValueError(f"words must be unsigned 32-bit integers, not {w!r}")
+    body = struct.pack(">I", addr)[1:] + bytes([len(words), int(flags)])
+    body += struct.pack(f">{len(words)}I", *words)
+    return frame(encode_command(Opcode.WRITE, seq, body))
+
+
+def read(seq, addr, count, flags=0):
+    """Wire bytes of a READ of ``count`` words at ``addr``."""
+    _check_transfer(addr, count, flags)
+    body = struct.pack(">I", addr)[1:] + bytes([count, int(flags)])
+    return frame(encode_command(Opcode.READ, seq, body))
+
+
+def decode_command(data):
+    """(opcode, seq, addr, count, flags, words) of a decoded command frame (CRC removed).
+
+    Raises :class:`ProtocolError` naming the fault; this is the host model of the checks the
+    gateware makes (the status it would answer is in the exception's ``status``).
+    """
+    def fault(status, msg):
+        err = ProtocolError(msg)
+        err.status = status
+        return err
+    opcode, seq = data[0], data[1]
+    if opcode == Opcode.PING:
+        if len(data) != 2:
+            raise fault(Status.BAD_LENGTH, f"PING with {len(data) - 2} body bytes")
+        return Opcode.PING, seq, 0, 0, 0, []
+    if opcode not in (Opcode.WRITE, Opcode.READ):
+        raise fault(Status.BAD_OPCODE, f"unknown opcode {opcode:#04x}")
+    if len(data) < HEADER_LEN:
+        raise fault(Status.BAD_LENGTH, f"{Opcode(opcode).name} header of {len(data)} bytes")
+    addr = int.from_bytes(data[2:5], "big")
+    count, flags = data[5], data[6]
+    n_words = count if opcode == Opcode.WRITE else 0
+    if not 1 <= count <= MAX_WORDS or len(data) != HEADER_LEN + 4 * n_words:
+        raise fault(Status.BAD_LENGTH, f"{Opcode(opcode).name} of {count} words in {len(data)} bytes")
+    if flags & ~int(Flags.FIXED):
+        raise fault(Status.BAD_FLAGS, f"reserved flag bits in {flags:#04x}")
+    words = list(struct.unpack(f">{n_words}I", data[HEADER_LEN:]))
+    return Opcode(opcode), seq, addr, count, flags, words
+
+
+class Response:
+    """A decoded response: ``opcode`` (of the command), ``seq``, ``status``, ``done``, ``words``."""
+
+    def __init__(self, opcode, seq, status, done, words):
+        self.opcode, self.seq, self.status, self.done, self.words = opcode, seq, status, done, words
+
+    def __eq__(self, other):
+        return isinstance(other, Response) and vars(self) == vars(other)
+
+    def __repr__(self):
+        return (f"Response({self.opcode!r}, seq={self.seq}, status={self.status!r}, "
+                f"done={self.done}, words={[hex(w) for w in self.words]})")
+
+
+def encode_response(opcode, seq, status, done, words=()):
+    """Decoded response frame (without CRC)."""
+    words = list(words)
+    return bytes([int(opcode) | RESPONSE, seq, int(status), done]) + struct.pack(f">{len(words)}I", *words)
+
+
+def decode_response(data):
+    """:class:`Response` of a decoded response frame (CRC removed)."""
+    if len(data) < 4 or (len(data) - 4) % 4:
+        raise ProtocolError(f"response of {len(data)} bytes: 4 + a multiple of 4 expected")
+    if not data[0] & RESPONSE:
+        raise ProtocolError(f"opcode {data[0]:#04x} of a response lacks bit 7")
+    try:
+        status = Status(data[2])
+    except ValueError:
+        raise ProtocolError(f"unknown status {data[2]}") from None
+    opcode = data[0] & ~RESPONSE
+    try:
+        opcode = Opcode(opcode)
+    except ValueError:
+        pass    # the answer to an unknown opcode (BAD_OPCODE) names it as a plain int
+    n = (len(data) - 4) // 4
+    return Response(opcode, data[1], status, data[3], list(struct.unpack(f">{n}I", data[4:])))
+
+
+def ping_info(word):
+    """(version, max_words) of a PING's info word."""
+    return word >> 16, word & 0xFFFF
+
+
+def split_frames(stream):
+    """Split bytes at 0x00 delimiters: (list of complete frames without delimiter, rest)."""
+    parts = bytes(stream).split(b"\x00")
+    return [p for p in parts[:-1] if p], parts[-1]
