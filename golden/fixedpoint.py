@@ -23,7 +23,7 @@ from . import formats as F
 __all__ = [
     "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
-    "encoder_step", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
+    "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
 ]
 
 
@@ -147,6 +147,34 @@ def quotient(r, theta, n_max):
     return np.minimum(n, n_max)
 
 
+def encoder_decay(e, alpha_e):
+    """The encoder estimate's per-step decay ``e <- round(alpha_e e)`` (ENC raw)."""
+    return rshift_round(_i64(alpha_e) * _i64(e), F.COEF.frac)
+
+
+def encoder_count(y, e, d, theta0, n_max):
+    """Spike count and threshold: ``theta = sat(theta0 + round(d >> 12))``,
+    ``n = quotient(y - e, theta)`` (0: no spike). Returns (n, theta)."""
+    theta = F.THETA.saturate(_i64(theta0) + rshift_round(_i64(d), F.ADAPT.frac - F.THETA.frac))
+    return quotient(_i64(y) - _i64(e), theta, n_max), theta
+
+
+def encoder_fire(n, theta, e, d, m_f):
+    """Emit ``q = sat(n theta)``: ``e <- sat(e + (q << 12))``, ``d <- sat(d + round(m_f q >> 4))``.
+
+    With n = 0, q = 0 and the states are unchanged. Returns (q, e, d).
+    """
+    q = F.Q.saturate(_i64(n) * _i64(theta))
+    e = F.ENC.saturate(_i64(e) + (q << (F.ENC.frac - F.Q.frac)))
+    d = F.ADAPT.saturate(_i64(d) + rshift_round(_i64(m_f) * q, F.COEF.frac + F.Q.frac - F.ADAPT.frac))
+    return q, e, d
+
+
+def adapt_decay(d, alpha_theta):
+    """The threshold adaptation's per-step decay ``d <- round(alpha_theta d)``."""
+    return rshift_round(_i64(alpha_theta) * _i64(d), F.COEF.frac)
+
+
 def encoder_step(y, e, d, theta0, alpha_e, alpha_theta, m_f, n_max):
     """One step of the sigma-delta encoder with multiplicative adaptive threshold.
 
@@ -161,21 +189,17 @@ def encoder_step(y, e, d, theta0, alpha_e, alpha_theta, m_f, n_max):
     q : Q raw magnitude of the spike (0: no spike this step).
     e, d : the states after this step.
 
-    Order: ``e <- round(alpha_e e)``; ``theta = sat(theta0 + round(d >> 12))``;
-    ``n = quotient(y - e, theta)``; if n >= 1: ``q = sat(n theta)``, ``e <- sat(e + (q << 12))``,
-    ``d <- sat(d + round(m_f q >> 4))``; finally ``d <- round(alpha_theta d)``.
+    Order: ``e <- round(alpha_e e)`` (:func:`encoder_decay`); ``theta = sat(theta0 +
+    round(d >> 12))``, ``n = quotient(y - e, theta)`` (:func:`encoder_count`); if n >= 1:
+    ``q = sat(n theta)``, ``e <- sat(e + (q << 12))``, ``d <- sat(d + round(m_f q >> 4))``
+    (:func:`encoder_fire`); finally ``d <- round(alpha_theta d)`` (:func:`adapt_decay`).
     """
     if not 1 <= int(n_max) <= F.N_MAX:
         raise ValueError(f"n_max must be in 1..{F.N_MAX}, not {n_max!r}")
-    e = rshift_round(_i64(alpha_e) * _i64(e), F.COEF.frac)
-    d = _i64(d)
-    theta = F.THETA.saturate(_i64(theta0) + rshift_round(d, F.ADAPT.frac - F.THETA.frac))
-    n = quotient(_i64(y) - e, theta, n_max)
-    q = F.Q.saturate(n * theta)
-    e = F.ENC.saturate(e + (q << (F.ENC.frac - F.Q.frac)))
-    d = F.ADAPT.saturate(d + rshift_round(_i64(m_f) * q, F.COEF.frac + F.Q.frac - F.ADAPT.frac))
-    d = rshift_round(_i64(alpha_theta) * d, F.COEF.frac)
-    return q, e, d
+    e = encoder_decay(e, alpha_e)
+    n, theta = encoder_count(y, e, d, theta0, n_max)
+    q, e, d = encoder_fire(n, theta, e, d, m_f)
+    return q, e, adapt_decay(d, alpha_theta)
 
 
 def encoder_bypass(y, alpha_e):
