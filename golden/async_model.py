@@ -36,7 +36,7 @@ import numpy as np
 from . import fixedpoint as fp
 from . import formats as F
 
-__all__ = ["Lfsr16", "AsyncRunner", "MODES"]
+__all__ = ["Lfsr16", "AsyncRunner", "MODES", "evaluate_modes"]
 
 MODES = ("sync", "async-random", "async-priority")
 
@@ -149,3 +149,49 @@ class AsyncRunner:
                 self.net.spike_count[n] += int(np.count_nonzero(layer.q))
         self.net.steps += 1
         return spikes, self.layers[-1].x[0].copy()
+
+
+def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=None):
+    """Test-set figures of trained weights ``params`` under each execution mode.
+
+    Per mode: accuracy (argmax of y_out summed over the loss steps, as in training),
+    spikes per inference (all spiking layers, per sample), and the decision step: the first
+    step from which argmax y_out(t) equals the label until the end of the sample (over the
+    samples that have one), in steps and seconds. Batch 1, fixed point.
+    """
+    from .network import make_network
+    x, labels, mask = task.x_test, task.y_test, task.m_test
+    if limit is not None:
+        x, labels, mask = x[:limit], labels[:limit], mask[:limit]
+    out = {}
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        correct, spikes, decisions = 0, 0, []
+        for n in range(len(x)):
+            net = make_network(cfg, "fixed", batch=1, params=params)
+            runner = None if mode == "sync" else AsyncRunner(net, order=mode.split("-")[1], seed=seed)
+            score = np.zeros(cfg.layers[-1].n_out)
+            right = np.zeros(x.shape[1], dtype=bool)
+            for t in range(x.shape[1]):
+                if runner is None:
+                    y = net.step(x[n, t][None])[0]
+                else:
+                    _, xo = runner.step(F.Q.from_float(x[n, t]))
+                    y = F.X.to_float(xo)
+                right[t] = np.argmax(y) == labels[n]
+                if mask[n, t]:
+                    score += y
+            correct += int(np.argmax(score) == labels[n])
+            spikes += int(net.spike_count.sum())
+            wrong = np.flatnonzero(~right)
+            first = 0 if len(wrong) == 0 else int(wrong[-1]) + 1
+            if first < x.shape[1]:
+                decisions.append(first)
+            if progress:
+                progress(1)
+        out[mode] = {"accuracy": correct / len(x), "spikes_per_inference": spikes / len(x),
+                     "decision_step_mean": float(np.mean(decisions)) if decisions else None,
+                     "decision_seconds_mean": float(np.mean(decisions)) * task.dt if decisions else None,
+                     "samples_with_decision": len(decisions), "samples": len(x)}
+    return out
