@@ -163,7 +163,7 @@ def summarise(board, report, stats):
 
 
 def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, progress=print):
-    """Build a bitstream of ``design`` ("soc" or "probe") of ``size`` for ``board``.
+    """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
     Parameters
     ----------
@@ -213,10 +213,10 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pro
     seconds["bitstream"] = _run(pack_cmd, out, env, out / "pack.log", [], progress)
 
     use, clocks = summarise(board, report, stats)
-    core = [c for n, c in clocks.items() if "pll" in n.lower() or "sync" in n.lower()]
-    core = core[0] if core else (next(iter(clocks.values())) if clocks else None)
-    if core is None:
+    if not clocks:
         raise BuildFailed(f"nextpnr reported no clock (see {out / 'nextpnr.log'})")
+    # the core clock: the one constrained to the PLL's frequency
+    core = min(clocks.values(), key=lambda c: abs(c["constraint_mhz"] - top.clk_freq / 1e6))
     return {
         "board": board.name, "device": board.device, "package": board.package, "design": design,
         "size": {"layers": size.layers, "inputs": size.inputs, "neurons": size.neurons,
