@@ -59,23 +59,8 @@ def run(args):
         observed = run_amaranth(case)
     else:
         from ..rtl.layer_core import LayerCore
-        from ..sim import runner
-        with tempfile.TemporaryDirectory(prefix="gammacore-verify-") as tmp:
-            tmp = Path(tmp)
-            (tmp / "case.json").write_text(json.dumps(case))
-            v = runner.export(LayerCore(args.inputs, args.neurons, args.buckets, W=case["W"], V=case["V"],
-                                        b=case["b"]), "layer_core", tmp / "layer_core.v")
-            log = tmp / "simulator.log"
-            try:
-                runner.run(args.sim, v, "layer_core", "gammacore.sim.tb_layer_core", tmp / "build",
-                           extra_env={"GAMMACORE_CASE": str(tmp / "case.json"),
-                                      "GAMMACORE_OUT": str(tmp / "observed.json")}, seed=args.seed,
-                           log_file=log)
-            except Exception as exc:
-                if not (tmp / "observed.json").exists():
-                    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                    raise CliError(f"the {args.sim} simulation did not complete: {exc}\n{tail}") from None
-            observed = json.loads((tmp / "observed.json").read_text())
+        dut = LayerCore(args.inputs, args.neurons, args.buckets, W=case["W"], V=case["V"], b=case["b"])
+        observed = _cocotb(args, dut, "layer_core", "gammacore.sim.tb_layer_core", case)
     wall = time.perf_counter() - start
     mismatch = first_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
@@ -85,6 +70,25 @@ def run(args):
               "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
               "wall_seconds": wall}
     return _report(report, json_path)
+
+
+def _cocotb(args, dut, name, tb_module, case_data):
+    """Export ``dut``, run the cocotb bench on it with the case, return what it observed."""
+    from ..sim import runner
+    with tempfile.TemporaryDirectory(prefix="gammacore-verify-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "case.json").write_text(json.dumps(case_data))
+        v = runner.export(dut, name, tmp / f"{name}.v")
+        log = tmp / "simulator.log"
+        try:
+            runner.run(args.sim, v, name, tb_module, tmp / "build",
+                       extra_env={"GAMMACORE_CASE": str(tmp / "case.json"),
+                                  "GAMMACORE_OUT": str(tmp / "observed.json")}, seed=args.seed, log_file=log)
+        except Exception as exc:
+            if not (tmp / "observed.json").exists():
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise CliError(f"the {args.sim} simulation did not complete: {exc}\n{tail}") from None
+        return json.loads((tmp / "observed.json").read_text())
 
 
 def _report(report, json_path):
@@ -111,22 +115,7 @@ def _run_chip(args, json_path):
         observed = run_chip_amaranth(case)
     else:
         from ..rtl.chip import Chip
-        from ..sim import runner
-        with tempfile.TemporaryDirectory(prefix="gammacore-verify-") as tmp:
-            tmp = Path(tmp)
-            (tmp / "case.json").write_text(json.dumps(case_json(case)))
-            v = runner.export(Chip(case["capacity"]), "chip", tmp / "chip.v")
-            log = tmp / "simulator.log"
-            try:
-                runner.run(args.sim, v, "chip", "gammacore.sim.tb_chip", tmp / "build",
-                           extra_env={"GAMMACORE_CASE": str(tmp / "case.json"),
-                                      "GAMMACORE_OUT": str(tmp / "observed.json")}, seed=args.seed,
-                           log_file=log)
-            except Exception as exc:
-                if not (tmp / "observed.json").exists():
-                    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                    raise CliError(f"the {args.sim} simulation did not complete: {exc}\n{tail}") from None
-            observed = json.loads((tmp / "observed.json").read_text())
+        observed = _cocotb(args, Chip(case["capacity"]), "chip", "gammacore.sim.tb_chip", case_json(case))
     wall = time.perf_counter() - start
     mismatch = first_net_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,

@@ -16,10 +16,10 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from gammacore import regmap as R
+from gammacore.sim.host_script import BusError, HostScript
 
 
-class BusTB:
+class BusTB(HostScript):
     """Drives after each falling edge and samples in the read-only phase before the rising edge."""
 
     def __init__(self, dut, seed, p_idle):
@@ -29,7 +29,7 @@ class BusTB:
         await RisingEdge(self.dut.clk)
         await FallingEdge(self.dut.clk)
 
-    async def request(self, addr, data=None):
+    async def request(self, addr, data=None, allow_error=False):
         d = self.dut
         while self.rng.random() < self.p_idle:
             await self.next_cycle()
@@ -47,23 +47,11 @@ class BusTB:
                 break
         d.bus__re.value = 0
         d.bus__we.value = 0
+        if allow_error:
+            return bool(err), rdata
         if err:
-            raise AssertionError(f"bus error at address {int(addr):#08x} (seed {self.seed})")
+            raise BusError(f"bus error at address {int(addr):#08x} (seed {self.seed})")
         return rdata
-
-    async def read_block(self, addr, count):
-        return [R.s32(await self.request(addr + n)) for n in range(count)]
-
-    async def drain(self, got):
-        while True:
-            pkt = R.decode_out(await self.request(R.Reg.OUT))
-            if pkt is None:
-                return
-            got.append(list(pkt))
-
-    async def wait_idle(self):
-        while await self.request(R.Reg.STATUS) & R.Status.BUSY:
-            pass
 
 
 @cocotb.test()
@@ -83,35 +71,9 @@ async def chip_matches_golden(dut):
     await tb.next_cycle()
 
     obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
-    for addr, words in case["plan"]:
-        for n, w in enumerate(words):
-            await tb.request(addr + n, w)
-    await tb.request(R.Reg.CTRL, R.Cmd.CLEAR)
-    await tb.wait_idle()
-    n_out = case["sizes"][-1]
-    for step in case["steps"]:
-        for src, q in step["events"]:
-            await tb.request(R.Reg.EVENT, R.event_word(src, q))
-        await tb.request(R.Reg.CTRL, R.Cmd.STEP)
-        got = []
-        while True:
-            status = await tb.request(R.Reg.STATUS)
-            if status & R.Status.OUT_READY and tb.rng.random() >= p_pause:
-                await tb.drain(got)
-            if not status & R.Status.BUSY:
-                break
-        await tb.drain(got)
-        obs["packets"].append(got)
-        obs["cycles"].append(await tb.request(R.Reg.CYCLES))
-        obs["x_out"].append(await tb.read_block(R.mem_addr(R.Region.X, case["out_base"]), n_out))
-        if step["err"] is not None:
-            for n, e in enumerate(step["err"]):
-                await tb.request(R.mem_addr(R.Region.ERR, n), e)
-            await tb.request(R.Reg.CTRL, R.Cmd.LEARN)
-            await tb.wait_idle()
-            obs["learn_cycles"].append(await tb.request(R.Reg.LEARN_CYCLES))
-    for name, n in case["final_lengths"].items():
-        obs[name] = await tb.read_block(R.mem_addr(R.Region[name], 0), n)
+    await tb.load(case["plan"])
+    await tb.run_steps(case, obs, p_pause)
+    await tb.read_final(case["final_lengths"], obs)
     out = os.environ.get("GAMMACORE_OUT")
     if out:
         with open(out, "w") as f:

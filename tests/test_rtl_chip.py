@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 from gammacore import regmap as R
 from gammacore.rtl.chip import Chip
 from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
-from gammacore.sim.net_case import make_net_case
+from gammacore.sim.net_case import chip_words, make_net_case
 
 
 def random_sizes(rng, layers):
@@ -86,7 +86,7 @@ def test_commands_while_busy_are_refused():
 
     async def bench(ctx):
         host = BusInitiator(ctx, dut.bus, np.random.default_rng(0), p_idle=0.0, seed=41)
-        await host.load(case)
+        await host.load(chip_words(case))
         for src, q in case["steps"][0]["events"]:
             await host.request(R.Reg.EVENT, R.event_word(src, q))
         await host.request(R.Reg.CTRL, R.Cmd.STEP)
@@ -118,7 +118,7 @@ def test_unrouted_spikes_are_counted():
 
     async def bench(ctx):
         host = BusInitiator(ctx, dut.bus, np.random.default_rng(1), p_idle=0.2, seed=51)
-        await host.load(case)
+        await host.load(chip_words(case))
         await host.write_block(R.mem_addr(R.Region.ROUTE, 0), [0] * n0)
         seen["route"] = await host.read_block(R.mem_addr(R.Region.ROUTE, 0), n0)
         for src, q in case["steps"][0]["events"]:
