@@ -10,7 +10,7 @@ environment variables Amaranth uses (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
 (e.g. the design does not fit) and marks ``timing_met`` False when the achieved Fmax is below
 the constraint (the bitstream is still written, for experiments).
 """
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -44,31 +44,32 @@ class BuildFailed(Exception):
     """A tool failed (the design does not fit, a constraint cannot be met, ...)."""
 
 
-def _soc(size, clk_freq, baud):
+def _soc(capacity, clk_freq, baud, pow2):
     from ..rtl.soc import SoC
-    return SoC(size, clk_freq=clk_freq, baud=baud)
+    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2)
 
 
-def make_design(name, size, *, baud=115200):
+def make_design(name, size, *, baud=115200, pow2=False):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
-    "soc" is the chip with its UART; "probe-chip" the chip's bus target (network core,
-    learning unit, router, FIFOs; :class:`gammacore.rtl.chip.Chip`) without the UART, "probe"
-    one layer core and "probe-mac" one synaptic accumulator (MAC lane), each of these three
-    behind a scan chain (:mod:`gammacore.boards.probe`).
+    "soc" is the chip with its UART (at ``baud``); "probe-chip" the chip's bus target
+    (network core, learning unit, router, FIFOs; :class:`gammacore.rtl.chip.Chip`) without
+    the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
+    each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
+    selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
     if name in ("probe", "probe-mac") and size.layers != 1:
         raise ValueError(f"the {name} design has one layer, not layers={size.layers}")
     if name == "probe":
-        return lambda clk_freq: layer_probe(size.inputs, size.neurons, size.buckets)
+        return lambda clk_freq: layer_probe(size.inputs, size.neurons, size.buckets, pow2=pow2)
     if name == "probe-mac":
         return lambda clk_freq: accumulator_probe(size.inputs, size.neurons)
     if name == "probe-chip":
-        return lambda clk_freq: chip_probe(size.capacity())
+        return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2)
     if name == "soc":
-        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud)
+        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2)
     raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
 
 
@@ -76,8 +77,12 @@ DESIGNS = ("soc", "probe-chip", "probe", "probe-mac")
 
 
 def default_design():
-    """"soc" once the chip's top level (gammacore.rtl.soc) exists, "probe" before."""
-    return "soc" if importlib.util.find_spec("gammacore.rtl.soc") is not None else "probe"
+    """"soc" once the chip's top level (gammacore.rtl.soc) exists and imports, "probe" before."""
+    try:
+        importlib.import_module("gammacore.rtl.soc")
+    except ImportError:
+        return "probe"
+    return "soc"
 
 
 def tool_env():
@@ -162,7 +167,8 @@ def summarise(board, report, stats):
     return use, clocks
 
 
-def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, progress=print):
+def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=115200,
+          progress=print):
     """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
     Parameters
@@ -171,6 +177,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pro
     size : :class:`~gammacore.boards.table.Size` (the board's default when None)
     clock : core clock target in Hz (the board's default when None)
     out : build directory (``build/<board>-<design>`` when None)
+    pow2, baud : see :func:`make_design`
     progress : called with the name of each phase as it starts
 
     Returns
@@ -186,7 +193,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pro
 
     progress("elaborate")
     t0 = time.monotonic()
-    top = BoardTop(board, make_design(design, size), clock)
+    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2), clock)
     platform = board.platform()
     overrides = {"synth_opts": "-dsp"} if board.family == "ice40" else {}
     platform.build(top, name=NAME, build_dir=str(out), do_build=False, **overrides).extract(str(out))
@@ -221,7 +228,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pro
         "board": board.name, "device": board.device, "package": board.package, "design": design,
         "size": {"layers": size.layers, "inputs": size.inputs, "neurons": size.neurons,
                  "buckets": size.buckets},
-        "synapses": size.synapses,
+        "synapses": size.synapses, "pow2": pow2,
         "clock_requested_mhz": clock / 1e6, "clock_mhz": top.clk_freq / 1e6,
         "fmax_mhz": core["achieved_mhz"], "constraint_mhz": core["constraint_mhz"],
         "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],

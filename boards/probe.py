@@ -83,6 +83,6 @@ def accumulator_probe(inputs, neurons):
     return Probe(SynapticAccumulator(inputs, neurons))
 
 
-def chip_probe(capacity):
+def chip_probe(capacity, *, pow2=False):
     """:class:`Probe` of the :class:`Chip` of ``capacity`` (a :class:`gammacore.regmap.Capacity`)."""
-    return Probe(Chip(capacity))
+    return Probe(Chip(capacity, pow2=pow2))

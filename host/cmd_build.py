@@ -26,6 +26,9 @@ def add_arguments(p):
     for name, what in (("layers", "layers"), ("inputs", "inputs of the first layer"),
                        ("neurons", "neurons per layer"), ("buckets", "gamma buckets K")):
         p.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default: the board's)")
+    p.add_argument("--pow2", action="store_true",
+                   help="power-of-two bucket rates: the bucket pass shifts instead of multiplying (fewer DSPs)")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the soc design (default 115200)")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
@@ -35,7 +38,8 @@ def add_arguments(p):
 def _table(r):
     lines = [f"board      {r['board']} ({r['device']} {r['package']})",
              f"design     {r['design']}  layers={r['size']['layers']} inputs={r['size']['inputs']} "
-             f"neurons={r['size']['neurons']} buckets={r['size']['buckets']} synapses={r['synapses']}"]
+             f"neurons={r['size']['neurons']} buckets={r['size']['buckets']} synapses={r['synapses']}"
+             + (" pow2" if r["pow2"] else "")]
     for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM"), ("spram", "SPRAM")):
         u = r["resources"].get(key)
         if u is not None:
@@ -63,6 +67,8 @@ def run(args):
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
     clock = b.core_clock if args.clock is None else args.clock * 1e6
+    if not 1200 <= args.baud <= clock / 4:
+        raise CliError(f"--baud expects 1200..{clock / 4:.0f} (a quarter of the core clock), not {args.baud}")
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
@@ -73,7 +79,8 @@ def run(args):
         print(f"[{time.monotonic() - t0:7.1f} s] {phase}", file=sys.stderr, flush=True)
 
     try:
-        report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, progress=progress)
+        report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,
+                       baud=args.baud, progress=progress)
     except BuildFailed as exc:
         print(f"gammacore build: {exc}", file=sys.stderr)
         if json_path is not None:
