@@ -1,0 +1,311 @@
+"""The link's command engine: wire bytes in, wire bytes out, the chip's word bus in between.
+
+Receive path: byte FIFO -> :class:`~gammacore.rtl.cobs.CobsDecoder` -> frame receiver, which
+latches the header, packs the payload into a word memory and runs the CRC over the whole
+frame. Only a frame with a good CRC is acted on, so a damaged frame changes nothing; a frame
+whose opcode, length or flags are wrong is answered with an error status and changes nothing
+either. Frames shorter than 4 bytes or with a bad CRC are not answered (they cannot be trusted
+to name their seq); the host times out and retries.
+
+Execution: one bus request per word, held until ``ack`` (and dropped for one cycle between
+words); ``err`` stops the command with ``BUS_ERROR`` and the index of the refused word. The
+response (header registers plus a word memory) stays stored: a command identical to the last
+one executed (opcode, seq, length, CRC) is answered with the stored response and not executed
+again, which makes every retry safe, a WRITE to a FIFO port included.
+
+Transmit path: the response is COBS-encoded straight from the response buffer (a scan finds
+each block's length, then the block is sent), its CRC computed during the scan, through a
+byte FIFO to ``o``. The next frame may be received while a response is being sent; it is
+executed once the response buffer is free.
+"""
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol as P
+from .bus import ADDR_WIDTH, bus_signature
+from .cobs import CobsDecoder, Token
+from .crc import crc16_next
+
+__all__ = ["LinkCore", "COUNTERS"]
+
+#: counter ports of :class:`LinkCore`, in the order a register map would list them
+COUNTERS = ("frames_ok", "replays", "crc_errors", "cobs_errors", "bad_opcodes", "bad_lengths",
+            "bus_errors")
+
+_INFO_WORD = P.VERSION << 16 | P.MAX_WORDS
+_LEN_BITS = (P.MAX_COMMAND_LEN + 1).bit_length()
+
+
+class LinkCore(wiring.Component):
+    """Command engine of the host link (everything but the UART).
+
+    Parameters
+    ----------
+    rx_fifo_depth : int
+        Bytes buffered on ``i`` while a command executes.
+
+    Attributes
+    ----------
+    i : stream of wire bytes from the host, in
+    o : stream of wire bytes to the host, out
+    bus : bus initiator (:data:`gammacore.rtl.bus.bus_signature`), out
+    busy : Signal, out
+        A command is executing or a response is being sent.
+    frames_ok, replays, crc_errors, cobs_errors, bad_opcodes, bad_lengths, bus_errors : Signal(16), out
+        Counters (wrapping): commands answered (replays included), retried commands answered
+        from the stored response, frames with a bad CRC or shorter than 4 bytes, frames cut by a
+        delimiter inside a COBS block, answered BAD_OPCODE, answered BAD_LENGTH or BAD_FLAGS,
+        answered BUS_ERROR.
+    """
+
+    def __init__(self, rx_fifo_depth=32):
+        if not isinstance(rx_fifo_depth, int) or rx_fifo_depth < 2:
+            raise ValueError(f"rx_fifo_depth must be an integer >= 2, not {rx_fifo_depth!r}")
+        self.rx_fifo_depth = rx_fifo_depth
+        super().__init__({
+            "i": In(stream.Signature(8)),
+            "o": Out(stream.Signature(8)),
+            "bus": Out(bus_signature),
+            "busy": Out(1),
+            **{name: Out(16) for name in COUNTERS},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
+        m.submodules.tx_fifo = tx_fifo = SyncFIFOBuffered(width=8, depth=16)
+        m.submodules.cobs = cobs = CobsDecoder()
+        m.submodules.frame_mem = frame_mem = Memory(shape=32, depth=P.MAX_WORDS, init=[])
+        m.submodules.resp_mem = resp_mem = Memory(shape=32, depth=P.MAX_WORDS, init=[])
+        frame_wr, frame_rd = frame_mem.write_port(), frame_mem.read_port()
+        resp_wr, resp_rd = resp_mem.write_port(), resp_mem.read_port()
+
+        m.d.comb += [rx_fifo.w_data.eq(self.i.payload), rx_fifo.w_en.eq(self.i.valid),
+                     self.i.ready.eq(rx_fifo.w_rdy)]
+        m.d.comb += [cobs.i.payload.eq(rx_fifo.r_data), cobs.i.valid.eq(rx_fifo.r_rdy),
+                     rx_fifo.r_en.eq(cobs.i.ready)]
+        m.d.comb += [self.o.payload.eq(tx_fifo.r_data), self.o.valid.eq(tx_fifo.r_rdy),
+                     tx_fifo.r_en.eq(self.o.ready)]
+
+        # --- response buffer (shared by the executor, which fills it, and the sender) -------
+        r_op, r_seq, r_status, r_done = (Signal(8, name=f"r_{n}") for n in ("op", "seq", "status", "done"))
+        r_nwords = Signal(range(P.MAX_WORDS + 1))
+        send_start = Signal()
+        sending = Signal()
+
+        # --- receiver and executor ----------------------------------------------------------
+        length = Signal(_LEN_BITS)          # decoded bytes so far, saturating at MAX_COMMAND_LEN + 1
+        crc = Signal(16, init=0xFFFF)
+        opcode, seq, count, flags = (Signal(8, name=n) for n in ("opcode", "seq", "count", "flags"))
+        addr = Signal(ADDR_WIDTH)
+        tail = Signal(16)                   # last two bytes: the frame's CRC
+        acc = Signal(24)
+        lane = Signal(2)
+        widx = Signal(range(P.MAX_WORDS + 1))
+        last_valid = Signal()
+        last_op, last_seq = Signal(8), Signal(8)
+        last_len, last_tail = Signal(_LEN_BITS), Signal(16)
+        index = Signal(range(P.MAX_WORDS + 1))
+        status = Signal(8)
+
+        tok = cobs.o.payload
+        byte = tok.data
+        oversize = length > P.MAX_COMMAND_LEN
+        n_payload = Mux(opcode == P.Opcode.WRITE, count, 0)
+        length_ok = ((count >= 1) & (count <= P.MAX_WORDS) & ~oversize
+                     & (length == P.HEADER_LEN + P.CRC_LEN + (n_payload << 2)))
+        with m.If(opcode == P.Opcode.PING):
+            m.d.comb += status.eq(Mux(length == 2 + P.CRC_LEN, P.Status.OK, P.Status.BAD_LENGTH))
+        with m.Elif((opcode == P.Opcode.WRITE) | (opcode == P.Opcode.READ)):
+            m.d.comb += status.eq(Mux(~length_ok, P.Status.BAD_LENGTH,
+                                      Mux(flags & ~int(P.Flags.FIXED), P.Status.BAD_FLAGS, P.Status.OK)))
+        with m.Else():
+            m.d.comb += status.eq(P.Status.BAD_OPCODE)
+        replay = (last_valid & (last_op == opcode) & (last_seq == seq) & (last_len == length)
+                  & (last_tail == tail))
+        bus_addr = (addr + Mux(flags[0], 0, index))[:ADDR_WIDTH]
+
+        m.d.comb += [frame_wr.addr.eq(widx), frame_wr.data.eq(Cat(byte, acc)),
+                     frame_rd.addr.eq(index)]
+
+        def reset_frame():
+            m.d.sync += [length.eq(0), crc.eq(0xFFFF), lane.eq(0), widx.eq(0)]
+
+        with m.FSM(name="exec") as exec_fsm:
+            with m.State("RECEIVE"):
+                m.d.comb += cobs.o.ready.eq(1)
+                with m.If(cobs.o.valid & (tok.kind == Token.BYTE)):
+                    with m.If(~oversize):
+                        m.d.sync += length.eq(length + 1)
+                    m.d.sync += [crc.eq(crc16_next(crc, byte)), tail.eq(Cat(byte, tail[:8]))]
+                    with m.Switch(length):
+                        with m.Case(0):
+                            m.d.sync += opcode.eq(byte)
+                        with m.Case(1):
+                            m.d.sync += seq.eq(byte)
+                        with m.Case(2):
+                            m.d.sync += addr[16:24].eq(byte)
+                        with m.Case(3):
+                            m.d.sync += addr[8:16].eq(byte)
+                        with m.Case(4):
+                            m.d.sync += addr[0:8].eq(byte)
+                        with m.Case(5):
+                            m.d.sync += count.eq(byte)
+                        with m.Case(6):
+                            m.d.sync += flags.eq(byte)
+                        with m.Default():
+                            m.d.sync += [acc.eq(Cat(byte, acc[:16])), lane.eq(lane + 1)]
+                            with m.If((lane == 3) & (widx < P.MAX_WORDS)):
+                                m.d.comb += frame_wr.en.eq(1)
+                                m.d.sync += widx.eq(widx + 1)
+                with m.If(cobs.o.valid & (tok.kind == Token.ABORT)):
+                    m.d.sync += self.cobs_errors.eq(self.cobs_errors + 1)
+                    reset_frame()
+                with m.If(cobs.o.valid & (tok.kind == Token.END)):
+                    with m.If((length >= 4) & (crc == 0)):
+                        m.next = "CHECK"
+                    with m.Else():
+                        with m.If(length != 0):
+                            m.d.sync += self.crc_errors.eq(self.crc_errors + 1)
+                        reset_frame()
+            with m.State("CHECK"):
+                with m.If(~sending):
+                    m.d.sync += [index.eq(0), self.frames_ok.eq(self.frames_ok + 1)]
+                    with m.If(replay):
+                        m.d.sync += self.replays.eq(self.replays + 1)
+                        m.next = "RESPOND"
+                    with m.Else():
+                        m.d.sync += [last_valid.eq(1), last_op.eq(opcode), last_seq.eq(seq),
+                                     last_len.eq(length), last_tail.eq(tail),
+                                     r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(status),
+                                     r_done.eq(0), r_nwords.eq(0)]
+                        with m.If(status == P.Status.BAD_OPCODE):
+                            m.d.sync += self.bad_opcodes.eq(self.bad_opcodes + 1)
+                        with m.If((status == P.Status.BAD_LENGTH) | (status == P.Status.BAD_FLAGS)):
+                            m.d.sync += self.bad_lengths.eq(self.bad_lengths + 1)
+                        with m.If(status != P.Status.OK):
+                            m.next = "RESPOND"
+                        with m.Elif(opcode == P.Opcode.PING):
+                            m.d.comb += [resp_wr.addr.eq(0), resp_wr.data.eq(_INFO_WORD), resp_wr.en.eq(1)]
+                            m.d.sync += [r_done.eq(1), r_nwords.eq(1)]
+                            m.next = "RESPOND"
+                        with m.Elif(opcode == P.Opcode.WRITE):
+                            m.next = "W_FETCH"
+                        with m.Else():
+                            m.next = "R_REQ"
+            with m.State("W_FETCH"):
+                # frame_rd.addr follows index: its data is valid from the next cycle
+                m.next = "W_REQ"
+            with m.State("W_REQ"):
+                m.d.sync += [self.bus.addr.eq(bus_addr), self.bus.w_data.eq(frame_rd.data),
+                             self.bus.we.eq(1)]
+                m.next = "W_WAIT"
+            with m.State("W_WAIT"):
+                with m.If(self.bus.ack):
+                    m.d.sync += self.bus.we.eq(0)
+                    with m.If(self.bus.err):
+                        m.next = "BUS_ERROR"
+                    with m.Else():
+                        m.d.sync += [index.eq(index + 1), r_done.eq(index + 1)]
+                        m.next = "W_FETCH"
+                        with m.If(index + 1 == count):
+                            m.next = "RESPOND"
+            with m.State("R_REQ"):
+                m.d.sync += [self.bus.addr.eq(bus_addr), self.bus.re.eq(1)]
+                m.next = "R_WAIT"
+            with m.State("R_WAIT"):
+                with m.If(self.bus.ack):
+                    m.d.sync += self.bus.re.eq(0)
+                    with m.If(self.bus.err):
+                        m.next = "BUS_ERROR"
+                    with m.Else():
+                        m.d.comb += [resp_wr.addr.eq(index), resp_wr.data.eq(self.bus.r_data),
+                                     resp_wr.en.eq(1)]
+                        m.d.sync += [index.eq(index + 1), r_done.eq(index + 1), r_nwords.eq(index + 1)]
+                        m.next = "R_REQ"
+                        with m.If(index + 1 == count):
+                            m.next = "RESPOND"
+            with m.State("BUS_ERROR"):
+                m.d.sync += [r_status.eq(P.Status.BUS_ERROR), self.bus_errors.eq(self.bus_errors + 1)]
+                m.next = "RESPOND"
+            with m.State("RESPOND"):
+                m.d.comb += send_start.eq(1)
+                reset_frame()
+                m.next = "RECEIVE"
+
+        # --- sender: COBS encoding of the response buffer, CRC on the fly -----------------
+        total = Signal(range(P.MAX_RESPONSE_LEN + 1))
+        m.d.comb += total.eq(4 + P.CRC_LEN + (r_nwords << 2))
+        pos = Signal(range(P.MAX_RESPONSE_LEN + 1))
+        blk = Signal(range(P.MAX_RESPONSE_LEN + 1))         # first byte of the current block
+        blk_end = Signal(range(P.MAX_RESPONSE_LEN + 1))     # one past its last data byte
+        nxt = Signal(range(P.MAX_RESPONSE_LEN + 1))         # first byte of the next block
+        final = Signal()
+        code = Signal(8)
+        tcrc = Signal(16, init=0xFFFF)
+        word_pos = Signal(range(P.MAX_RESPONSE_LEN + 1))
+        m.d.comb += word_pos.eq(pos - 4)
+        word_idx = word_pos[2:]
+        loaded = Signal(range(P.MAX_WORDS + 1))
+        m.d.comb += resp_rd.addr.eq(word_idx)
+        m.d.sync += loaded.eq(resp_rd.addr)
+        cur = Signal(8)
+        cur_valid = Signal()
+        lane_bytes = [resp_rd.data[24 - 8 * k:32 - 8 * k] for k in range(4)]
+        with m.If(pos < 4):
+            m.d.comb += [cur_valid.eq(1),
+                         cur.eq(Mux(pos == 0, r_op, Mux(pos == 1, r_seq, Mux(pos == 2, r_status, r_done))))]
+        with m.Elif(pos == total - 2):
+            m.d.comb += [cur_valid.eq(1), cur.eq(tcrc[8:])]
+        with m.Elif(pos == total - 1):
+            m.d.comb += [cur_valid.eq(1), cur.eq(tcrc[:8])]
+        with m.Else():
+            m.d.comb += [cur_valid.eq(loaded == word_idx),
+                         cur.eq(Mux(word_pos[:2] == 0, lane_bytes[0],
+                                    Mux(word_pos[:2] == 1, lane_bytes[1],
+                                        Mux(word_pos[:2] == 2, lane_bytes[2], lane_bytes[3]))))]
+
+        m.d.comb += self.busy.eq(sending | ~exec_fsm.ongoing("RECEIVE"))
+        with m.FSM(name="send"):
+            with m.State("IDLE"):
+                with m.If(send_start):
+                    m.d.sync += [sending.eq(1), pos.eq(0), blk.eq(0), tcrc.eq(0xFFFF)]
+                    m.next = "SCAN"
+            with m.State("SCAN"):
+                with m.If(pos == total):
+                    m.d.sync += [code.eq(pos - blk + 1), blk_end.eq(pos), final.eq(1)]
+                    m.next = "CODE"
+                with m.Elif(cur_valid):
+                    with m.If(pos < total - 2):
+                        m.d.sync += tcrc.eq(crc16_next(tcrc, cur))
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(cur == 0):
+                        m.d.sync += [code.eq(pos - blk + 1), blk_end.eq(pos), nxt.eq(pos + 1), final.eq(0)]
+                        m.next = "CODE"
+                    with m.Elif(pos - blk == 253):
+                        m.d.sync += [code.eq(255), blk_end.eq(pos + 1), nxt.eq(pos + 1), final.eq(0)]
+                        m.next = "CODE"
+            with m.State("CODE"):
+                m.d.comb += [tx_fifo.w_data.eq(code), tx_fifo.w_en.eq(1)]
+                with m.If(tx_fifo.w_rdy):
+                    m.d.sync += pos.eq(blk)
+                    m.next = "DATA"
+            with m.State("DATA"):
+                with m.If(pos == blk_end):
+                    m.d.sync += [pos.eq(nxt), blk.eq(nxt)]
+                    m.next = "SCAN"
+                    with m.If(final):
+                        m.next = "DELIMIT"
+                with m.Elif(cur_valid):
+                    m.d.comb += [tx_fifo.w_data.eq(cur), tx_fifo.w_en.eq(1)]
+                    with m.If(tx_fifo.w_rdy):
+                        m.d.sync += pos.eq(pos + 1)
+            with m.State("DELIMIT"):
+                m.d.comb += [tx_fifo.w_data.eq(0), tx_fifo.w_en.eq(1)]
+                with m.If(tx_fifo.w_rdy):
+                    m.d.sync += sending.eq(0)
+                    m.next = "IDLE"
+        return m
