@@ -94,10 +94,15 @@ class Capacity:
                                  f"the chip holds {getattr(self, name)}")
 
 
-def descriptors(cfg):
-    """Layer descriptors (dicts of :func:`layer_fields` values) of NetworkConfig ``cfg``."""
+def descriptors(cfg, coefs=None, pow2=False):
+    """Layer descriptors (dicts of :func:`layer_fields` values) of NetworkConfig ``cfg``.
+
+    ``coefs``: per-layer LayerCoefs to use instead of ``cfg.derived()`` (e.g. the golden
+    layers' own). ``pow2``: the chip shifts instead of multiplying in the bucket pass; every
+    beta_k must then be 2**-s (alpha_1 = 1 - 2**-s) and the alpha/beta fields carry s.
+    """
     out, w_base, n_base, i_base = [], 0, 0, 0
-    for lc, co in zip(cfg.layers, cfg.derived()):
+    for lc, co in zip(cfg.layers, cfg.derived() if coefs is None else coefs):
         d = {"n_in": lc.n_in, "n_out": lc.n_out, "w_base": w_base, "n_base": n_base, "i_base": i_base,
              "relu": int(lc.readout == "relu"), "encoder": int(lc.encoder == "sigma-delta"),
              "n_max": lc.n_max, "theta0": int(co.theta0), "alpha_e": int(co.alpha_e),
@@ -106,6 +111,11 @@ def descriptors(cfg):
         for k in range(lc.K):
             d[f"alpha{k}"] = int(co.alpha[k])
             d[f"beta{k}"] = int(co.beta[k])
+            if pow2:
+                beta = int(co.beta[k])
+                if beta <= 0 or beta & (beta - 1):
+                    raise ValueError(f"pow2 needs power-of-two bucket rates; beta_{k + 1} = {beta} / 2**16 is not")
+                d[f"alpha{k}"] = d[f"beta{k}"] = 16 - (beta.bit_length() - 1)
         out.append(d)
         w_base += lc.n_in * lc.n_out
         n_base += lc.n_out
@@ -201,19 +211,21 @@ def decode_out(word):
             (word >> OUT_STEP_SHIFT) & ((1 << OUT_STEP_BITS) - 1))
 
 
-def load_plan(cfg, layers, route_hidden_to_host=True):
+def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False):
     """Bus writes that load network ``cfg`` with the weights of golden FixedLayers ``layers``.
 
-    Returns a list of (address, [words]) in order: number of layers, every descriptor field,
+    The descriptors carry the layers' own coefficients (``layer.coefs``); ``pow2``: see
+    :func:`descriptors`. Returns a list of (address, [words]) in order: number of layers,
+    every descriptor field,
     the W, V and b master words, the routing table (hidden layers to the next layer, and to
     the host too when ``route_hidden_to_host``; the output layer to the host).
     """
     K = cfg.layers[0].K
+    descs = descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
     plan = [(Reg.N_LAYERS, [len(cfg.layers)])]
-    for n, desc in enumerate(descriptors(cfg)):
+    for n, desc in enumerate(descs):
         base = DESC_BASE + n * DESC_STRIDE
         plan.append((base, [desc[name] for name, _ in layer_fields(K)]))
-    descs = descriptors(cfg)
     for desc, layer in zip(descs, layers):
         plan.append((mem_addr(Region.W, desc["w_base"]), _u32(layer.W_master.ravel())))
         plan.append((mem_addr(Region.V, desc["n_base"] * K), _u32(layer.V_master.ravel())))

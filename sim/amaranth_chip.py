@@ -49,7 +49,7 @@ class BusInitiator(HostScript):
 def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None):
     """Run the case; ``extra(host, obs)`` (async) runs after the steps, before the final reads."""
     rng = np.random.default_rng(case["seed"] + 2_000_003)
-    dut = Chip(case["capacity"], out_depth=out_depth)
+    dut = Chip(case["capacity"], out_depth=out_depth, pow2=case.get("pow2", False))
     obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
 
     async def bench(ctx):

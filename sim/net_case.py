@@ -7,10 +7,12 @@ output packets (global source, q, step mod 16), the output layer's x each step, 
 final master weights and state words.
 """
 import copy
+import dataclasses
 
 import numpy as np
 
 from .. import regmap as R
+from ..golden import fixedpoint as fp
 from ..golden import formats as F
 from ..golden.config import LayerConfig, NetworkConfig
 from ..golden.network import Network
@@ -39,13 +41,21 @@ def random_network(rng, sizes, K, dt=1e-3):
     return Network(cfg, "fixed", params=params)
 
 
-def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5):
-    """Build a random network, inputs and errors; run the golden model; return the case."""
+def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False):
+    """Build a random network, inputs and errors; run the golden model; return the case.
+
+    ``pow2``: every layer's bucket rates are exact powers of two (beta_k = 2**-s), for the
+    chip's shift-instead-of-multiply bucket pass.
+    """
     rng = np.random.default_rng(seed)
     net = random_network(rng, sizes, K)
     cfg = net.cfg
+    if pow2:
+        for layer in net.layers:
+            beta = np.array([1 << (16 - int(s)) for s in np.sort(rng.integers(1, 9, size=K))], dtype=np.int64)
+            layer.coefs = dataclasses.replace(layer.coefs, alpha=fp.beta_from_alpha(beta), beta=beta)
     initial = copy.deepcopy(net.layers)
-    descs = R.descriptors(cfg)
+    descs = R.descriptors(cfg, [layer.coefs for layer in net.layers], pow2=pow2)
     n_in, n_out = sizes[0], sizes[-1]
     steps = []
     for t in range(T):
@@ -78,14 +88,14 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5):
         "E": np.concatenate([l.e[0] for l in net.layers]).tolist(),
         "D": np.concatenate([l.d[0] for l in net.layers]).tolist(),
     }
-    return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial,
+    return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial, "pow2": pow2,
             "capacity": R.Capacity.for_config(cfg), "steps": steps, "final": final,
             "out_base": descs[-1]["n_base"]}
 
 
 def chip_words(case):
     """The bus writes that load the case's initial network (gammacore.regmap.load_plan)."""
-    return R.load_plan(case["cfg"], case["initial"])
+    return R.load_plan(case["cfg"], case["initial"], pow2=case.get("pow2", False))
 
 
 def case_json(case):

@@ -46,6 +46,13 @@ def test_other_depths_match_golden(seed, layers):
     check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10, p_learn=0.5))
 
 
+@pytest.mark.parametrize("seed", [15, 16])
+def test_power_of_two_bucket_rates_match_golden(seed):
+    """The shift-instead-of-multiply bucket pass (DSP-poor devices) on a 3-layer network."""
+    rng = np.random.default_rng(seed)
+    check(make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=10, p_learn=0.5, pow2=True))
+
+
 @pytest.mark.parametrize("out_depth", [1, 2])
 def test_output_backpressure_loses_and_reorders_nothing(out_depth):
     """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
