@@ -1,0 +1,364 @@
+"""Host side of the link: protocol encoding, Link retries and resync, transports, MmioWindow.
+
+The link gateware is stood in for by :class:`test_rtl_link.LinkModel`, the byte-level
+reference the RTL is tested against bit for bit, behind channels that drop, corrupt and add
+bytes.
+"""
+import os
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from gammacore import protocol as P
+from gammacore.host.link import BusError, Link, LinkError, LinkTimeout
+from gammacore.host.transport import MmioWindow, open_transport
+from rtl_helpers import seeded
+from test_rtl_link import LinkModel, Target
+
+
+# --- protocol --------------------------------------------------------------------------------
+
+def test_crc16_check_value_and_residue():
+    assert P.crc16(b"123456789") == 0x29B1          # CRC-16/CCITT-FALSE check value
+    rng = seeded(1)
+    for n in range(1, 50):
+        data = bytes(rng.integers(0, 256, n, dtype="u1"))
+        assert P.crc16(data + struct.pack(">H", P.crc16(data))) == 0
+
+
+def test_cobs_round_trip_and_overhead():
+    rng = seeded(2)
+    sizes = list(range(0, 20)) + [253, 254, 255, 256, 507, 508, 509, 600]
+    for n in sizes:
+        for zeros in (0.0, 0.01, 0.5, 1.0):
+            data = bytes(np.where(rng.random(n) < zeros, 0, rng.integers(1, 256, n)).astype("u1"))
+            enc = P.cobs_encode(data)
+            assert 0 not in enc, f"n={n}"
+            assert P.cobs_decode(enc) == data, f"n={n} zeros={zeros}"
+            assert len(enc) + 1 <= P.max_encoded_len(n)
+
+
+@pytest.mark.parametrize("bad", [b"\x03\x01", b"\x02\x00\x01", b"\x05\x01\x02"])
+def test_cobs_decode_rejects_malformed(bad):
+    with pytest.raises(P.ProtocolError):
+        P.cobs_decode(bad)
+
+
+def test_commands_round_trip():
+    rng = seeded(3)
+    for _ in range(100):
+        seq = int(rng.integers(0, 256))
+        addr = int(rng.integers(0, 1 << 24))
+        count = int(rng.integers(1, P.MAX_WORDS + 1))
+        flags = int(rng.integers(0, 2))
+        words = [int(w) for w in rng.integers(0, 1 << 32, count)]
+        assert P.decode_command(P.unframe(P.write(seq, addr, words, flags))) == \
+            (P.Opcode.WRITE, seq, addr, count, flags, words)
+        assert P.decode_command(P.unframe(P.read(seq, addr, count, flags))) == \
+            (P.Opcode.READ, seq, addr, count, flags, [])
+        resp = P.Response(P.Opcode.READ, seq, P.Status.OK, count, words)
+        assert P.decode_response(P.unframe(P.frame(P.encode_response(P.Opcode.READ, seq, P.Status.OK,
+                                                                      count, words)))) == resp
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: P.write(0, 1 << 24, [1]), "address"),
+    (lambda: P.write(0, 0, []), "word count"),
+    (lambda: P.read(0, 0, P.MAX_WORDS + 1), "word count"),
+    (lambda: P.read(0, 0, 1, flags=2), "flags"),
+    (lambda: P.write(256, 0, [1]), "seq"),
+    (lambda: P.write(0, 0, [1 << 32]), "32-bit"),
+])
+def test_command_argument_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_unframe_rejects_bad_crc_and_runts():
+    wire = bytearray(P.ping(3))
+    wire[2] ^= 1
+    with pytest.raises(P.ProtocolError, match="CRC"):
+        P.unframe(wire)
+    with pytest.raises(P.ProtocolError, match="at least 4"):
+        P.unframe(P.cobs_encode(b"\x01\x02") + b"\x00")
+
+
+# --- Link against the reference gateware model ----------------------------------------------
+
+class Clock:
+    """Simulated time: each read of an empty transport costs ``step`` seconds."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+class ModelTransport:
+    """The link gateware (reference model) behind a channel that drops, flips and adds bytes."""
+
+    def __init__(self, rng, target, p_drop=0.0, p_flip=0.0, p_garbage=0.0):
+        self.rng, self.model, self.clock = rng, LinkModel(target), Clock()
+        self.p_drop, self.p_flip, self.p_garbage = p_drop, p_flip, p_garbage
+        self.pending = bytearray()
+        self.dead = False
+
+    def _channel(self, data):
+        out = bytearray()
+        if self.rng.random() < self.p_garbage:
+            out += bytes(self.rng.integers(0, 256, int(self.rng.integers(1, 30)), dtype="u1"))
+        for b in data:
+            r = self.rng.random()
+            if r < self.p_drop:
+                continue
+            if r < self.p_drop + self.p_flip:
+                b ^= 1 << int(self.rng.integers(0, 8))
+            out.append(b)
+        return out
+
+    def write(self, data):
+        if self.dead:
+            return
+        n = len(self.model.responses)
+        self.model.feed(self._channel(data))
+        for resp in self.model.responses[n:]:
+            self.pending += self._channel(resp)
+
+    def read(self, n):
+        # bytes trickle in a few at a time; waiting for nothing costs time
+        k = min(n, int(self.rng.integers(1, 64)), len(self.pending))
+        if k == 0:
+            self.clock.t += 0.01
+        chunk = bytes(self.pending[:k])
+        del self.pending[:k]
+        return chunk
+
+
+FIFO = 0x100
+
+
+def exercise(link, rng, n_ops, fifo_log):
+    """Random writes, FIFO writes and read-backs; returns the shadow memory."""
+    shadow = {}
+    for _ in range(n_ops):
+        kind = rng.choice(["write", "fifo", "read"])
+        addr = int(rng.integers(0x1000, 0x1100))
+        count = int(rng.integers(1, 150))
+        if kind == "write":
+            words = [int(w) for w in rng.integers(0, 1 << 32, count)]
+            link.write(addr, words)
+            shadow.update({addr + i: w for i, w in enumerate(words)})
+        elif kind == "fifo":
+            words = [int(w) for w in rng.integers(0, 1 << 16, count)]
+            link.write(FIFO, words, fixed=True)
+            fifo_log.extend(words)
+        else:
+            got = link.read(addr, count)
+            for i, w in enumerate(got):
+                if addr + i in shadow:
+                    assert w == shadow[addr + i]
+    return shadow
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_link_retries_are_safe_on_a_lossy_line(seed):
+    """Dropped, flipped and garbage bytes both ways: every word lands exactly once."""
+    rng = seeded(seed)
+    target = Target(set())
+    transport = ModelTransport(rng, target, p_drop=0.0005, p_flip=0.0005, p_garbage=0.05)
+    link = Link(transport, timeout=0.05, retries=30, clock=transport.clock)
+    assert link.ping() == (P.VERSION, P.MAX_WORDS)
+    fifo = []
+    shadow = exercise(link, rng, 40, fifo)
+    msg = f"seed={seed}"
+    assert {a: target.mem[a] for a in shadow} == shadow, msg
+    assert [d for op, a, d, _ in target.log if op == "w" and a == FIFO] == fifo, msg
+    assert link.stats["retries"] > 0, f"{msg}: the channel damaged nothing"
+    assert transport.model.counters["replays"] > 0, f"{msg}: no lost response was retried"
+
+
+def test_link_splits_long_transfers_and_reports_bus_errors():
+    rng = seeded(7)
+    target = Target({0x2000 + 2 * P.MAX_WORDS + 5})
+    transport = ModelTransport(rng, target)
+    link = Link(transport, timeout=0.05, clock=transport.clock)
+    words = [int(w) for w in rng.integers(0, 1 << 32, 3 * P.MAX_WORDS)]
+    with pytest.raises(BusError) as info:
+        link.write(0x2000, words)
+    assert info.value.done == 2 * P.MAX_WORDS + 5
+    assert info.value.addr == 0x2000 + 2 * P.MAX_WORDS + 5
+    assert link.read(0x2000, 2 * P.MAX_WORDS + 5) == words[:2 * P.MAX_WORDS + 5]
+    frames = [op for op, *_ in target.log]
+    assert len(frames) == 2 * (2 * P.MAX_WORDS + 5) + 1
+    with pytest.raises(BusError, match="refused READ word 5"):
+        link.read(0x2000 + 2 * P.MAX_WORDS, 10)
+
+
+def test_link_timeout_then_recovery():
+    rng = seeded(8)
+    target = Target(set())
+    transport = ModelTransport(rng, target)
+    link = Link(transport, timeout=0.05, retries=2, clock=transport.clock)
+    transport.dead = True
+    with pytest.raises(LinkTimeout, match="after 3 attempts") as info:
+        link.write(0x10, list(range(100)))
+    assert info.value.done == 0 and target.log == []
+    transport.dead = False
+    link.write(0x10, [5, 6])
+    assert link.read(0x10, 2) == [5, 6]
+
+
+def test_link_drops_stale_and_garbage_responses():
+    rng = seeded(9)
+    target = Target(set())
+    transport = ModelTransport(rng, target)
+    link = Link(transport, timeout=0.05, clock=transport.clock)
+    link.write(0x30, [1, 2, 3])
+    transport.pending += P.frame(P.encode_response(P.Opcode.READ, 0, P.Status.OK, 1, [99]))
+    transport.pending += b"\x12\x34\x00\xff\xfe"
+    assert link.read(0x30, 3) == [1, 2, 3]
+    assert link.stats["stale"] + link.stats["bad_frames"] >= 1
+
+
+@pytest.mark.parametrize("kwargs, match", [({"timeout": 0}, "timeout"), ({"retries": -1}, "retries")])
+def test_link_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Link(ModelTransport(seeded(0), Target(set())), **kwargs)
+    link = Link(ModelTransport(seeded(0), Target(set())))
+    with pytest.raises(ValueError, match="run past"):
+        link.read((1 << 24) - 2, 3)
+    with pytest.raises(ValueError, match="address"):
+        link.write(-1, [0])
+
+
+# --- transports --------------------------------------------------------------------------------
+
+def serve_model(read_some, write_all, stop, target):
+    model = LinkModel(target)
+    while not stop.is_set():
+        data = read_some()
+        if data is None:
+            break
+        n = len(model.responses)
+        model.feed(data)
+        for resp in model.responses[n:]:
+            write_all(resp)
+
+
+def test_socket_transport():
+    target = Target({0x155})
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def run():
+        conn, _ = server.accept()
+        conn.settimeout(0.05)
+
+        def read_some():
+            try:
+                data = conn.recv(4096)
+                return data if data else None
+            except TimeoutError:
+                return b""
+        serve_model(read_some, conn.sendall, stop, target)
+        conn.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    port = open_transport(f"socket://127.0.0.1:{server.getsockname()[1]}")
+    try:
+        link = Link(port, timeout=2.0)
+        assert link.ping() == (P.VERSION, P.MAX_WORDS)
+        link.write(0x40, list(range(200)))
+        assert link.read(0x40, 200) == list(range(200))
+        with pytest.raises(BusError):
+            link.read(0x150, 8)
+    finally:
+        port.close()
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_pty_transport():
+    target = Target(set())
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    stop = threading.Event()
+
+    def read_some():
+        import select
+        ready, _, _ = select.select([master], [], [], 0.05)
+        return os.read(master, 4096) if ready else b""
+
+    def write_all(data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(master, view):]
+
+    thread = threading.Thread(target=serve_model, args=(read_some, write_all, stop, target), daemon=True)
+    thread.start()
+    port = open_transport(path)
+    try:
+        link = Link(port, timeout=2.0)
+        words = [0, 0xFFFFFFFF, 0x00000100, 0x11223344] * 40
+        link.write(0x800000, words)
+        assert link.read(0x800000, len(words)) == words
+        link.write(FIFO, [7, 8, 9], fixed=True)
+        assert [d for op, a, d, _ in target.log if op == "w" and a == FIFO] == [7, 8, 9]
+    finally:
+        port.close()
+        stop.set()
+        thread.join(5)
+        os.close(master)
+        os.close(slave)
+
+
+def test_open_transport_errors(tmp_path):
+    with pytest.raises(ValueError, match="cannot open transport"):
+        open_transport(str(tmp_path / "no-such-tty"))
+    with pytest.raises(ValueError, match="device path"):
+        open_transport("")
+
+
+# --- MmioWindow ------------------------------------------------------------------------------
+
+def test_mmio_window(tmp_path):
+    path = tmp_path / "bar0"
+    rng = seeded(11)
+    with MmioWindow(path, words=0x1000, create=True) as win:
+        words = [int(w) for w in rng.integers(0, 1 << 32, 300)]
+        win.write(0x100, words)
+        assert win.read(0x100, 300) == words
+        win.write(0x10, [1, 2, 3], fixed=True)
+        assert win.read(0x10, 2, fixed=True) == [3, 3]
+        assert win.read(0x11, 1) == [0]
+        with pytest.raises(ValueError, match="outside the window"):
+            win.read(0xFFF, 2)
+        with pytest.raises(ValueError, match="outside the window"):
+            win.write(0x1000, [1])
+        with pytest.raises(ValueError, match="32-bit"):
+            win.write(0, [-1])
+    raw = path.read_bytes()
+    assert struct.unpack_from("<I", raw, 4 * 0x100)[0] == words[0]     # little endian, word a at 4a
+    with MmioWindow(path) as win:                                      # the size from the file
+        assert win.words == 0x1000 and win.read(0x100, 300) == words
+
+
+def test_mmio_window_errors(tmp_path):
+    with pytest.raises(ValueError, match="no register window"):
+        MmioWindow(tmp_path / "missing")
+    with pytest.raises(ValueError, match="window size"):
+        MmioWindow(tmp_path / "x", words=0, create=True)
+    with pytest.raises(ValueError, match="needs its size"):
+        MmioWindow(tmp_path / "y", create=True)
+
+
+def test_link_error_types():
+    assert issubclass(LinkTimeout, LinkError) and issubclass(BusError, LinkError)
