@@ -121,7 +121,7 @@ class LinkCore(wiring.Component):
             m.d.comb += status.eq(Mux(length == 2 + P.CRC_LEN, P.Status.OK, P.Status.BAD_LENGTH))
         with m.Elif((opcode == P.Opcode.WRITE) | (opcode == P.Opcode.READ)):
             m.d.comb += status.eq(Mux(~length_ok, P.Status.BAD_LENGTH,
-                                      Mux(flags & ~int(P.Flags.FIXED), P.Status.BAD_FLAGS, P.Status.OK)))
+                                      Mux(flags[1:] != 0, P.Status.BAD_FLAGS, P.Status.OK)))
         with m.Else():
             m.d.comb += status.eq(P.Status.BAD_OPCODE)
         replay = (last_valid & (last_op == opcode) & (last_seq == seq) & (last_len == length)
