@@ -47,7 +47,7 @@ without the chip executing it twice - provided it uses a new ``seq`` for each ne
 import enum
 import struct
 
-__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "Opcode", "Status", "Flags", "RESPONSE",
+__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status", "Flags", "RESPONSE",
            "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
            "crc16", "cobs_encode", "cobs_decode", "frame", "unframe",
            "encode_command", "decode_command", "encode_response", "decode_response",

@@ -9,7 +9,6 @@ import struct
 
 import pytest
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib.wiring import connect
 from amaranth.sim import Simulator
 
 from gammacore import protocol as P
@@ -161,10 +160,6 @@ def valid_command(rng, seq):
     return P.read(seq, addr, count, flags)
 
 
-def raw_frame(payload):
-    return P.frame(payload)
-
-
 def bad_command(rng, seq):
     """A frame (or byte string) the link must refuse or ignore."""
     kind = rng.choice(["garbage", "truncated", "bad_crc", "oversized", "opcode", "count",
@@ -184,20 +179,20 @@ def bad_command(rng, seq):
     if kind == "oversized":
         n = int(rng.integers(P.MAX_WORDS + 1, P.MAX_WORDS + 4))
         body = struct.pack(">I", 0x100)[1:] + bytes([n & 0xFF, 0]) + bytes(4 * n)
-        return raw_frame(P.encode_command(P.Opcode.WRITE, seq, body))
+        return P.frame(P.encode_command(P.Opcode.WRITE, seq, body))
     if kind == "opcode":
         op = int(rng.choice([0x00, 0x04, 0x7F, 0x81, 0xFF]))
-        return raw_frame(bytes([op, seq]) + bytes(rng.integers(0, 256, int(rng.integers(0, 12)), dtype="u1")))
+        return P.frame(bytes([op, seq]) + bytes(rng.integers(0, 256, int(rng.integers(0, 12)), dtype="u1")))
     if kind == "count":
         count = int(rng.choice([0, P.MAX_WORDS + 1, 255]))
-        return raw_frame(P.encode_command(P.Opcode.READ, seq, bytes([0, 1, 0, count, 0])))
+        return P.frame(P.encode_command(P.Opcode.READ, seq, bytes([0, 1, 0, count, 0])))
     if kind == "length":
         payload = bytearray(P.unframe(P.write(seq, 0x10, random_words(rng, 3))))
         payload = payload[:-int(rng.integers(1, 4))] if rng.random() < 0.5 else payload + b"\x01"
-        return raw_frame(payload)
+        return P.frame(payload)
     if kind == "flags":
-        return raw_frame(P.encode_command(P.Opcode.READ, seq, bytes([0, 0, 0x10, 2, int(rng.integers(2, 256))])))
-    return raw_frame(bytes([P.Opcode.PING]))[:-3] + b"\x00"   # runt: 1-3 decoded bytes
+        return P.frame(P.encode_command(P.Opcode.READ, seq, bytes([0, 0, 0x10, 2, int(rng.integers(2, 256))])))
+    return P.frame(bytes([P.Opcode.PING]))[:-3] + b"\x00"   # runt: 1-3 decoded bytes
 
 
 def stimulus(rng, n, p_bad):
