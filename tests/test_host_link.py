@@ -13,10 +13,17 @@ from collections import deque
 import numpy as np
 import pytest
 
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from gammacore import protocol as P
+from gammacore.rtl.link import Link as LinkGateware
 from gammacore.rtl.link_core import LinkCore
+from gammacore.sim.board import SimulatedBoard, build
 from gammacore.host.link import BusError, Link, LinkError, LinkTimeout
 from gammacore.host.transport import MmioWindow, open_transport
 from rtl_helpers import seeded
@@ -438,3 +445,51 @@ def test_mmio_window_errors(tmp_path):
 
 def test_link_error_types():
     assert issubclass(LinkTimeout, LinkError) and issubclass(BusError, LinkError)
+
+
+# --- the Verilated link behind the simulated board's pty ------------------------------------
+
+class RegisterBoard(wiring.Component):
+    """Link and a 256-word register file (other addresses refused): a board top level."""
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    leds: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link = link = LinkGateware(4)
+        m.submodules.mem = mem = Memory(shape=32, depth=256, init=[])
+        wr, rd = mem.write_port(), mem.read_port(domain="comb")
+        bus, acked = link.bus, Signal()
+        m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx), self.leds.eq(link.busy),
+                     wr.addr.eq(bus.addr), rd.addr.eq(bus.addr), wr.data.eq(bus.w_data)]
+        with m.If((bus.we | bus.re) & ~acked):
+            m.d.sync += [bus.ack.eq(1), bus.err.eq(bus.addr >= 256), bus.r_data.eq(rd.data),
+                         acked.eq(1)]
+            m.d.comb += wr.en.eq(bus.we & (bus.addr < 256))
+        with m.Else():
+            m.d.sync += [bus.ack.eq(0), bus.err.eq(0), acked.eq(0)]
+        return m
+
+
+def test_host_link_through_verilated_board_pty():
+    """The host stack on a pty, the link's Verilog in Verilator at 4 clocks per bit."""
+    exe = build(verilog.convert(RegisterBoard(), name="top"), jobs=1)
+    rng = seeded(12)
+    with SimulatedBoard(exe, 4) as board:
+        port = open_transport(board.port)
+        try:
+            link = Link(port, timeout=2.0)
+            assert link.ping() == (P.VERSION, P.MAX_WORDS)
+            for _ in range(3):
+                words = [int(w) for w in rng.integers(0, 1 << 32, 256)]
+                link.write(0, words)
+                assert link.read(0, 256) == words
+            link.write(0x80, [1, 2, 3], fixed=True)
+            assert link.read(0x80, 2, fixed=True) == [3, 3]
+            with pytest.raises(BusError) as info:
+                link.write(250, list(range(10)))
+            assert info.value.done == 6 and link.read(250, 6) == list(range(6))
+            assert link.stats["retries"] == 0
+        finally:
+            port.close()
