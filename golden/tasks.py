@@ -41,26 +41,32 @@ def coincidence(dt=1e-3, seed=0, n_train=1000, n_test=400, delay=0.010, toleranc
                 duration=0.050, noise_rate=0.0):
     """Delayed coincidence detection, defined in physical time (seconds).
 
-    Two input channels each carry one spike of magnitude 1: A at t_A ~ U[2, 12] ms, B at
-    t_B = t_A + D. Class 1 iff D is within ``delay +- tolerance`` (B follows A by the
-    delay); class 0 draws D from the rest of [-10, 22] ms outside ``delay +- 2 tolerance``
-    (B too early, too late, or before A). Optional background events on both channels at
-    ``noise_rate`` per second. The loss is on every step from 3 ms after the later spike
+    Two input channels each carry one spike of magnitude 1, A at t_A and B at t_B = t_A + D;
+    the earlier of the two is at U[2, 12] ms. Class 1 iff D is within ``delay +- tolerance``
+    (B follows A by the delay); class 0 draws D from the rest of [-10, 22] ms outside
+    ``delay +- 2 tolerance`` (B too early, too late, or before A). Optional background
+    events on both channels at ``noise_rate`` per second. The loss is on every step from 3 ms after the later spike
     to the end of the sample (``duration``). Spike times are drawn in seconds and placed at
     step round(t / dt), so the same seed gives the same physical task at any dt.
     """
     _check_dt(dt)
+    latest = 0.012 + max(0.022, delay + tolerance) + 0.003
+    if not duration >= latest:
+        raise ValueError(f"duration = {duration!r} s is too short: the later event and its 3 ms "
+                         f"come as late as {latest:g} s")
     rng = np.random.default_rng([seed, 1])
     n = n_train + n_test
     T = int(round(duration / dt))
     label = rng.integers(0, 2, size=n)
-    t_a = rng.uniform(0.002, 0.012, size=n)
+    first = rng.uniform(0.002, 0.012, size=n)
     pos = rng.uniform(delay - tolerance, delay + tolerance, size=n)
     lo, hi = delay - 2 * tolerance, delay + 2 * tolerance
     span = (lo - (-0.010)) + (0.022 - hi)
     u = rng.uniform(0, span, size=n)
     neg = np.where(u < lo + 0.010, -0.010 + u, hi + (u - (lo + 0.010)))
-    t_b = t_a + np.where(label == 1, pos, neg)
+    d = np.where(label == 1, pos, neg)
+    t_a = first - np.minimum(d, 0.0)
+    t_b = t_a + d
     x = np.zeros((n, T, 2))
     mask = np.zeros((n, T), dtype=bool)
     idx = np.arange(n)
