@@ -237,8 +237,9 @@ class LinkCore(wiring.Component):
                 m.next = "RECEIVE"
 
         # --- sender: COBS encoding of the response buffer, CRC on the fly -----------------
-        total = Signal(range(P.MAX_RESPONSE_LEN + 1))
-        m.d.comb += total.eq(4 + P.CRC_LEN + (r_nwords << 2))
+        # response length and CRC positions, registered at the start (off the critical path)
+        total, crc_hi, crc_lo = (Signal(range(P.MAX_RESPONSE_LEN + 1), name=n)
+                                 for n in ("total", "crc_hi", "crc_lo"))
         pos = Signal(range(P.MAX_RESPONSE_LEN + 1))
         blk = Signal(range(P.MAX_RESPONSE_LEN + 1))         # first byte of the current block
         blk_end = Signal(range(P.MAX_RESPONSE_LEN + 1))     # one past its last data byte
@@ -246,40 +247,41 @@ class LinkCore(wiring.Component):
         final = Signal()
         code = Signal(8)
         tcrc = Signal(16, init=0xFFFF)
-        word_pos = Signal(range(P.MAX_RESPONSE_LEN + 1))
-        m.d.comb += word_pos.eq(pos - 4)
-        word_idx = word_pos[2:]
-        loaded = Signal(range(P.MAX_WORDS + 1))
-        m.d.comb += resp_rd.addr.eq(word_idx)
-        m.d.sync += loaded.eq(resp_rd.addr)
+        # byte pos >= 4 is in word pos // 4 - 1, lane pos % 4; the read data is that word's
+        # when pos // 4 has not changed since the last clock (no subtraction on this path)
+        loaded = Signal.like(pos[2:])
+        m.d.comb += resp_rd.addr.eq(pos[2:] - 1)
+        m.d.sync += loaded.eq(pos[2:])
         cur = Signal(8)
         cur_valid = Signal()
         lane_bytes = [resp_rd.data[24 - 8 * k:32 - 8 * k] for k in range(4)]
         with m.If(pos < 4):
             m.d.comb += [cur_valid.eq(1),
                          cur.eq(Mux(pos == 0, r_op, Mux(pos == 1, r_seq, Mux(pos == 2, r_status, r_done))))]
-        with m.Elif(pos == total - 2):
+        with m.Elif(pos == crc_hi):
             m.d.comb += [cur_valid.eq(1), cur.eq(tcrc[8:])]
-        with m.Elif(pos == total - 1):
+        with m.Elif(pos == crc_lo):
             m.d.comb += [cur_valid.eq(1), cur.eq(tcrc[:8])]
         with m.Else():
-            m.d.comb += [cur_valid.eq(loaded == word_idx),
-                         cur.eq(Mux(word_pos[:2] == 0, lane_bytes[0],
-                                    Mux(word_pos[:2] == 1, lane_bytes[1],
-                                        Mux(word_pos[:2] == 2, lane_bytes[2], lane_bytes[3]))))]
+            m.d.comb += [cur_valid.eq(loaded == pos[2:]),
+                         cur.eq(Mux(pos[:2] == 0, lane_bytes[0],
+                                    Mux(pos[:2] == 1, lane_bytes[1],
+                                        Mux(pos[:2] == 2, lane_bytes[2], lane_bytes[3]))))]
 
         m.d.comb += self.busy.eq(sending | ~exec_fsm.ongoing("RECEIVE"))
         with m.FSM(name="send"):
             with m.State("IDLE"):
                 with m.If(send_start):
-                    m.d.sync += [sending.eq(1), pos.eq(0), blk.eq(0), tcrc.eq(0xFFFF)]
+                    m.d.sync += [sending.eq(1), pos.eq(0), blk.eq(0), tcrc.eq(0xFFFF),
+                                 crc_hi.eq(4 + (r_nwords << 2)), crc_lo.eq(5 + (r_nwords << 2)),
+                                 total.eq(6 + (r_nwords << 2))]
                     m.next = "SCAN"
             with m.State("SCAN"):
                 with m.If(pos == total):
                     m.d.sync += [code.eq(pos - blk + 1), blk_end.eq(pos), final.eq(1)]
                     m.next = "CODE"
                 with m.Elif(cur_valid):
-                    with m.If(pos < total - 2):
+                    with m.If(pos < crc_hi):
                         m.d.sync += tcrc.eq(crc16_next(tcrc, cur))
                     m.d.sync += pos.eq(pos + 1)
                     with m.If(cur == 0):
