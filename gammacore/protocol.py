@@ -30,8 +30,10 @@ Decoded response frame::
 
 ``seq`` echoes the command. ``done`` is the number of words transferred: ``count`` when the
 status is OK, the index of the failing word for ``BUS_ERROR`` (words before it were
-transferred), 0 for the other errors. ``words`` are the ``done`` words read (READ), the one
-info word ``VERSION << 16 | MAX_WORDS`` (PING), none for WRITE.
+transferred), 0 for the other errors, 1 for PING. ``words`` are the ``done`` words read
+(READ), the one info word ``VERSION << 16 | MAX_WORDS`` (PING), none for WRITE. Statuses:
+:class:`Status`; BAD_OPCODE, BAD_LENGTH (length not matching opcode and count, count outside
+1..MAX_WORDS, frame over :data:`MAX_COMMAND_LEN`) and BAD_FLAGS change nothing.
 
 A frame with a bad CRC, or shorter than 4 bytes, is not answered (it cannot be trusted to
 name its seq): the host times out and sends it again.
@@ -44,14 +46,15 @@ host may retry any command, a WRITE to a FIFO port included, whose response it d
 without the chip executing it twice - provided it uses a new ``seq`` for each new command
 (consecutive commands never share a ``seq``). :class:`gammacore.host.link.Link` does this.
 """
-import enum
 import struct
 
-__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status", "Flags", "RESPONSE",
-           "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
+from amaranth.lib import enum
+
+__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status",
+           "Flags", "RESPONSE", "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
            "crc16", "cobs_encode", "cobs_decode", "frame", "unframe",
            "encode_command", "decode_command", "encode_response", "decode_response",
-           "ping", "write", "read", "Response", "ping_info", "split_frames", "max_encoded_len"]
+           "ping", "write", "read", "Response", "ping_info", "max_encoded_len"]
 
 #: protocol version, returned by PING
 VERSION = 1
@@ -69,13 +72,13 @@ MAX_COMMAND_LEN = HEADER_LEN + 4 * MAX_WORDS + CRC_LEN
 MAX_RESPONSE_LEN = 4 + 4 * MAX_WORDS + CRC_LEN
 
 
-class Opcode(enum.IntEnum):
+class Opcode(enum.IntEnum, shape=8):
     PING = 0x01
     WRITE = 0x02
     READ = 0x03
 
 
-class Status(enum.IntEnum):
+class Status(enum.IntEnum, shape=8):
     OK = 0
     BAD_OPCODE = 1      # unknown opcode
     BAD_LENGTH = 2      # frame length does not match the opcode and count, count out of range
@@ -83,7 +86,7 @@ class Status(enum.IntEnum):
     BUS_ERROR = 4       # the bus refused word ``done``; words before it were transferred
 
 
-class Flags(enum.IntFlag):
+class Flags(enum.IntFlag, shape=8):
     FIXED = 1           # do not increment the address (FIFO port)
 
 
@@ -282,9 +285,3 @@ def decode_response(data):
 def ping_info(word):
     """(version, max_words) of a PING's info word."""
     return word >> 16, word & 0xFFFF
-
-
-def split_frames(stream):
-    """Split bytes at 0x00 delimiters: (list of complete frames without delimiter, rest)."""
-    parts = bytes(stream).split(b"\x00")
-    return [p for p in parts[:-1] if p], parts[-1]
