@@ -163,9 +163,11 @@ def valid_command(rng, seq):
 def bad_command(rng, seq):
     """A frame (or byte string) the link must refuse or ignore."""
     kind = rng.choice(["garbage", "truncated", "bad_crc", "oversized", "opcode", "count",
-                       "length", "flags", "runt", "garbage_zeros"])
+                       "length", "flags", "runt", "garbage_zeros", "long_garbage"])
     if kind == "garbage":
         return bytes(rng.integers(1, 256, int(rng.integers(1, 40)), dtype="u1"))
+    if kind == "long_garbage":     # past MAX_COMMAND_LEN: the length counter saturates
+        return bytes(rng.integers(1, 256, P.MAX_ENCODED_LEN + 40, dtype="u1"))
     if kind == "garbage_zeros":
         return bytes(rng.integers(0, 256, int(rng.integers(1, 40)), dtype="u1"))
     if kind == "truncated":
