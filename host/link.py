@@ -67,7 +67,11 @@ class Link:
         self._seq = os.urandom(1)[0]
         self._rx = b""
         self._resync = True
-        self.stats = {"commands": 0, "retries": 0, "bad_frames": 0, "stale": 0}
+        self._stats = {"commands": 0, "retries": 0, "bad_frames": 0, "stale": 0}
+
+    def stats(self):
+        """Counts so far: commands sent, retries, bad frames and stale responses dropped."""
+        return dict(self._stats)
 
     # --- word API (the same as MmioWindow's) ----------------------------------------------
     def write(self, addr, words, fixed=False):
@@ -135,10 +139,10 @@ class Link:
         self._seq = (self._seq + 1) % 256
         seq = self._seq
         wire = encode(seq)
-        self.stats["commands"] += 1
+        self._stats["commands"] += 1
         for attempt in range(self.retries + 1):
             if attempt:
-                self.stats["retries"] += 1
+                self._stats["retries"] += 1
             self.transport.write((b"\x00" if self._resync or attempt else b"") + wire)
             self._resync = False
             resp = self._wait(seq, opcode)
@@ -158,11 +162,11 @@ class Link:
                 try:
                     resp = P.decode_response(P.unframe(raw))
                 except P.ProtocolError:
-                    self.stats["bad_frames"] += 1
+                    self._stats["bad_frames"] += 1
                     continue
                 if resp.seq == seq and resp.opcode == opcode:
                     return resp
-                self.stats["stale"] += 1
+                self._stats["stale"] += 1
             if self.clock() >= deadline:
                 self._rx = b""      # a partial frame: its rest ends as a bad frame, dropped
                 return None
