@@ -160,6 +160,7 @@ class Reg(enum.IntEnum):
     TO_NEXT = 0x0026        # spikes forwarded to the next layer
     TO_HOST = 0x0027        # packets put in the output FIFO
     BUS_ERRORS = 0x0028     # refused bus requests
+    LINK_COUNTERS = 0x0030  # r: the UART link's counters, in the order of gammacore.rtl.link.COUNTERS
 
 
 class Cmd(enum.IntFlag):

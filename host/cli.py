@@ -14,9 +14,12 @@ import sys
 #: name -> one-line help. The module gammacore.host.cmd_<name> implements it.
 COMMANDS = {
     "train": "train a network on a reference task with the golden model (float or fixed point)",
-    "verify": "run a random layer on the RTL in a simulator and compare it bit for bit with the golden model",
+    "verify": "run a random layer or network on the RTL in a simulator and compare it bit for bit with the golden model",
     "build": "build a bitstream for a board (yosys + nextpnr) and report resources and Fmax",
     "program": "load a bitstream into a board with openFPGALoader (or iceprog for the iCEBreaker)",
+    "board": "run the simulated board (the whole top level in Verilator) behind a pty until Ctrl-C",
+    "status": "show a chip's identity, capacity, step counter and every event and error counter",
+    "demo": "train a task online on the chip (simulated board by default) and compare with the golden model",
 }
 
 

@@ -14,7 +14,7 @@ packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a ful
 FIFO stalls the core.
 """
 from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -39,12 +39,17 @@ class Chip(wiring.Component):
     ----------
     bus : word bus, target side
     busy, activity : status for LEDs (a command runs; a spike left for the host), out
+    link_counters : the host link's counters, readable at ``Reg.LINK_COUNTERS + n``
+        (with ``n_link_counters``), in
     """
 
-    def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256):
+    def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0):
         self.capacity, self.pow2 = capacity, pow2
-        self.event_depth, self.out_depth = event_depth, out_depth
-        super().__init__({"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)})
+        self.event_depth, self.out_depth, self.n_link = event_depth, out_depth, n_link_counters
+        ports = {"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)}
+        if n_link_counters:
+            ports["link_counters"] = In(data.ArrayLayout(16, n_link_counters))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -98,6 +103,8 @@ class Chip(wiring.Component):
             R.Reg.EVENTS_IN: core.events_in, R.Reg.REFUSED: core.refused, R.Reg.UNROUTED: router.unrouted,
             R.Reg.TO_NEXT: router.to_next, R.Reg.TO_HOST: router.to_host, R.Reg.BUS_ERRORS: bus_errors,
         }
+        for n in range(self.n_link):
+            regs[R.Reg.LINK_COUNTERS + n] = self.link_counters[n]
 
         def ack(err=0, data=None):
             stmts = [bus.ack.eq(1), bus.err.eq(err)]

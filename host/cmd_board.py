@@ -1,0 +1,34 @@
+"""``gammacore board --sim``: run the simulated board behind a pseudo-terminal until stopped."""
+import signal
+import time
+
+from .cli import CliError
+
+HELP = "run the simulated board (the whole top level in Verilator) behind a pty until Ctrl-C"
+
+
+def add_arguments(p):
+    p.add_argument("--sim", action="store_true", required=True,
+                   help="run the simulated board (the only board this command runs)")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"],
+                   help="simulator (default verilator; Icarus is far too slow for a board and is refused)")
+    p.add_argument("--link", metavar="PATH", help="also make a symlink to the pty at PATH (removed on exit)")
+
+
+def run(args):
+    if args.simulator != "verilator":
+        raise CliError("the simulated board runs on Verilator only: Icarus simulates this design at about "
+                       "2 thousand cycles per second, a board needs at least 1 million")
+    from .session import SIM_DIVISOR, simulated_board
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    with simulated_board(log=print, link=args.link) as board:
+        print(f"simulated board on {board.port}" + (f" (link {args.link})" if args.link else ""))
+        print(f"UART: {SIM_DIVISOR} clocks per bit; open it with --port {board.port}; Ctrl-C stops it", flush=True)
+        try:
+            while not stop and board.proc.poll() is None:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    print(board.stats or "simulated board stopped")
+    return 0

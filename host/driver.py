@@ -1,0 +1,161 @@
+"""Host driver of the chip: load a network, run steps, stream events and errors, read back.
+
+Works over anything with the word-access API of :class:`gammacore.host.link.Link`
+(``read(addr, count, fixed=False) -> list[int]``, ``write(addr, words, fixed=False)``): the
+UART link to a real or simulated board, or a memory-mapped (PCIe-style) register window.
+Every address comes from :mod:`gammacore.regmap`.
+
+Loading is verified: after writing a network, the driver reads every descriptor-derived
+memory word back and raises :class:`ChipError` naming the first difference, so the chip is
+never left half configured without the caller knowing.
+"""
+import time
+
+import numpy as np
+
+from .. import regmap as R
+from ..golden import formats as F
+
+__all__ = ["Chip", "ChipError"]
+
+
+class ChipError(Exception):
+    """The chip did not do what was asked (refused, timed out, wrong read-back)."""
+
+
+class Chip:
+    """One chip behind ``link``."""
+
+    def __init__(self, link, poll_timeout=10.0):
+        self.link, self.poll_timeout = link, poll_timeout
+        self.cfg = None
+        self.descs = None
+
+    # --- identity and counters ----------------------------------------------------------
+    def identity(self):
+        words = self.link.read(R.Reg.ID, 8)
+        if words[0] != R.CHIP_ID:
+            raise ChipError(f"no gammacore chip answers: identity word {words[0]:#010x}, expected {R.CHIP_ID:#010x}")
+        cap = R.Capacity(*words[1:7])
+        return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & 1)}
+
+    def capacity(self):
+        return R.Capacity(**self.identity()["capacity"])
+
+    def counters(self):
+        names = [r for r in R.Reg if R.Reg.STEPS <= r <= R.Reg.BUS_ERRORS]
+        words = self.link.read(R.Reg.STEPS, len(names))
+        out = {r.name.lower(): int(w) for r, w in zip(names, words)}
+        status = self.link.read(R.Reg.STATUS, 2)
+        out["busy"] = bool(status[0] & R.Status.BUSY)
+        out["out_ready"] = bool(status[0] & R.Status.OUT_READY)
+        out["n_layers"] = int(status[1])
+        out["out_level"] = int(self.link.read(R.Reg.OUT_LEVEL, 1)[0])
+        from ..rtl.link import COUNTERS as LINK_COUNTERS
+        for name, w in zip(LINK_COUNTERS, self.link.read(R.Reg.LINK_COUNTERS, len(LINK_COUNTERS))):
+            out[f"link_{name}"] = int(w)
+        return out
+
+    # --- configuration --------------------------------------------------------------------
+    def load(self, cfg, layers, route_hidden_to_host=False, verify=True):
+        """Load NetworkConfig ``cfg`` with golden FixedLayers ``layers`` (their master words and
+        coefficients; a power-of-two chip needs power-of-two bucket rates)."""
+        ident = self.identity()
+        R.Capacity(**ident["capacity"]).check(cfg)
+        pow2 = ident["pow2_buckets"]
+        self.wait_idle()
+        plan = R.load_plan(cfg, layers, route_hidden_to_host=route_hidden_to_host, pow2=pow2)
+        for addr, words in plan:
+            self.link.write(addr, words)
+        self.cfg, self.descs = cfg, R.descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
+        if verify:
+            for addr, words in plan:
+                if addr < R.MEM_BASE:
+                    continue      # registers and descriptors are write-only (N_LAYERS checked below)
+                got = self.link.read(addr, len(words))
+                for n, (w, g) in enumerate(zip(words, got)):
+                    if (int(w) & 0xFFFFFFFF) != int(g):
+                        raise ChipError(f"configuration incomplete: word {addr + n:#08x} reads {int(g):#010x}, "
+                                        f"wrote {int(w) & 0xFFFFFFFF:#010x}; the chip is NOT configured")
+            n = self.link.read(R.Reg.N_LAYERS, 1)[0]
+            if n != len(cfg.layers):
+                raise ChipError(f"configuration incomplete: {n} layers set, expected {len(cfg.layers)}")
+        self.clear()
+
+    def set_learning_shift(self, extra):
+        """Every learning rate times 2**-extra (as golden Network.set_learning_shift)."""
+        K = self.cfg.layers[0].K
+        for n, d in enumerate(self.descs):
+            for name in ("shift_w", "shift_v", "shift_b"):
+                value = d[name] + extra
+                if not 0 <= value < (1 << F.LR_SHIFT.width):
+                    raise ChipError(f"learning-rate shift {value} of layer {n} is outside 0..63")
+                self.link.write(R.desc_addr(n, name, K), [value])
+
+    # --- running ----------------------------------------------------------------------------
+    def command(self, cmd):
+        self.link.write(R.Reg.CTRL, [int(cmd)])
+
+    def wait_idle(self, packets=None):
+        """Poll until the chip is idle; output packets read meanwhile are appended to ``packets``."""
+        deadline = time.monotonic() + self.poll_timeout
+        while True:
+            status = self.link.read(R.Reg.STATUS, 1)[0]
+            if status & R.Status.OUT_READY:
+                self._drain(packets)
+            if not status & R.Status.BUSY:
+                break
+            if time.monotonic() > deadline:
+                raise ChipError(f"the chip stayed busy for {self.poll_timeout} s")
+        if status & R.Status.OUT_READY:
+            self._drain(packets)
+
+    def _drain(self, packets):
+        while True:
+            level = self.link.read(R.Reg.OUT_LEVEL, 1)[0]
+            if level == 0:
+                return
+            words = self.link.read(R.Reg.OUT, min(level, 64), fixed=True)
+            for w in words:
+                pkt = R.decode_out(w)
+                if pkt is not None and packets is not None:
+                    packets.append(pkt)
+
+    def clear(self):
+        self.command(R.Cmd.CLEAR)
+        self.wait_idle()
+
+    def step(self, q):
+        """One time step with input magnitudes ``q`` (n_in Q raw, 0 = no event); returns the
+        output packets (source, q, step mod 16) and the output layer's x (raw)."""
+        q = np.asarray(q, dtype=np.int64)
+        events = [R.event_word(i, q[i]) for i in np.flatnonzero(q)]
+        if events:
+            self.link.write(R.Reg.EVENT, events, fixed=True)
+        self.command(R.Cmd.STEP)
+        packets = []
+        self.wait_idle(packets)
+        return packets, self.read_x(len(self.descs) - 1)
+
+    def read_x(self, layer):
+        d = self.descs[layer]
+        return np.array([R.s32(w) for w in self.link.read(R.mem_addr(R.Region.X, d["n_base"]), d["n_out"])],
+                        dtype=np.int64)
+
+    def learn(self, err):
+        """Online update from the output errors ``err`` (ERR raw)."""
+        self.link.write(R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err])
+        self.command(R.Cmd.LEARN)
+        self.wait_idle()
+
+    def read_params(self):
+        """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""
+        K = self.cfg.layers[0].K
+        out = []
+        for lc, d in zip(self.cfg.layers, self.descs):
+            rd = lambda region, base, n: np.array([R.s32(w) for w in self.link.read(R.mem_addr(region, base), n)],
+                                                  dtype=np.int64)
+            out.append({"W": rd(R.Region.W, d["w_base"], lc.n_in * lc.n_out).reshape(lc.n_out, lc.n_in),
+                        "V": rd(R.Region.V, d["n_base"] * K, lc.n_out * K).reshape(lc.n_out, K),
+                        "b": rd(R.Region.B, d["n_base"], lc.n_out)})
+        return out

@@ -1,0 +1,62 @@
+"""Open a chip behind a port: a serial device, a socket:// URL, or the simulated board.
+
+``--port sim`` builds (once, cached) and starts the simulated board - the SoC's Verilog
+Verilated with a native harness, its UART behind a pty - and opens that pty with pyserial,
+exactly as ``--port /dev/ttyUSB0`` opens a real board's FTDI bridge.
+"""
+import contextlib
+import sys
+
+from .cli import CliError
+
+__all__ = ["open_chip", "simulated_board", "SIM_DIVISOR"]
+
+#: clocks per UART bit of the simulated board (the link's minimum)
+SIM_DIVISOR = 4
+
+
+@contextlib.contextmanager
+def simulated_board(log=None, divisor=SIM_DIVISOR, link=None):
+    """Build and start the simulated board; yields the running SimulatedBoard."""
+    from amaranth.back import verilog
+
+    from ..rtl.soc import SIM_CAPACITY, SoC
+    from ..sim.board import SimulatedBoard, build
+    try:
+        binary = build(verilog.convert(SoC(SIM_CAPACITY, divisor=divisor), name="top"), log=log)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    board = SimulatedBoard(binary, divisor, link=link)
+    try:
+        board.start()
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
+@contextlib.contextmanager
+def open_chip(port, baud=3_000_000, timeout=1.0, log=None):
+    """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port."""
+    from .driver import Chip
+    from .link import Link
+    from .transport import open_transport
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    with contextlib.ExitStack() as stack:
+        info = {"port": port}
+        if port == "sim":
+            board = stack.enter_context(simulated_board(log=log))
+            path = board.port
+            info.update(simulated=True, pty=path, divisor=SIM_DIVISOR)
+            info["board"] = board
+        else:
+            path = port
+            info["simulated"] = False
+        try:
+            transport = open_transport(path, baudrate=baud)
+        except Exception as exc:
+            raise CliError(f"cannot open port {port!r}: {exc}") from None
+        stack.callback(transport.close)
+        yield Chip(Link(transport, timeout=timeout)), info

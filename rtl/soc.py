@@ -1,0 +1,63 @@
+"""The top level of gammacore without board specifics: UART link + chip + status LEDs.
+
+A board top level (gammacore.boards) adds its PLL, reset and pins; the simulated board
+(gammacore.sim.board) clocks it natively behind a pty. Both talk to it with the same host
+code: frames of :mod:`gammacore.protocol` over the UART, carrying word-bus requests in the
+address map of :mod:`gammacore.regmap`.
+
+The link's counters are readable at ``Reg.LINK_COUNTERS`` (see :mod:`gammacore.regmap`).
+LEDs: 0 busy (a command is running), 1 an output packet waits for the host, 2 the link saw
+a bad frame since reset (sticky), 3 heartbeat (toggles every 2**24 clocks).
+"""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..regmap import Capacity
+from .chip import Chip
+from .link import COUNTERS as LINK_COUNTERS, Link
+
+__all__ = ["SoC", "SIM_CAPACITY"]
+
+#: the simulated board's capacity: room for the reference tasks' networks (digits 8-128-10)
+SIM_CAPACITY = Capacity(layers=4, neurons=256, inputs=256, synapses=4096, buckets=4, max_layer=128)
+
+
+class SoC(wiring.Component):
+    """UART link and chip.
+
+    Parameters
+    ----------
+    capacity : :class:`gammacore.regmap.Capacity`
+    divisor : clocks per UART bit (clock frequency / baud rate), at least 4
+    pow2 : power-of-two bucket rates (DSP-poor devices)
+
+    Attributes
+    ----------
+    rx : UART receive pin (idle high), in
+    tx : UART transmit pin, out
+    leds : status (see the module docs), out
+    """
+
+    def __init__(self, capacity: Capacity, divisor=4, *, pow2=False, out_depth=256):
+        if not isinstance(capacity, Capacity):
+            raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
+        self.capacity, self.divisor, self.pow2, self.out_depth = capacity, divisor, pow2, out_depth
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(4)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link = link = Link(self.divisor)
+        m.submodules.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
+                                        n_link_counters=len(LINK_COUNTERS))
+        wiring.connect(m, link.bus, chip.bus)
+        for n, name in enumerate(LINK_COUNTERS):
+            m.d.comb += chip.link_counters[n].eq(getattr(link, name))
+        m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx)]
+        bad = Signal()
+        beat = Signal(25)
+        m.d.sync += beat.eq(beat + 1)
+        with m.If(link.crc_errors != 0):
+            m.d.sync += bad.eq(1)
+        m.d.comb += self.leds.eq(chip.busy | (chip.activity << 1) | (bad << 2) | (beat[24] << 3))
+        return m
