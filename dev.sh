@@ -34,7 +34,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export YOWASP_CACHE_DIR=${YOWASP_CACHE_DIR:-$HOME/.cache/yowasp}
 
 case "${1:-}" in
-    demo) shift; exec .venv/bin/gammacore train --task coincidence --model fixed "$@" ;;
+    demo) shift; exec .venv/bin/gammacore demo coincidence --port sim --plots demo-plots --json demo.json "$@" ;;
     test) shift; exec .venv/bin/python -m pytest -n 2 "$@" ;;
     env) ;;
     *) echo "usage: ./dev.sh {demo|test|env} [args...]" >&2; exit 2 ;;

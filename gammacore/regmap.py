@@ -167,6 +167,8 @@ class Cmd(enum.IntFlag):
     STEP = 1                # run one time step of every layer
     LEARN = 2               # apply the online rule from the errors in the ERR region
     CLEAR = 4               # zero every state word (the golden model's reset)
+    WAIT = 8                # with one of the above: acknowledge the write when done (or the
+                            # output FIFO is full), not at once
 
 
 class Status(enum.IntFlag):

@@ -6,7 +6,7 @@ from .cli import CliError
 
 HELP = "train a reference task online on the chip (simulated board by default) and compare with the golden model"
 
-DEFAULTS = {"coincidence": {"epochs": 2, "limit": 100}, "digits": {"epochs": 1, "limit": 100}}
+DEFAULTS = {"coincidence": {"epochs": 2, "limit": 400}, "digits": {"epochs": 1, "limit": 200}}
 
 
 def add_arguments(p):
@@ -17,8 +17,8 @@ def add_arguments(p):
     p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board (default 3000000)")
     p.add_argument("--epochs", type=int, help="training epochs (default: coincidence 2, digits 1)")
     p.add_argument("--limit", type=int,
-                   help="train and test samples taken from the task (default 100 each: the link, not the chip, "
-                        "bounds the speed; the golden model runs the same subset)")
+                   help="train and test samples taken from the task (default: coincidence 400, digits 200 - "
+                        "the UART, not the chip, bounds the speed; the golden model runs the same subset)")
     p.add_argument("--seed", type=int, default=0, help="seed of the task split, weights and sample order")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="write spike rasters, bucket traces, learning curve and "

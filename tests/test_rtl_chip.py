@@ -161,3 +161,30 @@ def test_identity_and_capacity_registers():
     sim.run()
     assert seen["id"] == R.CHIP_ID
     assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
+
+
+def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
+    case = make_net_case(71, (3, 5, 2), 2, T=3, rate=0.9, p_learn=0.0)
+    dut = Chip(case["capacity"])
+    seen = {"busy_after": [], "packets": []}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, np.random.default_rng(3), p_idle=0.1, seed=71)
+        await host.load(chip_words(case))
+        for step in case["steps"]:
+            for src, q in step["events"]:
+                await host.request(R.Reg.EVENT, R.event_word(src, q))
+            await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.WAIT)
+            seen["busy_after"].append(int(await host.request(R.Reg.STATUS)) & R.Status.BUSY)
+            got = []
+            await host.drain(got)
+            seen["packets"].append(got)
+        seen["bad"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | 16, allow_error=True)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["busy_after"] == [0] * len(case["steps"]), "a WAIT command returned before it was done"
+    assert [[tuple(p) for p in g] for g in seen["packets"]] == [[tuple(p) for p in s["packets"]] for s in case["steps"]]
+    assert seen["bad"], "an unknown command bit must be refused"
