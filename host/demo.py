@@ -184,6 +184,7 @@ def write_plots(report, rec, out_dir):
     delay = np.cumsum(taus) * 1e3
     fig, axes = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [3, 2]})
     im = axes[0].imshow(V, aspect="auto", cmap="coolwarm", vmin=-np.abs(V).max(), vmax=np.abs(V).max())
+    axes[0].set_xticks(range(V.shape[1]), labels=[str(k + 1) for k in range(V.shape[1])])
     axes[0].set_xlabel("bucket k")
     axes[0].set_ylabel("hidden neuron")
     axes[0].set_title("learned bucket weights V")
@@ -191,7 +192,7 @@ def write_plots(report, rec, out_dir):
     w = np.abs(V)
     eff = (w * delay).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-9)
     axes[1].hist(eff, bins=15)
-    axes[1].set_xlabel("effective delay (ms): |V|-weighted bucket delay")
+    axes[1].set_xlabel("effective delay (ms)\n|V|-weighted mean of the bucket delays")
     axes[1].set_ylabel("neurons")
     fig.tight_layout()
     paths.append(out_dir / "bucket_weights.png")
