@@ -5,7 +5,8 @@ Each subcommand lives in its own module ``gammacore.host.cmd_<name>`` that defin
 only when their command runs, so ``gammacore --help`` stays fast.
 
 Bad input raises :class:`CliError` (or ``ValueError`` from the library), which is printed as
-one line naming the value, with exit status 2 - never a traceback.
+one line naming the value, with exit status 2 - never a traceback. A chip or link that does
+not answer or refuses (``ChipError``, ``LinkError``) is one line too, exit status 3.
 """
 import argparse
 import importlib
@@ -54,6 +55,14 @@ def main(argv=None):
     except (CliError, ValueError, FileNotFoundError) as exc:
         print(f"gammacore {args._command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # the board did not answer or did not do what it was told: say so in one line
+        from .driver import ChipError
+        from .link import LinkError
+        if not isinstance(exc, (ChipError, LinkError)):
+            raise
+        print(f"gammacore {args._command}: chip error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"gammacore {args._command}: interrupted", file=sys.stderr)
         return 130

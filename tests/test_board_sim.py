@@ -94,3 +94,17 @@ def test_board_cli_refuses_icarus():
     res = subprocess.run([str(GAMMACORE), "board", "--sim", "--simulator", "icarus"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "Verilator only" in res.stderr
+
+
+def test_unreachable_port_is_one_line_not_a_traceback(tmp_path):
+    """A port with nothing behind it: the link times out and the CLI says so in one line."""
+    import os
+    import pty
+    master, slave = pty.openpty()
+    try:
+        res = subprocess.run([str(GAMMACORE), "status", "--port", os.ttyname(slave)],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert res.returncode == 3 and "chip error" in res.stderr and "Traceback" not in res.stderr, res.stderr
