@@ -20,6 +20,7 @@ COMMANDS = {
     "program": "load a bitstream into a board with openFPGALoader (or iceprog for the iCEBreaker)",
     "board": "run the simulated board (the whole top level in Verilator) behind a pty until Ctrl-C",
     "status": "show a chip's identity, capacity, step counter and every event and error counter",
+    "run": "run a trained network (train --save) on a task's test set on the chip and compare with golden",
     "demo": "train a task online on the chip (simulated board by default) and compare with the golden model",
 }
 

@@ -3,6 +3,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .cli import CliError
 
 HELP = "train a network on a reference task with the golden model (float or fixed point)"
@@ -33,6 +35,8 @@ def add_arguments(p):
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--config", metavar="PATH", help="network parameter file (JSON, see NetworkConfig.to_dict)")
     p.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    p.add_argument("--save", metavar="PATH",
+                   help="write the trained network (configuration and weights, JSON) for `gammacore run`")
     p.add_argument("--plots", metavar="DIR", help="write learning_curve.png (loss and test accuracy per epoch) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -61,6 +65,9 @@ def run(args):
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
+    save_path = Path(args.save) if args.save else None
+    if save_path is not None and not save_path.resolve().parent.is_dir():
+        raise CliError(f"--save: directory {str(save_path.parent)!r} does not exist")
     plots = Path(args.plots) if args.plots else None
     if plots is not None and plots.exists() and not plots.is_dir():
         raise CliError(f"--plots expects a directory, not the file {str(plots)!r}")
@@ -83,6 +90,15 @@ def run(args):
     if plots is not None:
         plots.mkdir(parents=True, exist_ok=True)
         print(f"plot: {plot_learning_curve(res, plots / 'learning_curve.png')}")
+    if save_path is not None:
+        saved = {"format": "gammacore-network-1", "task": res["task"], "dt": res["dt"], "seed": res["seed"],
+                 "model": res["model"], "network": cfg.to_dict(),
+                 "params": [{k: np.asarray(v).tolist() for k, v in p.items()} for p in res["params"]]}
+        try:
+            save_path.write_text(json.dumps(saved) + "\n")
+        except OSError as exc:
+            raise CliError(f"cannot write --save {str(save_path)!r}: {exc.strerror}") from None
+        print(f"network: {save_path}")
     if json_path is not None:
         out = {k: v for k, v in res.items() if k != "params"}
         out["network"] = cfg.to_dict()

@@ -108,3 +108,23 @@ def test_unreachable_port_is_one_line_not_a_traceback(tmp_path):
         os.close(master)
         os.close(slave)
     assert res.returncode == 3 and "chip error" in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_train_save_then_run_on_the_simulated_board(tmp_path):
+    net = tmp_path / "net.json"
+    res = subprocess.run([str(GAMMACORE), "train", "--task", "coincidence", "--epochs", "1", "--limit", "20",
+                          "--no-progress", "--save", str(net)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "run.json"
+    res = subprocess.run([str(GAMMACORE), "run", str(net), "--limit", "8", "--no-progress", "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rep = json.loads(out.read_text())
+    assert rep["equal"] and rep["samples"] == 8 and rep["steps"] == 8 * 50
+
+
+def test_run_rejects_a_file_that_is_not_a_network(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"task": "digits"}')
+    res = subprocess.run([str(GAMMACORE), "run", str(bad)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "not a gammacore network file" in res.stderr
