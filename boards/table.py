@@ -1,8 +1,11 @@
 """The boards gammacore builds for: platform, device, clocks, default network size.
 
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
-:class:`Board`. Default sizes and core clocks are ones that were built and closed timing
-here (see the README's "Boards" section for the measured figures).
+:class:`Board`. The default sizes are the largest square layers (inputs = neurons, K = 4)
+that were built here and closed timing at the default core clock
+(``benchmarks/bench_boards.py``, README "Boards"): on the ECP5 boards for one layer core
+(``--design probe``), on the iCEBreaker for the MAC lane alone (``--design probe-mac``),
+since the layer core does not fit the UP5K.
 """
 from dataclasses import dataclass, field
 
@@ -86,12 +89,12 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
-          core_clock=24e6, size=Size(1, 16, 32, 4), multipliers=8,
+          core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker"),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 32, 64, 4), 37.5e6),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 64, 64, 4), 37.5e6),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 64, 128, 4), 37.5e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 128, 128, 4), 37.5e6),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 256, 256, 4), 37.5e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 256, 256, 4), 37.5e6),
 ]}
 
 
