@@ -96,3 +96,12 @@ def test_default_build(name, design, tmp_path):
     b = board(name)
     assert rep["size"] == {"layers": b.size.layers, "inputs": b.size.inputs, "neurons": b.size.neurons,
                            "buckets": b.size.buckets}
+
+
+def test_ecp5_build_of_the_whole_soc(tmp_path):
+    """The real chip - UART link, network core with learning unit, router - for the ULX3S 12F,
+    a modest 2-layer capacity at 25 MHz (this design closes at about 29 MHz)."""
+    r, rep = _build(tmp_path, "--board", "ulx3s-12f", "--design", "soc", "--layers", "2", "--inputs", "16",
+                    "--neurons", "16", "--buckets", "4", "--clock", "25")
+    use = _check_built(r, rep, "ulx3s-12f")
+    assert use["dsp"]["used"] >= 10, "the chip's multipliers must be in the design"
