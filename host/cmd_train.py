@@ -35,6 +35,9 @@ def add_arguments(p):
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--config", metavar="PATH", help="network parameter file (JSON, see NetworkConfig.to_dict)")
     p.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    p.add_argument("--port", metavar="PATH|sim",
+                   help="train on the chip instead of the golden model: a board's serial port or 'sim' for the "
+                        "simulated board (fixed point; the golden model runs the same training and must agree)")
     p.add_argument("--save", metavar="PATH",
                    help="write the trained network (configuration and weights, JSON) for `gammacore run`")
     p.add_argument("--plots", metavar="DIR", help="write learning_curve.png (loss and test accuracy per epoch) here")
@@ -71,6 +74,8 @@ def run(args):
     plots = Path(args.plots) if args.plots else None
     if plots is not None and plots.exists() and not plots.is_dir():
         raise CliError(f"--plots expects a directory, not the file {str(plots)!r}")
+    if args.port is not None:
+        return _train_on_chip(args, dt, epochs, json_path)
     if args.config:
         cfg = NetworkConfig.load(args.config).with_dt(dt)
     else:
@@ -107,6 +112,27 @@ def run(args):
         except OSError as exc:
             raise CliError(f"cannot write --json {str(json_path)!r}: {exc.strerror}") from None
     return 0
+
+
+def _train_on_chip(args, dt, epochs, json_path):
+    """``--port``: online training on the chip (host.demo), checked against the golden model."""
+    if args.model != "fixed":
+        raise CliError(f"--port trains the chip, which is fixed point: --model must be 'fixed', not {args.model!r}")
+    for opt in ("config", "save", "plots"):
+        if getattr(args, opt):
+            raise CliError(f"--{opt} is not available with --port (use `gammacore demo --plots` for chip plots)")
+    from .demo import run_demo
+    from .session import open_chip
+    limit = args.limit if args.limit is not None else 10**9
+    with open_chip(args.port) as (chip, info):
+        rep = run_demo(chip, args.task, epochs, limit, seed=args.seed, dt=dt, progress=not args.no_progress)
+    out = {k: v for k, v in rep.items() if not k.startswith("_")}
+    for k in ("task", "train_samples", "test_samples", "epochs", "chip_test_accuracy", "golden_test_accuracy",
+              "accuracy_equal", "weights_equal", "steps", "chip_wall_seconds"):
+        print(f"{k:<22}{out[k]}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=2, default=float) + "\n")
+    return 0 if out["accuracy_equal"] and out["weights_equal"] else 1
 
 
 def plot_learning_curve(res, path):

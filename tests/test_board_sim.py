@@ -128,3 +128,13 @@ def test_run_rejects_a_file_that_is_not_a_network(tmp_path):
     bad.write_text('{"task": "digits"}')
     res = subprocess.run([str(GAMMACORE), "run", str(bad)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "not a gammacore network file" in res.stderr
+
+
+def test_train_on_the_simulated_board_equals_golden(tmp_path):
+    out = tmp_path / "t.json"
+    res = subprocess.run([str(GAMMACORE), "train", "--task", "digits", "--port", "sim", "--epochs", "1",
+                          "--limit", "4", "--no-progress", "--json", str(out)], capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rep = json.loads(out.read_text())
+    assert rep["accuracy_equal"] and rep["weights_equal"] and rep["steps"] == 8 * 36
