@@ -12,7 +12,6 @@ words of :mod:`gammacore.golden.formats`.
 """
 import enum
 
-from .golden import fixedpoint as fp
 
 __all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Capacity", "layer_fields", "descriptors",
            "mem_addr", "desc_addr", "event_word", "decode_out", "CHIP_ID"]
@@ -121,11 +120,6 @@ def descriptors(cfg, coefs=None, pow2=False):
         n_base += lc.n_out
         i_base += lc.n_in
     return out
-
-
-def master_words(forward):
-    """Master words (what the W/V/B regions hold) of forward raw values."""
-    return fp.master_from_forward(forward)
 
 
 # --- the bus address map (word addresses, gammacore.rtl.bus) -----------------------------

@@ -47,7 +47,7 @@ def run(args):
     from ..golden.network import make_network
     from ..golden.tasks import make_task
     from ..golden.train import evaluate
-    from .demo import _run_sample
+    from .demo import run_sample
     from .session import open_chip
     task = make_task(saved["task"], dt=saved["dt"], seed=saved["seed"])
     x, y, m = task.x_test[:args.limit], task.y_test[:args.limit], task.m_test[:args.limit]
@@ -57,7 +57,7 @@ def run(args):
         t0 = time.perf_counter()
         correct = 0
         for i in tqdm(range(len(x)), desc="run on chip", unit="sample", disable=args.no_progress):
-            score, _, _ = _run_sample(chip, x[i], m[i])
+            score, _, _ = run_sample(chip, x[i], m[i])
             correct += int(np.argmax(score) == y[i])
         wall = time.perf_counter() - t0
         counters = chip.counters()

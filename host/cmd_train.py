@@ -123,9 +123,8 @@ def _train_on_chip(args, dt, epochs, json_path):
             raise CliError(f"--{opt} is not available with --port (use `gammacore demo --plots` for chip plots)")
     from .demo import run_demo
     from .session import open_chip
-    limit = args.limit if args.limit is not None else 10**9
     with open_chip(args.port) as (chip, info):
-        rep = run_demo(chip, args.task, epochs, limit, seed=args.seed, dt=dt, progress=not args.no_progress)
+        rep = run_demo(chip, args.task, epochs, args.limit, seed=args.seed, dt=dt, progress=not args.no_progress)
     out = {k: v for k, v in rep.items() if not k.startswith("_")}
     for k in ("task", "train_samples", "test_samples", "epochs", "chip_test_accuracy", "golden_test_accuracy",
               "accuracy_equal", "weights_equal", "steps", "chip_wall_seconds"):

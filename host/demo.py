@@ -21,10 +21,10 @@ from ..golden.presets import preset
 from ..golden.tasks import make_task
 from ..golden.train import train
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "run_sample", "record_sample", "write_plots"]
 
 
-def _run_sample(chip, xi, mi, label=None, learn=False, record=None):
+def run_sample(chip, xi, mi, label=None, learn=False, record=None):
     """One sample on the chip: returns (score, loss_sum, loss_n)."""
     chip.clear()
     score = np.zeros(chip.cfg.layers[-1].n_out)
@@ -46,7 +46,9 @@ def _run_sample(chip, xi, mi, label=None, learn=False, record=None):
 
 
 def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, progress=True, log=print):
-    """Train on the chip, evaluate on the chip, run the golden model; returns the report."""
+    """Train on the chip, evaluate on the chip, run the golden model; returns the report.
+
+    ``limit``: the first ``limit`` train and test samples (None: all)."""
     task = make_task(task_name, dt=dt, seed=seed)
     cfg = preset(task_name, dt=dt, seed=seed)
     x_tr, y_tr, m_tr = task.x_train[:limit], task.y_train[:limit], task.m_train[:limit]
@@ -65,7 +67,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, pro
             chip.set_learning_shift(epoch // decay_every)
             loss_sum, loss_n = 0.0, 0
             for i in rng.permutation(len(x_tr)):
-                _, ls, ln = _run_sample(chip, x_tr[i], m_tr[i], y_tr[i], learn=True)
+                _, ls, ln = run_sample(chip, x_tr[i], m_tr[i], y_tr[i], learn=True)
                 loss_sum, loss_n = loss_sum + ls, loss_n + ln
                 steps += x_tr.shape[1]
                 bar.update(1)
@@ -73,7 +75,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, pro
             bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}")
         correct = 0
         for i in range(len(x_te)):
-            score, _, _ = _run_sample(chip, x_te[i], m_te[i])
+            score, _, _ = run_sample(chip, x_te[i], m_te[i])
             correct += int(np.argmax(score) == y_te[i])
             steps += x_te.shape[1]
             bar.update(1)
@@ -104,11 +106,11 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, pro
 def record_sample(chip, task, index=0, neuron=None):
     """Run one test sample with hidden spikes routed to the host and a neuron's buckets read
     every step; returns arrays for the plots."""
-    cfg, descs = chip.cfg, chip.descs
+    cfg = chip.cfg
     K = cfg.layers[0].K
     chip.route_hidden_to_host(True)
     xi, mi = task.x_test[index], task.m_test[index]
-    hidden = descs[0]
+    hidden = chip.descs[0]
     if neuron is None:
         V = np.array([R.s32(w) for w in chip.link.read(R.mem_addr(R.Region.V, 0), cfg.layers[0].n_out * K)])
         neuron = int(np.argmax(np.abs(V.reshape(-1, K)).sum(axis=1)))
@@ -121,7 +123,7 @@ def record_sample(chip, task, index=0, neuron=None):
         z = chip.link.read(R.mem_addr(R.Region.Z, (hidden["n_base"] + neuron) * K), K)
         rec["Z"].append([F.Z.to_float(R.s32(w)) for w in z])
 
-    _run_sample(chip, xi, mi, record=record)
+    run_sample(chip, xi, mi, record=record)
     chip.route_hidden_to_host(False)
     rec["mask"] = mi
     return rec

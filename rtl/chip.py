@@ -123,6 +123,7 @@ class Chip(wiring.Component):
         ev_in = Signal(ev_layout)
         m.d.comb += [ev_in.source.eq(bus.w_data[16:]), ev_in.q.eq(bus.w_data[:16]), ef.w_data.eq(ev_in)]
 
+        region_depth = self._depth_of(m, region, core)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(bus.we):
@@ -167,7 +168,7 @@ class Chip(wiring.Component):
                             ack()
                     with m.Elif(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
                                           (region == R.Region.B) | (region == R.Region.ERR))):
-                        with m.If(busy | (index >= self._depth_of(m, region, core))):
+                        with m.If(busy | (index >= region_depth)):
                             ack(err=1)
                         with m.Else():
                             m.next = "MEM_WRITE"
@@ -190,7 +191,7 @@ class Chip(wiring.Component):
                         with m.Else():
                             m.next = "ROUTE_READ"
                     with m.Elif(is_mem & (region <= R.Region.ERR)):
-                        with m.If(busy | (index >= self._depth_of(m, region, core))):
+                        with m.If(busy | (index >= region_depth)):
                             ack(err=1)
                         with m.Else():
                             m.next = "MEM_READ"

@@ -24,7 +24,7 @@ accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
 The unit is a client of the core's memories (``*_addr``, ``*_ren`` -> ``*_rdata`` one clock
 later, ``*_wen``/``*_wdata``); the core hands them over while the unit is ``busy``.
 """
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

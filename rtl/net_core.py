@@ -130,8 +130,8 @@ class NetCore(wiring.Component):
         self.memories = mems
         rd = {n: mm.read_port() for n, mm in mems.items()}
         wr = {n: mm.write_port() for n, mm in mems.items()}
-        for n in ("X", "E", "D", "A", "QIN", "Z", "TRACE", "W", "V", "B"):
-            m.d.comb += rd[n].en.eq(0)
+        for port in rd.values():
+            m.d.comb += port.en.eq(0)
 
         # ---- layer descriptors ----------------------------------------------------------
         layout = descriptor_layout(K)
@@ -157,7 +157,6 @@ class NetCore(wiring.Component):
         m.submodules.dendrite = de = Dendrite()
         m.submodules.encoder = en = Encoder()
         m.submodules.learning = lu = LearningUnit(K, ML, ML, c.synapses, NT, IT)
-        self.learning = lu
         m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
                      en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max),
                      lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
@@ -283,10 +282,10 @@ class NetCore(wiring.Component):
                      en.o.ready.eq(~spike | self.spikes.ready)]
 
         # ---- clear -----------------------------------------------------------------------
-        cl_addr = Signal(range(max(NT * K, IT * K, ML) + 1))
+        clear_depth = max(mm.depth for name, mm in mems.items() if name != "W")
+        cl_addr = Signal(range(clear_depth + 1))
 
         # ---- memory port (host) --------------------------------------------------------------
-        mem_read = Signal()
         mem_sel = Signal(4)
         host_regions = (("W", Region.W), ("V", Region.V), ("B", Region.B), ("Z", Region.Z),
                         ("TRACE", Region.TRACE), ("X", Region.X), ("E", Region.E), ("D", Region.D))
@@ -453,7 +452,7 @@ class NetCore(wiring.Component):
                     with m.If(cl_addr < mems[name].depth):
                         m.d.comb += [wr[name].addr.eq(cl_addr), wr[name].data.eq(0), wr[name].en.eq(1)]
                 m.d.sync += cl_addr.eq(cl_addr + 1)
-                with m.If(cl_addr == max(mm.depth for mm in mems.values() if mm is not mems["W"]) - 1):
+                with m.If(cl_addr == clear_depth - 1):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += work.eq(0)
                     m.next = "EVENTS"

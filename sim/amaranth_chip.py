@@ -9,7 +9,6 @@ Random idle cycles between requests are seeded from the case seed.
 import numpy as np
 from amaranth.sim import Simulator
 
-from .. import regmap as R
 from ..rtl.chip import Chip
 from .host_script import BusError, HostScript, first_net_mismatch
 from .net_case import chip_words

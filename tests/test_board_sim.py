@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from gammacore import regmap as R
-from gammacore.golden import formats as F
 from gammacore.host.session import open_chip
 from gammacore.rtl.soc import SIM_CAPACITY
 from gammacore.sim.net_case import make_net_case
