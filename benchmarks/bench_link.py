@@ -22,29 +22,15 @@ import time
 
 import numpy as np
 from _common import write
-from amaranth.hdl import Elaboratable, Module
 from amaranth.sim import Simulator
 
 from gammacore import protocol as P
 from gammacore import regmap as R
-from gammacore.rtl.link import Link
-from gammacore.rtl.uart import UartRx, UartTx
+from gammacore.sim.link_harness import PinHarness
 
 CLOCK_HZ = 12_000_000
 DIVISOR = 4
 FRAMES = 4
-
-
-class Harness(Elaboratable):
-    def __init__(self, divisor):
-        self.link = Link(divisor)
-        self.host_tx, self.host_rx = UartTx(divisor), UartRx(divisor)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.link, m.submodules.host_tx, m.submodules.host_rx = self.link, self.host_tx, self.host_rx
-        m.d.comb += [self.link.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(self.link.tx)]
-        return m
 
 
 def measure(pipelined, rng):
@@ -52,7 +38,7 @@ def measure(pipelined, rng):
                                                               rng.integers(1, 1 << 16, P.MAX_WORDS))]
               for _ in range(FRAMES)]
     wires = [P.write(k + 1, R.Reg.EVENT, words, P.Flags.FIXED) for k, words in enumerate(events)]
-    dut = Harness(DIVISOR)
+    dut = PinHarness(DIVISOR)
     responses, ends, written = [], [], []
     clock = [0]
 

@@ -8,13 +8,12 @@ truncated and oversized frames, bad CRCs, unknown opcodes and retried commands.
 import struct
 
 import pytest
-from amaranth.hdl import Elaboratable, Module
 from amaranth.sim import Simulator
 
 from gammacore import protocol as P
-from gammacore.rtl.link import COUNTERS, Link
+from gammacore.rtl.link import COUNTERS
 from gammacore.rtl.link_core import COUNTERS as CORE_COUNTERS, LinkCore
-from gammacore.rtl.uart import UartRx, UartTx
+from gammacore.sim.link_harness import PinHarness
 from rtl_helpers import receive, seeded, send
 
 MASK = (1 << P.ADDR_BITS) - 1
@@ -315,20 +314,6 @@ def test_long_transfers_exercise_cobs_blocks():
     sim.run()
     assert bytes(got) == expected
     assert target.log == model.target.log
-
-
-class PinHarness(Elaboratable):
-    """The full Link with a host-side UART pair on its pins."""
-
-    def __init__(self, divisor):
-        self.link = Link(divisor)
-        self.host_tx, self.host_rx = UartTx(divisor), UartRx(divisor)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.link, m.submodules.host_tx, m.submodules.host_rx = self.link, self.host_tx, self.host_rx
-        m.d.comb += [self.link.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(self.link.tx)]
-        return m
 
 
 @pytest.mark.parametrize("seed", [0, 1])
