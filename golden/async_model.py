@@ -9,25 +9,31 @@ with what magnitude, changes.
 
 One step, in this order (this is the definition the RTL implements):
 
-1. every layer: buckets and presynaptic traces decay with no input
-   (:func:`~gammacore.golden.fixedpoint.bucket_step` with A = 0); every encoder estimate
-   decays (:func:`~gammacore.golden.fixedpoint.encoder_decay`).
-2. the host's events of the step are delivered in the order given: layer 0's
-   ``Z_j^1 <- sat(Z_j^1 + W[j,i] q)`` for every j and ``yhat_i^1 <- sat(yhat_i^1 + (q << 12))``.
-3. every neuron of every layer is evaluated (x, y, spike count n with
-   :func:`~gammacore.golden.fixedpoint.encoder_count`); a neuron with an encoder, n >= 1 and
-   no spike yet this step becomes *pending*, with a key.
-4. while a neuron is pending: the one with the largest key fires (ties: the lowest layer,
+1. buckets and presynaptic traces: layer 0 takes the host's inputs of the step as in sync
+   mode (:func:`~gammacore.golden.fixedpoint.bucket_step` with A = the accumulated events,
+   the traces with ``trace_input(q)``); every other layer decays with no input (A = 0).
+2. every neuron of every layer is evaluated in order (layer, then index): its encoder
+   estimate decays (:func:`~gammacore.golden.fixedpoint.encoder_decay`), x and y are
+   computed, and the spike count n (:func:`~gammacore.golden.fixedpoint.encoder_count`);
+   a neuron with an encoder and n >= 1 becomes *pending*, with a key.
+3. while a neuron is pending: the one with the largest key fires (ties: the lowest layer,
    then the lowest index) with its current n and theta
    (:func:`~gammacore.golden.fixedpoint.encoder_fire`); its spike is delivered to the next
-   layer as in 2, and every neuron of that layer is re-evaluated as in 3 (a pending neuron
-   whose n fell to 0 stops being pending; its key follows its n in priority order).
-   A neuron fires at most once per step.
-5. every adaptation decays (:func:`~gammacore.golden.fixedpoint.adapt_decay`).
+   layer at once, ``Z_j^1 <- sat(Z_j^1 + W[j,i] q)`` for every j and
+   ``yhat_i^1 <- sat(yhat_i^1 + (q << 12))``, and every neuron of that layer is
+   re-evaluated (x, y, n; a pending neuron whose n fell to 0 stops being pending; in
+   priority order its key follows its n). A neuron fires at most once per step.
+4. every adaptation decays (:func:`~gammacore.golden.fixedpoint.adapt_decay`).
 
 Keys: ``priority`` - the spike count n (the neuron over its threshold by the most
 thresholds goes first); ``random`` - a 16-bit value drawn from :class:`Lfsr16` when the
-neuron becomes pending (seeded by the configuration; the same seed gives the same order).
+neuron becomes pending (neurons become pending in evaluation order, so the draws are in
+that order). The LFSR starts from the configured seed and restarts from it at
+:meth:`AsyncRunner.reset` (the chip's CLEAR command); the same seed gives the same order.
+
+The host's events enter layer 0 through the accumulator, as in sync mode, because they
+all belong to the step boundary; delivering them one by one into Z^1 would give the same
+result except where an intermediate sum saturates.
 
 Learning (``learn``) is the layer's own rule on the end-of-step state, as in sync mode.
 """
@@ -75,8 +81,13 @@ class AsyncRunner:
             raise ValueError("asynchronous execution runs a fixed-point network with batch 1")
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', not {order!r}")
-        self.net, self.order, self.lfsr = net, order, Lfsr16(seed)
+        self.net, self.order, self.seed, self.lfsr = net, order, seed, Lfsr16(seed)
         self.layers = net.layers
+
+    def reset(self):
+        """Zero every state word and restart the LFSR from the seed (the chip's CLEAR)."""
+        self.net.reset()
+        self.lfsr = Lfsr16(self.seed)
 
     # --- pieces ------------------------------------------------------------------------
     def _deliver(self, l, i, q):
@@ -113,15 +124,15 @@ class AsyncRunner:
         (layer, neuron, q), x_out the output layer's x (raw) at the end of the step."""
         q_in = np.asarray(q_in, dtype=np.int64)
         L = len(self.layers)
-        for layer, cfg in zip(self.layers, self.net.cfg.layers):
+        for n, (layer, cfg) in enumerate(zip(self.layers, self.net.cfg.layers)):
             c = layer.coefs
-            layer.Z = fp.bucket_step(layer.Z, 0, c.alpha, c.beta)
-            layer.trace = fp.bucket_step(layer.trace, 0, c.alpha, c.beta)
+            q = q_in[None] if n == 0 else np.zeros_like(layer.trace[..., 0])
+            layer.A = fp.accumulate(layer.W, q)
+            layer.Z = fp.bucket_step(layer.Z, layer.A, c.alpha, c.beta)
+            layer.trace = fp.bucket_step(layer.trace, fp.trace_input(q), c.alpha, c.beta)
             if cfg.encoder == "sigma-delta":
                 layer.e = fp.encoder_decay(layer.e, c.alpha_e)
             layer.q = np.zeros_like(layer.q)
-        for i in np.flatnonzero(q_in):
-            self._deliver(0, int(i), int(q_in[i]))
         self.pending = {}
         self.fired = [np.zeros(cfg.n_out, dtype=bool) for cfg in self.net.cfg.layers]
         for l in range(L):

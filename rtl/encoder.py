@@ -5,6 +5,12 @@ Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spi
 (8, 4, 2, 1 thresholds), no divider. Nine pipeline stages, stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
+
+For asynchronous execution the step splits into its parts (``encoder_decay``,
+``encoder_count``, ``encoder_fire``, ``adapt_decay`` of the golden model): the flags
+``decay_e``, ``fire`` and ``decay_d`` switch each part on (all three: one whole step), and
+``n`` is the clipped spike count whether or not the neuron fires. The flags are held
+constant while neurons are in the pipeline.
 """
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -19,7 +25,7 @@ __all__ = ["Encoder", "encoder_in_layout", "encoder_out_layout"]
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
 encoder_out_layout = data.StructLayout({"q": unsigned(F.Q.width), "e": signed(F.ENC.width),
-                                        "d": signed(F.ADAPT.width)})
+                                        "d": signed(F.ADAPT.width), "n": unsigned(4)})
 
 
 def _round_shift(value, s):
@@ -32,8 +38,9 @@ class Encoder(wiring.Component):
     Attributes
     ----------
     i : stream of (y, e, d) per neuron, in
-    o : stream of (q, e, d): spike magnitude (0: none) and the new states, out
+    o : stream of (q, e, d, n): spike magnitude (0: none), the new states, the count, out
     theta0, alpha_e, alpha_theta, m_f, n_max : configuration, in
+    decay_e, fire, decay_d : parts of the step to apply (default: all), in
     """
     i: In(stream.Signature(encoder_in_layout))
     o: Out(stream.Signature(encoder_out_layout))
@@ -42,6 +49,9 @@ class Encoder(wiring.Component):
     alpha_theta: In(unsigned(F.COEF.width))
     m_f: In(unsigned(F.COEF.width))
     n_max: In(unsigned(4))
+    decay_e: In(1, init=1)
+    fire: In(1, init=1)
+    decay_d: In(1, init=1)
 
     def elaborate(self, platform):
         m = Module()
@@ -54,7 +64,7 @@ class Encoder(wiring.Component):
 
         # 1: decay the estimate, form the threshold
         e1 = Signal(signed(F.ENC.width + 1))
-        m.d.comb += e1.eq(_round_shift(p.e * self.alpha_e, F.COEF.frac))
+        m.d.comb += e1.eq(Mux(self.decay_e, _round_shift(p.e * self.alpha_e, F.COEF.frac), p.e))
         theta = saturate(m, self.theta0 + _round_shift(p.d, sh_d), F.THETA, "theta")
         v, s = pipe.stage(self.i.valid, y=p.y, e=e1, d=p.d, theta=theta)
         # 2: residual plus half a threshold
@@ -75,16 +85,16 @@ class Encoder(wiring.Component):
         # 7: clip n, spike magnitude, new estimate
         n = Signal(unsigned(4))
         m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
-        q = saturate(m, n * s.theta, F.Q, "q")
+        q = saturate(m, Mux(self.fire, n, 0) * s.theta, F.Q, "q")
         e2 = saturate(m, s.e + (q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
-        v, s = pipe.stage(v, q=q, e=e2, d=s.d)
+        v, s = pipe.stage(v, q=q, e=e2, d=s.d, n=n)
         # 8: adapt the threshold
         d1 = saturate(m, s.d + _round_shift(self.m_f * s.q, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
-        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1)
+        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n)
         # 9: decay the adaptation
         d2 = Signal(signed(F.ADAPT.width))
-        m.d.comb += d2.eq(_round_shift(s.d * self.alpha_theta, F.COEF.frac))
+        m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v), self.o.payload.q.eq(s.q), self.o.payload.e.eq(s.e),
-                         self.o.payload.d.eq(d2)]
+                         self.o.payload.d.eq(d2), self.o.payload.n.eq(s.n)]
         return m

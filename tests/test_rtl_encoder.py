@@ -36,5 +36,47 @@ def test_encoder_matches_golden(seed):
         got.extend({"q": o.q, "e": o.e, "d": o.d} for o in out)
 
     run(dut, producer, consumer)
+    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
     for i, (g, w) in enumerate(zip(got, want)):
         assert g == w, f"seed={seed} neuron {i}: rtl {g} golden {w} cfg {cfg}"
+
+
+@pytest.mark.parametrize("flags", [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (1, 0, 1)])
+def test_encoder_parts_match_golden_split(flags):
+    """The asynchronous mode's parts of a step (decay e, count, fire, decay d), each switched
+    on or off, against the golden split functions; the count n is compared on every neuron."""
+    decay_e, fire, decay_d = flags
+    seed = 100 + 4 * decay_e + 2 * fire + decay_d
+    rng = seeded(seed)
+    n = 80
+    y = rng.integers(F.X.from_float(-2.0), F.X.from_float(40.0), size=n)
+    e = rng.integers(0, F.ENC.from_float(40.0), size=n)
+    d = rng.integers(0, F.ADAPT.from_float(1.0), size=n)
+    cfg = {"theta0": int(rng.integers(1, F.THETA.from_float(2.0))), "alpha_e": int(rng.integers(1, 65536)),
+           "alpha_theta": int(rng.integers(1, 65536)), "m_f": int(rng.integers(0, 65536)),
+           "n_max": int(rng.integers(1, 16))}
+    e1 = fp.encoder_decay(e, cfg["alpha_e"]) if decay_e else e
+    cnt, theta = fp.encoder_count(y, e1, d, cfg["theta0"], cfg["n_max"])
+    q, e2, d2 = fp.encoder_fire(cnt if fire else 0 * cnt, theta, e1, d, cfg["m_f"])
+    d3 = fp.adapt_decay(d2, cfg["alpha_theta"]) if decay_d else d2
+    want = [{"q": int(a), "e": int(b), "d": int(c), "n": int(k)} for a, b, c, k in zip(q, e2, d3, cnt)]
+    assert any(w["n"] for w in want) and not all(w["n"] for w in want)
+    dut = Encoder()
+    got = []
+
+    async def producer(ctx):
+        for name, value in cfg.items():
+            ctx.set(getattr(dut, name), value)
+        ctx.set(dut.decay_e, decay_e)
+        ctx.set(dut.fire, fire)
+        ctx.set(dut.decay_d, decay_d)
+        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
+
+    async def consumer(ctx):
+        out = await receive(ctx, dut.o, n, np.random.default_rng(seed + 50))
+        got.extend({"q": o.q, "e": o.e, "d": o.d, "n": o.n} for o in out)
+
+    run(dut, producer, consumer)
+    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"seed={seed} flags={flags} neuron {i}: rtl {g} golden {w} cfg {cfg}"
