@@ -13,7 +13,7 @@ words of :mod:`gammacore.golden.formats`.
 import enum
 
 
-__all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Capacity", "layer_fields", "descriptors",
+__all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "Capacity", "layer_fields", "descriptors",
            "mem_addr", "desc_addr", "event_word", "decode_out", "CHIP_ID"]
 
 
@@ -137,10 +137,12 @@ class Reg(enum.IntEnum):
     CAP_SYNAPSES = 0x0004
     CAP_BUCKETS = 0x0005
     CAP_MAX_LAYER = 0x0006
-    CAP_FLAGS = 0x0007      # r: bit 0 power-of-two buckets
+    CAP_FLAGS = 0x0007      # r: bit 0 power-of-two buckets, bit 1 asynchronous modes
     CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy
     STATUS = 0x0011         # r: Status bits
     N_LAYERS = 0x0012       # r/w: layers of the loaded network
+    MODE = 0x0013           # r/w: execution mode (Mode); refused while busy
+    SEED = 0x0014           # r/w: LFSR seed of async-random (1..65535), taken at the next CLEAR
     EVENT = 0x0100          # w: input event (source << 16 | q); waits while the FIFO is full
     OUT = 0x0101            # r: pops one output packet (out_word), 0 when empty
     OUT_LEVEL = 0x0102      # r: packets waiting in the output FIFO
@@ -163,6 +165,25 @@ class Cmd(enum.IntFlag):
     CLEAR = 4               # zero every state word (the golden model's reset)
     WAIT = 8                # with one of the above: acknowledge the write when done (or the
                             # output FIFO is full), not at once
+
+
+class Mode(enum.IntEnum):
+    """Execution modes (MODEL.md section 6; :mod:`gammacore.golden.async_model`)."""
+    SYNC = 0                # layer-synchronous, zero latency per layer
+    ASYNC_RANDOM = 1        # no layer barrier, pending spikes in LFSR-random order
+    ASYNC_PRIORITY = 2      # no layer barrier, the largest spike count first
+
+    @property
+    def label(self):
+        """The name used on the command line and by the golden model ("async-random")."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def from_label(cls, label):
+        for mode in cls:
+            if mode.label == label:
+                return mode
+        raise ValueError(f"unknown mode {label!r}; expected one of {', '.join(m.label for m in cls)}")
 
 
 class Status(enum.IntFlag):
@@ -208,18 +229,21 @@ def decode_out(word):
             (word >> OUT_STEP_SHIFT) & ((1 << OUT_STEP_BITS) - 1))
 
 
-def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False):
+def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC, seed=1):
     """Bus writes that load network ``cfg`` with the weights of golden FixedLayers ``layers``.
 
     The descriptors carry the layers' own coefficients (``layer.coefs``); ``pow2``: see
-    :func:`descriptors`. Returns a list of (address, [words]) in order: number of layers,
-    every descriptor field,
+    :func:`descriptors`; ``mode`` (:class:`Mode`) and ``seed``: the execution mode and the
+    LFSR seed (effective from the next CLEAR). Returns a list of (address, [words]) in
+    order: number of layers, mode, seed, every descriptor field,
     the W, V and b master words, the routing table (hidden layers to the next layer, and to
     the host too when ``route_hidden_to_host``; the output layer to the host).
     """
     K = cfg.layers[0].K
     descs = descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
-    plan = [(Reg.N_LAYERS, [len(cfg.layers)])]
+    if not 1 <= int(seed) <= 0xFFFF:
+        raise ValueError(f"the LFSR seed must be in 1..65535, not {seed!r}")
+    plan = [(Reg.N_LAYERS, [len(cfg.layers)]), (Reg.MODE, [int(Mode(mode))]), (Reg.SEED, [int(seed)])]
     for n, desc in enumerate(descs):
         base = DESC_BASE + n * DESC_STRIDE
         plan.append((base, [desc[name] for name, _ in layer_fields(K)]))

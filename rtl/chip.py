@@ -70,6 +70,9 @@ class Chip(wiring.Component):
                      ef.r_en.eq(core.events.ready)]
 
         n_layers = Signal(range(c.layers + 1), init=1)
+        mode = Signal(range(len(R.Mode)))
+        seed = Signal(16, init=1)
+        m.d.comb += [core.mode.eq(mode), core.seed.eq(seed)]
         pending = Signal(3)
         busy = Signal()
         bus_errors = Signal(32)
@@ -98,8 +101,9 @@ class Chip(wiring.Component):
         regs = {
             R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
-            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: int(self.pow2),
+            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: int(self.pow2) | 2,
             R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
+            R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
             R.Reg.STEPS: core.steps, R.Reg.CYCLES: core.cycles, R.Reg.LEARN_CYCLES: core.learn_cycles,
             R.Reg.EVENTS_IN: core.events_in, R.Reg.REFUSED: core.refused, R.Reg.UNROUTED: router.unrouted,
@@ -144,6 +148,18 @@ class Chip(wiring.Component):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += n_layers.eq(bus.w_data)
+                                    ack()
+                            with m.Case(R.Reg.MODE):
+                                with m.If(busy | (bus.w_data >= len(R.Mode))):
+                                    ack(err=1)
+                                with m.Else():
+                                    m.d.sync += mode.eq(bus.w_data)
+                                    ack()
+                            with m.Case(R.Reg.SEED):
+                                with m.If((bus.w_data == 0) | (bus.w_data > 0xFFFF)):
+                                    ack(err=1)
+                                with m.Else():
+                                    m.d.sync += seed.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.EVENT):
                                 with m.If(bus.w_data[16:] >= c.max_layer):

@@ -24,6 +24,26 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
 3. **neurons**: dendrite and encoder per neuron; spikes go to the router (``spikes``) as
    (source n_base + j, local j, q, step); layers without encoder emit nothing.
 
+**Asynchronous modes** (``mode``, :class:`gammacore.regmap.Mode`; the definition is
+:mod:`gammacore.golden.async_model`). The same units, other passes:
+
+1. for every layer: the bucket pass as above (layer 0 with the host's events, the others
+   with A = 0), then a neuron pass that decays e, computes x and the spike count n and
+   fires nothing (encoder flags); a neuron with an encoder and n >= 1 becomes pending in the
+   pending table (one word per neuron: pending, fired, key; the key is n in priority order,
+   or the next value of a 16-bit LFSR when the neuron becomes pending in random order).
+2. scan: every neuron's pending word, in layer then index order; the largest key wins, ties
+   to the first. None pending: go to 4.
+3. fire: a neuron pass over the winner alone with ``fire`` set (its spike goes to the
+   router); a spike routed to the next layer comes back through the forward FIFO and is
+   added straight to that layer's Z^1 and input trace (the fan-out, in place of A), then a
+   neuron pass re-evaluates that layer and updates its pending words; back to 2.
+4. a neuron pass per layer decays the adaptation d.
+
+A spike costs one scan (the network's neurons), one neuron of the encoder, n_out MACs and
+one layer's neuron pass: the asynchronous modes trade clocks for no layer barrier. The
+LFSR restarts from ``seed`` at every ``clear``.
+
 ``learn`` (idle only): for l = n_layers-1 .. 0 the learning unit updates layer l from the
 errors in its error memory (the host writes the output layer's; each layer leaves the error
 for the layer below). ``clear`` zeroes every state word (Z, traces, x, e, d, A, qin): the
@@ -34,12 +54,12 @@ weights, the routing table is in the router; state words and the learning errors
 core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid with it).
 """
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
-from ..regmap import Capacity, Region, layer_fields
+from ..regmap import Capacity, Mode, Region, layer_fields
 from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
 from .encoder import Encoder
@@ -55,6 +75,19 @@ def _bits(n):
 
 def descriptor_layout(K):
     return data.StructLayout({name: unsigned(width) for name, width in layer_fields(K)})
+
+
+#: a neuron's word in the pending table of the asynchronous modes
+pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
+
+
+class Pass(enum.Enum, shape=3):
+    """What a neuron pass applies (encoder flags decay-e / fire / decay-d; pending updates)."""
+    SYNC = 0          # the whole encoder step, spikes out
+    EVAL_FIRST = 1    # decay e, count; the pending table is written afresh
+    EVAL = 2          # count; pending words updated
+    FIRE = 3          # fire (one neuron); its pending word becomes fired
+    DDECAY = 4        # decay d
 
 
 class NetCore(wiring.Component):
@@ -73,6 +106,8 @@ class NetCore(wiring.Component):
     step, learn, clear : command pulses (taken while idle), in
     busy, done : out (done pulses at the end of every command)
     n_layers : number of layers of the network, in
+    mode : execution mode (:class:`gammacore.regmap.Mode`), in
+    seed : LFSR seed of the random order, loaded at ``clear``, in
     desc_layer, desc_field, desc_data, desc_we : layer-descriptor write port, in
     mem_region, mem_addr, mem_wdata, mem_we, mem_re, mem_rdata, mem_ack : memory port
     cycles, learn_cycles, steps, events_in, refused : counters, out
@@ -97,6 +132,7 @@ class NetCore(wiring.Component):
             "router_idle": In(1), "fwd_empty": In(1),
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
             "n_layers": In(range(c.layers + 1)),
+            "mode": In(range(len(Mode))), "seed": In(16),
             "desc_layer": In(range(c.layers)), "desc_field": In(range(len(layer_fields(K)))),
             "desc_data": In(32), "desc_we": In(1),
             "mem_region": In(4), "mem_addr": In(aw), "mem_wdata": In(signed(32)),
@@ -128,6 +164,17 @@ class NetCore(wiring.Component):
             "QIN": mem("qin", unsigned(F.Q.width), ML),
         }
         self.memories = mems
+        m.submodules.pend = pend = Memory(shape=pending_layout, depth=NT, init=[])
+        p_rd, p_wr = pend.read_port(), pend.write_port()
+        m.d.comb += p_rd.en.eq(0)
+        is_async = Signal()
+        prio = Signal()
+        m.d.comb += [is_async.eq(self.mode != Mode.SYNC), prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
+        kind = Signal(Pass)
+        deliver = Signal()                      # forward events go straight into Z^1 (async)
+        lfsr = Signal(16, init=1)
+        lfsr_next = Signal(16)
+        m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
         rd = {n: mm.read_port() for n, mm in mems.items()}
         wr = {n: mm.write_port() for n, mm in mems.items()}
         for port in rd.values():
@@ -157,6 +204,9 @@ class NetCore(wiring.Component):
         m.submodules.dendrite = de = Dendrite()
         m.submodules.encoder = en = Encoder()
         m.submodules.learning = lu = LearningUnit(K, ML, ML, c.synapses, NT, IT)
+        m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
+                     en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
+                     en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
         m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
                      en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max),
                      lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
@@ -215,12 +265,24 @@ class NetCore(wiring.Component):
         m.d.comb += prod.eq(w_fwd * q)
         a_sat = saturate(m, rd["A"].data + prod, F.ACC, "a_sat")
         q_sum = saturate(m, rd["QIN"].data + q, F.Q, "q_sum")
+        z1_sat = saturate(m, rd["Z"].data + prod, F.Z, "z1_sat")
+        t1_sat = saturate(m, rd["TRACE"].data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         with m.If(acc_enable):
-            m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1), rd["A"].addr.eq(fan_j), rd["A"].en.eq(1),
-                         rd["QIN"].addr.eq(ev.source), rd["QIN"].en.eq(1)]
-        with m.If(mac_valid):
+            m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1)]
+            with m.If(deliver):
+                m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(1),
+                             rd["TRACE"].addr.eq((d.i_base + ev.source) * K), rd["TRACE"].en.eq(1)]
+            with m.Else():
+                m.d.comb += [rd["A"].addr.eq(fan_j), rd["A"].en.eq(1), rd["QIN"].addr.eq(ev.source),
+                             rd["QIN"].en.eq(1)]
+        with m.If(mac_valid & deliver):
+            m.d.comb += [wr["Z"].addr.eq((d.n_base + mac_j) * K), wr["Z"].data.eq(z1_sat), wr["Z"].en.eq(1)]
+        with m.Elif(mac_valid):
             m.d.comb += [wr["A"].addr.eq(mac_j), wr["A"].data.eq(a_sat), wr["A"].en.eq(1)]
-        with m.If(qin_valid):
+        with m.If(qin_valid & deliver):
+            m.d.comb += [wr["TRACE"].addr.eq((d.i_base + src) * K), wr["TRACE"].data.eq(t1_sat),
+                         wr["TRACE"].en.eq(1)]
+        with m.Elif(qin_valid):
             m.d.comb += [wr["QIN"].addr.eq(src), wr["QIN"].data.eq(q_sum), wr["QIN"].en.eq(1)]
 
         # ---- phase 2: bucket pass over Z (j, k) and the traces (i, k) ------------------------
@@ -255,6 +317,7 @@ class NetCore(wiring.Component):
         # ---- phase 3: dendrite and encoder ---------------------------------------------------
         dn_k = Signal(range(K))
         dn_j = Signal(range(ML + 1))
+        nj_hi = Signal(range(ML + 1))           # the pass covers neurons [dn_j at start, nj_hi)
         dn_issue = Signal()
         dn_valid = Signal()
         dn_rk = Signal(range(K))
@@ -274,12 +337,44 @@ class NetCore(wiring.Component):
                      en.i.payload.e.eq(rd["E"].data), en.i.payload.d.eq(rd["D"].data),
                      de.o.ready.eq(en.i.ready)]
         ej = Signal(range(ML + 1))     # neuron whose spike leaves the encoder next
+        ej_next = Signal(range(ML + 1))
+        en_take = Signal()
+        m.d.comb += [en_take.eq(en.o.valid & en.o.ready), ej_next.eq(Mux(en_take, ej + 1, ej))]
         spike = Signal()
         m.d.comb += [spike.eq(d.encoder & (en.o.payload.q != 0)),
                      self.spikes.payload.source.eq(d.n_base + ej), self.spikes.payload.local.eq(ej),
                      self.spikes.payload.q.eq(en.o.payload.q), self.spikes.payload.step.eq(self.steps),
                      self.spikes.valid.eq(en.o.valid & spike),
                      en.o.ready.eq(~spike | self.spikes.ready)]
+
+        def start_pass(k, lo, hi):
+            return [kind.eq(k), dn_k.eq(0), dn_j.eq(lo), dn_valid.eq(0), xj.eq(lo), ej.eq(lo), nj_hi.eq(hi)]
+
+        # ---- pending table: updates at the encoder's output, scan ------------------------
+        p_old = Signal(pending_layout)
+        p_new = Signal(pending_layout)
+        cnt = en.o.payload.n
+        m.d.comb += p_old.eq(Mux(kind == Pass.EVAL_FIRST, 0, p_rd.data))
+        m.d.comb += p_new.eq(p_old)
+        with m.If(kind == Pass.FIRE):
+            m.d.comb += [p_new.pending.eq(0), p_new.fired.eq(1)]
+        with m.Elif(d.encoder & (cnt != 0)):
+            m.d.comb += p_new.pending.eq(1)
+            with m.If(prio):
+                m.d.comb += p_new.key.eq(cnt)
+            with m.Elif(~p_old.pending):
+                m.d.comb += p_new.key.eq(lfsr_next)
+        with m.Else():
+            m.d.comb += p_new.pending.eq(0)
+        pass_updates = Signal()
+        m.d.comb += pass_updates.eq((kind == Pass.EVAL_FIRST) | (kind == Pass.EVAL) | (kind == Pass.FIRE))
+        sj = Signal(range(ML + 1))
+        sc_valid = Signal()
+        sc_j = Signal(range(ML))
+        found = Signal()
+        best_key = Signal(16)
+        best_l = Signal(range(L))
+        best_j = Signal(range(ML))
 
         # ---- clear -----------------------------------------------------------------------
         clear_depth = max(mm.depth for name, mm in mems.items() if name != "W")
@@ -310,13 +405,14 @@ class NetCore(wiring.Component):
                     m.next = "MEM"
                 with m.Elif(self.step & acc_idle & ~self.events.valid):
                     m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
-                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
+                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
+                                 kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
                     m.next = "BUCKETS"
                 with m.Elif(self.learn & acc_idle):
                     m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
                     m.next = "LEARN_LOAD"
                 with m.Elif(self.clear & acc_idle):
-                    m.d.sync += cl_addr.eq(0)
+                    m.d.sync += [cl_addr.eq(0), lfsr.eq(self.seed)]
                     m.next = "CLEAR"
             with m.State("MEM"):
                 with m.If(self.mem_we):
@@ -339,7 +435,10 @@ class NetCore(wiring.Component):
                 m.next = "EVENTS"
             with m.State("FWD_EVENTS"):
                 m.d.comb += [self.busy.eq(1), acc_enable.eq(1), from_fwd.eq(1)]
-                with m.If(acc_idle & self.fwd_empty & self.router_idle & ~take):
+                with m.If(acc_idle & self.fwd_empty & self.router_idle & ~take & deliver):
+                    m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, d.n_out)
+                    m.next = "NEURONS"
+                with m.Elif(acc_idle & self.fwd_empty & self.router_idle & ~take):
                     m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
                     m.next = "BUCKETS"
@@ -384,12 +483,13 @@ class NetCore(wiring.Component):
                         with m.Else():
                             m.d.sync += out_unit.eq(out_unit + 1)
                         with m.If(out_trace & (out_unit == d.n_in - 1)):
-                            m.d.sync += [dn_k.eq(0), dn_j.eq(0), dn_valid.eq(0), xj.eq(0), ej.eq(0)]
+                            m.d.sync += start_pass(kind, 0, d.n_out)
                             m.next = "NEURONS"
                     with m.Else():
                         m.d.sync += out_k.eq(out_k + 1)
             with m.State("NEURONS"):
-                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != d.n_out)]
+                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != nj_hi),
+                             p_rd.addr.eq(d.n_base + ej_next), p_rd.en.eq(1)]
                 nk = (d.n_base + dn_j) * K + dn_k
                 m.d.comb += [rd["V"].addr.eq(nk), rd["Z"].addr.eq(nk), rd["B"].addr.eq(d.n_base + dn_j),
                              rd["V"].en.eq(advance_dn), rd["Z"].en.eq(advance_dn), rd["B"].en.eq(advance_dn),
@@ -405,13 +505,29 @@ class NetCore(wiring.Component):
                 with m.If(de_take):
                     m.d.comb += [wr["X"].addr.eq(d.n_base + xj), wr["X"].data.eq(de.o.payload.x), wr["X"].en.eq(1)]
                     m.d.sync += xj.eq(xj + 1)
-                with m.If(en.o.valid & en.o.ready):
+                with m.If(en_take):
                     m.d.comb += [wr["E"].addr.eq(d.n_base + ej), wr["E"].data.eq(en.o.payload.e),
                                  wr["E"].en.eq(d.encoder), wr["D"].addr.eq(d.n_base + ej),
                                  wr["D"].data.eq(en.o.payload.d), wr["D"].en.eq(d.encoder)]
+                    with m.If(pass_updates & ~p_old.fired):
+                        m.d.comb += [p_wr.addr.eq(d.n_base + ej), p_wr.data.eq(p_new), p_wr.en.eq(1)]
+                        with m.If((kind != Pass.FIRE) & ~prio & p_new.pending & ~p_old.pending):
+                            m.d.sync += lfsr.eq(lfsr_next)
                     m.d.sync += ej.eq(ej + 1)
-                    with m.If(ej == d.n_out - 1):
-                        m.next = "LAYER_END"
+                    with m.If(ej == nj_hi - 1):
+                        with m.Switch(kind):
+                            with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
+                                m.next = "LAYER_END"
+                            with m.Case(Pass.EVAL):
+                                m.next = "SCAN_START"
+                            with m.Case(Pass.FIRE):
+                                m.next = "FIRE_ROUTE"
+                            with m.Case(Pass.DDECAY):
+                                with m.If(cur == self.n_layers - 1):
+                                    m.next = "STEP_DONE"
+                                with m.Else():
+                                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
+                                    m.next = "DDECAY"
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
@@ -421,11 +537,55 @@ class NetCore(wiring.Component):
                     with m.If(self.fwd.valid):
                         m.d.sync += self.refused.eq(self.refused + 1)
                     with m.If(self.router_idle & self.fwd_empty):
-                        m.d.comb += self.done.eq(1)
-                        m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
-                        m.next = "EVENTS"
+                        with m.If(kind == Pass.EVAL_FIRST):
+                            m.next = "SCAN_START"
+                        with m.Else():
+                            m.next = "STEP_DONE"
                 with m.Else():
                     m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
+                    m.next = "FWD_EVENTS"
+            with m.State("STEP_DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
+                m.next = "EVENTS"
+            with m.State("SCAN_START"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [cur.eq(0), d.eq(desc_array[0]), sj.eq(0), sc_valid.eq(0), found.eq(0)]
+                m.next = "SCAN"
+            with m.State("SCAN"):
+                # the largest key over the pending words, layer by layer; ties keep the first
+                sc_issue = Signal()
+                m.d.comb += [self.busy.eq(1), sc_issue.eq(sj != d.n_out),
+                             p_rd.addr.eq(d.n_base + sj), p_rd.en.eq(1)]
+                m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
+                with m.If(sc_issue):
+                    m.d.sync += sj.eq(sj + 1)
+                with m.If(sc_valid & p_rd.data.pending & (~found | (p_rd.data.key > best_key))):
+                    m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
+                with m.If(~sc_issue & ~sc_valid):
+                    with m.If(cur != self.n_layers - 1):
+                        m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), sj.eq(0)]
+                    with m.Elif(found):
+                        m.d.sync += [cur.eq(best_l), d.eq(desc_array[best_l])] + start_pass(Pass.FIRE, best_j, best_j + 1)
+                        m.next = "NEURONS"
+                    with m.Else():
+                        m.d.sync += [cur.eq(0), d.eq(desc_array[0])]
+                        m.next = "DDECAY"
+            with m.State("DDECAY"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
+                m.next = "NEURONS"
+            with m.State("FIRE_ROUTE"):
+                # the spike is in the router: to the host, and to the next layer's Z^1
+                m.d.comb += self.busy.eq(1)
+                with m.If(cur == self.n_layers - 1):
+                    m.d.comb += self.fwd.ready.eq(1)
+                    with m.If(self.fwd.valid):
+                        m.d.sync += self.refused.eq(self.refused + 1)
+                    with m.If(self.router_idle & self.fwd_empty):
+                        m.next = "SCAN_START"
+                with m.Else():
+                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), deliver.eq(1)]
                     m.next = "FWD_EVENTS"
             with m.State("LEARN_LOAD"):
                 m.d.comb += self.busy.eq(1)

@@ -41,12 +41,16 @@ def random_network(rng, sizes, K, dt=1e-3):
     return Network(cfg, "fixed", params=params)
 
 
-def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False):
+def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sync"):
     """Build a random network, inputs and errors; run the golden model; return the case.
 
     ``pow2``: every layer's bucket rates are exact powers of two (beta_k = 2**-s), for the
-    chip's shift-instead-of-multiply bucket pass.
+    chip's shift-instead-of-multiply bucket pass. ``mode``: "sync", "async-random" or
+    "async-priority" (:mod:`gammacore.golden.async_model`; spikes in firing order, the
+    LFSR seeded from the case seed).
     """
+    mode = R.Mode.from_label(mode)
+    lfsr_seed = 1 + seed % 0xFFFF
     rng = np.random.default_rng(seed)
     net = random_network(rng, sizes, K)
     cfg = net.cfg
@@ -57,6 +61,10 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False):
     initial = copy.deepcopy(net.layers)
     descs = R.descriptors(cfg, [layer.coefs for layer in net.layers], pow2=pow2)
     n_in, n_out = sizes[0], sizes[-1]
+    runner = None
+    if mode != R.Mode.SYNC:
+        from ..golden.async_model import AsyncRunner
+        runner = AsyncRunner(net, order=mode.label.split("-")[1], seed=lfsr_seed)
     steps = []
     for t in range(T):
         q = np.zeros(n_in, dtype=np.int64)
@@ -64,10 +72,14 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False):
         q[hit] = rng.integers(1, F.Q.from_float(3.0), size=int(hit.sum()))
         events = [(int(i), int(q[i])) for i in rng.permutation(n_in) if q[i]]
         packets = []
-        x = q[None]
-        for layer, desc in zip(net.layers, descs):
-            x = layer.step(x)
-            packets += [(desc["n_base"] + int(j), int(x[0, j]), t % 16) for j in np.flatnonzero(x[0])]
+        if runner is None:
+            x = q[None]
+            for layer, desc in zip(net.layers, descs):
+                x = layer.step(x)
+                packets += [(desc["n_base"] + int(j), int(x[0, j]), t % 16) for j in np.flatnonzero(x[0])]
+        else:
+            spikes, _ = runner.step(q)
+            packets = [(descs[l]["n_base"] + j, qs, t % 16) for l, j, qs in spikes]
         x_out = net.layers[-1].x[0].tolist()
         err = None
         if rng.random() < p_learn:
@@ -89,13 +101,15 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False):
         "D": np.concatenate([l.d[0] for l in net.layers]).tolist(),
     }
     return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial, "pow2": pow2,
+            "mode": mode.label, "lfsr_seed": lfsr_seed,
             "capacity": R.Capacity.for_config(cfg), "steps": steps, "final": final,
             "out_base": descs[-1]["n_base"]}
 
 
 def chip_words(case):
     """The bus writes that load the case's initial network (gammacore.regmap.load_plan)."""
-    return R.load_plan(case["cfg"], case["initial"], pow2=case.get("pow2", False))
+    return R.load_plan(case["cfg"], case["initial"], pow2=case.get("pow2", False),
+                       mode=R.Mode.from_label(case.get("mode", "sync")), seed=case.get("lfsr_seed", 1))
 
 
 def case_json(case):

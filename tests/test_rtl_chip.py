@@ -53,6 +53,49 @@ def test_power_of_two_bucket_rates_match_golden(seed):
     check(make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=10, p_learn=0.5, pow2=True))
 
 
+@pytest.mark.parametrize("mode", ["async-random", "async-priority"])
+@pytest.mark.parametrize("seed", [82, 83])
+def test_async_modes_match_golden(mode, seed):
+    """Asynchronous execution (no layer barrier): every spike in the golden firing order,
+    with learning, a small output FIFO and pauses in reading it."""
+    rng = np.random.default_rng(seed)
+    sizes = tuple(int(n) for n in rng.integers(3, 9, size=4))
+    case = make_net_case(seed, sizes, int(rng.integers(1, 5)), T=12, rate=0.7, p_learn=0.5, mode=mode)
+    assert any(s["packets"] != sorted(s["packets"]) for s in case["steps"]), \
+        f"seed={seed}: no step fires out of layer order; the case does not exercise the dispatch"
+    check(case, out_depth=2)
+
+
+def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
+    """After CLEAR the random order repeats (the LFSR restarts from SEED); MODE and SEED read
+    back; a mode outside Mode, a zero seed and a mode change while busy are refused."""
+    case = make_net_case(91, (4, 7, 6, 3), 2, T=8, rate=0.8, p_learn=0.0, mode="async-random")
+    sync = make_net_case(91, (4, 7, 6, 3), 2, T=8, rate=0.8, p_learn=0.0)
+    assert [s["packets"] for s in case["steps"]] != [s["packets"] for s in sync["steps"]]
+
+    async def again(host, obs):
+        obs["mode"] = [int(await host.request(R.Reg.MODE)), int(await host.request(R.Reg.SEED)),
+                       int(await host.request(R.Reg.CAP_FLAGS)) & 2]
+        obs["bad"] = [(await host.request(R.Reg.MODE, len(R.Mode), allow_error=True))[0],
+                      (await host.request(R.Reg.SEED, 0, allow_error=True))[0]]
+        await host.request(R.Reg.CTRL, R.Cmd.STEP)
+        obs["bad"].append((await host.request(R.Reg.MODE, R.Mode.SYNC, allow_error=True))[0])
+        await host.wait_idle()
+        await host.drain([])
+        await host.request(R.Reg.CTRL, R.Cmd.CLEAR)
+        await host.wait_idle()
+        second = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
+        await host.run_steps(case, second)
+        obs["second"] = second["packets"]
+
+    obs = check(case, extra=again)
+    assert obs["mode"] == [R.Mode.ASYNC_RANDOM, case["lfsr_seed"], 2], obs["mode"]
+    # the step counter runs on across CLEAR: compare (source, q) in order
+    assert [[tuple(p[:2]) for p in g] for g in obs["second"]] == [[tuple(p[:2]) for p in s["packets"]]
+                                                                   for s in case["steps"]]
+    assert all(obs["bad"]), obs["bad"]
+
+
 @pytest.mark.parametrize("out_depth", [1, 2])
 def test_output_backpressure_loses_and_reorders_nothing(out_depth):
     """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
