@@ -12,6 +12,9 @@ cycles; every run is checked bit for bit against the golden network first. Per s
   multiply of the rule (u_ji's K products, the K bucket-weight updates, the bias) when every
   delta is non-zero. Neurons with a zero delta are skipped by the learning unit, so the
   ratio can fall below 1 on sparse errors.
+- asynchronous modes (learning off): CYCLES against the same ideal, and the clocks per
+  dispatched spike ((CYCLES - sync CYCLES) / spikes of the step): each spike costs a scan of
+  the pending table, one encoder pass, the fan-out and a re-evaluation of the next layer.
 """
 import time
 
@@ -27,9 +30,10 @@ NETWORKS = [((4, 8, 2), 4), ((8, 16, 4), 4), ((8, 16, 16, 4), 4), ((8, 32, 10), 
 def main():
     rows = []
     for sizes, K in NETWORKS:
-        for learn in (False, True):
+        sync_cycles = None
+        for learn, mode in ((False, "sync"), (True, "sync"), (False, "async-random"), (False, "async-priority")):
             t0 = time.perf_counter()
-            case = make_net_case(5, sizes, K, T=8, rate=0.4, p_learn=1.0 if learn else 0.0)
+            case = make_net_case(5, sizes, K, T=8, rate=0.4, p_learn=1.0 if learn else 0.0, mode=mode)
             obs = run_chip_amaranth(case, p_idle=0.0, p_pause=0.0, out_depth=256)
             assert first_net_mismatch(case, obs) is None, first_net_mismatch(case, obs)
             bases = np.cumsum((0,) + tuple(sizes[1:]))
@@ -40,7 +44,7 @@ def main():
                 ideal = sum(n_out * K + e for n_out, e in zip(sizes[1:], E))
                 ideal_f.append(ideal)
                 fwd_ratio.append(cycles / ideal)
-            row = {"sizes": list(sizes), "K": K, "learning": learn, "steps": len(case["steps"]),
+            row = {"sizes": list(sizes), "K": K, "learning": learn, "mode": mode, "steps": len(case["steps"]),
                    "forward_cycles_per_step": float(np.mean(obs["cycles"])),
                    "forward_ideal_per_step": float(np.mean(ideal_f)),
                    "forward_ratio": float(np.mean(fwd_ratio)),
@@ -52,6 +56,12 @@ def main():
                             "learn_ideal_per_step": ideal_l,
                             "learn_ratio": float(np.mean(obs["learn_cycles"]) / ideal_l),
                             "nonzero_output_errors_per_step": float(np.mean(nz))})
+            if mode == "sync" and not learn:
+                sync_cycles = np.array(obs["cycles"], dtype=float)
+            if mode != "sync":
+                spikes = np.array([len(s["packets"]) for s in case["steps"]], dtype=float)
+                row.update({"spikes_per_step": float(spikes.mean()),
+                            "cycles_per_spike": float((np.array(obs["cycles"]) - sync_cycles).sum() / spikes.sum())})
             rows.append(row)
             print(row, flush=True)
     write("chip", {"rows": rows, "command": "python benchmarks/bench_chip.py"})

@@ -42,7 +42,7 @@ import numpy as np
 from . import fixedpoint as fp
 from . import formats as F
 
-__all__ = ["Lfsr16", "AsyncRunner", "MODES", "evaluate_modes"]
+__all__ = ["Lfsr16", "AsyncRunner", "MODES", "evaluate_modes", "decision_step"]
 
 MODES = ("sync", "async-random", "async-priority")
 
@@ -162,6 +162,17 @@ class AsyncRunner:
         return spikes, self.layers[-1].x[0].copy()
 
 
+def decision_step(right):
+    """The first step from which the output is right until the end of the sample, or None.
+
+    right : per step, whether argmax y_out(t) equals the label.
+    """
+    right = np.asarray(right, dtype=bool)
+    wrong = np.flatnonzero(~right)
+    first = 0 if len(wrong) == 0 else int(wrong[-1]) + 1
+    return first if first < len(right) else None
+
+
 def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=None):
     """Test-set figures of trained weights ``params`` under each execution mode.
 
@@ -195,9 +206,8 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
                     score += y
             correct += int(np.argmax(score) == labels[n])
             spikes += int(net.spike_count.sum())
-            wrong = np.flatnonzero(~right)
-            first = 0 if len(wrong) == 0 else int(wrong[-1]) + 1
-            if first < x.shape[1]:
+            first = decision_step(right)
+            if first is not None:
                 decisions.append(first)
             if progress:
                 progress(1)

@@ -15,6 +15,11 @@ def add_arguments(p):
     p.add_argument("--port", default="sim", help="serial port of a board or 'sim' (default sim)")
     p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="test samples (default 100)")
+    p.add_argument("--mode", default="sync", metavar="{sync,async-random,async-priority}",
+                   help="execution mode on the chip: layer-synchronous, or asynchronous with pending spikes "
+                        "dispatched in seeded-random or priority order (default sync)")
+    p.add_argument("--lfsr-seed", type=int, default=1, metavar="S",
+                   help="seed of the random dispatch order, 1..65535 (default 1); restarts every sample")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -36,37 +41,79 @@ def load_network(path):
     return saved, cfg, params
 
 
+def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, progress=True, count_cycles=False):
+    """The test set (first ``limit`` samples) on the chip in ``mode``: accuracy, spikes per
+    inference (every spike the router saw) and the mean decision step, as
+    :func:`gammacore.golden.async_model.evaluate_modes` defines them; with ``count_cycles``
+    also the chip's mean clock cycles per step (one more register read per step). Returns
+    (figures, wall seconds, counters)."""
+    from .. import regmap as R
+    from tqdm import tqdm
+
+    from ..golden.async_model import decision_step
+    from ..golden.network import make_network
+    from .demo import run_sample
+    from .session import open_chip
+    x, y, m = task.x_test[:limit], task.y_test[:limit], task.m_test[:limit]
+    net = make_network(cfg, "fixed", batch=1, params=params)
+    with open_chip(port, baud=baud) as (chip, info):
+        chip.load(cfg, net.layers, mode=mode, seed=lfsr_seed)
+        spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
+        start = spikes_at(chip.counters())
+        t0 = time.perf_counter()
+        correct, decisions, cycles = 0, [], []
+        for i in tqdm(range(len(x)), desc=f"run on chip ({mode})", unit="sample", disable=not progress):
+            right = np.zeros(x.shape[1], dtype=bool)
+
+            def record(t, q, packets, yt):
+                right[t] = np.argmax(yt) == y[i]
+                if count_cycles:
+                    cycles.append(chip.link.read(R.Reg.CYCLES, 1)[0])
+            score, _, _ = run_sample(chip, x[i], m[i], record=record)
+            correct += int(np.argmax(score) == y[i])
+            first = decision_step(right)
+            if first is not None:
+                decisions.append(first)
+        wall = time.perf_counter() - t0
+        counters = chip.counters()
+    fig = {"accuracy": correct / len(x), "spikes_per_inference": (spikes_at(counters) - start) / len(x),
+           "decision_step_mean": float(np.mean(decisions)) if decisions else None,
+           "samples_with_decision": len(decisions), "samples": int(len(x))}
+    if count_cycles:
+        fig["cycles_per_step"] = float(np.mean(cycles))
+    return fig, wall, counters
+
+
 def run(args):
     if args.limit < 1:
         raise CliError(f"--limit expects a positive number of samples, not {args.limit}")
     if args.json is not None and not Path(args.json).resolve().parent.is_dir():
         raise CliError(f"--json: directory {str(Path(args.json).parent)!r} does not exist")
+    from ..regmap import Mode
+    try:
+        Mode.from_label(args.mode)
+    except ValueError as exc:
+        raise CliError(f"--mode: {exc}") from None
+    if not 1 <= args.lfsr_seed <= 0xFFFF:
+        raise CliError(f"--lfsr-seed expects an integer in 1..65535, not {args.lfsr_seed}")
     saved, cfg, params = load_network(args.network)
-    from tqdm import tqdm
-
-    from ..golden.network import make_network
     from ..golden.tasks import make_task
-    from ..golden.train import evaluate
-    from .demo import run_sample
-    from .session import open_chip
     task = make_task(saved["task"], dt=saved["dt"], seed=saved["seed"])
-    x, y, m = task.x_test[:args.limit], task.y_test[:args.limit], task.m_test[:args.limit]
-    net = make_network(cfg, "fixed", batch=1, params=params)
-    with open_chip(args.port, baud=args.baud) as (chip, info):
-        chip.load(cfg, net.layers)
-        t0 = time.perf_counter()
-        correct = 0
-        for i in tqdm(range(len(x)), desc="run on chip", unit="sample", disable=args.no_progress):
-            score, _, _ = run_sample(chip, x[i], m[i])
-            correct += int(np.argmax(score) == y[i])
-        wall = time.perf_counter() - t0
-        counters = chip.counters()
-    gold = evaluate(cfg, params, "fixed", x, y, m)
-    report = {"task": saved["task"], "network": str(args.network), "port": args.port, "samples": int(len(x)),
-              "chip_test_accuracy": correct / len(x), "golden_test_accuracy": gold["accuracy"],
-              "equal": correct / len(x) == gold["accuracy"], "steps": int(len(x) * x.shape[1]),
-              "wall_seconds": wall, "counters": counters}
-    for k in ("task", "samples", "chip_test_accuracy", "golden_test_accuracy", "equal", "steps", "wall_seconds"):
+    chip_fig, wall, counters = run_on_chip(args.port, args.baud, cfg, params, task, args.limit, args.mode,
+                                           args.lfsr_seed, progress=not args.no_progress)
+    from ..golden.async_model import evaluate_modes
+    gold = evaluate_modes(cfg, params, task, modes=[args.mode], limit=args.limit, seed=args.lfsr_seed)[args.mode]
+    keys = ("accuracy", "spikes_per_inference", "decision_step_mean")
+    report = {"task": saved["task"], "network": str(args.network), "port": args.port, "mode": args.mode,
+              "samples": chip_fig["samples"], "chip": chip_fig, "golden": gold,
+              "equal": all(chip_fig[k] == gold[k] for k in keys),
+              "steps": int(chip_fig["samples"] * task.x_test.shape[1]), "wall_seconds": wall, "counters": counters}
+    print(f"{'task':<22}{report['task']}\n{'mode':<22}{args.mode}\n{'samples':<22}{report['samples']}")
+    print(f"{'':<22}{'chip':>12}{'golden':>12}")
+    for k in keys:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"
+        print(f"{k:<22}{fmt(chip_fig[k]):>12}{fmt(gold[k]):>12}")
+    for k in ("equal", "steps", "wall_seconds"):
         print(f"{k:<22}{report[k]}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -25,6 +25,10 @@ def add_arguments(p):
     p.add_argument("--learn", action="store_true",
                    help="stream random errors and learn online on about half of the steps (whole chip; "
                         "implies --layers 2 unless given); every final weight is compared too")
+    p.add_argument("--mode", default="sync", metavar="{sync,async-random,async-priority}",
+                   help="execution mode of the whole chip (implies --layers 2 unless given): layer-synchronous, "
+                        "or asynchronous with pending spikes dispatched in seeded-random or priority order; "
+                        "every spike is compared in firing order (default sync)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
 
 
@@ -44,7 +48,12 @@ def run(args):
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
 
-    if args.learn and args.layers is None:
+    from ..regmap import Mode
+    try:
+        Mode.from_label(args.mode)
+    except ValueError as exc:
+        raise CliError(f"--mode: {exc}") from None
+    if (args.learn or args.mode != "sync") and args.layers is None:
         args.layers = 2
     if args.layers is not None:
         if not 1 <= args.layers <= 8:
@@ -92,7 +101,7 @@ def _cocotb(args, dut, name, tb_module, case_data):
 
 
 def _report(report, json_path):
-    for key in ("match", "first_mismatch", "simulator", "seed", "events", "spikes", "steps", "cycles",
+    for key in ("match", "first_mismatch", "simulator", "mode", "seed", "events", "spikes", "steps", "cycles",
                 "learn_steps", "learn_cycles"):
         if key in report:
             print(f"{key:<15} {report[key]}")
@@ -109,7 +118,7 @@ def _run_chip(args, json_path):
     from ..sim.net_case import case_json, make_net_case
     sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
     case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
-                         p_learn=0.5 if args.learn else 0.0)
+                         p_learn=0.5 if args.learn else 0.0, mode=args.mode)
     start = time.perf_counter()
     if args.sim == "amaranth":
         observed = run_chip_amaranth(case)
@@ -120,7 +129,7 @@ def _run_chip(args, json_path):
     mismatch = first_net_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
               "seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
-              "learn": args.learn, "steps": args.steps,
+              "learn": args.learn, "mode": args.mode, "steps": args.steps,
               "events": sum(len(s["events"]) for s in case["steps"]),
               "spikes": sum(len(s["packets"]) for s in case["steps"]),
               "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],

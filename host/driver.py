@@ -38,7 +38,8 @@ class Chip:
         if words[0] != R.CHIP_ID:
             raise ChipError(f"no gammacore chip answers: identity word {words[0]:#010x}, expected {R.CHIP_ID:#010x}")
         cap = R.Capacity(*words[1:7])
-        return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & 1)}
+        return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & 1),
+                "async_modes": bool(words[7] & 2)}
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])
@@ -58,14 +59,18 @@ class Chip:
         return out
 
     # --- configuration --------------------------------------------------------------------
-    def load(self, cfg, layers, route_hidden_to_host=False, verify=True):
+    def load(self, cfg, layers, route_hidden_to_host=False, verify=True, mode="sync", seed=1):
         """Load NetworkConfig ``cfg`` with golden FixedLayers ``layers`` (their master words and
-        coefficients; a power-of-two chip needs power-of-two bucket rates)."""
+        coefficients; a power-of-two chip needs power-of-two bucket rates), in execution
+        ``mode`` ("sync", "async-random", "async-priority") with LFSR ``seed``."""
         ident = self.identity()
         R.Capacity(**ident["capacity"]).check(cfg)
+        mode = R.Mode.from_label(mode)
+        if mode != R.Mode.SYNC and not ident["async_modes"]:
+            raise ChipError(f"this chip has no asynchronous modes (mode {mode.label!r} asked)")
         pow2 = ident["pow2_buckets"]
         self.wait_idle()
-        plan = R.load_plan(cfg, layers, route_hidden_to_host=route_hidden_to_host, pow2=pow2)
+        plan = R.load_plan(cfg, layers, route_hidden_to_host=route_hidden_to_host, pow2=pow2, mode=mode, seed=seed)
         for addr, words in plan:
             self.link.write(addr, words)
         self.cfg, self.descs = cfg, R.descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
@@ -79,9 +84,10 @@ class Chip:
                     if (int(w) & 0xFFFFFFFF) != int(g):
                         raise ChipError(f"configuration incomplete: word {addr + n:#08x} reads {int(g):#010x}, "
                                         f"wrote {int(w) & 0xFFFFFFFF:#010x}; the chip is NOT configured")
-            n = self.link.read(R.Reg.N_LAYERS, 1)[0]
-            if n != len(cfg.layers):
-                raise ChipError(f"configuration incomplete: {n} layers set, expected {len(cfg.layers)}")
+            n, got_mode, got_seed = self.link.read(R.Reg.N_LAYERS, 3)
+            if (n, got_mode, got_seed) != (len(cfg.layers), int(mode), int(seed)):
+                raise ChipError(f"configuration incomplete: layers/mode/seed read {n}/{got_mode}/{got_seed}, "
+                                f"expected {len(cfg.layers)}/{int(mode)}/{int(seed)}")
         self.clear()
 
     def route_hidden_to_host(self, on):

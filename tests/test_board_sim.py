@@ -114,12 +114,16 @@ def test_train_save_then_run_on_the_simulated_board(tmp_path):
     res = subprocess.run([str(GAMMACORE), "train", "--task", "coincidence", "--epochs", "1", "--limit", "20",
                           "--no-progress", "--save", str(net)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    out = tmp_path / "run.json"
-    res = subprocess.run([str(GAMMACORE), "run", str(net), "--limit", "8", "--no-progress", "--json", str(out)],
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout + res.stderr
-    rep = json.loads(out.read_text())
-    assert rep["equal"] and rep["samples"] == 8 and rep["steps"] == 8 * 50
+    for mode in ("sync", "async-random"):
+        out = tmp_path / f"run-{mode}.json"
+        res = subprocess.run([str(GAMMACORE), "run", str(net), "--limit", "8", "--mode", mode, "--lfsr-seed", "77",
+                              "--no-progress", "--json", str(out)], capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+        rep = json.loads(out.read_text())
+        assert rep["equal"] and rep["samples"] == 8 and rep["steps"] == 8 * 50 and rep["mode"] == mode
+        assert rep["chip"]["spikes_per_inference"] > 0 and rep["chip"] == {k: rep["golden"][k] for k in rep["chip"]}
+    res = subprocess.run([str(GAMMACORE), "run", str(net), "--mode", "fifo"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--mode: unknown mode 'fifo'" in res.stderr, res.stderr
 
 
 def test_run_rejects_a_file_that_is_not_a_network(tmp_path):

@@ -10,10 +10,13 @@ from gammacore.sim.amaranth_chip import first_net_mismatch
 from gammacore.sim.net_case import case_json, make_net_case
 
 
-def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4):
-    print(f"seed={seed} sim={sim} sizes={sizes} K={K}")
-    case = make_net_case(seed, sizes, K, T, p_learn=p_learn)
+def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4, mode="sync"):
+    print(f"seed={seed} sim={sim} sizes={sizes} K={K} mode={mode}")
+    case = make_net_case(seed, sizes, K, T, p_learn=p_learn, mode=mode)
     assert any(s["packets"] for s in case["steps"]), f"seed={seed}: no spikes in the case"
+    if mode != "sync":
+        assert any(s["packets"] != sorted(s["packets"]) for s in case["steps"]), \
+            f"seed={seed}: no step fires out of layer order; the case does not exercise the dispatch"
     (tmp_path / "case.json").write_text(json.dumps(case_json(case)))
     v = runner.export(Chip(case["capacity"], out_depth=out_depth), "chip", tmp_path / "chip.v")
     runner.run(sim, v, "chip", "gammacore.sim.tb_chip", tmp_path / "build",
@@ -36,3 +39,17 @@ def test_chip_cocotb_three_layers_learning(sim, tmp_path):
 def test_chip_cocotb_long(sim, tmp_path):
     """Hundreds of steps of inference and online learning on a 3-layer network."""
     run_case(sim, tmp_path, 401, (6, 12, 10, 4), 4, T=200, p_learn=0.5)
+
+
+@pytest.mark.parametrize("sim,mode", [("icarus", "async-priority"), ("verilator", "async-random")])
+def test_chip_cocotb_async_modes(sim, mode, tmp_path):
+    """Asynchronous execution in the chip's Verilog: spikes in the golden firing order, with learning."""
+    obs = run_case(sim, tmp_path, 302, (5, 8, 6, 3), 2, T=12, mode=mode)
+    assert obs["learn_cycles"], "the case must exercise learning"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["async-random", "async-priority"])
+def test_chip_cocotb_long_async(mode, tmp_path):
+    """Hundreds of steps of asynchronous inference and online learning (Verilator)."""
+    run_case("verilator", tmp_path, 402, (6, 12, 10, 4), 4, T=200, p_learn=0.5, mode=mode)

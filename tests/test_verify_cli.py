@@ -36,7 +36,7 @@ def test_verify_reports_first_mismatch_and_exits_1(monkeypatch, capsys):
 
     monkeypatch.setattr(al, "run_amaranth", faulty)
     args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=5, rate=0.6, seed=2, json=None,
-                              layers=None, outputs=4, learn=False)
+                              layers=None, outputs=4, learn=False, mode="sync")
     assert cmd_verify.run(args) == 1
     out = capsys.readouterr().out
     assert "match           False" in out and "step" in out
@@ -74,7 +74,26 @@ def test_verify_chip_mismatch_exits_1(monkeypatch, capsys):
     import gammacore.rtl.learning as lu
     monkeypatch.setattr(lu, "GRAD_ALIGN", lu.GRAD_ALIGN + 1)
     args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=8, rate=0.6, seed=3,
-                              json=None, layers=2, outputs=2, learn=True)
+                              json=None, layers=2, outputs=2, learn=True, mode="sync")
+    assert cmd_verify.run(args) == 1
+    assert "match           False" in capsys.readouterr().out
+
+
+def test_verify_async_modes_match_and_order_is_checked(tmp_path, monkeypatch, capsys):
+    """--mode runs the asynchronous dispatch; a golden LFSR with other taps (another random
+    order, same spikes per step) is caught as a mismatch."""
+    out = tmp_path / "async.json"
+    res = subprocess.run([str(GAMMACORE), "verify", "--sim", "amaranth", "--mode", "async-priority", "--layers", "3",
+                          "--inputs", "4", "--neurons", "6", "--outputs", "3", "--buckets", "2", "--steps", "8",
+                          "--rate", "0.8", "--learn", "--seed", "5", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(out.read_text())
+    assert rep["match"] is True and rep["mode"] == "async-priority" and rep["spikes"] > 0
+    from gammacore.golden.async_model import Lfsr16
+    monkeypatch.setattr(Lfsr16, "TAPS", 0xD008)
+    args = argparse.Namespace(sim="amaranth", inputs=4, neurons=6, buckets=2, steps=8, rate=0.8, seed=5,
+                              json=None, layers=3, outputs=3, learn=False, mode="async-random")
     assert cmd_verify.run(args) == 1
     assert "match           False" in capsys.readouterr().out
 
@@ -82,6 +101,7 @@ def test_verify_chip_mismatch_exits_1(monkeypatch, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["--layers", "9"], "--layers expects an integer in 1..8, not 9"),
     (["--layers", "2", "--outputs", "0"], "--outputs expects an integer in 1..2047, not 0"),
+    (["--mode", "async"], "--mode: unknown mode 'async'; expected one of sync, async-random, async-priority"),
 ])
 def test_verify_chip_bad_input(argv, needle):
     res = subprocess.run([str(GAMMACORE), "verify", *argv], capture_output=True, text=True, timeout=60)
