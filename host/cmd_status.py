@@ -22,6 +22,8 @@ def run(args):
         status["link"] = chip.link.stats() if hasattr(chip.link, "stats") else {}
     print(f"chip        {status['id']} ({'simulated board' if status['simulated'] else args.port})")
     print("capacity    " + ", ".join(f"{k} {v}" for k, v in status["capacity"].items()))
+    print(f"features    power-of-two buckets {'yes' if status['pow2_buckets'] else 'no'}, "
+          f"asynchronous modes {'yes' if status['async_modes'] else 'no'}")
     for k, v in status["counters"].items():
         print(f"{k:<12}{v}")
     for k, v in status["link"].items():

@@ -48,10 +48,12 @@ class Chip:
         names = [r for r in R.Reg if R.Reg.STEPS <= r <= R.Reg.BUS_ERRORS]
         words = self.link.read(R.Reg.STEPS, len(names))
         out = {r.name.lower(): int(w) for r, w in zip(names, words)}
-        status = self.link.read(R.Reg.STATUS, 2)
+        status = self.link.read(R.Reg.STATUS, 4)
         out["busy"] = bool(status[0] & R.Status.BUSY)
         out["out_ready"] = bool(status[0] & R.Status.OUT_READY)
         out["n_layers"] = int(status[1])
+        out["mode"] = R.Mode(status[2]).label if status[2] < len(R.Mode) else int(status[2])
+        out["lfsr_seed"] = int(status[3])
         out["out_level"] = int(self.link.read(R.Reg.OUT_LEVEL, 1)[0])
         from ..rtl.link import COUNTERS as LINK_COUNTERS
         for name, w in zip(LINK_COUNTERS, self.link.read(R.Reg.LINK_COUNTERS, len(LINK_COUNTERS))):
