@@ -91,3 +91,22 @@ def test_bad_arguments():
     net = random_network(np.random.default_rng(0), (2, 3, 2), 2)
     with pytest.raises(ValueError, match="order must be"):
         AsyncRunner(net, order="fifo")
+
+
+def test_decision_step_is_the_start_of_the_last_right_run():
+    from gammacore.golden.async_model import decision_step
+    assert decision_step([False, True, True]) == 1
+    assert decision_step([True, False, True, True]) == 2
+    assert decision_step([True, True]) == 0
+    assert decision_step([True, False]) is None
+    assert decision_step([False, False]) is None
+
+
+def test_reset_restarts_the_lfsr_order():
+    rng = np.random.default_rng(3)
+    runner = AsyncRunner(random_network(rng, (3, 10, 8, 2), 2), order="random", seed=1234)
+    q = inputs(rng, 10, 3, rate=0.9)
+    first = [runner.step(x)[0] for x in q]
+    assert any(first), "the case must spike"
+    runner.reset()
+    assert [runner.step(x)[0] for x in q] == first
