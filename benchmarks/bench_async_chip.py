@@ -6,8 +6,9 @@ As benchmarks/bench_async.py (same 3-layer networks: each task's preset with a s
 sigma-delta hidden layer, trained online in sync mode in the golden model, fixed point,
 seed 0), but the test samples run on the chip - the SoC's Verilog under Verilator behind a
 pty, through the UART link - in each mode (``gammacore run --mode``): accuracy, spikes per
-inference (every spike the router passed) and the mean decision step (first step from which
-the output's argmax is right until the end of the sample), each next to the golden model's
+inference (every spike the router passed), the mean first correct step (first step at which
+the output's argmax is right) and decision step (first step from which it stays right to
+the end of the sample), each next to the golden model's
 figure for the same samples, and the chip's clock cycles per step (the cost of dispatching
 one spike at a time).
 """
@@ -33,7 +34,7 @@ def main():
     ap.add_argument("--lfsr-seed", type=int, default=1)
     args = ap.parse_args()
     rows = {}
-    keys = ("accuracy", "spikes_per_inference", "decision_step_mean")
+    keys = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
     for name, epochs in (("coincidence", args.epochs_coincidence), ("digits", args.epochs_digits)):
         task = make_task(name, dt=1e-3, seed=0)
         cfg = deeper(preset(name, dt=1e-3, seed=0), args.second_hidden)

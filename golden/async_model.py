@@ -177,9 +177,10 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
     """Test-set figures of trained weights ``params`` under each execution mode.
 
     Per mode: accuracy (argmax of y_out summed over the loss steps, as in training),
-    spikes per inference (all spiking layers, per sample), and the decision step: the first
-    step from which argmax y_out(t) equals the label until the end of the sample (over the
-    samples that have one), in steps and seconds. Batch 1, fixed point.
+    spikes per inference (all spiking layers, per sample), the first correct step (the
+    first step at which argmax y_out(t) equals the label) and the decision step: the first
+    step from which argmax y_out(t) equals the label until the end of the sample (each
+    over the samples that have one), in steps and seconds. Batch 1, fixed point.
     """
     from .network import make_network
     x, labels, mask = task.x_test, task.y_test, task.m_test
@@ -189,7 +190,7 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        correct, spikes, decisions = 0, 0, []
+        correct, spikes, decisions, firsts = 0, 0, [], []
         for n in range(len(x)):
             net = make_network(cfg, "fixed", batch=1, params=params)
             runner = None if mode == "sync" else AsyncRunner(net, order=mode.split("-")[1], seed=seed)
@@ -209,10 +210,14 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
             first = decision_step(right)
             if first is not None:
                 decisions.append(first)
+            if right.any():
+                firsts.append(int(np.argmax(right)))
             if progress:
                 progress(1)
         out[mode] = {"accuracy": correct / len(x), "spikes_per_inference": spikes / len(x),
                      "decision_step_mean": float(np.mean(decisions)) if decisions else None,
                      "decision_seconds_mean": float(np.mean(decisions)) * task.dt if decisions else None,
-                     "samples_with_decision": len(decisions), "samples": len(x)}
+                     "samples_with_decision": len(decisions),
+                     "first_correct_step_mean": float(np.mean(firsts)) if firsts else None,
+                     "samples": len(x)}
     return out

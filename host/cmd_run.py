@@ -43,7 +43,7 @@ def load_network(path):
 
 def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, progress=True, count_cycles=False):
     """The test set (first ``limit`` samples) on the chip in ``mode``: accuracy, spikes per
-    inference (every spike the router saw) and the mean decision step, as
+    inference (every spike the router saw), the mean first correct step and decision step, as
     :func:`gammacore.golden.async_model.evaluate_modes` defines them; with ``count_cycles``
     also the chip's mean clock cycles per step (one more register read per step). Returns
     (figures, wall seconds, counters)."""
@@ -61,7 +61,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
         start = spikes_at(chip.counters())
         t0 = time.perf_counter()
-        correct, decisions, cycles = 0, [], []
+        correct, decisions, firsts, cycles = 0, [], [], []
         for i in tqdm(range(len(x)), desc=f"run on chip ({mode})", unit="sample", disable=not progress):
             right = np.zeros(x.shape[1], dtype=bool)
 
@@ -74,11 +74,14 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
             first = decision_step(right)
             if first is not None:
                 decisions.append(first)
+            if right.any():
+                firsts.append(int(np.argmax(right)))
         wall = time.perf_counter() - t0
         counters = chip.counters()
     fig = {"accuracy": correct / len(x), "spikes_per_inference": (spikes_at(counters) - start) / len(x),
            "decision_step_mean": float(np.mean(decisions)) if decisions else None,
-           "samples_with_decision": len(decisions), "samples": int(len(x))}
+           "samples_with_decision": len(decisions),
+           "first_correct_step_mean": float(np.mean(firsts)) if firsts else None, "samples": int(len(x))}
     if count_cycles:
         fig["cycles_per_step"] = float(np.mean(cycles))
     return fig, wall, counters
@@ -103,7 +106,7 @@ def run(args):
                                            args.lfsr_seed, progress=not args.no_progress)
     from ..golden.async_model import evaluate_modes
     gold = evaluate_modes(cfg, params, task, modes=[args.mode], limit=args.limit, seed=args.lfsr_seed)[args.mode]
-    keys = ("accuracy", "spikes_per_inference", "decision_step_mean")
+    keys = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
     report = {"task": saved["task"], "network": str(args.network), "port": args.port, "mode": args.mode,
               "samples": chip_fig["samples"], "chip": chip_fig, "golden": gold,
               "equal": all(chip_fig[k] == gold[k] for k in keys),
