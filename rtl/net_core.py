@@ -63,7 +63,9 @@ from ..regmap import Capacity, Mode, Region, layer_fields
 from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
 from .encoder import Encoder
+from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
+from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
 
 __all__ = ["NetCore", "descriptor_layout"]
@@ -97,6 +99,10 @@ class NetCore(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (alpha/beta descriptor fields carry shifts)
+    learning : with the learning unit; False: inference only
+        (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
+    serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
+        (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
 
     Attributes
     ----------
@@ -113,13 +119,18 @@ class NetCore(wiring.Component):
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
-    def __init__(self, capacity: Capacity, *, pow2=False):
+    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
             raise TypeError(f"pow2 must be a bool, not {pow2!r}")
         c = self.cap = capacity
         self.pow2 = pow2
+        if not isinstance(learning, bool):
+            raise TypeError(f"learning must be a bool, not {learning!r}")
+        if not isinstance(serial_encoder, bool):
+            raise TypeError(f"serial_encoder must be a bool, not {serial_encoder!r}")
+        self.learning, self.serial_encoder = learning, serial_encoder
         K = c.buckets
         self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
                       "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
@@ -202,8 +213,8 @@ class NetCore(wiring.Component):
         # ---- units ------------------------------------------------------------------------
         m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
         m.submodules.dendrite = de = Dendrite()
-        m.submodules.encoder = en = Encoder()
-        m.submodules.learning = lu = LearningUnit(K, ML, ML, c.synapses, NT, IT)
+        m.submodules.encoder = en = SerialEncoder() if self.serial_encoder else Encoder()
+        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
         m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
                      en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
                      en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
@@ -408,7 +419,7 @@ class NetCore(wiring.Component):
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
                                  kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
                     m.next = "BUCKETS"
-                with m.Elif(self.learn & acc_idle):
+                with m.Elif(self.learn & acc_idle & self.learning):
                     m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
                     m.next = "LEARN_LOAD"
                 with m.Elif(self.clear & acc_idle):
