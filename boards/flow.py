@@ -44,12 +44,16 @@ class BuildFailed(Exception):
     """A tool failed (the design does not fit, a constraint cannot be met, ...)."""
 
 
-def _soc(capacity, clk_freq, baud, pow2):
+def _soc(capacity, clk_freq, baud, pow2, options):
     from ..rtl.soc import SoC
-    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2)
+    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2, **options)
 
 
-def make_design(name, size, *, baud=115200, pow2=False):
+#: construction options of the chip (soc and probe-chip designs) and their defaults
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False}
+
+
+def make_design(name, size, *, baud=115200, pow2=False, options=None):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
     "soc" is the chip with its UART (at ``baud``); "probe-chip" the chip's bus target
@@ -57,9 +61,16 @@ def make_design(name, size, *, baud=115200, pow2=False):
     the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
+    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``) are passed to the
+    chip of the soc and probe-chip designs.
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
+    options = dict(options or {})
+    for key, value in options.items():
+        if key not in CHIP_OPTIONS or not isinstance(value, bool):
+            raise ValueError(f"chip option {key}={value!r}: expected one of {', '.join(CHIP_OPTIONS)} "
+                             f"with a bool value")
     if name in ("probe", "probe-mac") and size.layers != 1:
         raise ValueError(f"the {name} design has one layer, not layers={size.layers}")
     if name == "probe":
@@ -67,9 +78,9 @@ def make_design(name, size, *, baud=115200, pow2=False):
     if name == "probe-mac":
         return lambda clk_freq: accumulator_probe(size.inputs, size.neurons)
     if name == "probe-chip":
-        return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2)
+        return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2, **options)
     if name == "soc":
-        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2)
+        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2, options)
     raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
 
 
@@ -168,7 +179,7 @@ def summarise(board, report, stats):
 
 
 def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=115200,
-          progress=print):
+          options=None, progress=print):
     """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
     Parameters
@@ -178,6 +189,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     clock : core clock target in Hz (the board's default when None)
     out : build directory (``build/<board>-<design>`` when None)
     pow2, baud : see :func:`make_design`
+    options : chip options (:data:`CHIP_OPTIONS`); the board's (``board.options``) when None
     progress : called with the name of each phase as it starts
 
     Returns
@@ -187,13 +199,14 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     """
     size = board.size if size is None else size
     clock = board.core_clock if clock is None else clock
+    options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     out = Path(out if out is not None else Path("build") / f"{board.name}-{design}").resolve()
     env = tool_env()
     yosys, pnr, pack = (tool(v, d, env) for v, d in TOOLS[board.family])
 
     progress("elaborate")
     t0 = time.monotonic()
-    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2), clock)
+    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2, options=options), clock)
     platform = board.platform()
     overrides = {"synth_opts": "-dsp"} if board.family == "ice40" else {}
     platform.build(top, name=NAME, build_dir=str(out), do_build=False, **overrides).extract(str(out))
@@ -228,7 +241,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
         "board": board.name, "device": board.device, "package": board.package, "design": design,
         "size": {"layers": size.layers, "inputs": size.inputs, "neurons": size.neurons,
                  "buckets": size.buckets},
-        "synapses": size.synapses, "pow2": pow2,
+        "synapses": size.synapses, "pow2": pow2, "options": options if design in ("soc", "probe-chip") else {},
         "clock_requested_mhz": clock / 1e6, "clock_mhz": top.clk_freq / 1e6,
         "fmax_mhz": core["achieved_mhz"], "constraint_mhz": core["constraint_mhz"],
         "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],

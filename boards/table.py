@@ -58,6 +58,8 @@ class Board:
     core_clock : default core clock target (Hz)
     size : default network size (what fits with that clock)
     multipliers : hard multipliers of the device (SB_MAC16 / MULT18X18D)
+    options : construction options of the chip on this board
+        (:data:`gammacore.boards.flow.CHIP_OPTIONS`: ``learning``, ``serial_encoder``)
     nextpnr_args : device and package options of nextpnr
     programmer : openFPGALoader board name
     """
@@ -70,6 +72,7 @@ class Board:
     multipliers: int
     nextpnr_args: tuple = field(default=())
     programmer: str = ""
+    options: dict = field(default_factory=dict)
 
     @property
     def device(self):
@@ -90,7 +93,8 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
           core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
-          nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker"),
+          nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
+          options={"learning": False, "serial_encoder": True}),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 256, 256, 4), 37.5e6),

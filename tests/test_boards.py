@@ -254,7 +254,20 @@ def test_chip_probe_wraps_the_chip_of_the_size():
     assert probe.core.capacity.as_dict() == size.capacity().as_dict()
 
 
+def test_chip_options_reach_the_chip():
+    """Board options (inference-only, serial encoder) reach the SoC's chip and its core."""
+    soc = make_design("soc", Size(2, 4, 4, 2), options={"learning": False, "serial_encoder": True})(24e6)
+    probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"learning": False})(24e6)
+    assert (soc.learning, soc.serial_encoder) == (False, True)
+    assert (probe.core.learning, probe.core.serial_encoder) == (False, False)
+    assert board("icebreaker").options == {"learning": False, "serial_encoder": True}
+
+
 def test_make_design_errors():
+    with pytest.raises(ValueError, match="chip option learn=False"):
+        make_design("soc", Size(), options={"learn": False})
+    with pytest.raises(ValueError, match="chip option learning=0"):
+        make_design("soc", Size(), options={"learning": 0})
     with pytest.raises(ValueError, match="unknown design 'cpu'"):
         make_design("cpu", Size())
     with pytest.raises(ValueError, match="layers=2"):
