@@ -14,7 +14,7 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from gammacore.boards import pll_ecp5, pll_ice40
-from gammacore.boards.flow import make_design, overfull, yosys_stats
+from gammacore.boards.flow import make_design, module_stats, overfull, yosys_stats
 from gammacore.boards.pll_ecp5 import ECP5PLL, ecp5_pll_params
 from gammacore.boards.pll_ice40 import ICE40PLL, ice40_pll_params
 from gammacore.boards.probe import Probe
@@ -282,6 +282,21 @@ def test_overfull_and_yosys_stats_parse_tool_output():
            "        9   $scopeinfo\n        1   SB_MAC16\n      849 submodules\n       54   SB_DFF\n"
            "      320   SB_LUT4\n\n2.60. Executing CHECK pass\n        7   SB_XYZ\n")
     assert yosys_stats(rpt) == {"$scopeinfo": 9, "SB_MAC16": 1, "SB_DFF": 54, "SB_LUT4": 320}
+
+
+def test_module_stats_runs_yosys_without_flattening_and_parses_per_module(tmp_path, monkeypatch):
+    stat = ("\n=== top.design.chip.core ===\n\n      605 wires\n       21 cells\n      419   SB_CARRY\n"
+            "      150   SB_DFF\n      348   SB_DFFE\n     2123   SB_LUT4\n        1   SB_MAC16\n"
+            "\n=== design hierarchy ===\n\n        1   SB_MAC16\n      498   SB_DFF\n")
+    yosys = tmp_path / "fake-yosys"
+    yosys.write_text(f"#!/bin/sh\necho \"$@\" > \"{yosys}.args\"\ncat > modules.txt <<'END'\n{stat}END\n")
+    yosys.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(yosys))
+    stats = module_stats(board("icebreaker"), tmp_path)
+    assert stats == {"top.design.chip.core": {"SB_CARRY": 419, "FF": 498, "SB_LUT4": 2123, "SB_MAC16": 1},
+                     "total": {"SB_MAC16": 1, "FF": 498}}
+    args = Path(f"{yosys}.args").read_text()
+    assert "synth_ice40 -dsp -noflatten -top top" in args and "read_rtlil top.il" in args
 
 
 def _fake_tool(path, rc, text):
