@@ -95,17 +95,14 @@ class SerialEncoder(wiring.Component):
             m.d.sync += [busy.eq(1), t.eq(1), y.eq(self.i.payload.y), e.eq(self.i.payload.e),
                          d.eq(self.i.payload.d)]
 
-        def low_high(word, coef, last):
-            """Clocks t = first, first + 1: ``acc = word * coef`` (word signed 32, coef unsigned 16)."""
-            with m.If(t == last - 1):
-                m.d.comb += [ma.eq(word[:16]), mb.eq(coef)]
-                m.d.sync += acc.eq(prod)
-            with m.If(t == last):
-                m.d.comb += [ma.eq(word[16:32]), mb.eq(coef)]
-                m.d.sync += acc.eq(acc + (prod << 16) - Mux(word[31], coef << 32, 0))
-
-        def round16(value):
-            return (value + (1 << (F.COEF.frac - 1))) >> F.COEF.frac
+        # alpha_e e (clocks 1, 2) and alpha_theta d1 (clocks 10, 11) share one adder
+        second = Signal()
+        word = Signal(signed(F.ENC.width + 1))
+        coef = Signal(unsigned(F.COEF.width))
+        acc_round = Signal(signed(F.ENC.width + 1))
+        m.d.comb += [second.eq(t >= 8), word.eq(Mux(second, d, e)),
+                     coef.eq(Mux(second, self.alpha_theta, self.alpha_e)),
+                     acc_round.eq((acc + (1 << (F.COEF.frac - 1))) >> F.COEF.frac)]
 
         th = Signal(unsigned(F.THETA.width + sh_th))
         theta_new = saturate(m, self.theta0 + ((d + (1 << (sh_d - 1))) >> sh_d), F.THETA, "theta_new")
@@ -118,10 +115,15 @@ class SerialEncoder(wiring.Component):
 
         with m.If(busy):
             m.d.sync += t.eq(t + 1)
-            low_high(e, self.alpha_e, 2)
+            with m.If((t == 1) | (t == 10)):
+                m.d.comb += [ma.eq(word[:16]), mb.eq(coef)]
+                m.d.sync += acc.eq(prod)
+            with m.If((t == 2) | (t == 11)):
+                m.d.comb += [ma.eq(word[16:32]), mb.eq(coef)]
+                m.d.sync += acc.eq(acc + (prod << 16) - Mux(word[31], coef << 32, 0))
             with m.If(t == 3):
                 m.d.sync += [theta.eq(theta_new), ths.eq(th << 3), n.eq(0)]
-                e1 = Mux(self.decay_e, round16(acc), e)
+                e1 = Mux(self.decay_e, acc_round, e)
                 m.d.sync += [e.eq(e1), rem.eq(y - e1 + (th >> 1))]
             with m.If((t >= 4) & (t <= 7)):
                 with m.If(rem >= ths):
@@ -135,9 +137,8 @@ class SerialEncoder(wiring.Component):
             with m.If(t == 9):
                 m.d.comb += [ma.eq(self.m_f), mb.eq(q)]
                 m.d.sync += [e.eq(e2), d.eq(d1)]
-            low_high(d, self.alpha_theta, 11)
             with m.If(t == LATENCY - 1):
                 m.d.sync += [busy.eq(0), self.o.valid.eq(1), self.o.payload.q.eq(q),
                              self.o.payload.e.eq(e), self.o.payload.n.eq(n),
-                             self.o.payload.d.eq(Mux(self.decay_d, round16(acc), d))]
+                             self.o.payload.d.eq(Mux(self.decay_d, acc_round, d))]
         return m
