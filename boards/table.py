@@ -1,11 +1,12 @@
 """The boards gammacore builds for: platform, device, clocks, default network size.
 
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
-:class:`Board`. The default sizes are the largest square layers (inputs = neurons, K = 4)
-that were built here and closed timing at the default core clock
-(``benchmarks/bench_boards.py``, README "Boards"): on the ECP5 boards for one layer core
-(``--design probe``), on the iCEBreaker for the MAC lane alone (``--design probe-mac``),
-since the layer core does not fit the UP5K.
+:class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
+layers of n x n, K = 4) that was built here and closed timing at the default core clock,
+25 MHz (``benchmarks/bench_boards.py --soc``, README "Boards"). The chip does not fit the
+iCEBreaker's UP5K at any size, even inference-only with the serial encoder (its default
+options); its default size is the largest MAC lane alone (``--design probe-mac``) and its
+core clock a typical UP5K one, 24 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -95,10 +96,10 @@ BOARDS = {b.name: b for b in [
           core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
           options={"learning": False, "serial_encoder": True}),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 256, 256, 4), 37.5e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 256, 256, 4), 37.5e6),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), 25e6),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), 25e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 192, 192, 4), 25e6),
 ]}
 
 
