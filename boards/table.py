@@ -1,11 +1,12 @@
 """The boards gammacore builds for: platform, device, clocks, default network size.
 
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
-:class:`Board`. The default sizes are the largest square layers (inputs = neurons, K = 4)
-that were built here and closed timing at the default core clock
-(``benchmarks/bench_boards.py``, README "Boards"): on the ECP5 boards for one layer core
-(``--design probe``), on the iCEBreaker for the MAC lane alone (``--design probe-mac``),
-since the layer core does not fit the UP5K.
+:class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
+layers of n x n, K = 4) that was built here and closed timing at the default core clock,
+25 MHz (``benchmarks/bench_boards.py --soc``, README "Boards"). The chip does not fit the
+iCEBreaker's UP5K at any size, even inference-only with the serial encoder (its default
+options); its default size is the largest MAC lane alone (``--design probe-mac``) and its
+core clock a typical UP5K one, 24 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -58,6 +59,8 @@ class Board:
     core_clock : default core clock target (Hz)
     size : default network size (what fits with that clock)
     multipliers : hard multipliers of the device (SB_MAC16 / MULT18X18D)
+    options : construction options of the chip on this board
+        (:data:`gammacore.boards.flow.CHIP_OPTIONS`: ``learning``, ``serial_encoder``)
     nextpnr_args : device and package options of nextpnr
     programmer : openFPGALoader board name
     """
@@ -70,6 +73,7 @@ class Board:
     multipliers: int
     nextpnr_args: tuple = field(default=())
     programmer: str = ""
+    options: dict = field(default_factory=dict)
 
     @property
     def device(self):
@@ -90,11 +94,12 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
           core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
-          nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker"),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(1, 128, 128, 4), 37.5e6),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(1, 256, 256, 4), 37.5e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(1, 256, 256, 4), 37.5e6),
+          nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
+          options={"learning": False, "serial_encoder": True}),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), 25e6),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), 25e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 192, 192, 4), 25e6),
 ]}
 
 

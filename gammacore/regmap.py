@@ -13,7 +13,7 @@ words of :mod:`gammacore.golden.formats`.
 import enum
 
 
-__all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "Capacity", "layer_fields", "descriptors",
+__all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "CapFlag", "Capacity", "layer_fields", "descriptors",
            "mem_addr", "desc_addr", "event_word", "decode_out", "CHIP_ID"]
 
 
@@ -137,8 +137,9 @@ class Reg(enum.IntEnum):
     CAP_SYNAPSES = 0x0004
     CAP_BUCKETS = 0x0005
     CAP_MAX_LAYER = 0x0006
-    CAP_FLAGS = 0x0007      # r: bit 0 power-of-two buckets, bit 1 asynchronous modes
-    CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy
+    CAP_FLAGS = 0x0007      # r: CapFlag bits (power-of-two buckets, asynchronous modes, learning)
+    CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy, and STEP/LEARN
+                            # while a layer below N_LAYERS has n_in == 0 or n_out == 0
     STATUS = 0x0011         # r: Status bits
     N_LAYERS = 0x0012       # r/w: layers of the loaded network
     MODE = 0x0013           # r/w: execution mode (Mode); refused while busy
@@ -165,6 +166,14 @@ class Cmd(enum.IntFlag):
     CLEAR = 4               # zero every state word (the golden model's reset)
     WAIT = 8                # with one of the above: acknowledge the write when done (or the
                             # output FIFO is full), not at once
+
+
+class CapFlag(enum.IntFlag):
+    """Bits of ``Reg.CAP_FLAGS``: what this build of the chip does."""
+    POW2 = 1                # power-of-two bucket rates (the bucket pass shifts)
+    ASYNC = 2               # asynchronous modes (Mode)
+    LEARNING = 4            # the learning unit; without it (an inference-only build) Cmd.LEARN
+                            # and every access to the ERR region are refused with a bus error
 
 
 class Mode(enum.IntEnum):

@@ -3,6 +3,7 @@
 Exit status 0 when the bitstream is written and timing is met, 1 when the design does not fit
 or misses timing (the message says which), 2 on bad input.
 """
+import argparse
 import json
 import sys
 import time
@@ -28,6 +29,12 @@ def add_arguments(p):
         p.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default: the board's)")
     p.add_argument("--pow2", action="store_true",
                    help="power-of-two bucket rates: the bucket pass shifts instead of multiplying (fewer DSPs)")
+    p.add_argument("--learning", action=argparse.BooleanOptionalAction, default=None,
+                   help="soc/probe-chip: with the learning unit, or an inference-only chip that refuses "
+                        "LEARN (default: the board's)")
+    p.add_argument("--serial-encoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="soc/probe-chip: the encoder on one shared multiplier, 13 clocks per neuron "
+                        "(default: the board's)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the soc design (default 115200)")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
@@ -39,7 +46,8 @@ def _table(r):
     lines = [f"board      {r['board']} ({r['device']} {r['package']})",
              f"design     {r['design']}  layers={r['size']['layers']} inputs={r['size']['inputs']} "
              f"neurons={r['size']['neurons']} buckets={r['size']['buckets']} synapses={r['synapses']}"
-             + (" pow2" if r["pow2"] else "")]
+             + (" pow2" if r["pow2"] else "")
+             + "".join(f" {k.replace('_', '-')}={'on' if v else 'off'}" for k, v in r.get("options", {}).items())]
     for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM"), ("spram", "SPRAM")):
         u = r["resources"].get(key)
         if u is not None:
@@ -79,8 +87,12 @@ def run(args):
         print(f"[{time.monotonic() - t0:7.1f} s] {phase}", file=sys.stderr, flush=True)
 
     try:
+        options = dict(b.options)
+        for name in ("learning", "serial_encoder"):
+            if getattr(args, name) is not None:
+                options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,
-                       baud=args.baud, progress=progress)
+                       baud=args.baud, options=options, progress=progress)
     except BuildFailed as exc:
         print(f"gammacore build: {exc}", file=sys.stderr)
         if json_path is not None:

@@ -23,7 +23,8 @@ def run(args):
     print(f"chip        {status['id']} ({'simulated board' if status['simulated'] else args.port})")
     print("capacity    " + ", ".join(f"{k} {v}" for k, v in status["capacity"].items()))
     print(f"features    power-of-two buckets {'yes' if status['pow2_buckets'] else 'no'}, "
-          f"asynchronous modes {'yes' if status['async_modes'] else 'no'}")
+          f"asynchronous modes {'yes' if status['async_modes'] else 'no'}, "
+          f"learning unit {'yes' if status['learning'] else 'no (inference-only build)'}")
     for k, v in status["counters"].items():
         print(f"{k:<12}{v}")
     for k, v in status["link"].items():

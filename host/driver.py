@@ -38,8 +38,9 @@ class Chip:
         if words[0] != R.CHIP_ID:
             raise ChipError(f"no gammacore chip answers: identity word {words[0]:#010x}, expected {R.CHIP_ID:#010x}")
         cap = R.Capacity(*words[1:7])
-        return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & 1),
-                "async_modes": bool(words[7] & 2)}
+        return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & R.CapFlag.POW2),
+                "async_modes": bool(words[7] & R.CapFlag.ASYNC),
+                "learning": bool(words[7] & R.CapFlag.LEARNING)}
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])

@@ -9,7 +9,8 @@ Commands (``Reg.CTRL``) are held pending until the core can take them; ``Status.
 high from the write until the command is done. With ``Cmd.WAIT`` the write itself is
 acknowledged only when the command is done (or the output FIFO is full), which saves the
 host a status poll per command. A command, a descriptor write or a memory
-access while busy is refused with a bus error (and counted), never half-applied. Input
+access while busy is refused with a bus error (and counted), never half-applied; so is a
+STEP or LEARN while a layer in use has no inputs or no neurons (descriptors not loaded). Input
 events (``Reg.EVENT``) may be written at any time: they wait in the event FIFO and a full
 FIFO holds the bus request until there is room (back-pressure, nothing dropped). Output
 packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
@@ -35,6 +36,9 @@ class Chip(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates
+    learning : with the learning unit; False: an inference-only build that refuses
+        ``Cmd.LEARN`` and the ERR region (bus error) and clears ``CapFlag.LEARNING``
+    serial_encoder : the encoder on one shared multiplier (see :class:`~gammacore.rtl.net_core.NetCore`)
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
 
     Attributes
@@ -45,8 +49,10 @@ class Chip(wiring.Component):
         (with ``n_link_counters``), in
     """
 
-    def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0):
-        self.capacity, self.pow2 = capacity, pow2
+    def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
+                 serial_encoder=False):
+        self.capacity, self.pow2, self.learning = capacity, pow2, learning
+        self.serial_encoder = serial_encoder
         self.event_depth, self.out_depth, self.n_link = event_depth, out_depth, n_link_counters
         ports = {"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)}
         if n_link_counters:
@@ -56,7 +62,8 @@ class Chip(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = self.capacity
-        m.submodules.core = core = NetCore(c, pow2=self.pow2)
+        m.submodules.core = core = NetCore(c, pow2=self.pow2, learning=self.learning,
+                                                 serial_encoder=self.serial_encoder)
         m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
         self.core, self.router = core, router
         wiring.connect(m, core.spikes, router.i)
@@ -101,7 +108,7 @@ class Chip(wiring.Component):
         regs = {
             R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
-            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: int(self.pow2) | 2,
+            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: (R.CapFlag.POW2 * self.pow2) | R.CapFlag.ASYNC | (R.CapFlag.LEARNING * self.learning),
             R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
@@ -135,7 +142,9 @@ class Chip(wiring.Component):
                         with m.Switch(addr):
                             with m.Case(R.Reg.CTRL):
                                 cmd = bus.w_data[:3]
-                                with m.If(busy | (cmd == 0) | ((cmd & (cmd - 1)) != 0) | (bus.w_data[4:] != 0)):
+                                with m.If(busy | (cmd == 0) | ((cmd & (cmd - 1)) != 0) | (bus.w_data[4:] != 0)
+                                          | ((cmd == R.Cmd.LEARN) & (not self.learning))
+                                          | (((cmd == R.Cmd.STEP) | (cmd == R.Cmd.LEARN)) & ~core.configured)):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += pending.eq(cmd)
@@ -183,7 +192,7 @@ class Chip(wiring.Component):
                             m.d.comb += router.route_we.eq(1)
                             ack()
                     with m.Elif(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
-                                          (region == R.Region.B) | (region == R.Region.ERR))):
+                                          (region == R.Region.B) | ((region == R.Region.ERR) & self.learning))):
                         with m.If(busy | (index >= region_depth)):
                             ack(err=1)
                         with m.Else():
@@ -206,7 +215,7 @@ class Chip(wiring.Component):
                             ack(err=1)
                         with m.Else():
                             m.next = "ROUTE_READ"
-                    with m.Elif(is_mem & (region <= R.Region.ERR)):
+                    with m.Elif(is_mem & (region <= R.Region.ERR) & ((region != R.Region.ERR) | self.learning)):
                         with m.If(busy | (index >= region_depth)):
                             ack(err=1)
                         with m.Else():

@@ -53,7 +53,7 @@ The memory port (``mem_*``, :class:`gammacore.regmap.Region`) reads and writes t
 weights, the routing table is in the router; state words and the learning errors, while the
 core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid with it).
 """
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -63,7 +63,9 @@ from ..regmap import Capacity, Mode, Region, layer_fields
 from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
 from .encoder import Encoder
+from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
+from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
 
 __all__ = ["NetCore", "descriptor_layout"]
@@ -97,6 +99,10 @@ class NetCore(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (alpha/beta descriptor fields carry shifts)
+    learning : with the learning unit; False: inference only
+        (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
+    serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
+        (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
 
     Attributes
     ----------
@@ -106,6 +112,7 @@ class NetCore(wiring.Component):
     step, learn, clear : command pulses (taken while idle), in
     busy, done : out (done pulses at the end of every command)
     n_layers : number of layers of the network, in
+    configured : every layer below n_layers has n_in > 0 and n_out > 0, out
     mode : execution mode (:class:`gammacore.regmap.Mode`), in
     seed : LFSR seed of the random order, loaded at ``clear``, in
     desc_layer, desc_field, desc_data, desc_we : layer-descriptor write port, in
@@ -113,13 +120,18 @@ class NetCore(wiring.Component):
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
-    def __init__(self, capacity: Capacity, *, pow2=False):
+    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
             raise TypeError(f"pow2 must be a bool, not {pow2!r}")
         c = self.cap = capacity
         self.pow2 = pow2
+        if not isinstance(learning, bool):
+            raise TypeError(f"learning must be a bool, not {learning!r}")
+        if not isinstance(serial_encoder, bool):
+            raise TypeError(f"serial_encoder must be a bool, not {serial_encoder!r}")
+        self.learning, self.serial_encoder = learning, serial_encoder
         K = c.buckets
         self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
                       "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
@@ -131,7 +143,7 @@ class NetCore(wiring.Component):
             "fwd": In(stream.Signature(fwd_layout(c.max_layer))),
             "router_idle": In(1), "fwd_empty": In(1),
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
-            "n_layers": In(range(c.layers + 1)),
+            "n_layers": In(range(c.layers + 1)), "configured": Out(1),
             "mode": In(range(len(Mode))), "seed": In(16),
             "desc_layer": In(range(c.layers)), "desc_field": In(range(len(layer_fields(K)))),
             "desc_data": In(32), "desc_we": In(1),
@@ -194,6 +206,10 @@ class NetCore(wiring.Component):
                                 with m.Case(f):
                                     m.d.sync += getattr(descs[n], name).eq(self.desc_data)
         desc_array = Array(ds.as_value() for ds in descs)
+        # every layer in use has inputs and neurons: a step over an empty layer would never
+        # reach its last neuron, so the chip refuses STEP and LEARN until this holds
+        m.d.comb += self.configured.eq(Cat(
+            (self.n_layers <= n) | ((descs[n].n_in != 0) & (descs[n].n_out != 0)) for n in range(L)).all())
 
         alphas = Array(getattr(d, f"alpha{k}") for k in range(K))
         coef_w = 5 if self.pow2 else F.COEF.width
@@ -202,8 +218,8 @@ class NetCore(wiring.Component):
         # ---- units ------------------------------------------------------------------------
         m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
         m.submodules.dendrite = de = Dendrite()
-        m.submodules.encoder = en = Encoder()
-        m.submodules.learning = lu = LearningUnit(K, ML, ML, c.synapses, NT, IT)
+        m.submodules.encoder = en = SerialEncoder() if self.serial_encoder else Encoder()
+        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
         m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
                      en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
                      en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
@@ -408,7 +424,7 @@ class NetCore(wiring.Component):
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
                                  kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
                     m.next = "BUCKETS"
-                with m.Elif(self.learn & acc_idle):
+                with m.Elif(self.learn & acc_idle & self.learning):
                     m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
                     m.next = "LEARN_LOAD"
                 with m.Elif(self.clear & acc_idle):

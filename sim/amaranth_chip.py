@@ -45,10 +45,11 @@ class BusInitiator(HostScript):
         return rdata
 
 
-def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None):
-    """Run the case; ``extra(host, obs)`` (async) runs after the steps, before the final reads."""
+def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **options):
+    """Run the case; ``extra(host, obs)`` (async) runs after the steps, before the final reads.
+    ``options``: further construction parameters of the Chip (e.g. ``learning=False``)."""
     rng = np.random.default_rng(case["seed"] + 2_000_003)
-    dut = Chip(case["capacity"], out_depth=out_depth, pow2=case.get("pow2", False))
+    dut = Chip(case["capacity"], out_depth=out_depth, pow2=case.get("pow2", False), **options)
     obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
 
     async def bench(ctx):

@@ -14,11 +14,11 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from gammacore.boards import pll_ecp5, pll_ice40
-from gammacore.boards.flow import make_design, overfull, yosys_stats
+from gammacore.boards.flow import make_design, module_stats, overfull, yosys_stats
 from gammacore.boards.pll_ecp5 import ECP5PLL, ecp5_pll_params
 from gammacore.boards.pll_ice40 import ICE40PLL, ice40_pll_params
 from gammacore.boards.probe import Probe
-from gammacore.boards.program import ProgramError, find_programmer, program, program_command
+from gammacore.boards.program import ProgramError, find_programmer, program_command
 from gammacore.boards.table import BOARDS, Size, board
 from gammacore.boards.top import BoardTop
 from gammacore.rtl.accumulator import SynapticAccumulator
@@ -254,7 +254,20 @@ def test_chip_probe_wraps_the_chip_of_the_size():
     assert probe.core.capacity.as_dict() == size.capacity().as_dict()
 
 
+def test_chip_options_reach_the_chip():
+    """Board options (inference-only, serial encoder) reach the SoC's chip and its core."""
+    soc = make_design("soc", Size(2, 4, 4, 2), options={"learning": False, "serial_encoder": True})(24e6)
+    probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"learning": False})(24e6)
+    assert (soc.learning, soc.serial_encoder) == (False, True)
+    assert (probe.core.learning, probe.core.serial_encoder) == (False, False)
+    assert board("icebreaker").options == {"learning": False, "serial_encoder": True}
+
+
 def test_make_design_errors():
+    with pytest.raises(ValueError, match="chip option learn=False"):
+        make_design("soc", Size(), options={"learn": False})
+    with pytest.raises(ValueError, match="chip option learning=0"):
+        make_design("soc", Size(), options={"learning": 0})
     with pytest.raises(ValueError, match="unknown design 'cpu'"):
         make_design("cpu", Size())
     with pytest.raises(ValueError, match="layers=2"):
@@ -269,6 +282,21 @@ def test_overfull_and_yosys_stats_parse_tool_output():
            "        9   $scopeinfo\n        1   SB_MAC16\n      849 submodules\n       54   SB_DFF\n"
            "      320   SB_LUT4\n\n2.60. Executing CHECK pass\n        7   SB_XYZ\n")
     assert yosys_stats(rpt) == {"$scopeinfo": 9, "SB_MAC16": 1, "SB_DFF": 54, "SB_LUT4": 320}
+
+
+def test_module_stats_runs_yosys_without_flattening_and_parses_per_module(tmp_path, monkeypatch):
+    stat = ("\n=== top.design.chip.core ===\n\n      605 wires\n       21 cells\n      419   SB_CARRY\n"
+            "      150   SB_DFF\n      348   SB_DFFE\n     2123   SB_LUT4\n        1   SB_MAC16\n"
+            "\n=== design hierarchy ===\n\n        1   SB_MAC16\n      498   SB_DFF\n")
+    yosys = tmp_path / "fake-yosys"
+    yosys.write_text(f"#!/bin/sh\necho \"$@\" > \"{yosys}.args\"\ncat > modules.txt <<'END'\n{stat}END\n")
+    yosys.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(yosys))
+    stats = module_stats(board("icebreaker"), tmp_path)
+    assert stats == {"top.design.chip.core": {"SB_CARRY": 419, "FF": 498, "SB_LUT4": 2123, "SB_MAC16": 1},
+                     "total": {"SB_MAC16": 1, "FF": 498}}
+    args = Path(f"{yosys}.args").read_text()
+    assert "synth_ice40 -dsp -noflatten -top top" in args and "read_rtlil top.il" in args
 
 
 def _fake_tool(path, rc, text):

@@ -88,7 +88,7 @@ def test_build_reports_a_design_that_does_not_fit(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, design", [("icebreaker", "probe-mac"), ("ulx3s-85f", "probe")])
+@pytest.mark.parametrize("name, design", [("icebreaker", "probe-mac"), ("ulx3s-12f", "soc")])
 def test_default_build(name, design, tmp_path):
     """The board's default size and clock build and close timing."""
     r, rep = _build(tmp_path, "--board", name, "--design", design)

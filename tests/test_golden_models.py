@@ -1,6 +1,5 @@
 """Float and fixed-point network models, the learning rule and the exact gradient."""
 import dataclasses
-import json
 
 import numpy as np
 import pytest

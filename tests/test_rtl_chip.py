@@ -19,8 +19,21 @@ def random_sizes(rng, layers):
     return tuple(int(n) for n in rng.integers(1, 7, size=layers + 1))
 
 
+#: construction parameters of the chip that must not change any result: the default build,
+#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build
+BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
+          "inference-only": {"learning": False, "serial_encoder": True}}
+LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
+ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
+
+
+def p_learn(build, p):
+    """The case's learning probability on ``build``: none without the learning unit."""
+    return p if BUILDS[build].get("learning", True) else 0.0
+
+
 def check(case, **kw):
-    print(f"seed={case['seed']} sizes={case['sizes']} K={case['K']}")
+    print(f"seed={case['seed']} sizes={case['sizes']} K={case['K']} build={kw}")
     if len(case["sizes"]) > 2:
         assert any(s["packets"] for s in case["steps"]), f"seed={case['seed']}: the case produced no spikes"
     assert any(any(s["x_out"]) for s in case["steps"]), f"seed={case['seed']}: the output never moved"
@@ -29,21 +42,24 @@ def check(case, **kw):
     return obs
 
 
+@LEARNING_BUILDS
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_three_layer_inference_and_learning_match_golden(seed):
+def test_three_layer_inference_and_learning_match_golden(seed, build):
     rng = np.random.default_rng(seed)
     case = make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=14, p_learn=0.6)
     learned = any(s["err"] is not None for s in case["steps"])
-    obs = check(case)
+    obs = check(case, **BUILDS[build])
     assert learned and len(obs["learn_cycles"]) == sum(s["err"] is not None for s in case["steps"])
     init = np.concatenate([l.W_master.ravel() for l in case["initial"]])
     assert np.any(init != np.array(case["final"]["W"])), f"seed={seed}: learning changed no weight"
 
 
+@ALL_BUILDS
 @pytest.mark.parametrize("seed,layers", [(11, 1), (12, 2), (13, 4)])
-def test_other_depths_match_golden(seed, layers):
+def test_other_depths_match_golden(seed, layers, build):
     rng = np.random.default_rng(seed)
-    check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10, p_learn=0.5))
+    check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10,
+                        p_learn=p_learn(build, 0.5)), **BUILDS[build])
 
 
 @pytest.mark.parametrize("seed", [15, 16])
@@ -53,17 +69,18 @@ def test_power_of_two_bucket_rates_match_golden(seed):
     check(make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=10, p_learn=0.5, pow2=True))
 
 
+@ALL_BUILDS
 @pytest.mark.parametrize("mode", ["async-random", "async-priority"])
 @pytest.mark.parametrize("seed", [82, 83])
-def test_async_modes_match_golden(mode, seed):
+def test_async_modes_match_golden(mode, seed, build):
     """Asynchronous execution (no layer barrier): every spike in the golden firing order,
     with learning, a small output FIFO and pauses in reading it."""
     rng = np.random.default_rng(seed)
     sizes = tuple(int(n) for n in rng.integers(3, 9, size=4))
-    case = make_net_case(seed, sizes, int(rng.integers(1, 5)), T=12, rate=0.7, p_learn=0.5, mode=mode)
+    case = make_net_case(seed, sizes, int(rng.integers(1, 5)), T=12, rate=0.7, p_learn=p_learn(build, 0.5), mode=mode)
     assert any(s["packets"] != sorted(s["packets"]) for s in case["steps"]), \
         f"seed={seed}: no step fires out of layer order; the case does not exercise the dispatch"
-    check(case, out_depth=2)
+    check(case, out_depth=2, **BUILDS[build])
 
 
 def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
@@ -96,11 +113,12 @@ def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
     assert all(obs["bad"]), obs["bad"]
 
 
+@ALL_BUILDS
 @pytest.mark.parametrize("out_depth", [1, 2])
-def test_output_backpressure_loses_and_reorders_nothing(out_depth):
+def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
     case = make_net_case(21, (3, 6, 5, 2), 2, T=8, rate=0.8, p_learn=0.0)
-    check(case, out_depth=out_depth, p_pause=0.8)
+    check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
 def test_refused_events_and_bus_errors_are_counted_and_change_nothing():
@@ -186,10 +204,14 @@ def test_unrouted_spikes_are_counted():
     assert seen["unrouted"] == expected and seen["to_next"] == 0, seen
 
 
-def test_identity_and_capacity_registers():
+@ALL_BUILDS
+def test_identity_and_capacity_registers(build):
+    """Identity, capacity and CAP_FLAGS; an inference-only build refuses LEARN and the ERR
+    region with bus errors (counted) and still steps."""
     case = make_net_case(61, (2, 3, 2), 2, T=1)
     cap = case["capacity"]
-    dut = Chip(cap)
+    learning = BUILDS[build].get("learning", True)
+    dut = Chip(cap, **BUILDS[build])
     seen = {}
 
     async def bench(ctx):
@@ -197,6 +219,13 @@ def test_identity_and_capacity_registers():
         seen["id"] = int(await host.request(R.Reg.ID))
         seen["cap"] = [int(await host.request(r)) for r in (R.Reg.CAP_LAYERS, R.Reg.CAP_NEURONS, R.Reg.CAP_INPUTS,
                                                             R.Reg.CAP_SYNAPSES, R.Reg.CAP_BUCKETS, R.Reg.CAP_MAX_LAYER)]
+        seen["flags"] = int(await host.request(R.Reg.CAP_FLAGS))
+        await host.load(chip_words(case))
+        seen["learn"] = [(await host.request(R.Reg.CTRL, R.Cmd.LEARN | R.Cmd.WAIT, allow_error=True))[0],
+                         (await host.request(R.mem_addr(R.Region.ERR, 0), 1, allow_error=True))[0],
+                         (await host.request(R.mem_addr(R.Region.ERR, 0), allow_error=True))[0]]
+        seen["step"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.WAIT, allow_error=True)
+        seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -204,6 +233,9 @@ def test_identity_and_capacity_registers():
     sim.run()
     assert seen["id"] == R.CHIP_ID
     assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
+    assert seen["flags"] == R.CapFlag.ASYNC | (R.CapFlag.LEARNING if learning else 0), seen["flags"]
+    assert seen["learn"] == [not learning] * 3 and not seen["step"], seen
+    assert seen["errors"] == (0 if learning else 3), seen
 
 
 def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
@@ -231,3 +263,49 @@ def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
     assert seen["busy_after"] == [0] * len(case["steps"]), "a WAIT command returned before it was done"
     assert [[tuple(p) for p in g] for g in seen["packets"]] == [[tuple(p) for p in s["packets"]] for s in case["steps"]]
     assert seen["bad"], "an unknown command bit must be refused"
+
+
+@pytest.mark.parametrize("build", ["default", "inference-only"])
+def test_step_and_learn_refused_until_every_layer_is_loaded(build):
+    """A layer with no inputs or no neurons (its descriptors not written) would never finish
+    a pass: STEP and LEARN are refused with counted bus errors until every layer in use has
+    both; CLEAR is taken; once loaded, a step matches the golden model."""
+    case = make_net_case(81, (3, 4, 2), 2, T=1, rate=1.0, p_learn=0.0)
+    K, sizes = case["K"], case["sizes"]
+    dut = Chip(case["capacity"], **BUILDS[build])
+    seen = {}
+
+    async def refused(host):
+        return [(await host.request(R.Reg.CTRL, cmd | R.Cmd.WAIT, allow_error=True))[0]
+                for cmd in (R.Cmd.STEP, R.Cmd.LEARN)]
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, np.random.default_rng(4), p_idle=0.1, seed=81)
+        seen["fresh"] = await refused(host)
+        seen["clear"], _ = await host.request(R.Reg.CTRL, R.Cmd.CLEAR | R.Cmd.WAIT, allow_error=True)
+        await host.load(chip_words(case))
+        await host.request(R.desc_addr(1, "n_out", K), 0)       # the output layer emptied
+        seen["no_out"] = await refused(host)
+        await host.request(R.desc_addr(1, "n_out", K), sizes[2])
+        await host.request(R.desc_addr(0, "n_in", K), 0)        # the first layer without inputs
+        seen["no_in"] = await refused(host)
+        await host.request(R.desc_addr(0, "n_in", K), sizes[0])
+        seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
+        seen["busy"] = int(await host.request(R.Reg.STATUS)) & R.Status.BUSY
+        for src, q in case["steps"][0]["events"]:
+            await host.request(R.Reg.EVENT, R.event_word(src, q))
+        seen["step"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.WAIT, allow_error=True)
+        got = []
+        await host.drain(got)
+        seen["packets"] = got
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    print(f"seed=81 build={build}: {seen}")
+    assert seen["fresh"] == [True, True] and seen["no_out"] == [True, True] and seen["no_in"] == [True, True], seen
+    assert not seen["clear"] and not seen["busy"] and not seen["step"], seen
+    assert seen["errors"] == 6, seen
+    assert case["steps"][0]["packets"], "the case must fire in its first step"
+    assert [tuple(p) for p in seen["packets"]] == [tuple(p) for p in case["steps"][0]["packets"]]

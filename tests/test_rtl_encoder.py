@@ -1,15 +1,21 @@
-"""Encoder unit vs golden.fixedpoint.encoder_step, neuron by neuron, under stalls."""
+"""Encoder units (pipelined, and on one shared multiplier) vs golden.fixedpoint.encoder_step,
+neuron by neuron, under stalls."""
 import numpy as np
 import pytest
 
 from gammacore.golden import fixedpoint as fp
 from gammacore.golden import formats as F
 from gammacore.rtl.encoder import Encoder
+from gammacore.rtl.encoder_serial import SerialEncoder
 from rtl_helpers import receive, run, seeded, send
 
 
+UNITS = pytest.mark.parametrize("unit", [Encoder, SerialEncoder])
+
+
+@UNITS
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_encoder_matches_golden(seed):
+def test_encoder_matches_golden(seed, unit):
     rng = seeded(seed)
     n = 120
     y = rng.integers(F.X.from_float(-2.0), F.X.from_float(40.0), size=n)
@@ -23,7 +29,7 @@ def test_encoder_matches_golden(seed):
     q, e2, d2 = fp.encoder_step(y, e, d, **cfg)
     want = [{"q": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(q, e2, d2)]
     assert any(w["q"] for w in want) and not all(w["q"] for w in want)
-    dut = Encoder()
+    dut = unit()
     got = []
 
     async def producer(ctx):
@@ -41,8 +47,9 @@ def test_encoder_matches_golden(seed):
         assert g == w, f"seed={seed} neuron {i}: rtl {g} golden {w} cfg {cfg}"
 
 
+@UNITS
 @pytest.mark.parametrize("flags", [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (1, 0, 1)])
-def test_encoder_parts_match_golden_split(flags):
+def test_encoder_parts_match_golden_split(flags, unit):
     """The asynchronous mode's parts of a step (decay e, count, fire, decay d), each switched
     on or off, against the golden split functions; the count n is compared on every neuron."""
     decay_e, fire, decay_d = flags
@@ -61,7 +68,7 @@ def test_encoder_parts_match_golden_split(flags):
     d3 = fp.adapt_decay(d2, cfg["alpha_theta"]) if decay_d else d2
     want = [{"q": int(a), "e": int(b), "d": int(c), "n": int(k)} for a, b, c, k in zip(q, e2, d3, cnt)]
     assert any(w["n"] for w in want) and not all(w["n"] for w in want)
-    dut = Encoder()
+    dut = unit()
     got = []
 
     async def producer(ctx):
@@ -80,3 +87,38 @@ def test_encoder_parts_match_golden_split(flags):
     assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
     for i, (g, w) in enumerate(zip(got, want)):
         assert g == w, f"seed={seed} flags={flags} neuron {i}: rtl {g} golden {w} cfg {cfg}"
+
+
+@UNITS
+@pytest.mark.parametrize("seed", [7, 8])
+def test_encoder_full_range_matches_golden(seed, unit):
+    """Estimates and adaptations of either sign over their whole range (the serial unit splits
+    the 32-bit words into halves and corrects for the sign), coefficients up to 65535."""
+    rng = seeded(seed)
+    n = 60
+    y = rng.integers(F.X.min, F.X.max, size=n, endpoint=True)
+    e = rng.integers(F.ENC.min, F.ENC.max, size=n, endpoint=True)
+    d = rng.integers(F.ADAPT.min, F.ADAPT.max, size=n, endpoint=True)
+    e[:8] = [F.ENC.min, F.ENC.max, -1, 0, 1, -(1 << 16), (1 << 16) - 1, -(1 << 31) + (1 << 16)]
+    d[8:16] = [F.ADAPT.min, F.ADAPT.max, -1, 0, 1, -(1 << 16), (1 << 16) - 1, -12345]
+    y[16:24] = e[16:24]
+    cfg = {"theta0": int(rng.integers(1, F.THETA.max + 1)), "alpha_e": 65535, "alpha_theta": int(rng.integers(1, 65536)),
+           "m_f": int(rng.integers(0, 65536)), "n_max": 15}
+    q, e2, d2 = fp.encoder_step(y, e, d, **cfg)
+    want = [{"q": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(q, e2, d2)]
+    dut = unit()
+    got = []
+
+    async def producer(ctx):
+        for name, value in cfg.items():
+            ctx.set(getattr(dut, name), value)
+        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
+
+    async def consumer(ctx):
+        out = await receive(ctx, dut.o, n, np.random.default_rng(seed + 50))
+        got.extend({"q": o.q, "e": o.e, "d": o.d} for o in out)
+
+    run(dut, producer, consumer)
+    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"seed={seed} neuron {i}: rtl {g} golden {w} e={e[i]} d={d[i]} cfg {cfg}"
