@@ -20,7 +20,7 @@ from ..golden import formats as F
 from .bucket_decay import saturate
 from .pipeline import Pipe
 
-__all__ = ["Encoder", "encoder_in_layout", "encoder_out_layout"]
+__all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout"]
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
@@ -32,8 +32,9 @@ def _round_shift(value, s):
     return (value + (1 << (s - 1))) >> s
 
 
-class Encoder(wiring.Component):
-    """Sigma-delta encoder unit.
+class EncoderPorts(wiring.Component):
+    """The ports every sigma-delta encoder unit has (:class:`Encoder`, and the shared-multiplier
+    :class:`~gammacore.rtl.encoder_serial.SerialEncoder`), so the network core takes either.
 
     Attributes
     ----------
@@ -52,6 +53,11 @@ class Encoder(wiring.Component):
     decay_e: In(1, init=1)
     fire: In(1, init=1)
     decay_d: In(1, init=1)
+
+
+
+class Encoder(EncoderPorts):
+    """Sigma-delta encoder unit, one neuron per clock (ports: :class:`EncoderPorts`)."""
 
     def elaborate(self, platform):
         m = Module()

@@ -27,12 +27,10 @@ and ``decay_d`` are read while the neuron is in the unit and must be held as for
 pipelined encoder.
 """
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from .bucket_decay import saturate
-from .encoder import encoder_in_layout, encoder_out_layout
+from .encoder import EncoderPorts
 
 __all__ = ["SerialEncoder"]
 
@@ -40,26 +38,9 @@ __all__ = ["SerialEncoder"]
 LATENCY = 13
 
 
-class SerialEncoder(wiring.Component):
-    """Sigma-delta encoder unit with one shared multiplier (see the module docs).
-
-    Attributes
-    ----------
-    i : stream of (y, e, d) per neuron, in
-    o : stream of (q, e, d, n): spike magnitude (0: none), the new states, the count, out
-    theta0, alpha_e, alpha_theta, m_f, n_max : configuration, in
-    decay_e, fire, decay_d : parts of the step to apply (default: all), in
-    """
-    i: In(stream.Signature(encoder_in_layout))
-    o: Out(stream.Signature(encoder_out_layout))
-    theta0: In(unsigned(F.THETA.width))
-    alpha_e: In(unsigned(F.COEF.width))
-    alpha_theta: In(unsigned(F.COEF.width))
-    m_f: In(unsigned(F.COEF.width))
-    n_max: In(unsigned(4))
-    decay_e: In(1, init=1)
-    fire: In(1, init=1)
-    decay_d: In(1, init=1)
+class SerialEncoder(EncoderPorts):
+    """Sigma-delta encoder unit with one shared multiplier (see the module docs; ports:
+    :class:`~gammacore.rtl.encoder.EncoderPorts`)."""
 
     def elaborate(self, platform):
         m = Module()

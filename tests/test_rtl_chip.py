@@ -27,6 +27,14 @@ LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"]
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
 
 
+def simulate(dut, bench):
+    """Run the testbench ``bench`` against the chip ``dut`` on a 100 MHz clock."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def p_learn(build, p):
     """The case's learning probability on ``build``: none without the learning unit."""
     return p if BUILDS[build].get("learning", True) else 0.0
@@ -167,10 +175,7 @@ def test_commands_while_busy_are_refused():
         await host.drain(got)
         seen["packets"] = got
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen["busy"] and seen["ctrl"] and seen["desc"] and seen["mem"], seen
     assert [tuple(p) for p in seen["packets"]] == [tuple(p) for p in case["steps"][0]["packets"]]
 
@@ -196,10 +201,7 @@ def test_unrouted_spikes_are_counted():
         seen["unrouted"] = int(await host.request(R.Reg.UNROUTED))
         seen["to_next"] = int(await host.request(R.Reg.TO_NEXT))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen["route"] == [0] * n0
     assert seen["unrouted"] == expected and seen["to_next"] == 0, seen
 
@@ -227,10 +229,7 @@ def test_identity_and_capacity_registers(build):
         seen["step"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.WAIT, allow_error=True)
         seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen["id"] == R.CHIP_ID
     assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
     assert seen["flags"] == R.CapFlag.ASYNC | (R.CapFlag.LEARNING if learning else 0), seen["flags"]
@@ -256,10 +255,7 @@ def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
             seen["packets"].append(got)
         seen["bad"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | 16, allow_error=True)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen["busy_after"] == [0] * len(case["steps"]), "a WAIT command returned before it was done"
     assert [[tuple(p) for p in g] for g in seen["packets"]] == [[tuple(p) for p in s["packets"]] for s in case["steps"]]
     assert seen["bad"], "an unknown command bit must be refused"
@@ -299,10 +295,7 @@ def test_step_and_learn_refused_until_every_layer_is_loaded(build):
         await host.drain(got)
         seen["packets"] = got
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     print(f"seed=81 build={build}: {seen}")
     assert seen["fresh"] == [True, True] and seen["no_out"] == [True, True] and seen["no_in"] == [True, True], seen
     assert not seen["clear"] and not seen["busy"] and not seen["step"], seen

@@ -13,6 +13,29 @@ from rtl_helpers import receive, run, seeded, send
 UNITS = pytest.mark.parametrize("unit", [Encoder, SerialEncoder])
 
 
+def run_encoder(unit, seed, rng, y, e, d, cfg, flags=(1, 1, 1)):
+    """Stream (y, e, d) through a ``unit`` configured with ``cfg`` and the step-part flags
+    (decay_e, fire, decay_d) under random input stalls and output back-pressure; returns the
+    outputs as dicts (q, e, d, n)."""
+    dut = unit()
+    got = []
+
+    async def producer(ctx):
+        for name, value in cfg.items():
+            ctx.set(getattr(dut, name), value)
+        for name, value in zip(("decay_e", "fire", "decay_d"), flags):
+            ctx.set(getattr(dut, name), value)
+        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
+
+    async def consumer(ctx):
+        out = await receive(ctx, dut.o, len(y), np.random.default_rng(seed + 50))
+        got.extend({"q": o.q, "e": o.e, "d": o.d, "n": o.n} for o in out)
+
+    run(dut, producer, consumer)
+    assert len(got) == len(y), f"seed={seed}: {len(got)} outputs, expected {len(y)}"
+    return got
+
+
 @UNITS
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_encoder_matches_golden(seed, unit):
@@ -29,21 +52,9 @@ def test_encoder_matches_golden(seed, unit):
     q, e2, d2 = fp.encoder_step(y, e, d, **cfg)
     want = [{"q": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(q, e2, d2)]
     assert any(w["q"] for w in want) and not all(w["q"] for w in want)
-    dut = unit()
-    got = []
-
-    async def producer(ctx):
-        for name, value in cfg.items():
-            ctx.set(getattr(dut, name), value)
-        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
-
-    async def consumer(ctx):
-        out = await receive(ctx, dut.o, n, np.random.default_rng(seed + 50))
-        got.extend({"q": o.q, "e": o.e, "d": o.d} for o in out)
-
-    run(dut, producer, consumer)
-    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
+    got = run_encoder(unit, seed, rng, y, e, d, cfg)
     for i, (g, w) in enumerate(zip(got, want)):
+        g = {k: g[k] for k in w}
         assert g == w, f"seed={seed} neuron {i}: rtl {g} golden {w} cfg {cfg}"
 
 
@@ -68,23 +79,7 @@ def test_encoder_parts_match_golden_split(flags, unit):
     d3 = fp.adapt_decay(d2, cfg["alpha_theta"]) if decay_d else d2
     want = [{"q": int(a), "e": int(b), "d": int(c), "n": int(k)} for a, b, c, k in zip(q, e2, d3, cnt)]
     assert any(w["n"] for w in want) and not all(w["n"] for w in want)
-    dut = unit()
-    got = []
-
-    async def producer(ctx):
-        for name, value in cfg.items():
-            ctx.set(getattr(dut, name), value)
-        ctx.set(dut.decay_e, decay_e)
-        ctx.set(dut.fire, fire)
-        ctx.set(dut.decay_d, decay_d)
-        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
-
-    async def consumer(ctx):
-        out = await receive(ctx, dut.o, n, np.random.default_rng(seed + 50))
-        got.extend({"q": o.q, "e": o.e, "d": o.d, "n": o.n} for o in out)
-
-    run(dut, producer, consumer)
-    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
+    got = run_encoder(unit, seed, rng, y, e, d, cfg, flags)
     for i, (g, w) in enumerate(zip(got, want)):
         assert g == w, f"seed={seed} flags={flags} neuron {i}: rtl {g} golden {w} cfg {cfg}"
 
@@ -106,19 +101,7 @@ def test_encoder_full_range_matches_golden(seed, unit):
            "m_f": int(rng.integers(0, 65536)), "n_max": 15}
     q, e2, d2 = fp.encoder_step(y, e, d, **cfg)
     want = [{"q": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(q, e2, d2)]
-    dut = unit()
-    got = []
-
-    async def producer(ctx):
-        for name, value in cfg.items():
-            ctx.set(getattr(dut, name), value)
-        await send(ctx, dut.i, [{"y": int(a), "e": int(b), "d": int(c)} for a, b, c in zip(y, e, d)], rng)
-
-    async def consumer(ctx):
-        out = await receive(ctx, dut.o, n, np.random.default_rng(seed + 50))
-        got.extend({"q": o.q, "e": o.e, "d": o.d} for o in out)
-
-    run(dut, producer, consumer)
-    assert len(got) == n, f"seed={seed}: {len(got)} outputs, expected {n}"
+    got = run_encoder(unit, seed, rng, y, e, d, cfg)
     for i, (g, w) in enumerate(zip(got, want)):
+        g = {k: g[k] for k in w}
         assert g == w, f"seed={seed} neuron {i}: rtl {g} golden {w} e={e[i]} d={d[i]} cfg {cfg}"
