@@ -24,7 +24,7 @@ from .probe import accumulator_probe, chip_probe, layer_probe
 from .table import Size
 from .top import BoardTop
 
-__all__ = ["BuildFailed", "DESIGNS", "CHIP_OPTIONS", "default_design", "make_design", "overfull", "yosys_stats",
+__all__ = ["BuildFailed", "DESIGNS", "CHIP_OPTIONS", "SINGLE_LAYER", "default_design", "make_design", "overfull", "yosys_stats",
            "module_stats", "tool_env", "tool", "build", "summarise"]
 
 NAME = "top"
@@ -73,7 +73,7 @@ def make_design(name, size, *, baud=115200, pow2=False, options=None):
         if key not in CHIP_OPTIONS or not isinstance(value, bool):
             raise ValueError(f"chip option {key}={value!r}: expected one of {', '.join(CHIP_OPTIONS)} "
                              f"with a bool value")
-    if name in ("probe", "probe-mac") and size.layers != 1:
+    if name in SINGLE_LAYER and size.layers != 1:
         raise ValueError(f"the {name} design has one layer, not layers={size.layers}")
     if name == "probe":
         return lambda clk_freq: layer_probe(size.inputs, size.neurons, size.buckets, pow2=pow2)
@@ -87,6 +87,8 @@ def make_design(name, size, *, baud=115200, pow2=False, options=None):
 
 
 DESIGNS = ("soc", "probe-chip", "probe", "probe-mac")
+#: the designs built around one layer core (their --layers is 1)
+SINGLE_LAYER = ("probe", "probe-mac")
 
 
 def default_design():

@@ -26,7 +26,8 @@ def add_arguments(p):
                         "lane), each behind a scan chain")
     for name, what in (("layers", "layers"), ("inputs", "inputs of the first layer"),
                        ("neurons", "neurons per layer"), ("buckets", "gamma buckets K")):
-        p.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default: the board's)")
+        p.add_argument(f"--{name}", type=int, metavar="N",
+                       help=f"{what} (default: the board's" + ("; 1 for probe and probe-mac)" if name == "layers" else ")"))
     p.add_argument("--pow2", action="store_true",
                    help="power-of-two bucket rates: the bucket pass shifts instead of multiplying (fewer DSPs)")
     p.add_argument("--learning", action=argparse.BooleanOptionalAction, default=None,
@@ -59,7 +60,7 @@ def _table(r):
 
 
 def run(args):
-    from ..boards.flow import DESIGNS, BuildFailed, build, default_design
+    from ..boards.flow import DESIGNS, SINGLE_LAYER, BuildFailed, build, default_design
     from ..boards.table import Size, board as lookup
     b = lookup(args.board)
     design = args.design or default_design()
@@ -70,7 +71,9 @@ def run(args):
         v = getattr(args, name)
         if v is not None and not 1 <= v <= hi:
             raise CliError(f"--{name} expects an integer in 1..{hi}, not {v}")
-        fields[name] = getattr(b.size, name) if v is None else v
+        if v is None:
+            v = 1 if name == "layers" and design in SINGLE_LAYER else getattr(b.size, name)
+        fields[name] = v
     size = Size(**fields)
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
