@@ -13,6 +13,11 @@ weights and states share the memories. A network of any depth then costs memory,
 logic, and more throughput comes from lanes (datapaths sharing the event stream), not from
 one core per layer that would sit idle while the others work.
 
+The descriptors are in a block RAM (:class:`~gammacore.rtl.descriptors.DescriptorStore`)
+and only the current layer's is in registers (``d``): a layer switch loads it, one field
+per clock (about 25 clocks at K = 4; a scan loads only the 4 fields it needs, and a step
+ends by loading layer 0 again, which the idle core uses for the host's events).
+
 A step, for each layer l = 0 .. n_layers-1 (``cur``):
 
 1. **events**: layer 0 takes the host's input events (``events``; the core is idle in this
@@ -62,6 +67,7 @@ from ..golden import formats as F
 from ..regmap import Capacity, Mode, Region, layer_fields
 from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
+from .descriptors import DescriptorStore, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
@@ -75,10 +81,6 @@ def _bits(n):
     return max(1, (n - 1).bit_length())
 
 
-def descriptor_layout(K):
-    return data.StructLayout({name: unsigned(width) for name, width in layer_fields(K)})
-
-
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
 
@@ -90,6 +92,16 @@ class Pass(enum.Enum, shape=3):
     EVAL = 2          # count; pending words updated
     FIRE = 3          # fire (one neuron); its pending word becomes fired
     DDECAY = 4        # decay d
+
+
+class After(enum.Enum, shape=3):
+    """The state a descriptor load returns to."""
+    FWD_EVENTS = 0
+    DDECAY = 1
+    SCAN = 2
+    NEURONS = 3
+    LEARN_START = 4
+    STEP_DONE = 5
 
 
 class NetCore(wiring.Component):
@@ -192,24 +204,23 @@ class NetCore(wiring.Component):
         for port in rd.values():
             m.d.comb += port.en.eq(0)
 
-        # ---- layer descriptors ----------------------------------------------------------
-        layout = descriptor_layout(K)
-        descs = [Signal(layout, name=f"desc{n}") for n in range(L)]
-        d = Signal(layout)                      # the current layer's descriptor
+        # ---- layer descriptors: the current layer's is d, loaded on a layer switch ------
+        m.submodules.descs = ds = DescriptorStore(K, L)
+        d = ds.d                                # held while idle: layer 0's
         cur = Signal(range(L))
-        with m.If(self.desc_we & ~self.busy):
-            with m.Switch(self.desc_layer):
-                for n in range(L):
-                    with m.Case(n):
-                        with m.Switch(self.desc_field):
-                            for f, (name, _) in enumerate(layer_fields(K)):
-                                with m.Case(f):
-                                    m.d.sync += getattr(descs[n], name).eq(self.desc_data)
-        desc_array = Array(ds.as_value() for ds in descs)
+        m.d.comb += [ds.w_layer.eq(self.desc_layer), ds.w_field.eq(self.desc_field), ds.w_data.eq(self.desc_data),
+                     ds.w_en.eq(self.desc_we & ~self.busy)]
         # every layer in use has inputs and neurons: a step over an empty layer would never
         # reach its last neuron, so the chip refuses STEP and LEARN until this holds
         m.d.comb += self.configured.eq(Cat(
-            (self.n_layers <= n) | ((descs[n].n_in != 0) & (descs[n].n_out != 0)) for n in range(L)).all())
+            (self.n_layers <= n) | ds.nonempty[n] for n in range(L)).all())
+        ld_then = Signal(After)
+
+        def load(layer, then, head=False):
+            """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
+            m.d.comb += [ds.load.eq(1), ds.load_layer.eq(layer), ds.load_head.eq(head)]
+            m.next = "LOAD"
+            return [ld_then.eq(then)]
 
         alphas = Array(getattr(d, f"alpha{k}") for k in range(K))
         coef_w = 5 if self.pow2 else F.COEF.width
@@ -415,19 +426,20 @@ class NetCore(wiring.Component):
         with m.FSM():
             with m.State("EVENTS"):
                 # idle: layer 0 takes host events; commands and memory requests are served
-                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we), from_fwd.eq(0)]
-                m.d.sync += [d.eq(desc_array[0]), cur.eq(0)]
+                # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
+                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we & ~ds.busy), from_fwd.eq(0)]
+                m.d.sync += cur.eq(0)
                 with m.If((self.mem_re | self.mem_we) & acc_idle):
                     m.next = "MEM"
-                with m.Elif(self.step & acc_idle & ~self.events.valid):
+                with m.Elif(self.step & acc_idle & ~ds.busy & ~self.events.valid):
                     m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
                                  kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
                     m.next = "BUCKETS"
-                with m.Elif(self.learn & acc_idle & self.learning):
+                with m.Elif(self.learn & acc_idle & ~ds.busy & self.learning):
                     m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
                     m.next = "LEARN_LOAD"
-                with m.Elif(self.clear & acc_idle):
+                with m.Elif(self.clear & acc_idle & ~ds.busy):
                     m.d.sync += [cl_addr.eq(0), lfsr.eq(self.seed)]
                     m.next = "CLEAR"
             with m.State("MEM"):
@@ -540,10 +552,9 @@ class NetCore(wiring.Component):
                                 m.next = "FIRE_ROUTE"
                             with m.Case(Pass.DDECAY):
                                 with m.If(cur == self.n_layers - 1):
-                                    m.next = "STEP_DONE"
+                                    m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                                 with m.Else():
-                                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
-                                    m.next = "DDECAY"
+                                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
@@ -556,18 +567,16 @@ class NetCore(wiring.Component):
                         with m.If(kind == Pass.EVAL_FIRST):
                             m.next = "SCAN_START"
                         with m.Else():
-                            m.next = "STEP_DONE"
+                            m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                 with m.Else():
-                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
-                    m.next = "FWD_EVENTS"
+                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.FWD_EVENTS)
             with m.State("STEP_DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
                 m.next = "EVENTS"
             with m.State("SCAN_START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [cur.eq(0), d.eq(desc_array[0]), sj.eq(0), sc_valid.eq(0), found.eq(0)]
-                m.next = "SCAN"
+                m.d.sync += [cur.eq(0), sj.eq(0), sc_valid.eq(0), found.eq(0)] + load(0, After.SCAN, head=True)
             with m.State("SCAN"):
                 # the largest key over the pending words, layer by layer; ties keep the first
                 sc_issue = Signal()
@@ -580,13 +589,12 @@ class NetCore(wiring.Component):
                     m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
                 with m.If(~sc_issue & ~sc_valid):
                     with m.If(cur != self.n_layers - 1):
-                        m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), sj.eq(0)]
+                        m.d.sync += [cur.eq(cur + 1), sj.eq(0)] + load(cur + 1, After.SCAN, head=True)
                     with m.Elif(found):
-                        m.d.sync += [cur.eq(best_l), d.eq(desc_array[best_l])] + start_pass(Pass.FIRE, best_j, best_j + 1)
-                        m.next = "NEURONS"
+                        m.d.sync += ([cur.eq(best_l)] + start_pass(Pass.FIRE, best_j, best_j + 1)
+                                     + load(best_l, After.NEURONS))
                     with m.Else():
-                        m.d.sync += [cur.eq(0), d.eq(desc_array[0])]
-                        m.next = "DDECAY"
+                        m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
             with m.State("DDECAY"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
@@ -601,12 +609,18 @@ class NetCore(wiring.Component):
                     with m.If(self.router_idle & self.fwd_empty):
                         m.next = "SCAN_START"
                 with m.Else():
-                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), deliver.eq(1)]
-                    m.next = "FWD_EVENTS"
+                    m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
             with m.State("LEARN_LOAD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [d.eq(desc_array[cur]), lwork.eq(lwork + 1)]
-                m.next = "LEARN_START"
+                m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += lwork.eq(lwork + 1)
+                with m.If(~ds.busy):
+                    with m.Switch(ld_then):
+                        for after in After:
+                            with m.Case(after):
+                                m.next = after.name
             with m.State("LEARN_START"):
                 m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
                 m.d.sync += lwork.eq(lwork + 1)
