@@ -73,6 +73,7 @@ from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
 from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
+from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["NetCore", "descriptor_layout"]
 
@@ -115,6 +116,9 @@ class NetCore(wiring.Component):
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
     serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
         (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
+    spram : W and V in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`; inference
+        only: the host writes them while the core is idle, the core only reads them); None:
+        when ``learning`` is False and the platform is an iCE40 UltraPlus (SB_SPRAM256KA)
 
     Attributes
     ----------
@@ -132,7 +136,7 @@ class NetCore(wiring.Component):
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
-    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False):
+    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False, spram=None):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
@@ -144,6 +148,12 @@ class NetCore(wiring.Component):
         if not isinstance(serial_encoder, bool):
             raise TypeError(f"serial_encoder must be a bool, not {serial_encoder!r}")
         self.learning, self.serial_encoder = learning, serial_encoder
+        if spram is not None and not isinstance(spram, bool):
+            raise TypeError(f"spram must be None or a bool, not {spram!r}")
+        if spram and learning:
+            raise ValueError("spram=True needs learning=False: the learning unit reads and writes W and V "
+                             "in the same clock, which a single-port RAM cannot")
+        self.spram = spram
         K = c.buckets
         self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
                       "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
@@ -170,8 +180,16 @@ class NetCore(wiring.Component):
         c, K, L = self.cap, self.cap.buckets, self.cap.layers
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
 
+        # inference only on an iCE40 UltraPlus: W and V (read by the core, written only by
+        # the host while idle, never both in one clock) in the SPRAM blocks
+        use = (not self.learning and has_spram(platform)) if self.spram is None else self.spram
+        spram = ["w", "v"] if use else []
+
         def mem(name, shape, depth):
-            mm = Memory(shape=shape, depth=depth, init=[])
+            if name in spram and depth <= SPRAM_DEPTH:
+                mm = SPRAMMemory(shape=shape, depth=depth)
+            else:
+                mm = Memory(shape=shape, depth=depth, init=[])
             m.submodules[name] = mm
             return mm
 
@@ -199,8 +217,8 @@ class NetCore(wiring.Component):
         lfsr = Signal(16, init=1)
         lfsr_next = Signal(16)
         m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
-        rd = {n: mm.read_port() for n, mm in mems.items()}
-        wr = {n: mm.write_port() for n, mm in mems.items()}
+        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else mm.read_port() for n, mm in mems.items()}
+        wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
         for port in rd.values():
             m.d.comb += port.en.eq(0)
 

@@ -20,9 +20,10 @@ def random_sizes(rng, layers):
 
 
 #: construction parameters of the chip that must not change any result: the default build,
-#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build
+#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build (W and V
+#: in SPRAM, simulated by rtl.spram.SPRAMModel)
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
-          "inference-only": {"learning": False, "serial_encoder": True}}
+          "inference-only": {"learning": False, "serial_encoder": True, "spram": True}}
 LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
 
