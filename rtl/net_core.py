@@ -60,7 +60,7 @@ core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid wi
 """
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
@@ -116,9 +116,10 @@ class NetCore(wiring.Component):
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
     serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
         (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
-    spram : W and V in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`; inference
-        only: the host writes them while the core is idle, the core only reads them); None:
-        when ``learning`` is False and the platform is an iCE40 UltraPlus (SB_SPRAM256KA)
+    spram : W, V and B in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`, B after
+        W in the same blocks; inference only: the host writes them while the core is idle,
+        the core only reads them); None: when ``learning`` is False and the platform is an
+        iCE40 UltraPlus (SB_SPRAM256KA)
 
     Attributes
     ----------
@@ -180,10 +181,14 @@ class NetCore(wiring.Component):
         c, K, L = self.cap, self.cap.buckets, self.cap.layers
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
 
-        # inference only on an iCE40 UltraPlus: W and V (read by the core, written only by
-        # the host while idle, never both in one clock) in the SPRAM blocks
+        # inference only on an iCE40 UltraPlus: W, V and B (read by the core, written only by
+        # the host while idle, never both in one clock) in the SPRAM blocks; B after W in the
+        # same blocks (W is read only in the event phases, B only in the neuron pass)
         use = (not self.learning and has_spram(platform)) if self.spram is None else self.spram
         spram = ["w", "v"] if use else []
+        b_base = 1 << (c.synapses - 1).bit_length()
+        if use and b_base + NT <= SPRAM_DEPTH:
+            spram = ["wb", "v"]
 
         def mem(name, shape, depth):
             if name in spram and depth <= SPRAM_DEPTH:
@@ -193,10 +198,15 @@ class NetCore(wiring.Component):
             m.submodules[name] = mm
             return mm
 
+        shared = {}
+        if "wb" in spram:
+            shared["WB"] = wb = mem("wb", signed(F.MASTER.width), b_base + NT)
+            shared["W"] = ReadPort.Signature(addr_width=_bits(c.synapses), shape=signed(F.MASTER.width))
+            shared["B"] = ReadPort.Signature(addr_width=_bits(NT), shape=signed(F.MASTER.width))
         mems = {
-            "W": mem("w", signed(F.MASTER.width), c.synapses),
+            "W": wb if shared else mem("w", signed(F.MASTER.width), c.synapses),
             "V": mem("v", signed(F.MASTER.width), NT * K),
-            "B": mem("b", signed(F.MASTER.width), NT),
+            "B": wb if shared else mem("b", signed(F.MASTER.width), NT),
             "Z": mem("z", signed(F.Z.width), NT * K),
             "TRACE": mem("trace", signed(F.TRACE.width), IT * K),
             "X": mem("x", signed(F.X.width), NT),
@@ -219,6 +229,18 @@ class NetCore(wiring.Component):
         m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
         rd = {n: mm.read if isinstance(mm, SPRAMMemory) else mm.read_port() for n, mm in mems.items()}
         wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
+        if shared:
+            # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
+            for n in ("W", "B"):
+                rd[n] = shared[n].create(path=(n.lower() + "_rd",))
+                wr[n] = WritePort.Signature(addr_width=len(rd[n].addr), shape=signed(F.MASTER.width)).create(
+                    path=(n.lower() + "_wr",))
+            m.d.comb += [wb.read.en.eq(rd["W"].en | rd["B"].en),
+                         wb.read.addr.eq(Mux(rd["B"].en, b_base + rd["B"].addr, rd["W"].addr)),
+                         rd["W"].data.eq(wb.read.data), rd["B"].data.eq(wb.read.data),
+                         wb.write.en.eq(wr["W"].en | wr["B"].en),
+                         wb.write.addr.eq(Mux(wr["B"].en, b_base + wr["B"].addr, wr["W"].addr)),
+                         wb.write.data.eq(Mux(wr["B"].en, wr["B"].data, wr["W"].data))]
         for port in rd.values():
             m.d.comb += port.en.eq(0)
 
@@ -422,7 +444,8 @@ class NetCore(wiring.Component):
         best_j = Signal(range(ML))
 
         # ---- clear -----------------------------------------------------------------------
-        clear_depth = max(mm.depth for name, mm in mems.items() if name != "W")
+        cleared = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
+        clear_depth = max(self.depth.get(name, mems[name].depth) for name in cleared + ("V", "B"))
         cl_addr = Signal(range(clear_depth + 1))
 
         # ---- memory port (host) --------------------------------------------------------------
@@ -472,8 +495,8 @@ class NetCore(wiring.Component):
                     m.d.comb += self.mem_ack.eq(1)
                     m.next = "EVENTS"
                 with m.Else():
-                    for name, _ in host_regions:
-                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(1)]
+                    for name, region in host_regions:
+                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(self.mem_region == region)]
                     m.d.sync += mem_sel.eq(self.mem_region)
                     m.next = "MEM_READ"
             with m.State("MEM_READ"):
@@ -656,7 +679,7 @@ class NetCore(wiring.Component):
                         m.next = "LEARN_LOAD"
             with m.State("CLEAR"):
                 m.d.comb += self.busy.eq(1)
-                for name in ("Z", "TRACE", "X", "E", "D", "A", "QIN"):
+                for name in cleared:
                     with m.If(cl_addr < mems[name].depth):
                         m.d.comb += [wr[name].addr.eq(cl_addr), wr[name].data.eq(0), wr[name].en.eq(1)]
                 m.d.sync += cl_addr.eq(cl_addr + 1)

@@ -1,11 +1,12 @@
 """A memory with one read and one write port on the iCE40 UP5K's single-port RAM (SPRAM).
 
 The UP5K has 4 SPRAM blocks (``SB_SPRAM256KA``, 16384 x 16 bits each) beside its 30 block
-RAMs. A memory that is never read and written in the same clock - the master weights W
-and V of an inference-only chip, written only by the host while the core is idle - fits
-them: ``ceil(width / 16)`` blocks side by side, the write port's address when it writes,
-the read port's otherwise. Reads behave as :class:`amaranth.lib.memory.Memory`'s
-synchronous read port: the data of the address presented with ``en`` high appears the
+RAMs. A memory that is never read and written in the same clock - the master weights W,
+V and B of an inference-only chip, written only by the host while the core is idle - fits
+them (the network core puts the biases B after W in the same blocks: W is read only in
+the event phases, B only in the neuron pass): ``ceil(width / 16)`` blocks side by side,
+the write port's address when it writes, the read port's otherwise. Reads behave as
+:class:`amaranth.lib.memory.Memory`'s synchronous read port: the data of the address presented with ``en`` high appears the
 next clock and is held while ``en`` is low (the SPRAM's DATAOUT register keeps its value
 while CHIPSELECT is low; yosys ``techlibs/ice40/cells_sim.v``). Unlike a block RAM, a write
 leaves the read data undefined until the next read, and a read in the same clock as a
