@@ -334,7 +334,7 @@ class NetCore(wiring.Component):
         q_sum = saturate(m, rd["QIN"].data + q, F.Q, "q_sum")
         z1_sat = saturate(m, rd["Z"].data + prod, F.Z, "z1_sat")
         t1_sat = saturate(m, rd["TRACE"].data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
-        with m.If(acc_enable):
+        with m.If(acc_enable | fan_active):
             m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1)]
             with m.If(deliver):
                 m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(1),
