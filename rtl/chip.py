@@ -39,6 +39,7 @@ class Chip(wiring.Component):
     learning : with the learning unit; False: an inference-only build that refuses
         ``Cmd.LEARN`` and the ERR region (bus error) and clears ``CapFlag.LEARNING``
     serial_encoder : the encoder on one shared multiplier (see :class:`~gammacore.rtl.net_core.NetCore`)
+    spram : W and V in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`)
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
 
     Attributes
@@ -50,9 +51,9 @@ class Chip(wiring.Component):
     """
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
-                 serial_encoder=False):
+                 serial_encoder=False, spram=None):
         self.capacity, self.pow2, self.learning = capacity, pow2, learning
-        self.serial_encoder = serial_encoder
+        self.serial_encoder, self.spram = serial_encoder, spram
         self.event_depth, self.out_depth, self.n_link = event_depth, out_depth, n_link_counters
         ports = {"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)}
         if n_link_counters:
@@ -63,7 +64,7 @@ class Chip(wiring.Component):
         m = Module()
         c = self.capacity
         m.submodules.core = core = NetCore(c, pow2=self.pow2, learning=self.learning,
-                                                 serial_encoder=self.serial_encoder)
+                                                 serial_encoder=self.serial_encoder, spram=self.spram)
         m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
         self.core, self.router = core, router
         wiring.connect(m, core.spikes, router.i)

@@ -13,6 +13,11 @@ weights and states share the memories. A network of any depth then costs memory,
 logic, and more throughput comes from lanes (datapaths sharing the event stream), not from
 one core per layer that would sit idle while the others work.
 
+The descriptors are in a block RAM (:class:`~gammacore.rtl.descriptors.DescriptorStore`)
+and only the current layer's is in registers (``d``): a layer switch loads it, one field
+per clock (about 25 clocks at K = 4; a scan loads only the 4 fields it needs, and a step
+ends by loading layer 0 again, which the idle core uses for the host's events).
+
 A step, for each layer l = 0 .. n_layers-1 (``cur``):
 
 1. **events**: layer 0 takes the host's input events (``events``; the core is idle in this
@@ -55,28 +60,26 @@ core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid wi
 """
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import Capacity, Mode, Region, layer_fields
 from .bucket_decay import BucketDecay, saturate
 from .dendrite import Dendrite
+from .descriptors import DescriptorStore, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
 from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
+from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["NetCore", "descriptor_layout"]
 
 
 def _bits(n):
     return max(1, (n - 1).bit_length())
-
-
-def descriptor_layout(K):
-    return data.StructLayout({name: unsigned(width) for name, width in layer_fields(K)})
 
 
 #: a neuron's word in the pending table of the asynchronous modes
@@ -92,6 +95,16 @@ class Pass(enum.Enum, shape=3):
     DDECAY = 4        # decay d
 
 
+class After(enum.Enum, shape=3):
+    """The state a descriptor load returns to."""
+    FWD_EVENTS = 0
+    DDECAY = 1
+    SCAN = 2
+    NEURONS = 3
+    LEARN_START = 4
+    STEP_DONE = 5
+
+
 class NetCore(wiring.Component):
     """Time-multiplexed network core with on-chip learning.
 
@@ -103,6 +116,10 @@ class NetCore(wiring.Component):
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
     serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
         (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
+    spram : W, V and B in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`, B after
+        W in the same blocks; inference only: the host writes them while the core is idle,
+        the core only reads them); None: when ``learning`` is False and the platform is an
+        iCE40 UltraPlus (SB_SPRAM256KA)
 
     Attributes
     ----------
@@ -120,7 +137,7 @@ class NetCore(wiring.Component):
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
-    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False):
+    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False, spram=None):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
@@ -132,6 +149,12 @@ class NetCore(wiring.Component):
         if not isinstance(serial_encoder, bool):
             raise TypeError(f"serial_encoder must be a bool, not {serial_encoder!r}")
         self.learning, self.serial_encoder = learning, serial_encoder
+        if spram is not None and not isinstance(spram, bool):
+            raise TypeError(f"spram must be None or a bool, not {spram!r}")
+        if spram and learning:
+            raise ValueError("spram=True needs learning=False: the learning unit reads and writes W and V "
+                             "in the same clock, which a single-port RAM cannot")
+        self.spram = spram
         K = c.buckets
         self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
                       "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
@@ -158,15 +181,32 @@ class NetCore(wiring.Component):
         c, K, L = self.cap, self.cap.buckets, self.cap.layers
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
 
+        # inference only on an iCE40 UltraPlus: W, V and B (read by the core, written only by
+        # the host while idle, never both in one clock) in the SPRAM blocks; B after W in the
+        # same blocks (W is read only in the event phases, B only in the neuron pass)
+        use = (not self.learning and has_spram(platform)) if self.spram is None else self.spram
+        spram = ["w", "v"] if use else []
+        b_base = 1 << (c.synapses - 1).bit_length()
+        if use and b_base + NT <= SPRAM_DEPTH:
+            spram = ["wb", "v"]
+
         def mem(name, shape, depth):
-            mm = Memory(shape=shape, depth=depth, init=[])
+            if name in spram and depth <= SPRAM_DEPTH:
+                mm = SPRAMMemory(shape=shape, depth=depth)
+            else:
+                mm = Memory(shape=shape, depth=depth, init=[])
             m.submodules[name] = mm
             return mm
 
+        shared = {}
+        if "wb" in spram:
+            shared["WB"] = wb = mem("wb", signed(F.MASTER.width), b_base + NT)
+            shared["W"] = ReadPort.Signature(addr_width=_bits(c.synapses), shape=signed(F.MASTER.width))
+            shared["B"] = ReadPort.Signature(addr_width=_bits(NT), shape=signed(F.MASTER.width))
         mems = {
-            "W": mem("w", signed(F.MASTER.width), c.synapses),
+            "W": wb if shared else mem("w", signed(F.MASTER.width), c.synapses),
             "V": mem("v", signed(F.MASTER.width), NT * K),
-            "B": mem("b", signed(F.MASTER.width), NT),
+            "B": wb if shared else mem("b", signed(F.MASTER.width), NT),
             "Z": mem("z", signed(F.Z.width), NT * K),
             "TRACE": mem("trace", signed(F.TRACE.width), IT * K),
             "X": mem("x", signed(F.X.width), NT),
@@ -187,29 +227,40 @@ class NetCore(wiring.Component):
         lfsr = Signal(16, init=1)
         lfsr_next = Signal(16)
         m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
-        rd = {n: mm.read_port() for n, mm in mems.items()}
-        wr = {n: mm.write_port() for n, mm in mems.items()}
+        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else mm.read_port() for n, mm in mems.items()}
+        wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
+        if shared:
+            # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
+            for n in ("W", "B"):
+                rd[n] = shared[n].create(path=(n.lower() + "_rd",))
+                wr[n] = WritePort.Signature(addr_width=len(rd[n].addr), shape=signed(F.MASTER.width)).create(
+                    path=(n.lower() + "_wr",))
+            m.d.comb += [wb.read.en.eq(rd["W"].en | rd["B"].en),
+                         wb.read.addr.eq(Mux(rd["B"].en, b_base + rd["B"].addr, rd["W"].addr)),
+                         rd["W"].data.eq(wb.read.data), rd["B"].data.eq(wb.read.data),
+                         wb.write.en.eq(wr["W"].en | wr["B"].en),
+                         wb.write.addr.eq(Mux(wr["B"].en, b_base + wr["B"].addr, wr["W"].addr)),
+                         wb.write.data.eq(Mux(wr["B"].en, wr["B"].data, wr["W"].data))]
         for port in rd.values():
             m.d.comb += port.en.eq(0)
 
-        # ---- layer descriptors ----------------------------------------------------------
-        layout = descriptor_layout(K)
-        descs = [Signal(layout, name=f"desc{n}") for n in range(L)]
-        d = Signal(layout)                      # the current layer's descriptor
+        # ---- layer descriptors: the current layer's is d, loaded on a layer switch ------
+        m.submodules.descs = ds = DescriptorStore(K, L)
+        d = ds.d                                # held while idle: layer 0's
         cur = Signal(range(L))
-        with m.If(self.desc_we & ~self.busy):
-            with m.Switch(self.desc_layer):
-                for n in range(L):
-                    with m.Case(n):
-                        with m.Switch(self.desc_field):
-                            for f, (name, _) in enumerate(layer_fields(K)):
-                                with m.Case(f):
-                                    m.d.sync += getattr(descs[n], name).eq(self.desc_data)
-        desc_array = Array(ds.as_value() for ds in descs)
+        m.d.comb += [ds.w_layer.eq(self.desc_layer), ds.w_field.eq(self.desc_field), ds.w_data.eq(self.desc_data),
+                     ds.w_en.eq(self.desc_we & ~self.busy)]
         # every layer in use has inputs and neurons: a step over an empty layer would never
         # reach its last neuron, so the chip refuses STEP and LEARN until this holds
         m.d.comb += self.configured.eq(Cat(
-            (self.n_layers <= n) | ((descs[n].n_in != 0) & (descs[n].n_out != 0)) for n in range(L)).all())
+            (self.n_layers <= n) | ds.nonempty[n] for n in range(L)).all())
+        ld_then = Signal(After)
+
+        def load(layer, then, head=False):
+            """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
+            m.d.comb += [ds.load.eq(1), ds.load_layer.eq(layer), ds.load_head.eq(head)]
+            m.next = "LOAD"
+            return [ld_then.eq(then)]
 
         alphas = Array(getattr(d, f"alpha{k}") for k in range(K))
         coef_w = 5 if self.pow2 else F.COEF.width
@@ -283,7 +334,7 @@ class NetCore(wiring.Component):
         q_sum = saturate(m, rd["QIN"].data + q, F.Q, "q_sum")
         z1_sat = saturate(m, rd["Z"].data + prod, F.Z, "z1_sat")
         t1_sat = saturate(m, rd["TRACE"].data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
-        with m.If(acc_enable):
+        with m.If(acc_enable | fan_active):
             m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1)]
             with m.If(deliver):
                 m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(1),
@@ -393,7 +444,8 @@ class NetCore(wiring.Component):
         best_j = Signal(range(ML))
 
         # ---- clear -----------------------------------------------------------------------
-        clear_depth = max(mm.depth for name, mm in mems.items() if name != "W")
+        cleared = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
+        clear_depth = max(self.depth.get(name, mems[name].depth) for name in cleared + ("V", "B"))
         cl_addr = Signal(range(clear_depth + 1))
 
         # ---- memory port (host) --------------------------------------------------------------
@@ -415,19 +467,20 @@ class NetCore(wiring.Component):
         with m.FSM():
             with m.State("EVENTS"):
                 # idle: layer 0 takes host events; commands and memory requests are served
-                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we), from_fwd.eq(0)]
-                m.d.sync += [d.eq(desc_array[0]), cur.eq(0)]
+                # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
+                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we & ~ds.busy), from_fwd.eq(0)]
+                m.d.sync += cur.eq(0)
                 with m.If((self.mem_re | self.mem_we) & acc_idle):
                     m.next = "MEM"
-                with m.Elif(self.step & acc_idle & ~self.events.valid):
+                with m.Elif(self.step & acc_idle & ~ds.busy & ~self.events.valid):
                     m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
                                  kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
                     m.next = "BUCKETS"
-                with m.Elif(self.learn & acc_idle & self.learning):
+                with m.Elif(self.learn & acc_idle & ~ds.busy & self.learning):
                     m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
                     m.next = "LEARN_LOAD"
-                with m.Elif(self.clear & acc_idle):
+                with m.Elif(self.clear & acc_idle & ~ds.busy):
                     m.d.sync += [cl_addr.eq(0), lfsr.eq(self.seed)]
                     m.next = "CLEAR"
             with m.State("MEM"):
@@ -442,8 +495,8 @@ class NetCore(wiring.Component):
                     m.d.comb += self.mem_ack.eq(1)
                     m.next = "EVENTS"
                 with m.Else():
-                    for name, _ in host_regions:
-                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(1)]
+                    for name, region in host_regions:
+                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(self.mem_region == region)]
                     m.d.sync += mem_sel.eq(self.mem_region)
                     m.next = "MEM_READ"
             with m.State("MEM_READ"):
@@ -540,10 +593,9 @@ class NetCore(wiring.Component):
                                 m.next = "FIRE_ROUTE"
                             with m.Case(Pass.DDECAY):
                                 with m.If(cur == self.n_layers - 1):
-                                    m.next = "STEP_DONE"
+                                    m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                                 with m.Else():
-                                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
-                                    m.next = "DDECAY"
+                                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
@@ -556,18 +608,16 @@ class NetCore(wiring.Component):
                         with m.If(kind == Pass.EVAL_FIRST):
                             m.next = "SCAN_START"
                         with m.Else():
-                            m.next = "STEP_DONE"
+                            m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                 with m.Else():
-                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1])]
-                    m.next = "FWD_EVENTS"
+                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.FWD_EVENTS)
             with m.State("STEP_DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
                 m.next = "EVENTS"
             with m.State("SCAN_START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [cur.eq(0), d.eq(desc_array[0]), sj.eq(0), sc_valid.eq(0), found.eq(0)]
-                m.next = "SCAN"
+                m.d.sync += [cur.eq(0), sj.eq(0), sc_valid.eq(0), found.eq(0)] + load(0, After.SCAN, head=True)
             with m.State("SCAN"):
                 # the largest key over the pending words, layer by layer; ties keep the first
                 sc_issue = Signal()
@@ -580,13 +630,12 @@ class NetCore(wiring.Component):
                     m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
                 with m.If(~sc_issue & ~sc_valid):
                     with m.If(cur != self.n_layers - 1):
-                        m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), sj.eq(0)]
+                        m.d.sync += [cur.eq(cur + 1), sj.eq(0)] + load(cur + 1, After.SCAN, head=True)
                     with m.Elif(found):
-                        m.d.sync += [cur.eq(best_l), d.eq(desc_array[best_l])] + start_pass(Pass.FIRE, best_j, best_j + 1)
-                        m.next = "NEURONS"
+                        m.d.sync += ([cur.eq(best_l)] + start_pass(Pass.FIRE, best_j, best_j + 1)
+                                     + load(best_l, After.NEURONS))
                     with m.Else():
-                        m.d.sync += [cur.eq(0), d.eq(desc_array[0])]
-                        m.next = "DDECAY"
+                        m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
             with m.State("DDECAY"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
@@ -601,12 +650,18 @@ class NetCore(wiring.Component):
                     with m.If(self.router_idle & self.fwd_empty):
                         m.next = "SCAN_START"
                 with m.Else():
-                    m.d.sync += [cur.eq(cur + 1), d.eq(desc_array[cur + 1]), deliver.eq(1)]
-                    m.next = "FWD_EVENTS"
+                    m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
             with m.State("LEARN_LOAD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [d.eq(desc_array[cur]), lwork.eq(lwork + 1)]
-                m.next = "LEARN_START"
+                m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += lwork.eq(lwork + 1)
+                with m.If(~ds.busy):
+                    with m.Switch(ld_then):
+                        for after in After:
+                            with m.Case(after):
+                                m.next = after.name
             with m.State("LEARN_START"):
                 m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
                 m.d.sync += lwork.eq(lwork + 1)
@@ -624,7 +679,7 @@ class NetCore(wiring.Component):
                         m.next = "LEARN_LOAD"
             with m.State("CLEAR"):
                 m.d.comb += self.busy.eq(1)
-                for name in ("Z", "TRACE", "X", "E", "D", "A", "QIN"):
+                for name in cleared:
                     with m.If(cl_addr < mems[name].depth):
                         m.d.comb += [wr[name].addr.eq(cl_addr), wr[name].data.eq(0), wr[name].en.eq(1)]
                 m.d.sync += cl_addr.eq(cl_addr + 1)

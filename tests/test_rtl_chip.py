@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from gammacore import regmap as R
 from gammacore.rtl.chip import Chip
+from gammacore.sim import amaranth_chip
 from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
 from gammacore.sim.net_case import chip_words, make_net_case
 
@@ -20,9 +21,10 @@ def random_sizes(rng, layers):
 
 
 #: construction parameters of the chip that must not change any result: the default build,
-#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build
+#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build (W and V
+#: in SPRAM, simulated by rtl.spram.SPRAMModel)
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
-          "inference-only": {"learning": False, "serial_encoder": True}}
+          "inference-only": {"learning": False, "serial_encoder": True, "spram": True}}
 LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
 
@@ -153,6 +155,22 @@ def test_refused_events_and_bus_errors_are_counted_and_change_nothing():
     assert obs["counters"]["BUS_ERRORS"] == len(obs["bad"])
     assert obs["counters"]["REFUSED"] == (1 if n_in0 < max_layer else 0)
     assert obs["counters"]["EVENTS_IN"] == sum(len(s["events"]) for s in case["steps"])
+
+
+@ALL_BUILDS
+def test_memory_reads_during_an_input_fan_out_change_nothing(build, monkeypatch):
+    # the host reads a weight right after each input event, with no idle clocks: the
+    # event's fan-out is still running when the read arrives (the core serves it after)
+    class ReadAfterEvent(amaranth_chip.BusInitiator):
+        async def request(self, addr, data=None, allow_error=False):
+            result = await super().request(addr, data, allow_error)
+            if addr == R.Reg.EVENT and data is not None:
+                await super().request(R.mem_addr(R.Region.W, int(self.rng.integers(4))))
+            return result
+
+    monkeypatch.setattr(amaranth_chip, "BusInitiator", ReadAfterEvent)
+    case = make_net_case(41, (6, 6, 3), 2, T=6, p_learn=p_learn(build, 0.5))
+    check(case, p_idle=0.0, **BUILDS[build])
 
 
 def test_commands_while_busy_are_refused():

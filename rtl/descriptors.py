@@ -1,0 +1,127 @@
+"""Layer descriptors in one block RAM, the current layer's loaded into registers.
+
+The network core works on one layer at a time (:mod:`gammacore.rtl.net_core`), so only
+the current layer's descriptor (:func:`gammacore.regmap.layer_fields`, about 300 bits at
+K = 4) has to be in flip-flops. Every layer's fields live in a 16-bit-wide memory, one word
+per field at ``layer * 2**ceil(log2(n_fields)) + field``; fields wider than 16 bits
+(``w_base``) keep their upper bits in a small register per layer. A layer switch loads the
+descriptor one field per clock (``n_fields + 1`` clocks), or only its first
+:data:`HEAD_FIELDS` fields (``n_in``, ``n_out``, ``w_base``, ``n_base``: what a scan of the
+pending table needs) with ``load_head``. A full load of the layer already held is skipped; a write to the layer held reloads it.
+On the iCE40 UP5K this replaces ``layers x ~300`` flip-flops and a ``layers``-way
+multiplexer of 300 bits by one block RAM.
+"""
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..regmap import layer_fields
+
+__all__ = ["DescriptorStore", "descriptor_layout", "HEAD_FIELDS"]
+
+#: fields loaded by ``load_head``: the first four of :func:`gammacore.regmap.layer_fields`
+HEAD_FIELDS = ("n_in", "n_out", "w_base", "n_base")
+WORD = 16
+
+
+def descriptor_layout(K):
+    return data.StructLayout({name: unsigned(width) for name, width in layer_fields(K)})
+
+
+class DescriptorStore(wiring.Component):
+    """Every layer's descriptor in a block RAM; one layer's in registers (``d``).
+
+    Parameters
+    ----------
+    buckets : K, the number of buckets (fields alpha0.. and beta0..)
+    layers : number of descriptors held
+
+    Attributes
+    ----------
+    w_layer, w_field, w_data, w_en : host write of one field (``w_data`` truncated to the
+        field's width, as a register would), in. A write to the layer held in ``d`` starts
+        (or restarts) a full load of it: ``busy`` until ``d`` holds the new value. Writes
+        to another layer must not overlap a load.
+    load, load_layer, load_head : a pulse starts loading ``load_layer`` into ``d`` (only
+        :data:`HEAD_FIELDS` with ``load_head``), in
+    busy : a load is under way; ``d`` is complete for the request once it is low, out
+        (it rises the clock after ``load``, unless a full load finds the layer already held)
+    d : the loaded descriptor, out
+    layer : the layer whose descriptor is in ``d`` (layer 0 after reset, all fields zero), out
+    nonempty : per layer, ``n_in != 0`` and ``n_out != 0``, out
+    """
+
+    def __init__(self, buckets, layers):
+        for name, v in (("buckets", buckets), ("layers", layers)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        self.buckets, self.layers = buckets, layers
+        self.fields = layer_fields(buckets)
+        if [name for name, _ in self.fields[:len(HEAD_FIELDS)]] != list(HEAD_FIELDS):
+            raise ValueError(f"the descriptor must start with the fields {HEAD_FIELDS}")
+        self.field_bits = max(1, (len(self.fields) - 1).bit_length())
+        super().__init__({
+            "w_layer": In(range(layers)), "w_field": In(range(len(self.fields))), "w_data": In(32),
+            "w_en": In(1),
+            "load": In(1), "load_layer": In(range(layers)), "load_head": In(1),
+            "busy": Out(1), "d": Out(descriptor_layout(buckets)), "layer": Out(range(layers)),
+            "nonempty": Out(layers),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, fields, fb = self.layers, self.fields, self.field_bits
+        NF = len(fields)
+        m.submodules.mem = mem = Memory(shape=WORD, depth=L << fb, init=[])
+        rd, wr = mem.read_port(), mem.write_port()
+        high = {name: Array(Signal(width - WORD, name=f"{name}_high{n}") for n in range(L))
+                for name, width in fields if width > WORD}
+        has_in = Signal(L)
+        has_out = Signal(L)
+        m.d.comb += self.nonempty.eq(has_in & has_out)
+        d = self.d
+        full = Signal(init=1)                  # d holds every field of self.layer
+
+        def field_addr(layer, field):
+            return Cat(field[:fb], layer) if L > 1 else field[:fb]
+
+        # ---- host writes --------------------------------------------------------------
+        issue = Signal(range(NF + 1))          # field whose address is presented
+        last = Signal(range(NF))               # last field of the load
+        valid = Signal()                       # rd.data holds field got
+        got = Signal(range(NF))
+        with m.If(self.w_en):
+            m.d.comb += [wr.addr.eq(field_addr(self.w_layer, self.w_field)), wr.data.eq(self.w_data[:WORD]),
+                         wr.en.eq(1)]
+            with m.Switch(self.w_field):
+                for f, (name, width) in enumerate(fields):
+                    with m.Case(f):
+                        if name in high:
+                            m.d.sync += high[name][self.w_layer].eq(self.w_data[WORD:width])
+                        if name in ("n_in", "n_out"):
+                            flags = has_in if name == "n_in" else has_out
+                            m.d.sync += flags.bit_select(self.w_layer, 1).eq(self.w_data[:width] != 0)
+
+        # ---- loads ----------------------------------------------------------------------------
+        m.d.comb += [rd.addr.eq(field_addr(self.layer, issue)), rd.en.eq(self.busy)]
+        with m.If(self.load & ~self.busy):
+            with m.If(self.load_head | ~full | (self.load_layer != self.layer)):
+                m.d.sync += [self.busy.eq(1), self.layer.eq(self.load_layer), issue.eq(0), valid.eq(0),
+                             last.eq(Mux(self.load_head, len(HEAD_FIELDS) - 1, NF - 1)),
+                             full.eq(0)]
+        with m.If(self.busy):
+            m.d.sync += [issue.eq(issue + 1), got.eq(issue), valid.eq(issue <= last)]
+            with m.If(valid):
+                with m.Switch(got):
+                    for f, (name, width) in enumerate(fields):
+                        with m.Case(f):
+                            value = Cat(rd.data, high[name][self.layer]) if name in high else rd.data
+                            m.d.sync += getattr(d, name).eq(value)
+                with m.If(got == last):
+                    m.d.sync += [self.busy.eq(0), valid.eq(0), full.eq(last == NF - 1)]
+        with m.If(self.w_en & (self.w_layer == self.layer)):
+            # refresh: d is loaded again from the first field (d is only ever written from
+            # the memory: no multiplexer in front of its ~300 flip-flops)
+            m.d.sync += [self.busy.eq(1), issue.eq(0), valid.eq(0), last.eq(NF - 1), full.eq(0)]
+        return m
