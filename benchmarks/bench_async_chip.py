@@ -22,7 +22,7 @@ from gammacore.golden.async_model import MODES, evaluate_modes
 from gammacore.golden.presets import preset
 from gammacore.golden.tasks import make_task
 from gammacore.golden.train import train
-from gammacore.host.cmd_run import run_on_chip
+from gammacore.host.cmd_run import COMPARED, run_on_chip
 
 
 def main():
@@ -34,7 +34,6 @@ def main():
     ap.add_argument("--lfsr-seed", type=int, default=1)
     args = ap.parse_args()
     rows = {}
-    keys = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
     for name, epochs in (("coincidence", args.epochs_coincidence), ("digits", args.epochs_digits)):
         task = make_task(name, dt=1e-3, seed=0)
         cfg = deeper(preset(name, dt=1e-3, seed=0), args.second_hidden)
@@ -47,7 +46,7 @@ def main():
                                                args.lfsr_seed, count_cycles=True)
             gold = evaluate_modes(cfg, res["params"], task, modes=[mode], limit=args.limit, seed=args.lfsr_seed)[mode]
             steps = chip["samples"] * task.x_test.shape[1]
-            modes[mode] = {"chip": chip, "golden": gold, "equal": all(chip[k] == gold[k] for k in keys),
+            modes[mode] = {"chip": chip, "golden": gold, "equal": all(chip[k] == gold[k] for k in COMPARED),
                            "chip_wall_seconds": wall, "steps": steps, "steps_per_second": steps / wall}
             print(name, mode, modes[mode], flush=True)
         rows[name] = {"epochs": epochs, "sizes": [cfg.layers[0].n_in] + [l.n_out for l in cfg.layers],

@@ -42,7 +42,7 @@ import numpy as np
 from . import fixedpoint as fp
 from . import formats as F
 
-__all__ = ["Lfsr16", "AsyncRunner", "MODES", "evaluate_modes", "decision_step"]
+__all__ = ["Lfsr16", "AsyncRunner", "MODES", "evaluate_modes", "decision_step", "step_figures"]
 
 MODES = ("sync", "async-random", "async-priority")
 
@@ -173,6 +173,17 @@ def decision_step(right):
     return first if first < len(right) else None
 
 
+def step_figures(rights):
+    """Timing figures over samples, ``rights`` one per sample (per step, whether argmax
+    y_out(t) equals the label): the mean decision step (:func:`decision_step`) and the mean
+    first correct step (the first step that is right), each over the samples that have one."""
+    decisions = [s for s in map(decision_step, rights) if s is not None]
+    firsts = [int(np.argmax(r)) for r in rights if np.any(r)]
+    return {"decision_step_mean": float(np.mean(decisions)) if decisions else None,
+            "samples_with_decision": len(decisions),
+            "first_correct_step_mean": float(np.mean(firsts)) if firsts else None}
+
+
 def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=None):
     """Test-set figures of trained weights ``params`` under each execution mode.
 
@@ -190,7 +201,7 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        correct, spikes, decisions, firsts = 0, 0, [], []
+        correct, spikes, rights = 0, 0, []
         for n in range(len(x)):
             net = make_network(cfg, "fixed", batch=1, params=params)
             runner = None if mode == "sync" else AsyncRunner(net, order=mode.split("-")[1], seed=seed)
@@ -207,17 +218,12 @@ def evaluate_modes(cfg, params, task, modes=MODES, limit=None, seed=1, progress=
                     score += y
             correct += int(np.argmax(score) == labels[n])
             spikes += int(net.spike_count.sum())
-            first = decision_step(right)
-            if first is not None:
-                decisions.append(first)
-            if right.any():
-                firsts.append(int(np.argmax(right)))
+            rights.append(right)
             if progress:
                 progress(1)
-        out[mode] = {"accuracy": correct / len(x), "spikes_per_inference": spikes / len(x),
-                     "decision_step_mean": float(np.mean(decisions)) if decisions else None,
-                     "decision_seconds_mean": float(np.mean(decisions)) * task.dt if decisions else None,
-                     "samples_with_decision": len(decisions),
-                     "first_correct_step_mean": float(np.mean(firsts)) if firsts else None,
+        fig = step_figures(rights)
+        out[mode] = {"accuracy": correct / len(x), "spikes_per_inference": spikes / len(x), **fig,
+                     "decision_seconds_mean": None if fig["decision_step_mean"] is None
+                     else fig["decision_step_mean"] * task.dt,
                      "samples": len(x)}
     return out

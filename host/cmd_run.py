@@ -8,6 +8,9 @@ import numpy as np
 from .cli import CliError
 
 HELP = "run a trained network (gammacore train --save) on a task's test set on the chip and compare with golden"
+#: the figures on which the chip must equal the golden model (``run_on_chip`` and
+#: :func:`gammacore.golden.async_model.evaluate_modes` both give them)
+COMPARED = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
 
 
 def add_arguments(p):
@@ -50,7 +53,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
     from .. import regmap as R
     from tqdm import tqdm
 
-    from ..golden.async_model import decision_step
+    from ..golden.async_model import step_figures
     from ..golden.network import make_network
     from .demo import run_sample
     from .session import open_chip
@@ -61,7 +64,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
         start = spikes_at(chip.counters())
         t0 = time.perf_counter()
-        correct, decisions, firsts, cycles = 0, [], [], []
+        correct, rights, cycles = 0, [], []
         for i in tqdm(range(len(x)), desc=f"run on chip ({mode})", unit="sample", disable=not progress):
             right = np.zeros(x.shape[1], dtype=bool)
 
@@ -71,17 +74,11 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
                     cycles.append(chip.link.read(R.Reg.CYCLES, 1)[0])
             score, _, _ = run_sample(chip, x[i], m[i], record=record)
             correct += int(np.argmax(score) == y[i])
-            first = decision_step(right)
-            if first is not None:
-                decisions.append(first)
-            if right.any():
-                firsts.append(int(np.argmax(right)))
+            rights.append(right)
         wall = time.perf_counter() - t0
         counters = chip.counters()
     fig = {"accuracy": correct / len(x), "spikes_per_inference": (spikes_at(counters) - start) / len(x),
-           "decision_step_mean": float(np.mean(decisions)) if decisions else None,
-           "samples_with_decision": len(decisions),
-           "first_correct_step_mean": float(np.mean(firsts)) if firsts else None, "samples": int(len(x))}
+           **step_figures(rights), "samples": int(len(x))}
     if count_cycles:
         fig["cycles_per_step"] = float(np.mean(cycles))
     return fig, wall, counters
@@ -106,14 +103,13 @@ def run(args):
                                            args.lfsr_seed, progress=not args.no_progress)
     from ..golden.async_model import evaluate_modes
     gold = evaluate_modes(cfg, params, task, modes=[args.mode], limit=args.limit, seed=args.lfsr_seed)[args.mode]
-    keys = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
     report = {"task": saved["task"], "network": str(args.network), "port": args.port, "mode": args.mode,
               "samples": chip_fig["samples"], "chip": chip_fig, "golden": gold,
-              "equal": all(chip_fig[k] == gold[k] for k in keys),
+              "equal": all(chip_fig[k] == gold[k] for k in COMPARED),
               "steps": int(chip_fig["samples"] * task.x_test.shape[1]), "wall_seconds": wall, "counters": counters}
     print(f"{'task':<22}{report['task']}\n{'mode':<22}{args.mode}\n{'samples':<22}{report['samples']}")
     print(f"{'':<22}{'chip':>12}{'golden':>12}")
-    for k in keys:
+    for k in COMPARED:
         fmt = lambda v: "-" if v is None else f"{v:.4f}"
         print(f"{k:<22}{fmt(chip_fig[k]):>12}{fmt(gold[k]):>12}")
     for k in ("equal", "steps", "wall_seconds"):

@@ -110,3 +110,11 @@ def test_reset_restarts_the_lfsr_order():
     assert any(first), "the case must spike"
     runner.reset()
     assert [runner.step(x)[0] for x in q] == first
+
+
+def test_step_figures_average_over_the_samples_that_have_one():
+    from gammacore.golden.async_model import step_figures
+    fig = step_figures([np.array([False, True, True]), np.array([True, False]), np.array([False, False])])
+    assert fig == {"decision_step_mean": 1.0, "samples_with_decision": 1, "first_correct_step_mean": 0.5}
+    assert step_figures([np.zeros(3, dtype=bool)]) == {"decision_step_mean": None, "samples_with_decision": 0,
+                                                       "first_correct_step_mean": None}
