@@ -445,7 +445,7 @@ class NetCore(wiring.Component):
 
         # ---- clear -----------------------------------------------------------------------
         cleared = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
-        clear_depth = max(self.depth.get(name, mems[name].depth) for name in cleared + ("V", "B"))
+        clear_depth = max(mems[name].depth for name in cleared)
         cl_addr = Signal(range(clear_depth + 1))
 
         # ---- memory port (host) --------------------------------------------------------------
