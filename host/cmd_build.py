@@ -36,6 +36,9 @@ def add_arguments(p):
     p.add_argument("--serial-encoder", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: the encoder on one shared multiplier, 13 clocks per neuron "
                         "(default: the board's)")
+    p.add_argument("--async-modes", action=argparse.BooleanOptionalAction, default=None,
+                   help="soc/probe-chip: with the asynchronous modes (MODE async-random, async-priority), "
+                        "or a sync-only chip (default: the board's)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the soc design (default 115200)")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
@@ -91,7 +94,7 @@ def run(args):
 
     try:
         options = dict(b.options)
-        for name in ("learning", "serial_encoder"):
+        for name in ("learning", "serial_encoder", "async_modes"):
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,

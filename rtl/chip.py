@@ -16,13 +16,16 @@ FIFO holds the bus request until there is room (back-pressure, nothing dropped).
 packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
 FIFO stalls the core.
 """
+import operator
+from functools import reduce
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .. import regmap as R
 from .bus import bus_signature
+from .fifo import BlockFIFO
 from .net_core import NetCore
 from .router import Router, fwd_layout
 
@@ -40,6 +43,8 @@ class Chip(wiring.Component):
         ``Cmd.LEARN`` and the ERR region (bus error) and clears ``CapFlag.LEARNING``
     serial_encoder : the encoder on one shared multiplier (see :class:`~gammacore.rtl.net_core.NetCore`)
     spram : W and V in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`)
+    async_modes : with the asynchronous modes; False: a sync-only build that refuses any
+        ``Reg.MODE`` but ``Mode.SYNC`` (bus error) and clears ``CapFlag.ASYNC``
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
 
     Attributes
@@ -51,8 +56,9 @@ class Chip(wiring.Component):
     """
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
-                 serial_encoder=False, spram=None):
+                 serial_encoder=False, spram=None, async_modes=True):
         self.capacity, self.pow2, self.learning = capacity, pow2, learning
+        self.async_modes = async_modes
         self.serial_encoder, self.spram = serial_encoder, spram
         self.event_depth, self.out_depth, self.n_link = event_depth, out_depth, n_link_counters
         ports = {"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)}
@@ -64,7 +70,8 @@ class Chip(wiring.Component):
         m = Module()
         c = self.capacity
         m.submodules.core = core = NetCore(c, pow2=self.pow2, learning=self.learning,
-                                                 serial_encoder=self.serial_encoder, spram=self.spram)
+                                                 serial_encoder=self.serial_encoder, spram=self.spram,
+                                           async_modes=self.async_modes)
         m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
         self.core, self.router = core, router
         wiring.connect(m, core.spikes, router.i)
@@ -72,7 +79,7 @@ class Chip(wiring.Component):
         m.d.comb += [core.router_idle.eq(router.idle), core.fwd_empty.eq(router.fwd_empty)]
 
         ev_layout = fwd_layout(c.max_layer)
-        m.submodules.event_fifo = ef = SyncFIFOBuffered(width=ev_layout.size, depth=self.event_depth)
+        m.submodules.event_fifo = ef = BlockFIFO(width=ev_layout.size, depth=self.event_depth)
         ev = Signal(ev_layout)
         m.d.comb += [ev.eq(ef.r_data), core.events.payload.eq(ev), core.events.valid.eq(ef.r_rdy),
                      ef.r_en.eq(core.events.ready)]
@@ -93,6 +100,10 @@ class Chip(wiring.Component):
         bus = self.bus
         addr = bus.addr
         is_reg = addr < R.DESC_BASE
+        # registers are decoded on the low address bits (the rest must be zero): narrow compares
+        reg_bits = max(max(R.Reg), R.Reg.LINK_COUNTERS + self.n_link).bit_length()
+        reg_addr = addr[:reg_bits]
+        reg_low = addr[reg_bits:] == 0
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
         is_mem = addr[23] == 1
         region = addr[R.MEM_REGION_SHIFT:23]
@@ -109,7 +120,8 @@ class Chip(wiring.Component):
         regs = {
             R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
-            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: (R.CapFlag.POW2 * self.pow2) | R.CapFlag.ASYNC | (R.CapFlag.LEARNING * self.learning),
+            R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: ((R.CapFlag.POW2 * self.pow2) | (R.CapFlag.ASYNC * self.async_modes)
+                                  | (R.CapFlag.LEARNING * self.learning)),
             R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
@@ -119,6 +131,12 @@ class Chip(wiring.Component):
         }
         for n in range(self.n_link):
             regs[R.Reg.LINK_COUNTERS + n] = self.link_counters[n]
+
+        # the readable registers as one AND-OR multiplexer (one select per register, decoded
+        # once): about half the LUTs of the priority multiplexer a Switch over them gives
+        reg_word = Signal(32)
+        m.d.comb += reg_word.eq(reduce(operator.or_, [(reg_addr == reg).replicate(32) & value
+                                                      for reg, value in regs.items()]))
 
         def ack(err=0, data=None):
             stmts = [bus.ack.eq(1), bus.err.eq(err)]
@@ -139,8 +157,10 @@ class Chip(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(bus.we):
-                    with m.If(is_reg):
-                        with m.Switch(addr):
+                    with m.If(is_reg & ~reg_low):
+                        ack(err=1)
+                    with m.Elif(is_reg):
+                        with m.Switch(reg_addr):
                             with m.Case(R.Reg.CTRL):
                                 cmd = bus.w_data[:3]
                                 with m.If(busy | (cmd == 0) | ((cmd & (cmd - 1)) != 0) | (bus.w_data[4:] != 0)
@@ -160,7 +180,7 @@ class Chip(wiring.Component):
                                     m.d.sync += n_layers.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.MODE):
-                                with m.If(busy | (bus.w_data >= len(R.Mode))):
+                                with m.If(busy | (bus.w_data >= (len(R.Mode) if self.async_modes else 1))):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += mode.eq(bus.w_data)
@@ -201,11 +221,12 @@ class Chip(wiring.Component):
                     with m.Else():
                         ack(err=1)
                 with m.Elif(bus.re):
-                    with m.If(is_reg):
-                        with m.Switch(addr):
-                            for reg, value in regs.items():
-                                with m.Case(reg):
-                                    ack(data=value)
+                    with m.If(is_reg & ~reg_low):
+                        ack(err=1)
+                    with m.Elif(is_reg):
+                        with m.Switch(reg_addr):
+                            with m.Case(*regs):
+                                ack(data=reg_word)
                             with m.Case(R.Reg.OUT):
                                 m.d.comb += router.out.ready.eq(1)
                                 ack(data=router.out.valid.replicate(32) & out_word)

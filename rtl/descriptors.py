@@ -13,10 +13,10 @@ multiplexer of 300 bits by one block RAM.
 """
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..regmap import layer_fields
+from .ram import ram, read_port
 
 __all__ = ["DescriptorStore", "descriptor_layout", "HEAD_FIELDS"]
 
@@ -50,6 +50,11 @@ class DescriptorStore(wiring.Component):
     d : the loaded descriptor, out
     layer : the layer whose descriptor is in ``d`` (layer 0 after reset, all fields zero), out
     nonempty : per layer, ``n_in != 0`` and ``n_out != 0``, out
+    peek_field, peek_en : while no load is under way, ``peek_en`` reads field ``peek_field``
+        of the held layer from the memory (its value, not ``d``'s), in
+    peek_data : that field's 16 bits, the clock after ``peek_en`` (held while ``peek_en`` is
+        low), out; a unit that needs one field per clock (the bucket pass's coefficients)
+        reads it here instead of from ``d``, whose flip-flops synthesis then drops
     """
 
     def __init__(self, buckets, layers):
@@ -67,14 +72,15 @@ class DescriptorStore(wiring.Component):
             "load": In(1), "load_layer": In(range(layers)), "load_head": In(1),
             "busy": Out(1), "d": Out(descriptor_layout(buckets)), "layer": Out(range(layers)),
             "nonempty": Out(layers),
+            "peek_field": In(range(len(self.fields))), "peek_en": In(1), "peek_data": Out(WORD),
         })
 
     def elaborate(self, platform):
         m = Module()
         L, fields, fb = self.layers, self.fields, self.field_bits
         NF = len(fields)
-        m.submodules.mem = mem = Memory(shape=WORD, depth=L << fb, init=[])
-        rd, wr = mem.read_port(), mem.write_port()
+        m.submodules.mem = mem = ram(shape=WORD, depth=L << fb)
+        rd, wr = read_port(m, mem), mem.write_port()
         high = {name: Array(Signal(width - WORD, name=f"{name}_high{n}") for n in range(L))
                 for name, width in fields if width > WORD}
         has_in = Signal(L)
@@ -104,7 +110,11 @@ class DescriptorStore(wiring.Component):
                             m.d.sync += flags.bit_select(self.w_layer, 1).eq(self.w_data[:width] != 0)
 
         # ---- loads ----------------------------------------------------------------------------
-        m.d.comb += [rd.addr.eq(field_addr(self.layer, issue)), rd.en.eq(self.busy)]
+        # (no read in the clock the host writes the held layer: the load restarts, and the
+        # memory would be read and written at one address)
+        m.d.comb += [rd.addr.eq(field_addr(self.layer, Mux(self.busy, issue, self.peek_field))),
+                     rd.en.eq((self.busy | self.peek_en) & ~(self.w_en & (self.w_layer == self.layer))),
+                     self.peek_data.eq(rd.data)]
         with m.If(self.load & ~self.busy):
             with m.If(self.load_head | ~full | (self.load_layer != self.layer)):
                 m.d.sync += [self.busy.eq(1), self.layer.eq(self.load_layer), issue.eq(0), valid.eq(0),

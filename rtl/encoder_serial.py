@@ -22,7 +22,8 @@ clock  work
 12     d2 = round(acc >> 16) or d1; the result waits in ``o`` until taken
 =====  ======================================================================================
 
-A new neuron is taken in the clock its predecessor's result is taken. ``decay_e``, ``fire``
+A new neuron is taken in the clock its predecessor's result is taken; until then the result
+is read straight from the working registers (no output register). ``decay_e``, ``fire``
 and ``decay_d`` are read while the neuron is in the unit and must be held as for the
 pipelined encoder.
 """
@@ -119,7 +120,9 @@ class SerialEncoder(EncoderPorts):
                 m.d.comb += [ma.eq(self.m_f), mb.eq(q)]
                 m.d.sync += [e.eq(e2), d.eq(d1)]
             with m.If(t == LATENCY - 1):
-                m.d.sync += [busy.eq(0), self.o.valid.eq(1), self.o.payload.q.eq(q),
-                             self.o.payload.e.eq(e), self.o.payload.n.eq(n),
-                             self.o.payload.d.eq(Mux(self.decay_d, acc_round, d))]
+                m.d.sync += [busy.eq(0), self.o.valid.eq(1), d.eq(Mux(self.decay_d, acc_round, d))]
+        # the result is the working registers themselves: nothing changes them until the
+        # result is taken (a new neuron is taken in that clock at the earliest)
+        m.d.comb += [self.o.payload.q.eq(q), self.o.payload.e.eq(e), self.o.payload.n.eq(n),
+                     self.o.payload.d.eq(d)]
         return m

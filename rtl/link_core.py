@@ -20,14 +20,14 @@ executed once the response buffer is free.
 """
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol as P
 from .bus import ADDR_WIDTH, bus_signature
 from .cobs import CobsDecoder, Token
 from .crc import crc16_next
+from .fifo import BlockFIFO
+from .ram import ram, read_port
 
 __all__ = ["LinkCore", "COUNTERS"]
 
@@ -75,13 +75,14 @@ class LinkCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
-        m.submodules.tx_fifo = tx_fifo = SyncFIFOBuffered(width=8, depth=16)
+        m.submodules.rx_fifo = rx_fifo = BlockFIFO(width=8, depth=self.rx_fifo_depth)
+        m.submodules.tx_fifo = tx_fifo = BlockFIFO(width=8, depth=16)
         m.submodules.cobs = cobs = CobsDecoder()
-        m.submodules.frame_mem = frame_mem = Memory(shape=32, depth=P.MAX_WORDS, init=[])
-        m.submodules.resp_mem = resp_mem = Memory(shape=32, depth=P.MAX_WORDS, init=[])
-        frame_wr, frame_rd = frame_mem.write_port(), frame_mem.read_port()
-        resp_wr, resp_rd = resp_mem.write_port(), resp_mem.read_port()
+        m.submodules.frame_mem = frame_mem = ram(shape=32, depth=P.MAX_WORDS)
+        m.submodules.resp_mem = resp_mem = ram(shape=32, depth=P.MAX_WORDS)
+        frame_wr, frame_rd = frame_mem.write_port(), read_port(m, frame_mem, "frame_rd")
+        m.d.comb += frame_rd.en.eq(0)
+        resp_wr, resp_rd = resp_mem.write_port(), read_port(m, resp_mem, "resp_rd")
 
         m.d.comb += [rx_fifo.w_data.eq(self.i.payload), rx_fifo.w_en.eq(self.i.valid),
                      self.i.ready.eq(rx_fifo.w_rdy)]
@@ -197,7 +198,9 @@ class LinkCore(wiring.Component):
                         with m.Else():
                             m.next = "R_REQ"
             with m.State("W_FETCH"):
-                # frame_rd.addr follows index: its data is valid from the next cycle
+                # frame_rd.addr follows index: its data is valid from the next cycle (the
+                # frame memory is read only here; nothing writes it while a frame executes)
+                m.d.comb += frame_rd.en.eq(1)
                 m.next = "W_REQ"
             with m.State("W_REQ"):
                 m.d.sync += [self.bus.addr.eq(bus_addr), self.bus.w_data.eq(frame_rd.data),
@@ -250,7 +253,8 @@ class LinkCore(wiring.Component):
         # byte pos >= 4 is in word pos // 4 - 1, lane pos % 4; the read data is that word's
         # when pos // 4 has not changed since the last clock (no subtraction on this path)
         loaded = Signal.like(pos[2:])
-        m.d.comb += resp_rd.addr.eq(pos[2:] - 1)
+        # (read only while sending: the response memory is written only while not)
+        m.d.comb += [resp_rd.addr.eq(pos[2:] - 1), resp_rd.en.eq(sending)]
         m.d.sync += loaded.eq(pos[2:])
         cur = Signal(8)
         cur_valid = Signal()

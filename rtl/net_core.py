@@ -58,7 +58,7 @@ The memory port (``mem_*``, :class:`gammacore.regmap.Region`) reads and writes t
 weights, the routing table is in the router; state words and the learning errors, while the
 core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid with it).
 """
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -72,6 +72,7 @@ from .encoder import Encoder
 from .encoder_serial import SerialEncoder
 from .learning import LearningUnit
 from .no_learning import NoLearningUnit
+from .ram import ram, read_port
 from .router import fwd_layout, spike_layout
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
@@ -105,6 +106,10 @@ class After(enum.Enum, shape=3):
     STEP_DONE = 5
 
 
+#: the states only the asynchronous modes return to
+ASYNC_AFTER = (After.DDECAY, After.SCAN)
+
+
 class NetCore(wiring.Component):
     """Time-multiplexed network core with on-chip learning.
 
@@ -120,6 +125,8 @@ class NetCore(wiring.Component):
         W in the same blocks; inference only: the host writes them while the core is idle,
         the core only reads them); None: when ``learning`` is False and the platform is an
         iCE40 UltraPlus (SB_SPRAM256KA)
+    async_modes : with the asynchronous modes; False: sync only (no pending table, LFSR
+        or scan; ``mode`` must stay ``Mode.SYNC``, which the chip enforces)
 
     Attributes
     ----------
@@ -137,7 +144,8 @@ class NetCore(wiring.Component):
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
-    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False, spram=None):
+    def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False, spram=None,
+                 async_modes=True):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
@@ -155,6 +163,9 @@ class NetCore(wiring.Component):
             raise ValueError("spram=True needs learning=False: the learning unit reads and writes W and V "
                              "in the same clock, which a single-port RAM cannot")
         self.spram = spram
+        if not isinstance(async_modes, bool):
+            raise TypeError(f"async_modes must be a bool, not {async_modes!r}")
+        self.async_modes = async_modes
         K = c.buckets
         self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
                       "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
@@ -194,7 +205,7 @@ class NetCore(wiring.Component):
             if name in spram and depth <= SPRAM_DEPTH:
                 mm = SPRAMMemory(shape=shape, depth=depth)
             else:
-                mm = Memory(shape=shape, depth=depth, init=[])
+                mm = ram(shape=shape, depth=depth)
             m.submodules[name] = mm
             return mm
 
@@ -216,18 +227,25 @@ class NetCore(wiring.Component):
             "QIN": mem("qin", unsigned(F.Q.width), ML),
         }
         self.memories = mems
-        m.submodules.pend = pend = Memory(shape=pending_layout, depth=NT, init=[])
-        p_rd, p_wr = pend.read_port(), pend.write_port()
-        m.d.comb += p_rd.en.eq(0)
+        # without the asynchronous modes (async_modes=False) the core has no pending table,
+        # LFSR, scan or per-pass encoder flags: every pass is Pass.SYNC and the statements
+        # below that only an asynchronous pass reaches are not generated
+        A = self.async_modes
+        if A:
+            m.submodules.pend = pend = ram(shape=pending_layout, depth=NT)
+            p_rd, p_wr = read_port(m, pend, "p_rd"), pend.write_port()
+            m.d.comb += p_rd.en.eq(0)
         is_async = Signal()
         prio = Signal()
-        m.d.comb += [is_async.eq(self.mode != Mode.SYNC), prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
+        if A:
+            m.d.comb += [is_async.eq(self.mode != Mode.SYNC), prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
         kind = Signal(Pass)
         deliver = Signal()                      # forward events go straight into Z^1 (async)
         lfsr = Signal(16, init=1)
         lfsr_next = Signal(16)
         m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
-        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else mm.read_port() for n, mm in mems.items()}
+        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, n.lower() + "_rd")
+              for n, mm in mems.items()}
         wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
         if shared:
             # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
@@ -262,18 +280,20 @@ class NetCore(wiring.Component):
             m.next = "LOAD"
             return [ld_then.eq(then)]
 
-        alphas = Array(getattr(d, f"alpha{k}") for k in range(K))
+        # the bucket pass's coefficient (alpha_1 for k = 0, else beta_k+1) is read from the
+        # descriptor memory with the Z word it applies to (ds.peek_*), not kept in registers
         coef_w = 5 if self.pow2 else F.COEF.width
-        betas = Array(getattr(d, f"beta{k}")[:coef_w] for k in range(K))
+        field_index = {name: n for n, (name, _) in enumerate(layer_fields(K))}
 
         # ---- units ------------------------------------------------------------------------
         m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
         m.submodules.dendrite = de = Dendrite()
         m.submodules.encoder = en = SerialEncoder() if self.serial_encoder else Encoder()
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
-        m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
-                     en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
-                     en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
+        if A:
+            m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
+                         en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
+                         en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
         m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
                      en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max),
                      lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
@@ -337,11 +357,13 @@ class NetCore(wiring.Component):
         with m.If(acc_enable | fan_active):
             m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1)]
             with m.If(deliver):
-                m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(1),
-                             rd["TRACE"].addr.eq((d.i_base + ev.source) * K), rd["TRACE"].en.eq(1)]
+                m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(fan_active),
+                             rd["TRACE"].addr.eq((d.i_base + ev.source) * K), rd["TRACE"].en.eq(take)]
             with m.Else():
-                m.d.comb += [rd["A"].addr.eq(fan_j), rd["A"].en.eq(1), rd["QIN"].addr.eq(ev.source),
-                             rd["QIN"].en.eq(1)]
+                # QIN is read as the event is taken (its word is written back the clock after,
+                # when the next event's source may be at the FIFO head already)
+                m.d.comb += [rd["A"].addr.eq(fan_j), rd["A"].en.eq(fan_active), rd["QIN"].addr.eq(ev.source),
+                             rd["QIN"].en.eq(take)]
         with m.If(mac_valid & deliver):
             m.d.comb += [wr["Z"].addr.eq((d.n_base + mac_j) * K), wr["Z"].data.eq(z1_sat), wr["Z"].en.eq(1)]
         with m.Elif(mac_valid):
@@ -375,7 +397,7 @@ class NetCore(wiring.Component):
             bu.i.valid.eq(rd_valid),
             bu.i.payload.z.eq(old),
             bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
-            bu.i.payload.coef.eq(Mux(rd_k == 0, alphas[0][:coef_w], betas[rd_k])),
+            bu.i.payload.coef.eq(ds.peek_data[:coef_w]),
             bu.i.payload.first.eq(rd_k == 0),
         ]
         last_z_unit = Signal()
@@ -415,26 +437,27 @@ class NetCore(wiring.Component):
                      en.o.ready.eq(~spike | self.spikes.ready)]
 
         def start_pass(k, lo, hi):
-            return [kind.eq(k), dn_k.eq(0), dn_j.eq(lo), dn_valid.eq(0), xj.eq(lo), ej.eq(lo), nj_hi.eq(hi)]
+            return [kind.eq(k)] * A + [dn_k.eq(0), dn_j.eq(lo), dn_valid.eq(0), xj.eq(lo), ej.eq(lo), nj_hi.eq(hi)]
 
         # ---- pending table: updates at the encoder's output, scan ------------------------
         p_old = Signal(pending_layout)
         p_new = Signal(pending_layout)
-        cnt = en.o.payload.n
-        m.d.comb += p_old.eq(Mux(kind == Pass.EVAL_FIRST, 0, p_rd.data))
-        m.d.comb += p_new.eq(p_old)
-        with m.If(kind == Pass.FIRE):
-            m.d.comb += [p_new.pending.eq(0), p_new.fired.eq(1)]
-        with m.Elif(d.encoder & (cnt != 0)):
-            m.d.comb += p_new.pending.eq(1)
-            with m.If(prio):
-                m.d.comb += p_new.key.eq(cnt)
-            with m.Elif(~p_old.pending):
-                m.d.comb += p_new.key.eq(lfsr_next)
-        with m.Else():
-            m.d.comb += p_new.pending.eq(0)
         pass_updates = Signal()
-        m.d.comb += pass_updates.eq((kind == Pass.EVAL_FIRST) | (kind == Pass.EVAL) | (kind == Pass.FIRE))
+        if A:
+            cnt = en.o.payload.n
+            m.d.comb += p_old.eq(Mux(kind == Pass.EVAL_FIRST, 0, p_rd.data))
+            m.d.comb += p_new.eq(p_old)
+            with m.If(kind == Pass.FIRE):
+                m.d.comb += [p_new.pending.eq(0), p_new.fired.eq(1)]
+            with m.Elif(d.encoder & (cnt != 0)):
+                m.d.comb += p_new.pending.eq(1)
+                with m.If(prio):
+                    m.d.comb += p_new.key.eq(cnt)
+                with m.Elif(~p_old.pending):
+                    m.d.comb += p_new.key.eq(lfsr_next)
+            with m.Else():
+                m.d.comb += p_new.pending.eq(0)
+            m.d.comb += pass_updates.eq((kind == Pass.EVAL_FIRST) | (kind == Pass.EVAL) | (kind == Pass.FIRE))
         sj = Signal(range(ML + 1))
         sc_valid = Signal()
         sc_j = Signal(range(ML))
@@ -474,14 +497,16 @@ class NetCore(wiring.Component):
                     m.next = "MEM"
                 with m.Elif(self.step & acc_idle & ~ds.busy & ~self.events.valid):
                     m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
-                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0),
-                                 kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))]
+                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
+                    if A:
+                        m.d.sync += kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))
                     m.next = "BUCKETS"
-                with m.Elif(self.learn & acc_idle & ~ds.busy & self.learning):
-                    m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
-                    m.next = "LEARN_LOAD"
+                if self.learning:
+                    with m.Elif(self.learn & acc_idle & ~ds.busy):
+                        m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
+                        m.next = "LEARN_LOAD"
                 with m.Elif(self.clear & acc_idle & ~ds.busy):
-                    m.d.sync += [cl_addr.eq(0), lfsr.eq(self.seed)]
+                    m.d.sync += [cl_addr.eq(0)] + [lfsr.eq(self.seed)] * A
                     m.next = "CLEAR"
             with m.State("MEM"):
                 with m.If(self.mem_we):
@@ -512,13 +537,21 @@ class NetCore(wiring.Component):
                                  out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
                     m.next = "BUCKETS"
             with m.State("BUCKETS"):
-                m.d.comb += [self.busy.eq(1), bk_issue.eq(~(bk_trace & (bk_unit == d.n_in)))]
+                m.d.comb += [self.busy.eq(1), bk_issue.eq(~(bk_trace & (bk_unit == d.n_in))),
+                             ds.peek_en.eq(advance_rd),
+                             ds.peek_field.eq(Mux(bk_k == 0, field_index["alpha0"], field_index["beta0"] + bk_k))]
                 z_addr = (d.n_base + bk_unit) * K + bk_k
                 t_addr = (d.i_base + bk_unit) * K + bk_k
                 m.d.comb += [rd["Z"].addr.eq(z_addr), rd["TRACE"].addr.eq(t_addr),
                              rd["A"].addr.eq(bk_unit), rd["QIN"].addr.eq(bk_unit),
-                             rd["Z"].en.eq(advance_rd), rd["TRACE"].en.eq(advance_rd),
-                             rd["A"].en.eq(advance_rd), rd["QIN"].en.eq(advance_rd)]
+                             # each memory is read only for a word that uses it (Z and A in the
+                             # Z part, TRACE and QIN in the trace part, A and QIN at k = 0):
+                             # the words are written back (A and QIN zeroed) a few clocks
+                             # later, and no read may meet a write of the same word
+                             rd["Z"].en.eq(advance_rd & bk_issue & ~bk_trace),
+                             rd["TRACE"].en.eq(advance_rd & bk_issue & bk_trace),
+                             rd["A"].en.eq(advance_rd & bk_issue & ~bk_trace & (bk_k == 0)),
+                             rd["QIN"].en.eq(advance_rd & bk_issue & bk_trace & (bk_k == 0))]
                 with m.If(advance_rd):
                     m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(bk_trace)]
                     with m.If(rd_valid):
@@ -557,8 +590,9 @@ class NetCore(wiring.Component):
                     with m.Else():
                         m.d.sync += out_k.eq(out_k + 1)
             with m.State("NEURONS"):
-                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != nj_hi),
-                             p_rd.addr.eq(d.n_base + ej_next), p_rd.en.eq(1)]
+                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != nj_hi)]
+                if A:
+                    m.d.comb += [p_rd.addr.eq(d.n_base + ej_next), p_rd.en.eq(1)]
                 nk = (d.n_base + dn_j) * K + dn_k
                 m.d.comb += [rd["V"].addr.eq(nk), rd["Z"].addr.eq(nk), rd["B"].addr.eq(d.n_base + dn_j),
                              rd["V"].en.eq(advance_dn), rd["Z"].en.eq(advance_dn), rd["B"].en.eq(advance_dn),
@@ -578,24 +612,28 @@ class NetCore(wiring.Component):
                     m.d.comb += [wr["E"].addr.eq(d.n_base + ej), wr["E"].data.eq(en.o.payload.e),
                                  wr["E"].en.eq(d.encoder), wr["D"].addr.eq(d.n_base + ej),
                                  wr["D"].data.eq(en.o.payload.d), wr["D"].en.eq(d.encoder)]
-                    with m.If(pass_updates & ~p_old.fired):
-                        m.d.comb += [p_wr.addr.eq(d.n_base + ej), p_wr.data.eq(p_new), p_wr.en.eq(1)]
-                        with m.If((kind != Pass.FIRE) & ~prio & p_new.pending & ~p_old.pending):
-                            m.d.sync += lfsr.eq(lfsr_next)
+                    if A:
+                        with m.If(pass_updates & ~p_old.fired):
+                            m.d.comb += [p_wr.addr.eq(d.n_base + ej), p_wr.data.eq(p_new), p_wr.en.eq(1)]
+                            with m.If((kind != Pass.FIRE) & ~prio & p_new.pending & ~p_old.pending):
+                                m.d.sync += lfsr.eq(lfsr_next)
                     m.d.sync += ej.eq(ej + 1)
                     with m.If(ej == nj_hi - 1):
-                        with m.Switch(kind):
-                            with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
-                                m.next = "LAYER_END"
-                            with m.Case(Pass.EVAL):
-                                m.next = "SCAN_START"
-                            with m.Case(Pass.FIRE):
-                                m.next = "FIRE_ROUTE"
-                            with m.Case(Pass.DDECAY):
-                                with m.If(cur == self.n_layers - 1):
-                                    m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
-                                with m.Else():
-                                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
+                        if not A:
+                            m.next = "LAYER_END"
+                        else:
+                            with m.Switch(kind):
+                                with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
+                                    m.next = "LAYER_END"
+                                with m.Case(Pass.EVAL):
+                                    m.next = "SCAN_START"
+                                with m.Case(Pass.FIRE):
+                                    m.next = "FIRE_ROUTE"
+                                with m.Case(Pass.DDECAY):
+                                    with m.If(cur == self.n_layers - 1):
+                                        m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
+                                    with m.Else():
+                                        m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
@@ -606,7 +644,8 @@ class NetCore(wiring.Component):
                         m.d.sync += self.refused.eq(self.refused + 1)
                     with m.If(self.router_idle & self.fwd_empty):
                         with m.If(kind == Pass.EVAL_FIRST):
-                            m.next = "SCAN_START"
+                            if A:
+                                m.next = "SCAN_START"
                         with m.Else():
                             m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                 with m.Else():
@@ -615,68 +654,74 @@ class NetCore(wiring.Component):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
                 m.next = "EVENTS"
-            with m.State("SCAN_START"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [cur.eq(0), sj.eq(0), sc_valid.eq(0), found.eq(0)] + load(0, After.SCAN, head=True)
-            with m.State("SCAN"):
-                # the largest key over the pending words, layer by layer; ties keep the first
-                sc_issue = Signal()
-                m.d.comb += [self.busy.eq(1), sc_issue.eq(sj != d.n_out),
-                             p_rd.addr.eq(d.n_base + sj), p_rd.en.eq(1)]
-                m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
-                with m.If(sc_issue):
-                    m.d.sync += sj.eq(sj + 1)
-                with m.If(sc_valid & p_rd.data.pending & (~found | (p_rd.data.key > best_key))):
-                    m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
-                with m.If(~sc_issue & ~sc_valid):
-                    with m.If(cur != self.n_layers - 1):
-                        m.d.sync += [cur.eq(cur + 1), sj.eq(0)] + load(cur + 1, After.SCAN, head=True)
-                    with m.Elif(found):
-                        m.d.sync += ([cur.eq(best_l)] + start_pass(Pass.FIRE, best_j, best_j + 1)
-                                     + load(best_l, After.NEURONS))
+            if A:
+                with m.State("SCAN_START"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [cur.eq(0), sj.eq(0), sc_valid.eq(0), found.eq(0)] + load(0, After.SCAN, head=True)
+                with m.State("SCAN"):
+                    # the largest key over the pending words, layer by layer; ties keep the first
+                    sc_issue = Signal()
+                    m.d.comb += [self.busy.eq(1), sc_issue.eq(sj != d.n_out),
+                                 p_rd.addr.eq(d.n_base + sj), p_rd.en.eq(1)]
+                    m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
+                    with m.If(sc_issue):
+                        m.d.sync += sj.eq(sj + 1)
+                    with m.If(sc_valid & p_rd.data.pending & (~found | (p_rd.data.key > best_key))):
+                        m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
+                    with m.If(~sc_issue & ~sc_valid):
+                        with m.If(cur != self.n_layers - 1):
+                            m.d.sync += [cur.eq(cur + 1), sj.eq(0)] + load(cur + 1, After.SCAN, head=True)
+                        with m.Elif(found):
+                            m.d.sync += ([cur.eq(best_l)] + start_pass(Pass.FIRE, best_j, best_j + 1)
+                                         + load(best_l, After.NEURONS))
+                        with m.Else():
+                            m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
+                with m.State("DDECAY"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
+                    m.next = "NEURONS"
+                with m.State("FIRE_ROUTE"):
+                    # the spike is in the router: to the host, and to the next layer's Z^1
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(cur == self.n_layers - 1):
+                        m.d.comb += self.fwd.ready.eq(1)
+                        with m.If(self.fwd.valid):
+                            m.d.sync += self.refused.eq(self.refused + 1)
+                        with m.If(self.router_idle & self.fwd_empty):
+                            m.next = "SCAN_START"
                     with m.Else():
-                        m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
-            with m.State("DDECAY"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
-                m.next = "NEURONS"
-            with m.State("FIRE_ROUTE"):
-                # the spike is in the router: to the host, and to the next layer's Z^1
-                m.d.comb += self.busy.eq(1)
-                with m.If(cur == self.n_layers - 1):
-                    m.d.comb += self.fwd.ready.eq(1)
-                    with m.If(self.fwd.valid):
-                        m.d.sync += self.refused.eq(self.refused + 1)
-                    with m.If(self.router_idle & self.fwd_empty):
-                        m.next = "SCAN_START"
-                with m.Else():
-                    m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
-            with m.State("LEARN_LOAD"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
+                        m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
+            if self.learning:
+                with m.State("LEARN_LOAD"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += lwork.eq(lwork + 1)
+                if self.learning:
+                    m.d.sync += lwork.eq(lwork + 1)
                 with m.If(~ds.busy):
                     with m.Switch(ld_then):
                         for after in After:
+                            if (after in ASYNC_AFTER and not A) or (after == After.LEARN_START and not self.learning):
+                                continue
                             with m.Case(after):
                                 m.next = after.name
-            with m.State("LEARN_START"):
-                m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
-                m.d.sync += lwork.eq(lwork + 1)
-                m.next = "LEARN"
-            with m.State("LEARN"):
-                m.d.comb += [self.busy.eq(1), learning.eq(1)]
-                m.d.sync += lwork.eq(lwork + 1)
-                with m.If(lu.done):
-                    with m.If(cur == 0):
-                        m.d.comb += self.done.eq(1)
-                        m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
-                        m.next = "EVENTS"
-                    with m.Else():
-                        m.d.sync += cur.eq(cur - 1)
-                        m.next = "LEARN_LOAD"
+            if self.learning:
+                with m.State("LEARN_START"):
+                    m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
+                    m.d.sync += lwork.eq(lwork + 1)
+                    m.next = "LEARN"
+                with m.State("LEARN"):
+                    m.d.comb += [self.busy.eq(1), learning.eq(1)]
+                    m.d.sync += lwork.eq(lwork + 1)
+                    with m.If(lu.done):
+                        with m.If(cur == 0):
+                            m.d.comb += self.done.eq(1)
+                            m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
+                            m.next = "EVENTS"
+                        with m.Else():
+                            m.d.sync += cur.eq(cur - 1)
+                            m.next = "LEARN_LOAD"
             with m.State("CLEAR"):
                 m.d.comb += self.busy.eq(1)
                 for name in cleared:

@@ -14,11 +14,11 @@ filled it has finished (layer-synchronous execution).
 """
 from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
+from .fifo import BlockFIFO
 
 __all__ = ["Router", "spike_layout", "out_layout", "fwd_layout"]
 
@@ -88,8 +88,8 @@ class Router(wiring.Component):
                      host_rd.addr.eq(self.route_addr), self.route_rdata.eq(host_rd.data)]
 
         fl, ol = fwd_layout(self.max_n), out_layout(self.n_depth, self.step_width)
-        m.submodules.fwd_fifo = ff = SyncFIFOBuffered(width=fl.size, depth=self.max_n)
-        m.submodules.out_fifo = of = SyncFIFOBuffered(width=ol.size, depth=self.out_depth)
+        m.submodules.fwd_fifo = ff = BlockFIFO(width=fl.size, depth=self.max_n)
+        m.submodules.out_fifo = of = BlockFIFO(width=ol.size, depth=self.out_depth)
         m.d.comb += [self.fwd.payload.eq(ff.r_data), self.fwd.valid.eq(ff.r_rdy), ff.r_en.eq(self.fwd.ready),
                      self.out.payload.eq(of.r_data), self.out.valid.eq(of.r_rdy), of.r_en.eq(self.out.ready)]
 
