@@ -21,12 +21,14 @@ def random_sizes(rng, layers):
 
 
 #: construction parameters of the chip that must not change any result: the default build,
-#: the encoder on one shared multiplier, and the iCEBreaker's inference-only build (W and V
-#: in SPRAM, simulated by rtl.spram.SPRAMModel)
+#: the encoder on one shared multiplier, an inference-only build (W and V in SPRAM,
+#: simulated by rtl.spram.SPRAMModel) and the iCEBreaker's build, which is also sync-only
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
-          "inference-only": {"learning": False, "serial_encoder": True, "spram": True}}
+          "inference-only": {"learning": False, "serial_encoder": True, "spram": True},
+          "icebreaker": {"learning": False, "serial_encoder": True, "spram": True, "async_modes": False}}
 LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
+ASYNC_BUILDS = pytest.mark.parametrize("build", [b for b in BUILDS if BUILDS[b].get("async_modes", True)])
 
 
 def simulate(dut, bench):
@@ -81,7 +83,7 @@ def test_power_of_two_bucket_rates_match_golden(seed):
     check(make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=10, p_learn=0.5, pow2=True))
 
 
-@ALL_BUILDS
+@ASYNC_BUILDS
 @pytest.mark.parametrize("mode", ["async-random", "async-priority"])
 @pytest.mark.parametrize("seed", [82, 83])
 def test_async_modes_match_golden(mode, seed, build):
@@ -248,13 +250,22 @@ def test_identity_and_capacity_registers(build):
                          (await host.request(R.mem_addr(R.Region.ERR, 0), allow_error=True))[0]]
         seen["step"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | R.Cmd.WAIT, allow_error=True)
         seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
+        # a sync-only build refuses the asynchronous modes (bus error) and stays in sync mode
+        seen["modes"] = [(await host.request(R.Reg.MODE, mode, allow_error=True))[0]
+                         for mode in (R.Mode.SYNC, R.Mode.SYNC, R.Mode.ASYNC_RANDOM, R.Mode.ASYNC_PRIORITY)]
+        seen["mode"] = int(await host.request(R.Reg.MODE))
+        seen["errors_after"] = int(await host.request(R.Reg.BUS_ERRORS))
 
     simulate(dut, bench)
     assert seen["id"] == R.CHIP_ID
     assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
-    assert seen["flags"] == R.CapFlag.ASYNC | (R.CapFlag.LEARNING if learning else 0), seen["flags"]
+    asynchronous = BUILDS[build].get("async_modes", True)
+    assert seen["flags"] == (R.CapFlag.ASYNC if asynchronous else 0) | (R.CapFlag.LEARNING if learning else 0), \
+        seen["flags"]
+    assert seen["modes"] == [False, False, not asynchronous, not asynchronous] and seen["mode"] == (R.Mode.ASYNC_PRIORITY if asynchronous else R.Mode.SYNC), seen
     assert seen["learn"] == [not learning] * 3 and not seen["step"], seen
     assert seen["errors"] == (0 if learning else 3), seen
+    assert seen["errors_after"] - seen["errors"] == sum(seen["modes"]), seen
 
 
 def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
