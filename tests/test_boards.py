@@ -296,7 +296,7 @@ def test_module_stats_runs_yosys_without_flattening_and_parses_per_module(tmp_pa
     assert stats == {"top.design.chip.core": {"SB_CARRY": 419, "FF": 498, "SB_LUT4": 2123, "SB_MAC16": 1},
                      "total": {"SB_MAC16": 1, "FF": 498}}
     args = Path(f"{yosys}.args").read_text()
-    assert "synth_ice40 -dsp -noflatten -top top" in args and "read_rtlil top.il" in args
+    assert "synth_ice40 -dsp -dff -noflatten -top top" in args and "read_rtlil top.il" in args
 
 
 def _fake_tool(path, rc, text):
