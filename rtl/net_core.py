@@ -60,7 +60,7 @@ core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid wi
 """
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F

@@ -40,6 +40,7 @@ class SoC(wiring.Component):
     rx : UART receive pin (idle high), in
     tx : UART transmit pin, out
     leds : status (see the module docs), out
+    chip : the :class:`~gammacore.rtl.chip.Chip` (set when elaborated)
     """
 
     def __init__(self, capacity: Capacity, divisor=4, *, pow2=False, out_depth=256, learning=True,
@@ -53,7 +54,7 @@ class SoC(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = Link(self.divisor)
-        m.submodules.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
+        m.submodules.chip = self.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
                                         n_link_counters=len(LINK_COUNTERS), learning=self.learning,
                                         serial_encoder=self.serial_encoder, async_modes=self.async_modes)
         wiring.connect(m, link.bus, chip.bus)

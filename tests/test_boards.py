@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Value
+from amaranth.hdl import Fragment, Value
 from amaranth.sim import Simulator
 
 from gammacore.boards import pll_ecp5, pll_ice40
@@ -255,12 +255,16 @@ def test_chip_probe_wraps_the_chip_of_the_size():
 
 
 def test_chip_options_reach_the_chip():
-    """Board options (inference-only, serial encoder) reach the SoC's chip and its core."""
-    soc = make_design("soc", Size(2, 4, 4, 2), options={"learning": False, "serial_encoder": True})(24e6)
+    """Board options (inference-only, serial encoder, sync-only) reach the SoC's chip and its core."""
+    soc = make_design("soc", Size(2, 4, 4, 2), options={"learning": False, "serial_encoder": True,
+                                                        "async_modes": False})(24e6)
     probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"learning": False})(24e6)
-    assert (soc.learning, soc.serial_encoder) == (False, True)
-    assert (probe.core.learning, probe.core.serial_encoder) == (False, False)
-    assert board("icebreaker").options == {"learning": False, "serial_encoder": True}
+    assert (soc.learning, soc.serial_encoder, soc.async_modes) == (False, True, False)
+    assert (probe.core.learning, probe.core.serial_encoder, probe.core.async_modes) == (False, False, True)
+    assert board("icebreaker").options == {"learning": False, "serial_encoder": True, "async_modes": False}
+    # and from the SoC down to the network core
+    elaborated = Fragment.get(soc, None)
+    assert elaborated is not None and not soc.chip.core.async_modes and soc.chip.core.serial_encoder
 
 
 def test_make_design_errors():
