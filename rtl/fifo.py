@@ -1,12 +1,12 @@
 """First-word-fall-through FIFO in one block RAM, the RAM's read register as its output.
 
-The same ports and behaviour as Amaranth's ``SyncFIFOBuffered`` (``w_data``, ``w_en``,
-``w_rdy``, ``r_data``, ``r_en``, ``r_rdy``, ``level``; ``depth`` words in all, a word written
-in clock t readable in t + 2), built so that synthesis needs no read/write collision logic
-(:mod:`gammacore.rtl.ram`): a word is read from the memory only once it is there (the RAM
-holds at least one word), and then the write address is another one unless the RAM is full,
-when nothing is written. The read register is the FIFO's output: ``r_data`` is the word read
-last, held until the next read.
+Clock for clock the behaviour of Amaranth's ``SyncFIFOBuffered`` (the same ports: ``w_data``,
+``w_en``, ``w_rdy``, ``r_data``, ``r_en``, ``r_rdy``, ``level``; ``depth`` words: ``depth - 1``
+in the RAM and one in its read register; a word written in clock t is readable in t + 2;
+``depth`` 1 is a single register), which ``tests/test_rtl_fifo.py`` checks against it, but
+built on :func:`gammacore.rtl.ram.ram` so that synthesis adds no read/write collision logic:
+a word is read from the RAM only once it is stored there, and the write address is then
+another one unless the RAM is full, when nothing is written.
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
@@ -41,25 +41,36 @@ class BlockFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         N = self.depth
-        m.submodules.storage = mem = ram(shape=self.width, depth=N)
+        if N == 1:
+            # one register, full or empty (a word every other clock at most)
+            m.d.comb += [self.w_rdy.eq(self.level == 0), self.r_rdy.eq(self.level == 1)]
+            with m.If(self.w_en & self.w_rdy):
+                m.d.sync += [self.r_data.eq(self.w_data), self.level.eq(1)]
+            with m.If(self.r_en & self.r_rdy):
+                m.d.sync += self.level.eq(0)
+            return m
+        # N - 1 words in the RAM, one in its read register (the output)
+        D = N - 1
+        m.submodules.storage = mem = ram(shape=self.width, depth=D)
         wr, rd = mem.write_port(), read_port(m, mem, "rd")
-        w_ptr = Signal(range(N))
-        r_ptr = Signal(range(N))
-        stored = Signal(range(N + 1))          # words in the RAM (not yet read out)
+        w_ptr = Signal(range(D))
+        r_ptr = Signal(range(D))
+        stored = Signal(range(D + 1))           # words in the RAM
 
         def succ(p):
-            return Mux(p == N - 1, 0, p + 1)
+            return Mux(p == D - 1, 0, p + 1)
 
         do_write = Signal()
         do_read = Signal()
         m.d.comb += [
-            self.w_rdy.eq(self.level != N),
+            self.w_rdy.eq(stored != D),
             do_write.eq(self.w_en & self.w_rdy),
             # refill the output when it is empty or being taken, from a word already stored
             do_read.eq((stored != 0) & (~self.r_rdy | self.r_en)),
             wr.addr.eq(w_ptr), wr.data.eq(self.w_data), wr.en.eq(do_write),
             rd.addr.eq(r_ptr), rd.en.eq(do_read),
             self.r_data.eq(rd.data),
+            self.level.eq(stored + self.r_rdy),
         ]
         with m.If(do_write):
             m.d.sync += w_ptr.eq(succ(w_ptr))
@@ -68,5 +79,4 @@ class BlockFIFO(wiring.Component):
         with m.Elif(self.r_en):
             m.d.sync += self.r_rdy.eq(0)
         m.d.sync += stored.eq(stored + do_write - do_read)
-        m.d.sync += self.level.eq(self.level + do_write - (self.r_rdy & self.r_en))
         return m
