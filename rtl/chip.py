@@ -99,11 +99,11 @@ class Chip(wiring.Component):
 
         bus = self.bus
         addr = bus.addr
-        is_reg = addr < R.DESC_BASE
-        # registers are decoded on the low address bits (the rest must be zero): narrow compares
+        # registers are decoded on the low address bits (narrow compares); an address below
+        # DESC_BASE above them is no register, region or descriptor: a bus error, as below
         reg_bits = max(max(R.Reg), R.Reg.LINK_COUNTERS + self.n_link).bit_length()
         reg_addr = addr[:reg_bits]
-        reg_low = addr[reg_bits:] == 0
+        is_reg = addr[reg_bits:] == 0
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
         is_mem = addr[23] == 1
         region = addr[R.MEM_REGION_SHIFT:23]
@@ -157,9 +157,7 @@ class Chip(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(bus.we):
-                    with m.If(is_reg & ~reg_low):
-                        ack(err=1)
-                    with m.Elif(is_reg):
+                    with m.If(is_reg):
                         with m.Switch(reg_addr):
                             with m.Case(R.Reg.CTRL):
                                 cmd = bus.w_data[:3]
@@ -221,9 +219,7 @@ class Chip(wiring.Component):
                     with m.Else():
                         ack(err=1)
                 with m.Elif(bus.re):
-                    with m.If(is_reg & ~reg_low):
-                        ack(err=1)
-                    with m.Elif(is_reg):
+                    with m.If(is_reg):
                         with m.Switch(reg_addr):
                             with m.Case(*regs):
                                 ack(data=reg_word)

@@ -484,6 +484,15 @@ class NetCore(wiring.Component):
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
                      lu.err_w_data.eq(self.mem_wdata)]
 
+        def drain_stray():
+            """After the output layer's neurons: its spikes routed to a next layer have no
+            receiver; they are taken out of the forward FIFO and counted as refused. Returns
+            the condition that the router is empty (every spike of the pass is out)."""
+            m.d.comb += self.fwd.ready.eq(1)
+            with m.If(self.fwd.valid):
+                m.d.sync += self.refused.eq(self.refused + 1)
+            return self.router_idle & self.fwd_empty
+
         # ---- control ---------------------------------------------------------------------
         with m.If(~acc_idle | self.busy | take):
             m.d.sync += work.eq(work + 1)
@@ -637,12 +646,7 @@ class NetCore(wiring.Component):
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
-                    # the output layer's spikes routed to a next layer have no receiver:
-                    # they are taken out of the forward FIFO and counted as refused
-                    m.d.comb += self.fwd.ready.eq(1)
-                    with m.If(self.fwd.valid):
-                        m.d.sync += self.refused.eq(self.refused + 1)
-                    with m.If(self.router_idle & self.fwd_empty):
+                    with m.If(drain_stray()):
                         with m.If(kind == Pass.EVAL_FIRST):
                             if A:
                                 m.next = "SCAN_START"
@@ -684,10 +688,7 @@ class NetCore(wiring.Component):
                     # the spike is in the router: to the host, and to the next layer's Z^1
                     m.d.comb += self.busy.eq(1)
                     with m.If(cur == self.n_layers - 1):
-                        m.d.comb += self.fwd.ready.eq(1)
-                        with m.If(self.fwd.valid):
-                            m.d.sync += self.refused.eq(self.refused + 1)
-                        with m.If(self.router_idle & self.fwd_empty):
+                        with m.If(drain_stray()):
                             m.next = "SCAN_START"
                     with m.Else():
                         m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
