@@ -17,18 +17,19 @@ read port (the register samples the old word).
 from amaranth.hdl import Module
 from amaranth.lib.memory import Memory, ReadPort
 
-__all__ = ["MEMORIES", "ram", "read_port", "collision_check"]
+__all__ = ["ram", "read_port", "collision_check", "watched_simulator"]
 
 
-#: every memory :func:`ram` made, in order (for simulation checks; see :func:`collision_check`)
-MEMORIES = []
+#: the memories :func:`ram` makes while :func:`watched_simulator` elaborates a design
+_recording = None
 
 
 def ram(*, shape, depth, init=None):
     """A :class:`Memory` whose read/write collisions synthesis may treat as don't-care."""
     mem = Memory(shape=shape, depth=depth, init=[] if init is None else init, attrs={"no_rw_check": 1},
                  src_loc_at=1)
-    MEMORIES.append(mem)
+    if _recording is not None:
+        _recording.append(mem)
     return mem
 
 
@@ -73,3 +74,20 @@ def collision_check(memories):
                 if written:
                     found.extend((n, addr) for en, addr in zip(r[::2], r[1::2]) if en and addr in written)
     return process, found
+
+
+def watched_simulator(dut):
+    """A :class:`~amaranth.sim.Simulator` of ``dut`` with :func:`collision_check` over every
+    :func:`ram` the design makes. Returns ``(sim, found, memories)``: ``found`` fills while the
+    simulation runs (empty: no collision), ``memories`` are the watched ones."""
+    from amaranth.sim import Simulator
+
+    global _recording
+    _recording = []
+    try:
+        sim = Simulator(dut)                # elaborates dut: its ram()s are recorded
+    finally:
+        memories, _recording = _recording, None
+    process, found = collision_check(memories)
+    sim.add_process(process)
+    return sim, found, memories

@@ -7,7 +7,6 @@ read the output layer's x, and on learning steps write the errors and command le
 Random idle cycles between requests are seeded from the case seed.
 """
 import numpy as np
-from amaranth.sim import Simulator
 
 from ..rtl import ram
 from ..rtl.chip import Chip
@@ -63,12 +62,8 @@ def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **
 
     # every block RAM is watched for a read and a write of one word in one clock, which
     # synthesis may leave undefined (gammacore.rtl.ram): obs["collisions"] must stay empty
-    first = len(ram.MEMORIES)
-    sim = Simulator(dut)
-    watch, obs["collisions"] = ram.collision_check(ram.MEMORIES[first:])
+    sim, obs["collisions"], _ = ram.watched_simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(watch)
     sim.add_testbench(bench)
     sim.run()
-    del ram.MEMORIES[first:]
     return obs

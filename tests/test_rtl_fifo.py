@@ -5,7 +5,6 @@ written in one clock."""
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.sim import Simulator
 
 from gammacore.rtl import ram
 from gammacore.rtl.fifo import BlockFIFO
@@ -38,14 +37,10 @@ def test_same_behaviour_as_syncfifobuffered(seed, depth):
             seen["empty_reads"] += r and not ctx.get(ref.r_rdy)
             await ctx.tick()
 
-    first = len(ram.MEMORIES)
-    sim = Simulator(m)
-    watch, collisions = ram.collision_check(ram.MEMORIES[first:])
+    sim, collisions, _ = ram.watched_simulator(m)
     sim.add_clock(1e-8)
-    sim.add_process(watch)
     sim.add_testbench(bench)
     sim.run()
-    del ram.MEMORIES[first:]
     print(f"seed={seed} depth={depth}: {seen}")
     assert collisions == [], f"seed={seed}: {collisions[:5]}"
     assert seen["full"] > 0 and seen["empty_reads"] > 0 and seen["words"] > 300, seen

@@ -245,19 +245,15 @@ def run_core(seed, n, p_bad):
     async def bus(ctx):
         await bus_target(ctx, dut.bus, target, rng)
 
-    first = len(ram.MEMORIES)
-    sim = Simulator(dut)
     # the frame and response memories and the byte FIFOs: no word read and written in one
     # clock (synthesis leaves that undefined, gammacore.rtl.ram)
-    watch, collisions = ram.collision_check(ram.MEMORIES[first:])
-    assert len(ram.MEMORIES) - first >= 4
+    sim, collisions, watched = ram.watched_simulator(dut)
+    assert len(watched) >= 4
     sim.add_clock(1e-8)
-    sim.add_process(watch)
     sim.add_testbench(host_in)
     sim.add_testbench(host_out)
     sim.add_testbench(bus, background=True)
     sim.run()
-    del ram.MEMORIES[first:]
     msg = f"seed={seed}"
     assert collisions == [], f"{msg}: read/write collisions {collisions[:5]}"
     assert bytes(got) == expected, msg
