@@ -41,7 +41,7 @@ class Chip(wiring.Component):
     pow2 : power-of-two bucket rates
     learning : with the learning unit; False: an inference-only build that refuses
         ``Cmd.LEARN`` and the ERR region (bus error) and clears ``CapFlag.LEARNING``
-    serial_encoder : the encoder on one shared multiplier (see :class:`~gammacore.rtl.net_core.NetCore`)
+    serial_encoder : the encoder for few logic cells (see :class:`~gammacore.rtl.net_core.NetCore`)
     spram : W and V in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`)
     async_modes : with the asynchronous modes; False: a sync-only build that refuses any
         ``Reg.MODE`` but ``Mode.SYNC`` (bus error) and clears ``CapFlag.ASYNC``

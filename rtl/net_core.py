@@ -119,8 +119,9 @@ class NetCore(wiring.Component):
     pow2 : power-of-two bucket rates (alpha/beta descriptor fields carry shifts)
     learning : with the learning unit; False: inference only
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
-    serial_encoder : the encoder on one shared multiplier, 13 clocks per neuron
-        (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of six, one per clock
+    serial_encoder : the encoder for few logic cells: one neuron per 9 clocks on three
+        multipliers (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of one
+        neuron per clock on six
     spram : W, V and B in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`, B after
         W in the same blocks; inference only: the host writes them while the core is idle,
         the core only reads them); None: when ``learning`` is False and the platform is an

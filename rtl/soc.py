@@ -32,7 +32,7 @@ class SoC(wiring.Component):
     divisor : clocks per UART bit (clock frequency / baud rate), at least 4
     pow2 : power-of-two bucket rates (DSP-poor devices)
     learning : with the learning unit (False: inference only, see :class:`~gammacore.rtl.chip.Chip`)
-    serial_encoder : the encoder on one shared multiplier (see :class:`~gammacore.rtl.net_core.NetCore`)
+    serial_encoder : the encoder for few logic cells (see :class:`~gammacore.rtl.net_core.NetCore`)
     async_modes : with the asynchronous modes (False: sync only, see :class:`~gammacore.rtl.chip.Chip`)
 
     Attributes
