@@ -35,7 +35,6 @@ pipelined encoder.
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 
 from ..golden import formats as F
-from .bucket_decay import saturate
 from .encoder import EncoderPorts
 
 __all__ = ["SerialEncoder"]
