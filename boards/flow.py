@@ -57,7 +57,7 @@ def _soc(capacity, clk_freq, baud, pow2, options):
 
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
-CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True}
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True}
 
 
 def make_design(name, size, *, baud=115200, pow2=False, options=None):
@@ -68,7 +68,7 @@ def make_design(name, size, *, baud=115200, pow2=False, options=None):
     the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
-    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``) are passed to the
+    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``) are passed to the
     chip of the soc and probe-chip designs.
     """
     if not isinstance(size, Size):

@@ -86,5 +86,5 @@ def accumulator_probe(inputs, neurons):
 def chip_probe(capacity, *, pow2=False, **options):
     """:class:`Probe` of the :class:`Chip` of ``capacity`` (a :class:`gammacore.regmap.Capacity`);
     ``options`` are the chip's further construction parameters (``learning``, ``serial_encoder``,
-    ``async_modes``)."""
+    ``async_modes``, ``counters``)."""
     return Probe(Chip(capacity, pow2=pow2, **options))

@@ -60,7 +60,7 @@ class Board:
     size : default network size (what fits with that clock)
     multipliers : hard multipliers of the device (SB_MAC16 / MULT18X18D)
     options : construction options of the chip on this board
-        (:data:`gammacore.boards.flow.CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``)
+        (:data:`gammacore.boards.flow.CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``)
     nextpnr_args : device and package options of nextpnr
     programmer : openFPGALoader board name
     """
@@ -95,7 +95,7 @@ BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
           core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
-          options={"learning": False, "serial_encoder": True, "async_modes": False}),
+          options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False}),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), 25e6),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), 25e6),

@@ -39,6 +39,9 @@ def add_arguments(p):
     p.add_argument("--async-modes", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the asynchronous modes (MODE async-random, async-priority), "
                         "or a sync-only chip (default: the board's)")
+    p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
+                   help="soc/probe-chip: with the statistics counters (events in, refused, unrouted, to next, "
+                        "to host, the link's), or a lean chip where they read 0 (default: the board's)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the soc design (default 115200)")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
@@ -94,7 +97,7 @@ def run(args):
 
     try:
         options = dict(b.options)
-        for name in ("learning", "serial_encoder", "async_modes"):
+        for name in ("learning", "serial_encoder", "async_modes", "counters"):
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,

@@ -24,9 +24,10 @@ def run(args):
     print("capacity    " + ", ".join(f"{k} {v}" for k, v in status["capacity"].items()))
     print(f"features    power-of-two buckets {'yes' if status['pow2_buckets'] else 'no'}, "
           f"asynchronous modes {'yes' if status['async_modes'] else 'no'}, "
-          f"learning unit {'yes' if status['learning'] else 'no (inference-only build)'}")
+          f"learning unit {'yes' if status['learning'] else 'no (inference-only build)'}, "
+          f"statistics counters {'yes' if status['statistics_counters'] else 'no (lean build)'}")
     for k, v in status["counters"].items():
-        print(f"{k:<12}{v}")
+        print(f"{k:<12}{'-' if v is None else v}")
     for k, v in status["link"].items():
         print(f"link {k:<7}{v}")
     if args.json:

@@ -40,15 +40,19 @@ class Chip:
         cap = R.Capacity(*words[1:7])
         return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & R.CapFlag.POW2),
                 "async_modes": bool(words[7] & R.CapFlag.ASYNC),
-                "learning": bool(words[7] & R.CapFlag.LEARNING)}
+                "learning": bool(words[7] & R.CapFlag.LEARNING), "statistics_counters": bool(words[7] & R.CapFlag.COUNTERS)}
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])
 
     def counters(self):
+        """The chip's counters by name; None for the statistics counters a lean build
+        (``CapFlag.COUNTERS`` clear) does not have."""
+        from ..rtl.chip import STATISTICS
+        lean = not self.identity()["statistics_counters"]
         names = [r for r in R.Reg if R.Reg.STEPS <= r <= R.Reg.BUS_ERRORS]
         words = self.link.read(R.Reg.STEPS, len(names))
-        out = {r.name.lower(): int(w) for r, w in zip(names, words)}
+        out = {r.name.lower(): None if lean and r in STATISTICS else int(w) for r, w in zip(names, words)}
         status = self.link.read(R.Reg.STATUS, 4)
         out["busy"] = bool(status[0] & R.Status.BUSY)
         out["out_ready"] = bool(status[0] & R.Status.OUT_READY)
@@ -58,7 +62,7 @@ class Chip:
         out["out_level"] = int(self.link.read(R.Reg.OUT_LEVEL, 1)[0])
         from ..rtl.link import COUNTERS as LINK_COUNTERS
         for name, w in zip(LINK_COUNTERS, self.link.read(R.Reg.LINK_COUNTERS, len(LINK_COUNTERS))):
-            out[f"link_{name}"] = int(w)
+            out[f"link_{name}"] = None if lean else int(w)
         return out
 
     # --- configuration --------------------------------------------------------------------

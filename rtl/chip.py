@@ -29,7 +29,10 @@ from .fifo import BlockFIFO
 from .net_core import NetCore
 from .router import Router, fwd_layout
 
-__all__ = ["Chip"]
+__all__ = ["Chip", "STATISTICS"]
+
+#: the counters a lean build (``counters=False``) leaves out; their registers read 0
+STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST)
 
 
 class Chip(wiring.Component):
@@ -45,6 +48,9 @@ class Chip(wiring.Component):
     spram : W and V in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`)
     async_modes : with the asynchronous modes; False: a sync-only build that refuses any
         ``Reg.MODE`` but ``Mode.SYNC`` (bus error) and clears ``CapFlag.ASYNC``
+    counters : with the statistics counters (``CapFlag.COUNTERS``); False: a lean build whose
+        ``EVENTS_IN``, ``REFUSED``, ``UNROUTED``, ``TO_NEXT``, ``TO_HOST`` and link-counter
+        registers read 0 (synthesis then drops the counters and their read multiplexer)
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
 
     Attributes
@@ -56,9 +62,9 @@ class Chip(wiring.Component):
     """
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
-                 serial_encoder=False, spram=None, async_modes=True):
+                 serial_encoder=False, spram=None, async_modes=True, counters=True):
         self.capacity, self.pow2, self.learning = capacity, pow2, learning
-        self.async_modes = async_modes
+        self.async_modes, self.counters = async_modes, counters
         self.serial_encoder, self.spram = serial_encoder, spram
         self.event_depth, self.out_depth, self.n_link = event_depth, out_depth, n_link_counters
         ports = {"bus": In(bus_signature), "busy": Out(1), "activity": Out(1)}
@@ -121,7 +127,7 @@ class Chip(wiring.Component):
             R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
             R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: ((R.CapFlag.POW2 * self.pow2) | (R.CapFlag.ASYNC * self.async_modes)
-                                  | (R.CapFlag.LEARNING * self.learning)),
+                                  | (R.CapFlag.LEARNING * self.learning) | (R.CapFlag.COUNTERS * self.counters)),
             R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
@@ -131,6 +137,9 @@ class Chip(wiring.Component):
         }
         for n in range(self.n_link):
             regs[R.Reg.LINK_COUNTERS + n] = self.link_counters[n]
+        if not self.counters:
+            for reg in STATISTICS + tuple(R.Reg.LINK_COUNTERS + n for n in range(self.n_link)):
+                regs[reg] = 0
 
         # the readable registers as one AND-OR multiplexer (one select per register, decoded
         # once): about half the LUTs of the priority multiplexer a Switch over them gives

@@ -257,14 +257,16 @@ def test_chip_probe_wraps_the_chip_of_the_size():
 def test_chip_options_reach_the_chip():
     """Board options (inference-only, serial encoder, sync-only) reach the SoC's chip and its core."""
     soc = make_design("soc", Size(2, 4, 4, 2), options={"learning": False, "serial_encoder": True,
-                                                        "async_modes": False})(24e6)
+                                                        "async_modes": False, "counters": False})(24e6)
     probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"learning": False})(24e6)
-    assert (soc.learning, soc.serial_encoder, soc.async_modes) == (False, True, False)
+    assert (soc.learning, soc.serial_encoder, soc.async_modes, soc.counters) == (False, True, False, False)
     assert (probe.core.learning, probe.core.serial_encoder, probe.core.async_modes) == (False, False, True)
-    assert board("icebreaker").options == {"learning": False, "serial_encoder": True, "async_modes": False}
+    assert board("icebreaker").options == {"learning": False, "serial_encoder": True, "async_modes": False,
+                                           "counters": False}
     # and from the SoC down to the network core
     elaborated = Fragment.get(soc, None)
     assert elaborated is not None and not soc.chip.core.async_modes and soc.chip.core.serial_encoder
+    assert not soc.chip.counters
 
 
 def test_make_design_errors():

@@ -25,7 +25,8 @@ def random_sizes(rng, layers):
 #: simulated by rtl.spram.SPRAMModel) and the iCEBreaker's build, which is also sync-only
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
           "inference-only": {"learning": False, "serial_encoder": True, "spram": True},
-          "icebreaker": {"learning": False, "serial_encoder": True, "spram": True, "async_modes": False}}
+          "icebreaker": {"learning": False, "serial_encoder": True, "spram": True, "async_modes": False,
+                         "counters": False}}
 LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
 ASYNC_BUILDS = pytest.mark.parametrize("build", [b for b in BUILDS if BUILDS[b].get("async_modes", True)])
@@ -135,8 +136,11 @@ def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
-def test_refused_events_and_bus_errors_are_counted_and_change_nothing():
-    case = make_net_case(31, (2, 4, 3, 2), 2, T=6, p_learn=0.5)
+@pytest.mark.parametrize("build", ["default", "icebreaker"])
+def test_refused_events_and_bus_errors_are_counted_and_change_nothing(build):
+    """Misuse is refused (bus errors, counted) and changes nothing; a lean build (counters=False)
+    still counts steps and bus errors, and its statistics registers read 0."""
+    case = make_net_case(31, (2, 4, 3, 2), 2, T=6, p_learn=p_learn(build, 0.5))
     n_in0, max_layer = case["sizes"][0], case["capacity"].max_layer
 
     async def misuse(host, obs):
@@ -153,12 +157,15 @@ def test_refused_events_and_bus_errors_are_counted_and_change_nothing():
         bad.append(await host.request(R.desc_addr(0, "n_in", case["K"]) + 0xF0, 1, allow_error=True))
         obs["bad"] = [err for err, _ in bad]
 
-    obs = run_chip_amaranth(case, extra=misuse)
+    obs = run_chip_amaranth(case, extra=misuse, **BUILDS[build])
     assert first_net_mismatch(case, obs) is None, first_net_mismatch(case, obs)
     assert all(obs["bad"]), f"every misuse must be refused: {obs['bad']}"
     assert obs["counters"]["BUS_ERRORS"] == len(obs["bad"])
-    assert obs["counters"]["REFUSED"] == (1 if n_in0 < max_layer else 0)
-    assert obs["counters"]["EVENTS_IN"] == sum(len(s["events"]) for s in case["steps"])
+    assert obs["counters"]["STEPS"] == len(case["steps"])
+    counted = BUILDS[build].get("counters", True)
+    assert obs["counters"]["REFUSED"] == (1 if n_in0 < max_layer and counted else 0)
+    assert obs["counters"]["EVENTS_IN"] == (sum(len(s["events"]) for s in case["steps"]) if counted else 0)
+    assert counted or obs["counters"]["UNROUTED"] == 0
 
 
 @ALL_BUILDS
@@ -260,8 +267,9 @@ def test_identity_and_capacity_registers(build):
     assert seen["id"] == R.CHIP_ID
     assert seen["cap"] == [cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets, cap.max_layer]
     asynchronous = BUILDS[build].get("async_modes", True)
-    assert seen["flags"] == (R.CapFlag.ASYNC if asynchronous else 0) | (R.CapFlag.LEARNING if learning else 0), \
-        seen["flags"]
+    counters = BUILDS[build].get("counters", True)
+    assert seen["flags"] == ((R.CapFlag.ASYNC if asynchronous else 0) | (R.CapFlag.LEARNING if learning else 0)
+                             | (R.CapFlag.COUNTERS if counters else 0)), seen["flags"]
     assert seen["modes"] == [False, False, not asynchronous, not asynchronous] and seen["mode"] == (R.Mode.ASYNC_PRIORITY if asynchronous else R.Mode.SYNC), seen
     assert seen["learn"] == [not learning] * 3 and not seen["step"], seen
     assert seen["errors"] == (0 if learning else 3), seen
