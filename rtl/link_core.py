@@ -128,6 +128,11 @@ class LinkCore(wiring.Component):
         replay = (last_valid & (last_op == opcode) & (last_seq == seq) & (last_len == length)
                   & (last_tail == tail))
         bus_addr = (addr + Mux(flags[0], 0, index))[:ADDR_WIDTH]
+        # the checks are registered: their inputs are final from the END token's clock on, and
+        # CHECK comes a clock later (on the iCE40 the checks and what CHECK does with them
+        # were one 52 ns path)
+        status_q, replay_q = Signal(8), Signal()
+        m.d.sync += [status_q.eq(status), replay_q.eq(replay)]
 
         m.d.comb += [frame_wr.addr.eq(widx), frame_wr.data.eq(Cat(byte, acc)),
                      frame_rd.addr.eq(index)]
@@ -175,19 +180,19 @@ class LinkCore(wiring.Component):
             with m.State("CHECK"):
                 with m.If(~sending):
                     m.d.sync += [index.eq(0), self.frames_ok.eq(self.frames_ok + 1)]
-                    with m.If(replay):
+                    with m.If(replay_q):
                         m.d.sync += self.replays.eq(self.replays + 1)
                         m.next = "RESPOND"
                     with m.Else():
                         m.d.sync += [last_valid.eq(1), last_op.eq(opcode), last_seq.eq(seq),
                                      last_len.eq(length), last_tail.eq(tail),
-                                     r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(status),
+                                     r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(status_q),
                                      r_done.eq(0), r_nwords.eq(0)]
-                        with m.If(status == P.Status.BAD_OPCODE):
+                        with m.If(status_q == P.Status.BAD_OPCODE):
                             m.d.sync += self.bad_opcodes.eq(self.bad_opcodes + 1)
-                        with m.If((status == P.Status.BAD_LENGTH) | (status == P.Status.BAD_FLAGS)):
+                        with m.If((status_q == P.Status.BAD_LENGTH) | (status_q == P.Status.BAD_FLAGS)):
                             m.d.sync += self.bad_lengths.eq(self.bad_lengths + 1)
-                        with m.If(status != P.Status.OK):
+                        with m.If(status_q != P.Status.OK):
                             m.next = "RESPOND"
                         with m.Elif(opcode == P.Opcode.PING):
                             m.d.comb += [resp_wr.addr.eq(0), resp_wr.data.eq(_INFO_WORD), resp_wr.en.eq(1)]
