@@ -34,7 +34,7 @@ def add_arguments(p):
                    help="soc/probe-chip: with the learning unit, or an inference-only chip that refuses "
                         "LEARN (default: the board's)")
     p.add_argument("--serial-encoder", action=argparse.BooleanOptionalAction, default=None,
-                   help="soc/probe-chip: the encoder for few logic cells, one neuron per 9 clocks (3 multipliers) "
+                   help="soc/probe-chip: the encoder for few logic cells, one neuron per 10 clocks (3 multipliers) "
                         "(default: the board's)")
     p.add_argument("--async-modes", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the asynchronous modes (MODE async-random, async-priority), "

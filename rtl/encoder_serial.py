@@ -1,4 +1,4 @@
-"""Sigma-delta encoder for devices short of logic: one neuron per 9 clocks, three multipliers.
+"""Sigma-delta encoder for devices short of logic: one neuron per 10 clocks, three multipliers.
 
 The same step as :class:`~gammacore.rtl.encoder.Encoder` (:func:`gammacore.golden.fixedpoint.
 encoder_step` and its asynchronous parts), bit for bit and with the same ports. It is built
@@ -27,8 +27,9 @@ and the high half of the word ``v``: with ``pl``, ``ph`` those products,
 result fits in 32 bits), computed as ``(2 ph + 1 + (pl >> 15)) >> 1`` minus the sign term.
 The third product is ``n theta`` at clock 6 and ``m_f q`` at clock 7.
 
-A new neuron is taken in the clock its predecessor's result is taken; until then the result
-is read straight from the working registers (no output register). ``decay_e``, ``fire``
+A new neuron is taken the clock after its predecessor's result is taken (so ``i.ready``
+depends on no input); until then the result is read straight from the working registers
+(no output register). ``decay_e``, ``fire``
 and ``decay_d`` are read while the neuron is in the unit and must be held as for the
 pipelined encoder.
 """
@@ -67,8 +68,11 @@ class SerialEncoder(EncoderPorts):
         q = Signal(unsigned(F.Q.width))
 
         take = Signal()
+        # a neuron is taken only once the last result has gone (i.ready depends on registers
+        # alone): a clock per neuron more, but the router's ready no longer runs through the
+        # encoder into the dendrite's memory addresses (one 47 ns path on the iCE40)
         m.d.comb += [take.eq(self.i.valid & self.i.ready),
-                     self.i.ready.eq(~busy & (~self.o.valid | self.o.ready))]
+                     self.i.ready.eq(~busy & ~self.o.valid)]
 
         # the decays: e as it is taken, d at the last clock
         late = Signal()

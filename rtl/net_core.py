@@ -119,7 +119,7 @@ class NetCore(wiring.Component):
     pow2 : power-of-two bucket rates (alpha/beta descriptor fields carry shifts)
     learning : with the learning unit; False: inference only
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
-    serial_encoder : the encoder for few logic cells: one neuron per 9 clocks on three
+    serial_encoder : the encoder for few logic cells: one neuron per 10 clocks on three
         multipliers (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of one
         neuron per clock on six
     spram : W, V and B in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`, B after
