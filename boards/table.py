@@ -3,10 +3,10 @@
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
 :class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
 layers of n x n, K = 4) that was built here and closed timing at the default core clock,
-25 MHz (``benchmarks/bench_boards.py --soc``, README "Boards"). The chip does not fit the
-iCEBreaker's UP5K at any size, even inference-only with the serial encoder (its default
-options); its default size is the largest MAC lane alone (``--design probe-mac``) and its
-core clock a typical UP5K one, 24 MHz.
+25 MHz (``benchmarks/bench_boards.py --soc``, README "Boards"). On the iCEBreaker's UP5K the
+chip fits with the board's options (inference-only, sync-only, serial encoder, no statistics
+counters; W, V and B in the SPRAMs) at two layers of 16 x 16, which closes at about 23 MHz
+there; its default core clock is 20 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -93,7 +93,7 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
-          core_clock=24e6, size=Size(1, 64, 64, 4), multipliers=8,
+          core_clock=20e6, size=Size(2, 16, 16, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
           options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False}),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),

@@ -14,14 +14,15 @@ shift s with beta = 2**-s (alpha_1 = 1 - 2**-s), and the multiply becomes a shif
 ``round(beta * m) = (m + 2**(s-1)) >> s`` and ``round(alpha_1 * z) = z + ((2**(s-1) - z) >> s)``,
 bit-identical to the multiplier form for those coefficients.
 
-The pipeline has two stages (multiply, round-add-saturate) and stalls as a whole when the
-output is not taken (``o.ready`` low).
+The pipeline has three stages (input registers, multiply, round-add-saturate) and stalls as
+a whole when the output is not taken (``o.ready`` low).
 """
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
+from .pipeline import Pipe
 
 __all__ = ["BucketDecay", "bucket_input_layout"]
 
@@ -76,7 +77,10 @@ class BucketDecay(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        p = self.i.payload
+        # stage 0: the inputs registered (they come from block RAM through the caller's
+        # multiplexers; on the iCE40 those, the subtraction and the multiply were one path)
+        v0, p = Pipe(m, advance).stage(self.i.valid, z=self.i.payload.z, below=self.i.payload.below,
+                                       coef=self.i.payload.coef, first=self.i.payload.first)
         # stage 1: operand selection and the multiply (or the exact shift form)
         operand = Signal(signed(F.Z.width + 1))
         m.d.comb += operand.eq(Mux(p.first, p.z, p.below - p.z))
@@ -97,7 +101,7 @@ class BucketDecay(wiring.Component):
         s1_prod = Signal(prod_shape)
         s1_add = Signal(signed(F.ACC.width))
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(self.i.valid), s1_prod.eq(prod),
+            m.d.sync += [s1_valid.eq(v0), s1_prod.eq(prod),
                          s1_add.eq(Mux(p.first, p.below, p.z))]
 
         # stage 2: round (multiplier form), add, saturate

@@ -12,7 +12,9 @@ host a status poll per command. A command, a descriptor write or a memory
 access while busy is refused with a bus error (and counted), never half-applied; so is a
 STEP or LEARN while a layer in use has no inputs or no neurons (descriptors not loaded). Input
 events (``Reg.EVENT``) may be written at any time: they wait in the event FIFO and a full
-FIFO holds the bus request until there is room (back-pressure, nothing dropped). Output
+FIFO holds the bus request until there is room (back-pressure, nothing dropped). A request is
+acted on from its second clock (the address decode is registered) and acknowledged from a
+register the clock after (a register access takes three clocks). Output
 packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
 FIFO stalls the core.
 """
@@ -147,11 +149,14 @@ class Chip(wiring.Component):
         m.d.comb += reg_word.eq(reduce(operator.or_, [(reg_addr == reg).replicate(32) & value
                                                       for reg, value in regs.items()]))
 
+        # the response is registered and given in the RESPOND state, a clock after the decision:
+        # what the initiator does on ack starts from flip-flops (on the iCE40 the decision and
+        # the link's reaction to it were one path of about 50 ns)
+        resp_err, resp_data = Signal(), Signal(32)
+
         def ack(err=0, data=None):
-            stmts = [bus.ack.eq(1), bus.err.eq(err)]
-            if data is not None:
-                stmts.append(bus.r_data.eq(data))
-            m.d.comb += stmts
+            m.d.sync += [resp_err.eq(err), resp_data.eq(0 if data is None else data)]
+            m.next = "RESPOND"
             if err:
                 m.d.sync += bus_errors.eq(bus_errors + 1)
 
@@ -163,15 +168,37 @@ class Chip(wiring.Component):
         m.d.comb += [ev_in.source.eq(bus.w_data[16:]), ev_in.q.eq(bus.w_data[:16]), ef.w_data.eq(ev_in)]
 
         region_depth = self._depth_of(m, region, core)
+        # the address decode is registered: a request is acted on from its second clock (the
+        # initiator holds it until ack), so the decode's compares do not run on into the
+        # initiator's reaction to ack (on the iCE40 that was one 47 ns path)
+        seen = Signal()
+        m.d.sync += seen.eq((bus.we | bus.re) & ~bus.ack)
+        dec = {name: Signal(name=f"dec_{name}") for name in
+               ("reg", "desc", "route", "mem_w", "mem_r", "desc_bad", "route_bad", "mem_bad")}
+        m.d.sync += [dec["reg"].eq(is_reg), dec["desc"].eq(is_desc),
+                     dec["route"].eq(is_mem & (region == R.Region.ROUTE)),
+                     dec["mem_w"].eq(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
+                                               (region == R.Region.B) | ((region == R.Region.ERR) & self.learning))),
+                     dec["mem_r"].eq(is_mem & (region <= R.Region.ERR) & ((region != R.Region.ERR) | self.learning)),
+                     dec["desc_bad"].eq(desc_field >= n_fields), dec["route_bad"].eq(index >= c.neurons),
+                     dec["mem_bad"].eq(index >= region_depth)]
+        # so are the checks of the written value (the initiator holds it with the request)
+        w = bus.w_data
+        cmd = w[:3]
+        bad = {name: Signal(name=f"bad_{name}") for name in ("ctrl", "n_layers", "mode", "seed", "event")}
+        m.d.sync += [bad["ctrl"].eq((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[4:] != 0)
+                                    | ((cmd == R.Cmd.LEARN) & (not self.learning))),
+                     bad["n_layers"].eq((w == 0) | (w > c.layers)),
+                     bad["mode"].eq(w >= (len(R.Mode) if self.async_modes else 1)),
+                     bad["seed"].eq((w == 0) | (w > 0xFFFF)),
+                     bad["event"].eq(w[16:] >= c.max_layer)]
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(bus.we):
-                    with m.If(is_reg):
+                with m.If(bus.we & seen):
+                    with m.If(dec["reg"]):
                         with m.Switch(reg_addr):
                             with m.Case(R.Reg.CTRL):
-                                cmd = bus.w_data[:3]
-                                with m.If(busy | (cmd == 0) | ((cmd & (cmd - 1)) != 0) | (bus.w_data[4:] != 0)
-                                          | ((cmd == R.Cmd.LEARN) & (not self.learning))
+                                with m.If(busy | bad["ctrl"]
                                           | (((cmd == R.Cmd.STEP) | (cmd == R.Cmd.LEARN)) & ~core.configured)):
                                     ack(err=1)
                                 with m.Else():
@@ -181,25 +208,25 @@ class Chip(wiring.Component):
                                     with m.Else():
                                         ack()
                             with m.Case(R.Reg.N_LAYERS):
-                                with m.If(busy | (bus.w_data == 0) | (bus.w_data > c.layers)):
+                                with m.If(busy | bad["n_layers"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += n_layers.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.MODE):
-                                with m.If(busy | (bus.w_data >= (len(R.Mode) if self.async_modes else 1))):
+                                with m.If(busy | bad["mode"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += mode.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.SEED):
-                                with m.If((bus.w_data == 0) | (bus.w_data > 0xFFFF)):
+                                with m.If(bad["seed"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += seed.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.EVENT):
-                                with m.If(bus.w_data[16:] >= c.max_layer):
+                                with m.If(bad["event"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.comb += ef.w_en.eq(1)
@@ -207,28 +234,27 @@ class Chip(wiring.Component):
                                         ack()
                             with m.Default():
                                 ack(err=1)
-                    with m.Elif(is_desc):
-                        with m.If(busy | (desc_field >= n_fields)):
+                    with m.Elif(dec["desc"]):
+                        with m.If(busy | dec["desc_bad"]):
                             ack(err=1)
                         with m.Else():
                             m.d.comb += core.desc_we.eq(1)
                             ack()
-                    with m.Elif(is_mem & (region == R.Region.ROUTE)):
-                        with m.If(busy | (index >= c.neurons)):
+                    with m.Elif(dec["route"]):
+                        with m.If(busy | dec["route_bad"]):
                             ack(err=1)
                         with m.Else():
                             m.d.comb += router.route_we.eq(1)
                             ack()
-                    with m.Elif(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
-                                          (region == R.Region.B) | ((region == R.Region.ERR) & self.learning))):
-                        with m.If(busy | (index >= region_depth)):
+                    with m.Elif(dec["mem_w"]):
+                        with m.If(busy | dec["mem_bad"]):
                             ack(err=1)
                         with m.Else():
                             m.next = "MEM_WRITE"
                     with m.Else():
                         ack(err=1)
-                with m.Elif(bus.re):
-                    with m.If(is_reg):
+                with m.Elif(bus.re & seen):
+                    with m.If(dec["reg"]):
                         with m.Switch(reg_addr):
                             with m.Case(*regs):
                                 ack(data=reg_word)
@@ -237,13 +263,13 @@ class Chip(wiring.Component):
                                 ack(data=router.out.valid.replicate(32) & out_word)
                             with m.Default():
                                 ack(err=1)
-                    with m.Elif(is_mem & (region == R.Region.ROUTE)):
-                        with m.If(index >= c.neurons):
+                    with m.Elif(dec["route"]):
+                        with m.If(dec["route_bad"]):
                             ack(err=1)
                         with m.Else():
                             m.next = "ROUTE_READ"
-                    with m.Elif(is_mem & (region <= R.Region.ERR) & ((region != R.Region.ERR) | self.learning)):
-                        with m.If(busy | (index >= region_depth)):
+                    with m.Elif(dec["mem_r"]):
+                        with m.If(busy | dec["mem_bad"]):
                             ack(err=1)
                         with m.Else():
                             m.next = "MEM_READ"
@@ -253,20 +279,19 @@ class Chip(wiring.Component):
                 m.d.comb += core.mem_we.eq(1)
                 with m.If(core.mem_ack):
                     ack()
-                    m.next = "IDLE"
             with m.State("MEM_READ"):
                 m.d.comb += core.mem_re.eq(1)
                 with m.If(core.mem_ack):
                     ack(data=core.mem_rdata)
-                    m.next = "IDLE"
             with m.State("CTRL_WAIT"):
                 # Cmd.WAIT: acknowledge when the command is done, or earlier if the output
                 # FIFO is full (the host must read it; it then polls STATUS)
                 with m.If(~busy | router.out_full):
                     ack()
-                    m.next = "IDLE"
             with m.State("ROUTE_READ"):
                 ack(data=router.route_rdata)
+            with m.State("RESPOND"):
+                m.d.comb += [bus.ack.eq(1), bus.err.eq(resp_err), bus.r_data.eq(resp_data)]
                 m.next = "IDLE"
         return m
 

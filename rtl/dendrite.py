@@ -2,8 +2,8 @@
 
 Implements :func:`gammacore.golden.fixedpoint.dendrite` and ``relu``: K words per neuron
 (one V*Z multiply per clock), summed exactly in a wide accumulator that starts at
-``b << 22`` on the neuron's first word; on its last word the sum is rounded (half up) to
-22 fraction bits, saturated to 32 bits and emitted as x and y = max(0, x) (or y = x when
+``(b << 22) + 2**21`` on the neuron's first word (the rounding's half); on its last word the
+sum is shifted down (so rounded half up) to 22 fraction bits, saturated to 32 bits and emitted as x and y = max(0, x) (or y = x when
 ``relu`` is low). Two stages, stall-all.
 """
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -48,8 +48,10 @@ class Dendrite(wiring.Component):
 
         acc = Signal(signed(ACC_WIDTH))
         acc_next = Signal(signed(ACC_WIDTH))
-        m.d.comb += acc_next.eq(Mux(s.first, s.b << F.Z.frac, acc) + s.prod)
-        x = saturate(m, (acc_next + (1 << (F.V.frac - 1))) >> F.V.frac, F.X, "x")
+        # the rounding's half (2**21) starts in the sum with the bias, so the last word needs no
+        # rounding adder after the accumulation: floor((b 2**22 + 2**21 + sum) / 2**22)
+        m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod)
+        x = saturate(m, acc_next >> F.V.frac, F.X, "x")
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v & s.last), self.o.payload.x.eq(x),
                          self.o.payload.y.eq(Mux(self.relu & (x < 0), 0, x))]

@@ -1,8 +1,9 @@
 """Boards: real builds through ``gammacore build`` (yosys + nextpnr + pack, YoWASP).
 
-The modest builds (one iCE40, one ECP5, a timing failure and a design that does not fit) run
-in the default suite, so CI builds a bitstream for each family; the full-size builds of the
-boards' default configurations are ``slow``.
+The modest builds (an iCE40 MAC lane, the whole chip on the iCE40 and on the ECP5, a timing
+failure and a design that does not fit) run in the default suite, so CI builds a bitstream of
+the real chip for each family; the full-size builds of the boards' default configurations are
+``slow``.
 """
 import json
 import os
@@ -96,6 +97,18 @@ def test_default_build(name, design, tmp_path):
     b = board(name)
     assert rep["size"] == {"layers": b.size.layers, "inputs": b.size.inputs, "neurons": b.size.neurons,
                            "buckets": b.size.buckets}
+
+
+def test_ice40_build_of_the_whole_soc(tmp_path):
+    """The real chip on the iCEBreaker: the board's build (inference-only, sync-only, serial
+    encoder, no statistics counters; W, V and B in the SPRAMs), two layers of 16 x 16, at the
+    board's 24 MHz."""
+    r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "soc", "--layers", "2", "--inputs", "16",
+                    "--neurons", "16", "--buckets", "4")
+    use = _check_built(r, rep, "icebreaker")
+    assert rep["constraint_mhz"] == board("icebreaker").core_clock / 1e6
+    assert use["dsp"]["used"] == 8 and use["spram"]["used"] == 4, use
+    assert "counters=off" in r.stdout and "serial-encoder=on" in r.stdout, r.stdout
 
 
 def test_ecp5_build_of_the_whole_soc(tmp_path):

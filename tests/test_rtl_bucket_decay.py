@@ -72,7 +72,7 @@ def test_full_throughput_without_stalls():
         assert got == want
 
     run(dut, producer, consumer)
-    assert cycles[0] == len(words) + 2, cycles   # two pipeline stages, then one word per clock
+    assert cycles[0] == len(words) + 3, cycles   # three pipeline stages, then one word per clock
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
