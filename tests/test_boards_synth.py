@@ -106,7 +106,7 @@ def test_ice40_build_of_the_whole_soc(tmp_path):
     r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "soc", "--layers", "2", "--inputs", "16",
                     "--neurons", "16", "--buckets", "4")
     use = _check_built(r, rep, "icebreaker")
-    assert rep["constraint_mhz"] == board("icebreaker").core_clock / 1e6
+    assert abs(rep["clock_mhz"] - board("icebreaker").core_clock / 1e6) <= 0.01 * rep["clock_mhz"], rep["clock_mhz"]
     assert use["dsp"]["used"] == 8 and use["spram"]["used"] == 4, use
     assert "counters=off" in r.stdout and "serial-encoder=on" in r.stdout, r.stdout
 
