@@ -66,7 +66,7 @@ def _table(r):
 
 
 def run(args):
-    from ..boards.flow import DESIGNS, SINGLE_LAYER, BuildFailed, build, default_design
+    from ..boards.flow import CHIP_OPTIONS, DESIGNS, SINGLE_LAYER, BuildFailed, build, default_design
     from ..boards.table import Size, board as lookup
     b = lookup(args.board)
     design = args.design or default_design()
@@ -97,7 +97,7 @@ def run(args):
 
     try:
         options = dict(b.options)
-        for name in ("learning", "serial_encoder", "async_modes", "counters"):
+        for name in CHIP_OPTIONS:
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,

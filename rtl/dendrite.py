@@ -3,8 +3,8 @@
 Implements :func:`gammacore.golden.fixedpoint.dendrite` and ``relu``: K words per neuron
 (one V*Z multiply per clock), summed exactly in a wide accumulator that starts at
 ``(b << 22) + 2**21`` on the neuron's first word (the rounding's half); on its last word the
-sum is shifted down (so rounded half up) to 22 fraction bits, saturated to 32 bits and emitted as x and y = max(0, x) (or y = x when
-``relu`` is low). Two stages, stall-all.
+sum is shifted down (so rounded half up) to 22 fraction bits, saturated to 32 bits and
+emitted as x and y = max(0, x) (or y = x when ``relu`` is low). Two stages, stall-all.
 """
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
