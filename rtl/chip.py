@@ -168,38 +168,37 @@ class Chip(wiring.Component):
         m.d.comb += [ev_in.source.eq(bus.w_data[16:]), ev_in.q.eq(bus.w_data[:16]), ef.w_data.eq(ev_in)]
 
         region_depth = self._depth_of(m, region, core)
-        # the address decode and the checks of the written value are registered (dec): a
-        # request is acted on from its second clock (the initiator holds address and data until
-        # ack), so their compares do not run on into the initiator's reaction to ack (on the
-        # iCE40 that was one 47 ns path)
+        # the address decode is registered: a request is acted on from its second clock (the
+        # initiator holds it until ack), so the decode's compares do not run on into the
+        # initiator's reaction to ack (on the iCE40 that was one 47 ns path)
         seen = Signal()
         m.d.sync += seen.eq((bus.we | bus.re) & ~bus.ack)
+        dec = {name: Signal(name=f"dec_{name}") for name in
+               ("reg", "desc", "route", "mem_w", "mem_r", "desc_bad", "route_bad", "mem_bad")}
+        m.d.sync += [dec["reg"].eq(is_reg), dec["desc"].eq(is_desc),
+                     dec["route"].eq(is_mem & (region == R.Region.ROUTE)),
+                     dec["mem_w"].eq(is_mem & ((region == R.Region.W) | (region == R.Region.V) |
+                                               (region == R.Region.B) | ((region == R.Region.ERR) & self.learning))),
+                     dec["mem_r"].eq(is_mem & (region <= R.Region.ERR) & ((region != R.Region.ERR) | self.learning)),
+                     dec["desc_bad"].eq(desc_field >= n_fields), dec["route_bad"].eq(index >= c.neurons),
+                     dec["mem_bad"].eq(index >= region_depth)]
+        # so are the checks of the written value (the initiator holds it with the request)
         w = bus.w_data
         cmd = w[:3]
-        held = {
-            "reg": is_reg, "desc": is_desc, "route": is_mem & (region == R.Region.ROUTE),
-            "mem_w": is_mem & ((region == R.Region.W) | (region == R.Region.V) | (region == R.Region.B)
-                               | ((region == R.Region.ERR) & self.learning)),
-            "mem_r": is_mem & (region <= R.Region.ERR) & ((region != R.Region.ERR) | self.learning),
-            "desc_bad": desc_field >= n_fields, "route_bad": index >= c.neurons, "mem_bad": index >= region_depth,
-            "ctrl_bad": ((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[4:] != 0)
-                         | ((cmd == R.Cmd.LEARN) & (not self.learning))),
-            "n_layers_bad": (w == 0) | (w > c.layers),
-            "mode_bad": w >= (len(R.Mode) if self.async_modes else 1),
-            "seed_bad": (w == 0) | (w > 0xFFFF),
-            "event_bad": w[16:] >= c.max_layer,
-        }
-        dec = {}
-        for name, value in held.items():
-            dec[name] = Signal(name=f"dec_{name}")
-            m.d.sync += dec[name].eq(value)
+        bad = {name: Signal(name=f"bad_{name}") for name in ("ctrl", "n_layers", "mode", "seed", "event")}
+        m.d.sync += [bad["ctrl"].eq((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[4:] != 0)
+                                    | ((cmd == R.Cmd.LEARN) & (not self.learning))),
+                     bad["n_layers"].eq((w == 0) | (w > c.layers)),
+                     bad["mode"].eq(w >= (len(R.Mode) if self.async_modes else 1)),
+                     bad["seed"].eq((w == 0) | (w > 0xFFFF)),
+                     bad["event"].eq(w[16:] >= c.max_layer)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(bus.we & seen):
                     with m.If(dec["reg"]):
                         with m.Switch(reg_addr):
                             with m.Case(R.Reg.CTRL):
-                                with m.If(busy | dec["ctrl_bad"]
+                                with m.If(busy | bad["ctrl"]
                                           | (((cmd == R.Cmd.STEP) | (cmd == R.Cmd.LEARN)) & ~core.configured)):
                                     ack(err=1)
                                 with m.Else():
@@ -209,25 +208,25 @@ class Chip(wiring.Component):
                                     with m.Else():
                                         ack()
                             with m.Case(R.Reg.N_LAYERS):
-                                with m.If(busy | dec["n_layers_bad"]):
+                                with m.If(busy | bad["n_layers"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += n_layers.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.MODE):
-                                with m.If(busy | dec["mode_bad"]):
+                                with m.If(busy | bad["mode"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += mode.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.SEED):
-                                with m.If(dec["seed_bad"]):
+                                with m.If(bad["seed"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.sync += seed.eq(bus.w_data)
                                     ack()
                             with m.Case(R.Reg.EVENT):
-                                with m.If(dec["event_bad"]):
+                                with m.If(bad["event"]):
                                     ack(err=1)
                                 with m.Else():
                                     m.d.comb += ef.w_en.eq(1)

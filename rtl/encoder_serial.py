@@ -36,7 +36,6 @@ pipelined encoder.
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 
 from ..golden import formats as F
-from .bucket_decay import saturate
 from .encoder import EncoderPorts
 
 __all__ = ["SerialEncoder"]
@@ -116,12 +115,12 @@ class SerialEncoder(EncoderPorts):
             (y, take, self.i.payload.y),
             (e, take | s7, Mux(take, Mux(self.decay_e, decayed, self.i.payload.e), e_sat)),
             (d, take | s7 | (s8 & self.decay_d), Mux(take, self.i.payload.d, Mux(s7, d_sat, decayed))),
-            (theta, take, saturate(m, theta_raw, F.THETA, "theta_sat")),
+            (theta, take, Mux(theta_raw < 0, 0, Mux(theta_raw > F.THETA.max, F.THETA.max, theta_raw))),
             # r = floor((y - e1 + theta 2**11) / 2**12) = floor((floor((y - e1) / 2**11) + theta) / 2)
             (r, s1 | (sdiv & ~neg), Mux(s1, (((y - e) >> (sh_th - 1)) + theta) >> 1, r_sub)),
             (nths, s1 | sdiv, Mux(s1, ~(theta << 3), Cat(nths[1:], Const(1, 1)))),
             (n, s1 | sdiv | s6, Mux(s6, n_clip, Mux(s1, 0, Cat(~neg, n[:3])))),
-            (q, s6, saturate(m, p3, F.Q, "q_sat")),
+            (q, s6, Mux(p3 > F.Q.max, F.Q.max, p3)),
         ]
         for reg, en, nxt in regs:
             with m.If(en):
