@@ -99,7 +99,7 @@ BOARDS = {b.name: b for b in [
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), 25e6),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), 25e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 192, 192, 4), 25e6),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), 25e6),
 ]}
 
 
