@@ -180,7 +180,7 @@ class CapFlag(enum.IntFlag):
 
 
 class Mode(enum.IntEnum):
-    """Execution modes (MODEL.md section 6; :mod:`gammacore.golden.async_model`)."""
+    """Execution modes (docs/model.md section 6; :mod:`gammacore.golden.async_model`)."""
     SYNC = 0                # layer-synchronous, zero latency per layer
     ASYNC_RANDOM = 1        # no layer barrier, pending spikes in LFSR-random order
     ASYNC_PRIORITY = 2      # no layer barrier, the largest spike count first

@@ -1,4 +1,4 @@
-"""Asynchronous execution (MODEL.md section 6, seed 002): no layer barrier, bit-exact.
+"""Asynchronous execution (docs/model.md section 6, seed 002): no layer barrier, bit-exact.
 
 Layer-synchronous execution evaluates every neuron once per step, after all of its inputs
 of the step are in. Asynchronous execution evaluates a neuron whenever an event reaches it

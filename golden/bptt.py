@@ -1,6 +1,6 @@
 """Exact gradient by backpropagation through time, and the fidelity of the online rule.
 
-Both run the same float network with the spike code treated as identity (MODEL.md
+Both run the same float network with the spike code treated as identity (docs/model.md
 section 4): a hidden layer's receivers decode its output exactly, so the receiving layer's
 first bucket holds y(t) (the sigma-delta decoder e_j equals the receiver's yhat^1 and tracks
 y_j). Layer 0 receives the host's events through its first bucket as usual. Batch 1,

@@ -1,6 +1,6 @@
 """Network configuration: layer sizes, time constants, encoder and learning parameters.
 
-Time constants are in seconds and learning rates per second of physical time (MODEL.md
+Time constants are in seconds and learning rates per second of physical time (docs/model.md
 section 1 and 4); :meth:`NetworkConfig.derived` turns them into the per-step coefficients
 for a given ``dt``. Both models use the same quantized coefficients (COEF raw / 2**16) and
 the same power-of-two learning rates, so the float model differs from the fixed-point one

@@ -7,7 +7,7 @@ precision-dropping shift rounds half up (:func:`rshift_round`); every written-ba
 saturates. The network models (``fixed_model``) and the RTL unit tests call these and
 nothing else for arithmetic, so there is exactly one definition of each operation.
 
-Per time step and layer, in this order (MODEL.md sections 2-4):
+Per time step and layer, in this order (docs/model.md sections 2-4):
 
 1. synaptic accumulation   ``A_j = sum_i W[j,i] * q_i``                  (:func:`accumulate`)
 2. bucket decay            ``Z(t) = f(Z(t-1), A(t))``                    (:func:`bucket_step`)
@@ -60,7 +60,7 @@ def beta_from_alpha(alpha_raw):
 def lr_shift(eta, dt):
     """Shift s with eta * dt ~= 2**-s (nearest power of two in log scale).
 
-    Learning rates are per second of physical time (MODEL.md section 4); both the float
+    Learning rates are per second of physical time (docs/model.md section 4); both the float
     and the fixed-point model apply the same power of two, 2**-s, per step.
     """
     rate = float(eta) * float(dt)

@@ -1,4 +1,4 @@
-"""Float model of a SpikingGamma layer (MODEL.md sections 2-4), vectorized over a batch.
+"""Float model of a SpikingGamma layer (docs/model.md sections 2-4), vectorized over a batch.
 
 Uses the same quantized coefficients and power-of-two learning rates as the fixed-point
 model (:class:`~gammacore.golden.config.LayerCoefs`), so the two differ only by the

@@ -17,7 +17,7 @@ Conventions used by every operation (see :mod:`gammacore.golden.fixedpoint`):
   on the order of the terms. The synaptic accumulator A is 48 bits wide for the same
   reason: events can arrive in any order within a step.
 
-Learning-update underflow (MODEL.md section 4) is solved with wide master weights: W, V and
+Learning-update underflow (docs/model.md section 4) is solved with wide master weights: W, V and
 b are stored as 32-bit words with 28 fraction bits (``MASTER``); the forward path reads
 the top 16 bits (``W``/``V``/``B``, 12 fraction bits). Updates of down to 2**-28 therefore
 accumulate instead of vanishing, deterministically and independent of update order (no

@@ -2,7 +2,7 @@
 
 Layer-synchronous, zero latency: in step t, layer 0 consumes the host's events of step t
 and fires; layer 1 consumes those spikes in the same step; and so on. The output layer is
-read as y(t). ``learn(err)`` after ``step`` applies MODEL.md section 4 to every layer, top
+read as y(t). ``learn(err)`` after ``step`` applies docs/model.md section 4 to every layer, top
 down, each layer's error to the layer below computed before its own update.
 """
 import numpy as np

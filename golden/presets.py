@@ -13,7 +13,7 @@ def preset(task, dt=1e-3, seed=0):
     """The default NetworkConfig of a task at step ``dt`` (weights seeded by ``seed``).
 
     coincidence: 2-32-2; a hidden layer is needed for the delay between the two inputs
-    (MODEL.md section 2). Initial weights at gain 4 (twice the He scale) and learning rates
+    (docs/model.md section 2). Initial weights at gain 4 (twice the He scale) and learning rates
     of 2 per second: each sample brings only two input events, so at gain 1 the hidden
     layer stays near the encoder threshold and training crawls out of a plateau whose
     length (and the final accuracy) hinged on O(dt / tau) differences between time steps

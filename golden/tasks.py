@@ -1,4 +1,4 @@
-"""Reference tasks (MODEL.md section 7): generated or shipped inside a package, never downloaded.
+"""Reference tasks (docs/model.md section 7): generated or shipped inside a package, never downloaded.
 
 A task is a :class:`Task`: inputs (n, T, n_in) of event magnitudes (0 = no event), integer
 labels, and a (n, T) mask of the steps that carry the loss. Train/test splits are fixed by

@@ -1,4 +1,4 @@
-"""Learning unit: the online rule of MODEL.md section 4 for one layer, bit-exact.
+"""Learning unit: the online rule of docs/model.md section 4 for one layer, bit-exact.
 
 Implements :meth:`gammacore.golden.fixed_model.FixedLayer.learn` for the layer the core
 selects (sizes, memory bases, readout and learning-rate shifts are inputs). The errors of
