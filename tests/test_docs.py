@@ -36,3 +36,26 @@ def test_model_page_fixed_point_table_matches_formats():
     model = (REPO / "docs" / "model.md").read_text()
     for fmt in (F.Q, F.W, F.MASTER, F.ACC, F.Z, F.COEF, F.ERR):
         assert f"| {fmt} |" in model, f"docs/model.md's fixed-point table lacks {fmt} ({fmt.name})"
+
+
+def test_architecture_page_map_is_the_generated_map():
+    from gammacore.regmap_doc import map_markdown, page_section
+    page = (REPO / "docs" / "architecture.md").read_text()
+    section = page_section(page)
+    assert section is not None, "docs/architecture.md has no generated register map section"
+    assert section == map_markdown(), (
+        "docs/architecture.md's register map differs from gammacore/regmap.py; "
+        "run `python -m gammacore.regmap_doc docs/architecture.md`")
+
+
+def test_generated_map_lists_every_register_and_region():
+    from gammacore import regmap as R
+    from gammacore.regmap_doc import map_markdown, member_comments
+    text = map_markdown()
+    for member in list(R.Reg) + list(R.Region):
+        assert f"`{member.name}`" in text
+    assert f"`{int(R.Reg.EVENT):#06x}` | `EVENT`" in text
+    assert f"`{R.mem_addr(R.Region.ERR, 0):#08x}`" in text
+    notes = member_comments(R.Reg)
+    assert notes["CTRL"].startswith("w: one Cmd bit") and "n_out == 0" in notes["CTRL"]
+    assert notes["STEPS"] == "counters (r)" and notes["CAP_NEURONS"] == "as above"
