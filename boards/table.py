@@ -3,7 +3,7 @@
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
 :class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
 layers of n x n, K = 4) that was built here and closed timing at the default core clock,
-25 MHz (``benchmarks/bench_boards.py --soc``, README "Boards"). On the iCEBreaker's UP5K the
+25 MHz (``benchmarks/bench_boards.py --soc``, docs/boards.md). On the iCEBreaker's UP5K the
 chip fits with the board's options (inference-only, sync-only, serial encoder, no statistics
 counters; W, V and B in the SPRAMs) at two layers of 16 x 16, which closes at about 23 MHz
 there; its default core clock is 20 MHz.

@@ -1,8 +1,10 @@
 """The ``gammacore`` command line.
 
 Each subcommand lives in its own module ``gammacore.host.cmd_<name>`` that defines
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported
-only when their command runs, so ``gammacore --help`` stays fast.
+``EXAMPLES`` (shown at the end of its ``--help``), ``add_arguments(parser)`` and
+``run(args) -> int``; its one-line help is in :data:`COMMANDS`. The options every
+board-facing command shares, ``--port`` and ``--baud``, are defined once here
+(:func:`add_port`, :func:`add_baud`).
 
 Bad input raises :class:`CliError` (or ``ValueError`` from the library), which is printed as
 one line naming the value, with exit status 2 - never a traceback. A chip or link that does
@@ -29,6 +31,34 @@ class CliError(Exception):
     """A user-facing error: bad input, missing tool, unreachable board."""
 
 
+#: default baud rate of the host's UART (a board built by ``gammacore build`` runs its link
+#: at that build's ``--baud``, 115200 unless given)
+DEFAULT_BAUD = 3_000_000
+
+
+def add_port(p, default="sim", help=None):
+    """``--port``: the board's serial port, a ``socket://`` URL, or ``sim`` (the simulated board)."""
+    p.add_argument("--port", default=default, metavar="PATH|sim",
+                   help=help or ("serial port of a board (/dev/ttyUSB1, socket://host:port) or 'sim' for the "
+                                 f"simulated board (default {default})"))
+
+
+def add_baud(p, default=DEFAULT_BAUD, help=None):
+    """``--baud``: a UART baud rate, checked to be a positive integer."""
+    p.add_argument("--baud", type=_baud, default=default, metavar="BAUD",
+                   help=help or f"UART baud rate of a real board (default {default})")
+
+
+def _baud(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer baud rate, not {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer baud rate, not {text!r}")
+    return v
+
+
 def _module(name):
     return importlib.import_module(f"gammacore.host.cmd_{name.replace('-', '_')}")
 
@@ -42,9 +72,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        module = _module(name)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog="examples:\n" + "\n".join(f"  {line}" for line in module.EXAMPLES),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(_command=name)
-        _module(name).add_arguments(p)
+        module.add_arguments(p)
     return parser
 
 

@@ -4,7 +4,9 @@ import time
 
 from .cli import CliError
 
-HELP = "run the simulated board (the whole top level in Verilator) behind a pty until Ctrl-C"
+EXAMPLES = [
+    "gammacore board --sim --link /tmp/gammacore-tty   # then: gammacore status --port /tmp/gammacore-tty",
+]
 
 
 def add_arguments(p):

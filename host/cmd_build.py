@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import CliError
+from .cli import CliError, add_baud
 
-HELP = "build a bitstream for a board (yosys + nextpnr) and report resources and Fmax"
+EXAMPLES = [
+    "gammacore build --board icebreaker",
+    "gammacore build --board ulx3s-85f --layers 2 --inputs 64 --neurons 64 --clock 25 --json build.json",
+]
 
 LIMITS = {"layers": 64, "inputs": 65536, "neurons": 65536, "buckets": 16}
 
@@ -42,7 +45,7 @@ def add_arguments(p):
     p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the statistics counters (events in, refused, unrouted, to next, "
                         "to host, the link's), or a lean chip where they read 0 (default: the board's)")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the soc design (default 115200)")
+    add_baud(p, default=115200, help="UART baud rate of the soc design (default 115200)")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")

@@ -2,19 +2,20 @@
 import json
 from pathlib import Path
 
-from .cli import CliError
+from .cli import CliError, add_baud, add_port
 
-HELP = "train a reference task online on the chip (simulated board by default) and compare with the golden model"
+EXAMPLES = [
+    "gammacore demo coincidence --plots demo-plots --json demo.json",
+    "gammacore demo digits --limit 100 --port /dev/ttyUSB1 --baud 115200",
+]
 
 DEFAULTS = {"coincidence": {"epochs": 2, "limit": 400}, "digits": {"epochs": 1, "limit": 200}}
 
 
 def add_arguments(p):
     p.add_argument("task", choices=sorted(DEFAULTS), help="reference task")
-    p.add_argument("--port", default="sim",
-                   help="serial port of a board (/dev/ttyUSB1, socket://host:port) or 'sim' for the "
-                        "simulated board (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board (default 3000000)")
+    add_port(p)
+    add_baud(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: coincidence 2, digits 1)")
     p.add_argument("--limit", type=int,
                    help="train and test samples taken from the task (default: coincidence 400, digits 200 - "

@@ -3,7 +3,10 @@ from pathlib import Path
 
 from .cli import CliError
 
-HELP = "load a bitstream into a board with openFPGALoader (or iceprog for the iCEBreaker)"
+EXAMPLES = [
+    "gammacore program --board icebreaker",
+    "gammacore program --board ulx3s-85f --bitstream build/ulx3s-85f-soc/top.bit --flash",
+]
 
 
 def add_arguments(p):

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import CliError
+from .cli import CliError, add_baud, add_port
 
-HELP = "run a trained network (gammacore train --save) on a task's test set on the chip and compare with golden"
+EXAMPLES = [
+    "gammacore run digits.json --limit 50",
+    "gammacore run digits.json --mode async-priority --port /dev/ttyUSB1 --baud 115200 --json run.json",
+]
 #: the figures on which the chip must equal the golden model (``run_on_chip`` and
 #: :func:`gammacore.golden.async_model.evaluate_modes` both give them)
 COMPARED = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "decision_step_mean")
@@ -15,8 +18,8 @@ COMPARED = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "deci
 
 def add_arguments(p):
     p.add_argument("network", help="network file written by `gammacore train --save PATH`")
-    p.add_argument("--port", default="sim", help="serial port of a board or 'sim' (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board")
+    add_port(p)
+    add_baud(p)
     p.add_argument("--limit", type=int, default=100, metavar="N", help="test samples (default 100)")
     p.add_argument("--mode", default="sync", metavar="{sync,async-random,async-priority}",
                    help="execution mode on the chip: layer-synchronous, or asynchronous with pending spikes "

@@ -2,14 +2,17 @@
 import json
 from pathlib import Path
 
-from .cli import CliError
+from .cli import CliError, add_baud, add_port
 
-HELP = "show the chip's identity, build parameters, step counter and every event and error counter"
+EXAMPLES = [
+    "gammacore status --port sim",
+    "gammacore status --port /dev/ttyUSB1 --baud 115200 --json status.json",
+]
 
 
 def add_arguments(p):
-    p.add_argument("--port", default="sim", help="serial port of a board or 'sim' (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board")
+    add_port(p)
+    add_baud(p)
     p.add_argument("--json", metavar="PATH", help="write the status to this JSON file")
 
 

@@ -5,9 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import CliError
+from .cli import CliError, add_baud, add_port
 
-HELP = "train a network on a reference task with the golden model (float or fixed point)"
+EXAMPLES = [
+    "gammacore train --task digits --save digits.json --json report.json",
+    "gammacore train --task coincidence --dt 0.0005 --model float --plots plots/",
+    "gammacore train --task coincidence --port sim --limit 100   # on the simulated chip",
+]
 
 
 def _positive_float(text):
@@ -35,9 +39,10 @@ def add_arguments(p):
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--config", metavar="PATH", help="network parameter file (JSON, see NetworkConfig.to_dict)")
     p.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
-    p.add_argument("--port", metavar="PATH|sim",
-                   help="train on the chip instead of the golden model: a board's serial port or 'sim' for the "
-                        "simulated board (fixed point; the golden model runs the same training and must agree)")
+    add_port(p, default=None,
+             help="train on the chip instead of the golden model: a board's serial port or 'sim' for the "
+                  "simulated board (fixed point; the golden model runs the same training and must agree)")
+    add_baud(p)
     p.add_argument("--save", metavar="PATH",
                    help="write the trained network (configuration and weights, JSON) for `gammacore run`")
     p.add_argument("--plots", metavar="DIR", help="write learning_curve.png (loss and test accuracy per epoch) here")
@@ -123,7 +128,7 @@ def _train_on_chip(args, dt, epochs, json_path):
             raise CliError(f"--{opt} is not available with --port (use `gammacore demo --plots` for chip plots)")
     from .demo import run_demo
     from .session import open_chip
-    with open_chip(args.port) as (chip, info):
+    with open_chip(args.port, baud=args.baud) as (chip, info):
         rep = run_demo(chip, args.task, epochs, args.limit, seed=args.seed, dt=dt, progress=not args.no_progress)
     out = {k: v for k, v in rep.items() if not k.startswith("_")}
     for k in ("task", "train_samples", "test_samples", "epochs", "chip_test_accuracy", "golden_test_accuracy",

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from .cli import CliError
 
-HELP = "run a random layer or network on the RTL in a simulator and compare it with the golden model"
+EXAMPLES = [
+    "gammacore verify --sim verilator --steps 50",
+    "gammacore verify --sim icarus --layers 3 --learn --mode async-priority --json verify.json",
+]
 
 
 def add_arguments(p):

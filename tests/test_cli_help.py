@@ -1,0 +1,53 @@
+"""The CLI's own help: every command shows examples, and the examples parse."""
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gammacore.host.cli import COMMANDS, _module, build_parser
+
+REPO = Path(__file__).resolve().parents[1]
+GAMMACORE = REPO / ".venv" / "bin" / "gammacore"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_help_has_an_example(name):
+    out = subprocess.run([str(GAMMACORE), name, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "example" in out
+    assert f"gammacore {name} " in out.split("example", 1)[1], f"`gammacore {name} --help` shows no example of itself"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_example_parses(name):
+    parser = build_parser()
+    examples = _module(name).EXAMPLES
+    assert examples
+    for line in examples:
+        argv = shlex.split(line, comments=True)
+        assert argv[:2] == ["gammacore", name]
+        args = parser.parse_args(argv[1:])
+        assert args._command == name
+
+
+def test_no_unused_help_constants():
+    for name in COMMANDS:
+        assert not hasattr(_module(name), "HELP"), f"gammacore.host.cmd_{name} still defines HELP (COMMANDS has it)"
+
+
+def test_port_and_baud_are_defined_once():
+    sources = {p.name: p.read_text() for p in (REPO / "host").glob("cmd_*.py")}
+    for fname, text in sources.items():
+        assert '"--port"' not in text and '"--baud"' not in text, f"host/{fname} defines --port/--baud itself"
+    parser = build_parser()
+    for name in ("run", "status", "demo", "train"):
+        argv = [name] + (["x.json"] if name == "run" else ["coincidence"] if name == "demo" else
+                         ["--task", "digits"] if name == "train" else [])
+        args = parser.parse_args(argv + ["--port", "/dev/ttyUSB1", "--baud", "115200"])
+        assert (args.port, args.baud) == ("/dev/ttyUSB1", 115200)
+
+
+def test_bad_baud_is_a_clear_error():
+    res = subprocess.run([str(GAMMACORE), "status", "--baud", "fast"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "'fast'" in res.stderr and "baud" in res.stderr and "Traceback" not in res.stderr
