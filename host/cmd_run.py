@@ -9,6 +9,7 @@ from .cli import CliError, add_baud, add_port
 
 EXAMPLES = [
     "gammacore run digits.json --limit 50",
+    "gammacore run mine.json --data my_events.npz --json run.json",
     "gammacore run digits.json --mode async-priority --port /dev/ttyUSB1 --baud 115200 --json run.json",
 ]
 #: the figures on which the chip must equal the golden model (``run_on_chip`` and
@@ -20,6 +21,10 @@ def add_arguments(p):
     p.add_argument("network", help="network file written by `gammacore train --save PATH`")
     add_port(p)
     add_baud(p)
+    p.add_argument("--data", metavar="PATH",
+                   help="run on the held-out split of this data file (as `gammacore train --data` takes it, "
+                        "split with the network's seed) instead of the network's task; default: the file the "
+                        "network was trained on, if it was")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="test samples (default 100)")
     p.add_argument("--mode", default="sync", metavar="{sync,async-random,async-priority}",
                    help="execution mode on the chip: layer-synchronous, or asynchronous with pending spikes "
@@ -87,6 +92,19 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
     return fig, wall, counters
 
 
+def _task_of(args, saved, cfg):
+    """The task to run: ``--data``, the data file the network was trained on, or its built-in task."""
+    data = args.data if args.data is not None else saved.get("data")
+    if data is None:
+        from ..golden.tasks import make_task
+        return make_task(saved["task"], dt=saved["dt"], seed=saved["seed"])
+    from ..golden.data import check_fits, load_data
+    task = load_data(data, dt=saved["dt"], seed=saved["seed"], n_in=cfg.layers[0].n_in,
+                     n_classes=cfg.layers[-1].n_out, limit=args.limit)
+    check_fits(cfg, task, f"network {str(args.network)!r}")
+    return task
+
+
 def run(args):
     if args.limit < 1:
         raise CliError(f"--limit expects a positive number of samples, not {args.limit}")
@@ -100,8 +118,7 @@ def run(args):
     if not 1 <= args.lfsr_seed <= 0xFFFF:
         raise CliError(f"--lfsr-seed expects an integer in 1..65535, not {args.lfsr_seed}")
     saved, cfg, params = load_network(args.network)
-    from ..golden.tasks import make_task
-    task = make_task(saved["task"], dt=saved["dt"], seed=saved["seed"])
+    task = _task_of(args, saved, cfg)
     chip_fig, wall, counters = run_on_chip(args.port, args.baud, cfg, params, task, args.limit, args.mode,
                                            args.lfsr_seed, progress=not args.no_progress)
     from ..golden.async_model import evaluate_modes

@@ -11,6 +11,7 @@ EXAMPLES = [
     "gammacore train --task digits --save digits.json --json report.json",
     "gammacore train --task coincidence --dt 0.0005 --model float --plots plots/",
     "gammacore train --task coincidence --port sim --limit 100   # on the simulated chip",
+    "gammacore train --data my_events.npz --dt 0.002 --save mine.json --json report.json",
 ]
 
 
@@ -25,9 +26,13 @@ def _positive_float(text):
 
 
 def add_arguments(p):
-    p.add_argument("--task", required=True, metavar="{coincidence,digits}",
+    p.add_argument("--task", metavar="{coincidence,digits}",
                    help="coincidence: delayed coincidence detection (2 channels, physical-time "
                         "definition); digits: scikit-learn's 8x8 digits presented column by column")
+    p.add_argument("--data", metavar="PATH",
+                   help="train on your own data instead of --task: events (.npz of tonic-style (t, x, p) arrays "
+                        "and labels, binned at --dt), an (x, y, mask) .npz, or an SHD/SSC HDF5 file; the network "
+                        "is sized from the data (one hidden layer) unless --config is given (docs/data.md)")
     p.add_argument("--model", default="fixed", metavar="{float,fixed}",
                    help="float model or the bit-exact fixed-point model the chip implements (default fixed)")
     p.add_argument("--dt", default="0.001", metavar="SECONDS",
@@ -50,6 +55,23 @@ def add_arguments(p):
 
 
 DEFAULT_EPOCHS = {"coincidence": 8, "digits": 10}
+#: epochs with --data
+DATA_EPOCHS = 4
+
+
+def _data_task(args, dt):
+    """(NetworkConfig, Task) of ``--data``: the network of --config, or one sized from the data."""
+    from ..golden.config import NetworkConfig
+    from ..golden.data import check_fits, load_data, network_for
+    if args.config:
+        cfg = NetworkConfig.load(args.config).with_dt(dt)
+        task = load_data(args.data, dt=dt, seed=args.seed, n_in=cfg.layers[0].n_in,
+                         n_classes=cfg.layers[-1].n_out, limit=args.limit)
+        check_fits(cfg, task, f"--config {args.config!r}")
+    else:
+        task = load_data(args.data, dt=dt, seed=args.seed, limit=args.limit)
+        cfg = network_for(task.n_in, task.n_classes, dt, seed=args.seed)
+    return cfg, task
 
 
 def run(args):
@@ -58,12 +80,17 @@ def run(args):
     from ..golden.tasks import TASKS, make_task
     from ..golden.train import train
 
-    if args.task not in TASKS:
+    if args.data is not None:
+        if args.task is not None:
+            raise CliError(f"give --task or --data, not both (--task {args.task!r}, --data {args.data!r})")
+    elif args.task is None:
+        raise CliError("expected --task {coincidence,digits} or --data PATH")
+    elif args.task not in TASKS:
         raise CliError(f"unknown task {args.task!r}; expected one of {', '.join(sorted(TASKS))}")
     if args.model not in ("float", "fixed"):
         raise CliError(f"unknown model {args.model!r}; expected 'float' or 'fixed'")
     dt = _positive_float(args.dt)
-    epochs = DEFAULT_EPOCHS[args.task] if args.epochs is None else args.epochs
+    epochs = DEFAULT_EPOCHS.get(args.task, DATA_EPOCHS) if args.epochs is None else args.epochs
     if epochs < 1:
         raise CliError(f"--epochs expects a positive integer, not {epochs}")
     if args.limit is not None and args.limit < 1:
@@ -81,11 +108,14 @@ def run(args):
         raise CliError(f"--plots expects a directory, not the file {str(plots)!r}")
     if args.port is not None:
         return _train_on_chip(args, dt, epochs, json_path)
-    if args.config:
+    if args.data is not None:
+        cfg, task = _data_task(args, dt)
+    elif args.config:
         cfg = NetworkConfig.load(args.config).with_dt(dt)
     else:
         cfg = preset(args.task, dt=dt, seed=args.seed)
-    task = make_task(args.task, dt=dt, seed=args.seed)
+    if args.data is None:
+        task = make_task(args.task, dt=dt, seed=args.seed)
     res = train(cfg, task, args.model, epochs=epochs, seed=args.seed, limit=args.limit,
                 progress=not args.no_progress)
     rows = [("task", res["task"]), ("model", res["model"]), ("dt [s]", f"{res['dt']:g}"),
@@ -104,6 +134,8 @@ def run(args):
         saved = {"format": "gammacore-network-1", "task": res["task"], "dt": res["dt"], "seed": res["seed"],
                  "model": res["model"], "network": cfg.to_dict(),
                  "params": [{k: np.asarray(v).tolist() for k, v in p.items()} for p in res["params"]]}
+        if args.data is not None:
+            saved["data"] = str(Path(args.data).resolve())
         try:
             save_path.write_text(json.dumps(saved) + "\n")
         except OSError as exc:
@@ -123,7 +155,7 @@ def _train_on_chip(args, dt, epochs, json_path):
     """``--port``: online training on the chip (host.demo), checked against the golden model."""
     if args.model != "fixed":
         raise CliError(f"--port trains the chip, which is fixed point: --model must be 'fixed', not {args.model!r}")
-    for opt in ("config", "save", "plots"):
+    for opt in ("config", "save", "plots", "data"):
         if getattr(args, opt):
             raise CliError(f"--{opt} is not available with --port (use `gammacore demo --plots` for chip plots)")
     from .demo import run_demo
