@@ -24,6 +24,8 @@ COMMANDS = {
     "status": "show a chip's identity, capacity, step counter and every event and error counter",
     "run": "run a trained network (train --save) on a task's test set on the chip and compare with golden",
     "demo": "train a task online on the chip (simulated board by default) and compare with the golden model",
+    "export": "write a saved network (train --save) as a NIR graph",
+    "import": "read a NIR graph into a network file for run and export",
 }
 
 

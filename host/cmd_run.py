@@ -96,7 +96,10 @@ def _task_of(args, saved, cfg):
     """The task to run: ``--data``, the data file the network was trained on, or its built-in task."""
     data = args.data if args.data is not None else saved.get("data")
     if data is None:
-        from ..golden.tasks import make_task
+        from ..golden.tasks import TASKS, make_task
+        if saved["task"] not in TASKS:
+            raise CliError(f"network {str(args.network)!r} is for {saved['task']!r}, not a built-in task "
+                           f"({', '.join(sorted(TASKS))}): give its data with --data PATH")
         return make_task(saved["task"], dt=saved["dt"], seed=saved["seed"])
     from ..golden.data import check_fits, load_data
     task = load_data(data, dt=saved["dt"], seed=saved["seed"], n_in=cfg.layers[0].n_in,
