@@ -181,3 +181,22 @@ def test_run_data_on_the_simulated_board_equals_golden(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(out.read_text())
     assert rep["equal"] and rep["samples"] == 4 and rep["task"] == "data:e.npz"
+
+
+def test_run_finds_the_saved_data_file_and_asks_for_data_otherwise(tmp_path):
+    import argparse
+
+    from gammacore.host.cli import CliError
+    from gammacore.host.cmd_run import _task_of, load_network
+    path = save_events(tmp_path / "e.npz", *make_events(30))
+    net = tmp_path / "net.json"
+    res = gc("train", "--data", str(path), "--epochs", "1", "--seed", "5", "--save", str(net), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    saved, cfg, params = load_network(net)
+    args = argparse.Namespace(data=None, network=str(net), limit=100)
+    task = _task_of(args, saved, cfg)
+    assert np.array_equal(task.x_test, load_data(path, seed=5).x_test)
+    del saved["data"]
+    with pytest.raises(CliError) as err:
+        _task_of(args, saved, cfg)
+    assert "data:e.npz" in str(err.value) and "--data" in str(err.value)
