@@ -33,6 +33,8 @@ def run(args):
         raise CliError(f"cannot write --save {str(save)!r}: {exc.strerror}") from None
     shape = "-".join(str(n) for n in [cfg.layers[0].n_in] + [l.n_out for l in cfg.layers])
     print(f"network {shape}, K = {', '.join(str(l.K) for l in cfg.layers)} buckets per layer, dt = {cfg.dt:g} s")
+    if args.dt is not None and not notes and args.dt != cfg.dt:
+        print(f"--dt {args.dt:g} not used: the graph states dt = {cfg.dt:g} s")
     if notes:
         print("approximated:")
         for n in notes:

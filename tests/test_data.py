@@ -170,6 +170,8 @@ def test_task_or_data_is_required():
     assert res.returncode == 2 and "--task" in res.stderr and "--data" in res.stderr
     res = gc("train", "--task", "digits", "--data", "x.npz")
     assert res.returncode == 2 and "not both" in res.stderr
+    res = gc("train", "--data", "x.npz", "--port", "sim")
+    assert res.returncode == 2 and "--data is not available with --port" in res.stderr
 
 
 def test_run_data_on_the_simulated_board_equals_golden(tmp_path):

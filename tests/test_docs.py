@@ -59,3 +59,15 @@ def test_generated_map_lists_every_register_and_region():
     notes = member_comments(R.Reg)
     assert notes["CTRL"].startswith("w: one Cmd bit") and "n_out == 0" in notes["CTRL"]
     assert notes["STEPS"] == "counters (r)" and notes["CAP_NEURONS"] == "as above"
+
+
+def test_board_tables_give_the_default_sizes():
+    from gammacore.boards.table import BOARDS
+    for page in ("README.md", "docs/boards.md"):
+        rows = [line for line in (REPO / page).read_text().splitlines() if line.startswith("| `")]
+        for name, board in BOARDS.items():
+            row = next((r for r in rows if f"`{name}`" in r), None)
+            assert row is not None, f"{page} has no row for board {name}"
+            n = board.size.neurons
+            assert f"{n} x {n}" in row, f"{page}: {name}'s default is {n} x {n}, the row says {row!r}"
+            assert f"({board.core_clock / 1e6:g})" in row, f"{page}: {name}'s core clock is {board.core_clock / 1e6:g} MHz"
