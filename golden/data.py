@@ -73,12 +73,11 @@ def load_data(path, dt=1e-3, seed=0, test_fraction=0.2, n_in=None, n_classes=Non
         if kind == "events":
             times, units, labels, meta = content
         else:
-            x, y, mask, meta = content
+            x, labels, mask, meta = content
     where = str(path)
     n_in = n_in if n_in is not None else meta.get("n_inputs")
     n_classes = n_classes if n_classes is not None else meta.get("n_classes")
-    labels = labels if kind == "events" else y
-    labels = _check_labels(labels, n_classes, where)
+    labels = _check_labels(labels, n_classes, where, "labels" if kind == "events" else "y")
     n_classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     n = len(labels)
     if n < 2:
@@ -88,7 +87,7 @@ def load_data(path, dt=1e-3, seed=0, test_fraction=0.2, n_in=None, n_classes=Non
         train_idx, test_idx = train_idx[:limit], test_idx[:limit]
     keep = np.concatenate([train_idx, test_idx])
     if kind == "events":
-        x, channels = _bin(times, units, keep, dt, n_in, where)   # every sample checked, the kept ones binned
+        x = _bin(times, units, keep, dt, n_in, where)   # every sample checked, the kept ones binned
         steps = x.shape[1]
         mask = np.zeros((len(keep), steps), dtype=bool)
         mask[:, steps // 2:] = True
@@ -235,20 +234,20 @@ def _read_hdf5(path):
     return times, units, labels, {}
 
 
-def _check_labels(labels, n_classes, where):
+def _check_labels(labels, n_classes, where, field):
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         if labels.ndim == 1 and np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
             labels = labels.astype(np.int64)
         else:
-            raise DataError(f"{where}: field 'labels' must be a 1-d array of integer classes, "
+            raise DataError(f"{where}: field {field!r} must be a 1-d array of integer classes, "
                             f"not {labels.dtype} of shape {labels.shape}")
     labels = labels.astype(np.int64)
     if len(labels) and labels.min() < 0:
-        raise DataError(f"{where}: field 'labels' holds {int(labels.min())}; classes are 0, 1, 2, ...")
+        raise DataError(f"{where}: field {field!r} holds {int(labels.min())}; classes are 0, 1, 2, ...")
     if n_classes is not None and len(labels) and labels.max() >= n_classes:
         i = int(np.argmax(labels >= n_classes))
-        raise DataError(f"{where}: labels[{i}] = {int(labels[i])} is outside the classes 0..{n_classes - 1}")
+        raise DataError(f"{where}: {field}[{i}] = {int(labels[i])} is outside the classes 0..{n_classes - 1}")
     return labels
 
 
@@ -294,4 +293,4 @@ def _bin(times, units, keep, dt, n_in, where):
     for row, i in enumerate(keep):
         if np.size(times[i]):
             x[row] = bin_events(times[i], units[i], dt, steps, n_in)
-    return x, n_in
+    return x

@@ -202,3 +202,10 @@ def test_run_finds_the_saved_data_file_and_asks_for_data_otherwise(tmp_path):
     with pytest.raises(CliError) as err:
         _task_of(args, saved, cfg)
     assert "data:e.npz" in str(err.value) and "--data" in str(err.value)
+
+
+def test_arrays_labels_are_named_y(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((4, 5, 2)), y=np.array([0, 1, 2, 1]))
+    with pytest.raises(DataError) as err:
+        load_data(tmp_path / "a.npz", n_classes=2)
+    assert "y[2] = 2" in str(err.value) and "0..1" in str(err.value)
