@@ -178,6 +178,10 @@ def _read_npz(path):
                 raise DataError(f"{where}: events[{i}] lacks field(s) {missing}; expected a structured array "
                                 f"with fields t (microseconds), x (channel) and p (polarity), "
                                 f"not fields {list(names)}")
+            if "y" in names:
+                raise DataError(f"{where}: events[{i}] has a field 'y' (a 2-d sensor such as DVS Gesture's); "
+                                f"gammacore takes one channel per event: combine them into x first, "
+                                f"e.g. x = y * width + x, and drop y")
             times.append(ev["t"])
             units.append(ev["x"])
         return "events", (times, units, labels, meta)

@@ -96,6 +96,7 @@ def test_arrays_and_hdf5_files(tmp_path):
     ("channel_outside", ["'x'", "channel 5", "0..3"]),
     ("negative_label", ["'labels'", "-1"]),
     ("arrays_no_y", ["'y'"]),
+    ("two_d_sensor", ["'y'", "events[0]", "y * width + x"]),
     ("arrays_negative_x", ["'x'", "-1.0"]),
 ])
 def test_bad_files_name_the_field(tmp_path, case, words):
@@ -121,6 +122,11 @@ def test_bad_files_name_the_field(tmp_path, case, words):
         labels = labels.copy()
         labels[0] = -1
         save_events(path, events, labels)
+    elif case == "two_d_sensor":
+        dvs = np.empty(len(events), dtype=object)
+        for i, e in enumerate(events):
+            dvs[i] = np.zeros(len(e), dtype=[("x", "<i8"), ("y", "<i8"), ("p", "<i8"), ("t", "<i8")])
+        save_events(path, dvs, labels)
     elif case == "arrays_no_y":
         np.savez(path, x=np.zeros((4, 5, 2)))
     elif case == "arrays_negative_x":
