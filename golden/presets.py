@@ -1,12 +1,22 @@
 """Default networks per task (tuned; benchmarks/README.md lists the figures they give)."""
 from .config import LayerConfig, NetworkConfig
+from .train import Schedule
 
-__all__ = ["preset"]
+__all__ = ["preset", "schedule", "SCHEDULES"]
 
 #: bucket time constants: bucket k is delayed by about 2, 6, 14 and 30 ms
 TAUS = (0.002, 0.004, 0.008, 0.016)
 #: initial weight scale (NetworkConfig.init_gain) per task
 INIT_GAIN = {"coincidence": 4.0, "digits": 1.0}
+#: training schedule per task (epochs, halvings of the learning rates); any other data set
+#: (``train --data``) gets DATA_SCHEDULE
+SCHEDULES = {"coincidence": Schedule(epochs=8, phases=4), "digits": Schedule(epochs=10, phases=5)}
+DATA_SCHEDULE = Schedule(epochs=4, phases=4)
+
+
+def schedule(task):
+    """The default :class:`~gammacore.golden.train.Schedule` of a task name (built-in or not)."""
+    return SCHEDULES.get(task, DATA_SCHEDULE)
 
 
 def preset(task, dt=1e-3, seed=0):

@@ -2,11 +2,14 @@
 
 Training is what the chip does: plain SGD with batch 1, in stream order, an update at
 every step that carries a loss (softmax cross-entropy of y_out(t) against the label). The
-learning rates halve (shift + 1) every ``decay_every`` epochs. Evaluation runs the same
+learning rates follow a :class:`Schedule`: they halve (shift + 1) after each equal share of
+the run's training samples, a count of samples rather than of epochs or steps, so the
+schedule means the same at any dt and with any subset. Evaluation runs the same
 network on many samples at once (batching is for speed only); a sample's class is the
 argmax of y_out summed over its loss steps.
 """
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -16,7 +19,38 @@ from .loss import softmax_ce
 from .network import make_network
 from .tasks import Task
 
-__all__ = ["evaluate", "train"]
+__all__ = ["Schedule", "evaluate", "train"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``epochs`` passes over the training set in ``phases`` equal shares of samples; every
+    learning rate is halved at the start of each share after the first (rate * 2**-phase).
+
+    Training escapes the plateau it starts on at full rate, and the halvings then settle it:
+    the first share must be long enough for the escape (benchmarks/README.md, robustness).
+    """
+    epochs: int
+    phases: int = 4
+
+    def __post_init__(self):
+        for name in ("epochs", "phases"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"schedule: {name} must be a positive integer, not {v!r}")
+
+    def shift(self, seen, n_train):
+        """The extra learning-rate shift before training sample number ``seen`` (0-based)."""
+        total = self.epochs * n_train
+        return min(seen * self.phases // total, self.phases - 1)
+
+    def change_at(self, seen, n_train):
+        """The shift to set before sample ``seen`` if it differs from the one before, else None."""
+        s = self.shift(seen, n_train)
+        return s if seen == 0 or s != self.shift(seen - 1, n_train) else None
+
+    def with_epochs(self, epochs):
+        return Schedule(epochs if epochs is not None else self.epochs, self.phases)
 
 
 def evaluate(cfg: NetworkConfig, params, model, x, labels, mask, batch=500):
@@ -43,11 +77,18 @@ def evaluate(cfg: NetworkConfig, params, model, x, labels, mask, batch=500):
             "spikes_per_neuron_per_step": spikes / neuron_steps if neuron_steps else 0.0}
 
 
-def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=5, seed=0, decay_every=2,
+def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=None, seed=0, schedule=None,
           limit=None, progress=True):
-    """Train online for ``epochs`` epochs; returns a dict of results and the learning curve."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, not {epochs!r}")
+    """Train online; returns a dict of results and the learning curve.
+
+    ``schedule``: a :class:`Schedule` (default: the task's, :func:`~gammacore.golden.presets.schedule`);
+    ``epochs`` overrides its number of epochs.
+    """
+    if schedule is None:
+        from .presets import schedule as preset_schedule
+        schedule = preset_schedule(task.name)
+    schedule = schedule.with_epochs(epochs)
+    epochs = schedule.epochs
     if cfg.layers[0].n_in != task.n_in or cfg.layers[-1].n_out != task.n_classes:
         raise ValueError(f"network {cfg.layers[0].n_in}->{cfg.layers[-1].n_out} does not fit task "
                          f"{task.name!r} ({task.n_in} inputs, {task.n_classes} classes)")
@@ -62,10 +103,13 @@ def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=5, seed=0, decay
     curve = []
     bar = tqdm(total=epochs * len(x_tr), desc=f"train {task.name} ({model})", unit="sample",
                disable=not progress, leave=False)
+    seen = 0
     for epoch in range(epochs):
-        net.set_learning_shift(epoch // decay_every)
         loss_sum, loss_n = 0.0, 0
         for i in rng.permutation(len(x_tr)):
+            if (shift := schedule.change_at(seen, len(x_tr))) is not None:
+                net.set_learning_shift(shift)
+            seen += 1
             net.reset()
             xi, mi, li = x_tr[i], m_tr[i], np.array([y_tr[i]])
             for t in range(xi.shape[0]):
@@ -87,6 +131,7 @@ def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=5, seed=0, decay
     te = evaluate(cfg, params, model, x_te, y_te, m_te)
     return {
         "task": task.name, "model": model, "dt": task.dt, "seed": seed, "epochs": epochs,
+        "schedule_phases": schedule.phases,
         "train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"],
         "test_loss": te["loss"], "spikes_per_neuron_per_step": te["spikes_per_neuron_per_step"],
         "steps": int(task.steps), "train_samples": int(len(x_tr)), "test_samples": int(len(x_te)),

@@ -54,11 +54,6 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-DEFAULT_EPOCHS = {"coincidence": 8, "digits": 10}
-#: epochs with --data
-DATA_EPOCHS = 4
-
-
 def _data_task(args, dt):
     """(NetworkConfig, Task) of ``--data``: the network of --config, or one sized from the data."""
     from ..golden.config import NetworkConfig
@@ -76,7 +71,7 @@ def _data_task(args, dt):
 
 def run(args):
     from ..golden.config import NetworkConfig
-    from ..golden.presets import preset
+    from ..golden.presets import preset, schedule
     from ..golden.tasks import TASKS, make_task
     from ..golden.train import train
 
@@ -90,7 +85,8 @@ def run(args):
     if args.model not in ("float", "fixed"):
         raise CliError(f"unknown model {args.model!r}; expected 'float' or 'fixed'")
     dt = _positive_float(args.dt)
-    epochs = DEFAULT_EPOCHS.get(args.task, DATA_EPOCHS) if args.epochs is None else args.epochs
+    plan = schedule(args.task)
+    epochs = plan.epochs if args.epochs is None else args.epochs
     if epochs < 1:
         raise CliError(f"--epochs expects a positive integer, not {epochs}")
     if args.limit is not None and args.limit < 1:
@@ -116,7 +112,7 @@ def run(args):
         cfg = preset(args.task, dt=dt, seed=args.seed)
     if args.data is None:
         task = make_task(args.task, dt=dt, seed=args.seed)
-    res = train(cfg, task, args.model, epochs=epochs, seed=args.seed, limit=args.limit,
+    res = train(cfg, task, args.model, schedule=plan.with_epochs(epochs), seed=args.seed, limit=args.limit,
                 progress=not args.no_progress)
     rows = [("task", res["task"]), ("model", res["model"]), ("dt [s]", f"{res['dt']:g}"),
             ("seed", res["seed"]), ("epochs", res["epochs"]),

@@ -17,7 +17,7 @@ from ..golden import fixedpoint as fp
 from ..golden import formats as F
 from ..golden.loss import softmax_ce
 from ..golden.network import make_network
-from ..golden.presets import preset
+from ..golden.presets import preset, schedule
 from ..golden.tasks import make_task
 from ..golden.train import train
 
@@ -45,12 +45,13 @@ def run_sample(chip, xi, mi, label=None, learn=False, record=None):
     return score, loss_sum, loss_n
 
 
-def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, progress=True, log=print):
+def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log=print):
     """Train on the chip, evaluate on the chip, run the golden model; returns the report.
 
     ``limit``: the first ``limit`` train and test samples (None: all)."""
     task = make_task(task_name, dt=dt, seed=seed)
     cfg = preset(task_name, dt=dt, seed=seed)
+    plan = schedule(task_name).with_epochs(epochs)
     x_tr, y_tr, m_tr = task.x_train[:limit], task.y_train[:limit], task.m_train[:limit]
     x_te, y_te, m_te = task.x_test[:limit], task.y_test[:limit], task.m_test[:limit]
     net = make_network(cfg, "fixed", batch=1)
@@ -63,10 +64,13 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, pro
     t0 = time.perf_counter()
     total = epochs * len(x_tr) + len(x_te)
     with tqdm(total=total, desc=f"demo {task_name} on chip", unit="sample", disable=not progress) as bar:
+        seen = 0
         for epoch in range(epochs):
-            chip.set_learning_shift(epoch // decay_every)
             loss_sum, loss_n = 0.0, 0
             for i in rng.permutation(len(x_tr)):
+                if (shift := plan.change_at(seen, len(x_tr))) is not None:
+                    chip.set_learning_shift(shift)
+                seen += 1
                 _, ls, ln = run_sample(chip, x_tr[i], m_tr[i], y_tr[i], learn=True)
                 loss_sum, loss_n = loss_sum + ls, loss_n + ln
                 steps += x_tr.shape[1]
@@ -83,8 +87,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, decay_every=2, pro
     chip_acc = correct / len(x_te)
     masters = chip.read_params()
     log(f"golden model: the same training in fixed point (seed {seed})")
-    gold = train(cfg, task, model="fixed", epochs=epochs, seed=seed, decay_every=decay_every,
-                 limit=limit, progress=progress)
+    gold = train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=progress)
     weights_equal = all(
         np.array_equal(F.W.to_float(fp.forward_from_master(m["W"])), g["W"])
         and np.array_equal(F.V.to_float(fp.forward_from_master(m["V"])), g["V"])
