@@ -27,7 +27,12 @@ __all__ = [
 ]
 
 
+_INT64 = np.dtype(np.int64)
+
+
 def _i64(v):
+    if type(v) is np.ndarray and v.dtype is _INT64:
+        return v   # already int64: what np.asarray would return, without the call
     return np.asarray(v, dtype=np.int64) if not isinstance(v, (int, np.integer)) else int(v)
 
 
@@ -141,9 +146,10 @@ def quotient(r, theta, n_max):
     rem = _i64(r) + (th >> 1)
     n = np.zeros(np.shape(rem), dtype=np.int64)
     for bit in (3, 2, 1, 0):
-        take = rem >= (th << bit)
-        rem = np.where(take, rem - (th << bit), rem)
-        n = n + np.where(take, 1 << bit, 0)
+        step = th << bit
+        take = rem >= step
+        rem = rem - step * take        # rem - step where taken, else rem
+        n = n + (take << bit)          # 2**bit where taken, else 0
     return np.minimum(n, n_max)
 
 

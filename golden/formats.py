@@ -58,6 +58,14 @@ class Format:
             raise ValueError(f"Format width must be a positive integer, not {self.width!r}")
         if not isinstance(self.frac, int) or not 0 <= self.frac <= 62:
             raise ValueError(f"Format fraction bits must be an integer in 0..62, not {self.frac!r}")
+        # bounds precomputed once (saturate runs tens of thousands of times per second):
+        # int64 scalars for int64 arrays, floats for from_float; Python ints past int64
+        lo, hi = self.min, self.max
+        fits = -(1 << 63) <= lo and hi < (1 << 63)
+        object.__setattr__(self, "_lo", np.int64(lo) if fits else lo)
+        object.__setattr__(self, "_hi", np.int64(hi) if fits else hi)
+        object.__setattr__(self, "_lo_f", float(lo))
+        object.__setattr__(self, "_hi_f", float(hi))
 
     @property
     def min(self) -> int:
@@ -84,12 +92,17 @@ class Format:
 
     def saturate(self, raw):
         """Clip raw integers (int or int64 array) to this format's range."""
-        return np.clip(raw, self.min, self.max) if isinstance(raw, np.ndarray) else max(self.min, min(self.max, int(raw)))
+        if isinstance(raw, np.ndarray):
+            # np.minimum/np.maximum with precomputed bounds: the values np.clip gives,
+            # without its per-call dispatch and limit checks
+            out = np.maximum(raw, self._lo)
+            return np.minimum(out, self._hi, out=out) if isinstance(out, np.ndarray) else min(out, self._hi)
+        return max(self.min, min(self.max, int(raw)))
 
     def from_float(self, value):
         """Quantize real values: round to nearest (half away from zero), then saturate."""
         raw = np.round(np.asarray(value, dtype=np.float64) * (1 << self.frac))
-        raw = np.clip(raw, self.min, self.max).astype(np.int64)
+        raw = np.minimum(np.maximum(raw, self._lo_f), self._hi_f).astype(np.int64)
         return raw if np.ndim(value) else int(raw)
 
     def to_float(self, raw):
