@@ -22,10 +22,22 @@ class FixedLayer:
     coefs : LayerCoefs (raw coefficients and learning-rate shifts)
     W, V, b : initial weights as floats (quantized to W/V/B, stored as master words)
     batch : number of independent streams
+    members : if true, the batch axis carries independent learners, each with its own
+        weights: W, V, b have a leading axis of length ``batch`` ((B, N_out, N_in),
+        (B, N_out, K), (B, N_out)) and ``learn`` updates each member from its own error
+        (a member with zero error is left exactly unchanged). Otherwise the weights are
+        shared by the batch (inference on many samples at once).
     """
 
-    def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1):
-        self.cfg, self.coefs, self.batch = cfg, coefs, batch
+    def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1, members=False):
+        self.cfg, self.coefs, self.batch, self.members = cfg, coefs, batch, bool(members)
+        if self.members:
+            want = ((batch, cfg.n_out, cfg.n_in), (batch, cfg.n_out, cfg.K), (batch, cfg.n_out))
+            got = tuple(np.shape(a) for a in (W, V, b))
+            if got != want:
+                raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
+        #: per-member extra learning-rate shift (members mode; see set_learning_shift)
+        self.shift_extra = np.zeros(batch, dtype=np.int64)
         self.W_master = fp.master_from_forward(F.W.from_float(np.asarray(W, dtype=np.float64)))
         self.V_master = fp.master_from_forward(F.V.from_float(np.asarray(V, dtype=np.float64)))
         self.b_master = fp.master_from_forward(F.B.from_float(np.asarray(b, dtype=np.float64)))
@@ -68,6 +80,21 @@ class FixedLayer:
         below = fp.error_below(delta, self.V, self.W)
         u = fp.grad_w_term(self.V, self.trace)
         gfrac = F.ERR.frac + F.Z.frac
+        if self.members:
+            # each member its own weights and shift; the same update_master calls, member-wise
+            extras = self.shift_extra
+            groups = [slice(None)] if np.all(extras == extras[0]) else \
+                [np.flatnonzero(extras == x) for x in np.unique(extras)]
+            W_m, V_m, b_m = self.W_master.copy(), self.V_master.copy(), self.b_master.copy()
+            for g in groups:
+                x = int(extras[g][0])
+                dg = delta[g]
+                W_m[g] = fp.update_master(self.W_master[g], dg[..., None] * u[g], gfrac, c.shift_w + x)
+                V_m[g] = fp.update_master(self.V_master[g], dg[..., None] * self.Z[g], gfrac, c.shift_v + x)
+                b_m[g] = fp.update_master(self.b_master[g], dg, F.ERR.frac, c.shift_b + x)
+            self.W_master, self.V_master, self.b_master = W_m, V_m, b_m
+            self._refresh()
+            return below
         for n in range(delta.shape[0]):
             self.W_master = fp.update_master(self.W_master, delta[n][:, None] * u[n], gfrac, c.shift_w)
             self.V_master = fp.update_master(self.V_master, delta[n][:, None] * self.Z[n], gfrac, c.shift_v)
@@ -75,5 +102,11 @@ class FixedLayer:
         self._refresh()
         return below
 
-    def get_params(self):
-        return {"W": F.W.to_float(self.W), "V": F.V.to_float(self.V), "b": F.B.to_float(self.b)}
+    def set_learning_shift(self, extra):
+        """Members mode: per-member extra shift (B,) added to the coefs' shifts."""
+        self.shift_extra = np.broadcast_to(np.asarray(extra, dtype=np.int64), (self.batch,)).copy()
+
+    def get_params(self, member=None):
+        """Weights as floats; in members mode those of ``member`` (all, stacked, if None)."""
+        sel = (lambda a: a) if member is None else (lambda a: a[member])
+        return {"W": F.W.to_float(sel(self.W)), "V": F.V.to_float(sel(self.V)), "b": F.B.to_float(sel(self.b))}

@@ -20,10 +20,19 @@ class FloatLayer:
     coefs : LayerCoefs for the network's dt
     W, V, b : initial weights (n_out, n_in), (n_out, K), (n_out,)
     batch : number of independent streams evaluated at once
+    members : if true, the batch axis carries independent learners with their own weights
+        (W (B, n_out, n_in), V (B, n_out, K), b (B, n_out)), each updated from its own error;
+        every sum runs over one member's terms in the same order whatever B is, so a member
+        computes exactly what it computes alone (batch 1).
     """
 
-    def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1):
-        self.cfg, self.coefs, self.batch = cfg, coefs, batch
+    def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1, members=False):
+        self.cfg, self.coefs, self.batch, self.members = cfg, coefs, batch, bool(members)
+        if self.members:
+            want = ((batch, cfg.n_out, cfg.n_in), (batch, cfg.n_out, cfg.K), (batch, cfg.n_out))
+            got = tuple(np.shape(a) for a in (W, V, b))
+            if got != want:
+                raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
         self.W = np.array(W, dtype=np.float64)
         self.V = np.array(V, dtype=np.float64)
         self.b = np.array(b, dtype=np.float64)
@@ -34,7 +43,14 @@ class FloatLayer:
         self.m_f = coefs.as_float("m_f")
         self.theta0 = coefs.as_float("theta0")
         self.lr = {k: coefs.as_float(f"shift_{k}") for k in ("w", "v", "b")}
+        self.set_learning_shift(0)
         self.reset()
+
+    def set_learning_shift(self, extra):
+        """Members mode: per-member rates ``lr * 2**-extra`` (extra: int or (B,) ints)."""
+        extra = np.broadcast_to(np.asarray(extra, dtype=np.int64), (self.batch,))
+        self.lr_members = {k: self.coefs.as_float(f"shift_{k}") * np.exp2(-extra.astype(np.float64))
+                           for k in ("w", "v", "b")}
 
     def reset(self):
         B, N, I, K = self.batch, self.cfg.n_out, self.cfg.n_in, self.cfg.K
@@ -55,10 +71,16 @@ class FloatLayer:
 
     def step(self, q):
         """Consume input magnitudes q (B, n_in) of this step; return output spikes (B, n_out)."""
-        A = q @ self.W.T
+        if self.members:
+            A = (self.W * q[:, None, :]).sum(axis=-1)
+        else:
+            A = q @ self.W.T
         self.Z = self.cascade(self.Z, A, self.alpha, self.beta)
         self.trace = self.cascade(self.trace, q, self.alpha, self.beta)
-        self.x = np.einsum("jk,bjk->bj", self.V, self.Z) + self.b
+        if self.members:
+            self.x = (self.V * self.Z).sum(axis=-1) + self.b
+        else:
+            self.x = np.einsum("jk,bjk->bj", self.V, self.Z) + self.b
         self.y = self.x if self.cfg.readout == "linear" else np.maximum(self.x, 0.0)
         enc = self.cfg.encoder
         if enc == "none":
@@ -79,6 +101,14 @@ class FloatLayer:
         Deltas and the error below use the weights before this update.
         """
         delta = err if self.cfg.readout == "linear" else err * (self.x > 0)
+        if self.members:
+            below = ((delta * self.V.sum(axis=-1))[:, :, None] * self.W).sum(axis=1)
+            u = (self.V[:, :, None, :] * self.trace[:, None, :, :]).sum(axis=-1)
+            lr = self.lr_members
+            self.W = self.W - lr["w"][:, None, None] * (delta[:, :, None] * u)
+            self.V = self.V - lr["v"][:, None, None] * (delta[:, :, None] * self.Z)
+            self.b = self.b - lr["b"][:, None] * delta
+            return below
         below = (delta * self.V.sum(axis=1)) @ self.W
         u = np.einsum("jk,bik->bji", self.V, self.trace)
         dW = np.einsum("bj,bji->ji", delta, u)
@@ -89,8 +119,11 @@ class FloatLayer:
         self.b -= self.lr["b"] * db
         return below
 
-    def get_params(self):
-        return {"W": self.W.copy(), "V": self.V.copy(), "b": self.b.copy()}
+    def get_params(self, member=None):
+        """Weights; in members mode those of ``member`` (all, stacked, if None)."""
+        if member is None:
+            return {"W": self.W.copy(), "V": self.V.copy(), "b": self.b.copy()}
+        return {"W": self.W[member].copy(), "V": self.V[member].copy(), "b": self.b[member].copy()}
 
 
 def per_input_preactivation(W, V, b, q_seq, alpha, beta):

@@ -12,22 +12,32 @@ from .config import NetworkConfig
 from .fixed_model import FixedLayer
 from .float_model import FloatLayer
 
-__all__ = ["Network", "make_network"]
+__all__ = ["Network", "make_network", "stack_params"]
 
 
 class Network:
-    """A stack of FloatLayer or FixedLayer with float inputs and outputs."""
+    """A stack of FloatLayer or FixedLayer with float inputs and outputs.
 
-    def __init__(self, cfg: NetworkConfig, model: str, batch=1, params=None):
+    ``members=True``: the batch axis carries ``batch`` independent learners, each with its
+    own weights (``params`` per layer with a leading member axis, see
+    :func:`stack_params`; default: ``cfg.init_params()`` for every member) and its own
+    learning-rate shift; ``learn`` takes one error row per member. Otherwise the batch
+    shares one set of weights and ``learn`` needs batch 1.
+    """
+
+    def __init__(self, cfg: NetworkConfig, model: str, batch=1, params=None, members=False):
         if model not in ("float", "fixed"):
             raise ValueError(f"model must be 'float' or 'fixed', not {model!r}")
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, not {batch!r}")
         cfg.validate()
-        self.cfg, self.model, self.batch = cfg, model, batch
-        params = cfg.init_params() if params is None else params
+        self.cfg, self.model, self.batch, self.members = cfg, model, batch, bool(members)
+        if params is None:
+            params = cfg.init_params()
+            if self.members:
+                params = stack_params([params] * batch)
         layer_cls = FixedLayer if model == "fixed" else FloatLayer
-        self.layers = [layer_cls(lc, co, p["W"], p["V"], p["b"], batch=batch)
+        self.layers = [layer_cls(lc, co, p["W"], p["V"], p["b"], batch=batch, members=self.members)
                        for lc, co, p in zip(cfg.layers, cfg.derived(), params)]
         self.reset()
 
@@ -57,8 +67,9 @@ class Network:
 
     def learn(self, err):
         """Apply the online rule for err = dL/dy_out(t) (B, n_out); B must be 1 (plain SGD)."""
-        if self.batch != 1:
-            raise ValueError(f"online learning runs in stream order with batch 1, not batch {self.batch}")
+        if self.batch != 1 and not self.members:
+            raise ValueError(f"online learning runs in stream order with batch 1, not batch {self.batch} "
+                             "(independent learners: members=True)")
         e = np.asarray(err, dtype=np.float64)
         if self.model == "fixed":
             e = F.ERR.from_float(e)
@@ -66,7 +77,14 @@ class Network:
             e = layer.learn(e)
 
     def set_learning_shift(self, extra):
-        """Scale every learning rate by 2**-extra (a schedule step); 0 restores the config."""
+        """Scale every learning rate by 2**-extra (a schedule step); 0 restores the config.
+
+        Members mode: ``extra`` is an int or one int per member.
+        """
+        if self.members:
+            for layer in self.layers:
+                layer.set_learning_shift(extra)
+            return
         for layer, co in zip(self.layers, self.cfg.derived()):
             if self.model == "fixed":
                 layer.coefs = type(co)(**{**co.__dict__, "shift_w": co.shift_w + extra,
@@ -74,10 +92,22 @@ class Network:
             else:
                 layer.lr = {k: co.as_float(f"shift_{k}") * 2.0 ** -extra for k in ("w", "v", "b")}
 
-    def get_params(self):
-        return [layer.get_params() for layer in self.layers]
+    def get_params(self, member=None):
+        """Weights per layer; members mode: those of ``member`` (all, stacked, if None)."""
+        if member is None:
+            return [layer.get_params() for layer in self.layers]
+        if not self.members:
+            raise ValueError("get_params(member) needs a network with members=True")
+        return [layer.get_params(member) for layer in self.layers]
 
 
-def make_network(cfg: NetworkConfig, model="float", batch=1, params=None):
+def stack_params(member_params):
+    """Per-member weights (a list of ``get_params()``-style lists) stacked per layer along a
+    leading member axis, for ``Network(..., members=True)``."""
+    return [{k: np.stack([np.asarray(mp[n][k], dtype=np.float64) for mp in member_params]) for k in ("W", "V", "b")}
+            for n in range(len(member_params[0]))]
+
+
+def make_network(cfg: NetworkConfig, model="float", batch=1, params=None, members=False):
     """Build a network with weights from ``cfg.init_params()`` (or ``params``)."""
-    return Network(cfg, model, batch=batch, params=params)
+    return Network(cfg, model, batch=batch, params=params, members=members)
