@@ -9,17 +9,17 @@ network on many samples at once (batching is for speed only); a sample's class i
 argmax of y_out summed over its loss steps.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
 
 from .config import NetworkConfig
 from .loss import softmax_ce
-from .network import make_network
+from .network import make_network, stack_params
 from .tasks import Task
 
-__all__ = ["Schedule", "evaluate", "train"]
+__all__ = ["Schedule", "evaluate", "train", "train_many"]
 
 
 @dataclass(frozen=True)
@@ -82,59 +82,121 @@ def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=None, seed=0, sc
     """Train online; returns a dict of results and the learning curve.
 
     ``schedule``: a :class:`Schedule` (default: the task's, :func:`~gammacore.golden.presets.schedule`);
-    ``epochs`` overrides its number of epochs.
+    ``epochs`` overrides its number of epochs. The same run as :func:`train_many` with one member.
     """
-    if schedule is None:
-        from .presets import schedule as preset_schedule
-        schedule = preset_schedule(task.name)
-    schedule = schedule.with_epochs(epochs)
-    epochs = schedule.epochs
-    if cfg.layers[0].n_in != task.n_in or cfg.layers[-1].n_out != task.n_classes:
-        raise ValueError(f"network {cfg.layers[0].n_in}->{cfg.layers[-1].n_out} does not fit task "
-                         f"{task.name!r} ({task.n_in} inputs, {task.n_classes} classes)")
-    x_tr, y_tr, m_tr = task.x_train, task.y_train, task.m_train
-    x_te, y_te, m_te = task.x_test, task.y_test, task.m_test
-    if limit is not None:
-        x_tr, y_tr, m_tr = x_tr[:limit], y_tr[:limit], m_tr[:limit]
-        x_te, y_te, m_te = x_te[:limit], y_te[:limit], m_te[:limit]
-    rng = np.random.default_rng([seed, 3])
-    net = make_network(cfg, model, batch=1)
+    return train_many([cfg], [task], model, seeds=[seed], epochs=epochs, schedule=schedule,
+                      limit=limit, progress=progress)[0]
+
+
+def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=None, limit=None,
+               progress=True):
+    """Train M independent networks in lockstep; one :func:`train` result dict per member.
+
+    Member s is ``train(cfgs[s], tasks[s], model, seed=seeds[s], schedule=...)``: its own
+    weights (from ``cfgs[s].init_params()``), data, sample order (seeded by ``seeds[s]``),
+    learning-rate schedule, per-epoch test evaluation and final evaluation, with exactly
+    the results of that run alone, fixed point and float. The members run as the batch
+    axis of one network with per-member weights (``Network(..., members=True)``); at a
+    step where a member has no loss it gets a zero error, which leaves its weights exactly
+    unchanged. Vectorizing over members is for speed only.
+
+    The members' configurations must differ at most in ``init_seed``; their tasks must
+    have the same shapes (same task and dt, any data seed). ``schedule``: one
+    :class:`Schedule` for all, one per member, or None (each task's preset); the members'
+    schedules must have the same number of epochs (``epochs`` overrides it for all).
+    """
+    cfgs, tasks, seeds = list(cfgs), list(tasks), list(seeds)
+    M = len(cfgs)
+    if M < 1 or len(tasks) != M or len(seeds) != M:
+        raise ValueError(f"train_many needs as many tasks and seeds as configurations, not "
+                         f"{len(cfgs)} configurations, {len(tasks)} tasks, {len(seeds)} seeds")
+    if schedule is None or isinstance(schedule, Schedule):
+        schedules = [schedule] * M
+    else:
+        schedules = list(schedule)
+        if len(schedules) != M:
+            raise ValueError(f"train_many: {len(schedules)} schedules for {M} members")
+    for s, task in enumerate(tasks):
+        if schedules[s] is None:
+            from .presets import schedule as preset_schedule
+            schedules[s] = preset_schedule(task.name)
+        schedules[s] = schedules[s].with_epochs(epochs)
+    epochs = schedules[0].epochs
+    if any(sch.epochs != epochs for sch in schedules):
+        raise ValueError(f"train_many: the members' schedules must have the same epochs, not "
+                         f"{[sch.epochs for sch in schedules]}")
+    cfg = cfgs[0]
+    for s, (c, task) in enumerate(zip(cfgs, tasks)):
+        if c.layers[0].n_in != task.n_in or c.layers[-1].n_out != task.n_classes:
+            raise ValueError(f"network {c.layers[0].n_in}->{c.layers[-1].n_out} does not fit task "
+                             f"{task.name!r} ({task.n_in} inputs, {task.n_classes} classes)")
+        if replace(c, init_seed=0) != replace(cfg, init_seed=0):
+            raise ValueError(f"train_many: member {s}'s configuration differs from member 0's in more than init_seed")
+    data = []
+    for task in tasks:
+        d = [task.x_train, task.y_train, task.m_train, task.x_test, task.y_test, task.m_test]
+        if limit is not None:
+            d = [a[:limit] for a in d]
+        data.append(d)
+    shapes = {tuple(a.shape for a in d[:3]) for d in data}
+    if len(shapes) != 1:
+        raise ValueError(f"train_many: the members' training sets differ in shape: {sorted(shapes)}")
+    n_train, T = data[0][0].shape[:2]
+    rngs = [np.random.default_rng([seed, 3]) for seed in seeds]
+    net = make_network(cfg, model, batch=M, members=True,
+                       params=stack_params([c.init_params() for c in cfgs]))
     start = time.perf_counter()
-    curve = []
-    bar = tqdm(total=epochs * len(x_tr), desc=f"train {task.name} ({model})", unit="sample",
-               disable=not progress, leave=False)
+    curves = [[] for _ in range(M)]
+    desc = f"train {tasks[0].name} ({model})" + (f" x{M}" if M > 1 else "")
+    bar = tqdm(total=epochs * n_train, desc=desc, unit="sample", disable=not progress, leave=False)
+    members = np.arange(M)
     seen = 0
+    shift = np.zeros(M, dtype=np.int64)
     for epoch in range(epochs):
-        loss_sum, loss_n = 0.0, 0
-        for i in rng.permutation(len(x_tr)):
-            if (shift := schedule.change_at(seen, len(x_tr))) is not None:
+        loss_sum, loss_n = np.zeros(M), np.zeros(M, dtype=np.int64)
+        orders = np.stack([rng.permutation(n_train) for rng in rngs], axis=1)   # (n_train, M)
+        for idx in orders:
+            changes = [sch.change_at(seen, n_train) for sch in schedules]
+            if any(c is not None for c in changes):
+                shift = np.array([s_ if c is None else c for s_, c in zip(shift, changes)], dtype=np.int64)
                 net.set_learning_shift(shift)
             seen += 1
             net.reset()
-            xi, mi, li = x_tr[i], m_tr[i], np.array([y_tr[i]])
-            for t in range(xi.shape[0]):
-                y = net.step(xi[None, t])
-                if mi[t]:
-                    loss, err = softmax_ce(y, li)
+            xb = np.stack([data[s][0][i] for s, i in zip(members, idx)], axis=1)   # (T, M, n_in)
+            mb = np.stack([data[s][2][i] for s, i in zip(members, idx)], axis=1)   # (T, M)
+            lb = np.array([data[s][1][i] for s, i in zip(members, idx)])
+            any_loss = mb.any(axis=1)
+            for t in range(T):
+                y = net.step(xb[t])
+                if any_loss[t]:
+                    m = mb[t]
+                    loss, err = softmax_ce(y, lb)
+                    err[~m] = 0.0          # no loss for this member at this step: no update
                     net.learn(err)
-                    loss_sum += float(loss[0])
-                    loss_n += 1
+                    loss_sum[m] += loss[m]
+                    loss_n[m] += 1
             bar.update(1)
-        test = evaluate(cfg, net.get_params(), model, x_te, y_te, m_te)
-        curve.append({"epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1),
-                      "test_accuracy": test["accuracy"]})
-        bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", test=f"{test['accuracy']:.3f}")
+        for s in range(M):
+            test = evaluate(cfg, net.get_params(s), model, *data[s][3:])
+            curves[s].append({"epoch": epoch + 1, "train_loss": float(loss_sum[s] / max(loss_n[s], 1)),
+                              "test_accuracy": test["accuracy"]})
+        bar.set_postfix(loss=f"{np.mean([c[-1]['train_loss'] for c in curves]):.3f}",
+                        test=f"{np.mean([c[-1]['test_accuracy'] for c in curves]):.3f}")
     bar.close()
     train_wall = time.perf_counter() - start
-    params = net.get_params()
-    tr = evaluate(cfg, params, model, x_tr, y_tr, m_tr)
-    te = evaluate(cfg, params, model, x_te, y_te, m_te)
-    return {
-        "task": task.name, "model": model, "dt": task.dt, "seed": seed, "epochs": epochs,
-        "schedule_phases": schedule.phases,
-        "train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"],
-        "test_loss": te["loss"], "spikes_per_neuron_per_step": te["spikes_per_neuron_per_step"],
-        "steps": int(task.steps), "train_samples": int(len(x_tr)), "test_samples": int(len(x_te)),
-        "wall_seconds": time.perf_counter() - start, "train_wall_seconds": train_wall,
-        "curve": curve, "params": params,
-    }
+    results = []
+    for s in range(M):
+        params = net.get_params(s)
+        tr = evaluate(cfg, params, model, *data[s][:3])
+        te = evaluate(cfg, params, model, *data[s][3:])
+        task = tasks[s]
+        results.append({
+            "task": task.name, "model": model, "dt": task.dt, "seed": seeds[s], "epochs": epochs,
+            "schedule_phases": schedules[s].phases,
+            "train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"],
+            "test_loss": te["loss"], "spikes_per_neuron_per_step": te["spikes_per_neuron_per_step"],
+            "steps": int(task.steps), "train_samples": int(n_train), "test_samples": int(len(data[s][3])),
+            "wall_seconds": time.perf_counter() - start, "train_wall_seconds": train_wall,
+            "curve": curves[s], "params": params,
+        })
+    return results
