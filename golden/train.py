@@ -104,6 +104,7 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     have the same shapes (same task and dt, any data seed). ``schedule``: one
     :class:`Schedule` for all, one per member, or None (each task's preset); the members'
     schedules must have the same number of epochs (``epochs`` overrides it for all).
+    ``progress``: a progress bar if true; a dict gives it tqdm options (desc, position).
     """
     cfgs, tasks, seeds = list(cfgs), list(tasks), list(seeds)
     M = len(cfgs)
@@ -148,7 +149,10 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     start = time.perf_counter()
     curves = [[] for _ in range(M)]
     desc = f"train {tasks[0].name} ({model})" + (f" x{M}" if M > 1 else "")
-    bar = tqdm(total=epochs * n_train, desc=desc, unit="sample", disable=not progress, leave=False)
+    bar_opts = dict(desc=desc, unit="sample", leave=False)
+    if isinstance(progress, dict):          # tqdm options (e.g. desc, position) for the bar
+        bar_opts.update(progress)
+    bar = tqdm(total=epochs * n_train, disable=not progress, **bar_opts)
     members = np.arange(M)
     seen = 0
     shift = np.zeros(M, dtype=np.int64)

@@ -1,0 +1,182 @@
+"""Robustness over seeds and dt: coincidence (seeds 0-9, dt = 1, 0.5, 0.25, 0.1 ms) and digits
+(seeds 0-4, dt = 1 ms), fixed point and float, each seed with its preset network and schedule
+(golden.presets.preset(task, dt=dt, seed=s), golden.presets.schedule(task)).
+
+    .venv/bin/python benchmarks/bench_robustness.py [--tasks coincidence,digits]
+        [--dts 1e-3,5e-4,2.5e-4,1e-4] [--seeds 0-9] [--models fixed,float] [--limit N]
+        [--epochs N] [--processes 2] [--name robustness]
+
+One group per (task, dt, model); the group's seeds train in lockstep (golden.train.train_many,
+each seed's result exactly what train() gives it alone); groups run in --processes worker
+processes, longest first. Reported per (task, model, dt): per-seed test accuracy, mean,
+worst, the group's wall time; per seed the worst drop from 1 ms to any finer dt; the goals
+of issue 17 as booleans (null when the runs they need were not made):
+
+* coincidence, fixed point: mean >= 98 % at every dt; every seed >= 95 % at every dt; no
+  finer dt more than 2 points below the same seed's 1 ms result;
+* digits, fixed point: mean >= 94 %; every seed >= 93 %; fixed within 1.5 points of float
+  for every seed.
+
+With --limit or --epochs the record also gives an estimate of the full run's wall time
+(each group's training time scaled to the full sample and epoch counts, its final
+evaluation to the full data; groups placed on the processes longest first).
+"""
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import write  # noqa: E402
+
+from gammacore.golden.presets import preset, schedule  # noqa: E402
+from gammacore.golden.tasks import make_task  # noqa: E402
+from gammacore.golden.train import train_many  # noqa: E402
+
+DTS = {"coincidence": (1e-3, 5e-4, 2.5e-4, 1e-4), "digits": (1e-3,)}
+SEEDS = {"coincidence": tuple(range(10)), "digits": tuple(range(5))}
+FULL = {"coincidence": (1000, 400), "digits": (1437, 360)}    # train, test samples
+
+
+def parse_seeds(text):
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return tuple(out)
+
+
+def run_group(job):
+    task, dt, model, seeds, limit, epochs = job
+    worker = mp.current_process()._identity
+    position = (worker[0] - 1) if worker else 0
+    cfgs = [preset(task, dt=dt, seed=s) for s in seeds]
+    tasks = [make_task(task, dt=dt, seed=s) for s in seeds]
+    start = time.perf_counter()
+    res = train_many(cfgs, tasks, model, seeds=list(seeds), epochs=epochs, schedule=schedule(task), limit=limit,
+                     progress={"desc": f"{task} {model} dt={dt * 1e3:g}ms x{len(seeds)}", "position": position})
+    wall = time.perf_counter() - start
+    for r in res:
+        r.pop("params")
+    return {"task": task, "dt": dt, "model": model, "seeds": list(seeds), "wall_seconds": wall,
+            "train_wall_seconds": res[0]["train_wall_seconds"], "runs": res}
+
+
+def pct(v):
+    return round(100.0 * float(v), 4)
+
+
+def summarize(groups):
+    """Per (task, model, dt) rows, per-seed drops and the goals of issue 17."""
+    rows = {}
+    for g in groups:
+        acc = {r["seed"]: r["test_accuracy"] for r in g["runs"]}
+        rows[(g["task"], g["model"], g["dt"])] = acc
+    table = []
+    for (task, model, dt), acc in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])):
+        a = np.array(list(acc.values()))
+        table.append({"task": task, "model": model, "dt": dt,
+                      "test_accuracy_pct": {str(s): pct(v) for s, v in acc.items()},
+                      "mean_pct": pct(a.mean()), "worst_pct": pct(a.min()),
+                      "worst_seed": int(min(acc, key=acc.get))})
+    drops = {}
+    for (task, model, dt), acc in rows.items():
+        base = rows.get((task, model, 1e-3))
+        if dt == 1e-3 or base is None:
+            continue
+        for s, v in acc.items():
+            if s in base:
+                d = drops.setdefault(f"{task}/{model}", {}).setdefault(str(s), {"worst_drop_points": -np.inf})
+                drop = 100.0 * (base[s] - v)
+                if drop > d["worst_drop_points"]:
+                    d.update(worst_drop_points=round(drop, 4), at_dt=dt)
+    goals = {}
+    coin = {dt: acc for (t, m, dt), acc in rows.items() if t == "coincidence" and m == "fixed"}
+    if coin:
+        goals["coincidence_fixed_mean_ge_98_every_dt"] = bool(all(np.mean(list(a.values())) >= 0.98 for a in coin.values()))
+        goals["coincidence_fixed_every_seed_ge_95_every_dt"] = bool(all(min(a.values()) >= 0.95 for a in coin.values()))
+        fine = [dt for dt in coin if dt != 1e-3]
+        goals["coincidence_fixed_no_finer_dt_2_points_below_1ms"] = (
+            bool(all(drop["worst_drop_points"] <= 2.0 + 1e-9 for drop in drops.get("coincidence/fixed", {}).values()))
+            if 1e-3 in coin and fine else None)
+    dig_fixed, dig_float = rows.get(("digits", "fixed", 1e-3)), rows.get(("digits", "float", 1e-3))
+    if dig_fixed:
+        a = np.array(list(dig_fixed.values()))
+        goals["digits_fixed_mean_ge_94"] = bool(a.mean() >= 0.94)
+        goals["digits_fixed_every_seed_ge_93"] = bool(a.min() >= 0.93)
+        if dig_float:
+            gaps = {str(s): round(100.0 * (dig_fixed[s] - dig_float[s]), 4) for s in dig_fixed if s in dig_float}
+            goals["digits_fixed_minus_float_points"] = gaps
+            goals["digits_fixed_within_1p5_points_of_float_every_seed"] = bool(all(abs(g) <= 1.5 + 1e-9 for g in gaps.values()))
+        else:
+            goals["digits_fixed_within_1p5_points_of_float_every_seed"] = None
+    return table, drops, goals
+
+
+def estimate_full(groups, limit, epochs, processes):
+    """Wall time of the full benchmark estimated from a shortened run (seconds)."""
+    per_group = []
+    for g in groups:
+        r = g["runs"][0]
+        n_tr_full, n_te_full = FULL[g["task"]]
+        ep_full = schedule(g["task"]).epochs
+        scale_train = (n_tr_full * ep_full) / (r["train_samples"] * r["epochs"])
+        final = g["wall_seconds"] - g["train_wall_seconds"]
+        scale_final = (n_tr_full + n_te_full) / (r["train_samples"] + r["test_samples"])
+        per_group.append((g["train_wall_seconds"] * scale_train + final * scale_final, g))
+    load = [0.0] * processes
+    for t, _ in sorted(per_group, key=lambda x: -x[0]):
+        load[load.index(min(load))] += t
+    return {"estimated_full_seconds": round(max(load), 1),
+            "per_group_estimated_seconds": {f"{g['task']}/{g['model']}/dt={g['dt']:g}": round(t, 1) for t, g in per_group}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default="coincidence,digits")
+    ap.add_argument("--dts", default=None, help="coincidence dts (default 1e-3,5e-4,2.5e-4,1e-4); digits runs at 1 ms")
+    ap.add_argument("--seeds", default=None, help="e.g. 0-9 or 0,3,5 (default: coincidence 0-9, digits 0-4)")
+    ap.add_argument("--models", default="fixed,float")
+    ap.add_argument("--limit", type=int, default=None, help="first N train and N test samples (quick runs)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the preset schedules' epochs")
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--name", default="robustness")
+    args = ap.parse_args()
+    jobs = []
+    for task in args.tasks.split(","):
+        if task not in DTS:
+            ap.error(f"unknown task {task!r}")
+        dts = DTS[task] if args.dts is None or task == "digits" else tuple(float(d) for d in args.dts.split(","))
+        seeds = SEEDS[task] if args.seeds is None else parse_seeds(args.seeds)
+        for dt in dts:
+            for model in args.models.split(","):
+                jobs.append((task, dt, model, seeds, args.limit, args.epochs))
+    # longest first: steps per sample x samples x epochs
+    cost = lambda j: (0.05 / j[1] if j[0] == "coincidence" else 36) * FULL[j[0]][0] * schedule(j[0]).epochs * (1.5 if j[2] == "fixed" else 1)
+    jobs.sort(key=cost, reverse=True)
+    start = time.perf_counter()
+    if args.processes > 1:
+        with mp.get_context("fork").Pool(args.processes) as pool:
+            groups = list(pool.imap_unordered(run_group, jobs, chunksize=1))
+    else:
+        groups = [run_group(j) for j in jobs]
+    wall = time.perf_counter() - start
+    table, drops, goals = summarize(groups)
+    for row in table:
+        print(f"{row['task']:12s} {row['model']:6s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
+              f"worst {row['worst_pct']:6.2f} % (seed {row['worst_seed']})", flush=True)
+    record = {"tasks": args.tasks.split(","), "models": args.models.split(","), "limit": args.limit,
+              "epochs": args.epochs, "processes": args.processes, "wall_seconds": round(wall, 1),
+              "summary": table, "drops_from_1ms": drops, "goals_issue_17": goals,
+              "groups": [{k: v for k, v in g.items() if k != "runs"} for g in groups],
+              "runs": [r for g in groups for r in g["runs"]]}
+    if args.limit is not None or args.epochs is not None:
+        record["estimate"] = estimate_full(groups, args.limit, args.epochs, args.processes)
+    write(args.name, record)
+
+
+if __name__ == "__main__":
+    main()
