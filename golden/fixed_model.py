@@ -37,7 +37,7 @@ class FixedLayer:
             if got != want:
                 raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
         #: per-member extra learning-rate shift (members mode; see set_learning_shift)
-        self.shift_extra = np.zeros(batch, dtype=np.int64)
+        self.set_learning_shift(0)
         self.W_master = fp.master_from_forward(F.W.from_float(np.asarray(W, dtype=np.float64)))
         self.V_master = fp.master_from_forward(F.V.from_float(np.asarray(V, dtype=np.float64)))
         self.b_master = fp.master_from_forward(F.B.from_float(np.asarray(b, dtype=np.float64)))
@@ -59,8 +59,12 @@ class FixedLayer:
         """Consume input magnitudes (B, n_in) Q raw; return output spikes (B, n_out) Q raw."""
         c = self.coefs
         self.A = fp.accumulate(self.W, q_in)
-        self.Z = fp.bucket_step(self.Z, self.A, c.alpha, c.beta)
-        self.trace = fp.bucket_step(self.trace, fp.trace_input(q_in), c.alpha, c.beta)
+        # the postsynaptic buckets Z (input A) and the presynaptic traces (input q) run the
+        # same cascade: one elementwise bucket_step over both, stacked along the neuron axis
+        N = self.cfg.n_out
+        S = fp.bucket_step(np.concatenate((self.Z, self.trace), axis=-2),
+                           np.concatenate((self.A, fp.trace_input(q_in)), axis=-1), c.alpha, c.beta)
+        self.Z, self.trace = S[..., :N, :], S[..., N:, :]
         self.x = fp.dendrite(self.V, self.Z, self.b)
         self.y = self.x if self.cfg.readout == "linear" else fp.relu(self.x)
         enc = self.cfg.encoder
@@ -82,17 +86,20 @@ class FixedLayer:
         gfrac = F.ERR.frac + F.Z.frac
         if self.members:
             # each member its own weights and shift; the same update_master calls, member-wise
-            extras = self.shift_extra
-            groups = [slice(None)] if np.all(extras == extras[0]) else \
-                [np.flatnonzero(extras == x) for x in np.unique(extras)]
-            W_m, V_m, b_m = self.W_master.copy(), self.V_master.copy(), self.b_master.copy()
-            for g in groups:
-                x = int(extras[g][0])
-                dg = delta[g]
-                W_m[g] = fp.update_master(self.W_master[g], dg[..., None] * u[g], gfrac, c.shift_w + x)
-                V_m[g] = fp.update_master(self.V_master[g], dg[..., None] * self.Z[g], gfrac, c.shift_v + x)
-                b_m[g] = fp.update_master(self.b_master[g], dg, F.ERR.frac, c.shift_b + x)
-            self.W_master, self.V_master, self.b_master = W_m, V_m, b_m
+            # (one call for all when the members' shifts agree, else one per distinct shift)
+            if self._shift_groups is None:
+                x = int(self.shift_extra[0])
+                self.W_master = fp.update_master(self.W_master, delta[..., None] * u, gfrac, c.shift_w + x)
+                self.V_master = fp.update_master(self.V_master, delta[..., None] * self.Z, gfrac, c.shift_v + x)
+                self.b_master = fp.update_master(self.b_master, delta, F.ERR.frac, c.shift_b + x)
+            else:
+                W_m, V_m, b_m = self.W_master.copy(), self.V_master.copy(), self.b_master.copy()
+                for x, g in self._shift_groups:
+                    dg = delta[g]
+                    W_m[g] = fp.update_master(self.W_master[g], dg[..., None] * u[g], gfrac, c.shift_w + x)
+                    V_m[g] = fp.update_master(self.V_master[g], dg[..., None] * self.Z[g], gfrac, c.shift_v + x)
+                    b_m[g] = fp.update_master(self.b_master[g], dg, F.ERR.frac, c.shift_b + x)
+                self.W_master, self.V_master, self.b_master = W_m, V_m, b_m
             self._refresh()
             return below
         for n in range(delta.shape[0]):
@@ -105,6 +112,8 @@ class FixedLayer:
     def set_learning_shift(self, extra):
         """Members mode: per-member extra shift (B,) added to the coefs' shifts."""
         self.shift_extra = np.broadcast_to(np.asarray(extra, dtype=np.int64), (self.batch,)).copy()
+        x = self.shift_extra
+        self._shift_groups = None if np.all(x == x[0]) else [(int(v), np.flatnonzero(x == v)) for v in np.unique(x)]
 
     def get_params(self, member=None):
         """Weights as floats; in members mode those of ``member`` (all, stacked, if None)."""

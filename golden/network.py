@@ -53,9 +53,11 @@ class Network:
         q = np.asarray(inputs, dtype=np.float64)
         if q.shape != (self.batch, self.cfg.layers[0].n_in):
             raise ValueError(f"inputs must have shape {(self.batch, self.cfg.layers[0].n_in)}, not {q.shape}")
+        return self.step_quantized(F.Q.from_float(q) if self.model == "fixed" else q)
+
+    def step_quantized(self, q):
+        """:meth:`step` with inputs already quantized (Q raw int64 in fixed point, floats in float)."""
         fixed = self.model == "fixed"
-        if fixed:
-            q = F.Q.from_float(q)
         for n, layer in enumerate(self.layers):
             q = layer.step(q)
             self.spikes[n] = F.Q.to_float(q) if fixed else q
