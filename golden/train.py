@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tqdm import tqdm
 
+from . import formats as F
 from .config import NetworkConfig
 from .loss import softmax_ce
 from .network import make_network, stack_params
@@ -62,8 +63,9 @@ def evaluate(cfg: NetworkConfig, params, model, x, labels, mask, batch=500):
         xb, yb, mb = x[lo:lo + batch], labels[lo:lo + batch], mask[lo:lo + batch]
         net = make_network(cfg, model, batch=len(xb), params=params)
         score = np.zeros((len(xb), cfg.layers[-1].n_out))
+        xq = F.Q.from_float(xb) if model == "fixed" else np.asarray(xb, dtype=np.float64)
         for t in range(xb.shape[1]):
-            y = net.step(xb[:, t])
+            y = net.step_quantized(xq[:, t])
             m = mb[:, t]
             if m.any():
                 score[m] += y[m]
@@ -167,11 +169,12 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
             seen += 1
             net.reset()
             xb = np.stack([data[s][0][i] for s, i in zip(members, idx)], axis=1)   # (T, M, n_in)
+            xb = F.Q.from_float(xb) if model == "fixed" else xb   # what step() does, once per sample
             mb = np.stack([data[s][2][i] for s, i in zip(members, idx)], axis=1)   # (T, M)
             lb = np.array([data[s][1][i] for s, i in zip(members, idx)])
             any_loss = mb.any(axis=1)
             for t in range(T):
-                y = net.step(xb[t])
+                y = net.step_quantized(xb[t])
                 if any_loss[t]:
                     m = mb[t]
                     loss, err = softmax_ce(y, lb)
