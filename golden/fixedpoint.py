@@ -141,16 +141,31 @@ def quotient(r, theta, n_max):
     r : residual y - e (X scale); theta : THETA raw (>= 1). Four compare-and-subtract steps
     (restoring division, 8, 4, 2, 1 thresholds) give n in 0..15 exactly; a quotient of 16
     or more comes out as 15. r + theta/2 < 0 gives 0.
+
+    The four steps leave exactly ``clip(floor(rem / th), 0, 15)`` (rem = r + th/2, th =
+    theta on the X scale): below 0 no step takes, from 16 th up every step takes, and in
+    between they are the binary digits of the quotient. That is what is computed here (one
+    integer division instead of four rounds of array operations); the steps themselves run
+    where a threshold is not positive, and tests.test_fixedpoint checks the two agree.
     """
     th = _i64(theta) << (F.X.frac - F.THETA.frac)
     rem = _i64(r) + (th >> 1)
+    if np.all(th > 0):
+        n = np.minimum(np.maximum(rem // th, 0), 15)
+    else:
+        n = quotient_steps(rem, th)
+    return np.minimum(n, n_max)
+
+
+def quotient_steps(rem, th):
+    """The four compare-and-subtract steps of :func:`quotient` (rem, th on the X scale)."""
     n = np.zeros(np.shape(rem), dtype=np.int64)
     for bit in (3, 2, 1, 0):
         step = th << bit
         take = rem >= step
         rem = rem - step * take        # rem - step where taken, else rem
         n = n + (take << bit)          # 2**bit where taken, else 0
-    return np.minimum(n, n_max)
+    return n
 
 
 def encoder_decay(e, alpha_e):

@@ -49,6 +49,24 @@ def test_quotient_is_clipped_rounded_division(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_quotient_equals_its_four_restoring_steps(seed):
+    """quotient's one division gives what the hardware's four compare-and-subtract steps give,
+    at and around every multiple of the threshold, below 0 and far above 16 thresholds."""
+    rng = _rng(seed)
+    theta = rng.integers(1, F.THETA.max + 1, size=400)
+    th = theta << (F.X.frac - F.THETA.frac)
+    k = rng.integers(-3, 40, size=(400, 1))
+    r = (k * th[:, None] + np.array([-1, 0, 1]) - (th[:, None] >> 1)).ravel()
+    r = np.concatenate([r, rng.integers(F.X.min, F.X.max, size=1200)])
+    theta = np.concatenate([np.repeat(theta, 3), rng.integers(1, F.THETA.max + 1, size=1200)])
+    th = theta << (F.X.frac - F.THETA.frac)
+    steps = fp.quotient_steps(r + (th >> 1), th)
+    for n_max in (1, 9, 15):
+        assert np.array_equal(fp.quotient(r, theta, n_max), np.minimum(steps, n_max)), f"seed={seed}"
+    assert fp.quotient(int(r[0]), int(theta[0]), 15) == min(int(steps[0]), 15)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_bucket_step_matches_rational_definition(seed):
     rng = _rng(seed)
     K = int(rng.integers(1, 7))
