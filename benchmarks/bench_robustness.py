@@ -18,8 +18,9 @@ of issue 17 as booleans (null when the runs they need were not made):
   for every seed.
 
 With --limit or --epochs the record also gives an estimate of the full run's wall time
-(each group's training time scaled to the full sample and epoch counts, its final
-evaluation to the full data; groups placed on the processes longest first).
+(each group's training loop scaled to the full sample and epoch counts, plus its
+evaluations timed on the full test set; groups placed on the processes longest first).
+The estimate is only as good as the machine's load during the short run.
 """
 import argparse
 import multiprocessing as mp
@@ -34,7 +35,7 @@ from _common import write  # noqa: E402
 
 from gammacore.golden.presets import preset, schedule  # noqa: E402
 from gammacore.golden.tasks import make_task  # noqa: E402
-from gammacore.golden.train import train_many  # noqa: E402
+from gammacore.golden.train import evaluate, train_many  # noqa: E402
 
 DTS = {"coincidence": (1e-3, 5e-4, 2.5e-4, 1e-4), "digits": (1e-3,)}
 SEEDS = {"coincidence": tuple(range(10)), "digits": tuple(range(5))}
@@ -59,10 +60,20 @@ def run_group(job):
     res = train_many(cfgs, tasks, model, seeds=list(seeds), epochs=epochs, schedule=schedule(task), limit=limit,
                      progress={"desc": f"{task} {model} dt={dt * 1e3:g}ms x{len(seeds)}", "position": position})
     wall = time.perf_counter() - start
+    out = {"task": task, "dt": dt, "model": model, "seeds": list(seeds), "wall_seconds": wall,
+           "train_wall_seconds": res[0]["train_wall_seconds"]}
+    if limit is not None or epochs is not None:
+        # for the estimate: one member's evaluation on the run's test set and on the full one
+        params, t = res[0]["params"], tasks[0]
+        n = len(t.x_test) if limit is None else min(limit, len(t.x_test))
+        t0 = time.perf_counter()
+        evaluate(cfgs[0], params, model, t.x_test[:n], t.y_test[:n], t.m_test[:n])
+        t1 = time.perf_counter()
+        evaluate(cfgs[0], params, model, t.x_test, t.y_test, t.m_test)
+        out.update(eval_run_test_seconds=t1 - t0, eval_full_test_seconds=time.perf_counter() - t1)
     for r in res:
         r.pop("params")
-    return {"task": task, "dt": dt, "model": model, "seeds": list(seeds), "wall_seconds": wall,
-            "train_wall_seconds": res[0]["train_wall_seconds"], "runs": res}
+    return dict(out, runs=res)
 
 
 def pct(v):
@@ -116,17 +127,23 @@ def summarize(groups):
     return table, drops, goals
 
 
-def estimate_full(groups, limit, epochs, processes):
-    """Wall time of the full benchmark estimated from a shortened run (seconds)."""
+def estimate_full(groups, processes):
+    """Wall time of the full benchmark estimated from a shortened run (seconds).
+
+    Per group: the training loop (its wall time less the per-epoch test evaluations, timed
+    apart) scaled to the full samples x epochs, plus the full run's evaluations (per epoch
+    and final, every member; evaluation time taken as proportional to the samples); the
+    groups then placed on the processes longest first.
+    """
     per_group = []
     for g in groups:
-        r = g["runs"][0]
+        r, M = g["runs"][0], len(g["runs"])
         n_tr_full, n_te_full = FULL[g["task"]]
         ep_full = schedule(g["task"]).epochs
-        scale_train = (n_tr_full * ep_full) / (r["train_samples"] * r["epochs"])
-        final = g["wall_seconds"] - g["train_wall_seconds"]
-        scale_final = (n_tr_full + n_te_full) / (r["train_samples"] + r["test_samples"])
-        per_group.append((g["train_wall_seconds"] * scale_train + final * scale_final, g))
+        loop = max(g["train_wall_seconds"] - r["epochs"] * M * g["eval_run_test_seconds"], 0.0)
+        train = loop * (n_tr_full * ep_full) / (r["train_samples"] * r["epochs"])
+        evals = M * g["eval_full_test_seconds"] * (ep_full + 1 + n_tr_full / n_te_full)
+        per_group.append((train + evals, g))
     load = [0.0] * processes
     for t, _ in sorted(per_group, key=lambda x: -x[0]):
         load[load.index(min(load))] += t
@@ -174,7 +191,7 @@ def main():
               "groups": [{k: v for k, v in g.items() if k != "runs"} for g in groups],
               "runs": [r for g in groups for r in g["runs"]]}
     if args.limit is not None or args.epochs is not None:
-        record["estimate"] = estimate_full(groups, args.limit, args.epochs, args.processes)
+        record["estimate"] = estimate_full(groups, args.processes)
     write(args.name, record)
 
 
