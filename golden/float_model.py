@@ -75,8 +75,11 @@ class FloatLayer:
             A = (self.W * q[:, None, :]).sum(axis=-1)
         else:
             A = q @ self.W.T
-        self.Z = self.cascade(self.Z, A, self.alpha, self.beta)
-        self.trace = self.cascade(self.trace, q, self.alpha, self.beta)
+        # Z (input A) and the traces (input q): one elementwise cascade over both, stacked
+        N = self.cfg.n_out
+        S = self.cascade(np.concatenate((self.Z, self.trace), axis=-2), np.concatenate((A, q), axis=-1),
+                         self.alpha, self.beta)
+        self.Z, self.trace = S[..., :N, :], S[..., N:, :]
         if self.members:
             self.x = (self.V * self.Z).sum(axis=-1) + self.b
         else:
