@@ -77,11 +77,12 @@ class FixedLayer:
                                                      c.alpha_theta, c.m_f, self.cfg.n_max)
         return self.q
 
-    def learn(self, err):
-        """Online update from err (B, n_out) ERR raw; returns the error below (B, n_in) ERR raw."""
+    def learn(self, err, below=True):
+        """Online update from err (B, n_out) ERR raw; returns the error below (B, n_in) ERR raw
+        (None with ``below=False``: the first layer's, which goes nowhere)."""
         c = self.coefs
         delta = fp.deltas(err, self.x, self.cfg.readout == "linear")
-        below = fp.error_below(delta, self.V, self.W)
+        below = fp.error_below(delta, self.V, self.W) if below else None
         u = fp.grad_w_term(self.V, self.trace)
         gfrac = F.ERR.frac + F.Z.frac
         if self.members:

@@ -98,21 +98,22 @@ class FloatLayer:
         self.d = self.alpha_theta * (self.d + self.m_f * q_out)
         return q_out
 
-    def learn(self, err):
-        """Online update from err = dL/dy (B, n_out); returns the error to the layer below.
+    def learn(self, err, below=True):
+        """Online update from err = dL/dy (B, n_out); returns the error to the layer below
+        (None with ``below=False``).
 
         Deltas and the error below use the weights before this update.
         """
         delta = err if self.cfg.readout == "linear" else err * (self.x > 0)
         if self.members:
-            below = ((delta * self.V.sum(axis=-1))[:, :, None] * self.W).sum(axis=1)
+            below = ((delta * self.V.sum(axis=-1))[:, :, None] * self.W).sum(axis=1) if below else None
             u = (self.V[:, :, None, :] * self.trace[:, None, :, :]).sum(axis=-1)
             lr = self.lr_members
             self.W = self.W - lr["w"][:, None, None] * (delta[:, :, None] * u)
             self.V = self.V - lr["v"][:, None, None] * (delta[:, :, None] * self.Z)
             self.b = self.b - lr["b"][:, None] * delta
             return below
-        below = (delta * self.V.sum(axis=1)) @ self.W
+        below = (delta * self.V.sum(axis=1)) @ self.W if below else None
         u = np.einsum("jk,bik->bji", self.V, self.trace)
         dW = np.einsum("bj,bji->ji", delta, u)
         dV = np.einsum("bj,bjk->jk", delta, self.Z)

@@ -75,8 +75,8 @@ class Network:
         e = np.asarray(err, dtype=np.float64)
         if self.model == "fixed":
             e = F.ERR.from_float(e)
-        for layer in reversed(self.layers):
-            e = layer.learn(e)
+        for n in range(len(self.layers) - 1, -1, -1):
+            e = self.layers[n].learn(e, below=n > 0)     # the first layer's error below goes nowhere
 
     def set_learning_shift(self, extra):
         """Scale every learning rate by 2**-extra (a schedule step); 0 restores the config.
