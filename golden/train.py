@@ -173,15 +173,15 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
             mb = np.stack([data[s][2][i] for s, i in zip(members, idx)], axis=1)   # (T, M)
             lb = np.array([data[s][1][i] for s, i in zip(members, idx)])
             any_loss = mb.any(axis=1)
+            loss_n += mb.sum(axis=0)
             for t in range(T):
                 y = net.step_quantized(xb[t])
                 if any_loss[t]:
                     m = mb[t]
                     loss, err = softmax_ce(y, lb)
-                    err[~m] = 0.0          # no loss for this member at this step: no update
+                    err *= m[:, None]      # no loss for this member at this step: zero error, no update
                     net.learn(err)
-                    loss_sum[m] += loss[m]
-                    loss_n[m] += 1
+                    loss_sum += np.where(m, loss, 0.0)    # + 0.0 leaves a member's sum as it is
             bar.update(1)
         for s in range(M):
             test = evaluate(cfg, net.get_params(s), model, *data[s][3:])
