@@ -17,10 +17,10 @@ of issue 17 as booleans (null when the runs they need were not made):
 * digits, fixed point: mean >= 94 %; every seed >= 93 %; fixed within 1.5 points of float
   for every seed.
 
-With --limit or --epochs the record also gives an estimate of the full run's wall time
-(each group's training loop scaled to the full sample and epoch counts, plus its
-evaluations timed on the full test set; groups placed on the processes longest first).
-The estimate is only as good as the machine's load during the short run.
+With --limit or --epochs the record also gives an estimate of the full run's wall time on
+an idle machine, from CPU times (each group's training loop scaled to the full sample and
+epoch counts, plus its evaluations timed on the full test set; groups placed on the
+processes longest first). Other jobs on the machine lengthen the real run accordingly.
 """
 import argparse
 import multiprocessing as mp
@@ -56,21 +56,21 @@ def run_group(job):
     position = (worker[0] - 1) if worker else 0
     cfgs = [preset(task, dt=dt, seed=s) for s in seeds]
     tasks = [make_task(task, dt=dt, seed=s) for s in seeds]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = train_many(cfgs, tasks, model, seeds=list(seeds), epochs=epochs, schedule=schedule(task), limit=limit,
                      progress={"desc": f"{task} {model} dt={dt * 1e3:g}ms x{len(seeds)}", "position": position})
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = {"task": task, "dt": dt, "model": model, "seeds": list(seeds), "wall_seconds": wall,
-           "train_wall_seconds": res[0]["train_wall_seconds"]}
+           "train_wall_seconds": res[0]["train_wall_seconds"], "cpu_seconds": cpu}
     if limit is not None or epochs is not None:
-        # for the estimate: one member's evaluation on the run's test set and on the full one
+        # for the estimate: one member's evaluation (CPU time) on the run's test set and on the full one
         params, t = res[0]["params"], tasks[0]
         n = len(t.x_test) if limit is None else min(limit, len(t.x_test))
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         evaluate(cfgs[0], params, model, t.x_test[:n], t.y_test[:n], t.m_test[:n])
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         evaluate(cfgs[0], params, model, t.x_test, t.y_test, t.m_test)
-        out.update(eval_run_test_seconds=t1 - t0, eval_full_test_seconds=time.perf_counter() - t1)
+        out.update(eval_run_test_cpu_seconds=t1 - t0, eval_full_test_cpu_seconds=time.process_time() - t1)
     for r in res:
         r.pop("params")
     return dict(out, runs=res)
@@ -128,26 +128,29 @@ def summarize(groups):
 
 
 def estimate_full(groups, processes):
-    """Wall time of the full benchmark estimated from a shortened run (seconds).
+    """Wall time of the full benchmark on an otherwise idle machine, estimated from a
+    shortened run (seconds), from CPU times (so other jobs' load does not inflate it).
 
-    Per group: the training loop (its wall time less the per-epoch test evaluations, timed
-    apart) scaled to the full samples x epochs, plus the full run's evaluations (per epoch
-    and final, every member; evaluation time taken as proportional to the samples); the
-    groups then placed on the processes longest first.
+    Per group: the training loop's CPU time (the group's CPU time less its evaluations: per
+    epoch and final, timed apart) scaled to the full samples x epochs, plus the full run's
+    evaluations (per epoch and final, every member, proportional to the samples); the groups
+    then placed on the processes longest first.
     """
     per_group = []
     for g in groups:
         r, M = g["runs"][0], len(g["runs"])
         n_tr_full, n_te_full = FULL[g["task"]]
         ep_full = schedule(g["task"]).epochs
-        loop = max(g["train_wall_seconds"] - r["epochs"] * M * g["eval_run_test_seconds"], 0.0)
+        ev = g["eval_run_test_cpu_seconds"]
+        evals_run = M * ev * (r["epochs"] + 1 + r["train_samples"] / max(r["test_samples"], 1))
+        loop = max(g["cpu_seconds"] - evals_run, 0.0)
         train = loop * (n_tr_full * ep_full) / (r["train_samples"] * r["epochs"])
-        evals = M * g["eval_full_test_seconds"] * (ep_full + 1 + n_tr_full / n_te_full)
+        evals = M * g["eval_full_test_cpu_seconds"] * (ep_full + 1 + n_tr_full / n_te_full)
         per_group.append((train + evals, g))
     load = [0.0] * processes
     for t, _ in sorted(per_group, key=lambda x: -x[0]):
         load[load.index(min(load))] += t
-    return {"estimated_full_seconds": round(max(load), 1),
+    return {"estimated_full_seconds": round(max(load), 1), "total_cpu_seconds": round(sum(t for t, _ in per_group), 1),
             "per_group_estimated_seconds": {f"{g['task']}/{g['model']}/dt={g['dt']:g}": round(t, 1) for t, g in per_group}}
 
 
