@@ -4,7 +4,8 @@
 
 Coincidence preset 2-32-2 at dt = 1 ms, random input events, a loss (and an update) at
 every step; members > 1 are independent learners in lockstep (Network(members=True), what
-golden.train.train_many runs), timed per lockstep step and per member-step. The members
+golden.train.train_many runs), timed per lockstep step and per member-step (CPU time, best
+of 3, so that other jobs on the machine do not inflate it). The members
 option is skipped on a tree without it (to time an older commit: run this file with
 PYTHONPATH pointing at that commit's checkout).
 """
@@ -33,11 +34,11 @@ def time_steps(model, members, steps):
     best = np.inf
     for _ in range(3):
         net.reset()
-        start = time.perf_counter()
+        start = time.process_time()
         for t in range(steps):
             y = net.step(x[t])
             net.learn(softmax_ce(y, labels)[1])
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best / steps
 
 
