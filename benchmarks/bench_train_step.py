@@ -58,7 +58,9 @@ def main():
             rows.append({"model": model, "members": m, "ms_per_lockstep_step": round(s * 1e3, 4),
                          "ms_per_member_step": round(s * 1e3 / m, 4)})
             print(rows[-1], flush=True)
-    write(args.name, {"steps": args.steps, "results": rows})
+    import gammacore.golden as golden
+    # which tree's golden model ran (machine()'s commit is that of this script's checkout)
+    write(args.name, {"steps": args.steps, "golden": os.path.dirname(os.path.abspath(golden.__file__)), "results": rows})
 
 
 if __name__ == "__main__":
