@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from ..protocol import UART_BAUD
 from .cli import CliError
 
 HELP = "train a reference task online on the chip (simulated board by default) and compare with the golden model"
@@ -14,7 +15,7 @@ def add_arguments(p):
     p.add_argument("--port", default="sim",
                    help="serial port of a board (/dev/ttyUSB1, socket://host:port) or 'sim' for the "
                         "simulated board (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board (default 3000000)")
+    p.add_argument("--baud", type=int, default=UART_BAUD, help=f"UART baud rate of a real board (default {UART_BAUD}, what `gammacore build` makes)")
     p.add_argument("--epochs", type=int, help="training epochs (default: coincidence 2, digits 1)")
     p.add_argument("--limit", type=int,
                    help="train and test samples taken from the task (default: coincidence 400, digits 200 - "

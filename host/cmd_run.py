@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..protocol import UART_BAUD
 from .cli import CliError
 
 HELP = "run a trained network (gammacore train --save) on a task's test set on the chip and compare with golden"
@@ -16,7 +17,7 @@ COMPARED = ("accuracy", "spikes_per_inference", "first_correct_step_mean", "deci
 def add_arguments(p):
     p.add_argument("network", help="network file written by `gammacore train --save PATH`")
     p.add_argument("--port", default="sim", help="serial port of a board or 'sim' (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board")
+    p.add_argument("--baud", type=int, default=UART_BAUD, help=f"UART baud rate of a real board (default {UART_BAUD}, what `gammacore build` makes)")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="test samples (default 100)")
     p.add_argument("--mode", default="sync", metavar="{sync,async-random,async-priority}",
                    help="execution mode on the chip: layer-synchronous, or asynchronous with pending spikes "

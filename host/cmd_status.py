@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from ..protocol import UART_BAUD
 from .cli import CliError
 
 HELP = "show the chip's identity, build parameters, step counter and every event and error counter"
@@ -9,7 +10,7 @@ HELP = "show the chip's identity, build parameters, step counter and every event
 
 def add_arguments(p):
     p.add_argument("--port", default="sim", help="serial port of a board or 'sim' (default sim)")
-    p.add_argument("--baud", type=int, default=3_000_000, help="UART baud rate of a real board")
+    p.add_argument("--baud", type=int, default=UART_BAUD, help=f"UART baud rate of a real board (default {UART_BAUD}, what `gammacore build` makes)")
     p.add_argument("--json", metavar="PATH", help="write the status to this JSON file")
 
 

@@ -7,6 +7,7 @@ exactly as ``--port /dev/ttyUSB0`` opens a real board's FTDI bridge.
 import contextlib
 import sys
 
+from ..protocol import UART_BAUD
 from .cli import CliError
 
 __all__ = ["open_chip", "simulated_board", "SIM_DIVISOR"]
@@ -38,7 +39,7 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None):
 
 
 @contextlib.contextmanager
-def open_chip(port, baud=3_000_000, timeout=1.0, log=None):
+def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
     """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port."""
     from .driver import Chip
     from .link import Link
