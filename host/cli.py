@@ -22,6 +22,7 @@ COMMANDS = {
     "status": "show a chip's identity, capacity, step counter and every event and error counter",
     "run": "run a trained network (train --save) on a task's test set on the chip and compare with golden",
     "demo": "train a task online on the chip (simulated board by default) and compare with the golden model",
+    "selftest": "check a board end to end: identity, memories, a known network and learning vs golden, link errors",
 }
 
 
