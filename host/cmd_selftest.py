@@ -165,7 +165,15 @@ def run(args):
                       f"network {sizes}, {args.steps} steps, {n_learn} learning passes: "
                       + ("every output and final weight equal to golden" if mismatch is None else mismatch))
         else:
-            lines.add("learning", True, "inference-only build (learning=off): LEARN is refused by design")
+            # an inference-only build must refuse LEARN (a bus error), not run it
+            from .link import BusError
+            try:
+                chip.command(R.Cmd.LEARN, wait=False)
+                refused = False
+            except BusError:
+                refused = True
+            lines.add("learning", refused, "inference-only build (learning=off): LEARN "
+                      + ("refused with a bus error, as built" if refused else "was accepted - it must be refused"))
         after = chip.counters()
         host = chip.link.stats()
         host_ok = host["retries"] == 0 and host["bad_frames"] == 0

@@ -65,6 +65,10 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
             board = stack.enter_context(simulated_board(log=log, netlist=netlist))
             path = board.port
             info.update(simulated=True, pty=path, divisor=board.divisor, netlist=netlist)
+            if netlist is not None:
+                # the gate-level board simulates about 30 thousand clocks per second: a
+                # 64-word read (about 20 thousand clocks on the wire) takes most of a second
+                timeout = max(timeout, 30.0)
             info["board"] = board
         else:
             path = port
