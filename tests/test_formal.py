@@ -95,3 +95,4 @@ def test_router_sends_every_packet_to_a_target_or_a_counter(tmp_path):
 def test_router_check_refutes_a_router_that_loses_packets(tmp_path):
     r = _prove(RouterCheck(router=_ForgetfulRouter), "router_forgetful", tmp_path)
     assert r["status"] == "FAIL", r["log"]
+
