@@ -58,9 +58,10 @@ def run(args):
         Mode.from_label(args.mode)
     except ValueError as exc:
         raise CliError(f"--mode: {exc}") from None
-    if (args.learn or args.mode != "sync" or args.netlist) and args.layers is None:
+    netlist = getattr(args, "netlist", None)    # (callers that build their own Namespace may omit it)
+    if (args.learn or args.mode != "sync" or netlist) and args.layers is None:
         args.layers = 2
-    if args.netlist:
+    if netlist:
         return _run_netlist(args, json_path)
     if args.layers is not None:
         if not 1 <= args.layers <= 8:
