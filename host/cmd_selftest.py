@@ -16,7 +16,11 @@ from pathlib import Path
 from ..protocol import UART_BAUD
 from .cli import CliError
 
-HELP = "check a board end to end: identity, memories, a known network and learning vs golden, link errors"
+EXAMPLES = [
+    "gammacore selftest --port /dev/ttyUSB1",
+    "gammacore selftest --port sim",
+    "gammacore selftest --port sim-netlist:icebreaker --json selftest.json",
+]
 
 #: the link counters that must not grow during the self-test
 ERROR_COUNTERS = ("crc_errors", "cobs_errors", "bad_opcodes", "bad_lengths", "framing_errors", "overruns")
