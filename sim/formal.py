@@ -17,6 +17,9 @@ The properties (one class each):
   entry says, and host packets come out in order with their fields.
 - :class:`LinkCheck` - :class:`gammacore.rtl.link_core.LinkCore`: a bus request only for a
   frame whose CRC checks (written; does not yet finish at depth 20, see its docstring).
+- :class:`BusCheck` - :class:`gammacore.rtl.chip.Chip`: every bus request is answered
+  within a few clocks (except an EVENT write or a CTRL write with WAIT, which may wait),
+  ``err`` only with ``ack``, ``ack`` only with a request; from reset, with a free initiator.
 
 The memories are mapped to flip-flops (``memory_map``) before the proof: the units' RAMs
 are a few words deep here, and bit-level registers solve far faster than SMT arrays (the
@@ -31,9 +34,9 @@ import time
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Assume, ClockDomain, ClockSignal, Const, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Assert, Assume, Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Mux, Signal
 
-__all__ = ["prove", "Free", "FIFOCheck", "RouterCheck", "LinkCheck"]
+__all__ = ["prove", "Free", "FIFOCheck", "RouterCheck", "LinkCheck", "BusCheck"]
 
 
 class Free:
@@ -312,5 +315,57 @@ class LinkCheck(Elaboratable):
             m.d.comb += Assert(~start, "a bus request started (reachability)")
         else:
             m.d.comb += Assert(~start | awaiting, "a bus request without a frame whose CRC checks")
+        self.ports = free.ports
+        return m
+
+
+class BusCheck(Elaboratable):
+    """The chip (:class:`~gammacore.rtl.chip.Chip`) answers every bus request.
+
+    The initiator is free but keeps the bus protocol (a request, its address and data held
+    until ``ack``; never read and write at once). Every request must be acknowledged within
+    ``limit`` clocks, except the two the protocol lets wait: a write to the ``EVENT`` FIFO
+    (it waits for room) and a ``CTRL`` write with ``Cmd.WAIT`` (it waits for the command).
+    ``err`` only comes with ``ack``, ``ack`` only with a request. ``reach=True`` asserts
+    instead that no memory write is ever answered without an error, which must fail within
+    the depth (the proof reaches the core's memories, not only refusals).
+    """
+
+    def __init__(self, capacity=None, *, limit=6, chip=None, reach=False, **options):
+        from ..regmap import Capacity
+        self.capacity = capacity or Capacity(layers=1, neurons=2, inputs=2, synapses=4, buckets=1, max_layer=2)
+        self.limit, self.options, self.chip, self.reach = limit, options, chip, reach
+        self.ports = []
+
+    def elaborate(self, platform):
+        from .. import regmap as R
+        from ..rtl.chip import Chip
+        m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.submodules.dut = dut = (self.chip or Chip)(self.capacity, **self.options)
+        bus = dut.bus
+        free = Free(m)
+        addr, data = free.seq(len(bus.addr), "addr"), free.seq(32, "w_data")
+        re, we = free.seq(1, "re"), free.seq(1, "we")
+        m.d.comb += [bus.addr.eq(addr), bus.w_data.eq(data), bus.re.eq(re), bus.we.eq(we)]
+        m.d.comb += Assume(~(re & we))
+        held = Signal()
+        prev = Signal(len(bus.addr) + 32 + 2)
+        m.d.sync += [held.eq((re | we) & ~bus.ack), prev.eq(Cat(addr, data, re, we))]
+        with m.If(free.started & held):
+            m.d.comb += Assume(Cat(addr, data, re, we) == prev)
+        waited = Signal(range(self.limit + 2))
+        with m.If((re | we) & ~bus.ack):
+            m.d.sync += waited.eq(Mux(waited == self.limit + 1, waited, waited + 1))
+        with m.Else():
+            m.d.sync += waited.eq(0)
+        may_wait = we & ((addr == R.Reg.EVENT) | ((addr == R.Reg.CTRL) & data[3]))
+        m.d.comb += [Assert(~(waited > self.limit) | may_wait, "a request waited too long for its answer"),
+                     Assert(~bus.err | bus.ack, "err without ack"),
+                     Assert(~bus.ack | re | we, "ack without a request")]
+        if self.reach:
+            # not vacuous: a memory write is answered without an error within the depth
+            is_mem = addr[R.MEM_REGION_SHIFT + 4:] == (R.MEM_BASE >> (R.MEM_REGION_SHIFT + 4))
+            m.d.comb += Assert(~(bus.ack & ~bus.err & we & is_mem), "a memory write was answered")
         self.ports = free.ports
         return m

@@ -12,7 +12,10 @@ from amaranth.lib.wiring import In, Out
 
 from gammacore.rtl.fifo import BlockFIFO
 from gammacore.rtl.router import Router
-from gammacore.sim.formal import FIFOCheck, RouterCheck, prove
+from gammacore import regmap as R
+from gammacore.rtl.bus import bus_signature
+from gammacore.rtl.chip import Chip
+from gammacore.sim.formal import BusCheck, FIFOCheck, RouterCheck, prove
 
 DEPTH = 20
 
@@ -96,3 +99,39 @@ def test_router_check_refutes_a_router_that_loses_packets(tmp_path):
     r = _prove(RouterCheck(router=_ForgetfulRouter), "router_forgetful", tmp_path)
     assert r["status"] == "FAIL", r["log"]
 
+
+
+#: the iCEBreaker's chip options (the lean chip) - and the full chip
+LEAN = dict(learning=False, serial_encoder=True, async_modes=False, counters=False)
+
+
+class _DeafChip(wiring.Component):
+    """A chip that never answers a read of STATUS."""
+    bus: In(bus_signature)
+
+    def __init__(self, capacity, **options):
+        self.inner = Chip(capacity, **options)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self.inner
+        deaf = self.bus.re & (self.bus.addr == R.Reg.STATUS)
+        m.d.comb += [inner.bus.addr.eq(self.bus.addr), inner.bus.w_data.eq(self.bus.w_data),
+                     inner.bus.we.eq(self.bus.we), inner.bus.re.eq(self.bus.re & ~deaf),
+                     self.bus.ack.eq(inner.bus.ack & ~deaf), self.bus.err.eq(inner.bus.err),
+                     self.bus.r_data.eq(inner.bus.r_data)]
+        return m
+
+
+@pytest.mark.parametrize("options", [LEAN, {}], ids=["lean", "full"])
+def test_chip_answers_every_bus_request(options, tmp_path):
+    r = _prove(BusCheck(**options), "bus_" + ("lean" if options else "full"), tmp_path)
+    assert r["status"] == "PASS" and r["depth"] >= 20, r["log"]
+
+
+def test_bus_check_reaches_the_memories_and_refutes_a_deaf_chip(tmp_path):
+    r = _prove(BusCheck(reach=True, **LEAN), "bus_reach", tmp_path)
+    assert r["status"] == "FAIL", r["log"]          # a memory write is answered within the depth
+    r = _prove(BusCheck(chip=_DeafChip, **LEAN), "bus_deaf", tmp_path)
+    assert r["status"] == "FAIL", r["log"]
