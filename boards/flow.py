@@ -20,11 +20,12 @@ import threading
 import time
 from pathlib import Path
 
+from ..protocol import UART_BAUD, UART_TOLERANCE
 from .probe import accumulator_probe, chip_probe, layer_probe
 from .table import Size
 from .top import BoardTop
 
-__all__ = ["BuildFailed", "DESIGNS", "CHIP_OPTIONS", "SINGLE_LAYER", "default_design", "make_design", "overfull", "yosys_stats",
+__all__ = ["BuildFailed", "DESIGNS", "uart_divisor", "CHIP_OPTIONS", "SINGLE_LAYER", "default_design", "make_design", "overfull", "yosys_stats",
            "module_stats", "tool_env", "tool", "build", "summarise"]
 
 NAME = "top"
@@ -51,19 +52,43 @@ class BuildFailed(Exception):
     """A tool failed (the design does not fit, a constraint cannot be met, ...)."""
 
 
+def uart_divisor(clk_freq, baud):
+    """``(divisor, rate)``: clocks per UART bit of a core clocked at ``clk_freq`` (Hz) asked
+    for ``baud``, and the rate that divisor really makes.
+
+    Raises ValueError, naming the values, when the divisor is below the UART's minimum of 4
+    or the rate misses ``baud`` by more than :data:`gammacore.protocol.UART_TOLERANCE` (a
+    board built so would not understand the host).
+    """
+    if not baud > 0:
+        raise ValueError(f"UART rate must be > 0 baud, not {baud!r}")
+    divisor = round(clk_freq / baud)
+    if divisor < 4:
+        raise ValueError(f"UART: {baud} baud needs a core clock of at least {4 * baud / 1e6:g} MHz "
+                         f"(4 clocks per bit), not {clk_freq / 1e6:.4f} MHz")
+    rate = clk_freq / divisor
+    error = rate / baud - 1
+    if abs(error) > UART_TOLERANCE:
+        raise ValueError(f"UART: {baud} baud from a {clk_freq / 1e6:.4f} MHz core clock is divisor {divisor}, "
+                         f"{rate:.0f} baud ({error:+.1%}), more than {UART_TOLERANCE:.0%} off; choose a core "
+                         f"clock that is a multiple of the rate (--clock) or another --baud")
+    return divisor, rate
+
+
 def _soc(capacity, clk_freq, baud, pow2, options):
     from ..rtl.soc import SoC
-    return SoC(capacity, divisor=max(4, round(clk_freq / baud)), pow2=pow2, **options)
+    return SoC(capacity, divisor=uart_divisor(clk_freq, baud)[0], pow2=pow2, **options)
 
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
 CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True}
 
 
-def make_design(name, size, *, baud=115200, pow2=False, options=None):
+def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
-    "soc" is the chip with its UART (at ``baud``); "probe-chip" the chip's bus target
+    "soc" is the chip with its UART (at ``baud``, within :data:`~gammacore.protocol.UART_TOLERANCE`
+    of the core clock over an integer divisor, see :func:`uart_divisor`); "probe-chip" the chip's bus target
     (network core, learning unit, router, FIFOs; :class:`gammacore.rtl.chip.Chip`) without
     the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
@@ -225,7 +250,7 @@ def summarise(board, report, stats):
     return use, clocks
 
 
-def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=115200,
+def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=None,
           options=None, timeout=None, progress=print):
     """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
@@ -235,7 +260,8 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     size : :class:`~gammacore.boards.table.Size` (the board's default when None)
     clock : core clock target in Hz (the board's default when None)
     out : build directory (``build/<board>-<design>`` when None)
-    pow2, baud : see :func:`make_design`
+    pow2, baud : see :func:`make_design`; ``baud`` None: the host's default for the board
+        (``board.host_baud``)
     options : chip options (:data:`CHIP_OPTIONS`); the board's (``board.options``) when None
     timeout : seconds each tool may run before it is stopped (BuildFailed); None: no limit
     progress : called with the name of each phase as it starts
@@ -243,9 +269,12 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     Returns
     -------
     dict with board, device, design, size, synapses, clock (requested and PLL), resource use,
-    ``fmax_mhz`` of the core clock, ``timing_met``, ``bitstream`` path, phase seconds
+    ``fmax_mhz`` of the core clock, ``timing_met``, ``bitstream`` path, phase seconds;
+    ``host_baud`` (the rate the host opens the port at by default) and, for the soc design,
+    ``uart_baud`` and ``uart_divisor`` (the rate the design really runs at; None otherwise)
     """
     size = board.size if size is None else size
+    baud = board.host_baud if baud is None else baud
     clock = board.core_clock if clock is None else clock
     options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     out = Path(out if out is not None else Path("build") / f"{board.name}-{design}").resolve()
@@ -296,4 +325,12 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
         "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],
         "resources": use, "clocks": clocks, "yosys_cells": stats,
         "multipliers": board.multipliers, "bitstream": str(bitstream), "seconds": seconds,
+        **uart_report(board, design, top.clk_freq, baud),
     }
+
+
+def uart_report(board, design, clk_freq, baud):
+    """The UART part of a build report: ``host_baud`` (the host's default for ``board``) and,
+    for the soc design, ``uart_baud`` (what the design runs at) and ``uart_divisor``."""
+    divisor, rate = uart_divisor(clk_freq, baud) if design == "soc" else (None, None)
+    return {"uart_baud": rate, "uart_divisor": divisor, "host_baud": board.host_baud}

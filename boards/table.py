@@ -2,11 +2,19 @@
 
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
 :class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
-layers of n x n, K = 4) that was built here and closed timing at the default core clock,
-25 MHz (``benchmarks/bench_boards.py --soc``, docs/boards.md). On the iCEBreaker's UP5K the
+layers of n x n, K = 4) that was built here and closed timing at 25 MHz
+(``benchmarks/bench_boards.py --soc``, docs/boards.md). On the iCEBreaker's UP5K the
 chip fits with the board's options (inference-only, sync-only, serial encoder, no statistics
-counters; W, V and B in the SPRAMs) at two layers of 16 x 16, which closes at about 23 MHz
-there; its default core clock is 20 MHz.
+counters; W, V and B in the SPRAMs) at two layers of 16 x 16, which closes at about 22.5 MHz
+there.
+
+The default core clocks are chosen for the UART: the host opens every port at
+:data:`gammacore.protocol.UART_BAUD` (3 Mbaud), so the core clock must be an integer multiple
+of it, or within :data:`~gammacore.protocol.UART_TOLERANCE` of one. The iCEBreaker runs at
+21 MHz (12 MHz x 56 / 32; 7 clocks per bit, exact). The ULX3S's PLL cannot make a multiple of
+3 MHz from 25 MHz with CLKOP fed back (its phase detector needs at least 3.125 MHz), so it
+runs at 25 x 5 / 6 = 20.833 MHz: 7 clocks per bit, 2,976,190 baud (-0.8 %). The former
+defaults (20 and 25 MHz) gave divisors 7 (-5.4 %) and 8 (+4.2 %): no UART tolerates that.
 """
 from dataclasses import dataclass, field
 
@@ -76,6 +84,12 @@ class Board:
     options: dict = field(default_factory=dict)
 
     @property
+    def host_baud(self):
+        """The rate the host opens this board's port at by default (and its default build's)."""
+        from ..protocol import UART_BAUD
+        return UART_BAUD
+
+    @property
     def device(self):
         return self.platform.device
 
@@ -91,15 +105,18 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock):
                  programmer="ulx3s")
 
 
+#: the ULX3S's default core clock: 25 MHz x 5 / 6, 7 UART clocks per bit at 3 Mbaud (-0.8 %)
+ULX3S_CLOCK = 25e6 * 5 / 6
+
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
-          core_clock=20e6, size=Size(2, 16, 16, 4), multipliers=8,
+          core_clock=21e6, size=Size(2, 16, 16, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
           options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False}),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), 25e6),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), 25e6),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), 25e6),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), 25e6),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK),
 ]}
 
 

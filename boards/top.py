@@ -14,7 +14,17 @@ from amaranth.build import ResourceError
 from .pll_ecp5 import ECP5PLL, ecp5_pll_params
 from .pll_ice40 import ICE40PLL, ice40_pll_params
 
-__all__ = ["BoardTop"]
+__all__ = ["BoardTop", "pll_params"]
+
+
+def pll_params(board, core_clock):
+    """The PLL setting of ``board`` closest to ``core_clock`` (Hz); its ``f_out`` is the real
+    core clock. ValueError when the PLL cannot make it."""
+    if board.family == "ice40":
+        return ice40_pll_params(board.clock[1], core_clock)
+    if board.family == "ecp5":
+        return ecp5_pll_params(board.clock[1], core_clock)
+    raise ValueError(f"board family must be 'ice40' or 'ecp5', not {board.family!r}")
 
 
 class BoardTop(Elaboratable):
@@ -35,13 +45,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, board, design, core_clock):
         self.board = board
-        if board.family == "ice40":
-            params = ice40_pll_params(board.clock[1], core_clock)
-        elif board.family == "ecp5":
-            params = ecp5_pll_params(board.clock[1], core_clock)
-        else:
-            raise ValueError(f"board family must be 'ice40' or 'ecp5', not {board.family!r}")
-        self.clk_freq = params.f_out
+        self.clk_freq = pll_params(board, core_clock).f_out
         self.core_clock = core_clock
         self.design = design(self.clk_freq)
 

@@ -50,7 +50,7 @@ import struct
 
 from amaranth.lib import enum
 
-__all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status",
+__all__ = ["VERSION", "UART_BAUD", "UART_TOLERANCE", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status",
            "Flags", "RESPONSE", "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
            "crc16", "cobs_encode", "cobs_decode", "frame", "unframe",
            "encode_command", "decode_command", "encode_response", "decode_response",
@@ -60,6 +60,14 @@ __all__ = ["VERSION", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode
 VERSION = 1
 #: most words in one WRITE or READ
 MAX_WORDS = 64
+#: the UART rate of the link: the host's default (every host command opens its port at this
+#: rate) and every board's default build (``gammacore build``). 3 Mbaud is the fastest rate
+#: both boards' FTDI bridges make exactly (FT2232H: 12 MHz / 4; FT231X: its 3 MHz maximum).
+UART_BAUD = 3_000_000
+#: the largest relative error of a build's UART rate (core clock / integer divisor) from the
+#: requested rate that a build accepts: both ends of an 8N1 frame may be off, and the
+#: receivers sample mid-bit, so 2 % each side keeps the tenth bit inside its cell
+UART_TOLERANCE = 0.02
 #: address bits (the chip's word bus, gammacore.rtl.bus)
 ADDR_BITS = 24
 #: bit set in a response's opcode

@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "train a task online on the chip (simulated board by default) and compare with the golden model",
     "export": "write a saved network (train --save) as a NIR graph",
     "import": "read a NIR graph into a network file for run and export",
+    "selftest": "check a board end to end: identity, memories, a known network and learning vs golden, link errors",
 }
 
 
@@ -35,7 +36,6 @@ class CliError(Exception):
 
 #: default baud rate of the host's UART (a board built by ``gammacore build`` runs its link
 #: at that build's ``--baud``, 115200 unless given)
-DEFAULT_BAUD = 3_000_000
 
 
 def add_port(p, default="sim", help=None):
@@ -45,8 +45,10 @@ def add_port(p, default="sim", help=None):
                                  f"simulated board (default {default})"))
 
 
-def add_baud(p, default=DEFAULT_BAUD, help=None):
+def add_baud(p, default=None, help=None):
     """``--baud``: a UART baud rate, checked to be a positive integer."""
+    from ..protocol import UART_BAUD
+    default = UART_BAUD if default is None else default
     p.add_argument("--baud", type=_baud, default=default, metavar="BAUD",
                    help=help or f"UART baud rate of a real board (default {default})")
 

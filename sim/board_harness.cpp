@@ -6,6 +6,11 @@
 // design has anything to do (`leds[0]`, busy, low, both UART directions idle), the harness waits in
 // poll() instead of spinning, so an idle board costs no CPU.
 //
+// The first POWER_UP clocks are the board coming out of reset: bytes the host writes meanwhile
+// wait in the pty and are shifted in afterwards (the gate-level board's simulated PLL locks
+// after 16 clocks and its reset synchroniser releases two later; a byte driven onto `rx`
+// while the UART is still in reset would arrive truncated and spoil the host's first frame).
+//
 // Usage: board --divisor D [--link PATH]   (prints "PTY <path>" on stdout, then runs until
 // SIGINT/SIGTERM; with --link, a symlink to the pty is made at PATH and removed on exit).
 // Statistics go to stderr on exit: cycles, seconds, cycles per second, bytes each way.
@@ -26,6 +31,7 @@
 #include "verilated.h"
 
 static volatile sig_atomic_t stop_requested = 0;
+static const unsigned long long POWER_UP = 1024;
 static void on_signal(int) { stop_requested = 1; }
 
 static double now() {
@@ -108,7 +114,7 @@ int main(int argc, char** argv) {
             }
         }
         // drive rx
-        if (tx_bit < 0 && !to_dut.empty()) {
+        if (tx_bit < 0 && !to_dut.empty() && cycles >= POWER_UP) {
             tx_byte = to_dut.front();
             to_dut.pop_front();
             tx_bit = 0;

@@ -280,6 +280,45 @@ def test_make_design_errors():
         make_design("probe", Size(layers=2))
 
 
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_default_build_uart_rate_is_the_hosts(name):
+    """Issue 15 item 5: every board's default build runs its UART at the rate every host
+    command opens the port at, within 2 % (the core clock over an integer divisor); a build
+    at the former 115,200 baud or at the former core clocks (20 / 25 MHz) did not."""
+    from gammacore.boards.flow import uart_report
+    from gammacore.boards.top import pll_params
+    from gammacore.host.transport import DEFAULT_BAUD
+    b = BOARDS[name]
+    clk = pll_params(b, b.core_clock).f_out
+    rep = uart_report(b, "soc", clk, b.host_baud)
+    assert b.host_baud == DEFAULT_BAUD == 3_000_000
+    assert rep["host_baud"] == DEFAULT_BAUD and rep["uart_divisor"] == round(clk / DEFAULT_BAUD)
+    assert rep["uart_baud"] == clk / rep["uart_divisor"]
+    assert abs(rep["uart_baud"] / DEFAULT_BAUD - 1) <= 0.02, rep
+    soc = make_design("soc", b.size, options=b.options)(clk)
+    assert soc.divisor == rep["uart_divisor"]
+    # the build's default baud is the host's
+    import inspect
+    from gammacore.boards import flow
+    assert inspect.signature(flow.make_design).parameters["baud"].default == DEFAULT_BAUD
+    assert inspect.signature(flow.build).parameters["baud"].default is None
+
+
+def test_build_refuses_a_uart_rate_more_than_2_percent_off():
+    from gammacore.boards.flow import uart_divisor
+    # the iCEBreaker's former core clock (19.875 MHz from 12 MHz) at 3 Mbaud: divisor 7, -5.4 %
+    with pytest.raises(ValueError, match=r"divisor 7, 2839286 baud \(-5.4%\), more than 2% off"):
+        make_design("soc", Size())(19.875e6)
+    with pytest.raises(ValueError, match=r"divisor 8, 3125000 baud \(\+4.2%\)"):
+        uart_divisor(25e6, 3_000_000)
+    with pytest.raises(ValueError, match="at least 12 MHz"):
+        uart_divisor(10e6, 3_000_000)
+    assert uart_divisor(21e6, 3_000_000) == (7, 3_000_000)
+    assert uart_divisor(25e6 * 5 / 6, 3_000_000)[0] == 7
+    # within 2 %: 2 % off at divisor 50 is accepted
+    assert uart_divisor(51e6, 1_000_000) == (51, 1_000_000)
+
+
 def test_overfull_and_yosys_stats_parse_tool_output():
     log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:   11362/   5280   215%\n"
            "Info: \t        ICESTORM_RAM:      16/     30    53%\nInfo: \t        ICESTORM_DSP:      11/      8   137%\n")
@@ -365,6 +404,9 @@ def test_program_cli(tmp_path):
     (["--board", "icebreaker", "--clock", "500"], "500 MHz"),
     (["--board", "icebreaker", "--clock", "-1"], "--clock expects a frequency"),
     (["--board", "icebreaker", "--json", "/nonexistent/dir/r.json"], "does not exist"),
+    (["--board", "icebreaker", "--baud", "2500000"], "divisor 8, 2625000 baud (+5.0%), more than 2% off"),
+    (["--board", "icebreaker", "--clock", "20"], "divisor 7, 2839286 baud (-5.4%)"),
+    (["--board", "ulx3s-12f", "--clock", "25"], "divisor 8, 3125000 baud (+4.2%)"),
 ])
 def test_build_cli_bad_input(args, message, tmp_path):
     r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))

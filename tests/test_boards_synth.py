@@ -51,6 +51,12 @@ def _check_built(r, rep, board_name):
         assert use["bram"]["used"] == cells.get("DP16KD", 0)
         assert use["ff"]["used"] == cells["TRELLIS_FF"]
     assert f"Fmax {rep['fmax_mhz']:.2f} MHz - met" in r.stdout
+    assert rep["host_baud"] == 3_000_000
+    if rep["design"] == "soc":
+        # the UART runs at the host's rate (issue 15 item 5), from the core clock the PLL makes
+        assert rep["uart_divisor"] == round(rep["clock_mhz"] * 1e6 / rep["host_baud"])
+        assert abs(rep["uart_baud"] / rep["host_baud"] - 1) <= 0.02, rep["uart_baud"]
+        assert f"UART       {rep['uart_baud']:.0f} baud" in r.stdout
     assert re.search(rf"^DSP\s+{use['dsp']['used']} / {use['dsp']['available']}\s", r.stdout, re.M), r.stdout
     return use
 
@@ -102,7 +108,7 @@ def test_default_build(name, design, tmp_path):
 def test_ice40_build_of_the_whole_soc(tmp_path):
     """The real chip on the iCEBreaker, the board's default build: inference-only, sync-only,
     serial encoder, no statistics counters (W, V and B in the SPRAMs), two layers of 16 x 16,
-    K = 4, at the board's 20 MHz."""
+    K = 4, at the board's 21 MHz (3 Mbaud, 7 clocks per bit)."""
     r, rep = _build(tmp_path, "--board", "icebreaker")
     use = _check_built(r, rep, "icebreaker")
     b = board("icebreaker")
@@ -115,8 +121,8 @@ def test_ice40_build_of_the_whole_soc(tmp_path):
 
 def test_ecp5_build_of_the_whole_soc(tmp_path):
     """The real chip - UART link, network core with learning unit, router - for the ULX3S 12F,
-    a modest 2-layer capacity at 25 MHz (this design closes at about 29 MHz)."""
+    a modest 2-layer capacity at the board's 20.833 MHz (this design closes at about 29 MHz)."""
     r, rep = _build(tmp_path, "--board", "ulx3s-12f", "--design", "soc", "--layers", "2", "--inputs", "16",
-                    "--neurons", "16", "--buckets", "4", "--clock", "25")
+                    "--neurons", "16", "--buckets", "4")
     use = _check_built(r, rep, "ulx3s-12f")
     assert use["dsp"]["used"] >= 10, "the chip's multipliers must be in the design"

