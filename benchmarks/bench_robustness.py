@@ -4,7 +4,7 @@
 
     .venv/bin/python benchmarks/bench_robustness.py [--tasks coincidence,digits]
         [--dts 1e-3,5e-4,2.5e-4,1e-4] [--seeds 0-9] [--models fixed,float] [--limit N]
-        [--epochs N] [--processes 2] [--name robustness]
+        [--epochs N] [--processes 2] [--float-dts DTS] [--name robustness]
 
 One group per (task, dt, model); the group's seeds train in lockstep (golden.train.train_many,
 each seed's result exactly what train() gives it alone); groups run in --processes worker
@@ -160,6 +160,7 @@ def main():
     ap.add_argument("--dts", default=None, help="coincidence dts (default 1e-3,5e-4,2.5e-4,1e-4); digits runs at 1 ms")
     ap.add_argument("--seeds", default=None, help="e.g. 0-9 or 0,3,5 (default: coincidence 0-9, digits 0-4)")
     ap.add_argument("--models", default="fixed,float")
+    ap.add_argument("--float-dts", default=None, help="coincidence dts of the float model (default: those of --dts)")
     ap.add_argument("--limit", type=int, default=None, help="first N train and N test samples (quick runs)")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset schedules' epochs")
     ap.add_argument("--processes", type=int, default=2)
@@ -171,8 +172,10 @@ def main():
             ap.error(f"unknown task {task!r}")
         dts = DTS[task] if args.dts is None or task == "digits" else tuple(float(d) for d in args.dts.split(","))
         seeds = SEEDS[task] if args.seeds is None else parse_seeds(args.seeds)
-        for dt in dts:
-            for model in args.models.split(","):
+        for model in args.models.split(","):
+            model_dts = (tuple(float(d) for d in args.float_dts.split(","))
+                         if model == "float" and args.float_dts and task == "coincidence" else dts)
+            for dt in model_dts:
                 jobs.append((task, dt, model, seeds, args.limit, args.epochs))
     # longest first: steps per sample x samples x epochs
     cost = lambda j: (0.05 / j[1] if j[0] == "coincidence" else 36) * FULL[j[0]][0] * schedule(j[0]).epochs * (1.5 if j[2] == "fixed" else 1)

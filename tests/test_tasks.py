@@ -84,19 +84,22 @@ def _online_update(dt, seed, n=6):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_online_learning_is_the_same_in_physical_time(seed):
     """Resolution insensitivity of learning: the update the online rule makes over the same
-    samples points the same way at 1 ms and 0.1 ms (cosine >= 0.95 for every parameter of
-    both layers) and has a similar size. Measured: cosine 0.97 to 1.0, size ratio 0.68 to
-    1.0; the fine step is smaller because at 1 ms a 2 ms bucket holds an event for
-    dt / (1 - exp(-dt / tau)) = 2.5 ms instead of tau. A missing dt in the rate, a loss
-    window in steps instead of seconds or a dt-dependent event magnitude would be off by
-    up to 10x."""
+    six samples of the coincidence preset points the same way at 1 ms and 0.1 ms (cosine >=
+    0.98 for every parameter of both layers) with the size the discretization predicts.
+    Measured on the 2-128-2 preset: cosine 0.989 to 1.000; W and V updates 0.79 to 0.98 of
+    the 1 ms size (mostly 0.79 to 0.86), b 0.98 to 1.14. W and V are smaller at the fine step because at 1 ms the
+    first bucket's samples sum to dt / (1 - exp(-dt / tau_1)) = 2.5 ms per unit impulse
+    instead of tau_1 = 2 ms, and buckets 2..K inherit that sum (docs/model.md, section 2,
+    "Discretization"); b sees no bucket. A missing dt in the rate, a loss window in steps
+    instead of seconds or a dt-dependent event magnitude would be off by up to 10x."""
     coarse, fine = _online_update(1e-3, seed), _online_update(1e-4, seed)
     for key, a in coarse.items():
         b = fine[key]
         cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
         ratio = np.linalg.norm(b) / np.linalg.norm(a)
-        assert cos >= 0.95, f"seed={seed} layer {key[0]} {key[1]}: cosine {cos:.3f}"
-        assert 0.6 <= ratio <= 1.25, f"seed={seed} layer {key[0]} {key[1]}: size ratio {ratio:.2f}"
+        lo, hi = (0.9, 1.25) if key[1] == "b" else (0.7, 1.0)
+        assert cos >= 0.98, f"seed={seed} layer {key[0]} {key[1]}: cosine {cos:.3f}"
+        assert lo <= ratio <= hi, f"seed={seed} layer {key[0]} {key[1]}: size ratio {ratio:.2f}, expected {lo}..{hi}"
 
 
 @pytest.mark.parametrize("dt", [1e-3, 1e-4])

@@ -1,0 +1,103 @@
+"""Digits against simple baselines on the very same splits (issue 20).
+
+    .venv/bin/python benchmarks/bench_digits_baselines.py [--seeds 0-4] [--epochs N] [--limit N]
+
+Per seed, on the train/test split of ``golden.tasks.digits(seed=S)`` (the task's column-by-
+column presentation for gammacore; the whole 8x8 image as 64 features for the baselines):
+
+* gammacore golden model, float and fixed point: the digits preset and its schedule
+  (``golden.presets``), trained online at batch 1 (``golden.train.train_many``, the seeds in
+  lockstep; each seed's result is what ``gammacore train --task digits --seed S`` gives);
+* scikit-learn ``LogisticRegression(max_iter=2000)`` (defaults otherwise: L2, C = 1, lbfgs);
+* scikit-learn ``MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=S)``
+  (defaults otherwise: ReLU, Adam, batch 200, offline).
+
+Test accuracy and training time of each; the goals of issue 20 checked for the fixed-point
+model: >= 97 % on every seed, its mean at least logistic regression's mean, no seed more than
+1 point below logistic regression on that seed, fixed within 1 point of float per seed.
+Writes benchmarks/results/digits_baselines.json.
+"""
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import write  # noqa: E402
+
+from gammacore.golden.presets import preset, schedule  # noqa: E402
+from gammacore.golden.tasks import digits  # noqa: E402
+from gammacore.golden.train import train_many  # noqa: E402
+
+
+def images(task):
+    """The whole image of each sample as 64 features: the presented columns, one step each."""
+    spc = 4
+    def feats(x):
+        cols = x[:, :8 * spc:spc, :]                  # (n, 8 columns, 8 rows): one step per column
+        return cols.reshape(len(x), -1)
+    return feats(task.x_train), feats(task.x_test)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2")
+    ap.add_argument("--epochs", type=int, default=None, help="gammacore epochs (default: the preset's)")
+    ap.add_argument("--limit", type=int, default=None, help="first N train and test samples (quick runs)")
+    ap.add_argument("--name", default="digits_baselines")
+    args = ap.parse_args()
+    lo, _, hi = args.seeds.partition("-")
+    seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    tasks = [digits(seed=s) for s in seeds]
+    rows = {s: {"seed": s} for s in seeds}
+    for s, task in zip(seeds, tasks):
+        xtr, xte = images(task)
+        ytr, yte = task.y_train, task.y_test
+        if args.limit:
+            xtr, ytr, xte, yte = xtr[:args.limit], ytr[:args.limit], xte[:args.limit], yte[:args.limit]
+        for name, clf in (("logistic_regression", LogisticRegression(max_iter=2000)),
+                          ("mlp", MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=s))):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(xtr, ytr)
+            rows[s][name] = {"test_accuracy": float(clf.score(xte, yte)), "train_seconds": time.perf_counter() - t0}
+        print(s, {k: v for k, v in rows[s].items() if k != "seed"}, flush=True)
+    for model in ("float", "fixed"):
+        t0 = time.perf_counter()
+        res = train_many([preset("digits", seed=s) for s in seeds], tasks, model, seeds=seeds,
+                         epochs=args.epochs, schedule=schedule("digits"), limit=args.limit)
+        wall = time.perf_counter() - t0
+        for s, r in zip(seeds, res):
+            rows[s][f"gammacore_{model}"] = {"test_accuracy": r["test_accuracy"], "epochs": r["epochs"],
+                                             "curve": r["curve"],
+                                             "train_seconds_lockstep_share": wall / len(seeds)}
+        print(model, [round(100 * r["test_accuracy"], 2) for r in res], f"{wall:.0f} s for {len(seeds)} seeds",
+              flush=True)
+    per = [rows[s] for s in seeds]
+    acc = lambda k: np.array([100 * r[k]["test_accuracy"] for r in per])
+    fx, fl, lr, mlp = acc("gammacore_fixed"), acc("gammacore_float"), acc("logistic_regression"), acc("mlp")
+    summary = {k: {"mean": float(v.mean()), "min": float(v.min()), "per_seed": v.tolist()}
+               for k, v in (("gammacore_fixed", fx), ("gammacore_float", fl), ("logistic_regression", lr),
+                            ("mlp", mlp))}
+    goals = {"fixed_at_least_97_every_seed": bool(np.all(fx >= 97.0)),
+             "fixed_mean_at_least_logistic_mean": bool(fx.mean() >= lr.mean()),
+             "fixed_within_1_below_logistic_every_seed": bool(np.all(fx >= lr - 1.0)),
+             "fixed_within_1_of_float_every_seed": bool(np.all(np.abs(fx - fl) <= 1.0))}
+    for k, v in summary.items():
+        print(f"{k:22s} mean {v['mean']:.2f}  min {v['min']:.2f}  {np.round(v['per_seed'], 2).tolist()}")
+    print("goals:", goals)
+    write(args.name, {"seeds": seeds, "limit": args.limit, "epochs": args.epochs, "rows": per,
+                      "summary": summary, "goals": goals,
+                      "baselines": {"logistic_regression": "LogisticRegression(max_iter=2000)",
+                                    "mlp": "MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=seed)"}})
+
+
+if __name__ == "__main__":
+    main()
