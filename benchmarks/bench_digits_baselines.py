@@ -47,6 +47,9 @@ def main():
     ap.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2")
     ap.add_argument("--epochs", type=int, default=None, help="gammacore epochs (default: the preset's)")
     ap.add_argument("--limit", type=int, default=None, help="first N train and test samples (quick runs)")
+    ap.add_argument("--golden-from", metavar="JSON",
+                    help="take the gammacore runs from a bench_robustness record (same preset, seeds and "
+                         "splits) instead of training them again")
     ap.add_argument("--name", default="digits_baselines")
     args = ap.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -70,6 +73,17 @@ def main():
             rows[s][name] = {"test_accuracy": float(clf.score(xte, yte)), "train_seconds": time.perf_counter() - t0}
         print(s, {k: v for k, v in rows[s].items() if k != "seed"}, flush=True)
     for model in ("float", "fixed"):
+        if args.golden_from:
+            import json
+            rec = json.loads(open(args.golden_from).read())
+            runs = {r["seed"]: r for r in rec["runs"] if r["task"] == "digits" and r["model"] == model}
+            group = [g for g in rec["groups"] if g["task"] == "digits" and g["model"] == model][0]
+            for s in seeds:
+                r = runs[s]
+                rows[s][f"gammacore_{model}"] = {"test_accuracy": r["test_accuracy"], "epochs": r["epochs"],
+                                                 "curve": r["curve"], "from": args.golden_from,
+                                                 "train_seconds_lockstep_share": group["train_wall_seconds"] / len(group["seeds"])}
+            continue
         t0 = time.perf_counter()
         res = train_many([preset("digits", seed=s) for s in seeds], tasks, model, seeds=seeds,
                          epochs=args.epochs, schedule=schedule("digits"), limit=args.limit)

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_train_step.py [--steps 3000] [--members 1,10]
 
-Coincidence preset 2-32-2 at dt = 1 ms, random input events, a loss (and an update) at
+The coincidence preset at dt = 1 ms (results/train_step*.json were measured on its former
+2-32-2 form), random input events, a loss (and an update) at
 every step; members > 1 are independent learners in lockstep (Network(members=True), what
 golden.train.train_many runs), timed per lockstep step and per member-step (CPU time, best
 of 3, so that other jobs on the machine do not inflate it). The members
