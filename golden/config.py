@@ -78,6 +78,14 @@ class LayerConfig:
     def K(self):
         return len(self.taus)
 
+    def check_member_weights(self, members, W, V, b):
+        """Raise ValueError unless W, V, b are per-member weights of this layer for ``members``
+        independent learners ((M, n_out, n_in), (M, n_out, K), (M, n_out))."""
+        want = ((members, self.n_out, self.n_in), (members, self.n_out, self.K), (members, self.n_out))
+        got = tuple(np.shape(a) for a in (W, V, b))
+        if got != want:
+            raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
+
 
 @dataclass(frozen=True)
 class LayerCoefs:

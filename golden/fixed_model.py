@@ -32,10 +32,7 @@ class FixedLayer:
     def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1, members=False):
         self.cfg, self.coefs, self.batch, self.members = cfg, coefs, batch, bool(members)
         if self.members:
-            want = ((batch, cfg.n_out, cfg.n_in), (batch, cfg.n_out, cfg.K), (batch, cfg.n_out))
-            got = tuple(np.shape(a) for a in (W, V, b))
-            if got != want:
-                raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
+            cfg.check_member_weights(batch, W, V, b)
         #: per-member extra learning-rate shift (members mode; see set_learning_shift)
         self.set_learning_shift(0)
         self.W_master = fp.master_from_forward(F.W.from_float(np.asarray(W, dtype=np.float64)))

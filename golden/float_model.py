@@ -29,10 +29,7 @@ class FloatLayer:
     def __init__(self, cfg: LayerConfig, coefs: LayerCoefs, W, V, b, batch=1, members=False):
         self.cfg, self.coefs, self.batch, self.members = cfg, coefs, batch, bool(members)
         if self.members:
-            want = ((batch, cfg.n_out, cfg.n_in), (batch, cfg.n_out, cfg.K), (batch, cfg.n_out))
-            got = tuple(np.shape(a) for a in (W, V, b))
-            if got != want:
-                raise ValueError(f"per-member weights W, V, b must have shapes {want}, not {got}")
+            cfg.check_member_weights(batch, W, V, b)
         self.W = np.array(W, dtype=np.float64)
         self.V = np.array(V, dtype=np.float64)
         self.b = np.array(b, dtype=np.float64)
