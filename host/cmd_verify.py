@@ -111,6 +111,16 @@ def _cocotb(args, dut, name, tb_module, case_data):
         return json.loads((tmp / "observed.json").read_text())
 
 
+def _case_figures(args, sizes, case, observed):
+    """The report fields of a network case and what the simulation observed on it."""
+    return {"seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
+            "learn": args.learn, "mode": args.mode, "steps": args.steps,
+            "events": sum(len(s["events"]) for s in case["steps"]),
+            "spikes": sum(len(s["packets"]) for s in case["steps"]),
+            "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
+            "learn_steps": len(observed["learn_cycles"]), "learn_cycles": int(sum(observed["learn_cycles"]))}
+
+
 def _report(report, json_path):
     for key in ("match", "first_mismatch", "simulator", "mode", "seed", "events", "spikes", "steps", "cycles",
                 "learn_steps", "learn_cycles"):
@@ -139,13 +149,7 @@ def _run_chip(args, json_path):
     wall = time.perf_counter() - start
     mismatch = first_net_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
-              "seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
-              "learn": args.learn, "mode": args.mode, "steps": args.steps,
-              "events": sum(len(s["events"]) for s in case["steps"]),
-              "spikes": sum(len(s["packets"]) for s in case["steps"]),
-              "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
-              "learn_steps": len(observed["learn_cycles"]), "learn_cycles": int(sum(observed["learn_cycles"])),
-              "wall_seconds": wall}
+              **_case_figures(args, sizes, case, observed), "wall_seconds": wall}
     return _report(report, json_path)
 
 
@@ -214,12 +218,7 @@ def _run_netlist(args, json_path):
               "netlist": args.netlist, "netlist_path": str(net["netlist"]), "cells": net["cells"],
               "clock_mhz": net["clk_freq"] / 1e6, "uart_divisor": net["divisor"],
               "pll": "not modelled: the core clock is driven directly",
-              "seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
-              "learn": args.learn, "mode": args.mode, "steps": args.steps,
-              "events": sum(len(s["events"]) for s in case["steps"]),
-              "spikes": sum(len(s["packets"]) for s in case["steps"]),
-              "cycles": int(sum(obs["cycles"])), "cycles_per_step": obs["cycles"],
-              "learn_steps": len(obs["learn_cycles"]), "learn_cycles": int(sum(obs["learn_cycles"])),
+              **_case_figures(args, sizes, case, obs),
               "same_clocks_as_rtl": same_clocks, "rtl_match": rtl_mismatch is None,
               "netlist_board_cycles": runs["netlist"]["board_cycles"],
               "netlist_cycles_per_second": runs["netlist"]["cycles_per_second"],
