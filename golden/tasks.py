@@ -31,6 +31,19 @@ class Task:
     def steps(self):
         return self.x_train.shape[1]
 
+    def validation_split(self, fraction=0.2):
+        """This task with its test set replaced by the last ``fraction`` of its training set
+        (which is in seeded random order), trained on the rest: for choosing settings
+        without looking at the test split."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"validation fraction must be in (0, 1), not {fraction!r}")
+        n = len(self.x_train)
+        n_fit = int(round((1.0 - fraction) * n))
+        if not 0 < n_fit < n:
+            raise ValueError(f"validation fraction {fraction!r} leaves {n_fit} of {n} training samples to fit")
+        return Task(self.name, self.dt, self.x_train[:n_fit], self.y_train[:n_fit], self.m_train[:n_fit],
+                    self.x_train[n_fit:], self.y_train[n_fit:], self.m_train[n_fit:], self.n_classes)
+
 
 def _check_dt(dt):
     if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not np.isfinite(dt) or dt <= 0:

@@ -96,3 +96,16 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     counts = np.bincount(a.y_test, minlength=10)
     assert counts.min() >= 30
     assert a.x_train.max() <= 1.0 and a.n_in == 8
+
+
+def test_validation_split_holds_out_the_end_of_the_training_set_and_never_the_test_set():
+    t = digits(seed=1)
+    v = t.validation_split(0.2)
+    n = len(t.y_train)
+    n_fit = int(round(0.8 * n))
+    assert np.array_equal(v.x_train, t.x_train[:n_fit]) and np.array_equal(v.y_train, t.y_train[:n_fit])
+    assert np.array_equal(v.x_test, t.x_train[n_fit:]) and np.array_equal(v.m_test, t.m_train[n_fit:])
+    assert len(v.y_train) + len(v.y_test) == n and v.n_classes == t.n_classes
+    for bad in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=f"validation fraction must be in \\(0, 1\\), not {bad}"):
+            t.validation_split(bad)
