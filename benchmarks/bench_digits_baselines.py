@@ -49,6 +49,31 @@ def images(task):
     return feats(task.x_train), feats(task.x_test)
 
 
+def golden_runs(model, seeds, eta, epochs, phases, validation, limit):
+    """Train the digits preset (with the overrides) for every seed in lockstep; returns the
+    per-seed results (without weights), the schedule and the wall time. Module-level so that
+    ``--jobs 2`` can run the float and the fixed model in two processes."""
+    plan = schedule("digits")
+    if phases:
+        plan = Schedule(plan.epochs, phases)
+    plan = plan.with_epochs(epochs)
+    tasks = [digits(seed=s) for s in seeds]
+    if validation:
+        tasks = [t.validation_split(validation) for t in tasks]
+    cfgs = []
+    for s in seeds:
+        cfg = preset("digits", seed=s)
+        if eta:
+            lr = dict(eta_w=eta, eta_v=eta, eta_b=eta)
+            cfg = replace(cfg, layers=tuple(replace(layer, **lr) for layer in cfg.layers)).validate()
+        cfgs.append(cfg)
+    t0 = time.perf_counter()
+    res = train_many(cfgs, tasks, model, seeds=seeds, schedule=plan, limit=limit,
+                     progress={"desc": f"digits {model} x{len(seeds)}", "position": ("float", "fixed").index(model)})
+    wall = time.perf_counter() - t0
+    return [{k: v for k, v in r.items() if k != "params"} for r in res], plan, wall
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2")
@@ -62,6 +87,8 @@ def main():
     ap.add_argument("--models", default="float,fixed", help="gammacore models to train: float, fixed or both")
     ap.add_argument("--eta", type=float, default=None, help="learning rates per second (default: the preset's)")
     ap.add_argument("--phases", type=int, default=None, help="rate halvings of the schedule (default: the preset's)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes for the gammacore models (default 2: float and "
+                    "fixed at once)")
     ap.add_argument("--name", default="digits_baselines")
     args = ap.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -77,17 +104,6 @@ def main():
     tasks = [digits(seed=s) for s in seeds]
     if args.validation:
         tasks = [t.validation_split(args.validation) for t in tasks]
-    plan = schedule("digits")
-    if args.phases:
-        plan = Schedule(plan.epochs, args.phases)
-    plan = plan.with_epochs(args.epochs)
-
-    def config(s):
-        cfg = preset("digits", seed=s)
-        if args.eta:
-            lr = dict(eta_w=args.eta, eta_v=args.eta, eta_b=args.eta)
-            cfg = replace(cfg, layers=tuple(replace(layer, **lr) for layer in cfg.layers)).validate()
-        return cfg
     rows = {s: {"seed": s} for s in seeds}
     for s, task in zip(seeds, tasks):
         xtr, xte = images(task)
@@ -102,6 +118,14 @@ def main():
                 clf.fit(xtr, ytr)
             rows[s][name] = {"test_accuracy": float(clf.score(xte, yte)), "train_seconds": time.perf_counter() - t0}
         print(s, {k: v for k, v in rows[s].items() if k != "seed"}, flush=True)
+    golden = {}
+    if not args.golden_from:
+        from concurrent.futures import ProcessPoolExecutor
+        job = (seeds, args.eta, args.epochs, args.phases, args.validation, args.limit)
+        with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(models)))) as pool:
+            futures = {m: pool.submit(golden_runs, m, *job) for m in models}
+            golden = {m: f.result() for m, f in futures.items()}
+    plan = next(iter(golden.values()))[1] if golden else schedule("digits").with_epochs(args.epochs)
     for model in models:
         if args.golden_from:
             import json
@@ -114,9 +138,7 @@ def main():
                                                  "curve": r["curve"], "from": args.golden_from,
                                                  "train_seconds_lockstep_share": group["train_wall_seconds"] / len(group["seeds"])}
             continue
-        t0 = time.perf_counter()
-        res = train_many([config(s) for s in seeds], tasks, model, seeds=seeds, schedule=plan, limit=args.limit)
-        wall = time.perf_counter() - t0
+        res, _, wall = golden[model]
         for s, r in zip(seeds, res):
             rows[s][f"gammacore_{model}"] = {"test_accuracy": r["test_accuracy"], "epochs": r["epochs"],
                                              "schedule_phases": r["schedule_phases"], "curve": r["curve"],
