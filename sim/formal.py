@@ -441,9 +441,10 @@ class LinkEngineCheck(Elaboratable):
     ``reach`` asserts instead what must fail within the depth: ``"bus"`` - no bus request
     ever starts; ``"retry"`` - no retried READ of a good length is ever taken up.
 
-    Not covered yet: "a retried frame gets the stored response" byte for byte on ``o``
-    (with a stop-and-wait host it needs about 45 clocks or more: two frames and two
-    responses).
+    Not covered yet: "a retried frame gets the stored response" byte for byte on ``o``.
+    With a stop-and-wait host it takes two frames and two responses; a first version of that
+    check (response bytes stored and compared) was still at clock 35 after 5 minutes
+    without a completed retry response, and was dropped.
     """
 
     def __init__(self, *, reach=None, max_count=1, link=None):
