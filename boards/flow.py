@@ -90,7 +90,8 @@ def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
     "soc" is the chip with its UART (at ``baud``, within :data:`~gammacore.protocol.UART_TOLERANCE`
     of the core clock over an integer divisor, see :func:`uart_divisor`); "probe-chip" the chip's bus target
     (network core, learning unit, router, FIFOs; :class:`gammacore.rtl.chip.Chip`) without
-    the UART, "probe" one layer core and "probe-mac" one synaptic accumulator (MAC lane),
+    the UART, "probe" the network core with one layer and "probe-mac" the same in its leanest
+    build around the MAC lane (inference-only, sync-only, serial encoder),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
     ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``) are passed to the
@@ -117,7 +118,7 @@ def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
 
 
 DESIGNS = ("soc", "probe-chip", "probe", "probe-mac")
-#: the designs built around one layer core (their --layers is 1)
+#: the designs built around the network core with one layer (their --layers is 1)
 SINGLE_LAYER = ("probe", "probe-mac")
 
 

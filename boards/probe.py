@@ -5,8 +5,9 @@ writes, bucket coefficients, encoder parameters, state read address, spike back-
 a bit of one serial scan-in shift register fed from ``rx``; every output is registered and
 XOR-reduced, through a pipelined tree, to ``tx``. Synthesis therefore keeps the whole
 datapath with its memories and multipliers, and the build reports the size and Fmax of
-that datapath alone: one :class:`~gammacore.rtl.layer_core.LayerCore` (``layer_probe``) or
-one :class:`~gammacore.rtl.accumulator.SynapticAccumulator`, the MAC lane
+that datapath alone: the network core :class:`~gammacore.rtl.net_core.NetCore` with one
+layer (``layer_probe``: the forward datapath, inference-only), the same core in its
+leanest build, inference-only and sync-only with the serial encoder, around its MAC lane
 (``accumulator_probe``), or the chip's bus target :class:`~gammacore.rtl.chip.Chip`, the
 whole network with learning and routing but without the UART (``chip_probe``). It has the same ports as the chip (``rx``, ``tx``, ``leds``), so
 the board top treats both alike.
@@ -15,9 +16,9 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..rtl.accumulator import SynapticAccumulator
+from ..regmap import Capacity
 from ..rtl.chip import Chip
-from ..rtl.layer_core import LayerCore
+from ..rtl.net_core import NetCore
 
 __all__ = ["Probe", "layer_probe", "accumulator_probe", "chip_probe"]
 
@@ -73,14 +74,23 @@ class Probe(wiring.Component):
         return m
 
 
+def one_layer(inputs, neurons, buckets):
+    """The :class:`Capacity` of one layer of ``inputs`` x ``neurons``, K = ``buckets``."""
+    return Capacity(1, neurons, inputs, inputs * neurons, buckets, max(inputs, neurons))
+
+
 def layer_probe(inputs, neurons, buckets, *, pow2=False):
-    """:class:`Probe` of one :class:`LayerCore` of ``inputs`` x ``neurons``, K = ``buckets``."""
-    return Probe(LayerCore(inputs, neurons, buckets, pow2=pow2))
+    """:class:`Probe` of the :class:`NetCore` of one layer of ``inputs`` x ``neurons``, K =
+    ``buckets``: the forward datapath (parallel encoder, asynchronous modes) without the
+    learning unit, as the former single-layer core had it."""
+    return Probe(NetCore(one_layer(inputs, neurons, buckets), pow2=pow2, learning=False))
 
 
 def accumulator_probe(inputs, neurons):
-    """:class:`Probe` of one :class:`SynapticAccumulator` (one MAC lane, W and A memories)."""
-    return Probe(SynapticAccumulator(inputs, neurons))
+    """:class:`Probe` of the :class:`NetCore` of one layer of ``inputs`` x ``neurons`` (K = 1)
+    in its leanest build (inference-only, sync-only, serial encoder): the MAC lane with its
+    W and A memories and the least of the rest."""
+    return Probe(NetCore(one_layer(inputs, neurons, 1), learning=False, serial_encoder=True, async_modes=False))
 
 
 def chip_probe(capacity, *, pow2=False, **options):

@@ -25,8 +25,8 @@ def add_arguments(p):
     p.add_argument("--board", required=True, metavar="{" + ",".join(BOARDS) + "}", help="target board")
     p.add_argument("--design", metavar="{" + ",".join(DESIGNS) + "}",
                    help="soc: the chip with its UART (default once it exists); probe-chip: the chip "
-                        "without UART, probe: one layer core, probe-mac: one synaptic accumulator (MAC "
-                        "lane), each behind a scan chain")
+                        "without UART, probe: the network core with one layer, probe-mac: the same, "
+                        "inference-only and sync-only (the MAC lane), each behind a scan chain")
     for name, what in (("layers", "layers"), ("inputs", "inputs of the first layer"),
                        ("neurons", "neurons per layer"), ("buckets", "gamma buckets K")):
         p.add_argument(f"--{name}", type=int, metavar="N",

@@ -1,4 +1,4 @@
-"""``gammacore verify``: a random layer in an RTL simulator against the golden model."""
+"""``gammacore verify``: a random layer or network on the chip in an RTL simulator against the golden model."""
 import json
 import tempfile
 import time
@@ -22,8 +22,9 @@ def add_arguments(p):
     p.add_argument("--rate", type=float, default=0.5, help="probability of an event per input and step (default 0.5)")
     p.add_argument("--seed", type=int, default=1, help="seed of the layer, the inputs and the stalls")
     p.add_argument("--layers", type=int, metavar="L",
-                   help="run a random L-layer network on the whole chip (bus, network core, router) instead "
-                        "of one layer on the layer core: hidden layers of --neurons, an output layer of --outputs")
+                   help="run a random L-layer network (hidden layers of --neurons, a linear output layer of "
+                        "--outputs) instead of one layer of --neurons with an encoder; both on the whole chip "
+                        "(bus, network core, router)")
     p.add_argument("--outputs", type=int, default=4, metavar="N", help="output neurons with --layers (default 4)")
     p.add_argument("--learn", action="store_true",
                    help="stream random errors and learn online on about half of the steps (whole chip; "
@@ -71,25 +72,9 @@ def run(args):
             raise CliError(f"--layers expects an integer in 1..8, not {args.layers}")
         return _run_chip(args, json_path)
 
-    from ..sim.layer_case import first_mismatch, make_case
-    case = make_case(args.seed, args.inputs, args.neurons, args.buckets, args.steps, args.rate)
-    start = time.perf_counter()
-    if args.sim == "amaranth":
-        from ..sim.amaranth_layer import run_amaranth
-        observed = run_amaranth(case)
-    else:
-        from ..rtl.layer_core import LayerCore
-        dut = LayerCore(args.inputs, args.neurons, args.buckets, W=case["W"], V=case["V"], b=case["b"])
-        observed = _cocotb(args, dut, "layer_core", "gammacore.sim.tb_layer_core", case)
-    wall = time.perf_counter() - start
-    mismatch = first_mismatch(case, observed)
-    report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
-              "seed": args.seed, "inputs": args.inputs, "neurons": args.neurons, "buckets": args.buckets,
-              "steps": args.steps, "events": sum(len(e) for e in case["events"]),
-              "spikes": sum(len(s) for s in case["expected"]["spikes"]),
-              "cycles": int(sum(observed["cycles"])), "cycles_per_step": observed["cycles"],
-              "wall_seconds": wall}
-    return _report(report, json_path)
+    # one layer of --inputs x --neurons with a sigma-delta encoder (every spike compared) on
+    # the network core of the whole chip
+    return _run_chip(args, json_path, single=True)
 
 
 def _cocotb(args, dut, name, tb_module, case_data):
@@ -134,12 +119,18 @@ def _report(report, json_path):
     return 0 if report["match"] else 1
 
 
-def _run_chip(args, json_path):
+def _run_chip(args, json_path, single=False):
+    """A random network case on the chip; ``single``: one layer of --inputs x --neurons whose
+    encoder sends its spikes to the host (the default case of ``verify``)."""
     from ..sim.amaranth_chip import first_net_mismatch, run_chip_amaranth
     from ..sim.net_case import case_json, make_net_case
-    sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
+    if single:
+        args.layers = 1
+        sizes = (args.inputs, args.neurons)
+    else:
+        sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
     case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
-                         p_learn=0.5 if args.learn else 0.0, mode=args.mode)
+                         p_learn=0.5 if args.learn else 0.0, mode=args.mode, out_encoder=single)
     start = time.perf_counter()
     if args.sim == "amaranth":
         observed = run_chip_amaranth(case)
@@ -150,6 +141,8 @@ def _run_chip(args, json_path):
     mismatch = first_net_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
               **_case_figures(args, sizes, case, observed), "wall_seconds": wall}
+    if single:
+        report.update(inputs=args.inputs, neurons=args.neurons)
     return _report(report, json_path)
 
 

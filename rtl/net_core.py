@@ -607,7 +607,9 @@ class NetCore(wiring.Component):
                 m.d.comb += [rd["V"].addr.eq(nk), rd["Z"].addr.eq(nk), rd["B"].addr.eq(d.n_base + dn_j),
                              rd["V"].en.eq(advance_dn), rd["Z"].en.eq(advance_dn), rd["B"].en.eq(advance_dn),
                              rd["E"].addr.eq(d.n_base + xj_next), rd["D"].addr.eq(d.n_base + xj_next),
-                             rd["E"].en.eq(1), rd["D"].en.eq(1)]
+                             # only while a neuron is left: past the pass's last neuron the address
+                             # may wrap onto the word the encoder is writing back
+                             rd["E"].en.eq(xj_next != nj_hi), rd["D"].en.eq(xj_next != nj_hi)]
                 with m.If(advance_dn):
                     m.d.sync += [dn_valid.eq(dn_issue), dn_rk.eq(dn_k)]
                     with m.If(dn_issue):

@@ -20,17 +20,21 @@ from ..golden.network import Network
 __all__ = ["random_network", "make_net_case", "chip_words", "case_json"]
 
 
-def random_network(rng, sizes, K, dt=1e-3):
+def random_network(rng, sizes, K, dt=1e-3, out_encoder=False):
     """A fixed-point Network with layer sizes ``sizes`` (n_in, n1, ..., n_out), random time
     constants, encoder settings, learning rates and weights; the output layer is linear
-    without encoder, hidden layers are ReLU with sigma-delta encoders."""
+    without encoder, hidden layers are ReLU with sigma-delta encoders. ``out_encoder``: the
+    output layer has a sigma-delta encoder too (its spikes go to the host) and a random
+    readout, ReLU or linear (the single-layer cases of ``gammacore verify``)."""
     taus = tuple(float(t) for t in np.sort(rng.uniform(0.0015, 0.03, size=K)))
     layers = []
     for n, (a, b) in enumerate(zip(sizes, sizes[1:])):
         last = n == len(sizes) - 2
         lr = {k: float(2.0 ** rng.integers(-2, 6)) for k in ("eta_w", "eta_v", "eta_b")}
-        layers.append(LayerConfig(int(a), int(b), taus=taus, readout="linear" if last else "relu",
-                                  encoder="none" if last else "sigma-delta",
+        readout, encoder = ("linear", "none") if last else ("relu", "sigma-delta")
+        if last and out_encoder:
+            readout, encoder = ("relu" if rng.integers(0, 2) else "linear"), "sigma-delta"
+        layers.append(LayerConfig(int(a), int(b), taus=taus, readout=readout, encoder=encoder,
                                   theta0=float(rng.uniform(0.01, 0.3)), m_f=float(rng.uniform(0, 0.3)),
                                   tau_theta=float(rng.uniform(0.005, 0.05)), n_max=int(rng.integers(1, 16)), **lr))
     cfg = NetworkConfig(dt=dt, layers=tuple(layers), init_seed=int(rng.integers(1 << 30)), init_gain=2.0).validate()
@@ -41,18 +45,18 @@ def random_network(rng, sizes, K, dt=1e-3):
     return Network(cfg, "fixed", params=params)
 
 
-def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sync"):
+def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sync", out_encoder=False):
     """Build a random network, inputs and errors; run the golden model; return the case.
 
     ``pow2``: every layer's bucket rates are exact powers of two (beta_k = 2**-s), for the
     chip's shift-instead-of-multiply bucket pass. ``mode``: "sync", "async-random" or
     "async-priority" (:mod:`gammacore.golden.async_model`; spikes in firing order, the
-    LFSR seeded from the case seed).
+    LFSR seeded from the case seed). ``out_encoder``: see :func:`random_network`.
     """
     mode = R.Mode.from_label(mode)
     lfsr_seed = 1 + seed % 0xFFFF
     rng = np.random.default_rng(seed)
-    net = random_network(rng, sizes, K)
+    net = random_network(rng, sizes, K, out_encoder=out_encoder)
     cfg = net.cfg
     if pow2:
         for layer in net.layers:

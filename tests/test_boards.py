@@ -17,11 +17,10 @@ from gammacore.boards import pll_ecp5, pll_ice40
 from gammacore.boards.flow import make_design, module_stats, overfull, yosys_stats
 from gammacore.boards.pll_ecp5 import ECP5PLL, ecp5_pll_params
 from gammacore.boards.pll_ice40 import ICE40PLL, ice40_pll_params
-from gammacore.boards.probe import Probe
+from gammacore.boards.probe import Probe, accumulator_probe
 from gammacore.boards.program import ProgramError, find_programmer, program_command
 from gammacore.boards.table import BOARDS, Size, board
 from gammacore.boards.top import BoardTop
-from gammacore.rtl.accumulator import SynapticAccumulator
 
 VENV_BIN = Path(sys.executable).parent
 GAMMACORE = VENV_BIN / "gammacore"
@@ -220,7 +219,7 @@ def test_probe_scan_chain_drives_every_input_and_tx_is_output_parity():
     all core outputs three clocks earlier."""
     seed = 11
     rng = random.Random(seed)
-    dut = Probe(SynapticAccumulator(3, 4))
+    dut = accumulator_probe(3, 4)
     n_cycles = 3 * dut.scan_bits
 
     async def tb(ctx):

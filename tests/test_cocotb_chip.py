@@ -10,15 +10,16 @@ from gammacore.sim.amaranth_chip import first_net_mismatch
 from gammacore.sim.net_case import case_json, make_net_case
 
 
-def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4, mode="sync"):
-    print(f"seed={seed} sim={sim} sizes={sizes} K={K} mode={mode}")
-    case = make_net_case(seed, sizes, K, T, p_learn=p_learn, mode=mode)
+def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4, mode="sync", pow2=False,
+             out_encoder=False):
+    print(f"seed={seed} sim={sim} sizes={sizes} K={K} mode={mode} pow2={pow2}")
+    case = make_net_case(seed, sizes, K, T, p_learn=p_learn, mode=mode, pow2=pow2, out_encoder=out_encoder)
     assert any(s["packets"] for s in case["steps"]), f"seed={seed}: no spikes in the case"
     if mode != "sync":
         assert any(s["packets"] != sorted(s["packets"]) for s in case["steps"]), \
             f"seed={seed}: no step fires out of layer order; the case does not exercise the dispatch"
     (tmp_path / "case.json").write_text(json.dumps(case_json(case)))
-    v = runner.export(Chip(case["capacity"], out_depth=out_depth), "chip", tmp_path / "chip.v")
+    v = runner.export(Chip(case["capacity"], out_depth=out_depth, pow2=pow2), "chip", tmp_path / "chip.v")
     runner.run(sim, v, "chip", "gammacore.sim.tb_chip", tmp_path / "build",
                extra_env={"GAMMACORE_CASE": str(tmp_path / "case.json"),
                           "GAMMACORE_OUT": str(tmp_path / "observed.json")}, seed=seed)
@@ -53,3 +54,26 @@ def test_chip_cocotb_async_modes(sim, mode, tmp_path):
 def test_chip_cocotb_long_async(mode, tmp_path):
     """Hundreds of steps of asynchronous inference and online learning (Verilator)."""
     run_case("verilator", tmp_path, 402, (6, 12, 10, 4), 4, T=200, p_learn=0.5, mode=mode)
+
+
+# one layer with an encoder, its spikes to the host (what the former single-layer core's
+# benches covered; the same cases as `gammacore verify` without --layers)
+@pytest.mark.parametrize("sim", runner.SIMULATORS)
+@pytest.mark.parametrize("seed", [101, 102])
+def test_one_layer_cocotb(sim, seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    sizes = (int(rng.integers(2, 7)), int(rng.integers(2, 9)))
+    obs = run_case(sim, tmp_path, seed, sizes, int(rng.integers(1, 5)), T=10, p_learn=0.0, out_encoder=True)
+    assert len(obs["cycles"]) == 10 and all(c > 0 for c in obs["cycles"])
+
+
+@pytest.mark.parametrize("sim", runner.SIMULATORS)
+def test_power_of_two_one_layer_cocotb(sim, tmp_path):
+    obs = run_case(sim, tmp_path, 111, (5, 6), 3, T=8, p_learn=0.0, pow2=True, out_encoder=True)
+    assert len(obs["cycles"]) == 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", runner.SIMULATORS)
+def test_one_layer_cocotb_long(sim, tmp_path):
+    run_case(sim, tmp_path, 201, (16, 24), 4, T=60, p_learn=0.0, out_encoder=True)

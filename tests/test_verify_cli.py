@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gammacore.host import cmd_verify
-from gammacore.sim.layer_case import first_mismatch, make_case
+from gammacore.sim.host_script import first_net_mismatch
+from gammacore.sim.net_case import make_net_case
 
 GAMMACORE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "gammacore"
 
@@ -21,20 +22,23 @@ def test_verify_amaranth_matches_and_writes_json(tmp_path):
     rep = json.loads(out.read_text())
     assert rep["match"] is True and rep["first_mismatch"] is None
     assert rep["steps"] == 6 and rep["events"] > 0 and rep["cycles"] == sum(rep["cycles_per_step"])
+    # one layer of 3 x 5 on the chip's network core, its spikes compared
+    assert rep["layers"] == 1 and rep["sizes"] == [3, 5] and rep["inputs"] == 3 and rep["neurons"] == 5
+    assert rep["spikes"] > 0
 
 
 def test_verify_reports_first_mismatch_and_exits_1(monkeypatch, capsys):
     """A core that drops one spike is caught, named, and the exit status is 1."""
-    import gammacore.sim.amaranth_layer as al
-    real = al.run_amaranth
+    import gammacore.sim.amaranth_chip as ac
+    real = ac.run_chip_amaranth
 
     def faulty(case, **kw):
         obs = real(case, **kw)
-        step = next(t for t, s in enumerate(obs["spikes"]) if s)
-        obs["spikes"][step] = obs["spikes"][step][1:]
+        step = next(t for t, s in enumerate(obs["packets"]) if s)
+        obs["packets"][step] = obs["packets"][step][1:]
         return obs
 
-    monkeypatch.setattr(al, "run_amaranth", faulty)
+    monkeypatch.setattr(ac, "run_chip_amaranth", faulty)
     args = argparse.Namespace(sim="amaranth", inputs=3, neurons=4, buckets=2, steps=5, rate=0.6, seed=2, json=None,
                               layers=None, outputs=4, learn=False, mode="sync")
     assert cmd_verify.run(args) == 1
@@ -43,11 +47,13 @@ def test_verify_reports_first_mismatch_and_exits_1(monkeypatch, capsys):
 
 
 def test_first_mismatch_names_state_words():
-    case = make_case(3, 2, 3, 2, 4)
-    observed = {k: list(v) for k, v in case["expected"].items()}
-    assert first_mismatch(case, observed) is None
-    observed["d"][1] += 1
-    assert first_mismatch(case, observed) == f"final d[1] = {case['expected']['d'][1] + 1} != golden {case['expected']['d'][1]}"
+    case = make_net_case(3, (2, 3), 2, 4, p_learn=0.0, out_encoder=True)
+    observed = {"packets": [s["packets"] for s in case["steps"]], "x_out": [s["x_out"] for s in case["steps"]],
+                **{k: list(v) for k, v in case["final"].items()}}
+    assert first_net_mismatch(case, observed) is None
+    observed["D"][1] += 1
+    assert first_net_mismatch(case, observed) == \
+        f"final D[1] = {case['final']['D'][1] + 1} != golden {case['final']['D'][1]}"
 
 
 @pytest.mark.parametrize("args,word", [(["--sim", "modelsim"], "modelsim"), (["--neurons", "0"], "--neurons"),

@@ -1,0 +1,110 @@
+"""The network core with one layer vs the golden FixedLayer, through the chip's bus (amaranth.sim).
+
+These replace the tests of the former single-layer core (rtl/layer_core.py) and synaptic
+accumulator (rtl/accumulator.py): one layer with a sigma-delta encoder whose spikes go to
+the host, every spike, every output x and every final state word equal to the golden
+model, with random idle cycles and pauses in reading the output FIFO (back-pressure).
+"""
+import numpy as np
+import pytest
+
+from gammacore import regmap as R
+from gammacore.golden import fixedpoint as fp
+from gammacore.rtl import ram
+from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
+from gammacore.rtl.chip import Chip
+from gammacore.sim.net_case import chip_words, make_net_case
+
+
+def check(case, **kw):
+    print(f"seed={case['seed']} sizes={case['sizes']} K={case['K']} pow2={case['pow2']} {kw}")
+    assert any(s["packets"] for s in case["steps"]), f"seed={case['seed']}: the case produced no spikes"
+    obs = run_chip_amaranth(case, **kw)
+    assert first_net_mismatch(case, obs) is None, f"seed={case['seed']}: {first_net_mismatch(case, obs)}"
+    assert obs["collisions"] == [], f"seed={case['seed']}: read/write collisions {obs['collisions'][:5]}"
+    return obs
+
+
+def one_layer(seed, n_in, n_out, K, T, rate=0.5, pow2=False, p_learn=0.0):
+    return make_net_case(seed, (n_in, n_out), K, T, rate=rate, p_learn=p_learn, pow2=pow2, out_encoder=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4, 5, 6, 11])
+def test_one_layer_matches_golden(seed):
+    rng = np.random.default_rng(seed)
+    check(one_layer(seed, int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 5)), T=12))
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9, 11])
+def test_power_of_two_one_layer_matches_golden(seed):
+    rng = np.random.default_rng(seed)
+    check(one_layer(seed, int(rng.integers(1, 6)), int(rng.integers(1, 8)), int(rng.integers(1, 5)), T=12,
+                    pow2=True))
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_one_layer_learning_matches_golden(seed):
+    """The first layer's learning (no error below) with its encoder on."""
+    rng = np.random.default_rng(seed)
+    case = one_layer(seed, int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 5)), T=10,
+                     p_learn=0.6)
+    obs = check(case)
+    assert obs["learn_cycles"], f"seed={seed}: the case must learn"
+
+
+def test_cycles_per_step_without_stalls():
+    """Without idle clocks or back-pressure a one-layer step costs its event fan-out
+    E (N + 1), the bucket pass (N + I) K and the neuron pass N K, plus a few pipeline and
+    descriptor-load clocks (``CYCLES``, the core's working clocks)."""
+    n_in, n_out, K = 4, 5, 3
+    case = one_layer(31, n_in, n_out, K, T=6, rate=0.5)
+    obs = check(case, p_idle=0.0, p_pause=0.0)
+    for c, step in zip(obs["cycles"], case["steps"]):
+        E = len(step["events"])
+        ideal = (n_out + n_in) * K + n_out * K + E * (n_out + 1)
+        assert ideal <= c <= ideal + 24, (c, ideal, E)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_fan_out_matches_golden_accumulate(seed):
+    """The fan-out engine alone: the host's events of one step, taken by the idle core, leave
+    A = golden accumulate(W, q) and qin = q in the core's memories (events in random order,
+    random idle clocks)."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out = int(rng.integers(1, 9)), int(rng.integers(1, 12))
+    case = one_layer(seed, n_in, n_out, 2, T=1, rate=0.7)
+    layer = case["initial"][0]
+    q = np.zeros(n_in, dtype=np.int64)
+    for src, mag in case["steps"][0]["events"]:
+        q[src] = mag
+    want_a = fp.accumulate(layer.W, q).tolist()
+    dut = Chip(case["capacity"])
+    got = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.3, seed=seed)
+        await host.load(chip_words(case))
+        for src, mag in case["steps"][0]["events"]:
+            await host.request(R.Reg.EVENT, R.event_word(src, mag))
+        while int(await host.request(R.Reg.EVENTS_IN)) < len(case["steps"][0]["events"]):
+            pass                            # queued events are still being taken
+        for _ in range(n_out + 4):          # the last event's fan-out
+            await ctx.tick()
+        mems = dut.core.memories
+        got["A"] = [ctx.get(mems["A"].data[j]) for j in range(n_out)]
+        got["qin"] = [ctx.get(mems["QIN"].data[i]) for i in range(n_in)]
+        got["events_in"] = int(await host.request(R.Reg.EVENTS_IN))
+
+    sim, collisions, _ = ram.watched_simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    print(f"seed={seed} n_in={n_in} n_out={n_out}")
+    assert got["A"] == want_a, f"seed={seed}"
+    assert got["qin"] == q.tolist(), f"seed={seed}"
+    assert got["events_in"] == len(case["steps"][0]["events"]) and collisions == []
+
+
+def test_bad_capacity_is_named():
+    with pytest.raises(ValueError, match="neurons"):
+        R.Capacity(1, 0, 2, 2, 4, 2)
