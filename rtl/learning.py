@@ -21,8 +21,9 @@ n_in words and the sums are cleared. Every update saturates the 32-bit master wo
 whose top 16 bits the forward path reads - that is how updates below one forward LSB
 accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
 
-The unit is a client of the core's memories (``*_addr``, ``*_ren`` -> ``*_rdata`` one clock
-later, ``*_wen``/``*_wdata``); the core hands them over while the unit is ``busy``.
+The unit is a client of the core's memories (``mem``: a read port and, for W, V and b, a
+write port at the same address); the core hands them over while the unit runs (the
+sequencer's LEARN phase, :mod:`gammacore.rtl.net_memories`).
 """
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
@@ -30,7 +31,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
+from ..regmap import Capacity
 from .bucket_decay import saturate
+from .net_memories import Engine, client_signature
 
 __all__ = ["LearningUnit"]
 
@@ -65,8 +68,9 @@ class LearningUnit(wiring.Component):
     busy, done : out (done pulses once per layer)
     n_in, n_out, w_base, n_base, i_base, relu, first, shift_w, shift_v, shift_b : the layer, in
     err_w_addr, err_w_data, err_w_en : host write port of the error memory, in
-    w_*, v_*, b_* : clients of the W, V and b master memories (read and write)
-    z_*, t_*, x_* : read clients of Z, the traces and x
+    mem : its ports of the W, V and b master memories (read and write) and of Z, the traces
+        and x (read), :func:`~gammacore.rtl.net_memories.client_signature` of
+        :attr:`Engine.LEARN <gammacore.rtl.net_memories.Engine>`, flipped
     """
 
     def __init__(self, buckets, max_neurons, max_inputs, w_depth, n_depth, i_depth):
@@ -88,18 +92,9 @@ class LearningUnit(wiring.Component):
             "err_w_en": In(1),
             "err_r_addr": In(_bits(max(max_neurons, max_inputs))), "err_r_data": Out(signed(F.ERR.width)),
         }
-        for name, depth, width, write in (("w", w_depth, F.MASTER.width, True),
-                                          ("v", n_depth * K, F.MASTER.width, True),
-                                          ("b", n_depth, F.MASTER.width, True),
-                                          ("z", n_depth * K, F.Z.width, False),
-                                          ("t", i_depth * K, F.TRACE.width, False),
-                                          ("x", n_depth, F.X.width, False)):
-            ports[f"{name}_addr"] = Out(_bits(depth))
-            ports[f"{name}_ren"] = Out(1)
-            ports[f"{name}_rdata"] = In(signed(width))
-            if write:
-                ports[f"{name}_wen"] = Out(1)
-                ports[f"{name}_wdata"] = Out(signed(width))
+        # the memories it reads and writes: the ports OWNERSHIP gives Engine.LEARN
+        shape = Capacity(1, n_depth, i_depth, w_depth, K, max(max_neurons, max_inputs))
+        ports["mem"] = In(client_signature(shape, Engine.LEARN))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -113,6 +108,19 @@ class LearningUnit(wiring.Component):
         err_host = err_mem.read_port()
         bl_rd, bl_wr = bl_mem.read_port(), bl_mem.write_port()
         m.d.comb += [err_host.addr.eq(self.err_r_addr), self.err_r_data.eq(err_host.data)]
+
+        # the memory requests: one address per memory (a read, then the write of the same word)
+        W, V, B, Z, T, X = self.mem.W, self.mem.V, self.mem.B, self.mem.Z, self.mem.TRACE, self.mem.X
+        req = {}
+        for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("t", T), ("x", X)):
+            req[f"{name}_addr"] = Signal(len(port.rd.addr), name=f"{name}_addr")
+            req[f"{name}_ren"] = Signal(name=f"{name}_ren")
+            m.d.comb += [port.rd.addr.eq(req[f"{name}_addr"]), port.rd.en.eq(req[f"{name}_ren"])]
+            if hasattr(port, "wr"):
+                req[f"{name}_wen"] = Signal(name=f"{name}_wen")
+                req[f"{name}_wdata"] = Signal(port.wr.data.shape(), name=f"{name}_wdata")
+                m.d.comb += [port.wr.addr.eq(req[f"{name}_addr"]), port.wr.en.eq(req[f"{name}_wen"]),
+                             port.wr.data.eq(req[f"{name}_wdata"])]
 
         j = Signal(range(self.max_n + 1))
         i = Signal(range(self.max_i + 1))
@@ -135,9 +143,9 @@ class LearningUnit(wiring.Component):
         sw = Signal(7)
         m.d.comb += [sv.eq(self.shift_v + GRAD_ALIGN), sw.eq(self.shift_w + GRAD_ALIGN)]
         dz = Signal(signed(F.ERR.width + F.Z.width))
-        m.d.comb += dz.eq(delta * self.z_rdata)
+        m.d.comb += dz.eq(delta * Z.rd.data)
         v_upd = round_shift(m, dz, sv, dz.shape().width, "v_upd")
-        v_new = saturate(m, self.v_rdata - v_upd, F.MASTER, "v_new")
+        v_new = saturate(m, V.rd.data - v_upd, F.MASTER, "v_new")
         b_upd = Signal(signed(F.ERR.width + 18))
         sb = self.shift_b
         b_align = F.MASTER.frac - F.ERR.frac
@@ -148,7 +156,7 @@ class LearningUnit(wiring.Component):
             m.d.comb += b_upd.eq(b_rs)
         with m.Else():
             m.d.comb += b_upd.eq(delta << b_lsh)
-        b_new = saturate(m, self.b_rdata - b_upd, F.MASTER, "b_new")
+        b_new = saturate(m, B.rd.data - b_upd, F.MASTER, "b_new")
         gv = Signal(signed(F.ERR.width + vsum.shape().width))
         m.d.comb += gv.eq(delta * vsum)
         g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, "g_next")
@@ -156,9 +164,9 @@ class LearningUnit(wiring.Component):
         du = Signal(signed(F.ERR.width + F.TRACE.width))
         m.d.comb += du.eq(delta * u)
         w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
-        w_new = saturate(m, self.w_rdata - w_upd, F.MASTER, "w_new")
+        w_new = saturate(m, W.rd.data - w_upd, F.MASTER, "w_new")
         w_fwd = Signal(signed(F.W.width))
-        m.d.comb += w_fwd.eq(self.w_rdata >> F.MASTER_SHIFT)
+        m.d.comb += w_fwd.eq(W.rd.data >> F.MASTER_SHIFT)
         bl_sum = Signal(signed(F.ACC.width))
         m.d.comb += bl_sum.eq(bl_rd.data + g * w_fwd)
         below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
@@ -181,11 +189,11 @@ class LearningUnit(wiring.Component):
                     m.next = "BELOW"
                 with m.Else():
                     m.d.comb += [err_rd.addr.eq(j), err_rd.en.eq(1),
-                                 self.x_addr.eq(self.n_base + j), self.x_ren.eq(1)]
+                                 req["x_addr"].eq(self.n_base + j), req["x_ren"].eq(1)]
                     m.next = "DELTA"
             with m.State("DELTA"):
                 m.d.comb += self.busy.eq(1)
-                dead = self.relu & (self.x_rdata <= 0)
+                dead = self.relu & (X.rd.data <= 0)
                 m.d.sync += [delta.eq(Mux(dead, 0, err_rd.data)), k.eq(0), vsum.eq(0)]
                 with m.If(dead | (err_rd.data == 0)):
                     m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
@@ -193,42 +201,42 @@ class LearningUnit(wiring.Component):
                 with m.Else():
                     m.next = "V_READ"
             with m.State("V_READ"):
-                m.d.comb += [self.busy.eq(1), self.v_addr.eq(nk_base + k), self.v_ren.eq(1),
-                             self.z_addr.eq(nk_base + k), self.z_ren.eq(1)]
+                m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_ren"].eq(1),
+                             req["z_addr"].eq(nk_base + k), req["z_ren"].eq(1)]
                 m.next = "V_WRITE"
             with m.State("V_WRITE"):
-                m.d.comb += [self.busy.eq(1), self.v_addr.eq(nk_base + k), self.v_wdata.eq(v_new),
-                             self.v_wen.eq(1)]
+                m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_wdata"].eq(v_new),
+                             req["v_wen"].eq(1)]
                 for n in range(K):
                     with m.If(k == n):
-                        m.d.sync += vreg[n].eq(self.v_rdata >> F.MASTER_SHIFT)
-                m.d.sync += [vsum.eq(vsum + (self.v_rdata >> F.MASTER_SHIFT)), k.eq(k + 1)]
+                        m.d.sync += vreg[n].eq(V.rd.data >> F.MASTER_SHIFT)
+                m.d.sync += [vsum.eq(vsum + (V.rd.data >> F.MASTER_SHIFT)), k.eq(k + 1)]
                 with m.If(k == K - 1):
                     m.next = "B_READ"
                 with m.Else():
                     m.next = "V_READ"
             with m.State("B_READ"):
-                m.d.comb += [self.busy.eq(1), self.b_addr.eq(self.n_base + j), self.b_ren.eq(1)]
+                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_ren"].eq(1)]
                 m.next = "B_WRITE"
             with m.State("B_WRITE"):
-                m.d.comb += [self.busy.eq(1), self.b_addr.eq(self.n_base + j), self.b_wdata.eq(b_new),
-                             self.b_wen.eq(1)]
+                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_wdata"].eq(b_new),
+                             req["b_wen"].eq(1)]
                 m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), t_row.eq(self.i_base * K)]
                 m.next = "TRACE"
             with m.State("TRACE"):
                 # issue the K trace reads of input i; the MAC follows one clock behind
-                m.d.comb += [self.busy.eq(1), self.t_addr.eq(t_addr), self.t_ren.eq(1)]
+                m.d.comb += [self.busy.eq(1), req["t_addr"].eq(t_addr), req["t_ren"].eq(1)]
                 m.d.sync += [mac_valid.eq(1), mac_k.eq(k)]
                 with m.If(k == K - 1):
                     m.next = "W_READ"
                 m.d.sync += k.eq(k + 1)
             with m.State("W_READ"):
-                m.d.comb += [self.busy.eq(1), self.w_addr.eq(w_addr), self.w_ren.eq(1),
+                m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_ren"].eq(1),
                              bl_rd.addr.eq(i), bl_rd.en.eq(1)]
                 m.d.sync += mac_valid.eq(0)
                 m.next = "W_WRITE"
             with m.State("W_WRITE"):
-                m.d.comb += [self.busy.eq(1), self.w_addr.eq(w_addr), self.w_wdata.eq(w_new), self.w_wen.eq(1),
+                m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_wdata"].eq(w_new), req["w_wen"].eq(1),
                              bl_wr.addr.eq(i), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~self.first)]
                 m.d.sync += [i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
                 with m.If(i == self.n_in - 1):
@@ -258,5 +266,5 @@ class LearningUnit(wiring.Component):
             for n in range(K):
                 with m.If(mac_k == n):
                     m.d.comb += vk.eq(vreg[n])
-            m.d.sync += u_acc.eq(Mux(mac_k == 0, 0, u_acc) + vk * self.t_rdata)
+            m.d.sync += u_acc.eq(Mux(mac_k == 0, 0, u_acc) + vk * T.rd.data)
         return m

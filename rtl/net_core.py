@@ -57,57 +57,42 @@ golden model's ``reset``.
 The memory port (``mem_*``, :class:`gammacore.regmap.Region`) reads and writes the master
 weights, the routing table is in the router; state words and the learning errors, while the
 core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid with it).
+
+**Structure.** The core is a set of engines, one file each, under one sequencer:
+
+- :mod:`~gammacore.rtl.fanout`: the event fan-out (phase 1 above, and the delivery of
+  forward spikes into Z^1 in the asynchronous modes);
+- :mod:`~gammacore.rtl.neuron_pass`: the bucket pass (phase 2) and the neuron pass
+  (phase 3: dendrite, encoder, the pending words);
+- :mod:`~gammacore.rtl.async_scheduler`: the LFSR and the scan of the pending table;
+- :mod:`~gammacore.rtl.learning`: the learning unit;
+- :mod:`~gammacore.rtl.sequencer`: the state machine of a step, of learning, of clear and
+  of the host's memory requests, which starts the engines through their control interfaces;
+- :mod:`~gammacore.rtl.net_memories`: the memories, and which engine owns which port in
+  which phase (``OWNERSHIP``; the sequencer names the owner, a violation is flagged in
+  simulation). The host's memory requests and the clear are the two small clients in this
+  file.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden import formats as F
 from ..regmap import Capacity, Mode, Region, layer_fields
-from .bucket_decay import BucketDecay, saturate
-from .dendrite import Dendrite
+from .async_scheduler import AsyncScheduler
 from .descriptors import DescriptorStore, descriptor_layout
-from .encoder import Encoder
-from .encoder_serial import SerialEncoder
+from .fanout import FanOut
 from .learning import LearningUnit
+from .net_memories import Engine, NetMemories, memory_shapes, pending_layout
+from .neuron_pass import BucketPass, NeuronPass, Pass
 from .no_learning import NoLearningUnit
-from .ram import ram, read_port
 from .router import fwd_layout, spike_layout
-from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
+from .sequencer import CLEARED, After, Sequencer
 
-__all__ = ["NetCore", "descriptor_layout"]
+__all__ = ["NetCore", "descriptor_layout", "Pass", "After", "pending_layout"]
 
 
 def _bits(n):
     return max(1, (n - 1).bit_length())
-
-
-#: a neuron's word in the pending table of the asynchronous modes
-pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
-
-
-class Pass(enum.Enum, shape=3):
-    """What a neuron pass applies (encoder flags decay-e / fire / decay-d; pending updates)."""
-    SYNC = 0          # the whole encoder step, spikes out
-    EVAL_FIRST = 1    # decay e, count; the pending table is written afresh
-    EVAL = 2          # count; pending words updated
-    FIRE = 3          # fire (one neuron); its pending word becomes fired
-    DDECAY = 4        # decay d
-
-
-class After(enum.Enum, shape=3):
-    """The state a descriptor load returns to."""
-    FWD_EVENTS = 0
-    DDECAY = 1
-    SCAN = 2
-    NEURONS = 3
-    LEARN_START = 4
-    STEP_DONE = 5
-
-
-#: the states only the asynchronous modes return to
-ASYNC_AFTER = (After.DDECAY, After.SCAN)
 
 
 class NetCore(wiring.Component):
@@ -188,552 +173,120 @@ class NetCore(wiring.Component):
             "events_in": Out(32), "refused": Out(32),
         })
 
+    @property
+    def memories(self):
+        """name -> memory (after elaboration): :attr:`NetMemories.memories`."""
+        return self.arrangement.memories
+
     def elaborate(self, platform):
         m = Module()
         c, K, L = self.cap, self.cap.buckets, self.cap.layers
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
-
-        # inference only on an iCE40 UltraPlus: W, V and B (read by the core, written only by
-        # the host while idle, never both in one clock) in the SPRAM blocks; B after W in the
-        # same blocks (W is read only in the event phases, B only in the neuron pass)
-        use = (not self.learning and has_spram(platform)) if self.spram is None else self.spram
-        spram = ["w", "v"] if use else []
-        b_base = 1 << (c.synapses - 1).bit_length()
-        if use and b_base + NT <= SPRAM_DEPTH:
-            spram = ["wb", "v"]
-
-        def mem(name, shape, depth):
-            if name in spram and depth <= SPRAM_DEPTH:
-                mm = SPRAMMemory(shape=shape, depth=depth)
-            else:
-                mm = ram(shape=shape, depth=depth)
-            m.submodules[name] = mm
-            return mm
-
-        shared = {}
-        if "wb" in spram:
-            shared["WB"] = wb = mem("wb", signed(F.MASTER.width), b_base + NT)
-            shared["W"] = ReadPort.Signature(addr_width=_bits(c.synapses), shape=signed(F.MASTER.width))
-            shared["B"] = ReadPort.Signature(addr_width=_bits(NT), shape=signed(F.MASTER.width))
-        mems = {
-            "W": wb if shared else mem("w", signed(F.MASTER.width), c.synapses),
-            "V": mem("v", signed(F.MASTER.width), NT * K),
-            "B": wb if shared else mem("b", signed(F.MASTER.width), NT),
-            "Z": mem("z", signed(F.Z.width), NT * K),
-            "TRACE": mem("trace", signed(F.TRACE.width), IT * K),
-            "X": mem("x", signed(F.X.width), NT),
-            "E": mem("e", signed(F.ENC.width), NT),
-            "D": mem("d", signed(F.ADAPT.width), NT),
-            "A": mem("a", signed(F.ACC.width), ML),
-            "QIN": mem("qin", unsigned(F.Q.width), ML),
-        }
-        self.memories = mems
-        # without the asynchronous modes (async_modes=False) the core has no pending table,
-        # LFSR, scan or per-pass encoder flags: every pass is Pass.SYNC and the statements
-        # below that only an asynchronous pass reaches are not generated
         A = self.async_modes
-        if A:
-            m.submodules.pend = pend = ram(shape=pending_layout, depth=NT)
-            p_rd, p_wr = read_port(m, pend, "p_rd"), pend.write_port()
-            m.d.comb += p_rd.en.eq(0)
-        is_async = Signal()
-        prio = Signal()
-        if A:
-            m.d.comb += [is_async.eq(self.mode != Mode.SYNC), prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
-        kind = Signal(Pass)
-        deliver = Signal()                      # forward events go straight into Z^1 (async)
-        lfsr = Signal(16, init=1)
-        lfsr_next = Signal(16)
-        m.d.comb += lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
-        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, n.lower() + "_rd")
-              for n, mm in mems.items()}
-        wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
-        if shared:
-            # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
-            for n in ("W", "B"):
-                rd[n] = shared[n].create(path=(n.lower() + "_rd",))
-                wr[n] = WritePort.Signature(addr_width=len(rd[n].addr), shape=signed(F.MASTER.width)).create(
-                    path=(n.lower() + "_wr",))
-            m.d.comb += [wb.read.en.eq(rd["W"].en | rd["B"].en),
-                         wb.read.addr.eq(Mux(rd["B"].en, b_base + rd["B"].addr, rd["W"].addr)),
-                         rd["W"].data.eq(wb.read.data), rd["B"].data.eq(wb.read.data),
-                         wb.write.en.eq(wr["W"].en | wr["B"].en),
-                         wb.write.addr.eq(Mux(wr["B"].en, b_base + wr["B"].addr, wr["W"].addr)),
-                         wb.write.data.eq(Mux(wr["B"].en, wr["B"].data, wr["W"].data))]
-        for port in rd.values():
-            m.d.comb += port.en.eq(0)
+
+        m.submodules.memories = mems = self.arrangement = NetMemories(
+            c, spram=self.spram, learning=self.learning, async_modes=A)
+        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A)
+        m.submodules.descs = ds = DescriptorStore(K, L)
+        m.submodules.fanout = fo = FanOut(c)
+        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2)
+        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A)
+        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
+        m.d.comb += mems.owner.eq(seq.owner)
+        self.violation = mems.violation
+
+        # ---- commands, counters, the router ---------------------------------------------
+        m.d.comb += [seq.step.eq(self.step), seq.learn.eq(self.learn), seq.clear.eq(self.clear),
+                     self.busy.eq(seq.busy), self.done.eq(seq.done), seq.n_layers.eq(self.n_layers),
+                     seq.mode.eq(self.mode), seq.events_valid.eq(self.events.valid),
+                     seq.fwd_valid.eq(self.fwd.valid), seq.router_idle.eq(self.router_idle),
+                     seq.fwd_empty.eq(self.fwd_empty),
+                     self.cycles.eq(seq.cycles), self.learn_cycles.eq(seq.learn_cycles), self.steps.eq(seq.steps)]
 
         # ---- layer descriptors: the current layer's is d, loaded on a layer switch ------
-        m.submodules.descs = ds = DescriptorStore(K, L)
         d = ds.d                                # held while idle: layer 0's
-        cur = Signal(range(L))
         m.d.comb += [ds.w_layer.eq(self.desc_layer), ds.w_field.eq(self.desc_field), ds.w_data.eq(self.desc_data),
-                     ds.w_en.eq(self.desc_we & ~self.busy)]
+                     ds.w_en.eq(self.desc_we & ~self.busy),
+                     ds.load.eq(seq.desc.load), ds.load_layer.eq(seq.desc.layer), ds.load_head.eq(seq.desc.head),
+                     seq.desc.busy.eq(ds.busy), seq.layer.eq(d)]
         # every layer in use has inputs and neurons: a step over an empty layer would never
         # reach its last neuron, so the chip refuses STEP and LEARN until this holds
         m.d.comb += self.configured.eq(Cat(
             (self.n_layers <= n) | ds.nonempty[n] for n in range(L)).all())
-        ld_then = Signal(After)
 
-        def load(layer, then, head=False):
-            """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
-            m.d.comb += [ds.load.eq(1), ds.load_layer.eq(layer), ds.load_head.eq(head)]
-            m.next = "LOAD"
-            return [ld_then.eq(then)]
+        # ---- engines ------------------------------------------------------------------------
+        # fan-out: the host's events (idle) or the forward FIFO (layers above the first)
+        from_fwd = seq.from_fwd
+        m.d.comb += [fo.ev.valid.eq(Mux(from_fwd, self.fwd.valid, self.events.valid)),
+                     fo.ev.payload.eq(Mux(from_fwd, self.fwd.payload, self.events.payload)),
+                     self.fwd.ready.eq(seq.drain | (from_fwd & fo.ev.ready)),
+                     self.events.ready.eq(~from_fwd & fo.ev.ready), fo.layer.eq(d)]
+        wiring.connect(m, seq.fanout, fo.ctrl)
+        wiring.connect(m, fo.mem, mems.clients[Engine.FANOUT])
+        with m.If(fo.ctrl.accepted & ~from_fwd):
+            m.d.sync += self.events_in.eq(self.events_in + 1)
+        # refused: a host event outside the layer, or (drained) a spike of the output layer
+        # routed to a next layer that does not exist
+        with m.If(fo.ctrl.refused | (seq.drain & self.fwd.valid)):
+            m.d.sync += self.refused.eq(self.refused + 1)
 
-        # the bucket pass's coefficient (alpha_1 for k = 0, else beta_k+1) is read from the
-        # descriptor memory with the Z word it applies to (ds.peek_*), not kept in registers
-        coef_w = 5 if self.pow2 else F.COEF.width
-        field_index = {name: n for n, (name, _) in enumerate(layer_fields(K))}
+        m.d.comb += [bp.layer.eq(d), ds.peek_en.eq(bp.peek_en), ds.peek_field.eq(bp.peek_field),
+                     bp.peek_data.eq(ds.peek_data)]
+        wiring.connect(m, seq.buckets, bp.ctrl)
+        wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])
 
-        # ---- units ------------------------------------------------------------------------
-        m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
-        m.submodules.dendrite = de = Dendrite()
-        m.submodules.encoder = en = SerialEncoder() if self.serial_encoder else Encoder()
-        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
+        m.d.comb += [npass.layer.eq(d), npass.step.eq(seq.steps)]
+        wiring.connect(m, seq.neurons, npass.ctrl)
+        wiring.connect(m, npass.spikes, wiring.flipped(self.spikes))
+        wiring.connect(m, npass.mem, mems.clients[Engine.NEURONS])
         if A:
-            m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
-                         en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
-                         en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
-        m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
-                     en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max),
-                     lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
+            m.submodules.scheduler = sc = AsyncScheduler(c)
+            m.d.comb += [sc.layer.eq(d), sc.seed.eq(self.seed), npass.lfsr_next.eq(sc.lfsr_next),
+                         sc.lfsr_advance.eq(npass.lfsr_advance), npass.prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
+            wiring.connect(m, seq.sched, sc.ctrl)
+            wiring.connect(m, sc.mem, mems.clients[Engine.SCAN])
+
+        m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
                      lu.n_base.eq(d.n_base), lu.i_base.eq(d.i_base), lu.relu.eq(d.relu),
-                     lu.first.eq(cur == 0), lu.shift_w.eq(d.shift_w), lu.shift_v.eq(d.shift_v),
+                     lu.first.eq(seq.layer_index == 0), lu.shift_w.eq(d.shift_w), lu.shift_v.eq(d.shift_v),
                      lu.shift_b.eq(d.shift_b)]
-        learning = Signal()
-        for n, client in (("W", "w"), ("V", "v"), ("B", "b"), ("Z", "z"), ("TRACE", "t"), ("X", "x")):
-            m.d.comb += getattr(lu, f"{client}_rdata").eq(rd[n].data)
-            with m.If(learning):
-                m.d.comb += [rd[n].addr.eq(getattr(lu, f"{client}_addr")), rd[n].en.eq(getattr(lu, f"{client}_ren"))]
-                if n in ("W", "V", "B"):
-                    m.d.comb += [wr[n].addr.eq(getattr(lu, f"{client}_addr")),
-                                 wr[n].data.eq(getattr(lu, f"{client}_wdata")),
-                                 wr[n].en.eq(getattr(lu, f"{client}_wen"))]
+        if self.learning:
+            m.d.comb += [lu.start.eq(seq.learn_unit.start), seq.learn_unit.done.eq(lu.done)]
+            wiring.connect(m, lu.mem, mems.clients[Engine.LEARN])
 
-        work = Signal(32)
-        lwork = Signal(32)
-
-        # ---- phase 1: event fan-out (synaptic accumulation) --------------------------------
-        acc_enable = Signal()
-        from_fwd = Signal()
-        ev_valid, ev_ready = Signal(), Signal()
-        ev = Signal(fwd_layout(ML))
-        m.d.comb += [ev_valid.eq(Mux(from_fwd, self.fwd.valid, self.events.valid)),
-                     ev.eq(Mux(from_fwd, self.fwd.payload, self.events.payload)),
-                     self.fwd.ready.eq(from_fwd & ev_ready), self.events.ready.eq(~from_fwd & ev_ready)]
-        src = Signal(range(ML))
-        q = Signal(unsigned(F.Q.width))
-        fan_j = Signal(range(ML + 1))
-        fan_addr = Signal(_bits(c.synapses))
-        fan_active = Signal()
-        mac_valid = Signal()
-        mac_j = Signal(range(ML))
-        qin_valid = Signal()
-        acc_idle = Signal()
-        m.d.comb += acc_idle.eq(~fan_active & ~mac_valid & ~qin_valid)
-        take = Signal()
-        m.d.comb += [ev_ready.eq(acc_enable & ~fan_active), take.eq(ev_valid & ev_ready)]
-        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), qin_valid.eq(0)]
-        with m.If(take):
-            with m.If(ev.source < d.n_in):
-                m.d.sync += [src.eq(ev.source), q.eq(ev.q), fan_j.eq(0), fan_active.eq(1),
-                             fan_addr.eq(d.w_base + ev.source), qin_valid.eq(1)]
-                with m.If(~from_fwd):
-                    m.d.sync += self.events_in.eq(self.events_in + 1)
-            with m.Else():
-                m.d.sync += self.refused.eq(self.refused + 1)
-        with m.If(fan_active):
-            m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
-            with m.If(fan_j == d.n_out - 1):
-                m.d.sync += fan_active.eq(0)
-        w_fwd = Signal(signed(F.W.width))
-        m.d.comb += w_fwd.eq(rd["W"].data >> F.MASTER_SHIFT)
-        prod = Signal(signed(F.W.width + F.Q.width + 1))
-        m.d.comb += prod.eq(w_fwd * q)
-        a_sat = saturate(m, rd["A"].data + prod, F.ACC, "a_sat")
-        q_sum = saturate(m, rd["QIN"].data + q, F.Q, "q_sum")
-        z1_sat = saturate(m, rd["Z"].data + prod, F.Z, "z1_sat")
-        t1_sat = saturate(m, rd["TRACE"].data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
-        with m.If(acc_enable | fan_active):
-            m.d.comb += [rd["W"].addr.eq(fan_addr), rd["W"].en.eq(1)]
-            with m.If(deliver):
-                m.d.comb += [rd["Z"].addr.eq((d.n_base + fan_j) * K), rd["Z"].en.eq(fan_active),
-                             rd["TRACE"].addr.eq((d.i_base + ev.source) * K), rd["TRACE"].en.eq(take)]
-            with m.Else():
-                # QIN is read as the event is taken (its word is written back the clock after,
-                # when the next event's source may be at the FIFO head already)
-                m.d.comb += [rd["A"].addr.eq(fan_j), rd["A"].en.eq(fan_active), rd["QIN"].addr.eq(ev.source),
-                             rd["QIN"].en.eq(take)]
-        with m.If(mac_valid & deliver):
-            m.d.comb += [wr["Z"].addr.eq((d.n_base + mac_j) * K), wr["Z"].data.eq(z1_sat), wr["Z"].en.eq(1)]
-        with m.Elif(mac_valid):
-            m.d.comb += [wr["A"].addr.eq(mac_j), wr["A"].data.eq(a_sat), wr["A"].en.eq(1)]
-        with m.If(qin_valid & deliver):
-            m.d.comb += [wr["TRACE"].addr.eq((d.i_base + src) * K), wr["TRACE"].data.eq(t1_sat),
-                         wr["TRACE"].en.eq(1)]
-        with m.Elif(qin_valid):
-            m.d.comb += [wr["QIN"].addr.eq(src), wr["QIN"].data.eq(q_sum), wr["QIN"].en.eq(1)]
-
-        # ---- phase 2: bucket pass over Z (j, k) and the traces (i, k) ------------------------
-        bk_k = Signal(range(K))
-        bk_unit = Signal(range(ML + 1))
-        bk_trace = Signal()
-        bk_issue = Signal()                     # a word is left to read
-        rd_valid = Signal()
-        rd_k = Signal(range(K))
-        rd_trace = Signal()
-        rd_unit = Signal(range(ML))
-        prev_old = Signal(signed(F.Z.width))
-        out_k = Signal(range(K))
-        out_unit = Signal(range(ML))
-        out_trace = Signal()
-        advance_rd = Signal()
-        m.d.comb += advance_rd.eq(~rd_valid | bu.i.ready)
-        below_first = Signal(signed(F.ACC.width))
-        m.d.comb += below_first.eq(Mux(rd_trace, rd["QIN"].data << (F.TRACE.frac - F.Q.frac), rd["A"].data))
-        old = Signal(signed(F.Z.width))
-        m.d.comb += old.eq(Mux(rd_trace, rd["TRACE"].data, rd["Z"].data))
-        m.d.comb += [
-            bu.i.valid.eq(rd_valid),
-            bu.i.payload.z.eq(old),
-            bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
-            bu.i.payload.coef.eq(ds.peek_data[:coef_w]),
-            bu.i.payload.first.eq(rd_k == 0),
-        ]
-        last_z_unit = Signal()
-        m.d.comb += last_z_unit.eq(bk_unit == d.n_out - 1)
-
-        # ---- phase 3: dendrite and encoder ---------------------------------------------------
-        dn_k = Signal(range(K))
-        dn_j = Signal(range(ML + 1))
-        nj_hi = Signal(range(ML + 1))           # the pass covers neurons [dn_j at start, nj_hi)
-        dn_issue = Signal()
-        dn_valid = Signal()
-        dn_rk = Signal(range(K))
-        advance_dn = Signal()
-        m.d.comb += advance_dn.eq(~dn_valid | de.i.ready)
-        m.d.comb += [
-            de.i.valid.eq(dn_valid), de.i.payload.v.eq(rd["V"].data >> F.MASTER_SHIFT),
-            de.i.payload.z.eq(rd["Z"].data), de.i.payload.b.eq(rd["B"].data >> F.MASTER_SHIFT),
-            de.i.payload.first.eq(dn_rk == 0), de.i.payload.last.eq(dn_rk == K - 1),
-        ]
-        xj = Signal(range(ML + 1))     # neuron whose (x, y) leaves the dendrite next
-        de_take = Signal()
-        m.d.comb += de_take.eq(de.o.valid & de.o.ready)
-        xj_next = Signal(range(ML + 1))
-        m.d.comb += xj_next.eq(Mux(de_take, xj + 1, xj))
-        m.d.comb += [en.i.valid.eq(de.o.valid), en.i.payload.y.eq(de.o.payload.y),
-                     en.i.payload.e.eq(rd["E"].data), en.i.payload.d.eq(rd["D"].data),
-                     de.o.ready.eq(en.i.ready)]
-        ej = Signal(range(ML + 1))     # neuron whose spike leaves the encoder next
-        ej_next = Signal(range(ML + 1))
-        en_take = Signal()
-        m.d.comb += [en_take.eq(en.o.valid & en.o.ready), ej_next.eq(Mux(en_take, ej + 1, ej))]
-        spike = Signal()
-        m.d.comb += [spike.eq(d.encoder & (en.o.payload.q != 0)),
-                     self.spikes.payload.source.eq(d.n_base + ej), self.spikes.payload.local.eq(ej),
-                     self.spikes.payload.q.eq(en.o.payload.q), self.spikes.payload.step.eq(self.steps),
-                     self.spikes.valid.eq(en.o.valid & spike),
-                     en.o.ready.eq(~spike | self.spikes.ready)]
-
-        def start_pass(k, lo, hi):
-            return [kind.eq(k)] * A + [dn_k.eq(0), dn_j.eq(lo), dn_valid.eq(0), xj.eq(lo), ej.eq(lo), nj_hi.eq(hi)]
-
-        # ---- pending table: updates at the encoder's output, scan ------------------------
-        p_old = Signal(pending_layout)
-        p_new = Signal(pending_layout)
-        pass_updates = Signal()
-        if A:
-            cnt = en.o.payload.n
-            m.d.comb += p_old.eq(Mux(kind == Pass.EVAL_FIRST, 0, p_rd.data))
-            m.d.comb += p_new.eq(p_old)
-            with m.If(kind == Pass.FIRE):
-                m.d.comb += [p_new.pending.eq(0), p_new.fired.eq(1)]
-            with m.Elif(d.encoder & (cnt != 0)):
-                m.d.comb += p_new.pending.eq(1)
-                with m.If(prio):
-                    m.d.comb += p_new.key.eq(cnt)
-                with m.Elif(~p_old.pending):
-                    m.d.comb += p_new.key.eq(lfsr_next)
-            with m.Else():
-                m.d.comb += p_new.pending.eq(0)
-            m.d.comb += pass_updates.eq((kind == Pass.EVAL_FIRST) | (kind == Pass.EVAL) | (kind == Pass.FIRE))
-        sj = Signal(range(ML + 1))
-        sc_valid = Signal()
-        sc_j = Signal(range(ML))
-        found = Signal()
-        best_key = Signal(16)
-        best_l = Signal(range(L))
-        best_j = Signal(range(ML))
-
-        # ---- clear -----------------------------------------------------------------------
-        cleared = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
-        clear_depth = max(mems[name].depth for name in cleared)
-        cl_addr = Signal(range(clear_depth + 1))
-
-        # ---- memory port (host) --------------------------------------------------------------
+        # ---- the host's memory requests (idle core) ----------------------------------------
+        host = mems.clients[Engine.HOST]
+        m.d.comb += [seq.host.we.eq(self.mem_we), seq.host.re.eq(self.mem_re), self.mem_ack.eq(seq.host.ack)]
+        host_regions = (("W", Region.W, host.W), ("V", Region.V, host.V), ("B", Region.B, host.B),
+                        ("Z", Region.Z, host.Z), ("TRACE", Region.TRACE, host.TRACE), ("X", Region.X, host.X),
+                        ("E", Region.E, host.E), ("D", Region.D, host.D))
         mem_sel = Signal(4)
-        host_regions = (("W", Region.W), ("V", Region.V), ("B", Region.B), ("Z", Region.Z),
-                        ("TRACE", Region.TRACE), ("X", Region.X), ("E", Region.E), ("D", Region.D))
+        for name, region, port in host_regions:
+            m.d.comb += [port.rd.addr.eq(self.mem_addr),
+                         port.rd.en.eq(seq.host.read & (self.mem_region == region))]
+            if hasattr(port, "wr"):
+                m.d.comb += [port.wr.addr.eq(self.mem_addr), port.wr.data.eq(self.mem_wdata),
+                             port.wr.en.eq(seq.host.write & (self.mem_region == region))]
+        m.d.comb += lu.err_w_en.eq(seq.host.write & (self.mem_region == Region.ERR))
+        with m.If(seq.host.read):
+            m.d.sync += mem_sel.eq(self.mem_region)
         with m.Switch(mem_sel):
-            for name, region in host_regions:
+            for name, region, port in host_regions:
                 with m.Case(region):
-                    m.d.comb += self.mem_rdata.eq(rd[name].data)
+                    m.d.comb += self.mem_rdata.eq(port.rd.data)
             with m.Case(Region.ERR):
                 m.d.comb += self.mem_rdata.eq(lu.err_r_data)
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
                      lu.err_w_data.eq(self.mem_wdata)]
 
-        def drain_stray():
-            """After the output layer's neurons: its spikes routed to a next layer have no
-            receiver; they are taken out of the forward FIFO and counted as refused. Returns
-            the condition that the router is empty (every spike of the pass is out)."""
-            m.d.comb += self.fwd.ready.eq(1)
-            with m.If(self.fwd.valid):
-                m.d.sync += self.refused.eq(self.refused + 1)
-            return self.router_idle & self.fwd_empty
-
-        # ---- control ---------------------------------------------------------------------
-        with m.If(~acc_idle | self.busy | take):
-            m.d.sync += work.eq(work + 1)
-        with m.FSM():
-            with m.State("EVENTS"):
-                # idle: layer 0 takes host events; commands and memory requests are served
-                # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
-                m.d.comb += [acc_enable.eq(~self.mem_re & ~self.mem_we & ~ds.busy), from_fwd.eq(0)]
-                m.d.sync += cur.eq(0)
-                with m.If((self.mem_re | self.mem_we) & acc_idle):
-                    m.next = "MEM"
-                with m.Elif(self.step & acc_idle & ~ds.busy & ~self.events.valid):
-                    m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
-                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
-                    if A:
-                        m.d.sync += kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))
-                    m.next = "BUCKETS"
-                if self.learning:
-                    with m.Elif(self.learn & acc_idle & ~ds.busy):
-                        m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
-                        m.next = "LEARN_LOAD"
-                with m.Elif(self.clear & acc_idle & ~ds.busy):
-                    m.d.sync += [cl_addr.eq(0)] + [lfsr.eq(self.seed)] * A
-                    m.next = "CLEAR"
-            with m.State("MEM"):
-                with m.If(self.mem_we):
-                    with m.Switch(self.mem_region):
-                        for name, region in host_regions[:3]:
-                            with m.Case(region):
-                                m.d.comb += [wr[name].addr.eq(self.mem_addr), wr[name].data.eq(self.mem_wdata),
-                                             wr[name].en.eq(1)]
-                        with m.Case(Region.ERR):
-                            m.d.comb += lu.err_w_en.eq(1)
-                    m.d.comb += self.mem_ack.eq(1)
-                    m.next = "EVENTS"
-                with m.Else():
-                    for name, region in host_regions:
-                        m.d.comb += [rd[name].addr.eq(self.mem_addr), rd[name].en.eq(self.mem_region == region)]
-                    m.d.sync += mem_sel.eq(self.mem_region)
-                    m.next = "MEM_READ"
-            with m.State("MEM_READ"):
-                m.d.comb += self.mem_ack.eq(1)
-                m.next = "EVENTS"
-            with m.State("FWD_EVENTS"):
-                m.d.comb += [self.busy.eq(1), acc_enable.eq(1), from_fwd.eq(1)]
-                with m.If(acc_idle & self.fwd_empty & self.router_idle & ~take & deliver):
-                    m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, d.n_out)
-                    m.next = "NEURONS"
-                with m.Elif(acc_idle & self.fwd_empty & self.router_idle & ~take):
-                    m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
-                                 out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
-                    m.next = "BUCKETS"
-            with m.State("BUCKETS"):
-                m.d.comb += [self.busy.eq(1), bk_issue.eq(~(bk_trace & (bk_unit == d.n_in))),
-                             ds.peek_en.eq(advance_rd),
-                             ds.peek_field.eq(Mux(bk_k == 0, field_index["alpha0"], field_index["beta0"] + bk_k))]
-                z_addr = (d.n_base + bk_unit) * K + bk_k
-                t_addr = (d.i_base + bk_unit) * K + bk_k
-                m.d.comb += [rd["Z"].addr.eq(z_addr), rd["TRACE"].addr.eq(t_addr),
-                             rd["A"].addr.eq(bk_unit), rd["QIN"].addr.eq(bk_unit),
-                             # each memory is read only for a word that uses it (Z and A in the
-                             # Z part, TRACE and QIN in the trace part, A and QIN at k = 0):
-                             # the words are written back (A and QIN zeroed) a few clocks
-                             # later, and no read may meet a write of the same word
-                             rd["Z"].en.eq(advance_rd & bk_issue & ~bk_trace),
-                             rd["TRACE"].en.eq(advance_rd & bk_issue & bk_trace),
-                             rd["A"].en.eq(advance_rd & bk_issue & ~bk_trace & (bk_k == 0)),
-                             rd["QIN"].en.eq(advance_rd & bk_issue & bk_trace & (bk_k == 0))]
-                with m.If(advance_rd):
-                    m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(bk_trace)]
-                    with m.If(rd_valid):
-                        m.d.sync += prev_old.eq(old)
-                    with m.If(bk_issue):
-                        with m.If(bk_k == K - 1):
-                            m.d.sync += bk_k.eq(0)
-                            with m.If(~bk_trace & last_z_unit):
-                                m.d.sync += [bk_unit.eq(0), bk_trace.eq(1)]
-                            with m.Else():
-                                m.d.sync += bk_unit.eq(bk_unit + 1)
-                        with m.Else():
-                            m.d.sync += bk_k.eq(bk_k + 1)
-                with m.If(rd_valid & bu.i.ready & (rd_k == 0)):
-                    with m.If(rd_trace):
-                        m.d.comb += [wr["QIN"].addr.eq(rd_unit), wr["QIN"].data.eq(0), wr["QIN"].en.eq(1)]
-                    with m.Else():
-                        m.d.comb += [wr["A"].addr.eq(rd_unit), wr["A"].data.eq(0), wr["A"].en.eq(1)]
-                m.d.comb += bu.o.ready.eq(1)
-                with m.If(bu.o.valid):
-                    with m.If(~out_trace):
-                        m.d.comb += [wr["Z"].addr.eq((d.n_base + out_unit) * K + out_k),
-                                     wr["Z"].data.eq(bu.o.payload), wr["Z"].en.eq(1)]
-                    with m.Else():
-                        m.d.comb += [wr["TRACE"].addr.eq((d.i_base + out_unit) * K + out_k),
-                                     wr["TRACE"].data.eq(bu.o.payload), wr["TRACE"].en.eq(1)]
-                    with m.If(out_k == K - 1):
-                        m.d.sync += out_k.eq(0)
-                        with m.If(~out_trace & (out_unit == d.n_out - 1)):
-                            m.d.sync += [out_unit.eq(0), out_trace.eq(1)]
-                        with m.Else():
-                            m.d.sync += out_unit.eq(out_unit + 1)
-                        with m.If(out_trace & (out_unit == d.n_in - 1)):
-                            m.d.sync += start_pass(kind, 0, d.n_out)
-                            m.next = "NEURONS"
-                    with m.Else():
-                        m.d.sync += out_k.eq(out_k + 1)
-            with m.State("NEURONS"):
-                m.d.comb += [self.busy.eq(1), dn_issue.eq(dn_j != nj_hi)]
-                if A:
-                    m.d.comb += [p_rd.addr.eq(d.n_base + ej_next), p_rd.en.eq(1)]
-                nk = (d.n_base + dn_j) * K + dn_k
-                m.d.comb += [rd["V"].addr.eq(nk), rd["Z"].addr.eq(nk), rd["B"].addr.eq(d.n_base + dn_j),
-                             rd["V"].en.eq(advance_dn), rd["Z"].en.eq(advance_dn), rd["B"].en.eq(advance_dn),
-                             rd["E"].addr.eq(d.n_base + xj_next), rd["D"].addr.eq(d.n_base + xj_next),
-                             # only while a neuron is left: past the pass's last neuron the address
-                             # may wrap onto the word the encoder is writing back
-                             rd["E"].en.eq(xj_next != nj_hi), rd["D"].en.eq(xj_next != nj_hi)]
-                with m.If(advance_dn):
-                    m.d.sync += [dn_valid.eq(dn_issue), dn_rk.eq(dn_k)]
-                    with m.If(dn_issue):
-                        with m.If(dn_k == K - 1):
-                            m.d.sync += [dn_k.eq(0), dn_j.eq(dn_j + 1)]
-                        with m.Else():
-                            m.d.sync += dn_k.eq(dn_k + 1)
-                with m.If(de_take):
-                    m.d.comb += [wr["X"].addr.eq(d.n_base + xj), wr["X"].data.eq(de.o.payload.x), wr["X"].en.eq(1)]
-                    m.d.sync += xj.eq(xj + 1)
-                with m.If(en_take):
-                    m.d.comb += [wr["E"].addr.eq(d.n_base + ej), wr["E"].data.eq(en.o.payload.e),
-                                 wr["E"].en.eq(d.encoder), wr["D"].addr.eq(d.n_base + ej),
-                                 wr["D"].data.eq(en.o.payload.d), wr["D"].en.eq(d.encoder)]
-                    if A:
-                        with m.If(pass_updates & ~p_old.fired):
-                            m.d.comb += [p_wr.addr.eq(d.n_base + ej), p_wr.data.eq(p_new), p_wr.en.eq(1)]
-                            with m.If((kind != Pass.FIRE) & ~prio & p_new.pending & ~p_old.pending):
-                                m.d.sync += lfsr.eq(lfsr_next)
-                    m.d.sync += ej.eq(ej + 1)
-                    with m.If(ej == nj_hi - 1):
-                        if not A:
-                            m.next = "LAYER_END"
-                        else:
-                            with m.Switch(kind):
-                                with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
-                                    m.next = "LAYER_END"
-                                with m.Case(Pass.EVAL):
-                                    m.next = "SCAN_START"
-                                with m.Case(Pass.FIRE):
-                                    m.next = "FIRE_ROUTE"
-                                with m.Case(Pass.DDECAY):
-                                    with m.If(cur == self.n_layers - 1):
-                                        m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
-                                    with m.Else():
-                                        m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
-            with m.State("LAYER_END"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(cur == self.n_layers - 1):
-                    with m.If(drain_stray()):
-                        with m.If(kind == Pass.EVAL_FIRST):
-                            if A:
-                                m.next = "SCAN_START"
-                        with m.Else():
-                            m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
-                with m.Else():
-                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.FWD_EVENTS)
-            with m.State("STEP_DONE"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
-                m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
-                m.next = "EVENTS"
-            if A:
-                with m.State("SCAN_START"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [cur.eq(0), sj.eq(0), sc_valid.eq(0), found.eq(0)] + load(0, After.SCAN, head=True)
-                with m.State("SCAN"):
-                    # the largest key over the pending words, layer by layer; ties keep the first
-                    sc_issue = Signal()
-                    m.d.comb += [self.busy.eq(1), sc_issue.eq(sj != d.n_out),
-                                 p_rd.addr.eq(d.n_base + sj), p_rd.en.eq(1)]
-                    m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
-                    with m.If(sc_issue):
-                        m.d.sync += sj.eq(sj + 1)
-                    with m.If(sc_valid & p_rd.data.pending & (~found | (p_rd.data.key > best_key))):
-                        m.d.sync += [found.eq(1), best_key.eq(p_rd.data.key), best_l.eq(cur), best_j.eq(sc_j)]
-                    with m.If(~sc_issue & ~sc_valid):
-                        with m.If(cur != self.n_layers - 1):
-                            m.d.sync += [cur.eq(cur + 1), sj.eq(0)] + load(cur + 1, After.SCAN, head=True)
-                        with m.Elif(found):
-                            m.d.sync += ([cur.eq(best_l)] + start_pass(Pass.FIRE, best_j, best_j + 1)
-                                         + load(best_l, After.NEURONS))
-                        with m.Else():
-                            m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
-                with m.State("DDECAY"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += start_pass(Pass.DDECAY, 0, d.n_out)
-                    m.next = "NEURONS"
-                with m.State("FIRE_ROUTE"):
-                    # the spike is in the router: to the host, and to the next layer's Z^1
-                    m.d.comb += self.busy.eq(1)
-                    with m.If(cur == self.n_layers - 1):
-                        with m.If(drain_stray()):
-                            m.next = "SCAN_START"
-                    with m.Else():
-                        m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
-            if self.learning:
-                with m.State("LEARN_LOAD"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                if self.learning:
-                    m.d.sync += lwork.eq(lwork + 1)
-                with m.If(~ds.busy):
-                    with m.Switch(ld_then):
-                        for after in After:
-                            if (after in ASYNC_AFTER and not A) or (after == After.LEARN_START and not self.learning):
-                                continue
-                            with m.Case(after):
-                                m.next = after.name
-            if self.learning:
-                with m.State("LEARN_START"):
-                    m.d.comb += [self.busy.eq(1), lu.start.eq(1), learning.eq(1)]
-                    m.d.sync += lwork.eq(lwork + 1)
-                    m.next = "LEARN"
-                with m.State("LEARN"):
-                    m.d.comb += [self.busy.eq(1), learning.eq(1)]
-                    m.d.sync += lwork.eq(lwork + 1)
-                    with m.If(lu.done):
-                        with m.If(cur == 0):
-                            m.d.comb += self.done.eq(1)
-                            m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
-                            m.next = "EVENTS"
-                        with m.Else():
-                            m.d.sync += cur.eq(cur - 1)
-                            m.next = "LEARN_LOAD"
-            with m.State("CLEAR"):
-                m.d.comb += self.busy.eq(1)
-                for name in cleared:
-                    with m.If(cl_addr < mems[name].depth):
-                        m.d.comb += [wr[name].addr.eq(cl_addr), wr[name].data.eq(0), wr[name].en.eq(1)]
-                m.d.sync += cl_addr.eq(cl_addr + 1)
-                with m.If(cl_addr == clear_depth - 1):
-                    m.d.comb += self.done.eq(1)
-                    m.d.sync += work.eq(0)
-                    m.next = "EVENTS"
+        # ---- clear: zero every state word ---------------------------------------------------
+        cl = mems.clients[Engine.CLEAR]
+        cleared = {"Z": cl.Z, "TRACE": cl.TRACE, "X": cl.X, "E": cl.E, "D": cl.D, "A": cl.A, "QIN": cl.QIN}
+        assert tuple(cleared) == CLEARED
+        for name, port in cleared.items():
+            m.d.comb += [port.wr.addr.eq(seq.clear_addr), port.wr.data.eq(0),
+                         port.wr.en.eq(seq.clearing & (seq.clear_addr < self.arrangement_depth(name)))]
         return m
+
+    def arrangement_depth(self, name):
+        return memory_shapes(self.cap)[name][1]

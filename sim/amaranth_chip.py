@@ -10,6 +10,7 @@ import numpy as np
 
 from ..rtl import ram
 from ..rtl.chip import Chip
+from ..rtl.net_memories import ownership_check
 from .host_script import BusError, HostScript, first_net_mismatch
 from .net_case import chip_words
 
@@ -61,8 +62,12 @@ def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **
         await host.read_final({k: len(v) for k, v in case["final"].items()}, obs)
 
     # every block RAM is watched for a read and a write of one word in one clock, which
-    # synthesis may leave undefined (gammacore.rtl.ram): obs["collisions"] must stay empty
+    # synthesis may leave undefined (gammacore.rtl.ram): obs["collisions"] must stay empty;
+    # so must obs["violations"]: clocks where an engine of the network core used a memory
+    # port outside its phase (gammacore.rtl.net_memories)
     sim, obs["collisions"], _ = ram.watched_simulator(dut)
+    process, obs["violations"] = ownership_check(dut.core.arrangement)
+    sim.add_process(process)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

@@ -54,6 +54,8 @@ def check(case, **kw):
     assert first_net_mismatch(case, obs) is None, f"seed={case['seed']}: {first_net_mismatch(case, obs)}"
     # no block RAM word read and written in one clock (synthesis leaves that undefined)
     assert obs["collisions"] == [], f"seed={case['seed']}: read/write collisions {obs['collisions'][:5]}"
+    # every memory port used only by the engine that owns it in that phase
+    assert obs["violations"] == [], f"seed={case['seed']}: port ownership violated {obs['violations'][:5]}"
     return obs
 
 

@@ -22,6 +22,8 @@ def check(case, **kw):
     obs = run_chip_amaranth(case, **kw)
     assert first_net_mismatch(case, obs) is None, f"seed={case['seed']}: {first_net_mismatch(case, obs)}"
     assert obs["collisions"] == [], f"seed={case['seed']}: read/write collisions {obs['collisions'][:5]}"
+    # every memory port used only by the engine that owns it in that phase
+    assert obs["violations"] == [], f"seed={case['seed']}: port ownership violated {obs['violations'][:5]}"
     return obs
 
 
@@ -108,3 +110,41 @@ def test_fan_out_matches_golden_accumulate(seed):
 def test_bad_capacity_is_named():
     with pytest.raises(ValueError, match="neurons"):
         R.Capacity(1, 0, 2, 2, 4, 2)
+
+
+def test_memory_ownership_table_and_violation_flag():
+    """Every engine's memory interface is what OWNERSHIP gives it, and NetMemories flags a
+    port used outside its owner's phase (and only then)."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import OWNERSHIP, Engine, NetMemories, client_signature
+    cap = R.Capacity(2, 6, 5, 15, 2, 3)
+    for engine in Engine:
+        members = client_signature(cap, engine).members
+        assert set(members) == {n for n, users in OWNERSHIP.items() if engine in users}, engine
+        for name, member in members.items():
+            assert set(member.signature.members) == {{"r": "rd", "w": "wr"}[p] for p in OWNERSHIP[name][engine]}
+    dut = NetMemories(cap)
+    seen = []
+
+    async def bench(ctx):
+        for client in dut.clients.values():         # nobody asks
+            for port in client.signature.flatten(client):
+                if port[0][-1] == "en":
+                    ctx.set(port[2], 0)
+        fan = dut.clients[Engine.FANOUT]
+        for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1), (Engine.BUCKETS, 1)):
+            ctx.set(dut.owner, owner)
+            ctx.set(fan.W.rd.en, en)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+        ctx.set(fan.W.rd.en, 0)
+        ctx.set(dut.clients[Engine.CLEAR].Z.wr.en, 1)
+        ctx.set(dut.owner, Engine.CLEAR)
+        await ctx.delay(1e-9)
+        seen.append(ctx.get(dut.violation))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0, 0, 1, 1, 0], seen

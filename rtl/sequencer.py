@@ -1,0 +1,310 @@
+"""Sequencer of the network core: a step, learning, clear and the host's memory requests, engine by engine.
+
+The sequencer is the network core's one state machine. It starts the engines - the fan-out
+(:mod:`~gammacore.rtl.fanout`), the bucket and neuron passes
+(:mod:`~gammacore.rtl.neuron_pass`), the scan (:mod:`~gammacore.rtl.async_scheduler`), the
+learning unit - through their control interfaces, loads the layer descriptors, and names
+the engine that owns the memories in each state (``owner``,
+:mod:`~gammacore.rtl.net_memories`).
+
+A sync step, for each layer l = 0 .. n_layers-1 (``layer_index``): its events (layer 0:
+the host's, taken while idle; layer l > 0: the forward FIFO, ``FWD_EVENTS``), the bucket
+pass (``BUCKETS``), the neuron pass (``NEURONS``), then the next layer's descriptor
+(``LOAD``). The asynchronous modes run a first bucket and neuron pass per layer without
+firing, then scan (``SCAN``) and fire (``NEURONS`` over one neuron, ``FIRE_ROUTE``) until
+nothing is pending, then decay d per layer (``DDECAY``); see
+:class:`~gammacore.rtl.net_core.NetCore`. ``learn`` runs the learning unit layer by layer
+from the top (``LEARN``); ``clear`` writes zero to every state word (``CLEAR``).
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..regmap import Mode
+from .fanout import FanOutControl
+from .async_scheduler import scheduler_control
+from .descriptors import descriptor_layout
+from .net_memories import Engine, memory_shapes
+from .neuron_pass import Pass, PassControl, neuron_pass_control
+
+__all__ = ["Sequencer", "After", "CLEARED", "DescriptorLoad", "LearnControl", "HostControl"]
+
+
+class After(enum.Enum, shape=3):
+    """The state a descriptor load returns to."""
+    FWD_EVENTS = 0
+    DDECAY = 1
+    SCAN = 2
+    NEURONS = 3
+    LEARN_START = 4
+    STEP_DONE = 5
+
+
+#: the states only the asynchronous modes return to
+ASYNC_AFTER = (After.DDECAY, After.SCAN)
+
+#: the memories a clear zeroes
+CLEARED = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
+
+
+def descriptor_load(layers):
+    """The sequencer's side of the descriptor store's load port."""
+    return wiring.Signature({"load": Out(1), "layer": Out(range(layers)), "head": Out(1), "busy": In(1)})
+
+
+#: the sequencer's side of the learning unit
+LearnControl = wiring.Signature({"start": Out(1), "done": In(1)})
+
+#: the sequencer's side of the host's memory requests (``mem_we``/``mem_re`` of the core)
+HostControl = wiring.Signature({"we": In(1), "re": In(1), "write": Out(1), "read": Out(1), "ack": Out(1)})
+
+
+def clear_depth(capacity):
+    shapes = memory_shapes(capacity)
+    return max(shapes[name][1] for name in CLEARED)
+
+
+class Sequencer(wiring.Component):
+    """The network core's state machine (see the module's description).
+
+    Parameters
+    ----------
+    capacity : :class:`gammacore.regmap.Capacity`
+    learning, async_modes : which engines exist
+
+    Attributes
+    ----------
+    step, learn, clear : command pulses (taken while idle), in;  busy, done : out
+    n_layers, mode : in
+    host : :data:`HostControl` (the host's memory requests, served while idle)
+    events_valid : a host event waits, in (a step starts once the event FIFO is empty)
+    fwd_valid, router_idle, fwd_empty : the router, in
+    from_fwd : the fan-out takes the forward FIFO (else the host's events), out
+    drain : the forward FIFO is drained (spikes of the output layer routed to a next
+        layer that does not exist), out
+    clearing, clear_addr : zero this address of every cleared memory, out
+    cycles, learn_cycles, steps : counters, out
+    layer_index : the current layer, out
+    owner : the engine that owns the memories, out
+    layer : the current layer's descriptor, in
+    desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
+    """
+
+    def __init__(self, capacity, *, learning=True, async_modes=True):
+        c = self.cap = capacity
+        self.learning, self.async_modes = learning, async_modes
+        self.clear_depth = clear_depth(c)
+        ports = {
+            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
+            "n_layers": In(range(c.layers + 1)), "mode": In(range(len(Mode))),
+            "host": Out(HostControl),
+            "events_valid": In(1), "fwd_valid": In(1), "router_idle": In(1), "fwd_empty": In(1),
+            "from_fwd": Out(1), "drain": Out(1),
+            "clearing": Out(1), "clear_addr": Out(range(self.clear_depth + 1)),
+            "cycles": Out(32), "learn_cycles": Out(32), "steps": Out(32),
+            "layer_index": Out(range(c.layers)), "layer": In(descriptor_layout(c.buckets)), "owner": Out(Engine),
+            "desc": Out(descriptor_load(c.layers)),
+            "fanout": Out(FanOutControl), "buckets": Out(PassControl),
+            "neurons": Out(neuron_pass_control(c.max_layer)),
+        }
+        if async_modes:
+            ports["sched"] = Out(scheduler_control(c.layers, c.max_layer))
+        if learning:
+            ports["learn_unit"] = Out(LearnControl)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        c, A = self.cap, self.async_modes
+        cur = self.layer_index
+        fo, bp, npc = self.fanout, self.buckets, self.neurons
+        ds = self.desc
+        host = self.host
+        is_async = Signal()
+        prio = Signal()
+        if A:
+            sc = self.sched
+            m.d.comb += [is_async.eq(self.mode != Mode.SYNC), sc.layer_index.eq(cur)]
+        kind = Signal(Pass)
+        m.d.comb += npc.kind.eq(kind)
+        deliver = Signal()                      # forward events go straight into Z^1 (async)
+        m.d.comb += fo.deliver.eq(deliver)
+        ld_then = Signal(After)
+        lo, hi = Signal.like(npc.lo), Signal.like(npc.hi)
+        m.d.comb += [npc.lo.eq(lo), npc.hi.eq(hi)]
+        work = Signal(32)
+        lwork = Signal(32)
+        cl_addr = self.clear_addr
+
+        def load(layer, then, head=False):
+            """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
+            m.d.comb += [ds.load.eq(1), ds.layer.eq(layer), ds.head.eq(head)]
+            m.next = "LOAD"
+            return [ld_then.eq(then)]
+
+        def start_pass(k, first, last):
+            """Start the neuron pass of kind ``k`` over neurons [first, last)."""
+            m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last)]
+            return [kind.eq(k)] * A
+
+        def start_buckets():
+            m.d.comb += bp.start.eq(1)
+            return []
+
+        def drain_stray():
+            """After the output layer's neurons: its spikes routed to a next layer have no
+            receiver; they are taken out of the forward FIFO and counted as refused. Returns
+            the condition that the router is empty (every spike of the pass is out)."""
+            m.d.comb += self.drain.eq(1)
+            return self.router_idle & self.fwd_empty
+
+        with m.If(~fo.idle | self.busy | fo.took):
+            m.d.sync += work.eq(work + 1)
+        with m.FSM():
+            with m.State("EVENTS"):
+                # idle: layer 0 takes host events; commands and memory requests are served
+                # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
+                m.d.comb += [self.owner.eq(Engine.FANOUT), fo.enable.eq(~host.re & ~host.we & ~ds.busy),
+                             self.from_fwd.eq(0)]
+                m.d.sync += cur.eq(0)
+                with m.If((host.re | host.we) & fo.idle):
+                    m.next = "MEM"
+                with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid):
+                    m.d.sync += start_buckets()
+                    if A:
+                        m.d.sync += kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))
+                    m.next = "BUCKETS"
+                if self.learning:
+                    with m.Elif(self.learn & fo.idle & ~ds.busy):
+                        m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
+                        m.next = "LEARN_LOAD"
+                with m.Elif(self.clear & fo.idle & ~ds.busy):
+                    m.d.sync += cl_addr.eq(0)
+                    if A:
+                        m.d.comb += sc.reseed.eq(1)
+                    m.next = "CLEAR"
+            with m.State("MEM"):
+                m.d.comb += self.owner.eq(Engine.HOST)
+                with m.If(host.we):
+                    m.d.comb += [host.write.eq(1), host.ack.eq(1)]
+                    m.next = "EVENTS"
+                with m.Else():
+                    m.d.comb += host.read.eq(1)
+                    m.next = "MEM_READ"
+            with m.State("MEM_READ"):
+                m.d.comb += [self.owner.eq(Engine.HOST), host.ack.eq(1)]
+                m.next = "EVENTS"
+            with m.State("FWD_EVENTS"):
+                m.d.comb += [self.owner.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
+                with m.If(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & deliver):
+                    m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
+                    m.next = "NEURONS"
+                with m.Elif(fo.idle & self.fwd_empty & self.router_idle & ~fo.took):
+                    m.d.sync += start_buckets()
+                    m.next = "BUCKETS"
+            with m.State("BUCKETS"):
+                m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
+                with m.If(bp.done):
+                    m.d.sync += start_pass(kind, 0, self.layer.n_out)
+                    m.next = "NEURONS"
+            with m.State("NEURONS"):
+                m.d.comb += [self.owner.eq(Engine.NEURONS), self.busy.eq(1), npc.active.eq(1)]
+                with m.If(npc.done):
+                    if not A:
+                        m.next = "LAYER_END"
+                    else:
+                        with m.Switch(kind):
+                            with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
+                                m.next = "LAYER_END"
+                            with m.Case(Pass.EVAL):
+                                m.next = "SCAN_START"
+                            with m.Case(Pass.FIRE):
+                                m.next = "FIRE_ROUTE"
+                            with m.Case(Pass.DDECAY):
+                                with m.If(cur == self.n_layers - 1):
+                                    m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
+                                with m.Else():
+                                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
+            with m.State("LAYER_END"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(cur == self.n_layers - 1):
+                    with m.If(drain_stray()):
+                        with m.If(kind == Pass.EVAL_FIRST):
+                            if A:
+                                m.next = "SCAN_START"
+                        with m.Else():
+                            m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
+                with m.Else():
+                    m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.FWD_EVENTS)
+            with m.State("STEP_DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
+                m.next = "EVENTS"
+            if A:
+                with m.State("SCAN_START"):
+                    m.d.comb += [self.busy.eq(1), sc.restart.eq(1)]
+                    m.d.sync += [cur.eq(0)] + load(0, After.SCAN, head=True)
+                with m.State("SCAN"):
+                    # the largest key over the pending words, layer by layer; ties keep the first
+                    m.d.comb += [self.owner.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
+                    with m.If(sc.layer_done):
+                        with m.If(cur != self.n_layers - 1):
+                            m.d.comb += sc.next_layer.eq(1)
+                            m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.SCAN, head=True)
+                        with m.Elif(sc.found):
+                            m.d.sync += ([cur.eq(sc.best_l)] + start_pass(Pass.FIRE, sc.best_j, sc.best_j + 1)
+                                         + load(sc.best_l, After.NEURONS))
+                        with m.Else():
+                            m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
+                with m.State("DDECAY"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += start_pass(Pass.DDECAY, 0, self.layer.n_out)
+                    m.next = "NEURONS"
+                with m.State("FIRE_ROUTE"):
+                    # the spike is in the router: to the host, and to the next layer's Z^1
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(cur == self.n_layers - 1):
+                        with m.If(drain_stray()):
+                            m.next = "SCAN_START"
+                    with m.Else():
+                        m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
+            if self.learning:
+                with m.State("LEARN_LOAD"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [lwork.eq(lwork + 1)] + load(cur, After.LEARN_START)
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                if self.learning:
+                    m.d.sync += lwork.eq(lwork + 1)
+                with m.If(~ds.busy):
+                    with m.Switch(ld_then):
+                        for after in After:
+                            if (after in ASYNC_AFTER and not A) or (after == After.LEARN_START and not self.learning):
+                                continue
+                            with m.Case(after):
+                                m.next = after.name
+            if self.learning:
+                lc = self.learn_unit
+                with m.State("LEARN_START"):
+                    m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1), lc.start.eq(1)]
+                    m.d.sync += lwork.eq(lwork + 1)
+                    m.next = "LEARN"
+                with m.State("LEARN"):
+                    m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1)]
+                    m.d.sync += lwork.eq(lwork + 1)
+                    with m.If(lc.done):
+                        with m.If(cur == 0):
+                            m.d.comb += self.done.eq(1)
+                            m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
+                            m.next = "EVENTS"
+                        with m.Else():
+                            m.d.sync += cur.eq(cur - 1)
+                            m.next = "LEARN_LOAD"
+            with m.State("CLEAR"):
+                m.d.comb += [self.owner.eq(Engine.CLEAR), self.busy.eq(1), self.clearing.eq(1)]
+                m.d.sync += cl_addr.eq(cl_addr + 1)
+                with m.If(cl_addr == self.clear_depth - 1):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += work.eq(0)
+                    m.next = "EVENTS"
+        return m
