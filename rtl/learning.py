@@ -15,6 +15,11 @@ neuron is skipped):
    ``W_m[j,i] -= round(delta_j u >> (6 + shift_w))`` and, from the pre-update forward
    weight, ``below_i += g_j W[j,i]`` (exact, 48 bits).
 
+Each V and W update runs in two pipeline stages after its read (register the product and
+the word, then subtract, saturate and write), overlapped with the next reads: no clock
+carries memory -> multiply -> add -> saturate -> memory, and a neuron costs K clocks for V
+(2 K before) and K + 1 per input for W (K + 2 before).
+
 Then, unless the layer is the first one (its error below has no receiver), the error to
 the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error memory's first
 n_in words and the sums are cleared. Every update saturates the 32-bit master word (S32.28)
@@ -108,6 +113,9 @@ class LearningUnit(wiring.Component):
         err_host = err_mem.read_port()
         bl_rd, bl_wr = bl_mem.read_port(), bl_mem.write_port()
         m.d.comb += [err_host.addr.eq(self.err_r_addr), self.err_r_data.eq(err_host.data)]
+        # the below memory's read data is held between reads (the weight update uses it two
+        # clocks after W_READ)
+        m.d.comb += bl_rd.en.eq(0)
 
         # the memory requests: one address per memory (a read, then the write of the same word)
         W, V, B, Z, T, X = self.mem.W, self.mem.V, self.mem.B, self.mem.Z, self.mem.TRACE, self.mem.X
@@ -119,7 +127,11 @@ class LearningUnit(wiring.Component):
             if hasattr(port, "wr"):
                 req[f"{name}_wen"] = Signal(name=f"{name}_wen")
                 req[f"{name}_wdata"] = Signal(port.wr.data.shape(), name=f"{name}_wdata")
-                m.d.comb += [port.wr.addr.eq(req[f"{name}_addr"]), port.wr.en.eq(req[f"{name}_wen"]),
+                # (W and V are written by the update pipelines at their own addresses, the next
+                # reads aside)
+                req[f"{name}_waddr"] = (req[f"{name}_addr"] if name == "b" else
+                                         Signal.like(req[f"{name}_addr"], name=f"{name}_waddr"))
+                m.d.comb += [port.wr.addr.eq(req[f"{name}_waddr"]), port.wr.en.eq(req[f"{name}_wen"]),
                              port.wr.data.eq(req[f"{name}_wdata"])]
 
         j = Signal(range(self.max_n + 1))
@@ -145,7 +157,25 @@ class LearningUnit(wiring.Component):
         dz = Signal(signed(F.ERR.width + F.Z.width))
         m.d.comb += dz.eq(delta * Z.rd.data)
         v_upd = round_shift(m, dz, sv, dz.shape().width, "v_upd")
-        v_new = saturate(m, V.rd.data - v_upd, F.MASTER, "v_new")
+        # the update of V[j,k] in two stages after its read, so that no clock carries
+        # memory -> multiply -> add -> saturate -> memory:
+        #   vs1 (V[j,k], Z_j^k read): register V_m, round(delta Z >> ...); keep V[j,k] and sum it
+        #   vs2: V[j,k] <- sat(V_m - that), at its own write address (the next reads aside)
+        vs1_valid, vs2_valid = Signal(), Signal()
+        vs1_k = Signal(range(K))
+        vs1_addr, vs2_addr = Signal(_bits(self.n_depth * K)), Signal(_bits(self.n_depth * K))
+        v_old_r = Signal(signed(F.MASTER.width))
+        v_upd_r = Signal.like(v_upd)
+        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr)]
+        with m.If(vs1_valid):
+            m.d.sync += [v_old_r.eq(V.rd.data), v_upd_r.eq(v_upd),
+                         vsum.eq(vsum + (V.rd.data >> F.MASTER_SHIFT))]
+            for n in range(K):
+                with m.If(vs1_k == n):
+                    m.d.sync += vreg[n].eq(V.rd.data >> F.MASTER_SHIFT)
+        v_new = saturate(m, v_old_r - v_upd_r, F.MASTER, "v_new")
+        with m.If(vs2_valid):
+            m.d.comb += [req["v_waddr"].eq(vs2_addr), req["v_wdata"].eq(v_new), req["v_wen"].eq(1)]
         b_upd = Signal(signed(F.ERR.width + 18))
         sb = self.shift_b
         b_align = F.MASTER.frac - F.ERR.frac
@@ -164,11 +194,29 @@ class LearningUnit(wiring.Component):
         du = Signal(signed(F.ERR.width + F.TRACE.width))
         m.d.comb += du.eq(delta * u)
         w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
-        w_new = saturate(m, W.rd.data - w_upd, F.MASTER, "w_new")
         w_fwd = Signal(signed(F.W.width))
         m.d.comb += w_fwd.eq(W.rd.data >> F.MASTER_SHIFT)
+
+        # the weight update of W[j,i] and below_i in two stages after W_READ, so that no clock
+        # carries memory -> multiply -> add -> saturate -> memory:
+        #   wb1 (W[j,i], below_i read; u final): register round(delta u >> ...) and g W[j,i]
+        #   wb2: W[j,i] <- sat(W_m - that), below_i += g W[j,i]; both read ports hold their
+        #        words (the next input's reads come at the earliest in this clock)
+        wb1_valid, wb2_valid = Signal(), Signal()
+        wb1_addr, wb2_addr = Signal.like(w_addr), Signal.like(w_addr)
+        wb1_i, wb2_i = Signal(range(self.max_i + 1)), Signal(range(self.max_i + 1))
+        w_upd_r = Signal.like(w_upd)
+        gw_r = Signal(signed(F.ERR.width + F.W.width))
+        m.d.sync += [wb1_valid.eq(0), wb2_valid.eq(wb1_valid), wb2_addr.eq(wb1_addr), wb2_i.eq(wb1_i)]
+        with m.If(wb1_valid):
+            m.d.sync += [w_upd_r.eq(w_upd), gw_r.eq(g * w_fwd)]
+        w_new = saturate(m, W.rd.data - w_upd_r, F.MASTER, "w_new")
         bl_sum = Signal(signed(F.ACC.width))
-        m.d.comb += bl_sum.eq(bl_rd.data + g * w_fwd)
+        m.d.comb += bl_sum.eq(bl_rd.data + gw_r)
+        with m.If(wb2_valid):
+            m.d.comb += [req["w_waddr"].eq(wb2_addr), req["w_wdata"].eq(w_new), req["w_wen"].eq(1),
+                         bl_wr.addr.eq(wb2_i), bl_wr.data.eq(bl_sum),
+                         bl_wr.en.eq(~self.first)]
         below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
 
         # host writes to the error memory while idle
@@ -201,20 +249,13 @@ class LearningUnit(wiring.Component):
                 with m.Else():
                     m.next = "V_READ"
             with m.State("V_READ"):
+                # read V[j,k] and Z_j^k, one k per clock; the update follows in two pipeline
+                # stages (vs1, vs2) while the next words are read
                 m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_ren"].eq(1),
                              req["z_addr"].eq(nk_base + k), req["z_ren"].eq(1)]
-                m.next = "V_WRITE"
-            with m.State("V_WRITE"):
-                m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_wdata"].eq(v_new),
-                             req["v_wen"].eq(1)]
-                for n in range(K):
-                    with m.If(k == n):
-                        m.d.sync += vreg[n].eq(V.rd.data >> F.MASTER_SHIFT)
-                m.d.sync += [vsum.eq(vsum + (V.rd.data >> F.MASTER_SHIFT)), k.eq(k + 1)]
+                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_base + k), k.eq(k + 1)]
                 with m.If(k == K - 1):
                     m.next = "B_READ"
-                with m.Else():
-                    m.next = "V_READ"
             with m.State("B_READ"):
                 m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_ren"].eq(1)]
                 m.next = "B_WRITE"
@@ -231,14 +272,12 @@ class LearningUnit(wiring.Component):
                     m.next = "W_READ"
                 m.d.sync += k.eq(k + 1)
             with m.State("W_READ"):
+                # read W[j,i] and below_i; the update follows in two pipeline stages (wb1, wb2)
+                # while the trace reads of the next input run
                 m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_ren"].eq(1),
                              bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                m.d.sync += mac_valid.eq(0)
-                m.next = "W_WRITE"
-            with m.State("W_WRITE"):
-                m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_wdata"].eq(w_new), req["w_wen"].eq(1),
-                             bl_wr.addr.eq(i), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~self.first)]
-                m.d.sync += [i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
+                m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i),
+                             i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
                 with m.If(i == self.n_in - 1):
                     m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
                     m.next = "NEURON"
@@ -246,9 +285,12 @@ class LearningUnit(wiring.Component):
                     m.d.sync += t_row.eq(t_row + K)
                     m.next = "TRACE"
             with m.State("BELOW"):
-                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer)
+                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer), once
+                # the last weight update has left the pipeline
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.first | (i == self.n_in)):
+                with m.If(wb1_valid | wb2_valid):
+                    pass
+                with m.Elif(self.first | (i == self.n_in)):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
