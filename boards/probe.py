@@ -6,7 +6,7 @@ a bit of one serial scan-in shift register fed from ``rx``; every output is regi
 XOR-reduced, through a pipelined tree, to ``tx``. Synthesis therefore keeps the whole
 datapath with its memories and multipliers, and the build reports the size and Fmax of
 that datapath alone: the network core :class:`~gammacore.rtl.net_core.NetCore` with one
-layer (``layer_probe``: the default build, learning unit included), the same core in its
+layer (``layer_probe``: the forward datapath, inference-only), the same core in its
 leanest build, inference-only and sync-only with the serial encoder, around its MAC lane
 (``accumulator_probe``), or the chip's bus target :class:`~gammacore.rtl.chip.Chip`, the
 whole network with learning and routing but without the UART (``chip_probe``). It has the same ports as the chip (``rx``, ``tx``, ``leds``), so
@@ -81,8 +81,9 @@ def one_layer(inputs, neurons, buckets):
 
 def layer_probe(inputs, neurons, buckets, *, pow2=False):
     """:class:`Probe` of the :class:`NetCore` of one layer of ``inputs`` x ``neurons``, K =
-    ``buckets`` (the default build: learning unit, asynchronous modes, parallel encoder)."""
-    return Probe(NetCore(one_layer(inputs, neurons, buckets), pow2=pow2))
+    ``buckets``: the forward datapath (parallel encoder, asynchronous modes) without the
+    learning unit, as the former single-layer core had it."""
+    return Probe(NetCore(one_layer(inputs, neurons, buckets), pow2=pow2, learning=False))
 
 
 def accumulator_probe(inputs, neurons):
