@@ -22,7 +22,7 @@ The properties (one class each):
   come at clock 31).
 - :class:`LinkReplayCheck` - the same engine, same injection: a retried frame gets the stored
   response (the response buffer the sender encodes, when it starts on a retry's response,
-  equals the one it encoded for the frame retried; depth 38: a retry answered from a cached
+  equals the one it encoded for the frame retried; depth 38: a retry answered with a stored
   word starts its response at clock 37).
 - :class:`LinkCheck` - the same engine from the wire bytes (its FIFO and COBS decoder
   included): a bus request only for a frame whose CRC checks (written; does not finish at
