@@ -19,7 +19,11 @@ The properties (one class each):
   frames injected as decoded tokens (the COBS decoder replaced by free inputs): a bus
   request only while a frame whose CRC checks is being executed; a retry executes nothing
   and a frame no more than one request per word (depth 32: a retry's repeated request would
-  come at clock 31). Not yet: "a retry gets the stored response" byte for byte.
+  come at clock 31).
+- :class:`LinkReplayCheck` - the same engine, same injection: a retried frame gets the stored
+  response (the response buffer the sender encodes, when it starts on a retry's response,
+  equals the one it encoded for the frame retried; depth 38: a retry answered with a stored
+  word starts its response at clock 37).
 - :class:`LinkCheck` - the same engine from the wire bytes (its FIFO and COBS decoder
   included): a bus request only for a frame whose CRC checks (written; does not finish at
   depth 20, see its docstring; :class:`LinkEngineCheck` is the tractable form).
@@ -44,7 +48,8 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Mux, Signal
 
-__all__ = ["prove", "Free", "FIFOCheck", "RouterCheck", "LinkCheck", "LinkEngineCheck", "BusCheck"]
+__all__ = ["prove", "Free", "FIFOCheck", "RouterCheck", "LinkCheck", "LinkEngineCheck", "LinkReplayCheck",
+           "BusCheck"]
 
 
 class Free:
@@ -441,10 +446,10 @@ class LinkEngineCheck(Elaboratable):
     ``reach`` asserts instead what must fail within the depth: ``"bus"`` - no bus request
     ever starts; ``"retry"`` - no retried READ of a good length is ever taken up.
 
-    Not covered yet: "a retried frame gets the stored response" byte for byte on ``o``.
-    With a stop-and-wait host it takes two frames and two responses; a first version of that
-    check (response bytes stored and compared) was still at clock 35 after 5 minutes
-    without a completed retry response, and was dropped.
+    "A retried frame gets the stored response" is :class:`LinkReplayCheck` (the same engine
+    and injection, a narrower environment). A first version of it on this check's free
+    environment (the response bytes on ``o`` stored and compared) was still at clock 35 after
+    5 minutes without a completed retry response, and was dropped.
     """
 
     def __init__(self, *, reach=None, max_count=1, link=None):
@@ -476,12 +481,13 @@ class LinkEngineCheck(Elaboratable):
             crc_calls.append(state)
             return crc16_next(state, data)
         module = sys.modules[type(dut).__module__]      # link_core, or a mutant of it (tests)
-        saved = module.CobsDecoder, module.crc16_next
+        saved = module.CobsDecoder, module.crc16_next, module.ram
         module.CobsDecoder, module.crc16_next = injected, recording_crc16_next
+        module.ram = self._ram(module.ram)
         try:
-            m.submodules.dut = Fragment.get(dut, platform)
+            m.submodules.dut = fragment = Fragment.get(dut, platform)
         finally:
-            module.CobsDecoder, module.crc16_next = saved
+            module.CobsDecoder, module.crc16_next, module.ram = saved
         if len(injected.made) != 1:
             raise RuntimeError("the link did not elaborate exactly one COBS decoder")
         engine_crc = [s for s in crc_calls if isinstance(s, Signal) and s.name == "crc"]
@@ -490,9 +496,9 @@ class LinkEngineCheck(Elaboratable):
         engine_crc = engine_crc[0]
         tok = injected.made[0].o
         m.d.comb += Assume(t_kind != 3)             # a token is BYTE, END or ABORT (Token has no fourth kind)
-        m.d.comb += [dut.i.valid.eq(0), dut.i.payload.eq(0), dut.o.ready.eq(free.seq(1, "o_ready")),
+        m.d.comb += [dut.i.valid.eq(0), dut.i.payload.eq(0), dut.o.ready.eq(self._o_ready(free)),
                      dut.bus.r_data.eq(free.seq(32, "bus_r_data"))]
-        ack, err = free.seq(1, "bus_ack"), free.seq(1, "bus_err")
+        ack, err = self._bus_ack(free), free.seq(1, "bus_err")
         req = dut.bus.re | dut.bus.we
         m.d.comb += [dut.bus.ack.eq(ack & req), dut.bus.err.eq(err & ack & req)]
 
@@ -543,16 +549,213 @@ class LinkEngineCheck(Elaboratable):
         with m.If(start):
             m.d.sync += starts.eq(starts + 1)
 
+        self._properties(m, free, dut, locals())
+        self.ports = free.ports
+        return m
+
+    # the environment and the properties (LinkReplayCheck changes them)
+    def _ram(self, ram):
+        return ram
+
+    def _o_ready(self, free):
+        return free.seq(1, "o_ready")
+
+    def _bus_ack(self, free):
+        return free.seq(1, "bus_ack")
+
+    def _properties(self, m, free, dut, v):
+        from .. import protocol as P
+        start, armed, armed_retry = v["start"], v["armed"], v["armed_retry"]
         if self.reach == "bus":
             m.d.comb += Assert(~start, "a bus request started (reachability)")
         elif self.reach == "retry":
-            m.d.comb += Assert(~(armed & armed_retry & (armed_op == P.Opcode.READ) & (armed_len == 9)),
+            m.d.comb += Assert(~(armed & armed_retry & (v["armed_op"] == P.Opcode.READ) & (v["armed_len"] == 9)),
                                "a retried READ of a good length (reachability)")
         else:
             m.d.comb += [
                 Assert(~start | armed, "a bus request without a good frame being executed"),
                 Assert(~start | ~armed_retry, "a retried frame was executed again"),
-                Assert(~armed | (starts <= armed_count), "more bus requests than the frame has words"),
+                Assert(~armed | (v["starts"] <= v["armed_count"]), "more bus requests than the frame has words"),
             ]
-        self.ports = free.ports
-        return m
+
+
+class LinkReplayCheck(LinkEngineCheck):
+    """A retried frame gets the stored response: the same check as :class:`LinkEngineCheck`
+    (frames injected as decoded tokens, the checker's own CRC, retry rule and CRC lemma), with
+    the property "(c)" of the link's command engine instead of (a) and (b).
+
+    The response the engine sends is the COBS encoding of its response buffer - the header
+    registers (``r_op``, ``r_seq``, ``r_status``, ``r_done``, ``r_nwords``) and the words of the
+    response memory - with a CRC computed from them; the sender reads nothing else and starts
+    afresh (position, block, CRC) on each ``send_start``. The checker records that buffer (the
+    registers, and word 0 through a read port of its own on the response memory) when the
+    engine starts sending the response to a good frame that is not a retry (any opcode: an
+    error response is stored too), and asserts:
+
+    - when the engine starts sending the response to a retry, its buffer equals the one
+      recorded for the frame it repeats (the last good frame that was not a retry);
+    - in every clock, from that record on until the next good frame that is not a retry is
+      taken up, the buffer does not change (the record is the cache entry of the last seq).
+
+    Lemmas (asserted, so proven too; yosys-smtbmc then assumes them in the later clocks) tie
+    the engine's registers to the checker's view clock by clock, so that no step has to look
+    back over a whole frame or response: the CRC lemma of :class:`LinkEngineCheck`; while the
+    engine takes tokens, its length, opcode, seq and last two bytes are the checker's frame's
+    and its record of the last frame executed (``last_*``) the checker's; while it executes,
+    the frame is the one the checker armed, ``replay_q`` in CHECK is the checker's retry rule,
+    a retry goes from CHECK to RESPOND, and the response memory is written only for a new
+    frame. Without them the same check took 20-50 s a clock from clock 27 on.
+
+    To keep the depth and the state down: a token in every clock (BYTE or END; no ABORT: the
+    decoder's aborts have their own tests), frames of at most 9 bytes (a READ of one word is
+    9; so no WRITE with its word, whose frame is 13), at most one word (``max_count=1``: the
+    buffer is the registers and word 0), ``o`` always ready and the bus target answering a
+    request in the clock it is raised (``err`` and the read data stay free). A retry is then
+    taken up right after the first response has gone out. The frame and response memories
+    (64 words) are cut to ``mem_depth`` words (2) while the check elaborates, and mapped to
+    flip-flops: exact here, as no frame word is stored and the response memory is written at
+    word 0 only (both asserted) and the sender reads no other word of a one-word response.
+
+    Not covered: the sender itself (the bytes on ``o`` are not compared; it encodes the
+    buffer and nothing else), WRITE frames with a word, ABORT tokens, a stalled ``o``, a
+    slow bus. ``reach="response"`` asserts instead that no retry whose response carries a
+    word (``r_nwords == 1``) is ever answered, which must fail within the depth (it does at
+    clock 37, a PING's retry): the proof covers a retry answered with a stored word, not
+    only error responses.
+    """
+
+    def __init__(self, *, reach=None, link=None, mem_depth=2):
+        if reach not in (None, "response"):
+            raise ValueError(f"reach must be None or 'response', not {reach!r}")
+        super().__init__(link=link)
+        self.reach, self.mem_depth = reach, mem_depth
+        self._mems, self._ports = [], []
+
+    def _ram(self, ram):
+        def ram_with_a_checker_port(**kwargs):
+            if self.mem_depth is not None:
+                kwargs["depth"] = self.mem_depth
+            mem = ram(**kwargs)
+            self._mems.append(mem)
+            self._ports.append(mem.read_port(domain="comb"))
+            return mem
+        return ram_with_a_checker_port
+
+    def _o_ready(self, free):
+        return Const(1)
+
+    def _bus_ack(self, free):
+        return Const(1)
+
+    def _properties(self, m, free, dut, v):
+        from ..rtl.cobs import Token
+        fragment = v["fragment"]
+        from amaranth.hdl import _ast
+        # the engine's registers, by name; its record of the last frame (a tuple assignment leaves
+        # some of those unnamed) as the registers the CHECK state copies the frame's fields into
+        named, copies = {}, {}
+
+        def walk(statements):
+            for statement in statements:
+                if isinstance(statement, _ast.Switch):
+                    for _, body, _ in statement.cases:
+                        walk(body)
+                    continue
+                for sig in statement._lhs_signals():
+                    named.setdefault(sig.name, {})[id(sig)] = sig
+                if (isinstance(statement, _ast.Assign) and isinstance(statement.lhs, Signal)
+                        and isinstance(statement.rhs, Signal)):
+                    copies.setdefault(statement.rhs.name, {})[id(statement.lhs)] = statement.lhs
+        for statements in fragment.statements.values():
+            walk(statements)
+        for source, target in (("opcode", "last_op"), ("seq", "last_seq"), ("length", "last_len"),
+                               ("tail", "last_tail")):
+            found = copies.get(source, {})
+            if target in named:         # named: it must be one of the copies
+                found = {k: sig for k, sig in found.items() if k in named[target]}
+            named[target] = found
+        want = ("r_op", "r_seq", "r_status", "r_done", "r_nwords", "send_start",
+                "length", "opcode", "seq", "tail", "last_valid", "last_op", "last_seq", "last_len", "last_tail",
+                "exec_state", "replay_q")
+        if any(len(named.get(n, ())) != 1 for n in want):
+            raise RuntimeError(f"cannot find the link's registers: {[(n, named.get(n)) for n in want]}")
+        e = {n: next(iter(named[n].values())) for n in want}
+        r_op, r_seq, r_status, r_done, r_nwords, send_start = (e[n] for n in want[:6])
+        if len(self._ports) != 2:
+            raise RuntimeError(f"expected the link's frame and response memories, found {len(self._ports)}")
+        word = self._ports[1]                       # the response memory (made after the frame memory)
+        m.d.comb += [p.addr.eq(0) for p in self._ports]
+
+        # lemmas (asserted, then assumed in the later clocks): while the engine takes tokens, its
+        # frame fields and its record of the last frame executed are the checker's, so the
+        # engine's replay decision is the checker's retry rule one clock at a time
+        flen = v["flen"]
+        with m.If(v["tok"].ready):
+            m.d.comb += [
+                Assert(e["length"] == flen, "lemma: the engine's frame length"),
+                Assert(e["tail"] == v["f_tail"], "lemma: the engine's last two bytes"),
+                Assert((flen == 0) | (e["opcode"] == v["f_op"]), "lemma: the engine's opcode"),
+                Assert((flen <= 1) | (e["seq"] == v["f_seq"]), "lemma: the engine's seq"),
+                Assert(e["last_valid"] == v["last_valid"], "lemma: the engine's last frame"),
+                Assert(~v["last_valid"] | ((e["last_op"] == v["last_op"]) & (e["last_seq"] == v["last_seq"])
+                                           & (e["last_len"] == v["last_len"]) & (e["last_tail"] == v["last_tail"])),
+                       "lemma: the engine's last frame"),
+            ]
+        # while it executes a frame (from its END on): the frame is the one the checker armed,
+        # its replay decision is the checker's retry rule, and only a new frame reaches the bus
+        exec_state = e["exec_state"]
+        states = {}
+        for n in range(2 ** len(exec_state)):
+            try:
+                states[exec_state.decoder(n).split("/")[0]] = n
+            except (KeyError, IndexError):
+                pass
+        if "RECEIVE" not in states or "CHECK" not in states or "RESPOND" not in states:
+            raise RuntimeError(f"cannot read the engine's FSM states: {states}")
+        armed, armed_retry = v["armed"], v["armed_retry"]
+        receiving, checking = exec_state == states["RECEIVE"], exec_state == states["CHECK"]
+        with m.If(~receiving):
+            m.d.comb += [
+                Assert(armed, "lemma: the engine executes a frame the checker armed"),
+                Assert((e["length"] == v["armed_len"]) & (e["tail"] == v["f_tail"]) & (e["opcode"] == v["f_op"])
+                       & (e["seq"] == v["f_seq"]), "lemma: the engine executes the armed frame"),
+                Assert(~checking | (e["replay_q"] == armed_retry), "lemma: the engine's replay decision"),
+                Assert(checking | (exec_state == states["RESPOND"]) | ~armed_retry,
+                       "lemma: a retry goes from CHECK to RESPOND"),
+            ]
+            with m.If(~(checking & ~armed_retry)):
+                m.d.comb += Assert(
+                    (e["last_valid"] == v["last_valid"]) & (e["last_op"] == v["last_op"])
+                    & (e["last_seq"] == v["last_seq"]) & (e["last_len"] == v["last_len"])
+                    & (e["last_tail"] == v["last_tail"]), "lemma: the engine's last frame (executing)")
+        # and the response memory is written only while a new good frame executes
+        frame_wr, resp_wr = self._mems[0].write_ports[0], self._mems[1].write_ports[0]
+        m.d.comb += Assert(~resp_wr.en | (v["armed"] & ~v["armed_retry"]),
+                           "lemma: the response memory written only by a new frame")
+        if self.mem_depth is not None:
+            # the memories cut to mem_depth words: exact while no frame word is stored (frames of
+            # at most 9 bytes carry none) and the response memory is written at word 0 only
+            m.d.comb += [Assert(~frame_wr.en, "a frame word stored (the frame memory is cut short)"),
+                         Assert(~resp_wr.en | (resp_wr.addr == 0), "a response word past 0 (the memory is cut short)")]
+
+        # the token stream: one in every clock, BYTE or END, frames of at most 9 bytes
+        take, kind, flen = v["take"], v["kind"], v["flen"]
+        m.d.comb += [Assume(v["t_valid"]), Assume(v["t_kind"] != Token.ABORT),
+                     Assume(~(take & (kind == Token.BYTE) & (flen >= 9)))]
+
+        armed, armed_retry = v["armed"], v["armed_retry"]
+        regs = Cat(r_op, r_seq, r_status, r_done, r_nwords)
+        rec_valid, rec_regs, rec_word = Signal(), Signal(len(regs)), Signal(32)
+        same = (regs == rec_regs) & ((r_nwords == 0) | (word.data == rec_word))
+        with m.If(send_start & armed & ~armed_retry):
+            m.d.sync += [rec_valid.eq(1), rec_regs.eq(regs), rec_word.eq(word.data)]
+        answer_retry = send_start & armed & armed_retry
+        if self.reach == "response":
+            m.d.comb += Assert(~(answer_retry & (r_nwords == 1)),
+                               "a retry answered with a stored word (reachability)")
+        else:
+            m.d.comb += [
+                Assert(~rec_valid | (armed & ~armed_retry) | same,
+                       "the stored response changed before the next new frame"),
+                Assert(~answer_retry | (rec_valid & same), "a retry was not answered with the stored response"),
+            ]

@@ -15,7 +15,7 @@ from gammacore.rtl.router import Router
 from gammacore import regmap as R
 from gammacore.rtl.bus import bus_signature
 from gammacore.rtl.chip import Chip
-from gammacore.sim.formal import BusCheck, FIFOCheck, LinkEngineCheck, RouterCheck, prove
+from gammacore.sim.formal import BusCheck, FIFOCheck, LinkEngineCheck, LinkReplayCheck, RouterCheck, prove
 
 DEPTH = 20
 
@@ -193,3 +193,37 @@ def test_link_engine_check_refutes_a_broken_engine(name, old, new, message, dept
     r = _prove(LinkEngineCheck(link=_mutant_link(old, new, name)), f"link_engine_{name}", tmp_path, depth=depth,
                memories="array")
     assert r["status"] == "FAIL" and message in _failed_assertion(r)[0], r["log"]
+
+
+#: the stored-response check's depth: with a token in every clock, ``o`` always ready and a bus
+#: answering at once, the first retry answered with a stored word (a PING's) starts its response at
+#: clock 37 (see LinkReplayCheck)
+REPLAY_DEPTH = 38
+
+
+def test_link_engine_answers_a_retry_with_the_stored_response(tmp_path):
+    r = _prove(LinkReplayCheck(), "link_replay", tmp_path, depth=REPLAY_DEPTH)
+    assert r["status"] == "PASS" and r["depth"] >= 20, r["log"]
+
+
+def test_link_replay_check_reaches_a_retry_answered_from_a_stored_word(tmp_path):
+    r = _prove(LinkReplayCheck(reach="response"), "link_replay_reach", tmp_path, depth=REPLAY_DEPTH)
+    line, step = _failed_assertion(r)
+    assert r["status"] == "FAIL" and "reachability" in line and step < REPLAY_DEPTH, r["log"]
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("fresh_response", "with m.If(replay_q):", "with m.If(0):"),
+    ("stale_status", "m.d.sync += self.replays.eq(self.replays + 1)",
+     "m.d.sync += [self.replays.eq(self.replays + 1), r_status.eq(status_q)]"),
+], ids=["executes-retries", "rewrites-the-status"])
+def test_link_replay_check_refutes_an_engine_that_changes_the_stored_response(name, old, new, tmp_path):
+    """An engine that answers a retry with a fresh response (executes it again) and one that
+    rewrites the stored status from the retry's own checks (a READ refused by the bus, retried,
+    would be answered OK): the stored-response check refutes each."""
+    r = _prove(LinkReplayCheck(link=_mutant_link(old, new, name)), f"link_replay_{name}", tmp_path,
+               depth=REPLAY_DEPTH)
+    line, step = _failed_assertion(r)
+    # the stored response changes, or (an engine that executes a retry) the lemma that a retry
+    # goes straight to RESPOND fails in the same clock: the solver names either
+    assert r["status"] == "FAIL" and ("stored response" in line or "a retry goes" in line), r["log"]
