@@ -49,6 +49,12 @@ def images(task):
     return feats(task.x_train), feats(task.x_test)
 
 
+def seed_tasks(seeds, validation):
+    """Each seed's digits task; with ``validation``, its validation split instead."""
+    tasks = [digits(seed=s) for s in seeds]
+    return [t.validation_split(validation) for t in tasks] if validation else tasks
+
+
 def golden_runs(model, seeds, eta, epochs, phases, validation, limit):
     """Train the digits preset (with the overrides) for every seed in lockstep; returns the
     per-seed results (without weights), the schedule and the wall time. Module-level so that
@@ -57,9 +63,7 @@ def golden_runs(model, seeds, eta, epochs, phases, validation, limit):
     if phases:
         plan = Schedule(plan.epochs, phases)
     plan = plan.with_epochs(epochs)
-    tasks = [digits(seed=s) for s in seeds]
-    if validation:
-        tasks = [t.validation_split(validation) for t in tasks]
+    tasks = seed_tasks(seeds, validation)
     cfgs = []
     for s in seeds:
         cfg = preset("digits", seed=s)
@@ -101,9 +105,7 @@ def main():
         raise SystemExit(f"--models must list float and/or fixed, not {args.models!r}")
     if args.golden_from and (args.validation or args.eta or args.phases):
         raise SystemExit("--golden-from takes the preset's test runs; it does not combine with --validation, --eta or --phases")
-    tasks = [digits(seed=s) for s in seeds]
-    if args.validation:
-        tasks = [t.validation_split(args.validation) for t in tasks]
+    tasks = seed_tasks(seeds, args.validation)
     rows = {s: {"seed": s} for s in seeds}
     for s, task in zip(seeds, tasks):
         xtr, xte = images(task)
