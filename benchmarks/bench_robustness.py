@@ -21,6 +21,11 @@ With --limit or --epochs the record also gives an estimate of the full run's wal
 an idle machine, from CPU times (each group's training loop scaled to the full sample and
 epoch counts, plus its evaluations timed on the full test set; groups placed on the
 processes longest first). Other jobs on the machine lengthen the real run accordingly.
+
+Model ``fixed-chiploss`` is the fixed-point model trained with the chip's integer loss unit
+(golden.fixedpoint.softmax_ce_err; ``train --loss-unit chip``) instead of the host's float
+softmax; its rows measure what the loss unit costs in accuracy (issue 15), e.g.
+``--models fixed-chiploss --dts 1e-3 --name robustness_chiploss`` against the ``fixed`` rows.
 """
 import argparse
 import multiprocessing as mp
@@ -40,6 +45,7 @@ from gammacore.golden.train import evaluate, train_many  # noqa: E402
 DTS = {"coincidence": (1e-3, 5e-4, 2.5e-4, 1e-4), "digits": (1e-3,)}
 SEEDS = {"coincidence": tuple(range(10)), "digits": tuple(range(5))}
 FULL = {"coincidence": (1000, 400), "digits": (1437, 360)}    # train, test samples
+MODELS = ("fixed", "float", "fixed-chiploss")
 
 
 def parse_seeds(text):
@@ -57,7 +63,10 @@ def run_group(job):
     cfgs = [preset(task, dt=dt, seed=s) for s in seeds]
     tasks = [make_task(task, dt=dt, seed=s) for s in seeds]
     start, cpu = time.perf_counter(), time.process_time()
-    res = train_many(cfgs, tasks, model, seeds=list(seeds), epochs=epochs, schedule=schedule(task), limit=limit,
+    chip_loss = model == "fixed-chiploss"
+    golden_model = "fixed" if chip_loss else model
+    res = train_many(cfgs, tasks, golden_model, seeds=list(seeds), epochs=epochs, schedule=schedule(task),
+                     limit=limit, chip_loss=chip_loss,
                      progress={"desc": f"{task} {model} dt={dt * 1e3:g}ms x{len(seeds)}", "position": position})
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = {"task": task, "dt": dt, "model": model, "seeds": list(seeds), "wall_seconds": wall,
@@ -67,9 +76,9 @@ def run_group(job):
         params, t = res[0]["params"], tasks[0]
         n = len(t.x_test) if limit is None else min(limit, len(t.x_test))
         t0 = time.process_time()
-        evaluate(cfgs[0], params, model, t.x_test[:n], t.y_test[:n], t.m_test[:n])
+        evaluate(cfgs[0], params, golden_model, t.x_test[:n], t.y_test[:n], t.m_test[:n])
         t1 = time.process_time()
-        evaluate(cfgs[0], params, model, t.x_test, t.y_test, t.m_test)
+        evaluate(cfgs[0], params, golden_model, t.x_test, t.y_test, t.m_test)
         out.update(eval_run_test_cpu_seconds=t1 - t0, eval_full_test_cpu_seconds=time.process_time() - t1)
     for r in res:
         r.pop("params")
@@ -173,12 +182,14 @@ def main():
         dts = DTS[task] if args.dts is None or task == "digits" else tuple(float(d) for d in args.dts.split(","))
         seeds = SEEDS[task] if args.seeds is None else parse_seeds(args.seeds)
         for model in args.models.split(","):
+            if model not in MODELS:
+                ap.error(f"unknown model {model!r}; expected some of {', '.join(MODELS)}")
             model_dts = (tuple(float(d) for d in args.float_dts.split(","))
                          if model == "float" and args.float_dts and task == "coincidence" else dts)
             for dt in model_dts:
                 jobs.append((task, dt, model, seeds, args.limit, args.epochs))
     # longest first: steps per sample x samples x epochs
-    cost = lambda j: (0.05 / j[1] if j[0] == "coincidence" else 36) * FULL[j[0]][0] * schedule(j[0]).epochs * (1.5 if j[2] == "fixed" else 1)
+    cost = lambda j: (0.05 / j[1] if j[0] == "coincidence" else 36) * FULL[j[0]][0] * schedule(j[0]).epochs * (1.5 if j[2].startswith("fixed") else 1)
     jobs.sort(key=cost, reverse=True)
     start = time.perf_counter()
     if args.processes > 1:
@@ -189,7 +200,7 @@ def main():
     wall = time.perf_counter() - start
     table, drops, goals = summarize(groups)
     for row in table:
-        print(f"{row['task']:12s} {row['model']:6s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
+        print(f"{row['task']:12s} {row['model']:14s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
               f"worst {row['worst_pct']:6.2f} % (seed {row['worst_seed']})", flush=True)
     record = {"tasks": args.tasks.split(","), "models": args.models.split(","), "limit": args.limit,
               "epochs": args.epochs, "processes": args.processes, "wall_seconds": round(wall, 1),

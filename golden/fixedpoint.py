@@ -24,6 +24,7 @@ __all__ = [
     "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
     "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
+    "EXP2_TABLE", "LOG2_TABLE", "LOG2E_RAW", "LN2_RAW", "softmax_terms", "softmax_ce_err", "ce_loss",
 ]
 
 
@@ -268,3 +269,67 @@ def update_master(master, grad, grad_frac, shift):
     """
     upd = rshift_round(_i64(grad), grad_frac - F.MASTER.frac + int(shift))
     return F.MASTER.saturate(_i64(master) - upd)
+
+
+# --- loss unit: softmax cross-entropy (what the chip computes from y_out at a loss step) ---
+#
+# p_j = softmax(y)_j without floating point: d_j = min(max(y) - y_j, LOSS_DMAX) (X scale);
+# t_j = round(d_j * log2 e, 8 fraction bits) = n_j + f_j / 256; exp(-d_j) = 2**-t_j
+# = round(EXP2_TABLE[f_j] >> n_j) (EXPT, 15 fraction bits); S = sum_j exp(-d_j) >= 1;
+# r = floor(2**31 / S) (one division per step); p_j = round(exp(-d_j) * r, 12 fraction
+# bits) (ERR). The error e = p - onehot(label) goes to the output layer as it does from the
+# host. The loss -ln p_label = d_label + ln S, with log2 S from the position of S's leading
+# one and a table of log2(1 + m/256) on the 8 bits after it.
+
+_IB = F.LOSS_INDEX_BITS
+#: 2**-(f / 256) for f = 0..255 (EXPT raw: 32768 down to 16428); a 256 x 16 ROM.
+EXP2_TABLE = np.array([round((1 << F.EXPT.frac) * 2.0 ** (-f / (1 << _IB))) for f in range(1 << _IB)],
+                      dtype=np.int64)
+#: log2(1 + m / 256) for m = 0..255 (LOG2 raw, 16 fraction bits; < 2**16); a 256 x 16 ROM.
+LOG2_TABLE = np.array([round((1 << F.LOG2.frac) * np.log2(1.0 + m / (1 << _IB))) for m in range(1 << _IB)],
+                      dtype=np.int64)
+LOG2E_RAW = round(np.log2(np.e) * (1 << F.LOG2E.frac))
+LN2_RAW = round(np.log(2.0) * (1 << F.LN2.frac))
+
+
+def softmax_terms(y):
+    """The loss unit's first pass: ``(d, term, S)`` of outputs ``y`` (..., C) X raw.
+
+    d_j = min(max(y) - y_j, LOSS_DMAX) (X raw, >= 0); term_j = exp(-d_j) (EXPT raw; the
+    largest output's is exactly 2**15 = 1.0); S = sum_j term_j (SUMEXP raw, >= 2**15).
+    """
+    y = _i64(y)
+    d = np.minimum(y.max(axis=-1, keepdims=True) - y, F.LOSS_DMAX << F.X.frac)
+    t = rshift_round(d * LOG2E_RAW, F.X.frac + F.LOG2E.frac - _IB)
+    n, f = t >> _IB, t & ((1 << _IB) - 1)
+    term = (EXP2_TABLE[f] + ((1 << n) >> 1)) >> n          # round half up, as rshift_round
+    return d, term, term.sum(axis=-1)
+
+
+def softmax_ce_err(y, label):
+    """Error ``e = softmax(y) - onehot(label)`` of outputs ``y`` (..., C) X raw, labels (...)
+    ints; returns (err (..., C) ERR raw, S (...) SUMEXP raw). See the section comment."""
+    d, term, S = softmax_terms(y)
+    r = (1 << F.RECIP_BITS) // S
+    p = rshift_round(term * r[..., None], F.RECIP_BITS - F.ERR.frac)
+    label = _i64(label)
+    if np.any(label < 0) or np.any(label >= p.shape[-1]):
+        raise ValueError(f"labels must be in 0..{p.shape[-1] - 1}, not {label!r}")
+    onehot = (np.arange(p.shape[-1]) == np.asarray(label)[..., None]).astype(np.int64)
+    return F.ERR.saturate(p - (onehot << F.ERR.frac)), S
+
+
+def ce_loss(y, label):
+    """Loss ``-ln p_label = d_label + ln S`` of outputs ``y`` (..., C) X raw (LOSS raw).
+
+    ln S = round(log2 S * ln 2); log2 S = (msb(S) - 15) + LOG2_TABLE[8 bits after the
+    leading one, truncated] (LOG2 raw, 16 fraction bits).
+    """
+    d, _, S = softmax_terms(y)
+    S = _i64(S)
+    msb = np.sum(np.asarray(S)[..., None] >= (np.int64(1) << np.arange(1, 48, dtype=np.int64)), axis=-1)
+    m = ((S << _IB) >> msb) & ((1 << _IB) - 1)
+    log2s = ((msb - F.EXPT.frac) << F.LOG2.frac) + LOG2_TABLE[m]
+    ln_s = rshift_round(log2s * LN2_RAW, F.LOG2.frac + F.LN2.frac - F.LOSS.frac)
+    d_label = np.take_along_axis(d, np.asarray(_i64(label))[..., None], axis=-1)[..., 0]
+    return F.LOSS.saturate(d_label + ln_s)

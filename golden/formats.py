@@ -30,6 +30,8 @@ import numpy as np
 __all__ = [
     "Format", "Q", "THETA", "W", "V", "B", "MASTER", "MASTER_SHIFT", "ACC", "Z", "X",
     "TRACE", "ENC", "ADAPT", "COEF", "ERR", "LR_SHIFT", "N_MAX", "FORMATS",
+    "EXPT", "SUMEXP", "RECIP_BITS", "LOSS", "LOSS_SUM", "LOSS_DMAX", "LOSS_INDEX_BITS", "LOG2E",
+    "LN2", "LOG2",
 ]
 
 
@@ -147,4 +149,26 @@ LR_SHIFT = Format("learning-rate shift", 6, 0, signed=False)
 #: Largest number of thresholds one spike may carry (4 compare-and-subtract steps).
 N_MAX = 15
 
-FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, LR_SHIFT)}
+# --- the loss unit (softmax cross-entropy on chip; golden.fixedpoint.softmax_ce_*) ---------
+#: Table lookups index by this many fraction bits (exp2 and log2 tables of 256 entries).
+LOSS_INDEX_BITS = 8
+#: Distance below the largest output, d_j = max(y) - y_j, is clamped to this (a value):
+#: exp(-16) < 2**-23 contributes nothing at ERR's resolution.
+LOSS_DMAX = 16
+#: exp(-d_j) = 2**-(d_j * log2 e), a power of two times a table entry 2**-f, f in [0, 1).
+EXPT = Format("softmax term exp(-d)", 16, 15, signed=False)
+#: Sum of the terms over the outputs (>= 1: the largest output's term is exactly 1).
+SUMEXP = Format("softmax sum", 32, 15, signed=False)
+#: The reciprocal of the sum, floor(2**RECIP_BITS / SUMEXP raw): one division per loss step.
+RECIP_BITS = 31
+#: log2(e) and ln(2) as multiplier constants.
+LOG2E = Format("log2(e)", 18, 16, signed=False)
+LN2 = Format("ln(2)", 16, 16, signed=False)
+#: log2 of the sum (table of log2(1 + m / 256) on the 8 bits after the leading one).
+LOG2 = Format("log2 of the softmax sum", 24, 16, signed=False)
+#: One step's loss -ln p_label, and its sum over a sample's loss steps.
+LOSS = Format("loss", 32, Z.frac, signed=False)
+LOSS_SUM = Format("loss sum", 40, Z.frac, signed=False)
+
+FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, LR_SHIFT,
+                                EXPT, SUMEXP, LOG2E, LN2, LOG2, LOSS, LOSS_SUM)}

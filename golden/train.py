@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tqdm import tqdm
 
+from . import fixedpoint as fp
 from . import formats as F
 from .config import NetworkConfig
 from .loss import softmax_ce
@@ -80,18 +81,18 @@ def evaluate(cfg: NetworkConfig, params, model, x, labels, mask, batch=500):
 
 
 def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=None, seed=0, schedule=None,
-          limit=None, progress=True):
+          limit=None, progress=True, chip_loss=False):
     """Train online; returns a dict of results and the learning curve.
 
     ``schedule``: a :class:`Schedule` (default: the task's, :func:`~gammacore.golden.presets.schedule`);
     ``epochs`` overrides its number of epochs. The same run as :func:`train_many` with one member.
     """
     return train_many([cfg], [task], model, seeds=[seed], epochs=epochs, schedule=schedule,
-                      limit=limit, progress=progress)[0]
+                      limit=limit, progress=progress, chip_loss=chip_loss)[0]
 
 
 def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=None, limit=None,
-               progress=True):
+               progress=True, chip_loss=False):
     """Train M independent networks in lockstep; one :func:`train` result dict per member.
 
     Member s is ``train(cfgs[s], tasks[s], model, seed=seeds[s], schedule=...)``: its own
@@ -107,7 +108,12 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     :class:`Schedule` for all, one per member, or None (each task's preset); the members'
     schedules must have the same number of epochs (``epochs`` overrides it for all).
     ``progress``: a progress bar if true; a dict gives it tqdm options (desc, position).
+    ``chip_loss`` (fixed point only): the errors come from the chip's loss unit
+    (:func:`~gammacore.golden.fixedpoint.softmax_ce_err`, integer softmax) instead of the
+    host's float softmax rounded to ERR.
     """
+    if chip_loss and model != "fixed":
+        raise ValueError(f"chip_loss is the fixed-point loss unit; it needs model 'fixed', not {model!r}")
     cfgs, tasks, seeds = list(cfgs), list(tasks), list(seeds)
     M = len(cfgs)
     if M < 1 or len(tasks) != M or len(seeds) != M:
@@ -178,7 +184,12 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
                 y = net.step_quantized(xb[t])
                 if any_loss[t]:
                     m = mb[t]
-                    loss, err = softmax_ce(y, lb)
+                    if chip_loss:
+                        y_raw = net.layers[-1].y
+                        err = F.ERR.to_float(fp.softmax_ce_err(y_raw, lb)[0])
+                        loss = F.LOSS.to_float(fp.ce_loss(y_raw, lb))
+                    else:
+                        loss, err = softmax_ce(y, lb)
                     err *= m[:, None]      # no loss for this member at this step: zero error, no update
                     net.learn(err)
                     loss_sum += np.where(m, loss, 0.0)    # + 0.0 leaves a member's sum as it is
@@ -199,7 +210,7 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
         task = tasks[s]
         results.append({
             "task": task.name, "model": model, "dt": task.dt, "seed": seeds[s], "epochs": epochs,
-            "schedule_phases": schedules[s].phases,
+            "schedule_phases": schedules[s].phases, "loss_unit": "chip" if chip_loss else "host",
             "train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"],
             "test_loss": te["loss"], "spikes_per_neuron_per_step": te["spikes_per_neuron_per_step"],
             "steps": int(task.steps), "train_samples": int(n_train), "test_samples": int(len(data[s][3])),

@@ -35,6 +35,10 @@ def add_arguments(p):
                         "is sized from the data (one hidden layer) unless --config is given (docs/data.md)")
     p.add_argument("--model", default="fixed", metavar="{float,fixed}",
                    help="float model or the bit-exact fixed-point model the chip implements (default fixed)")
+    p.add_argument("--loss-unit", default="host", metavar="{host,chip}",
+                   help="who computes the softmax cross-entropy errors of the fixed-point model: 'host' "
+                        "(float, rounded to the chip's error format; what the chip is trained with today) or "
+                        "'chip' (the integer loss unit of docs/model.md section 5, which the chip does not have yet)")
     p.add_argument("--dt", default="0.001", metavar="SECONDS",
                    help="time step in seconds (default 0.001); the task and all time constants are "
                         "defined in seconds, so the same physical problem is solved at any dt")
@@ -84,6 +88,12 @@ def run(args):
         raise CliError(f"unknown task {args.task!r}; expected one of {', '.join(sorted(TASKS))}")
     if args.model not in ("float", "fixed"):
         raise CliError(f"unknown model {args.model!r}; expected 'float' or 'fixed'")
+    if args.loss_unit not in ("host", "chip"):
+        raise CliError(f"unknown --loss-unit {args.loss_unit!r}; expected 'host' or 'chip'")
+    if args.loss_unit == "chip" and args.model != "fixed":
+        raise CliError(f"--loss-unit chip is the fixed-point loss unit; it needs --model fixed, not {args.model!r}")
+    if args.loss_unit == "chip" and args.port is not None:
+        raise CliError("--loss-unit chip runs on the golden model only: the chip has no loss unit yet (issue 15)")
     dt = _positive_float(args.dt)
     plan = schedule(args.task)
     epochs = plan.epochs if args.epochs is None else args.epochs
@@ -113,8 +123,8 @@ def run(args):
     if args.data is None:
         task = make_task(args.task, dt=dt, seed=args.seed)
     res = train(cfg, task, args.model, schedule=plan.with_epochs(epochs), seed=args.seed, limit=args.limit,
-                progress=not args.no_progress)
-    rows = [("task", res["task"]), ("model", res["model"]), ("dt [s]", f"{res['dt']:g}"),
+                progress=not args.no_progress, chip_loss=args.loss_unit == "chip")
+    rows = [("task", res["task"]), ("model", res["model"]), ("loss unit", res["loss_unit"]), ("dt [s]", f"{res['dt']:g}"),
             ("seed", res["seed"]), ("epochs", res["epochs"]),
             ("network", "-".join(str(n) for n in [cfg.layers[0].n_in] + [l.n_out for l in cfg.layers])),
             ("train accuracy", f"{100 * res['train_accuracy']:.2f} %"),

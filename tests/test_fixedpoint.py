@@ -208,3 +208,78 @@ def test_formats_are_consistent():
     assert F.N_MAX < (1 << 4)
     with pytest.raises(ValueError, match="width"):
         F.Format("bad", 0, 0, True)
+
+
+# --- loss unit: integer softmax cross-entropy --------------------------------------------
+
+def test_loss_tables_and_constants():
+    f = np.arange(1 << F.LOSS_INDEX_BITS)
+    assert fp.EXP2_TABLE[0] == 1 << F.EXPT.frac                    # 2**0 = 1.0 exactly
+    assert np.all(np.diff(fp.EXP2_TABLE) < 0) and fp.EXP2_TABLE.max() <= F.EXPT.max
+    assert np.abs(fp.EXP2_TABLE / 2.0 ** F.EXPT.frac - 2.0 ** (-f / 256)).max() <= 2.0 ** -(F.EXPT.frac + 1)
+    assert fp.LOG2_TABLE[0] == 0 and np.all(np.diff(fp.LOG2_TABLE) > 0) and fp.LOG2_TABLE.max() < 1 << 16
+    assert abs(fp.LOG2E_RAW / 2.0 ** F.LOG2E.frac - math.log2(math.e)) <= 2.0 ** -(F.LOG2E.frac + 1)
+    assert abs(fp.LN2_RAW / 2.0 ** F.LN2.frac - math.log(2)) <= 2.0 ** -(F.LN2.frac + 1)
+
+
+def _rational_terms(y):
+    """softmax_terms by its definition, in Python ints and Fractions, one row."""
+    m = max(y)
+    out = []
+    for v in y:
+        d = min(m - v, F.LOSS_DMAX << F.X.frac)
+        t = _round_half_up(Fraction(d * fp.LOG2E_RAW, 1 << (F.X.frac + F.LOG2E.frac - F.LOSS_INDEX_BITS)))
+        n, f = t >> F.LOSS_INDEX_BITS, t & ((1 << F.LOSS_INDEX_BITS) - 1)
+        out.append((d, _round_half_up(Fraction(int(fp.EXP2_TABLE[f]), 1 << n))))
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_softmax_error_matches_its_definition(seed):
+    rng = _rng(seed)
+    for scale in (0.05, 1.0, 8.0):
+        y = F.X.from_float(rng.normal(0, scale, (40, 10)))
+        label = rng.integers(0, 10, 40)
+        err, S = fp.softmax_ce_err(y, label)
+        for row in range(len(y)):
+            terms = _rational_terms([int(v) for v in y[row]])
+            s = sum(t for _, t in terms)
+            assert S[row] == s, f"seed={seed} scale={scale} row={row}"
+            r = (1 << F.RECIP_BITS) // s
+            want = [_round_half_up(Fraction(t * r, 1 << (F.RECIP_BITS - F.ERR.frac)))
+                    - ((j == label[row]) << F.ERR.frac) for j, (_, t) in enumerate(terms)]
+            assert err[row].tolist() == want, f"seed={seed} scale={scale} row={row}"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_softmax_error_and_loss_track_the_float_softmax(seed):
+    """Stated tolerances: the error within 2**-10 (4 ERR LSBs; the exp table's relative
+    error is 2**-9 ln 2), the loss within 2**-7 where -ln p_label < LOSS_DMAX (the log2
+    table truncates the sum's mantissa to 8 bits); above it the loss is clamped."""
+    from gammacore.golden.loss import softmax_ce
+    rng = _rng(seed)
+    for scale in (0.1, 1.0, 4.0, 20.0):
+        y = F.X.from_float(rng.normal(0, scale, (3000, 10)))
+        label = rng.integers(0, 10, 3000)
+        loss_f, err_f = softmax_ce(F.X.to_float(y), label)
+        err, _ = fp.softmax_ce_err(y, label)
+        assert np.abs(F.ERR.to_float(err) - err_f).max() <= 2.0 ** -10, f"seed={seed} scale={scale}"
+        loss = F.LOSS.to_float(fp.ce_loss(y, label))
+        ok = loss_f < F.LOSS_DMAX
+        assert np.abs(loss - loss_f)[ok].max() <= 2.0 ** -7, f"seed={seed} scale={scale}"
+        assert np.all(loss[~ok] >= F.LOSS_DMAX), f"seed={seed} scale={scale}"
+        # each row's error sums to ~0 (sum p = 1 up to one rounding per output and the reciprocal)
+        assert np.abs(err.sum(axis=-1)).max() <= 10, f"seed={seed} scale={scale}"
+
+
+def test_softmax_error_edge_cases_and_bad_labels():
+    y = np.zeros((1, 4), dtype=np.int64)                   # all equal: p = 1/4 each
+    err, S = fp.softmax_ce_err(y, [2])
+    assert S[0] == 4 << F.EXPT.frac and err[0].tolist() == [1024, 1024, 1024 - 4096, 1024]
+    assert abs(F.LOSS.to_float(fp.ce_loss(y, [2])[0]) - math.log(4)) <= 2.0 ** -16   # S = 4: table entry 0
+    big = np.array([[F.X.max, F.X.min, 0]])                # extreme outputs: no overflow, p = onehot
+    err, _ = fp.softmax_ce_err(big, [0])
+    assert err[0].tolist() == [0, 0, 0]
+    for bad in (-1, 4):
+        with pytest.raises(ValueError, match=f"labels must be in 0..3, not .*{bad}"):
+            fp.softmax_ce_err(y, [bad])

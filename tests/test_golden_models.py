@@ -136,6 +136,35 @@ def test_learning_reduces_loss(model):
     assert after < 0.5 * before, (before, after)
 
 
+def test_chip_loss_training_applies_the_loss_unit_errors():
+    """train(..., chip_loss=True) on one sample equals stepping the fixed network by hand and
+    learning from fixedpoint.softmax_ce_err at the sample's loss steps (whose errors are
+    not those of the host's float softmax)."""
+    from gammacore.golden import fixedpoint as fp
+    from gammacore.golden.network import stack_params
+    from gammacore.golden.presets import preset
+    from gammacore.golden.tasks import make_task
+    from gammacore.golden.train import Schedule, train
+    cfg, task = preset("coincidence", seed=4), make_task("coincidence", seed=4)
+    res = train(cfg, task, "fixed", schedule=Schedule(1, 1), limit=1, progress=False, chip_loss=True)
+    assert res["loss_unit"] == "chip"
+    net = make_network(cfg, "fixed", batch=1, members=True, params=stack_params([cfg.init_params()]))
+    x, label = F.Q.from_float(task.x_train[0]), task.y_train[0]
+    differs = 0
+    for t in range(task.steps):
+        y = net.step_quantized(x[t][None])
+        if task.m_train[0, t]:
+            err = fp.softmax_ce_err(net.layers[-1].y, [label])[0]
+            differs += not np.array_equal(err, F.ERR.from_float(softmax_ce(y, np.array([label]))[1]))
+            net.learn(F.ERR.to_float(err))
+    for got, want in zip(res["params"], net.get_params(0)):
+        for k in ("W", "V", "b"):
+            assert np.array_equal(got[k], want[k]), k
+    assert differs > 0          # the loss unit is not the float softmax rounded
+    with pytest.raises(ValueError, match="chip_loss.*'float'"):
+        train(cfg, task, "float", limit=1, progress=False, chip_loss=True)
+
+
 def test_batched_fixed_inference_is_bit_exact_per_sample():
     cfg, rng = random_net(31, depth=2)
     q = events(rng, 40, cfg.layers[0].n_in, B=5)

@@ -52,6 +52,8 @@ def test_config_file_is_used(tmp_path):
     (["--task", "digits", "--limit", "-5"], ["--limit", "-5"]),
     (["--task", "digits", "--json", "/no/such/dir/r.json"], ["/no/such/dir"]),
     (["--task", "digits", "--config", "/no/such/net.json"], ["/no/such/net.json"]),
+    (["--task", "digits", "--loss-unit", "fpga"], ["fpga", "'host' or 'chip'"]),
+    (["--task", "digits", "--loss-unit", "chip", "--model", "float"], ["--loss-unit chip", "'float'"]),
 ])
 def test_bad_input_is_one_clear_line(args, words):
     res = gc("train", *args)
