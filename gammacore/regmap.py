@@ -14,7 +14,7 @@ import enum
 
 
 __all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "CapFlag", "Capacity", "layer_fields", "descriptors",
-           "mem_addr", "desc_addr", "event_word", "decode_out", "CHIP_ID"]
+           "mem_addr", "desc_addr", "event_word", "decode_out", "OutFormat", "out_format", "CHIP_ID"]
 
 
 class Region(enum.IntEnum):
@@ -62,6 +62,51 @@ class Capacity:
                 raise ValueError(f"capacity {name} must be a positive integer, not {v!r}")
         self.layers, self.neurons, self.inputs = layers, neurons, inputs
         self.synapses, self.buckets, self.max_layer = synapses, buckets, max_layer
+        refused = [f"{what} = {value} exceeds {field} (at most {limit})"
+                   for what, value, field, limit in self.limits() if value > limit]
+        if refused:
+            raise ValueError("the formats cannot address this capacity: " + "; ".join(refused))
+
+    def limits(self):
+        """(what, its value, the format field that addresses it, the field's limit) for every
+        format of this module that holds a capacity-sized value; the constructor refuses a
+        capacity with any value over its limit."""
+        w = dict(layer_fields(1))
+        region = 1 << MEM_REGION_SHIFT
+        K, N = self.buckets, self.neurons
+        words = f"{MEM_REGION_SHIFT}-bit memory index"
+        return [
+            ("neurons", N, f"the output packet's source field ({OUT_SOURCE_MAX_BITS} bits, leaving the step "
+                           f"field its {OUT_STEP_MIN_BITS} bits)", 1 << OUT_SOURCE_MAX_BITS),
+            # a base field holds at most the total minus one (every layer has a neuron / an input)
+            ("neurons", N, f"descriptor field n_base ({w['n_base']} bits)", 1 << w["n_base"]),
+            ("neurons", N, f"the B, X, E, D and ROUTE regions' {words}", region),
+            ("neurons x buckets", N * K, f"the V and Z regions' {words}", region),
+            ("inputs", self.inputs, f"descriptor field i_base ({w['i_base']} bits)", 1 << w["i_base"]),
+            ("inputs x buckets", self.inputs * K, f"the TRACE region's {words}", region),
+            ("synapses", self.synapses, f"descriptor field w_base ({w['w_base']} bits)", 1 << w["w_base"]),
+            ("synapses", self.synapses, f"the W region's {words}", region),
+            ("max_layer", self.max_layer, f"descriptor fields n_in and n_out ({w['n_in']} bits)",
+             (1 << min(w["n_in"], w["n_out"])) - 1),
+            ("max_layer", self.max_layer, f"the input event's source field ({EVENT_SOURCE_BITS} bits)",
+             1 << EVENT_SOURCE_BITS),
+            ("max_layer", self.max_layer, f"the ERR region's {words}", region),
+            ("layers", self.layers, f"the descriptor address's layer index ({DESC_LAYER_BITS} bits)",
+             1 << DESC_LAYER_BITS),
+            ("buckets", K, f"the descriptor address's field index ({len(layer_fields(0))} + 2 K fields "
+                           f"in {DESC_STRIDE})", (DESC_STRIDE - len(layer_fields(0))) // 2),
+        ]
+
+    def region_depths(self):
+        """Words of every memory region (:class:`Region` name -> depth)."""
+        K, N = self.buckets, self.neurons
+        return {"W": self.synapses, "V": N * K, "B": N, "Z": N * K, "TRACE": self.inputs * K, "X": N,
+                "E": N, "D": N, "ERR": self.max_layer, "ROUTE": N}
+
+    @property
+    def out_format(self):
+        """The layout of this chip's output packet word (:func:`out_format`)."""
+        return out_format(self.neurons)
 
     def as_dict(self):
         return dict(layers=self.layers, neurons=self.neurons, inputs=self.inputs,
@@ -93,14 +138,17 @@ class Capacity:
                                  f"the chip holds {getattr(self, name)}")
 
 
-def descriptors(cfg, coefs=None, pow2=False):
+def descriptors(cfg, coefs=None, pow2=False, neuron_base=0):
     """Layer descriptors (dicts of :func:`layer_fields` values) of NetworkConfig ``cfg``.
 
     ``coefs``: per-layer LayerCoefs to use instead of ``cfg.derived()`` (e.g. the golden
     layers' own). ``pow2``: the chip shifts instead of multiplying in the bucket pass; every
     beta_k must then be 2**-s (alpha_1 = 1 - 2**-s) and the alpha/beta fields carry s.
+    ``neuron_base``: the first layer's n_base (the layers' neurons follow it); 0 packs the
+    network at the start of the neuron regions. A value that does not fit its field's width
+    raises ValueError naming the layer, the field and the width.
     """
-    out, w_base, n_base, i_base = [], 0, 0, 0
+    out, w_base, n_base, i_base = [], 0, int(neuron_base), 0
     for lc, co in zip(cfg.layers, cfg.derived() if coefs is None else coefs):
         d = {"n_in": lc.n_in, "n_out": lc.n_out, "w_base": w_base, "n_base": n_base, "i_base": i_base,
              "relu": int(lc.readout == "relu"), "encoder": int(lc.encoder == "sigma-delta"),
@@ -115,6 +163,10 @@ def descriptors(cfg, coefs=None, pow2=False):
                 if beta <= 0 or beta & (beta - 1):
                     raise ValueError(f"pow2 needs power-of-two bucket rates; beta_{k + 1} = {beta} / 2**16 is not")
                 d[f"alpha{k}"] = d[f"beta{k}"] = 16 - (beta.bit_length() - 1)
+        for name, width in layer_fields(lc.K):
+            if not 0 <= d[name] < 1 << width:
+                raise ValueError(f"layer {len(out)}: descriptor field {name} = {d[name]} does not fit its "
+                                 f"{width} bits (0..{(1 << width) - 1})")
         out.append(d)
         w_base += lc.n_in * lc.n_out
         n_base += lc.n_out
@@ -145,7 +197,7 @@ class Reg(enum.IntEnum):
     MODE = 0x0013           # r/w: execution mode (Mode); refused while busy
     SEED = 0x0014           # r/w: LFSR seed of async-random (1..65535), taken at the next CLEAR
     EVENT = 0x0100          # w: input event (source << 16 | q); waits while the FIFO is full
-    OUT = 0x0101            # r: pops one output packet (out_word), 0 when empty
+    OUT = 0x0101            # r: pops one output packet (Capacity.out_format), 0 when empty
     OUT_LEVEL = 0x0102      # r: packets waiting in the output FIFO
     # counters (r)
     STEPS = 0x0020
@@ -203,9 +255,11 @@ class Status(enum.IntFlag):
     OUT_READY = 2           # the output FIFO holds a packet
 
 
-#: descriptor field f of layer l is at DESC_BASE + l * DESC_STRIDE + f (write only)
+#: descriptor field f of layer l is at DESC_BASE + l * DESC_STRIDE + f (write only); the
+#: chip decodes l from DESC_LAYER_BITS address bits
 DESC_BASE = 0x10000
 DESC_STRIDE = 0x100
+DESC_LAYER_BITS = 8
 #: memory word a of region r is at MEM_BASE | r << MEM_REGION_SHIFT | a
 MEM_BASE = 0x800000
 MEM_REGION_SHIFT = 19
@@ -213,46 +267,123 @@ MEM_REGION_SHIFT = 19
 
 def mem_addr(region, index):
     """Bus address of word ``index`` of memory ``region``."""
-    return MEM_BASE | (int(region) << MEM_REGION_SHIFT) | int(index)
+    if not 0 <= int(index) < 1 << MEM_REGION_SHIFT:
+        raise ValueError(f"memory index {index} is outside the {MEM_REGION_SHIFT}-bit index of a region")
+    return MEM_BASE | (int(Region(region)) << MEM_REGION_SHIFT) | int(index)
 
 
 def desc_addr(layer, field, K):
     """Bus address of descriptor field ``field`` (a name) of ``layer``."""
+    if not 0 <= int(layer) < 1 << DESC_LAYER_BITS:
+        raise ValueError(f"layer {layer} is outside the {DESC_LAYER_BITS}-bit layer index of a descriptor address")
     names = [name for name, _ in layer_fields(K)]
     return DESC_BASE + layer * DESC_STRIDE + names.index(field)
 
 
+#: input event word: source in bits 31..16, magnitude q (Q raw) in bits 15..0
+EVENT_SOURCE_SHIFT, EVENT_SOURCE_BITS = 16, 16
+Q_BITS = 16
+
+
 def event_word(source, q):
     """Input event word: source in bits 31..16, magnitude (Q raw) in bits 15..0."""
-    return (int(source) << 16) | int(q)
+    source, q = int(source), int(q)
+    if not 0 <= source < 1 << EVENT_SOURCE_BITS:
+        raise ValueError(f"event source {source} does not fit the event word's {EVENT_SOURCE_BITS}-bit source field")
+    if not 0 <= q < 1 << Q_BITS:
+        raise ValueError(f"event magnitude {q} does not fit the event word's {Q_BITS}-bit q field")
+    return (source << EVENT_SOURCE_SHIFT) | q
 
 
-#: output packet word: bit 31 valid, bits 30..27 step (mod 16), 26..16 source, 15..0 q
+#: output packet word: bit 31 valid, then the step (mod 2**step_bits), the source neuron
+#: and q in bits 15..0; the source field is wide enough for the chip's neurons
+#: (:func:`out_format`), at least OUT_SOURCE_MIN_BITS wide, and the step takes the rest
 OUT_VALID = 1 << 31
-OUT_STEP_SHIFT, OUT_STEP_BITS = 27, 4
-OUT_SOURCE_SHIFT, OUT_SOURCE_BITS = 16, 11
+OUT_SOURCE_SHIFT = Q_BITS
+OUT_SOURCE_MIN_BITS = 11
+OUT_STEP_MIN_BITS = 2
+OUT_SOURCE_MAX_BITS = 31 - OUT_SOURCE_SHIFT - OUT_STEP_MIN_BITS
 
 
-def decode_out(word):
-    """(source, q, step mod 16) of an output packet word, or None when it is empty."""
-    if not word & OUT_VALID:
-        return None
-    return ((word >> OUT_SOURCE_SHIFT) & ((1 << OUT_SOURCE_BITS) - 1), word & 0xFFFF,
-            (word >> OUT_STEP_SHIFT) & ((1 << OUT_STEP_BITS) - 1))
+class OutFormat:
+    """The output packet word of a chip: bit 31 valid, bits 30..``step_shift`` step (mod
+    2**``step_bits``), bits ``step_shift - 1``..16 source, bits 15..0 q."""
+
+    def __init__(self, source_bits):
+        if not OUT_SOURCE_MIN_BITS <= source_bits <= OUT_SOURCE_MAX_BITS:
+            raise ValueError(f"an output packet's source field has {OUT_SOURCE_MIN_BITS}..{OUT_SOURCE_MAX_BITS} "
+                             f"bits, not {source_bits}")
+        self.source_bits = source_bits
+        self.step_shift = OUT_SOURCE_SHIFT + source_bits
+        self.step_bits = 31 - self.step_shift
+
+    def __eq__(self, other):
+        return isinstance(other, OutFormat) and other.source_bits == self.source_bits
+
+    def __hash__(self):
+        return self.source_bits
+
+    def __repr__(self):
+        return f"OutFormat(source_bits={self.source_bits}, step_bits={self.step_bits})"
+
+    def encode(self, source, q, step):
+        """The packet word of a spike of neuron ``source`` with magnitude ``q`` in ``step``."""
+        if not 0 <= int(source) < 1 << self.source_bits:
+            raise ValueError(f"source {source} does not fit the {self.source_bits}-bit source field")
+        if not 0 <= int(q) < 1 << Q_BITS:
+            raise ValueError(f"q {q} does not fit the {Q_BITS}-bit q field")
+        return (OUT_VALID | (int(step) % (1 << self.step_bits)) << self.step_shift
+                | int(source) << OUT_SOURCE_SHIFT | int(q))
+
+    def decode(self, word):
+        """(source, q, step mod 2**step_bits) of a packet word, or None when it is empty."""
+        if not word & OUT_VALID:
+            return None
+        return ((word >> OUT_SOURCE_SHIFT) & ((1 << self.source_bits) - 1), word & ((1 << Q_BITS) - 1),
+                (word >> self.step_shift) & ((1 << self.step_bits) - 1))
+
+    def describe(self):
+        """The layout in words (docs/architecture.md)."""
+        return (f"bit 31 valid, bits 30..{self.step_shift} step (mod {1 << self.step_bits}), "
+                f"bits {self.step_shift - 1}..{OUT_SOURCE_SHIFT} source neuron, bits {Q_BITS - 1}..0 q")
 
 
-def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC, seed=1):
+def out_format(neurons):
+    """The output packet layout of a chip with ``neurons`` neurons (sources 0..neurons - 1):
+    the source field is max(OUT_SOURCE_MIN_BITS, ceil(log2(neurons))) bits wide, so every chip
+    of up to 2,048 neurons keeps the 11-bit source and 4-bit step; the step field takes the
+    bits left between it and the valid bit. A chip whose sources would leave the step fewer
+    than OUT_STEP_MIN_BITS bits (more than 2**OUT_SOURCE_MAX_BITS neurons) is refused."""
+    if not isinstance(neurons, int) or isinstance(neurons, bool) or neurons < 1:
+        raise ValueError(f"neurons must be a positive integer, not {neurons!r}")
+    need = (neurons - 1).bit_length()
+    if need > OUT_SOURCE_MAX_BITS:
+        raise ValueError(f"{neurons} neurons need a {need}-bit source field in the output packet, which "
+                         f"holds at most {OUT_SOURCE_MAX_BITS} bits ({1 << OUT_SOURCE_MAX_BITS} neurons) to keep "
+                         f"{OUT_STEP_MIN_BITS} step bits")
+    return OutFormat(max(OUT_SOURCE_MIN_BITS, need))
+
+
+def decode_out(word, fmt):
+    """(source, q, step mod 2**fmt.step_bits) of an output packet word, or None when it is
+    empty; ``fmt``: the chip's :class:`OutFormat` (``Capacity.out_format``)."""
+    if not isinstance(fmt, OutFormat):
+        raise TypeError(f"decode_out needs the chip's OutFormat (Capacity.out_format), not {fmt!r}")
+    return fmt.decode(word)
+
+
+def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC, seed=1, neuron_base=0):
     """Bus writes that load network ``cfg`` with the weights of golden FixedLayers ``layers``.
 
     The descriptors carry the layers' own coefficients (``layer.coefs``); ``pow2``: see
     :func:`descriptors`; ``mode`` (:class:`Mode`) and ``seed``: the execution mode and the
-    LFSR seed (effective from the next CLEAR). Returns a list of (address, [words]) in
-    order: number of layers, mode, seed, every descriptor field,
+    LFSR seed (effective from the next CLEAR); ``neuron_base``: see :func:`descriptors`. Returns a
+    list of (address, [words]) in order: number of layers, mode, seed, every descriptor field,
     the W, V and b master words, the routing table (hidden layers to the next layer, and to
     the host too when ``route_hidden_to_host``; the output layer to the host).
     """
     K = cfg.layers[0].K
-    descs = descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
+    descs = descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2, neuron_base=neuron_base)
     if not 1 <= int(seed) <= 0xFFFF:
         raise ValueError(f"the LFSR seed must be in 1..65535, not {seed!r}")
     plan = [(Reg.N_LAYERS, [len(cfg.layers)]), (Reg.MODE, [int(Mode(mode))]), (Reg.SEED, [int(seed)])]

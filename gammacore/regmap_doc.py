@@ -87,12 +87,23 @@ def map_markdown(K=4):
     out += ["", "Routing-table entry bits:", ""]
     out += _enum_table(R.Route, "bit value", hexw)
     out += ["", "### Event and packet words", "",
-            "- input event (write to `EVENT`): source in bits 31..16, magnitude q (U16.10 raw) in "
-            "bits 15..0;",
-            f"- output packet (read from `OUT`): bit 31 valid, bits "
-            f"{R.OUT_STEP_SHIFT + R.OUT_STEP_BITS - 1}..{R.OUT_STEP_SHIFT} step (mod {1 << R.OUT_STEP_BITS}), "
-            f"bits {R.OUT_SOURCE_SHIFT + R.OUT_SOURCE_BITS - 1}..{R.OUT_SOURCE_SHIFT} source neuron, "
-            "bits 15..0 q; 0 when the FIFO is empty."]
+            f"- input event (write to `EVENT`): source in bits {R.EVENT_SOURCE_SHIFT + R.EVENT_SOURCE_BITS - 1}.."
+            f"{R.EVENT_SOURCE_SHIFT}, magnitude q (U16.10 raw) in bits {R.Q_BITS - 1}..0;",
+            "- output packet (read from `OUT`): its source field is as wide as the chip's neurons need "
+            f"(`regmap.out_format`): s = max({R.OUT_SOURCE_MIN_BITS}, ceil(log2(neurons))) bits, and the step "
+            f"takes the {31 - R.OUT_SOURCE_SHIFT} - s bits left below the valid bit; 0 when the FIFO is empty. "
+            "The host learns the layout from `CAP_NEURONS`.", ""]
+    out += ["| neurons | source bits | step bits | word |", "|---|---|---|---|"]
+    for n in sorted({1 << b for b in range(R.OUT_SOURCE_MIN_BITS, R.OUT_SOURCE_MAX_BITS + 1)}):
+        fmt = R.out_format(n)
+        low = 1 if fmt.source_bits == R.OUT_SOURCE_MIN_BITS else (n >> 1) + 1
+        out.append(f"| {low:,}..{n:,} | {fmt.source_bits} | {fmt.step_bits} (mod {1 << fmt.step_bits}) | "
+                   f"{fmt.describe()} |")
+    out += ["", "### Capacity limits", "",
+            "A chip is built for a `Capacity`; one whose value exceeds a field that addresses it is "
+            "refused at construction (`ValueError` naming the value, the field and the limit):", "",
+            "| value | field | at most |", "|---|---|---|"]
+    out += [f"| {what} | {field} | {limit:,} |" for what, _, field, limit in R.Capacity(1, 1, 1, 1, 1, 1).limits()]
     return "\n".join(out) + "\n"
 
 

@@ -88,6 +88,10 @@ def run(args):
             v = 1 if name == "layers" and design in SINGLE_LAYER else getattr(b.size, name)
         fields[name] = v
     size = Size(**fields)
+    try:
+        size.capacity()             # a capacity the chip's formats cannot address: refused before synthesis
+    except ValueError as exc:
+        raise CliError(f"the size {size.layers} x {size.inputs} -> {size.neurons} (K = {size.buckets}): {exc}") from None
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
     clock = b.core_clock if args.clock is None else args.clock * 1e6

@@ -31,6 +31,7 @@ class Chip:
         self.cfg = None
         self.descs = None
         self.host_packets = True
+        self._out = None            # the chip's output packet layout, learned from its capacity
 
     # --- identity and counters ----------------------------------------------------------
     def identity(self):
@@ -44,6 +45,13 @@ class Chip:
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])
+
+    def out_format(self):
+        """The layout of the chip's output packet words (gammacore.regmap.out_format), from
+        its capacity words (read once)."""
+        if self._out is None:
+            self._out = self.capacity().out_format
+        return self._out
 
     def counters(self):
         """The chip's counters by name; None for the statistics counters a lean build
@@ -139,8 +147,9 @@ class Chip:
             if level == 0:
                 return
             words = self.link.read(R.Reg.OUT, min(level, 64), fixed=True)
+            fmt = self.out_format()
             for w in words:
-                pkt = R.decode_out(w)
+                pkt = R.decode_out(w, fmt)
                 if pkt is not None and packets is not None:
                     packets.append(pkt)
 
@@ -156,7 +165,8 @@ class Chip:
 
     def step(self, q):
         """One time step with input magnitudes ``q`` (n_in Q raw, 0 = no event); returns the
-        output packets (source, q, step mod 16) and the output layer's x (raw)."""
+        output packets (source, q, step mod 2**step_bits of :meth:`out_format`; mod 16 on a
+        chip of up to 2,048 neurons) and the output layer's x (raw)."""
         q = np.asarray(q, dtype=np.int64)
         events = [R.event_word(i, q[i]) for i in np.flatnonzero(q)]
         if events:

@@ -31,7 +31,10 @@ from .fifo import BlockFIFO
 from .net_core import NetCore
 from .router import Router, fwd_layout
 
-__all__ = ["Chip", "STATISTICS"]
+__all__ = ["Chip", "STATISTICS", "OUT_LEVEL_LIMIT"]
+
+#: the deepest output FIFO whose level the router's 16-bit ``out_level`` (``Reg.OUT_LEVEL``) counts
+OUT_LEVEL_LIMIT = (1 << 16) - 1
 
 #: the counters a lean build (``counters=False``) leaves out; their registers read 0
 STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST)
@@ -65,6 +68,14 @@ class Chip(wiring.Component):
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
                  serial_encoder=False, spram=None, async_modes=True, counters=True):
+        if not isinstance(capacity, R.Capacity):
+            raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
+        for name, v, limit in (("event_depth", event_depth, None), ("out_depth", out_depth, OUT_LEVEL_LIMIT)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            if limit is not None and v > limit:
+                raise ValueError(f"out_depth {v} exceeds what the 16-bit OUT_LEVEL register counts "
+                                 f"(at most {limit})")
         self.capacity, self.pow2, self.learning = capacity, pow2, learning
         self.async_modes, self.counters = async_modes, counters
         self.serial_encoder, self.spram = serial_encoder, spram
@@ -113,16 +124,22 @@ class Chip(wiring.Component):
         reg_addr = addr[:reg_bits]
         is_reg = addr[reg_bits:] == 0
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
-        is_mem = addr[23] == 1
-        region = addr[R.MEM_REGION_SHIFT:23]
+        mem_bit = R.MEM_BASE.bit_length() - 1
+        is_mem = addr[mem_bit] == 1
+        region = addr[R.MEM_REGION_SHIFT:mem_bit]
         index = addr[:R.MEM_REGION_SHIFT]
-        desc_layer = (addr - R.DESC_BASE)[8:16]
-        desc_field = addr[:8]
+        desc_field_bits = (R.DESC_STRIDE - 1).bit_length()
+        desc_layer = (addr - R.DESC_BASE)[desc_field_bits:desc_field_bits + R.DESC_LAYER_BITS]
+        desc_field = addr[:desc_field_bits]
         n_fields = len(R.layer_fields(c.buckets))
 
+        # the output packet word in the layout of this capacity (gammacore.regmap.out_format):
+        # the source field holds every neuron, the step takes the bits left
         out_word = Signal(32)
         o = router.out.payload
-        m.d.comb += out_word.eq(R.OUT_VALID | (o.step[:R.OUT_STEP_BITS] << R.OUT_STEP_SHIFT)
+        fmt = c.out_format
+        assert len(o.source) <= fmt.source_bits and len(o.q) == R.Q_BITS
+        m.d.comb += out_word.eq(R.OUT_VALID | (o.step[:fmt.step_bits] << fmt.step_shift)
                                 | (o.source << R.OUT_SOURCE_SHIFT) | o.q)
 
         regs = {
@@ -165,7 +182,8 @@ class Chip(wiring.Component):
                      core.desc_data.eq(bus.w_data), router.route_addr.eq(index),
                      router.route_data.eq(bus.w_data)]
         ev_in = Signal(ev_layout)
-        m.d.comb += [ev_in.source.eq(bus.w_data[16:]), ev_in.q.eq(bus.w_data[:16]), ef.w_data.eq(ev_in)]
+        ev_source = bus.w_data[R.EVENT_SOURCE_SHIFT:R.EVENT_SOURCE_SHIFT + R.EVENT_SOURCE_BITS]
+        m.d.comb += [ev_in.source.eq(ev_source), ev_in.q.eq(bus.w_data[:R.Q_BITS]), ef.w_data.eq(ev_in)]
 
         region_depth = self._depth_of(m, region, core)
         # the address decode is registered: a request is acted on from its second clock (the
@@ -191,7 +209,7 @@ class Chip(wiring.Component):
                      bad["n_layers"].eq((w == 0) | (w > c.layers)),
                      bad["mode"].eq(w >= (len(R.Mode) if self.async_modes else 1)),
                      bad["seed"].eq((w == 0) | (w > 0xFFFF)),
-                     bad["event"].eq(w[16:] >= c.max_layer)]
+                     bad["event"].eq(w[R.EVENT_SOURCE_SHIFT:] >= c.max_layer)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(bus.we & seen):

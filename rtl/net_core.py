@@ -153,9 +153,7 @@ class NetCore(wiring.Component):
             raise TypeError(f"async_modes must be a bool, not {async_modes!r}")
         self.async_modes = async_modes
         K = c.buckets
-        self.depth = {"W": c.synapses, "V": c.neurons * K, "B": c.neurons, "Z": c.neurons * K,
-                      "TRACE": c.inputs * K, "X": c.neurons, "E": c.neurons, "D": c.neurons,
-                      "ERR": c.max_layer, "ROUTE": c.neurons}
+        self.depth = c.region_depths()
         aw = _bits(max(self.depth.values()))
         super().__init__({
             "events": In(stream.Signature(fwd_layout(c.max_layer))),

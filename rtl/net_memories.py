@@ -66,11 +66,12 @@ def _bits(n):
 
 def memory_shapes(cap):
     """memory name -> (shape, depth) for capacity ``cap``."""
-    K, NT, IT, ML = cap.buckets, cap.neurons, cap.inputs, cap.max_layer
-    return {"W": (signed(F.MASTER.width), cap.synapses), "V": (signed(F.MASTER.width), NT * K),
-            "B": (signed(F.MASTER.width), NT), "Z": (signed(F.Z.width), NT * K),
-            "TRACE": (signed(F.TRACE.width), IT * K), "X": (signed(F.X.width), NT),
-            "E": (signed(F.ENC.width), NT), "D": (signed(F.ADAPT.width), NT),
+    NT, ML = cap.neurons, cap.max_layer
+    depth = cap.region_depths()         # the host's regions (gammacore.regmap.Region)
+    return {"W": (signed(F.MASTER.width), depth["W"]), "V": (signed(F.MASTER.width), depth["V"]),
+            "B": (signed(F.MASTER.width), depth["B"]), "Z": (signed(F.Z.width), depth["Z"]),
+            "TRACE": (signed(F.TRACE.width), depth["TRACE"]), "X": (signed(F.X.width), depth["X"]),
+            "E": (signed(F.ENC.width), depth["E"]), "D": (signed(F.ADAPT.width), depth["D"]),
             "A": (signed(F.ACC.width), ML), "QIN": (unsigned(F.Q.width), ML), "PEND": (pending_layout, NT)}
 
 

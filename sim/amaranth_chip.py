@@ -59,7 +59,7 @@ def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **
         await host.run_steps(case, obs, p_pause)
         if extra is not None:
             await extra(host, obs)
-        await host.read_final({k: len(v) for k, v in case["final"].items()}, obs)
+        await host.read_final({k: len(v) for k, v in case["final"].items()}, obs, case.get("final_bases"))
 
     # every block RAM is watched for a read and a write of one word in one clock, which
     # synthesis may leave undefined (gammacore.rtl.ram): obs["collisions"] must stay empty;

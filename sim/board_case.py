@@ -20,7 +20,9 @@ def run_on_chip(chip, case):
     chip.load(case["cfg"], case["initial"], route_hidden_to_host=True, mode=mode, seed=case["lfsr_seed"])
     n0 = case["sizes"][0]
     step0 = int(chip.link.read(R.Reg.STEPS, 1)[0])
-    obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": [], "step0": step0}
+    # the packets' step field counts modulo 2**step_bits of the chip's packet layout
+    obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": [], "step0": step0,
+           "step_mod": 1 << chip.out_format().step_bits}
     for step in case["steps"]:
         q = np.zeros(n0, dtype=np.int64)
         for src, mag in step["events"]:
@@ -43,7 +45,7 @@ def first_mismatch(case, obs):
     """None when ``obs`` equals the golden results of ``case``; else a one-line description
     of the first difference (step, what, expected, got)."""
     for t, (step, packets, x) in enumerate(zip(case["steps"], obs["packets"], obs["x_out"])):
-        want = [[int(v) for v in p[:2]] + [(obs["step0"] + t) % 16] for p in step["packets"]]
+        want = [[int(v) for v in p[:2]] + [(obs["step0"] + t) % obs["step_mod"]] for p in step["packets"]]
         if packets != want:
             return f"step {t}: output packets {packets} != golden {want}"
         if x != [int(v) for v in step["x_out"]]:

@@ -25,10 +25,18 @@ class HostScript:
     async def read_block(self, addr, count):
         return [R.s32(await self.request(addr + n)) for n in range(count)]
 
+    async def out_format(self):
+        """The chip's output packet layout, from its CAP_NEURONS word (read once), as the
+        host driver learns it."""
+        if getattr(self, "_out_format", None) is None:
+            self._out_format = R.out_format(int(await self.request(R.Reg.CAP_NEURONS)))
+        return self._out_format
+
     async def drain(self, got):
         """Read output packets until the FIFO is empty, appending (source, q, step) to got."""
+        fmt = await self.out_format()
         while True:
-            pkt = R.decode_out(await self.request(R.Reg.OUT))
+            pkt = R.decode_out(await self.request(R.Reg.OUT), fmt)
             if pkt is None:
                 return
             got.append(pkt)
@@ -69,10 +77,11 @@ class HostScript:
                 await self.wait_idle()
                 obs["learn_cycles"].append(int(await self.request(R.Reg.LEARN_CYCLES)))
 
-    async def read_final(self, lengths, obs):
-        """Read the first ``lengths[name]`` words of every memory region named there."""
+    async def read_final(self, lengths, obs, bases=None):
+        """Read ``lengths[name]`` words of every memory region named there, from word
+        ``bases[name]`` (default 0)."""
         for name, n in lengths.items():
-            obs[name] = await self.read_block(R.mem_addr(R.Region[name], 0), n)
+            obs[name] = await self.read_block(R.mem_addr(R.Region[name], (bases or {}).get(name, 0)), n)
         obs["counters"] = {r.name: int(await self.request(r)) for r in
                            (R.Reg.STEPS, R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.BUS_ERRORS)}
 

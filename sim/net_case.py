@@ -3,8 +3,9 @@
 A case holds a random network (NetworkConfig and bit-exact golden FixedLayers), the input
 events of every step, the errors streamed for learning (or None on steps without
 learning), and what the golden model produced: every spike of every layer as the chip's
-output packets (global source, q, step mod 16), the output layer's x each step, and the
-final master weights and state words.
+output packets (global source, q, step mod 2**step_bits of the chip's output packet layout,
+:func:`gammacore.regmap.out_format`), the output layer's x each step, and the final master
+weights and state words.
 """
 import copy
 import dataclasses
@@ -45,13 +46,18 @@ def random_network(rng, sizes, K, dt=1e-3, out_encoder=False):
     return Network(cfg, "fixed", params=params)
 
 
-def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sync", out_encoder=False):
+def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sync", out_encoder=False,
+                  capacity=None, neuron_base=0):
     """Build a random network, inputs and errors; run the golden model; return the case.
 
     ``pow2``: every layer's bucket rates are exact powers of two (beta_k = 2**-s), for the
     chip's shift-instead-of-multiply bucket pass. ``mode``: "sync", "async-random" or
     "async-priority" (:mod:`gammacore.golden.async_model`; spikes in firing order, the
     LFSR seeded from the case seed). ``out_encoder``: see :func:`random_network`.
+    ``capacity``: the chip's (:class:`gammacore.regmap.Capacity`; default the smallest that
+    holds the network from ``neuron_base``), whose output packet layout gives the packets'
+    step modulus. ``neuron_base``: the first layer's n_base on the chip
+    (:func:`gammacore.regmap.descriptors`); the case's packets carry the sources there.
     """
     mode = R.Mode.from_label(mode)
     lfsr_seed = 1 + seed % 0xFFFF
@@ -63,7 +69,15 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sy
             beta = np.array([1 << (16 - int(s)) for s in np.sort(rng.integers(1, 9, size=K))], dtype=np.int64)
             layer.coefs = dataclasses.replace(layer.coefs, alpha=fp.beta_from_alpha(beta), beta=beta)
     initial = copy.deepcopy(net.layers)
-    descs = R.descriptors(cfg, [layer.coefs for layer in net.layers], pow2=pow2)
+    descs = R.descriptors(cfg, [layer.coefs for layer in net.layers], pow2=pow2, neuron_base=neuron_base)
+    if capacity is None:
+        need = R.Capacity.for_config(cfg)
+        capacity = R.Capacity(need.layers, need.neurons + neuron_base, need.inputs, need.synapses, need.buckets,
+                              need.max_layer)
+    if capacity.neurons < descs[-1]["n_base"] + sizes[-1]:
+        raise ValueError(f"the network from neuron {neuron_base} needs {descs[-1]['n_base'] + sizes[-1]} "
+                         f"neurons, the capacity holds {capacity.neurons}")
+    steps_mod = 1 << capacity.out_format.step_bits
     n_in, n_out = sizes[0], sizes[-1]
     runner = None
     if mode != R.Mode.SYNC:
@@ -80,10 +94,10 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sy
             x = q[None]
             for layer, desc in zip(net.layers, descs):
                 x = layer.step(x)
-                packets += [(desc["n_base"] + int(j), int(x[0, j]), t % 16) for j in np.flatnonzero(x[0])]
+                packets += [(desc["n_base"] + int(j), int(x[0, j]), t % steps_mod) for j in np.flatnonzero(x[0])]
         else:
             spikes, _ = runner.step(q)
-            packets = [(descs[l]["n_base"] + j, qs, t % 16) for l, j, qs in spikes]
+            packets = [(descs[l]["n_base"] + j, qs, t % steps_mod) for l, j, qs in spikes]
         x_out = net.layers[-1].x[0].tolist()
         err = None
         if rng.random() < p_learn:
@@ -106,14 +120,17 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sy
     }
     return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial, "pow2": pow2,
             "mode": mode.label, "lfsr_seed": lfsr_seed,
-            "capacity": R.Capacity.for_config(cfg), "steps": steps, "final": final,
+            "capacity": capacity, "steps": steps, "final": final, "neuron_base": neuron_base,
+            "final_bases": {"V": neuron_base * K, "B": neuron_base, "Z": neuron_base * K, "X": neuron_base,
+                            "E": neuron_base, "D": neuron_base},
             "out_base": descs[-1]["n_base"]}
 
 
 def chip_words(case):
     """The bus writes that load the case's initial network (gammacore.regmap.load_plan)."""
     return R.load_plan(case["cfg"], case["initial"], pow2=case.get("pow2", False),
-                       mode=R.Mode.from_label(case.get("mode", "sync")), seed=case.get("lfsr_seed", 1))
+                       mode=R.Mode.from_label(case.get("mode", "sync")), seed=case.get("lfsr_seed", 1),
+                       neuron_base=case.get("neuron_base", 0))
 
 
 def case_json(case):
@@ -121,4 +138,5 @@ def case_json(case):
     return {"seed": case["seed"], "sizes": case["sizes"], "K": case["K"], "out_base": case["out_base"],
             "plan": [[int(a), [int(w) for w in words]] for a, words in chip_words(case)],
             "steps": [{"events": s["events"], "err": s["err"]} for s in case["steps"]],
-            "final_lengths": {k: len(v) for k, v in case["final"].items()}}
+            "final_lengths": {k: len(v) for k, v in case["final"].items()},
+            "final_bases": case.get("final_bases", {})}

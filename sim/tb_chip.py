@@ -73,7 +73,7 @@ async def chip_matches_golden(dut):
     obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
     await tb.load(case["plan"])
     await tb.run_steps(case, obs, p_pause)
-    await tb.read_final(case["final_lengths"], obs)
+    await tb.read_final(case["final_lengths"], obs, case.get("final_bases"))
     out = os.environ.get("GAMMACORE_OUT")
     if out:
         with open(out, "w") as f:

@@ -398,6 +398,8 @@ def test_program_cli(tmp_path):
     (["--board", "pynq"], "unknown board 'pynq'"),
     (["--board", "icebreaker", "--neurons", "0"], "--neurons expects an integer in 1..65536, not 0"),
     (["--board", "icebreaker", "--buckets", "17"], "--buckets expects an integer in 1..16, not 17"),
+    # 2 layers of 4,097: more neurons than the output packet's source field addresses
+    (["--board", "icebreaker", "--neurons", "4097"], "neurons = 8194 exceeds the output packet's source field"),
     (["--board", "ulx3s-12f", "--design", "gpu"], "unknown design 'gpu'"),
     (["--board", "ulx3s-12f", "--design", "probe", "--layers", "2"], "layers=2"),
     (["--board", "icebreaker", "--clock", "500"], "500 MHz"),

@@ -343,3 +343,28 @@ def test_step_and_learn_refused_until_every_layer_is_loaded(build):
     assert seen["errors"] == 6, seen
     assert case["steps"][0]["packets"], "the case must fire in its first step"
     assert [tuple(p) for p in seen["packets"]] == [tuple(p) for p in case["steps"][0]["packets"]]
+
+
+@pytest.mark.parametrize("neurons,seed", [(4096, 101), (8192, 102)])
+def test_wide_capacity_packets_carry_source_and_step(neurons, seed):
+    """A chip of more than 2,048 neurons (the output packet's source field widens, the step
+    field narrows: gammacore.regmap.out_format) with a random 3-layer network loaded above
+    neuron 2,047: every packet's source and step (wrapping at its narrower modulus) decode
+    as the golden model's, as do x and every final word. Before the packet layout followed
+    the capacity, source bit 11 overwrote the step field."""
+    rng = np.random.default_rng(seed)
+    sizes = tuple(int(n) for n in rng.integers(3, 7, size=4))
+    K = int(rng.integers(1, 3))
+    need = sum(sizes[1:])
+    base = int(rng.integers(2048, neurons - need + 1))
+    cap = R.Capacity(3, neurons, sum(sizes[:-1]), sum(a * b for a, b in zip(sizes, sizes[1:])), K, max(sizes))
+    fmt = cap.out_format
+    assert fmt == R.out_format(neurons) and fmt.source_bits == (neurons - 1).bit_length()
+    print(f"seed={seed} neurons={neurons} neuron_base={base} {fmt}")
+    T = (1 << fmt.step_bits) + 3                 # the step field wraps within the run
+    case = make_net_case(seed, sizes, K, T=T, rate=0.8, p_learn=0.3, capacity=cap, neuron_base=base)
+    packets = [p for s in case["steps"] for p in s["packets"]]
+    assert packets and min(p[0] for p in packets) >= 2048, f"seed={seed}: no source above 2,047"
+    assert any(s["packets"] for s in case["steps"][1 << fmt.step_bits:]), \
+        f"seed={seed}: no packet after the step field wrapped"
+    check(case)
