@@ -182,7 +182,8 @@ class LossUnit(wiring.Component):
                     m.d.sync += count.eq(0)
                     m.next = "IN"
 
-        # ---- log2 S and the loss (settled during DIVIDE: S is fixed from its first clock) --
+        # ---- log2 S and the loss: four registered stages from S (msb, table, log2 S, loss),
+        # settled long before DIVIDE's 33 clocks end (S and d_label are fixed from its first)
         msb = Signal(range(F.SUMEXP.width))
         for b in range(F.SUMEXP.width):
             with m.If(total[b]):
@@ -192,8 +193,8 @@ class LossUnit(wiring.Component):
         m.d.comb += [log_rd.addr.eq(mant), log_rd.en.eq(1)]
         msb_r = Signal.like(msb)
         m.d.sync += msb_r.eq(msb)
-        log2s = Signal(F.LOG2.width)
-        m.d.comb += log2s.eq(((msb_r - F.EXPT.frac) << F.LOG2.frac) + log_rd.data)
+        log2s = Signal(F.LOG2.width)          # registered: the table read, then the multiply
+        m.d.sync += log2s.eq(((msb_r - F.EXPT.frac) << F.LOG2.frac) + log_rd.data)
         m.d.sync += loss.eq(d_label + ((log2s * fp.LN2_RAW + (1 << (LN_SHIFT - 1))) >> LN_SHIFT))
         m.d.comb += self.busy.eq(~fsm.ongoing("IN") | (count != 0))
         return m
