@@ -26,12 +26,15 @@ Model ``fixed-chiploss`` is the fixed-point model trained with the chip's intege
 (golden.fixedpoint.softmax_ce_err; ``train --loss-unit chip``) instead of the host's float
 softmax; its rows measure what the loss unit costs in accuracy (issue 15), e.g.
 ``--models fixed-chiploss --dts 1e-3 --name robustness_chiploss`` against the ``fixed`` rows.
+``--validation F`` scores on the last fraction F of each training set instead of the test
+set and ``--phases N`` overrides the schedules' halvings: for choosing settings.
 """
 import argparse
 import multiprocessing as mp
 import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -57,15 +60,18 @@ def parse_seeds(text):
 
 
 def run_group(job):
-    task, dt, model, seeds, limit, epochs = job
+    task, dt, model, seeds, limit, epochs, phases, validation = job
     worker = mp.current_process()._identity
     position = (worker[0] - 1) if worker else 0
     cfgs = [preset(task, dt=dt, seed=s) for s in seeds]
     tasks = [make_task(task, dt=dt, seed=s) for s in seeds]
+    if validation:
+        tasks = [t.validation_split(validation) for t in tasks]
+    plan = schedule(task) if phases is None else replace(schedule(task), phases=phases)
     start, cpu = time.perf_counter(), time.process_time()
     chip_loss = model == "fixed-chiploss"
     golden_model = "fixed" if chip_loss else model
-    res = train_many(cfgs, tasks, golden_model, seeds=list(seeds), epochs=epochs, schedule=schedule(task),
+    res = train_many(cfgs, tasks, golden_model, seeds=list(seeds), epochs=epochs, schedule=plan,
                      limit=limit, chip_loss=chip_loss,
                      progress={"desc": f"{task} {model} dt={dt * 1e3:g}ms x{len(seeds)}", "position": position})
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -172,6 +178,11 @@ def main():
     ap.add_argument("--float-dts", default=None, help="coincidence dts of the float model (default: those of --dts)")
     ap.add_argument("--limit", type=int, default=None, help="first N train and N test samples (quick runs)")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset schedules' epochs")
+    ap.add_argument("--phases", type=int, default=None,
+                    help="learning-rate halvings of every schedule (default: each preset's)")
+    ap.add_argument("--validation", type=float, default=None, metavar="F",
+                    help="train on the first 1 - F of each training set and score on the rest "
+                         "(Task.validation_split) instead of the test set: for choosing settings")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--name", default="robustness")
     args = ap.parse_args()
@@ -187,7 +198,7 @@ def main():
             model_dts = (tuple(float(d) for d in args.float_dts.split(","))
                          if model == "float" and args.float_dts and task == "coincidence" else dts)
             for dt in model_dts:
-                jobs.append((task, dt, model, seeds, args.limit, args.epochs))
+                jobs.append((task, dt, model, seeds, args.limit, args.epochs, args.phases, args.validation))
     # longest first: steps per sample x samples x epochs
     cost = lambda j: (0.05 / j[1] if j[0] == "coincidence" else 36) * FULL[j[0]][0] * schedule(j[0]).epochs * (1.5 if j[2].startswith("fixed") else 1)
     jobs.sort(key=cost, reverse=True)
@@ -203,7 +214,8 @@ def main():
         print(f"{row['task']:12s} {row['model']:14s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
               f"worst {row['worst_pct']:6.2f} % (seed {row['worst_seed']})", flush=True)
     record = {"tasks": args.tasks.split(","), "models": args.models.split(","), "limit": args.limit,
-              "epochs": args.epochs, "processes": args.processes, "wall_seconds": round(wall, 1),
+              "epochs": args.epochs, "phases": args.phases,
+              "scored_on": f"validation {args.validation}" if args.validation else "test", "processes": args.processes, "wall_seconds": round(wall, 1),
               "summary": table, "drops_from_1ms": drops, "goals_issue_17": goals,
               "groups": [{k: v for k, v in g.items() if k != "runs"} for g in groups],
               "runs": [r for g in groups for r in g["runs"]]}
