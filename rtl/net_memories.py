@@ -49,7 +49,8 @@ class Engine(enum.Enum, shape=3):
 
 
 E = Engine
-#: memory -> {engine: the ports it uses, "r" read, "w" write}
+#: memory -> {engine: the ports it uses, "r" read, "w" write}; W and A are banked by lane
+#: (:data:`BANKED`): an engine's entry gives it those ports of every bank
 OWNERSHIP = {
     "W": {E.HOST: "rw", E.FANOUT: "r", E.LEARN: "rw"},
     "V": {E.HOST: "rw", E.NEURONS: "r", E.LEARN: "rw"},

@@ -284,3 +284,52 @@ def test_laned_w_region_keeps_the_host_map(lanes):
     sim.run()
     assert seen["W"] == seen["want"] and collisions == []
     assert seen["outside"] == [lanes > 1] * 2 and seen["errors"] == (2 if lanes > 1 else 0), seen
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_laned_memories_follow_the_ownership_table(lanes):
+    """With P lanes every engine that OWNERSHIP gives W or A sees P bank ports of the kinds
+    the table names, each bank as deep as w_bank_depth / ceil(max_layer / P), and a bank's
+    port used outside its owner's phase raises the violation flag."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import (BANKED, OWNERSHIP, Engine, NetMemories, client_signature, lane_ports,
+                                            memory_shapes, w_bank_depth)
+    cap = R.Capacity(2, 6, 5, 15, 2, 3)
+    shapes = memory_shapes(cap, lanes)
+    assert shapes["W"][1] == w_bank_depth(cap, lanes) and shapes["A"][1] == -(-3 // lanes)
+    # every network that fits the capacity fits the banks: the worst layer split
+    assert w_bank_depth(cap, lanes) * lanes >= cap.synapses
+    for engine in Engine:
+        members = client_signature(cap, engine, lanes=lanes).members
+        for name in BANKED:
+            if engine in OWNERSHIP[name]:
+                lanes_sig = members[name].signature.members
+                assert list(lanes_sig) == [f"lane{p}" for p in range(lanes)], (engine, name)
+                for member in lanes_sig.values():
+                    assert set(member.signature.members) == {{"r": "rd", "w": "wr"}[p] for p in OWNERSHIP[name][engine]}
+    dut = NetMemories(cap, lanes=lanes)
+    seen = []
+
+    async def bench(ctx):
+        for client in dut.clients.values():
+            for port in client.signature.flatten(client):
+                if port[0][-1] == "en":
+                    ctx.set(port[2], 0)
+        last = lane_ports(dut.clients[Engine.FANOUT].W)[-1]
+        for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1)):
+            ctx.set(dut.owner, owner)
+            ctx.set(last.rd.en, en)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+        ctx.set(last.rd.en, 0)
+        ctx.set(lane_ports(dut.clients[Engine.CLEAR].A)[1].wr.en, 1)
+        for owner in (Engine.CLEAR, Engine.BUCKETS):
+            ctx.set(dut.owner, owner)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0, 0, 1, 0, 1], seen
