@@ -81,7 +81,8 @@ def _soc(capacity, clk_freq, baud, pow2, options):
 
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
-CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True}
+#: (``lanes``: the network core's lanes P, a power of two; the others are bools)
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1}
 
 
 def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
@@ -94,14 +95,17 @@ def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
     build around the MAC lane (inference-only, sync-only, serial encoder),
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
-    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``) are passed to the
+    ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``, ``lanes``) are passed to the
     chip of the soc and probe-chip designs.
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
     options = dict(options or {})
     for key, value in options.items():
-        if key not in CHIP_OPTIONS or not isinstance(value, bool):
+        if key == "lanes":
+            from ..rtl.net_memories import check_lanes
+            check_lanes(value)
+        elif key not in CHIP_OPTIONS or not isinstance(value, bool):
             raise ValueError(f"chip option {key}={value!r}: expected one of {', '.join(CHIP_OPTIONS)} "
                              f"with a bool value")
     if name in SINGLE_LAYER and size.layers != 1:

@@ -190,6 +190,8 @@ class Reg(enum.IntEnum):
     CAP_BUCKETS = 0x0005
     CAP_MAX_LAYER = 0x0006
     CAP_FLAGS = 0x0007      # r: CapFlag bits (power-of-two buckets, asynchronous modes, learning)
+    CAP_LANES = 0x0008      # r: lanes of the network core (P MACs per clock in the fan-out); the
+                            # map does not depend on it
     CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy, and STEP/LEARN
                             # while a layer below N_LAYERS has n_in == 0 or n_out == 0
     STATUS = 0x0011         # r: Status bits

@@ -45,6 +45,9 @@ def add_arguments(p):
     p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the statistics counters (events in, refused, unrouted, to next, "
                         "to host, the link's), or a lean chip where they read 0 (default: the board's)")
+    p.add_argument("--lanes", type=int, metavar="P", default=None,
+                   help="soc/probe-chip: lanes of the network core, a power of two: P multiply-accumulates per "
+                        "clock in the event fan-out (default: the board's, 1)")
     add_baud(p, default=None, help="UART baud rate of the soc design (default: the host's, 3000000); refused "
                                    "when the core clock over an integer divisor misses it by more than 2 %%")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
@@ -58,7 +61,8 @@ def _table(r):
              f"design     {r['design']}  layers={r['size']['layers']} inputs={r['size']['inputs']} "
              f"neurons={r['size']['neurons']} buckets={r['size']['buckets']} synapses={r['synapses']}"
              + (" pow2" if r["pow2"] else "")
-             + "".join(f" {k.replace('_', '-')}={'on' if v else 'off'}" for k, v in r.get("options", {}).items())]
+             + "".join(f" {k.replace('_', '-')}={v if k == 'lanes' else 'on' if v else 'off'}"
+                     for k, v in r.get("options", {}).items())]
     for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM"), ("spram", "SPRAM")):
         u = r["resources"].get(key)
         if u is not None:
@@ -92,6 +96,12 @@ def run(args):
         size.capacity()             # a capacity the chip's formats cannot address: refused before synthesis
     except ValueError as exc:
         raise CliError(f"the size {size.layers} x {size.inputs} -> {size.neurons} (K = {size.buckets}): {exc}") from None
+    if args.lanes is not None:
+        from ..rtl.net_memories import check_lanes
+        try:
+            check_lanes(args.lanes)
+        except ValueError as exc:
+            raise CliError(f"--lanes: {exc}") from None
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
     clock = b.core_clock if args.clock is None else args.clock * 1e6

@@ -35,13 +35,14 @@ class Chip:
 
     # --- identity and counters ----------------------------------------------------------
     def identity(self):
-        words = self.link.read(R.Reg.ID, 8)
+        words = self.link.read(R.Reg.ID, 9)
         if words[0] != R.CHIP_ID:
             raise ChipError(f"no gammacore chip answers: identity word {words[0]:#010x}, expected {R.CHIP_ID:#010x}")
         cap = R.Capacity(*words[1:7])
         return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & R.CapFlag.POW2),
                 "async_modes": bool(words[7] & R.CapFlag.ASYNC),
-                "learning": bool(words[7] & R.CapFlag.LEARNING), "statistics_counters": bool(words[7] & R.CapFlag.COUNTERS)}
+                "learning": bool(words[7] & R.CapFlag.LEARNING), "statistics_counters": bool(words[7] & R.CapFlag.COUNTERS),
+                "lanes": int(words[8])}
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])

@@ -29,6 +29,7 @@ from .. import regmap as R
 from .bus import bus_signature
 from .fifo import BlockFIFO
 from .net_core import NetCore
+from .net_memories import check_lanes
 from .router import Router, fwd_layout
 
 __all__ = ["Chip", "STATISTICS", "OUT_LEVEL_LIMIT"]
@@ -56,6 +57,8 @@ class Chip(wiring.Component):
     counters : with the statistics counters (``CapFlag.COUNTERS``); False: a lean build whose
         ``EVENTS_IN``, ``REFUSED``, ``UNROUTED``, ``TO_NEXT``, ``TO_HOST`` and link-counter
         registers read 0 (synthesis then drops the counters and their read multiplexer)
+    lanes : P, the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`; a power
+        of two), readable at ``Reg.CAP_LANES``
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
 
     Attributes
@@ -67,7 +70,8 @@ class Chip(wiring.Component):
     """
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
-                 serial_encoder=False, spram=None, async_modes=True, counters=True):
+                 serial_encoder=False, spram=None, async_modes=True, counters=True, lanes=1):
+        self.lanes = check_lanes(lanes)
         if not isinstance(capacity, R.Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         for name, v, limit in (("event_depth", event_depth, None), ("out_depth", out_depth, OUT_LEVEL_LIMIT)):
@@ -90,7 +94,7 @@ class Chip(wiring.Component):
         c = self.capacity
         m.submodules.core = core = NetCore(c, pow2=self.pow2, learning=self.learning,
                                                  serial_encoder=self.serial_encoder, spram=self.spram,
-                                           async_modes=self.async_modes)
+                                           async_modes=self.async_modes, lanes=self.lanes)
         m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
         self.core, self.router = core, router
         wiring.connect(m, core.spikes, router.i)
@@ -147,6 +151,7 @@ class Chip(wiring.Component):
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
             R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: ((R.CapFlag.POW2 * self.pow2) | (R.CapFlag.ASYNC * self.async_modes)
                                   | (R.CapFlag.LEARNING * self.learning) | (R.CapFlag.COUNTERS * self.counters)),
+            R.Reg.CAP_LANES: self.lanes,
             R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
@@ -174,7 +179,10 @@ class Chip(wiring.Component):
         def ack(err=0, data=None):
             m.d.sync += [resp_err.eq(err), resp_data.eq(0 if data is None else data)]
             m.next = "RESPOND"
-            if err:
+            if isinstance(err, Signal):
+                with m.If(err):
+                    m.d.sync += bus_errors.eq(bus_errors + 1)
+            elif err:
                 m.d.sync += bus_errors.eq(bus_errors + 1)
 
         m.d.comb += [core.mem_region.eq(region), core.mem_addr.eq(index), core.mem_wdata.eq(bus.w_data),
@@ -296,11 +304,11 @@ class Chip(wiring.Component):
             with m.State("MEM_WRITE"):
                 m.d.comb += core.mem_we.eq(1)
                 with m.If(core.mem_ack):
-                    ack()
+                    ack(err=core.mem_err) if self.lanes > 1 else ack()
             with m.State("MEM_READ"):
                 m.d.comb += core.mem_re.eq(1)
                 with m.If(core.mem_ack):
-                    ack(data=core.mem_rdata)
+                    ack(err=core.mem_err, data=core.mem_rdata) if self.lanes > 1 else ack(data=core.mem_rdata)
             with m.State("CTRL_WAIT"):
                 # Cmd.WAIT: acknowledge when the command is done, or earlier if the output
                 # FIFO is full (the host must read it; it then polls STATUS)

@@ -1,4 +1,4 @@
-"""Fan-out engine: each input event of a layer to every neuron of it, one multiply-accumulate per clock.
+"""Fan-out engine: each input event of a layer to every neuron of it, one multiply-accumulate per clock and lane.
 
 Implements :func:`gammacore.golden.fixedpoint.accumulate` event by event for the layer in
 ``layer`` (the current descriptor): an event (source i, magnitude q) is taken, then for
@@ -11,18 +11,25 @@ With ``deliver`` (the asynchronous modes: a spike of the layer below arrives aft
 layer's step) the products go straight into the first bucket, ``Z_j^1 <- sat(Z_j^1 + W[j,i] q)``,
 and q into the input trace ``yhat_i^1``, instead of into A and qin.
 
+With P lanes (``lanes``) neuron j is in lane j mod P (:mod:`~gammacore.rtl.net_memories`):
+an event reaches every lane in the same clock, and row r of the lanes (neurons
+P r .. P r + P - 1, those below n_out) is read and accumulated in one clock, P MACs, so an
+event costs ceil(n_out / P) clocks (plus the clock that takes it). ``deliver`` goes into
+Z^1, one memory for every lane: it walks the neurons one per clock, each W word read from
+its lane's bank.
+
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
 :attr:`Engine.FANOUT <gammacore.rtl.net_memories.Engine>`.
 """
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from .bucket_decay import saturate
 from .descriptors import descriptor_layout
-from .net_memories import Engine, client_signature
+from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_w_base
 from .router import fwd_layout
 
 __all__ = ["FanOut", "FanOutControl"]
@@ -48,6 +55,7 @@ class FanOut(wiring.Component):
     Parameters
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
+    lanes : P, the lanes (a power of two)
 
     Attributes
     ----------
@@ -57,65 +65,99 @@ class FanOut(wiring.Component):
     mem : the memory ports (:func:`~gammacore.rtl.net_memories.client_signature`), flipped
     """
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, lanes=1):
         c = self.cap = capacity
+        self.lanes = check_lanes(lanes)
         super().__init__({
             "ev": In(stream.Signature(fwd_layout(c.max_layer))),
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(FanOutControl),
-            "mem": In(client_signature(c, Engine.FANOUT)),
+            "mem": In(client_signature(c, Engine.FANOUT, lanes=lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        c, K, ML = self.cap, self.cap.buckets, self.cap.max_layer
+        c, K, ML, P = self.cap, self.cap.buckets, self.cap.max_layer, self.lanes
+        sh = P.bit_length() - 1                 # log2 P
         d, ev, ctl, mem = self.layer, self.ev, self.ctrl, self.mem
-        W, A, QIN, Z, T = mem.W, mem.A, mem.QIN, mem.Z, mem.TRACE
-        m.d.comb += [W.rd.en.eq(0), A.rd.en.eq(0), QIN.rd.en.eq(0), Z.rd.en.eq(0), T.rd.en.eq(0)]
+        W, A = lane_ports(mem.W), lane_ports(mem.A)
+        QIN, Z, T = mem.QIN, mem.Z, mem.TRACE
+        m.d.comb += [QIN.rd.en.eq(0), Z.rd.en.eq(0), T.rd.en.eq(0)]
+        m.d.comb += [port.rd.en.eq(0) for port in W + A]
 
         src = Signal(range(ML))
         q = Signal(unsigned(F.Q.width))
-        fan_j = Signal(range(ML + 1))
-        fan_addr = Signal(_bits(c.synapses))
+        fan_j = Signal(range(ML + P))           # the row's first neuron (deliver: the neuron)
+        fan_addr = Signal(len(W[0].rd.addr))    # its W word in the lane banks
         fan_active = Signal()
         mac_valid = Signal()
-        mac_j = Signal(range(ML))
+        mac_j = Signal(range(ML + P))
+        mac_lanes = Signal(P)                   # the lanes whose neuron the MAC updates
         qin_valid = Signal()
         take = Signal()
         m.d.comb += [ctl.idle.eq(~fan_active & ~mac_valid & ~qin_valid),
                      ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
                      ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
-        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), qin_valid.eq(0)]
+        lanes_on = Signal(P)                    # the lanes with a neuron in this clock's row
+        if P == 1:
+            m.d.comb += lanes_on.eq(1)
+        else:
+            for p in range(P):
+                m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
+        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on), qin_valid.eq(0)]
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev.payload.source), q.eq(ev.payload.q), fan_j.eq(0), fan_active.eq(1),
-                         fan_addr.eq(d.w_base + ev.payload.source), qin_valid.eq(1)]
+                         fan_addr.eq(lane_w_base(d, P) + ev.payload.source), qin_valid.eq(1)]
         with m.If(fan_active):
-            m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
-            with m.If(fan_j == d.n_out - 1):
-                m.d.sync += fan_active.eq(0)
-        w_fwd = Signal(signed(F.W.width))
-        m.d.comb += w_fwd.eq(W.rd.data >> F.MASTER_SHIFT)
-        prod = Signal(signed(F.W.width + F.Q.width + 1))
-        m.d.comb += prod.eq(w_fwd * q)
-        a_sat = saturate(m, A.rd.data + prod, F.ACC, "a_sat")
+            if P == 1:
+                m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
+                with m.If(fan_j == d.n_out - 1):
+                    m.d.sync += fan_active.eq(0)
+            else:
+                with m.If(ctl.deliver):
+                    # one neuron per clock (Z is one memory); the next row after the last lane
+                    m.d.sync += fan_j.eq(fan_j + 1)
+                    with m.If(fan_j[:sh] == P - 1):
+                        m.d.sync += fan_addr.eq(fan_addr + d.n_in)
+                    with m.If(fan_j == d.n_out - 1):
+                        m.d.sync += fan_active.eq(0)
+                with m.Else():
+                    m.d.sync += [fan_j.eq(fan_j + P), fan_addr.eq(fan_addr + d.n_in)]
+                    with m.If(fan_j + P >= d.n_out):
+                        m.d.sync += fan_active.eq(0)
+        w_fwd = [Signal(signed(F.W.width), name=f"w_fwd{p}") for p in range(P)]
+        prod = [Signal(signed(F.W.width + F.Q.width + 1), name=f"prod{p}") for p in range(P)]
+        m.d.comb += [w_fwd[p].eq(W[p].rd.data >> F.MASTER_SHIFT) for p in range(P)]
+        if P == 1:
+            m.d.comb += prod[0].eq(w_fwd[0] * q)
+        else:
+            # deliver: the one neuron's word (its lane's) through lane 0's multiplier
+            w_sel = Signal(signed(F.W.width))
+            m.d.comb += w_sel.eq(Array(w_fwd)[mac_j[:sh]])
+            m.d.comb += prod[0].eq(Mux(ctl.deliver, w_sel, w_fwd[0]) * q)
+            m.d.comb += [prod[p].eq(w_fwd[p] * q) for p in range(1, P)]
+        a_sat = [saturate(m, A[p].rd.data + prod[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
         q_sum = saturate(m, QIN.rd.data + q, F.Q, "q_sum")
-        z1_sat = saturate(m, Z.rd.data + prod, F.Z, "z1_sat")
+        z1_sat = saturate(m, Z.rd.data + prod[0], F.Z, "z1_sat")
         t1_sat = saturate(m, T.rd.data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         with m.If(ctl.enable | fan_active):
-            m.d.comb += [W.rd.addr.eq(fan_addr), W.rd.en.eq(1)]
+            m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
+            m.d.comb += [port.rd.en.eq(1) for port in W]
             with m.If(ctl.deliver):
                 m.d.comb += [Z.rd.addr.eq((d.n_base + fan_j) * K), Z.rd.en.eq(fan_active),
                              T.rd.addr.eq((d.i_base + ev.payload.source) * K), T.rd.en.eq(take)]
             with m.Else():
                 # QIN is read as the event is taken (its word is written back the clock after,
                 # when the next event's source may be at the FIFO head already)
-                m.d.comb += [A.rd.addr.eq(fan_j), A.rd.en.eq(fan_active), QIN.rd.addr.eq(ev.payload.source),
-                             QIN.rd.en.eq(take)]
+                m.d.comb += [QIN.rd.addr.eq(ev.payload.source), QIN.rd.en.eq(take)]
+                for p in range(P):
+                    m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
         with m.If(mac_valid & ctl.deliver):
             m.d.comb += [Z.wr.addr.eq((d.n_base + mac_j) * K), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
         with m.Elif(mac_valid):
-            m.d.comb += [A.wr.addr.eq(mac_j), A.wr.data.eq(a_sat), A.wr.en.eq(1)]
+            for p in range(P):
+                m.d.comb += [A[p].wr.addr.eq(mac_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(mac_lanes[p] if P > 1 else 1)]
         with m.If(qin_valid & ctl.deliver):
             m.d.comb += [T.wr.addr.eq((d.i_base + src) * K), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
         with m.Elif(qin_valid):

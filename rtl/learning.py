@@ -26,19 +26,23 @@ n_in words and the sums are cleared. Every update saturates the 32-bit master wo
 whose top 16 bits the forward path reads - that is how updates below one forward LSB
 accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
 
+With P lanes (``lanes``) the W rows are banked by lane (:mod:`~gammacore.rtl.net_memories`):
+the unit walks the neurons in order as before and takes row j from bank j mod P, the row
+starting at ``w_base`` (the layer's first word in every bank) plus (j div P) n_in.
+
 The unit is a client of the core's memories (``mem``: a read port and, for W, V and b, a
 write port at the same address); the core hands them over while the unit runs (the
 sequencer's LEARN phase, :mod:`gammacore.rtl.net_memories`).
 """
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .net_memories import Engine, client_signature
+from .net_memories import Engine, check_lanes, client_signature, lane_ports
 
 __all__ = ["LearningUnit"]
 
@@ -66,6 +70,8 @@ class LearningUnit(wiring.Component):
     max_neurons, max_inputs : largest layer (the error memory and the sums below)
     w_depth, n_depth : depth of the W master memory and of the per-neuron memories
     i_depth : depth of the per-input memories (traces are ``i_depth * K`` words)
+    lanes : P, the W banks (a power of two); ``w_base`` is then the layer's first word in
+        each bank (:func:`~gammacore.rtl.net_memories.lane_w_base`)
 
     Attributes
     ----------
@@ -78,13 +84,14 @@ class LearningUnit(wiring.Component):
         :attr:`Engine.LEARN <gammacore.rtl.net_memories.Engine>`, flipped
     """
 
-    def __init__(self, buckets, max_neurons, max_inputs, w_depth, n_depth, i_depth):
+    def __init__(self, buckets, max_neurons, max_inputs, w_depth, n_depth, i_depth, lanes=1):
         for name, v in (("buckets", buckets), ("max_neurons", max_neurons), ("max_inputs", max_inputs),
                         ("w_depth", w_depth), ("n_depth", n_depth), ("i_depth", i_depth)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
         self.K, self.max_n, self.max_i = buckets, max_neurons, max_inputs
         self.w_depth, self.n_depth, self.i_depth = w_depth, n_depth, i_depth
+        self.lanes = check_lanes(lanes)
         K = buckets
         aw, nw, iw = _bits(w_depth), _bits(n_depth), _bits(i_depth)
         ports = {
@@ -99,7 +106,7 @@ class LearningUnit(wiring.Component):
         }
         # the memories it reads and writes: the ports OWNERSHIP gives Engine.LEARN
         shape = Capacity(1, n_depth, i_depth, w_depth, K, max(max_neurons, max_inputs))
-        ports["mem"] = In(client_signature(shape, Engine.LEARN))
+        ports["mem"] = In(client_signature(shape, Engine.LEARN, lanes=lanes))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -118,7 +125,26 @@ class LearningUnit(wiring.Component):
         m.d.comb += bl_rd.en.eq(0)
 
         # the memory requests: one address per memory (a read, then the write of the same word)
-        W, V, B, Z, T, X = self.mem.W, self.mem.V, self.mem.B, self.mem.Z, self.mem.TRACE, self.mem.X
+        P = self.lanes
+        sh = P.bit_length() - 1
+        Wb = lane_ports(self.mem.W)
+        V, B, Z, T, X = self.mem.V, self.mem.B, self.mem.Z, self.mem.TRACE, self.mem.X
+        # W: the bank of the neuron's lane; read data from the bank last read (held), writes
+        # to the bank of the update's lane
+        w_lane, w_dlane, w_wlane = Signal(range(P), name="w_lane"), Signal(range(P)), Signal(range(P))
+        if P == 1:
+            W = Wb[0]
+        else:
+            W = wiring.Signature({"rd": Out(ReadPort.Signature(addr_width=len(Wb[0].rd.addr),
+                                                                shape=Wb[0].rd.data.shape())),
+                                  "wr": Out(WritePort.Signature(addr_width=len(Wb[0].wr.addr),
+                                                                shape=Wb[0].wr.data.shape()))}).create(path=("w",))
+            with m.If(W.rd.en):
+                m.d.sync += w_dlane.eq(w_lane)
+            m.d.comb += W.rd.data.eq(Array(b.rd.data for b in Wb)[w_dlane])
+            for p, b in enumerate(Wb):
+                m.d.comb += [b.rd.addr.eq(W.rd.addr), b.rd.en.eq(W.rd.en & (w_lane == p)),
+                             b.wr.addr.eq(W.wr.addr), b.wr.data.eq(W.wr.data), b.wr.en.eq(W.wr.en & (w_wlane == p))]
         req = {}
         for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("t", T), ("x", X)):
             req[f"{name}_addr"] = Signal(len(port.rd.addr), name=f"{name}_addr")
@@ -205,9 +231,20 @@ class LearningUnit(wiring.Component):
         wb1_valid, wb2_valid = Signal(), Signal()
         wb1_addr, wb2_addr = Signal.like(w_addr), Signal.like(w_addr)
         wb1_i, wb2_i = Signal(range(self.max_i + 1)), Signal(range(self.max_i + 1))
+        wb1_lane = Signal(range(P))
         w_upd_r = Signal.like(w_upd)
         gw_r = Signal(signed(F.ERR.width + F.W.width))
         m.d.sync += [wb1_valid.eq(0), wb2_valid.eq(wb1_valid), wb2_addr.eq(wb1_addr), wb2_i.eq(wb1_i)]
+        if P > 1:
+            m.d.sync += w_wlane.eq(wb1_lane)
+            m.d.comb += w_lane.eq(j[:sh])
+
+        def next_row():
+            """w_row for neuron j + 1: its lane's next row after the last lane"""
+            if P == 1:
+                return [w_row.eq(w_row + self.n_in)]
+            return [w_row.eq(Mux(j[:sh] == P - 1, w_row + self.n_in, w_row))]
+
         with m.If(wb1_valid):
             m.d.sync += [w_upd_r.eq(w_upd), gw_r.eq(g * w_fwd)]
         w_new = saturate(m, W.rd.data - w_upd_r, F.MASTER, "w_new")
@@ -244,7 +281,7 @@ class LearningUnit(wiring.Component):
                 dead = self.relu & (X.rd.data <= 0)
                 m.d.sync += [delta.eq(Mux(dead, 0, err_rd.data)), k.eq(0), vsum.eq(0)]
                 with m.If(dead | (err_rd.data == 0)):
-                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
+                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K)] + next_row()
                     m.next = "NEURON"
                 with m.Else():
                     m.next = "V_READ"
@@ -276,10 +313,10 @@ class LearningUnit(wiring.Component):
                 # while the trace reads of the next input run
                 m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_ren"].eq(1),
                              bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i),
+                m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i), wb1_lane.eq(w_lane),
                              i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
                 with m.If(i == self.n_in - 1):
-                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K), w_row.eq(w_row + self.n_in)]
+                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K)] + next_row()
                     m.next = "NEURON"
                 with m.Else():
                     m.d.sync += t_row.eq(t_row + K)

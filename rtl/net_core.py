@@ -73,7 +73,7 @@ core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid wi
   simulation). The host's memory requests and the clear are the two small clients in this
   file.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,11 +82,12 @@ from .async_scheduler import AsyncScheduler
 from .descriptors import DescriptorStore, descriptor_layout
 from .fanout import FanOut
 from .learning import LearningUnit
-from .net_memories import Engine, NetMemories, memory_shapes, pending_layout
+from .net_memories import Engine, NetMemories, check_lanes, lane_ports, lane_w_base, memory_shapes, pending_layout
 from .neuron_pass import BucketPass, NeuronPass, Pass
 from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
 from .sequencer import CLEARED, After, Sequencer
+from .w_locator import WLocator
 
 __all__ = ["NetCore", "descriptor_layout", "Pass", "After", "pending_layout"]
 
@@ -113,6 +114,12 @@ class NetCore(wiring.Component):
         iCE40 UltraPlus (SB_SPRAM256KA)
     async_modes : with the asynchronous modes; False: sync only (no pending table, LFSR
         or scan; ``mode`` must stay ``Mode.SYNC``, which the chip enforces)
+    lanes : P, the lanes of the event fan-out (a power of two; ValueError otherwise): neuron
+        j in lane j mod P, the W rows and the accumulator A banked by lane
+        (:mod:`~gammacore.rtl.net_memories`), P MACs per clock, an event costs
+        ceil(n_out / P) clocks. The host's W addresses are unchanged: a W access finds its
+        bank through :class:`~gammacore.rtl.w_locator.WLocator` (an address that no layer
+        below ``n_layers`` holds is refused: ``mem_err``)
 
     Attributes
     ----------
@@ -126,12 +133,14 @@ class NetCore(wiring.Component):
     mode : execution mode (:class:`gammacore.regmap.Mode`), in
     seed : LFSR seed of the random order, loaded at ``clear``, in
     desc_layer, desc_field, desc_data, desc_we : layer-descriptor write port, in
-    mem_region, mem_addr, mem_wdata, mem_we, mem_re, mem_rdata, mem_ack : memory port
+    mem_region, mem_addr, mem_wdata, mem_we, mem_re, mem_rdata, mem_ack : memory port;
+        mem_err with mem_ack: the access was refused (lanes > 1: a W address in no layer)
     cycles, learn_cycles, steps, events_in, refused : counters, out
     """
 
     def __init__(self, capacity: Capacity, *, pow2=False, learning=True, serial_encoder=False, spram=None,
-                 async_modes=True):
+                 async_modes=True, lanes=1):
+        self.lanes = check_lanes(lanes)
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         if not isinstance(pow2, bool):
@@ -167,6 +176,7 @@ class NetCore(wiring.Component):
             "desc_data": In(32), "desc_we": In(1),
             "mem_region": In(4), "mem_addr": In(aw), "mem_wdata": In(signed(32)),
             "mem_we": In(1), "mem_re": In(1), "mem_rdata": Out(signed(32)), "mem_ack": Out(1),
+            "mem_err": Out(1),
             "cycles": Out(32), "learn_cycles": Out(32), "steps": Out(32),
             "events_in": Out(32), "refused": Out(32),
         })
@@ -180,16 +190,17 @@ class NetCore(wiring.Component):
         m = Module()
         c, K, L = self.cap, self.cap.buckets, self.cap.layers
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
-        A = self.async_modes
+        A, P = self.async_modes, self.lanes
 
         m.submodules.memories = mems = self.arrangement = NetMemories(
-            c, spram=self.spram, learning=self.learning, async_modes=A)
+            c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P)
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A)
         m.submodules.descs = ds = DescriptorStore(K, L)
-        m.submodules.fanout = fo = FanOut(c)
-        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2)
+        m.submodules.fanout = fo = FanOut(c, lanes=P)
+        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P)
         m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A)
-        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT)
+        m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
+                                                                                          lanes=P)
         m.d.comb += mems.owner.eq(seq.owner)
         self.violation = mems.violation
 
@@ -244,7 +255,7 @@ class NetCore(wiring.Component):
             wiring.connect(m, seq.sched, sc.ctrl)
             wiring.connect(m, sc.mem, mems.clients[Engine.SCAN])
 
-        m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(d.w_base),
+        m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(lane_w_base(d, P)),
                      lu.n_base.eq(d.n_base), lu.i_base.eq(d.i_base), lu.relu.eq(d.relu),
                      lu.first.eq(seq.layer_index == 0), lu.shift_w.eq(d.shift_w), lu.shift_v.eq(d.shift_v),
                      lu.shift_b.eq(d.shift_b)]
@@ -258,8 +269,31 @@ class NetCore(wiring.Component):
         host_regions = (("W", Region.W, host.W), ("V", Region.V, host.V), ("B", Region.B, host.B),
                         ("Z", Region.Z, host.Z), ("TRACE", Region.TRACE, host.TRACE), ("X", Region.X, host.X),
                         ("E", Region.E, host.E), ("D", Region.D, host.D))
+        if P > 1:
+            # the W banks: (lane, local address) of the host's address from the locator; the
+            # sequencer holds the request until it is known
+            w_banks = lane_ports(host.W)
+            m.submodules.w_locator = loc = WLocator(c, P, len(w_banks[0].rd.addr))
+            is_w = Signal()
+            m.d.comb += [is_w.eq(self.mem_region == Region.W),
+                         loc.addr.eq(self.mem_addr), loc.n_layers.eq(self.n_layers),
+                         loc.req.eq((seq.owner == Engine.HOST) & is_w & (self.mem_we | self.mem_re)),
+                         loc.desc_layer.eq(self.desc_layer), loc.desc_field.eq(self.desc_field),
+                         loc.desc_data.eq(self.desc_data), loc.desc_we.eq(ds.w_en),
+                         seq.host.hold.eq(is_w & ~loc.valid), self.mem_err.eq(is_w & ~loc.found)]
+            w_lane = Signal(range(P))
+            for p, port in enumerate(w_banks):
+                sel = is_w & loc.found & (loc.lane == p)
+                m.d.comb += [port.rd.addr.eq(loc.local), port.rd.en.eq(seq.host.read & sel),
+                             port.wr.addr.eq(loc.local), port.wr.data.eq(self.mem_wdata),
+                             port.wr.en.eq(seq.host.write & sel)]
+            with m.If(seq.host.read):
+                m.d.sync += w_lane.eq(loc.lane)
+            w_rdata = Array(port.rd.data for port in w_banks)[w_lane]
         mem_sel = Signal(4)
         for name, region, port in host_regions:
+            if name == "W" and P > 1:
+                continue
             m.d.comb += [port.rd.addr.eq(self.mem_addr),
                          port.rd.en.eq(seq.host.read & (self.mem_region == region))]
             if hasattr(port, "wr"):
@@ -271,7 +305,7 @@ class NetCore(wiring.Component):
         with m.Switch(mem_sel):
             for name, region, port in host_regions:
                 with m.Case(region):
-                    m.d.comb += self.mem_rdata.eq(port.rd.data)
+                    m.d.comb += self.mem_rdata.eq(w_rdata if name == "W" and P > 1 else port.rd.data)
             with m.Case(Region.ERR):
                 m.d.comb += self.mem_rdata.eq(lu.err_r_data)
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
@@ -281,10 +315,11 @@ class NetCore(wiring.Component):
         cl = mems.clients[Engine.CLEAR]
         cleared = {"Z": cl.Z, "TRACE": cl.TRACE, "X": cl.X, "E": cl.E, "D": cl.D, "A": cl.A, "QIN": cl.QIN}
         assert tuple(cleared) == CLEARED
-        for name, port in cleared.items():
-            m.d.comb += [port.wr.addr.eq(seq.clear_addr), port.wr.data.eq(0),
-                         port.wr.en.eq(seq.clearing & (seq.clear_addr < self.arrangement_depth(name)))]
+        for name, ports in cleared.items():
+            for port in lane_ports(ports):
+                m.d.comb += [port.wr.addr.eq(seq.clear_addr), port.wr.data.eq(0),
+                             port.wr.en.eq(seq.clearing & (seq.clear_addr < self.arrangement_depth(name)))]
         return m
 
     def arrangement_depth(self, name):
-        return memory_shapes(self.cap)[name][1]
+        return memory_shapes(self.cap, self.lanes)[name][1]

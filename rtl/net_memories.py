@@ -11,6 +11,12 @@ engine may use which port of which memory; the sequencer's phase (``owner``, an
 ports to the memories. Every engine's memory interface is built from the table
 (:func:`client_signature`), so an engine has exactly the ports the table gives it.
 
+**Lanes.** A core with P lanes (``lanes``, a power of two) keeps neuron j of a layer in lane
+j mod P at local index j div P, and banks the memories of :data:`BANKED` by lane: P
+memories each (``W`` rows, the synaptic accumulator ``A``), whose ports an engine sees as a
+list of P ports (:func:`lane_ports`; with P = 1 the one port, as before lanes). Row j of a
+layer's W is in bank j mod P at :func:`lane_w_base` + (j div P) n_in + i; ``A_j`` at j div P.
+
 ``violation`` is high in any clock where an engine other than the owner enables a port
 (a read or a write): the simulation benches watch it (:func:`ownership_check`) and it must
 never rise. It drives nothing, so synthesis drops it.
@@ -24,8 +30,8 @@ from ..golden import formats as F
 from .ram import ram, read_port
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
-__all__ = ["Engine", "OWNERSHIP", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
-           "ownership_check"]
+__all__ = ["Engine", "OWNERSHIP", "BANKED", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
+           "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth"]
 
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
@@ -43,7 +49,8 @@ class Engine(enum.Enum, shape=3):
 
 
 E = Engine
-#: memory -> {engine: the ports it uses, "r" read, "w" write}
+#: memory -> {engine: the ports it uses, "r" read, "w" write}; W and A are banked by lane
+#: (:data:`BANKED`): an engine's entry gives it those ports of every bank
 OWNERSHIP = {
     "W": {E.HOST: "rw", E.FANOUT: "r", E.LEARN: "rw"},
     "V": {E.HOST: "rw", E.NEURONS: "r", E.LEARN: "rw"},
@@ -59,28 +66,63 @@ OWNERSHIP = {
 }
 del E
 
+#: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
+BANKED = ("W", "A")
+
 
 def _bits(n):
     return max(1, (n - 1).bit_length())
 
 
-def memory_shapes(cap):
-    """memory name -> (shape, depth) for capacity ``cap``."""
+def check_lanes(lanes):
+    """``lanes`` if it is a lane count the core can be built with (a power of two), else ValueError."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"lanes must be a power of two (1, 2, 4, 8, ...), not {lanes!r}")
+    return lanes
+
+
+def w_bank_depth(cap, lanes):
+    """Words of one W bank: every network that fits ``cap`` fits. Layer l's rows in a lane
+    start at :func:`lane_w_base` B_l = (w_base + (P-1) i_base) div P; B_l+1 - B_l >=
+    ceil(n_out/P) n_in, and the last layer ends below (synapses + (P-1) inputs) / P."""
+    S, I = cap.synapses, cap.inputs
+    return min(S, -(-(S + (lanes - 1) * I) // lanes))
+
+
+def lane_w_base(d, lanes):
+    """The first word of a layer's rows in each W bank (descriptor ``d``): (w_base + (P-1) i_base) div P."""
+    if lanes == 1:
+        return d.w_base
+    return (d.w_base + (lanes - 1) * d.i_base) >> (lanes.bit_length() - 1)
+
+
+def lane_ports(ports):
+    """The per-lane ports (``lane0`` ..) of a banked memory's member as a list; one element,
+    the member itself, when P = 1."""
+    if not hasattr(ports, "lane0"):
+        return [ports]
+    return [getattr(ports, f"lane{p}") for p in range(len(ports.signature.members))]
+
+
+def memory_shapes(cap, lanes=1):
+    """memory name -> (shape, depth) for capacity ``cap``; the memories of :data:`BANKED`:
+    the depth of one of the ``lanes`` banks."""
     NT, ML = cap.neurons, cap.max_layer
     depth = cap.region_depths()         # the host's regions (gammacore.regmap.Region)
-    return {"W": (signed(F.MASTER.width), depth["W"]), "V": (signed(F.MASTER.width), depth["V"]),
+    return {"W": (signed(F.MASTER.width), w_bank_depth(cap, lanes)), "V": (signed(F.MASTER.width), depth["V"]),
             "B": (signed(F.MASTER.width), depth["B"]), "Z": (signed(F.Z.width), depth["Z"]),
             "TRACE": (signed(F.TRACE.width), depth["TRACE"]), "X": (signed(F.X.width), depth["X"]),
             "E": (signed(F.ENC.width), depth["E"]), "D": (signed(F.ADAPT.width), depth["D"]),
-            "A": (signed(F.ACC.width), ML), "QIN": (unsigned(F.Q.width), ML), "PEND": (pending_layout, NT)}
+            "A": (signed(F.ACC.width), -(-ML // lanes)), "QIN": (unsigned(F.Q.width), ML), "PEND": (pending_layout, NT)}
 
 
-def client_signature(cap, engine, memories=None):
+def client_signature(cap, engine, memories=None, lanes=1):
     """The memory interface of ``engine``: per memory it uses (:data:`OWNERSHIP`), ``rd``
     (a :class:`ReadPort.Signature`) and/or ``wr`` (a :class:`WritePort.Signature`), as the
     memory sees them; an engine takes it flipped (``In(client_signature(...))``).
-    ``memories``: only these (default: every memory of the table)."""
-    shapes = memory_shapes(cap)
+    ``memories``: only these (default: every memory of the table). With ``lanes`` > 1 a
+    memory of :data:`BANKED` has one such member per bank, ``lane0`` .. (:func:`lane_ports`)."""
+    shapes = memory_shapes(cap, lanes)
     members = {}
     for name, users in OWNERSHIP.items():
         if engine not in users or (memories is not None and name not in memories):
@@ -91,7 +133,10 @@ def client_signature(cap, engine, memories=None):
             ports["rd"] = Out(ReadPort.Signature(addr_width=_bits(depth), shape=shape))
         if "w" in users[engine]:
             ports["wr"] = Out(WritePort.Signature(addr_width=_bits(depth), shape=shape))
-        members[name] = Out(wiring.Signature(ports))
+        member = Out(wiring.Signature(ports))
+        if name in BANKED and lanes > 1:
+            member = Out(wiring.Signature({f"lane{p}": member for p in range(lanes)}))
+        members[name] = member
     return wiring.Signature(members)
 
 
@@ -104,6 +149,7 @@ class NetMemories(wiring.Component):
     spram : W, V and B in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`); None:
         when ``learning`` is False and the platform is an iCE40 UltraPlus
     learning, async_modes : which engines exist (the learning unit; the pending table and scan)
+    lanes : P, the memories of :data:`BANKED` in P banks each
 
     Attributes
     ----------
@@ -111,39 +157,48 @@ class NetMemories(wiring.Component):
     violation : an engine other than ``owner`` enables a port this clock, out
     clients : engine -> its memory interface (:func:`client_signature`), to connect to the
         engine's flipped one
-    memories : name -> the memory (after elaboration)
+    memories : name -> the memory (after elaboration); a banked one with P > 1: the list of
+        its P banks
     """
 
-    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True):
+    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1):
         self.cap, self.spram, self.learning, self.async_modes = capacity, spram, learning, async_modes
+        self.lanes = check_lanes(lanes)
         self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)]
         self.names = [n for n in OWNERSHIP if n != "PEND" or async_modes]
         super().__init__({"owner": wiring.In(Engine), "violation": Out(1)})
-        self.clients = {e: client_signature(capacity, e, self.names).create(path=(f"mem_{e.name.lower()}",))
+        self.clients = {e: client_signature(capacity, e, self.names, lanes).create(path=(f"mem_{e.name.lower()}",))
                         for e in self.engines}
 
     def elaborate(self, platform):
         m = Module()
-        c = self.cap
-        shapes = memory_shapes(c)
+        c, P = self.cap, self.lanes
+        shapes = memory_shapes(c, P)
         NT = c.neurons
 
         # inference only on an iCE40 UltraPlus: W, V and B (read by the core, written only by
         # the host while idle, never both in one clock) in the SPRAM blocks; B after W in the
-        # same blocks (W is read only in the event phases, B only in the neuron pass)
+        # same blocks (W is read only in the event phases, B only in the neuron pass; with one
+        # lane only: with more, every W bank in its own blocks)
         use = (not self.learning and has_spram(platform)) if self.spram is None else self.spram
         spram = ["w", "v"] if use else []
         b_base = 1 << (c.synapses - 1).bit_length()
-        if use and b_base + NT <= SPRAM_DEPTH:
+        if use and P == 1 and b_base + NT <= SPRAM_DEPTH:
             spram = ["wb", "v"]
 
-        def mem(name, shape, depth):
-            if name in spram and depth <= SPRAM_DEPTH:
+        def mem(name, shape, depth, kind=None):
+            if (kind or name) in spram and depth <= SPRAM_DEPTH:
                 mm = SPRAMMemory(shape=shape, depth=depth)
             else:
                 mm = ram(shape=shape, depth=depth)
             m.submodules[name] = mm
             return mm
+
+        # the physical memories: (name, lane) -> memory; lane None for an unbanked one
+        units = [(n, p) for n in self.names for p in (range(P) if n in BANKED and P > 1 else [None])]
+
+        def label(n, p):
+            return ("pend" if n == "PEND" else n.lower()) + ("" if p is None else str(p))
 
         shared = {}
         if "wb" in spram:
@@ -151,44 +206,49 @@ class NetMemories(wiring.Component):
             shared["W"] = ReadPort.Signature(addr_width=_bits(c.synapses), shape=signed(F.MASTER.width))
             shared["B"] = ReadPort.Signature(addr_width=_bits(NT), shape=signed(F.MASTER.width))
         mems = {}
-        for name in self.names:
-            if name in ("W", "B") and shared:
-                mems[name] = wb
+        for n, p in units:
+            if n in ("W", "B") and shared:
+                mems[n, p] = wb
             else:
-                mems[name] = mem("pend" if name == "PEND" else name.lower(), *shapes[name])
-        self.memories = mems
-        rd = {n: mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, n.lower() + "_rd")
-              for n, mm in mems.items()}
-        wr = {n: mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for n, mm in mems.items()}
+                mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower())
+        self.memories = {n: ([mems[n, p] for p in range(P)] if n in BANKED and P > 1 else mems[n, None])
+                         for n in self.names}
+        rd = {(n, p): mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, label(n, p) + "_rd")
+              for (n, p), mm in mems.items()}
+        wr = {(n, p): mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for (n, p), mm in mems.items()}
         if shared:
             # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
             for n in ("W", "B"):
-                rd[n] = shared[n].create(path=(n.lower() + "_rd",))
-                wr[n] = WritePort.Signature(addr_width=len(rd[n].addr), shape=signed(F.MASTER.width)).create(
+                rd[n, None] = shared[n].create(path=(n.lower() + "_rd",))
+                wr[n, None] = WritePort.Signature(addr_width=len(rd[n, None].addr), shape=signed(F.MASTER.width)).create(
                     path=(n.lower() + "_wr",))
-            m.d.comb += [wb.read.en.eq(rd["W"].en | rd["B"].en),
-                         wb.read.addr.eq(Mux(rd["B"].en, b_base + rd["B"].addr, rd["W"].addr)),
-                         rd["W"].data.eq(wb.read.data), rd["B"].data.eq(wb.read.data),
-                         wb.write.en.eq(wr["W"].en | wr["B"].en),
-                         wb.write.addr.eq(Mux(wr["B"].en, b_base + wr["B"].addr, wr["W"].addr)),
-                         wb.write.data.eq(Mux(wr["B"].en, wr["B"].data, wr["W"].data))]
+            rw, rb, ww, wbp = rd["W", None], rd["B", None], wr["W", None], wr["B", None]
+            m.d.comb += [wb.read.en.eq(rw.en | rb.en),
+                         wb.read.addr.eq(Mux(rb.en, b_base + rb.addr, rw.addr)),
+                         rw.data.eq(wb.read.data), rb.data.eq(wb.read.data),
+                         wb.write.en.eq(ww.en | wbp.en),
+                         wb.write.addr.eq(Mux(wbp.en, b_base + wbp.addr, ww.addr)),
+                         wb.write.data.eq(Mux(wbp.en, wbp.data, ww.data))]
 
         # each port to its owner of the moment; read data to every reader
         foreign = []
-        for name in self.names:
-            users = [(e, getattr(self.clients[e], name)) for e in self.engines if e in OWNERSHIP[name]]
-            m.d.comb += [rd[name].en.eq(0)]
+        for n, p in units:
+            users = [(e, getattr(self.clients[e], n)) for e in self.engines if e in OWNERSHIP[n]]
+            if p is not None:
+                users = [(e, lane_ports(port)[p]) for e, port in users]
+            r, w = rd[n, p], wr[n, p]
+            m.d.comb += [r.en.eq(0)]
             for e, port in users:
                 if hasattr(port, "rd"):
-                    m.d.comb += port.rd.data.eq(rd[name].data)
+                    m.d.comb += port.rd.data.eq(r.data)
             with m.Switch(self.owner):
                 for e, port in users:
                     with m.Case(e):
                         if hasattr(port, "rd"):
-                            m.d.comb += [rd[name].addr.eq(port.rd.addr), rd[name].en.eq(port.rd.en)]
+                            m.d.comb += [r.addr.eq(port.rd.addr), r.en.eq(port.rd.en)]
                         if hasattr(port, "wr"):
-                            m.d.comb += [wr[name].addr.eq(port.wr.addr), wr[name].data.eq(port.wr.data),
-                                         wr[name].en.eq(port.wr.en)]
+                            m.d.comb += [w.addr.eq(port.wr.addr), w.data.eq(port.wr.data),
+                                         w.en.eq(port.wr.en)]
             for e, port in users:
                 for kind in ("rd", "wr"):
                     if hasattr(port, kind):

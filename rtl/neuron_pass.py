@@ -19,7 +19,7 @@ Both are engines of the core: they work while ``ctrl.active`` (their phase), sta
 ``ctrl.start`` and raise ``ctrl.done`` in the clock of their last write. Their memory
 ports are those :data:`~gammacore.rtl.net_memories.OWNERSHIP` gives them.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +30,7 @@ from .dendrite import Dendrite
 from .descriptors import WORD, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
-from .net_memories import Engine, client_signature, pending_layout
+from .net_memories import Engine, check_lanes, client_signature, lane_ports, pending_layout
 from .router import spike_layout
 
 __all__ = ["Pass", "BucketPass", "NeuronPass", "PassControl", "neuron_pass_control"]
@@ -64,6 +64,7 @@ class BucketPass(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (the coefficient fields carry shifts)
+    lanes : P: A_j is in bank j mod P at j div P (:mod:`~gammacore.rtl.net_memories`)
 
     Attributes
     ----------
@@ -72,23 +73,26 @@ class BucketPass(wiring.Component):
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, pow2=False):
+    def __init__(self, capacity, *, pow2=False, lanes=1):
         c = self.cap = capacity
         self.pow2 = pow2
+        self.lanes = check_lanes(lanes)
         self.fields = layer_fields(c.buckets)
         super().__init__({
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(PassControl),
             "peek_en": Out(1), "peek_field": Out(range(len(self.fields))), "peek_data": In(WORD),
-            "mem": In(client_signature(c, Engine.BUCKETS)),
+            "mem": In(client_signature(c, Engine.BUCKETS, lanes=lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        K, ML = self.cap.buckets, self.cap.max_layer
+        K, ML, P = self.cap.buckets, self.cap.max_layer, self.lanes
+        sh = P.bit_length() - 1
         d, ctl, mem = self.layer, self.ctrl, self.mem
-        Z, T, A, QIN = mem.Z, mem.TRACE, mem.A, mem.QIN
-        m.d.comb += [Z.rd.en.eq(0), T.rd.en.eq(0), A.rd.en.eq(0), QIN.rd.en.eq(0)]
+        Z, T, QIN = mem.Z, mem.TRACE, mem.QIN
+        A = lane_ports(mem.A)
+        m.d.comb += [Z.rd.en.eq(0), T.rd.en.eq(0), QIN.rd.en.eq(0)] + [a.rd.en.eq(0) for a in A]
         coef_w = 5 if self.pow2 else F.COEF.width
         field_index = {name: n for n, (name, _) in enumerate(self.fields)}
         m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
@@ -100,7 +104,7 @@ class BucketPass(wiring.Component):
         rd_valid = Signal()
         rd_k = Signal(range(K))
         rd_trace = Signal()
-        rd_unit = Signal(range(ML))
+        rd_unit = Signal(range(ML if P == 1 else ML + P))
         prev_old = Signal(signed(F.Z.width))
         out_k = Signal(range(K))
         out_unit = Signal(range(ML))
@@ -108,7 +112,8 @@ class BucketPass(wiring.Component):
         advance_rd = Signal()
         m.d.comb += advance_rd.eq(~rd_valid | bu.i.ready)
         below_first = Signal(signed(F.ACC.width))
-        m.d.comb += below_first.eq(Mux(rd_trace, QIN.rd.data << (F.TRACE.frac - F.Q.frac), A.rd.data))
+        a_data = A[0].rd.data if P == 1 else Array(a.rd.data for a in A)[rd_unit[:sh]]
+        m.d.comb += below_first.eq(Mux(rd_trace, QIN.rd.data << (F.TRACE.frac - F.Q.frac), a_data))
         old = Signal(signed(F.Z.width))
         m.d.comb += old.eq(Mux(rd_trace, T.rd.data, Z.rd.data))
         m.d.comb += [
@@ -131,15 +136,18 @@ class BucketPass(wiring.Component):
             z_addr = (d.n_base + bk_unit) * K + bk_k
             t_addr = (d.i_base + bk_unit) * K + bk_k
             m.d.comb += [Z.rd.addr.eq(z_addr), T.rd.addr.eq(t_addr),
-                         A.rd.addr.eq(bk_unit), QIN.rd.addr.eq(bk_unit),
+                         QIN.rd.addr.eq(bk_unit),
                          # each memory is read only for a word that uses it (Z and A in the
                          # Z part, TRACE and QIN in the trace part, A and QIN at k = 0):
                          # the words are written back (A and QIN zeroed) a few clocks
                          # later, and no read may meet a write of the same word
                          Z.rd.en.eq(advance_rd & bk_issue & ~bk_trace),
                          T.rd.en.eq(advance_rd & bk_issue & bk_trace),
-                         A.rd.en.eq(advance_rd & bk_issue & ~bk_trace & (bk_k == 0)),
                          QIN.rd.en.eq(advance_rd & bk_issue & bk_trace & (bk_k == 0))]
+            for p, a in enumerate(A):
+                m.d.comb += [a.rd.addr.eq(bk_unit >> sh),
+                             a.rd.en.eq(advance_rd & bk_issue & ~bk_trace & (bk_k == 0)
+                                        & ((bk_unit[:sh] == p) if P > 1 else 1))]
             with m.If(advance_rd):
                 m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(bk_trace)]
                 with m.If(rd_valid):
@@ -157,7 +165,9 @@ class BucketPass(wiring.Component):
                 with m.If(rd_trace):
                     m.d.comb += [QIN.wr.addr.eq(rd_unit), QIN.wr.data.eq(0), QIN.wr.en.eq(1)]
                 with m.Else():
-                    m.d.comb += [A.wr.addr.eq(rd_unit), A.wr.data.eq(0), A.wr.en.eq(1)]
+                    for p, a in enumerate(A):
+                        m.d.comb += [a.wr.addr.eq(rd_unit >> sh), a.wr.data.eq(0),
+                                     a.wr.en.eq((rd_unit[:sh] == p) if P > 1 else 1)]
             m.d.comb += bu.o.ready.eq(1)
             with m.If(bu.o.valid):
                 with m.If(~out_trace):

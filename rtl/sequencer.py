@@ -56,7 +56,9 @@ def descriptor_load(layers):
 LearnControl = wiring.Signature({"start": Out(1), "done": In(1)})
 
 #: the sequencer's side of the host's memory requests (``mem_we``/``mem_re`` of the core)
-HostControl = wiring.Signature({"we": In(1), "re": In(1), "write": Out(1), "read": Out(1), "ack": Out(1)})
+#: (``hold``: the request is not ready to be served yet, e.g. a laned core's W bank is being found)
+HostControl = wiring.Signature({"we": In(1), "re": In(1), "hold": In(1), "write": Out(1), "read": Out(1),
+                                "ack": Out(1)})
 
 
 def clear_depth(capacity):
@@ -185,7 +187,9 @@ class Sequencer(wiring.Component):
                     m.next = "CLEAR"
             with m.State("MEM"):
                 m.d.comb += self.owner.eq(Engine.HOST)
-                with m.If(host.we):
+                with m.If(host.hold):
+                    pass
+                with m.Elif(host.we):
                     m.d.comb += [host.write.eq(1), host.ack.eq(1)]
                     m.next = "EVENTS"
                 with m.Else():

@@ -36,6 +36,7 @@ class SoC(wiring.Component):
     async_modes : with the asynchronous modes (False: sync only, see :class:`~gammacore.rtl.chip.Chip`)
     counters : with the statistics counters, the link's included (False: they read 0, see
         :class:`~gammacore.rtl.chip.Chip`)
+    lanes : the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`)
 
     Attributes
     ----------
@@ -46,12 +47,12 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity, divisor=4, *, pow2=False, out_depth=256, learning=True,
-                 serial_encoder=False, async_modes=True, counters=True):
+                 serial_encoder=False, async_modes=True, counters=True, lanes=1):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         self.capacity, self.divisor, self.pow2, self.out_depth = capacity, divisor, pow2, out_depth
         self.learning, self.serial_encoder, self.async_modes = learning, serial_encoder, async_modes
-        self.counters = counters
+        self.counters, self.lanes = counters, lanes
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(4)})
 
     def elaborate(self, platform):
@@ -60,7 +61,7 @@ class SoC(wiring.Component):
         m.submodules.chip = self.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
                                         n_link_counters=len(LINK_COUNTERS), learning=self.learning,
                                         serial_encoder=self.serial_encoder, async_modes=self.async_modes,
-                                        counters=self.counters)
+                                        counters=self.counters, lanes=self.lanes)
         wiring.connect(m, link.bus, chip.bus)
         for n, name in enumerate(LINK_COUNTERS):
             m.d.comb += chip.link_counters[n].eq(getattr(link, name))

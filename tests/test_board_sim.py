@@ -29,6 +29,7 @@ def test_identity_and_capacity(chip):
     ident = chip.identity()
     assert ident["id"] == f"{R.CHIP_ID:#010x}" and ident["capacity"] == SIM_CAPACITY.as_dict()
     assert ident["learning"] and ident["statistics_counters"] and not ident["pow2_buckets"]
+    assert ident["lanes"] == 1
 
 
 @pytest.mark.parametrize("seed,mode", [(1, "sync"), (2, "sync"), (3, "async-random"), (4, "async-priority")])

@@ -268,6 +268,17 @@ def test_chip_options_reach_the_chip():
     assert not soc.chip.counters
 
 
+def test_lanes_option_reaches_the_core():
+    """``lanes`` (a power of two) reaches the SoC's chip and its network core; others are refused."""
+    soc = make_design("soc", Size(2, 4, 4, 2), options={"lanes": 4})(24e6)
+    probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"lanes": 2})(24e6)
+    assert soc.lanes == 4 and probe.core.lanes == 2
+    assert Fragment.get(soc, None) is not None and soc.chip.core.lanes == 4
+    for bad in (3, 0, True):
+        with pytest.raises(ValueError, match="lanes must be a power of two"):
+            make_design("soc", Size(), options={"lanes": bad})
+
+
 def test_make_design_errors():
     with pytest.raises(ValueError, match="chip option learn=False"):
         make_design("soc", Size(), options={"learn": False})
@@ -408,6 +419,7 @@ def test_program_cli(tmp_path):
     (["--board", "icebreaker", "--baud", "2500000"], "divisor 8, 2625000 baud (+5.0%), more than 2% off"),
     (["--board", "icebreaker", "--clock", "20"], "divisor 7, 2839286 baud (-5.4%)"),
     (["--board", "ulx3s-12f", "--clock", "25"], "divisor 8, 3125000 baud (+4.2%)"),
+    (["--board", "ulx3s-12f", "--lanes", "3"], "--lanes: lanes must be a power of two (1, 2, 4, 8, ...), not 3"),
 ])
 def test_build_cli_bad_input(args, message, tmp_path):
     r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))

@@ -11,15 +11,15 @@ from gammacore.sim.net_case import case_json, make_net_case
 
 
 def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4, mode="sync", pow2=False,
-             out_encoder=False):
-    print(f"seed={seed} sim={sim} sizes={sizes} K={K} mode={mode} pow2={pow2}")
+             out_encoder=False, lanes=1):
+    print(f"seed={seed} sim={sim} sizes={sizes} K={K} mode={mode} pow2={pow2} lanes={lanes}")
     case = make_net_case(seed, sizes, K, T, p_learn=p_learn, mode=mode, pow2=pow2, out_encoder=out_encoder)
     assert any(s["packets"] for s in case["steps"]), f"seed={seed}: no spikes in the case"
     if mode != "sync":
         assert any(s["packets"] != sorted(s["packets"]) for s in case["steps"]), \
             f"seed={seed}: no step fires out of layer order; the case does not exercise the dispatch"
     (tmp_path / "case.json").write_text(json.dumps(case_json(case)))
-    v = runner.export(Chip(case["capacity"], out_depth=out_depth, pow2=pow2), "chip", tmp_path / "chip.v")
+    v = runner.export(Chip(case["capacity"], out_depth=out_depth, pow2=pow2, lanes=lanes), "chip", tmp_path / "chip.v")
     runner.run(sim, v, "chip", "gammacore.sim.tb_chip", tmp_path / "build",
                extra_env={"GAMMACORE_CASE": str(tmp_path / "case.json"),
                           "GAMMACORE_OUT": str(tmp_path / "observed.json")}, seed=seed)
@@ -32,6 +32,14 @@ def run_case(sim, tmp_path, seed, sizes, K, T, p_learn=0.5, out_depth=4, mode="s
 def test_chip_cocotb_three_layers_learning(sim, tmp_path):
     rng = np.random.default_rng(301)
     obs = run_case(sim, tmp_path, 301, tuple(int(n) for n in rng.integers(2, 6, size=4)), 3, T=12)
+    assert obs["learn_cycles"], "the case must exercise learning"
+
+
+@pytest.mark.parametrize("sim,lanes", [("icarus", 2), ("verilator", 4)])
+def test_chip_cocotb_laned(sim, lanes, tmp_path):
+    """A laned core (P MACs per clock in the fan-out) in Verilog: layers below, above and a
+    multiple of P, with learning."""
+    obs = run_case(sim, tmp_path, 303, (5, lanes * 2 + 1, lanes - 1, lanes * 2), 3, T=10, lanes=lanes)
     assert obs["learn_cycles"], "the case must exercise learning"
 
 

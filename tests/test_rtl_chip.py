@@ -22,12 +22,16 @@ def random_sizes(rng, layers):
 
 #: construction parameters of the chip that must not change any result: the default build,
 #: the encoder on one shared multiplier, an inference-only build (W and V in SPRAM,
-#: simulated by rtl.spram.SPRAMModel) and the iCEBreaker's build, which is also sync-only
+#: simulated by rtl.spram.SPRAMModel), the iCEBreaker's build, which is also sync-only, and
+#: laned cores (P MACs per clock in the fan-out; W and A banked by lane): P = 2 and 4, and
+#: P = 4 inference-only with every W bank in SPRAM
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
           "inference-only": {"learning": False, "serial_encoder": True, "spram": True},
           "icebreaker": {"learning": False, "serial_encoder": True, "spram": True, "async_modes": False,
-                         "counters": False}}
-LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder"])
+                         "counters": False},
+          "lanes-2": {"lanes": 2}, "lanes-4": {"lanes": 4},
+          "lanes-4-inference-only": {"lanes": 4, "learning": False, "serial_encoder": True, "spram": True}}
+LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder", "lanes-2", "lanes-4"])
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
 ASYNC_BUILDS = pytest.mark.parametrize("build", [b for b in BUILDS if BUILDS[b].get("async_modes", True)])
 
@@ -138,7 +142,7 @@ def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
-@pytest.mark.parametrize("build", ["default", "icebreaker"])
+@pytest.mark.parametrize("build", ["default", "icebreaker", "lanes-4"])
 def test_refused_events_and_bus_errors_are_counted_and_change_nothing(build):
     """Misuse is refused (bus errors, counted) and changes nothing; a lean build (counters=False)
     still counts steps and bus errors, and its statistics registers read 0."""
@@ -253,6 +257,7 @@ def test_identity_and_capacity_registers(build):
         seen["cap"] = [int(await host.request(r)) for r in (R.Reg.CAP_LAYERS, R.Reg.CAP_NEURONS, R.Reg.CAP_INPUTS,
                                                             R.Reg.CAP_SYNAPSES, R.Reg.CAP_BUCKETS, R.Reg.CAP_MAX_LAYER)]
         seen["flags"] = int(await host.request(R.Reg.CAP_FLAGS))
+        seen["lanes"] = int(await host.request(R.Reg.CAP_LANES))
         await host.load(chip_words(case))
         seen["learn"] = [(await host.request(R.Reg.CTRL, R.Cmd.LEARN | R.Cmd.WAIT, allow_error=True))[0],
                          (await host.request(R.mem_addr(R.Region.ERR, 0), 1, allow_error=True))[0],
@@ -272,6 +277,7 @@ def test_identity_and_capacity_registers(build):
     counters = BUILDS[build].get("counters", True)
     assert seen["flags"] == ((R.CapFlag.ASYNC if asynchronous else 0) | (R.CapFlag.LEARNING if learning else 0)
                              | (R.CapFlag.COUNTERS if counters else 0)), seen["flags"]
+    assert seen["lanes"] == BUILDS[build].get("lanes", 1), seen["lanes"]
     assert seen["modes"] == [False, False, not asynchronous, not asynchronous] and seen["mode"] == (R.Mode.ASYNC_PRIORITY if asynchronous else R.Mode.SYNC), seen
     assert seen["learn"] == [not learning] * 3 and not seen["step"], seen
     assert seen["errors"] == (0 if learning else 3), seen

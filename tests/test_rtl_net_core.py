@@ -148,3 +148,188 @@ def test_memory_ownership_table_and_violation_flag():
     sim.add_testbench(bench)
     sim.run()
     assert seen == [0, 0, 1, 1, 0], seen
+
+
+# ---- lanes: P MACs per clock in the fan-out, W and A banked by lane -----------------------
+
+def laned_sizes(rng, P, shape):
+    """(n_in, n_out) of a layer for ``P`` lanes: "small" has fewer neurons than lanes,
+    "ragged" a number that is not a multiple of P (more than P), "even" a multiple."""
+    n_in = int(rng.integers(1, 7))
+    if shape == "small":
+        n_out = int(rng.integers(1, P))
+    elif shape == "ragged":
+        n_out = P * int(rng.integers(1, 3)) + int(rng.integers(1, P))
+    else:
+        n_out = P * int(rng.integers(1, 3))
+    return n_in, n_out
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("shape", ["small", "ragged", "even"])
+@pytest.mark.parametrize("seed", [106, 107])
+def test_laned_one_layer_matches_golden(seed, shape, lanes):
+    """A laned core (P = 2, 4): one layer with fewer neurons than lanes, a number that is no
+    multiple of P, and a multiple; learning on; every spike, x and final word equal to the
+    golden model, random idles and back-pressure, the ownership and collision checks."""
+    rng = np.random.default_rng(seed * 10 + lanes)
+    n_in, n_out = laned_sizes(rng, lanes, shape)
+    print(f"seed={seed} lanes={lanes} shape={shape} n_in={n_in} n_out={n_out}")
+    case = one_layer(seed, n_in, n_out, int(rng.integers(1, 5)), T=10, rate=0.7, p_learn=0.6)
+    obs = check(case, lanes=lanes)
+    assert obs["learn_cycles"] or not any(s["err"] for s in case["steps"])
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("seed", [111, 112])
+def test_laned_three_layers_match_golden(seed, lanes):
+    """Three layers whose sizes straddle P (below, ragged, a multiple), sync, learning."""
+    rng = np.random.default_rng(seed)
+    sizes = (int(rng.integers(1, 7)), lanes * 2 + 1, max(1, lanes - 1), lanes * 2)
+    print(f"seed={seed} lanes={lanes} sizes={sizes}")
+    case = make_net_case(seed, sizes, int(rng.integers(1, 5)), T=10, rate=0.7, p_learn=0.6)
+    obs = run_chip_amaranth(case, lanes=lanes)
+    assert first_net_mismatch(case, obs) is None, f"seed={seed}: {first_net_mismatch(case, obs)}"
+    assert obs["collisions"] == [] and obs["violations"] == [], (obs["collisions"][:5], obs["violations"][:5])
+    assert obs["learn_cycles"], f"seed={seed}: the case must learn"
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_laned_fan_out_matches_golden_accumulate(seed, lanes):
+    """The laned fan-out alone: A_j = golden accumulate(W, q) in bank j mod P at j div P."""
+    rng = np.random.default_rng(seed + 100 * lanes)
+    n_in, n_out = int(rng.integers(1, 9)), int(rng.integers(1, 12))
+    print(f"seed={seed} lanes={lanes} n_in={n_in} n_out={n_out}")
+    case = one_layer(seed, n_in, n_out, 2, T=1, rate=0.7)
+    layer = case["initial"][0]
+    q = np.zeros(n_in, dtype=np.int64)
+    for src, mag in case["steps"][0]["events"]:
+        q[src] = mag
+    want_a = fp.accumulate(layer.W, q).tolist()
+    dut = Chip(case["capacity"], lanes=lanes)
+    got = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.3, seed=seed)
+        await host.load(chip_words(case))
+        for src, mag in case["steps"][0]["events"]:
+            await host.request(R.Reg.EVENT, R.event_word(src, mag))
+        while int(await host.request(R.Reg.EVENTS_IN)) < len(case["steps"][0]["events"]):
+            pass
+        for _ in range(n_out + 4):
+            await ctx.tick()
+        banks = dut.core.memories["A"]
+        assert len(banks) == lanes
+        got["A"] = [ctx.get(banks[j % lanes].data[j // lanes]) for j in range(n_out)]
+        got["lanes"] = int(await host.request(R.Reg.CAP_LANES))
+
+    sim, collisions, _ = ram.watched_simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got["A"] == want_a, f"seed={seed}"
+    assert got["lanes"] == lanes and collisions == []
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_laned_cycles_per_step_without_stalls(lanes):
+    """With P lanes an event's fan-out costs ceil(N / P) + 1 clocks: a one-layer step costs
+    E (ceil(N / P) + 1) + (N + I) K + N K plus the same few pipeline and descriptor clocks
+    as with one lane."""
+    n_in, n_out, K = 4, 9, 3
+    case = one_layer(31, n_in, n_out, K, T=6, rate=0.8)
+    obs = check(case, p_idle=0.0, p_pause=0.0, lanes=lanes)
+    for c, step in zip(obs["cycles"], case["steps"]):
+        E = len(step["events"])
+        ideal = (n_out + n_in) * K + n_out * K + E * (-(-n_out // lanes) + 1)
+        assert ideal <= c <= ideal + 24, (c, ideal, E, lanes)
+
+
+@pytest.mark.parametrize("lanes", [0, 3, 6, True, 2.0])
+def test_lanes_must_be_a_power_of_two(lanes):
+    from gammacore.rtl.net_core import NetCore
+    cap = R.Capacity(1, 4, 4, 16, 2, 4)
+    for make in (lambda: Chip(cap, lanes=lanes), lambda: NetCore(cap, lanes=lanes)):
+        with pytest.raises(ValueError, match=f"lanes must be a power of two.*{lanes!r}"):
+            make()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_laned_w_region_keeps_the_host_map(lanes):
+    """The host's W addresses do not move with P: every weight written at w_base + j n_in + i
+    reads back there, after the layers are loaded in any order of writes; with P > 1 an
+    address that no loaded layer holds is refused with a (counted) bus error."""
+    case = make_net_case(121, (3, 5, 2), 2, T=1, p_learn=0.0)
+    dut = Chip(R.Capacity(3, 7, 8, 40, 2, 5), lanes=lanes)      # room beyond the network's 25 weights
+    rng = np.random.default_rng(121)
+    seen = {}
+
+    async def bench(ctx):
+        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.2, seed=121)
+        await host.load(chip_words(case))
+        n = 3 * 5 + 5 * 2
+        words = [int(w) for w in rng.integers(-2**31, 2**31, size=n)]
+        for a in rng.permutation(n):
+            await host.request(R.mem_addr(R.Region.W, int(a)), words[a] & 0xFFFFFFFF)
+        seen["W"] = [R.s32(await host.request(R.mem_addr(R.Region.W, a))) for a in range(n)]
+        seen["want"] = words
+        seen["outside"] = [(await host.request(R.mem_addr(R.Region.W, n), 7, allow_error=True))[0],
+                           (await host.request(R.mem_addr(R.Region.W, 39), allow_error=True))[0]]
+        seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
+
+    sim, collisions, _ = ram.watched_simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["W"] == seen["want"] and collisions == []
+    assert seen["outside"] == [lanes > 1] * 2 and seen["errors"] == (2 if lanes > 1 else 0), seen
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_laned_memories_follow_the_ownership_table(lanes):
+    """With P lanes every engine that OWNERSHIP gives W or A sees P bank ports of the kinds
+    the table names, each bank as deep as w_bank_depth / ceil(max_layer / P), and a bank's
+    port used outside its owner's phase raises the violation flag."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import (BANKED, OWNERSHIP, Engine, NetMemories, client_signature, lane_ports,
+                                            memory_shapes, w_bank_depth)
+    cap = R.Capacity(2, 6, 5, 15, 2, 3)
+    shapes = memory_shapes(cap, lanes)
+    assert shapes["W"][1] == w_bank_depth(cap, lanes) and shapes["A"][1] == -(-3 // lanes)
+    # every network that fits the capacity fits the banks: the worst layer split
+    assert w_bank_depth(cap, lanes) * lanes >= cap.synapses
+    for engine in Engine:
+        members = client_signature(cap, engine, lanes=lanes).members
+        for name in BANKED:
+            if engine in OWNERSHIP[name]:
+                lanes_sig = members[name].signature.members
+                assert list(lanes_sig) == [f"lane{p}" for p in range(lanes)], (engine, name)
+                for member in lanes_sig.values():
+                    assert set(member.signature.members) == {{"r": "rd", "w": "wr"}[p] for p in OWNERSHIP[name][engine]}
+    dut = NetMemories(cap, lanes=lanes)
+    seen = []
+
+    async def bench(ctx):
+        for client in dut.clients.values():
+            for port in client.signature.flatten(client):
+                if port[0][-1] == "en":
+                    ctx.set(port[2], 0)
+        last = lane_ports(dut.clients[Engine.FANOUT].W)[-1]
+        for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1)):
+            ctx.set(dut.owner, owner)
+            ctx.set(last.rd.en, en)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+        ctx.set(last.rd.en, 0)
+        ctx.set(lane_ports(dut.clients[Engine.CLEAR].A)[1].wr.en, 1)
+        for owner in (Engine.CLEAR, Engine.BUCKETS):
+            ctx.set(dut.owner, owner)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0, 0, 1, 0, 1], seen
