@@ -23,7 +23,7 @@ epoch counts, plus its evaluations timed on the full test set; groups placed on 
 processes longest first). Other jobs on the machine lengthen the real run accordingly.
 
 Model ``fixed-chiploss`` is the fixed-point model trained with the chip's integer loss unit
-(golden.fixedpoint.softmax_ce_err; ``train --loss-unit chip``) instead of the host's float
+(golden.fixedpoint.loss_unit; ``train --loss-unit chip``) instead of the host's float
 softmax; its rows measure what the loss unit costs in accuracy (issue 15), e.g.
 ``--models fixed-chiploss --dts 1e-3 --name robustness_chiploss`` against the ``fixed`` rows.
 ``--validation F`` scores on the last fraction F of each training set instead of the test

@@ -24,7 +24,8 @@ __all__ = [
     "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
     "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
-    "EXP2_TABLE", "LOG2_TABLE", "LOG2E_RAW", "LN2_RAW", "softmax_terms", "softmax_ce_err", "ce_loss",
+    "EXP2_TABLE", "LOG2_TABLE", "LOG2E_RAW", "LN2_RAW", "softmax_terms", "loss_unit", "softmax_ce_err",
+    "ce_loss",
 ]
 
 
@@ -306,30 +307,37 @@ def softmax_terms(y):
     return d, term, term.sum(axis=-1)
 
 
-def softmax_ce_err(y, label):
-    """Error ``e = softmax(y) - onehot(label)`` of outputs ``y`` (..., C) X raw, labels (...)
-    ints; returns (err (..., C) ERR raw, S (...) SUMEXP raw). See the section comment."""
+def loss_unit(y, label):
+    """What the loss unit computes at one loss step from outputs ``y`` (..., C) X raw and
+    labels (...) ints, from one pass of :func:`softmax_terms`: ``(err, loss, S)``.
+
+    err = softmax(y) - onehot(label) (..., C) ERR raw (see the section comment); loss =
+    -ln p_label = d_label + ln S (...) LOSS raw, with ln S = round(log2 S * ln 2) and
+    log2 S = (msb(S) - 15) + LOG2_TABLE[8 bits after the leading one, truncated] (LOG2 raw,
+    16 fraction bits); S (...) SUMEXP raw.
+    """
     d, term, S = softmax_terms(y)
+    label = _i64(label)
+    if np.any(label < 0) or np.any(label >= term.shape[-1]):
+        raise ValueError(f"labels must be in 0..{term.shape[-1] - 1}, not {label!r}")
     r = (1 << F.RECIP_BITS) // S
     p = rshift_round(term * r[..., None], F.RECIP_BITS - F.ERR.frac)
-    label = _i64(label)
-    if np.any(label < 0) or np.any(label >= p.shape[-1]):
-        raise ValueError(f"labels must be in 0..{p.shape[-1] - 1}, not {label!r}")
     onehot = (np.arange(p.shape[-1]) == np.asarray(label)[..., None]).astype(np.int64)
-    return F.ERR.saturate(p - (onehot << F.ERR.frac)), S
-
-
-def ce_loss(y, label):
-    """Loss ``-ln p_label = d_label + ln S`` of outputs ``y`` (..., C) X raw (LOSS raw).
-
-    ln S = round(log2 S * ln 2); log2 S = (msb(S) - 15) + LOG2_TABLE[8 bits after the
-    leading one, truncated] (LOG2 raw, 16 fraction bits).
-    """
-    d, _, S = softmax_terms(y)
-    S = _i64(S)
-    msb = np.sum(np.asarray(S)[..., None] >= (np.int64(1) << np.arange(1, 48, dtype=np.int64)), axis=-1)
+    err = F.ERR.saturate(p - (onehot << F.ERR.frac))
+    msb = np.sum(S[..., None] >= (np.int64(1) << np.arange(1, 48, dtype=np.int64)), axis=-1)
     m = ((S << _IB) >> msb) & ((1 << _IB) - 1)
     log2s = ((msb - F.EXPT.frac) << F.LOG2.frac) + LOG2_TABLE[m]
     ln_s = rshift_round(log2s * LN2_RAW, F.LOG2.frac + F.LN2.frac - F.LOSS.frac)
-    d_label = np.take_along_axis(d, np.asarray(_i64(label))[..., None], axis=-1)[..., 0]
-    return F.LOSS.saturate(d_label + ln_s)
+    d_label = np.take_along_axis(d, np.asarray(label)[..., None], axis=-1)[..., 0]
+    return err, F.LOSS.saturate(d_label + ln_s), S
+
+
+def softmax_ce_err(y, label):
+    """The loss unit's errors and sum: ``(err, S)`` of :func:`loss_unit`."""
+    err, _, S = loss_unit(y, label)
+    return err, S
+
+
+def ce_loss(y, label):
+    """The loss unit's loss -ln p_label (LOSS raw) of :func:`loss_unit`."""
+    return loss_unit(y, label)[1]

@@ -109,7 +109,7 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     schedules must have the same number of epochs (``epochs`` overrides it for all).
     ``progress``: a progress bar if true; a dict gives it tqdm options (desc, position).
     ``chip_loss`` (fixed point only): the errors come from the chip's loss unit
-    (:func:`~gammacore.golden.fixedpoint.softmax_ce_err`, integer softmax) instead of the
+    (:func:`~gammacore.golden.fixedpoint.loss_unit`, integer softmax) instead of the
     host's float softmax rounded to ERR.
     """
     if chip_loss and model != "fixed":
@@ -185,9 +185,8 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
                 if any_loss[t]:
                     m = mb[t]
                     if chip_loss:
-                        y_raw = net.layers[-1].y
-                        err = F.ERR.to_float(fp.softmax_ce_err(y_raw, lb)[0])
-                        loss = F.LOSS.to_float(fp.ce_loss(y_raw, lb))
+                        err, loss, _ = fp.loss_unit(net.layers[-1].y, lb)
+                        err, loss = F.ERR.to_float(err), F.LOSS.to_float(loss)
                     else:
                         loss, err = softmax_ce(y, lb)
                     err *= m[:, None]      # no loss for this member at this step: zero error, no update

@@ -1,6 +1,6 @@
 """Loss unit: softmax cross-entropy errors and loss of one step's outputs, in integers.
 
-Implements :func:`gammacore.golden.fixedpoint.softmax_ce_err` and ``ce_loss`` (docs/model.md
+Implements :func:`gammacore.golden.fixedpoint.loss_unit` (docs/model.md
 section 5, "The loss unit") bit for bit. A step's C outputs y_j (X raw) stream in with the
 label; C errors e_j = p_j - onehot(label)_j (ERR raw) stream out, the last one with the
 step's loss -ln p_label (LOSS raw).
