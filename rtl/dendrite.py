@@ -2,7 +2,9 @@
 
 Implements :func:`gammacore.golden.fixedpoint.dendrite` and ``relu``: K words per neuron
 (one V*Z multiply per clock), summed exactly in a wide accumulator that starts at
-``(b << 22) + 2**21`` on the neuron's first word (the rounding's half); on its last word the
+``(b << 22) + 2**21`` on the neuron's first word (the rounding's half); a word with
+``add_b`` adds its ``b << 22`` too (the laned neuron pass gives each lane its bias on a
+later word; the sum is exact, so where b enters does not change it); on its last word the
 sum is shifted down (so rounded half up) to 22 fraction bits, saturated to 32 bits and
 emitted as x and y = max(0, x) (or y = x when ``relu`` is low). Two stages, stall-all.
 """
@@ -17,7 +19,8 @@ from .pipeline import Pipe
 __all__ = ["Dendrite", "dendrite_in_layout", "dendrite_out_layout"]
 
 dendrite_in_layout = data.StructLayout({"v": signed(F.V.width), "z": signed(F.Z.width),
-                                        "b": signed(F.B.width), "first": 1, "last": 1})
+                                        "b": signed(F.B.width), "first": 1, "last": 1,
+                                        "add_b": 1})
 dendrite_out_layout = data.StructLayout({"x": signed(F.X.width), "y": signed(F.X.width)})
 
 #: accumulator width: 48-bit products, up to 2**6 buckets, the bias, and sign
@@ -44,13 +47,14 @@ class Dendrite(wiring.Component):
         p = self.i.payload
         prod = Signal(signed(F.V.width + F.Z.width))
         m.d.comb += prod.eq(p.v * p.z)
-        v, s = Pipe(m, advance).stage(self.i.valid, prod=prod, b=p.b, first=p.first, last=p.last)
+        v, s = Pipe(m, advance).stage(self.i.valid, prod=prod, b=p.b, first=p.first, last=p.last, add_b=p.add_b)
 
         acc = Signal(signed(ACC_WIDTH))
         acc_next = Signal(signed(ACC_WIDTH))
         # the rounding's half (2**21) starts in the sum with the bias, so the last word needs no
         # rounding adder after the accumulation: floor((b 2**22 + 2**21 + sum) / 2**22)
-        m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod)
+        m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod
+                                + Mux(s.add_b & ~s.first, s.b << F.Z.frac, 0))
         x = saturate(m, acc_next >> F.V.frac, F.X, "x")
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v & s.last), self.o.payload.x.eq(x),

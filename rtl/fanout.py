@@ -15,8 +15,9 @@ With P lanes (``lanes``) neuron j is in lane j mod P (:mod:`~gammacore.rtl.net_m
 an event reaches every lane in the same clock, and row r of the lanes (neurons
 P r .. P r + P - 1, those below n_out) is read and accumulated in one clock, P MACs, so an
 event costs ceil(n_out / P) clocks (plus the clock that takes it). ``deliver`` goes into
-Z^1, one memory for every lane: it walks the neurons one per clock, each W word read from
-its lane's bank.
+Z^1 (banked by the chip-wide neuron n_base + j, :func:`~gammacore.rtl.net_memories.unit_word`):
+it walks the neurons one per clock, each W word read from its lane's bank and each Z^1 word
+from its own. ``qin_i`` is in bank i mod P at i div P.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -29,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import formats as F
 from .bucket_decay import saturate
 from .descriptors import descriptor_layout
-from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_w_base
+from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view, lane_w_base, unit_word
 from .router import fwd_layout
 
 __all__ = ["FanOut", "FanOutControl"]
@@ -81,7 +82,10 @@ class FanOut(wiring.Component):
         sh = P.bit_length() - 1                 # log2 P
         d, ev, ctl, mem = self.layer, self.ev, self.ctrl, self.mem
         W, A = lane_ports(mem.W), lane_ports(mem.A)
-        QIN, Z, T = mem.QIN, mem.Z, mem.TRACE
+        # qin_i in bank i mod P; Z^1 and the trace of a chip-wide unit u in bank u mod P
+        QIN, q_rlane, q_wlane = lane_view(m, lane_ports(mem.QIN), "qin")
+        Z, z_rlane, z_wlane = lane_view(m, lane_ports(mem.Z), "z1")
+        T, t_rlane, t_wlane = lane_view(m, lane_ports(mem.TRACE), "t1")
         m.d.comb += [QIN.rd.en.eq(0), Z.rd.en.eq(0), T.rd.en.eq(0)]
         m.d.comb += [port.rd.en.eq(0) for port in W + A]
 
@@ -145,21 +149,27 @@ class FanOut(wiring.Component):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
             with m.If(ctl.deliver):
-                m.d.comb += [Z.rd.addr.eq((d.n_base + fan_j) * K), Z.rd.en.eq(fan_active),
-                             T.rd.addr.eq((d.i_base + ev.payload.source) * K), T.rd.en.eq(take)]
+                lane, local = unit_word(d.n_base + fan_j, 0, K, P)
+                m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
+                lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
+                m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
             with m.Else():
                 # QIN is read as the event is taken (its word is written back the clock after,
                 # when the next event's source may be at the FIFO head already)
-                m.d.comb += [QIN.rd.addr.eq(ev.payload.source), QIN.rd.en.eq(take)]
+                m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh), q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0),
+                             QIN.rd.en.eq(take)]
                 for p in range(P):
                     m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
         with m.If(mac_valid & ctl.deliver):
-            m.d.comb += [Z.wr.addr.eq((d.n_base + mac_j) * K), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
+            lane, local = unit_word(d.n_base + mac_j, 0, K, P)
+            m.d.comb += [Z.wr.addr.eq(local), z_wlane.eq(lane), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
         with m.Elif(mac_valid):
             for p in range(P):
                 m.d.comb += [A[p].wr.addr.eq(mac_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(mac_lanes[p] if P > 1 else 1)]
         with m.If(qin_valid & ctl.deliver):
-            m.d.comb += [T.wr.addr.eq((d.i_base + src) * K), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
+            lane, local = unit_word(d.i_base + src, 0, K, P)
+            m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
         with m.Elif(qin_valid):
-            m.d.comb += [QIN.wr.addr.eq(src), QIN.wr.data.eq(q_sum), QIN.wr.en.eq(1)]
+            m.d.comb += [QIN.wr.addr.eq(src >> sh), q_wlane.eq(src[:sh] if P > 1 else 0), QIN.wr.data.eq(q_sum),
+                         QIN.wr.en.eq(1)]
         return m

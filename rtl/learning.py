@@ -42,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .net_memories import Engine, check_lanes, client_signature, lane_ports
+from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view
 
 __all__ = ["LearningUnit"]
 
@@ -128,23 +128,14 @@ class LearningUnit(wiring.Component):
         P = self.lanes
         sh = P.bit_length() - 1
         Wb = lane_ports(self.mem.W)
-        V, B, Z, T, X = self.mem.V, self.mem.B, self.mem.Z, self.mem.TRACE, self.mem.X
-        # W: the bank of the neuron's lane; read data from the bank last read (held), writes
-        # to the bank of the update's lane
-        w_lane, w_dlane, w_wlane = Signal(range(P), name="w_lane"), Signal(range(P)), Signal(range(P))
-        if P == 1:
-            W = Wb[0]
-        else:
-            W = wiring.Signature({"rd": Out(ReadPort.Signature(addr_width=len(Wb[0].rd.addr),
-                                                                shape=Wb[0].rd.data.shape())),
-                                  "wr": Out(WritePort.Signature(addr_width=len(Wb[0].wr.addr),
-                                                                shape=Wb[0].wr.data.shape()))}).create(path=("w",))
-            with m.If(W.rd.en):
-                m.d.sync += w_dlane.eq(w_lane)
-            m.d.comb += W.rd.data.eq(Array(b.rd.data for b in Wb)[w_dlane])
-            for p, b in enumerate(Wb):
-                m.d.comb += [b.rd.addr.eq(W.rd.addr), b.rd.en.eq(W.rd.en & (w_lane == p)),
-                             b.wr.addr.eq(W.wr.addr), b.wr.data.eq(W.wr.data), b.wr.en.eq(W.wr.en & (w_wlane == p))]
+        # W: the bank of the neuron's lane (j mod P); V, Z: the bank of the neuron's chip-wide
+        # unit n_base + j, the traces of input i_base + i (unit mod P): read data from the
+        # bank last read (held), writes to the bank of the update's lane
+        W, w_lane, w_wlane = lane_view(m, Wb, "w")
+        V, v_lane, v_wlane = lane_view(m, lane_ports(self.mem.V), "v")
+        Z, z_lane, _ = lane_view(m, lane_ports(self.mem.Z), "z")
+        T, t_lane, _ = lane_view(m, lane_ports(self.mem.TRACE), "t")
+        B, X = self.mem.B, self.mem.X
         req = {}
         for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("t", T), ("x", X)):
             req[f"{name}_addr"] = Signal(len(port.rd.addr), name=f"{name}_addr")
@@ -163,11 +154,13 @@ class LearningUnit(wiring.Component):
         j = Signal(range(self.max_n + 1))
         i = Signal(range(self.max_i + 1))
         k = Signal(range(K + 1))
-        nk_base = Signal(_bits(self.n_depth * K))      # (n_base + j) * K
+        ng = Signal(range(self.n_depth + P))           # n_base + j
+        nk_base = Signal(_bits(self.n_depth * K))      # its words' first address in its V and Z bank
         w_addr = Signal(_bits(self.w_depth))           # w_base + j * n_in + i
         w_row = Signal(_bits(self.w_depth))            # w_base + j * n_in
         t_addr = Signal(_bits(self.i_depth * K))       # (i_base + i) * K + k
-        t_row = Signal(_bits(self.i_depth * K))        # (i_base + i) * K
+        gi = Signal(range(self.i_depth + P))           # i_base + i
+        t_row = Signal(_bits(self.i_depth * K))        # its words' first address in its trace bank
         delta = Signal(signed(F.ERR.width))
         vreg = [Signal(signed(F.V.width), name=f"vreg{n}") for n in range(K)]
         vsum = Signal(signed(F.V.width + 6))
@@ -237,7 +230,20 @@ class LearningUnit(wiring.Component):
         m.d.sync += [wb1_valid.eq(0), wb2_valid.eq(wb1_valid), wb2_addr.eq(wb1_addr), wb2_i.eq(wb1_i)]
         if P > 1:
             m.d.sync += w_wlane.eq(wb1_lane)
-            m.d.comb += w_lane.eq(j[:sh])
+            m.d.comb += [w_lane.eq(j[:sh]), v_lane.eq(ng[:sh]), v_wlane.eq(ng[:sh]), z_lane.eq(ng[:sh]),
+                         t_lane.eq(gi[:sh])]
+
+        def next_neuron():
+            """j + 1: the next unit; its V and Z words one bank further (the next row after the last)"""
+            step = [j.eq(j + 1), ng.eq(ng + 1)] + next_row()
+            if P == 1:
+                return step + [nk_base.eq(nk_base + K)]
+            return step + [nk_base.eq(Mux(ng[:sh] == P - 1, nk_base + K, nk_base))]
+
+        def next_input():
+            if P == 1:
+                return [gi.eq(gi + 1), t_row.eq(t_row + K)]
+            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + K, t_row))]
 
         def next_row():
             """w_row for neuron j + 1: its lane's next row after the last lane"""
@@ -264,7 +270,7 @@ class LearningUnit(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [j.eq(0), nk_base.eq(self.n_base * K), w_row.eq(self.w_base)]
+                    m.d.sync += [j.eq(0), ng.eq(self.n_base), nk_base.eq((self.n_base >> sh) * K), w_row.eq(self.w_base)]
                     m.next = "NEURON"
             with m.State("NEURON"):
                 # read e_j and x_j
@@ -281,7 +287,7 @@ class LearningUnit(wiring.Component):
                 dead = self.relu & (X.rd.data <= 0)
                 m.d.sync += [delta.eq(Mux(dead, 0, err_rd.data)), k.eq(0), vsum.eq(0)]
                 with m.If(dead | (err_rd.data == 0)):
-                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K)] + next_row()
+                    m.d.sync += next_neuron()
                     m.next = "NEURON"
                 with m.Else():
                     m.next = "V_READ"
@@ -299,7 +305,8 @@ class LearningUnit(wiring.Component):
             with m.State("B_WRITE"):
                 m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_wdata"].eq(b_new),
                              req["b_wen"].eq(1)]
-                m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), t_row.eq(self.i_base * K)]
+                m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), gi.eq(self.i_base),
+                             t_row.eq((self.i_base >> sh) * K)]
                 m.next = "TRACE"
             with m.State("TRACE"):
                 # issue the K trace reads of input i; the MAC follows one clock behind
@@ -316,10 +323,10 @@ class LearningUnit(wiring.Component):
                 m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i), wb1_lane.eq(w_lane),
                              i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
                 with m.If(i == self.n_in - 1):
-                    m.d.sync += [j.eq(j + 1), nk_base.eq(nk_base + K)] + next_row()
+                    m.d.sync += next_neuron()
                     m.next = "NEURON"
                 with m.Else():
-                    m.d.sync += t_row.eq(t_row + K)
+                    m.d.sync += next_input()
                     m.next = "TRACE"
             with m.State("BELOW"):
                 # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer), once

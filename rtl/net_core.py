@@ -82,7 +82,8 @@ from .async_scheduler import AsyncScheduler
 from .descriptors import DescriptorStore, descriptor_layout
 from .fanout import FanOut
 from .learning import LearningUnit
-from .net_memories import Engine, NetMemories, check_lanes, lane_ports, lane_w_base, memory_shapes, pending_layout
+from .net_memories import (UNIT_BANKED, Engine, NetMemories, check_lanes, lane_ports, lane_view, lane_w_base,
+                           memory_shapes, pending_layout, split_unit_address)
 from .neuron_pass import BucketPass, NeuronPass, Pass
 from .no_learning import NoLearningUnit
 from .router import fwd_layout, spike_layout
@@ -194,11 +195,12 @@ class NetCore(wiring.Component):
 
         m.submodules.memories = mems = self.arrangement = NetMemories(
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P)
-        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A)
+        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P)
-        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A)
+        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A,
+                                                              lanes=P)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)
         m.d.comb += mems.owner.eq(seq.owner)
@@ -280,7 +282,7 @@ class NetCore(wiring.Component):
                          loc.req.eq((seq.owner == Engine.HOST) & is_w & (self.mem_we | self.mem_re)),
                          loc.desc_layer.eq(self.desc_layer), loc.desc_field.eq(self.desc_field),
                          loc.desc_data.eq(self.desc_data), loc.desc_we.eq(ds.w_en),
-                         seq.host.hold.eq(is_w & ~loc.valid), self.mem_err.eq(is_w & ~loc.found)]
+                         self.mem_err.eq(is_w & ~loc.found)]
             w_lane = Signal(range(P))
             for p, port in enumerate(w_banks):
                 sel = is_w & loc.found & (loc.lane == p)
@@ -290,9 +292,31 @@ class NetCore(wiring.Component):
             with m.If(seq.host.read):
                 m.d.sync += w_lane.eq(loc.lane)
             w_rdata = Array(port.rd.data for port in w_banks)[w_lane]
+            # Z, V, TRACE: word (unit, k) in bank unit mod P (net_memories.unit_word); the
+            # host's address split (unit = address div K) is registered: the request is held
+            # for its first clock
+            located = Signal()
+            m.d.sync += located.eq((seq.owner == Engine.HOST) & (self.mem_we | self.mem_re) & ~seq.host.ack)
+            unit_rdata = {}
+            held = []
+            for name, region, port in host_regions:
+                if name not in UNIT_BANKED:
+                    continue
+                view, rd_lane, wr_lane = lane_view(m, lane_ports(port), f"host_{name.lower()}")
+                lane, local = split_unit_address(m, self.mem_addr[:_bits(self.depth[name])], K, P, f"host_{name.lower()}")
+                lane_r, local_r = Signal(range(P), name=f"host_{name.lower()}_lane"), Signal(len(view.rd.addr), name=f"host_{name.lower()}_local")
+                m.d.sync += [lane_r.eq(lane), local_r.eq(local)]
+                sel = self.mem_region == region
+                held.append(sel)
+                m.d.comb += [view.rd.addr.eq(local_r), rd_lane.eq(lane_r), view.rd.en.eq(seq.host.read & sel)]
+                if hasattr(view, "wr"):
+                    m.d.comb += [view.wr.addr.eq(local_r), wr_lane.eq(lane_r), view.wr.data.eq(self.mem_wdata),
+                                 view.wr.en.eq(seq.host.write & sel)]
+                unit_rdata[name] = view.rd.data
+            m.d.comb += seq.host.hold.eq((is_w & ~loc.valid) | (Cat(*held).any() & ~located))
         mem_sel = Signal(4)
         for name, region, port in host_regions:
-            if name == "W" and P > 1:
+            if (name == "W" or name in UNIT_BANKED) and P > 1:
                 continue
             m.d.comb += [port.rd.addr.eq(self.mem_addr),
                          port.rd.en.eq(seq.host.read & (self.mem_region == region))]
@@ -305,7 +329,12 @@ class NetCore(wiring.Component):
         with m.Switch(mem_sel):
             for name, region, port in host_regions:
                 with m.Case(region):
-                    m.d.comb += self.mem_rdata.eq(w_rdata if name == "W" and P > 1 else port.rd.data)
+                    if P > 1 and name == "W":
+                        m.d.comb += self.mem_rdata.eq(w_rdata)
+                    elif P > 1 and name in UNIT_BANKED:
+                        m.d.comb += self.mem_rdata.eq(unit_rdata[name])
+                    else:
+                        m.d.comb += self.mem_rdata.eq(port.rd.data)
             with m.Case(Region.ERR):
                 m.d.comb += self.mem_rdata.eq(lu.err_r_data)
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),

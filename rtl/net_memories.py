@@ -11,17 +11,27 @@ engine may use which port of which memory; the sequencer's phase (``owner``, an
 ports to the memories. Every engine's memory interface is built from the table
 (:func:`client_signature`), so an engine has exactly the ports the table gives it.
 
-**Lanes.** A core with P lanes (``lanes``, a power of two) keeps neuron j of a layer in lane
-j mod P at local index j div P, and banks the memories of :data:`BANKED` by lane: P
-memories each (``W`` rows, the synaptic accumulator ``A``), whose ports an engine sees as a
-list of P ports (:func:`lane_ports`; with P = 1 the one port, as before lanes). Row j of a
-layer's W is in bank j mod P at :func:`lane_w_base` + (j div P) n_in + i; ``A_j`` at j div P.
+**Lanes.** A core with P lanes (``lanes``, a power of two) banks the memories of
+:data:`BANKED` by lane: P memories each, whose ports an engine sees as a list of P ports
+(:func:`lane_ports`; with P = 1 the one port, as before lanes). Two arrangements:
+
+- by the layer's own index (the fan-out's): neuron j of a layer in lane j mod P at local
+  index j div P. Row j of a layer's W is in bank j mod P at :func:`lane_w_base` +
+  (j div P) n_in + i; ``A_j`` at j div P; ``qin_i`` (``QIN``) in bank i mod P at i div P.
+- by the chip-wide unit (the bucket and neuron passes'): the words (u, k) of neuron u =
+  n_base + j (``Z``, ``V``) or input u = i_base + i (``TRACE``) in bank u mod P at
+  (u div P) K + k (:func:`unit_word`). The passes walk rows of P consecutive units, one
+  unit per lane; a row that a layer fills only in part has its other lanes idle.
+
+The per-neuron words of one word each (B, X, E, D, the pending table) are not banked: the
+neuron pass reads and writes them once per neuron through one shared encoder, and a row
+of P neurons takes max(K, P) clocks in the dendrite.
 
 ``violation`` is high in any clock where an engine other than the owner enables a port
 (a read or a write): the simulation benches watch it (:func:`ownership_check`) and it must
 never rise. It drives nothing, so synthesis drops it.
 """
-from amaranth.hdl import Cat, Module, Mux, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import Out
@@ -31,7 +41,8 @@ from .ram import ram, read_port
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["Engine", "OWNERSHIP", "BANKED", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
-           "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth"]
+           "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
+           "split_unit_address"]
 
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
@@ -67,7 +78,9 @@ OWNERSHIP = {
 del E
 
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
-BANKED = ("W", "A")
+BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
+#: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
+UNIT_BANKED = ("Z", "V", "TRACE")
 
 
 def _bits(n):
@@ -104,16 +117,78 @@ def lane_ports(ports):
     return [getattr(ports, f"lane{p}") for p in range(len(ports.signature.members))]
 
 
+def unit_word(unit, k, K, lanes):
+    """(lane, local address) of word (``unit``, ``k``) of a memory of :data:`UNIT_BANKED`:
+    bank unit mod P at (unit div P) K + k (with P = 1: lane 0, unit K + k)."""
+    sh = lanes.bit_length() - 1
+    if lanes == 1:
+        return Const(0, 1), unit * K + k
+    return unit[:sh], (unit >> sh) * K + k
+
+
+def _div_const(width, K):
+    """(M, S): floor(a / K) = (a M) >> S for every 0 <= a < 2**width (checked)."""
+    if K & (K - 1) == 0:
+        return 1, K.bit_length() - 1
+    S = width + (K - 1).bit_length()
+    M = -(-(1 << S) // K)
+    assert all((a * M) >> S == a // K for a in range(1 << width)), (width, K)
+    return M, S
+
+
+def split_unit_address(m, addr, K, lanes, name):
+    """(lane, local) of the host's word address ``addr`` = unit K + k in a memory of
+    :data:`UNIT_BANKED` (:func:`unit_word`): unit = addr div K by a constant multiply."""
+    M, S = _div_const(len(addr), K)
+    unit = Signal(len(addr), name=f"{name}_unit")
+    m.d.comb += unit.eq((addr * M) >> S)
+    k = Signal(range(K), name=f"{name}_k")
+    m.d.comb += k.eq(addr - unit * K)
+    return unit_word(unit, k, K, lanes)
+
+
+def lane_view(m, banks, name):
+    """One port over the P ``banks`` of a banked memory (one engine's ports): returns
+    ``(port, rd_lane, wr_lane)``; a read of ``port`` goes to bank ``rd_lane`` and its data
+    comes from the bank last read (held between reads); a write goes to bank ``wr_lane``.
+    With one bank: that bank's port, and constant lanes."""
+    if len(banks) == 1:
+        return banks[0], Signal(1, name=f"{name}_rd_lane"), Signal(1, name=f"{name}_wr_lane")
+    P = len(banks)
+    first = banks[0]
+    members = {}
+    if hasattr(first, "rd"):
+        members["rd"] = Out(ReadPort.Signature(addr_width=len(first.rd.addr), shape=first.rd.data.shape()))
+    if hasattr(first, "wr"):
+        members["wr"] = Out(WritePort.Signature(addr_width=len(first.wr.addr), shape=first.wr.data.shape()))
+    port = wiring.Signature(members).create(path=(name,))
+    rd_lane, wr_lane = Signal(range(P), name=f"{name}_rd_lane"), Signal(range(P), name=f"{name}_wr_lane")
+    if hasattr(first, "rd"):
+        data_lane = Signal(range(P), name=f"{name}_data_lane")
+        with m.If(port.rd.en):
+            m.d.sync += data_lane.eq(rd_lane)
+        m.d.comb += port.rd.data.eq(Array(b.rd.data for b in banks)[data_lane])
+        for p, b in enumerate(banks):
+            m.d.comb += [b.rd.addr.eq(port.rd.addr), b.rd.en.eq(port.rd.en & (rd_lane == p))]
+    if hasattr(first, "wr"):
+        for p, b in enumerate(banks):
+            m.d.comb += [b.wr.addr.eq(port.wr.addr), b.wr.data.eq(port.wr.data),
+                         b.wr.en.eq(port.wr.en & (wr_lane == p))]
+    return port, rd_lane, wr_lane
+
+
 def memory_shapes(cap, lanes=1):
     """memory name -> (shape, depth) for capacity ``cap``; the memories of :data:`BANKED`:
     the depth of one of the ``lanes`` banks."""
-    NT, ML = cap.neurons, cap.max_layer
+    NT, ML, K = cap.neurons, cap.max_layer, cap.buckets
     depth = cap.region_depths()         # the host's regions (gammacore.regmap.Region)
+    if lanes > 1:
+        depth = dict(depth, Z=-(-NT // lanes) * K, V=-(-NT // lanes) * K, TRACE=-(-cap.inputs // lanes) * K)
     return {"W": (signed(F.MASTER.width), w_bank_depth(cap, lanes)), "V": (signed(F.MASTER.width), depth["V"]),
             "B": (signed(F.MASTER.width), depth["B"]), "Z": (signed(F.Z.width), depth["Z"]),
             "TRACE": (signed(F.TRACE.width), depth["TRACE"]), "X": (signed(F.X.width), depth["X"]),
             "E": (signed(F.ENC.width), depth["E"]), "D": (signed(F.ADAPT.width), depth["D"]),
-            "A": (signed(F.ACC.width), -(-ML // lanes)), "QIN": (unsigned(F.Q.width), ML), "PEND": (pending_layout, NT)}
+            "A": (signed(F.ACC.width), -(-ML // lanes)), "QIN": (unsigned(F.Q.width), -(-ML // lanes)), "PEND": (pending_layout, NT)}
 
 
 def client_signature(cap, engine, memories=None, lanes=1):

@@ -87,105 +87,152 @@ class BucketPass(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        K, ML, P = self.cap.buckets, self.cap.max_layer, self.lanes
+        c = self.cap
+        K, ML, P = c.buckets, c.max_layer, self.lanes
         sh = P.bit_length() - 1
         d, ctl, mem = self.layer, self.ctrl, self.mem
-        Z, T, QIN = mem.Z, mem.TRACE, mem.QIN
-        A = lane_ports(mem.A)
-        m.d.comb += [Z.rd.en.eq(0), T.rd.en.eq(0), QIN.rd.en.eq(0)] + [a.rd.en.eq(0) for a in A]
+        Zb, Tb, Ab, Qb = lane_ports(mem.Z), lane_ports(mem.TRACE), lane_ports(mem.A), lane_ports(mem.QIN)
+        m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb]
         coef_w = 5 if self.pow2 else F.COEF.width
         field_index = {name: n for n, (name, _) in enumerate(self.fields)}
-        m.submodules.buckets = bu = BucketDecay(pow2=self.pow2)
+        units = [BucketDecay(pow2=self.pow2) for _ in range(P)]
+        for p, bu in enumerate(units):
+            m.submodules["buckets" if P == 1 else f"buckets{p}"] = bu
+        U = max(c.neurons, c.inputs) + P        # chip-wide unit indices (neurons or inputs)
+        R = -(-U // P) + 1                      # rows of P units
+
+        def part(trace):
+            """(base, count, first row, last row) of the Z part or the trace part."""
+            base = Mux(trace, d.i_base, d.n_base)
+            count = Mux(trace, d.n_in, d.n_out)
+            return base, count, base >> sh, (base + count - 1) >> sh
+
+        def lanes_of(row, trace, stage):
+            """per lane p: (its unit's local index o = P row + p - base, whether it is in the layer)"""
+            base, count, _, _ = part(trace)
+            out = []
+            for p in range(P):
+                o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
+                m.d.comb += o.eq(((row << sh) | p) - base)
+                out.append((o, (o >= 0) & (o < count)))
+            return out
 
         bk_k = Signal(range(K))
-        bk_unit = Signal(range(ML + 1))
+        bk_row = Signal(range(R))
         bk_trace = Signal()
-        bk_issue = Signal()                     # a word is left to read
+        bk_more = Signal()                      # a word is left to read
         rd_valid = Signal()
         rd_k = Signal(range(K))
         rd_trace = Signal()
-        rd_unit = Signal(range(ML if P == 1 else ML + P))
-        prev_old = Signal(signed(F.Z.width))
+        rd_row = Signal(range(R))
         out_k = Signal(range(K))
-        out_unit = Signal(range(ML))
+        out_row = Signal(range(R))
         out_trace = Signal()
         advance_rd = Signal()
-        m.d.comb += advance_rd.eq(~rd_valid | bu.i.ready)
-        below_first = Signal(signed(F.ACC.width))
-        a_data = A[0].rd.data if P == 1 else Array(a.rd.data for a in A)[rd_unit[:sh]]
-        m.d.comb += below_first.eq(Mux(rd_trace, QIN.rd.data << (F.TRACE.frac - F.Q.frac), a_data))
-        old = Signal(signed(F.Z.width))
-        m.d.comb += old.eq(Mux(rd_trace, T.rd.data, Z.rd.data))
-        m.d.comb += [
-            bu.i.valid.eq(rd_valid),
-            bu.i.payload.z.eq(old),
-            bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
-            bu.i.payload.coef.eq(self.peek_data[:coef_w]),
-            bu.i.payload.first.eq(rd_k == 0),
-        ]
-        last_z_unit = Signal()
-        m.d.comb += last_z_unit.eq(bk_unit == d.n_out - 1)
+        m.d.comb += advance_rd.eq(~rd_valid | units[0].i.ready)
+
+        # ---- issue: row bk_row, bucket bk_k of every lane --------------------------------
+        issue = lanes_of(bk_row, bk_trace, "bk")
+        _, _, _, bk_last = part(bk_trace)
+        s_bk = Signal(range(P)) if P > 1 else None
+        if P > 1:
+            m.d.comb += s_bk.eq(Mux(bk_trace, d.i_base, d.n_base)[:sh])
+
+        def by_bank(values, s, q):
+            """the value of the lane whose unit is in bank q of A / QIN (local index mod P = q)"""
+            if P == 1:
+                return values[0]
+            return Array(values)[(q + s)[:sh]]
 
         with m.If(ctl.start):
-            m.d.sync += [bk_k.eq(0), bk_unit.eq(0), bk_trace.eq(0), rd_valid.eq(0),
-                         out_k.eq(0), out_unit.eq(0), out_trace.eq(0)]
+            m.d.sync += [bk_k.eq(0), bk_row.eq(d.n_base >> sh), bk_trace.eq(0), bk_more.eq(1), rd_valid.eq(0),
+                         out_k.eq(0), out_row.eq(d.n_base >> sh), out_trace.eq(0)]
         with m.If(ctl.active):
-            m.d.comb += [bk_issue.eq(~(bk_trace & (bk_unit == d.n_in))),
-                         self.peek_en.eq(advance_rd),
+            m.d.comb += [self.peek_en.eq(advance_rd),
                          self.peek_field.eq(Mux(bk_k == 0, field_index["alpha0"], field_index["beta0"] + bk_k))]
-            z_addr = (d.n_base + bk_unit) * K + bk_k
-            t_addr = (d.i_base + bk_unit) * K + bk_k
-            m.d.comb += [Z.rd.addr.eq(z_addr), T.rd.addr.eq(t_addr),
-                         QIN.rd.addr.eq(bk_unit),
-                         # each memory is read only for a word that uses it (Z and A in the
-                         # Z part, TRACE and QIN in the trace part, A and QIN at k = 0):
-                         # the words are written back (A and QIN zeroed) a few clocks
-                         # later, and no read may meet a write of the same word
-                         Z.rd.en.eq(advance_rd & bk_issue & ~bk_trace),
-                         T.rd.en.eq(advance_rd & bk_issue & bk_trace),
-                         QIN.rd.en.eq(advance_rd & bk_issue & bk_trace & (bk_k == 0))]
-            for p, a in enumerate(A):
-                m.d.comb += [a.rd.addr.eq(bk_unit >> sh),
-                             a.rd.en.eq(advance_rd & bk_issue & ~bk_trace & (bk_k == 0)
-                                        & ((bk_unit[:sh] == p) if P > 1 else 1))]
+            go = advance_rd & bk_more
+            # each memory is read only for a word that uses it (Z and A in the Z part, TRACE
+            # and QIN in the trace part, A and QIN at k = 0): the words are written back (A and
+            # QIN zeroed) a few clocks later, and no read may meet a write of the same word
+            for p in range(P):
+                o, on = issue[p]
+                m.d.comb += [Zb[p].rd.addr.eq(bk_row * K + bk_k), Tb[p].rd.addr.eq(bk_row * K + bk_k),
+                             Zb[p].rd.en.eq(go & ~bk_trace & on), Tb[p].rd.en.eq(go & bk_trace & on)]
+            for q in range(P):
+                addr = by_bank([o >> sh for o, _ in issue], s_bk, q)
+                on = by_bank([on for _, on in issue], s_bk, q)
+                m.d.comb += [Ab[q].rd.addr.eq(addr), Qb[q].rd.addr.eq(addr),
+                             Ab[q].rd.en.eq(go & ~bk_trace & (bk_k == 0) & on),
+                             Qb[q].rd.en.eq(go & bk_trace & (bk_k == 0) & on)]
             with m.If(advance_rd):
-                m.d.sync += [rd_valid.eq(bk_issue), rd_k.eq(bk_k), rd_unit.eq(bk_unit), rd_trace.eq(bk_trace)]
-                with m.If(rd_valid):
-                    m.d.sync += prev_old.eq(old)
-                with m.If(bk_issue):
+                m.d.sync += [rd_valid.eq(bk_more), rd_k.eq(bk_k), rd_row.eq(bk_row), rd_trace.eq(bk_trace)]
+                with m.If(bk_more):
                     with m.If(bk_k == K - 1):
                         m.d.sync += bk_k.eq(0)
-                        with m.If(~bk_trace & last_z_unit):
-                            m.d.sync += [bk_unit.eq(0), bk_trace.eq(1)]
+                        with m.If(bk_row == bk_last):
+                            with m.If(~bk_trace):
+                                m.d.sync += [bk_row.eq(d.i_base >> sh), bk_trace.eq(1)]
+                            with m.Else():
+                                m.d.sync += bk_more.eq(0)
                         with m.Else():
-                            m.d.sync += bk_unit.eq(bk_unit + 1)
+                            m.d.sync += bk_row.eq(bk_row + 1)
                     with m.Else():
                         m.d.sync += bk_k.eq(bk_k + 1)
-            with m.If(rd_valid & bu.i.ready & (rd_k == 0)):
+
+        # ---- read: the words in the lanes' bucket-decay units -----------------------------
+        read = lanes_of(rd_row, rd_trace, "rd")
+        s_rd = Signal(range(P)) if P > 1 else None
+        if P > 1:
+            m.d.comb += s_rd.eq(Mux(rd_trace, d.i_base, d.n_base)[:sh])
+        for p, bu in enumerate(units):
+            # lane p's unit has local index o, whose A / QIN word is in bank o mod P = p - s
+            src = (p - s_rd)[:sh] if P > 1 else 0
+            a_data = Ab[0].rd.data if P == 1 else Array(a.rd.data for a in Ab)[src]
+            q_data = Qb[0].rd.data if P == 1 else Array(q.rd.data for q in Qb)[src]
+            below_first = Signal(signed(F.ACC.width), name=f"below_first{p}")
+            m.d.comb += below_first.eq(Mux(rd_trace, q_data << (F.TRACE.frac - F.Q.frac), a_data))
+            old = Signal(signed(F.Z.width), name=f"old{p}")
+            m.d.comb += old.eq(Mux(rd_trace, Tb[p].rd.data, Zb[p].rd.data))
+            prev_old = Signal(signed(F.Z.width), name=f"prev_old{p}")
+            m.d.comb += [
+                bu.i.valid.eq(rd_valid),
+                bu.i.payload.z.eq(old),
+                bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
+                bu.i.payload.coef.eq(self.peek_data[:coef_w]),
+                bu.i.payload.first.eq(rd_k == 0),
+                bu.o.ready.eq(1),
+            ]
+            with m.If(ctl.active & advance_rd & rd_valid):
+                m.d.sync += prev_old.eq(old)
+        with m.If(ctl.active & rd_valid & units[0].i.ready & (rd_k == 0)):
+            for q in range(P):
+                addr = by_bank([o >> sh for o, _ in read], s_rd, q)
+                on = by_bank([on for _, on in read], s_rd, q)
                 with m.If(rd_trace):
-                    m.d.comb += [QIN.wr.addr.eq(rd_unit), QIN.wr.data.eq(0), QIN.wr.en.eq(1)]
+                    m.d.comb += [Qb[q].wr.addr.eq(addr), Qb[q].wr.data.eq(0), Qb[q].wr.en.eq(on)]
                 with m.Else():
-                    for p, a in enumerate(A):
-                        m.d.comb += [a.wr.addr.eq(rd_unit >> sh), a.wr.data.eq(0),
-                                     a.wr.en.eq((rd_unit[:sh] == p) if P > 1 else 1)]
-            m.d.comb += bu.o.ready.eq(1)
-            with m.If(bu.o.valid):
-                with m.If(~out_trace):
-                    m.d.comb += [Z.wr.addr.eq((d.n_base + out_unit) * K + out_k),
-                                 Z.wr.data.eq(bu.o.payload), Z.wr.en.eq(1)]
-                with m.Else():
-                    m.d.comb += [T.wr.addr.eq((d.i_base + out_unit) * K + out_k),
-                                 T.wr.data.eq(bu.o.payload), T.wr.en.eq(1)]
-                with m.If(out_k == K - 1):
-                    m.d.sync += out_k.eq(0)
-                    with m.If(~out_trace & (out_unit == d.n_out - 1)):
-                        m.d.sync += [out_unit.eq(0), out_trace.eq(1)]
+                    m.d.comb += [Ab[q].wr.addr.eq(addr), Ab[q].wr.data.eq(0), Ab[q].wr.en.eq(on)]
+
+        # ---- write back: the new words of the row's units ---------------------------------
+        written = lanes_of(out_row, out_trace, "out")
+        _, _, _, out_last = part(out_trace)
+        with m.If(ctl.active & units[0].o.valid):
+            for p, bu in enumerate(units):
+                on = written[p][1]
+                m.d.comb += [Zb[p].wr.addr.eq(out_row * K + out_k), Tb[p].wr.addr.eq(out_row * K + out_k),
+                             Zb[p].wr.data.eq(bu.o.payload), Tb[p].wr.data.eq(bu.o.payload),
+                             Zb[p].wr.en.eq(on & ~out_trace), Tb[p].wr.en.eq(on & out_trace)]
+            with m.If(out_k == K - 1):
+                m.d.sync += out_k.eq(0)
+                with m.If(out_row == out_last):
+                    with m.If(~out_trace):
+                        m.d.sync += [out_row.eq(d.i_base >> sh), out_trace.eq(1)]
                     with m.Else():
-                        m.d.sync += out_unit.eq(out_unit + 1)
-                    with m.If(out_trace & (out_unit == d.n_in - 1)):
                         m.d.comb += ctl.done.eq(1)
                 with m.Else():
-                    m.d.sync += out_k.eq(out_k + 1)
+                    m.d.sync += out_row.eq(out_row + 1)
+            with m.Else():
+                m.d.sync += out_k.eq(out_k + 1)
         return m
 
 
@@ -208,16 +255,17 @@ class NeuronPass(wiring.Component):
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, serial_encoder=False, async_modes=True):
+    def __init__(self, capacity, *, serial_encoder=False, async_modes=True, lanes=1):
         c = self.cap = capacity
         self.serial_encoder, self.async_modes = serial_encoder, async_modes
+        self.lanes = check_lanes(lanes)
         super().__init__({
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(neuron_pass_control(c.max_layer)),
             "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
             "step": In(32), "prio": In(1), "lfsr_next": In(16), "lfsr_advance": Out(1),
             "mem": In(client_signature(c, Engine.NEURONS, None if async_modes else
-                                       [n for n in ("V", "B", "Z", "X", "E", "D")])),
+                                       [n for n in ("V", "B", "Z", "X", "E", "D")], lanes=lanes)),
         })
 
     def elaborate(self, platform):
@@ -226,40 +274,77 @@ class NeuronPass(wiring.Component):
         d, ctl, mem = self.layer, self.ctrl, self.mem
         kind = ctl.kind
         V, Z, B, X, E, D = mem.V, mem.Z, mem.B, mem.X, mem.E, mem.D
-        m.d.comb += [V.rd.en.eq(0), Z.rd.en.eq(0), B.rd.en.eq(0), E.rd.en.eq(0), D.rd.en.eq(0)]
+        m.d.comb += [B.rd.en.eq(0), E.rd.en.eq(0), D.rd.en.eq(0)]
         if A:
             P = mem.PEND
             m.d.comb += P.rd.en.eq(0)
-        m.submodules.dendrite = de = Dendrite()
         m.submodules.encoder = en = SerialEncoder() if self.serial_encoder else Encoder()
         if A:
             m.d.comb += [en.decay_e.eq((kind == Pass.SYNC) | (kind == Pass.EVAL_FIRST)),
                          en.fire.eq((kind == Pass.SYNC) | (kind == Pass.FIRE)),
                          en.decay_d.eq((kind == Pass.SYNC) | (kind == Pass.DDECAY))]
-        m.d.comb += [de.relu.eq(d.relu), en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
+        m.d.comb += [en.theta0.eq(d.theta0), en.alpha_e.eq(d.alpha_e),
                      en.alpha_theta.eq(d.alpha_theta), en.m_f.eq(d.m_f), en.n_max.eq(d.n_max)]
 
-        dn_k = Signal(range(K))
-        dn_j = Signal(range(ML + 1))
-        nj_hi = Signal(range(ML + 1))           # the pass covers neurons [dn_j at start, nj_hi)
-        dn_issue = Signal()
+        # ---- dendrites: one per lane, a row of P neurons (units n_base + j) at a time -------
+        # the row's K words per lane (V, Z banked by unit), padded to G = max(K, P) clocks:
+        # b of lane p is read (B is one memory) in the row's clock p and added on that word
+        Pn = self.lanes
+        sh = Pn.bit_length() - 1
+        G = max(K, Pn)
+        U = self.cap.neurons + Pn
+        Vb, Zb = lane_ports(V), lane_ports(Z)
+        m.d.comb += [b.rd.en.eq(0) for b in Vb + Zb]
+        des = [Dendrite() for _ in range(Pn)]
+        for p, de in enumerate(des):
+            m.submodules["dendrite" if Pn == 1 else f"dendrite{p}"] = de
+        dn_c = Signal(range(G))
+        dn_row = Signal(range(-(-U // Pn) + 1))
+        dn_last = Signal.like(dn_row)
+        dn_more = Signal()
+        nj_hi = Signal(range(ML + 1))           # the pass covers neurons [lo, nj_hi)
+        u_lo, u_hi = Signal(range(U + 1)), Signal(range(U + 1))
         dn_valid = Signal()
-        dn_rk = Signal(range(K))
+        dn_rc = Signal(range(G))
         advance_dn = Signal()
-        m.d.comb += advance_dn.eq(~dn_valid | de.i.ready)
-        m.d.comb += [
-            de.i.valid.eq(dn_valid), de.i.payload.v.eq(V.rd.data >> F.MASTER_SHIFT),
-            de.i.payload.z.eq(Z.rd.data), de.i.payload.b.eq(B.rd.data >> F.MASTER_SHIFT),
-            de.i.payload.first.eq(dn_rk == 0), de.i.payload.last.eq(dn_rk == K - 1),
-        ]
-        xj = Signal(range(ML + 1))     # neuron whose (x, y) leaves the dendrite next
-        de_take = Signal()
-        m.d.comb += de_take.eq(de.o.valid & de.o.ready)
+        m.d.comb += advance_dn.eq(~dn_valid | des[0].i.ready)
+        b_word = Signal(signed(F.B.width))
+        m.d.comb += b_word.eq(B.rd.data >> F.MASTER_SHIFT)
+        for p, de in enumerate(des):
+            m.d.comb += [
+                de.relu.eq(d.relu),
+                de.i.valid.eq(dn_valid),
+                de.i.payload.v.eq(Mux(dn_rc < K, Vb[p].rd.data >> F.MASTER_SHIFT, 0)),
+                de.i.payload.z.eq(Zb[p].rd.data),
+                de.i.payload.b.eq(Mux(dn_rc == p, b_word, 0)),
+                de.i.payload.add_b.eq(dn_rc == p),
+                de.i.payload.first.eq(dn_rc == 0), de.i.payload.last.eq(dn_rc == G - 1),
+            ]
+        # ---- the row's results, one neuron per clock into the shared encoder -------------
+        xj = Signal(range(ML + 1))     # neuron at the encoder's input
+        xlane = Signal(range(Pn))
+        m.d.comb += xlane.eq((d.n_base + xj)[:sh] if Pn > 1 else 0)
+        ser_full = Signal()
+        ser_x = [Signal(signed(F.X.width), name=f"ser_x{p}") for p in range(Pn)]
+        ser_y = [Signal(signed(F.X.width), name=f"ser_y{p}") for p in range(Pn)]
+        x_take = Signal()
+        m.d.comb += x_take.eq(en.i.valid & en.i.ready)
+        row_end = Signal()
+        m.d.comb += row_end.eq((xlane == Pn - 1) | (xj == nj_hi - 1))
+        de_ready = Signal()
+        m.d.comb += de_ready.eq(~ser_full | (x_take & row_end))
+        m.d.comb += [de.o.ready.eq(de_ready) for de in des]
+        with m.If(des[0].o.valid & de_ready):
+            m.d.sync += ser_full.eq(1)
+            m.d.sync += [ser_x[p].eq(de.o.payload.x) for p, de in enumerate(des)]
+            m.d.sync += [ser_y[p].eq(de.o.payload.y) for p, de in enumerate(des)]
+        with m.Elif(x_take & row_end):
+            m.d.sync += ser_full.eq(0)
         xj_next = Signal(range(ML + 1))
-        m.d.comb += xj_next.eq(Mux(de_take, xj + 1, xj))
-        m.d.comb += [en.i.valid.eq(de.o.valid), en.i.payload.y.eq(de.o.payload.y),
-                     en.i.payload.e.eq(E.rd.data), en.i.payload.d.eq(D.rd.data),
-                     de.o.ready.eq(en.i.ready)]
+        m.d.comb += xj_next.eq(Mux(x_take, xj + 1, xj))
+        m.d.comb += [en.i.valid.eq(ser_full),
+                     en.i.payload.y.eq(Array(ser_y)[xlane] if Pn > 1 else ser_y[0]),
+                     en.i.payload.e.eq(E.rd.data), en.i.payload.d.eq(D.rd.data)]
         ej = Signal(range(ML + 1))     # neuron whose spike leaves the encoder next
         ej_next = Signal(range(ML + 1))
         en_take = Signal()
@@ -272,8 +357,9 @@ class NeuronPass(wiring.Component):
                      en.o.ready.eq(~spike | self.spikes.ready)]
 
         with m.If(ctl.start):
-            m.d.sync += [dn_k.eq(0), dn_j.eq(ctl.lo), dn_valid.eq(0), xj.eq(ctl.lo), ej.eq(ctl.lo),
-                         nj_hi.eq(ctl.hi)]
+            m.d.sync += [dn_c.eq(0), dn_row.eq((d.n_base + ctl.lo) >> sh), dn_last.eq((d.n_base + ctl.hi - 1) >> sh),
+                         dn_more.eq(1), dn_valid.eq(0), u_lo.eq(d.n_base + ctl.lo), u_hi.eq(d.n_base + ctl.hi),
+                         xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), ser_full.eq(0)]
 
         # ---- pending table: the word of the neuron at the encoder's output ----------------
         p_old = Signal(pending_layout)
@@ -296,25 +382,33 @@ class NeuronPass(wiring.Component):
             m.d.comb += pass_updates.eq((kind == Pass.EVAL_FIRST) | (kind == Pass.EVAL) | (kind == Pass.FIRE))
 
         with m.If(ctl.active):
-            m.d.comb += dn_issue.eq(dn_j != nj_hi)
             if A:
                 m.d.comb += [P.rd.addr.eq(d.n_base + ej_next), P.rd.en.eq(1)]
-            nk = (d.n_base + dn_j) * K + dn_k
-            m.d.comb += [V.rd.addr.eq(nk), Z.rd.addr.eq(nk), B.rd.addr.eq(d.n_base + dn_j),
-                         V.rd.en.eq(advance_dn), Z.rd.en.eq(advance_dn), B.rd.en.eq(advance_dn),
+            go = advance_dn & dn_more
+            for p in range(Pn):
+                m.d.comb += [Vb[p].rd.addr.eq(dn_row * K + dn_c), Zb[p].rd.addr.eq(dn_row * K + dn_c),
+                             Vb[p].rd.en.eq(go & (dn_c < K)), Zb[p].rd.en.eq(go & (dn_c < K))]
+            b_unit = Signal(range(U + G))
+            m.d.comb += b_unit.eq((dn_row << sh) + dn_c)
+            m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & (b_unit >= u_lo) & (b_unit < u_hi)),
                          E.rd.addr.eq(d.n_base + xj_next), D.rd.addr.eq(d.n_base + xj_next),
                          # only while a neuron is left: past the pass's last neuron the address
                          # may wrap onto the word the encoder is writing back
                          E.rd.en.eq(xj_next != nj_hi), D.rd.en.eq(xj_next != nj_hi)]
             with m.If(advance_dn):
-                m.d.sync += [dn_valid.eq(dn_issue), dn_rk.eq(dn_k)]
-                with m.If(dn_issue):
-                    with m.If(dn_k == K - 1):
-                        m.d.sync += [dn_k.eq(0), dn_j.eq(dn_j + 1)]
+                m.d.sync += [dn_valid.eq(dn_more), dn_rc.eq(dn_c)]
+                with m.If(dn_more):
+                    with m.If(dn_c == G - 1):
+                        m.d.sync += dn_c.eq(0)
+                        with m.If(dn_row == dn_last):
+                            m.d.sync += dn_more.eq(0)
+                        with m.Else():
+                            m.d.sync += dn_row.eq(dn_row + 1)
                     with m.Else():
-                        m.d.sync += dn_k.eq(dn_k + 1)
-            with m.If(de_take):
-                m.d.comb += [X.wr.addr.eq(d.n_base + xj), X.wr.data.eq(de.o.payload.x), X.wr.en.eq(1)]
+                        m.d.sync += dn_c.eq(dn_c + 1)
+            with m.If(x_take):
+                m.d.comb += [X.wr.addr.eq(d.n_base + xj), X.wr.data.eq(Array(ser_x)[xlane] if Pn > 1 else ser_x[0]),
+                             X.wr.en.eq(1)]
                 m.d.sync += xj.eq(xj + 1)
             with m.If(en_take):
                 m.d.comb += [E.wr.addr.eq(d.n_base + ej), E.wr.data.eq(en.o.payload.e),

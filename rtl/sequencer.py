@@ -61,8 +61,8 @@ HostControl = wiring.Signature({"we": In(1), "re": In(1), "hold": In(1), "write"
                                 "ack": Out(1)})
 
 
-def clear_depth(capacity):
-    shapes = memory_shapes(capacity)
+def clear_depth(capacity, lanes=1):
+    shapes = memory_shapes(capacity, lanes)
     return max(shapes[name][1] for name in CLEARED)
 
 
@@ -92,10 +92,10 @@ class Sequencer(wiring.Component):
     desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
     """
 
-    def __init__(self, capacity, *, learning=True, async_modes=True):
+    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1):
         c = self.cap = capacity
         self.learning, self.async_modes = learning, async_modes
-        self.clear_depth = clear_depth(c)
+        self.clear_depth = clear_depth(c, lanes)
         ports = {
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
             "n_layers": In(range(c.layers + 1)), "mode": In(range(len(Mode))),
