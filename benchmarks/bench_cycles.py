@@ -8,8 +8,10 @@ run on the chip with no idle clocks and no back-pressure; every run is first che
 bit against the golden network. The networks: bench_chip's four, a 64-64 layer (with an
 encoder, as ``gammacore verify`` runs it without --layers) and the digits shape 8-128-10.
 
-Issue 14's ideals, with P lanes (``--lanes``, the chip's ``lanes`` build option; so far only
-the event fan-out is laned: P MACs per clock, the other passes still one word per clock):
+Issue 14's ideals, with P lanes (``--lanes``, the chip's ``lanes`` build option: the event
+fan-out, the bucket pass and the dendrites are laned, P words per clock, with one shared
+encoder; the bucket pass feeds the dendrites when P <= K; learning is still one synapse per
+clock):
 
 - a step: per layer, ceil(N_out / P) (K + E) + ceil(N_in / P) K, E the events into the layer
   that step (the host's for layer 0, the spikes of the layer below for the others; the

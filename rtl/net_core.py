@@ -27,7 +27,9 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
    an input of layer 0 is refused and counted (``refused``).
 2. **buckets**: the bucket-decay unit updates the layer's Z words and its input traces.
 3. **neurons**: dendrite and encoder per neuron; spikes go to the router (``spikes``) as
-   (source n_base + j, local j, q, step); layers without encoder emit nothing.
+   (source n_base + j, local j, q, step); layers without encoder emit nothing. When
+   P <= K (``lanes``) phases 2 and 3 are one (FUSED): the new Z words go from the
+   bucket-decay units straight into the dendrites, no second pass over Z.
 
 **Asynchronous modes** (``mode``, :class:`gammacore.regmap.Mode`; the definition is
 :mod:`gammacore.golden.async_model`). The same units, other passes:
@@ -115,12 +117,16 @@ class NetCore(wiring.Component):
         iCE40 UltraPlus (SB_SPRAM256KA)
     async_modes : with the asynchronous modes; False: sync only (no pending table, LFSR
         or scan; ``mode`` must stay ``Mode.SYNC``, which the chip enforces)
-    lanes : P, the lanes of the event fan-out (a power of two; ValueError otherwise): neuron
-        j in lane j mod P, the W rows and the accumulator A banked by lane
-        (:mod:`~gammacore.rtl.net_memories`), P MACs per clock, an event costs
-        ceil(n_out / P) clocks. The host's W addresses are unchanged: a W access finds its
-        bank through :class:`~gammacore.rtl.w_locator.WLocator` (an address that no layer
-        below ``n_layers`` holds is refused: ``mem_err``)
+    lanes : P, the lanes (a power of two; ValueError otherwise;
+        :mod:`~gammacore.rtl.net_memories`): the fan-out does P MACs per clock (neuron j in
+        lane j mod P, the W rows, A and qin banked by lane), an event costs ceil(n_out / P)
+        clocks; the bucket and neuron passes take rows of P neurons (Z, V and the traces
+        banked by chip-wide unit mod P; :mod:`~gammacore.rtl.neuron_pass`), one shared
+        encoder. The learning unit still takes one synapse per clock, from the banks. The
+        host's addresses are unchanged: a W access finds its bank through
+        :class:`~gammacore.rtl.w_locator.WLocator` (an address that no layer below
+        ``n_layers`` holds is refused: ``mem_err``), a Z, V or TRACE access splits its
+        address (unit = address div K) in one extra clock
 
     Attributes
     ----------
@@ -195,7 +201,10 @@ class NetCore(wiring.Component):
 
         m.submodules.memories = mems = self.arrangement = NetMemories(
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P)
-        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P)
+        # the bucket pass feeds the dendrites (one pass per neuron) when a row's K words carry
+        # every lane's b (P <= K); else the neuron pass reads Z after the bucket pass
+        self.fused = P <= K
+        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P)
@@ -244,6 +253,8 @@ class NetCore(wiring.Component):
         m.d.comb += [bp.layer.eq(d), ds.peek_en.eq(bp.peek_en), ds.peek_field.eq(bp.peek_field),
                      bp.peek_data.eq(ds.peek_data)]
         wiring.connect(m, seq.buckets, bp.ctrl)
+        wiring.connect(m, bp.feed, npass.feed)
+        m.d.comb += bp.fused.eq(seq.fuse)
         wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])
 
         m.d.comb += [npass.layer.eq(d), npass.step.eq(seq.steps)]

@@ -27,6 +27,9 @@ The per-neuron words of one word each (B, X, E, D, the pending table) are not ba
 neuron pass reads and writes them once per neuron through one shared encoder, and a row
 of P neurons takes max(K, P) clocks in the dendrite.
 
+In the ``FUSED`` phase (the bucket pass feeding the neuron pass's dendrites) two engines
+run at once, on disjoint memories: :data:`FUSED_SPLIT` names the owner of each.
+
 ``violation`` is high in any clock where an engine other than the owner enables a port
 (a read or a write): the simulation benches watch it (:func:`ownership_check`) and it must
 never rise. It drives nothing, so synthesis drops it.
@@ -40,7 +43,7 @@ from ..golden import formats as F
 from .ram import ram, read_port
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
-__all__ = ["Engine", "OWNERSHIP", "BANKED", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
+__all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
            "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
            "split_unit_address"]
 
@@ -57,6 +60,7 @@ class Engine(enum.Enum, shape=3):
     SCAN = 4        # the scan of the pending table
     LEARN = 5       # the learning unit
     CLEAR = 6       # zeroing every state word
+    FUSED = 7       # the bucket pass feeding the neuron pass: each memory to the one that uses it (FUSED_SPLIT)
 
 
 E = Engine
@@ -64,8 +68,8 @@ E = Engine
 #: (:data:`BANKED`): an engine's entry gives it those ports of every bank
 OWNERSHIP = {
     "W": {E.HOST: "rw", E.FANOUT: "r", E.LEARN: "rw"},
-    "V": {E.HOST: "rw", E.NEURONS: "r", E.LEARN: "rw"},
-    "B": {E.HOST: "rw", E.NEURONS: "r", E.LEARN: "rw"},
+    "V": {E.HOST: "rw", E.BUCKETS: "r", E.NEURONS: "r", E.LEARN: "rw"},
+    "B": {E.HOST: "rw", E.BUCKETS: "r", E.NEURONS: "r", E.LEARN: "rw"},
     "Z": {E.HOST: "r", E.FANOUT: "rw", E.BUCKETS: "rw", E.NEURONS: "r", E.LEARN: "r", E.CLEAR: "w"},
     "TRACE": {E.HOST: "r", E.FANOUT: "rw", E.BUCKETS: "rw", E.LEARN: "r", E.CLEAR: "w"},
     "X": {E.HOST: "r", E.NEURONS: "w", E.LEARN: "r", E.CLEAR: "w"},
@@ -75,6 +79,10 @@ OWNERSHIP = {
     "QIN": {E.FANOUT: "rw", E.BUCKETS: "rw", E.CLEAR: "w"},
     "PEND": {E.NEURONS: "rw", E.SCAN: "r"},
 }
+#: in the FUSED phase (the bucket pass's new Z words go straight into the neuron pass's
+#: dendrites, with the V and b words it reads for them): memory -> the engine that owns it
+FUSED_SPLIT = {"Z": E.BUCKETS, "TRACE": E.BUCKETS, "A": E.BUCKETS, "QIN": E.BUCKETS, "V": E.BUCKETS,
+               "B": E.BUCKETS, "X": E.NEURONS, "E": E.NEURONS, "D": E.NEURONS, "PEND": E.NEURONS}
 del E
 
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
@@ -239,7 +247,8 @@ class NetMemories(wiring.Component):
     def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1):
         self.cap, self.spram, self.learning, self.async_modes = capacity, spram, learning, async_modes
         self.lanes = check_lanes(lanes)
-        self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)]
+        self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)
+                        and e != Engine.FUSED]
         self.names = [n for n in OWNERSHIP if n != "PEND" or async_modes]
         super().__init__({"owner": wiring.In(Engine), "violation": Out(1)})
         self.clients = {e: client_signature(capacity, e, self.names, lanes).create(path=(f"mem_{e.name.lower()}",))
@@ -318,7 +327,7 @@ class NetMemories(wiring.Component):
                     m.d.comb += port.rd.data.eq(r.data)
             with m.Switch(self.owner):
                 for e, port in users:
-                    with m.Case(e):
+                    with m.Case(*([e, Engine.FUSED] if FUSED_SPLIT.get(n) == e else [e])):
                         if hasattr(port, "rd"):
                             m.d.comb += [r.addr.eq(port.rd.addr), r.en.eq(port.rd.en)]
                         if hasattr(port, "wr"):
@@ -327,7 +336,10 @@ class NetMemories(wiring.Component):
             for e, port in users:
                 for kind in ("rd", "wr"):
                     if hasattr(port, kind):
-                        foreign.append((self.owner != e) & getattr(port, kind).en.any())
+                        mine = self.owner == e
+                        if FUSED_SPLIT.get(n) == e:
+                            mine = mine | (self.owner == Engine.FUSED)
+                        foreign.append(~mine & getattr(port, kind).en.any())
         if foreign:
             m.d.comb += self.violation.eq(Cat(*foreign).any())
         return m

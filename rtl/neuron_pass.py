@@ -1,11 +1,11 @@
 """State and neuron passes of the network core: the bucket pass, then dendrite and encoder per neuron.
 
-:class:`BucketPass` updates the current layer's postsynaptic buckets Z_j^k from A_j (one
-(neuron, bucket) word per clock through :class:`~gammacore.rtl.bucket_decay.BucketDecay`),
-then its presynaptic traces yhat_i^k from qin_i, and zeroes A and qin for the next step.
-The coefficient of each word (alpha_1 for k = 0, else beta_k+1) is read from the
-descriptor memory with the word it applies to (the ``peek`` port of
-:class:`~gammacore.rtl.descriptors.DescriptorStore`), not kept in registers.
+:class:`BucketPass` updates the current layer's postsynaptic buckets Z_j^k from A_j
+(through :class:`~gammacore.rtl.bucket_decay.BucketDecay`), then its presynaptic traces
+yhat_i^k from qin_i, and zeroes A and qin for the next step. The coefficient of each word
+(alpha_1 for k = 0, else beta_k+1) is read from the descriptor memory with the word it
+applies to (the ``peek`` port of :class:`~gammacore.rtl.descriptors.DescriptorStore`), not
+kept in registers.
 
 :class:`NeuronPass` runs neurons [``lo``, ``hi``) of the layer through the dendrite
 (x_j = sum_k V[j,k] Z_j^k + b_j, ReLU or linear; x is written back) and the sigma-delta
@@ -15,18 +15,34 @@ as (source n_base + j, local j, q, step). What the encoder applies depends on ``
 pass also keeps each neuron's word of the pending table (pending, fired, key; the key is
 the spike count in priority order or the scheduler's next LFSR value in random order).
 
+**Lanes** (P, :mod:`~gammacore.rtl.net_memories`): Z, V and the traces are banked by the
+chip-wide unit (neuron n_base + j, input i_base + i) mod P. Both passes walk rows of P
+consecutive units, one per lane (a row the layer fills only in part leaves its other lanes
+idle): the bucket pass has a bucket-decay unit per lane, K clocks per row (A_j and qin_i
+come from their banks j mod P and i mod P, rotated onto the lanes); the neuron pass a
+dendrite per lane, max(K, P) clocks per row (lane p's b is read from the one B memory in
+the row's clock p and added on that word), whose P results go one per clock (in neuron
+order, so the spikes keep the golden order) through one shared encoder, which a row's
+max(K, P) clocks never outrun, and out with the router's back-pressure.
+
+**Fused** (``fused`` / ``ctrl.fused``, when P <= K; the sequencer's FUSED phase): the
+bucket pass reads V and b with Z and its new Z words, with their V and b carried beside
+them through the bucket-decay unit's stages, go straight into the neuron pass's dendrites
+(``feed``): one pass per neuron, no second pass over Z. The asynchronous modes' later
+neuron passes (re-evaluation, fire, d decay) read Z themselves.
+
 Both are engines of the core: they work while ``ctrl.active`` (their phase), start with
 ``ctrl.start`` and raise ``ctrl.done`` in the clock of their last write. Their memory
 ports are those :data:`~gammacore.rtl.net_memories.OWNERSHIP` gives them.
 """
 from amaranth.hdl import Array, Module, Mux, Signal, signed
-from amaranth.lib import enum, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import layer_fields
 from .bucket_decay import BucketDecay
-from .dendrite import Dendrite
+from .dendrite import Dendrite, dendrite_in_layout
 from .descriptors import WORD, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
@@ -45,6 +61,12 @@ class Pass(enum.Enum, shape=3):
     DDECAY = 4        # decay d
 
 
+def feed_layout(lanes):
+    """The bucket pass's words to the neuron pass's dendrites when fused: per lane a
+    :data:`~gammacore.rtl.dendrite.dendrite_in_layout` word (the new Z, its V, b)."""
+    return data.ArrayLayout(dendrite_in_layout, lanes)
+
+
 #: the sequencer's side of the bucket pass
 PassControl = wiring.Signature({"start": Out(1), "active": Out(1), "done": In(1)})
 
@@ -54,7 +76,7 @@ def neuron_pass_control(max_layer):
     (taken with ``start``) and the pass's kind (held while it runs)."""
     return wiring.Signature({"start": Out(1), "active": Out(1), "done": In(1),
                              "lo": Out(range(max_layer + 1)), "hi": Out(range(max_layer + 1)),
-                             "kind": Out(Pass)})
+                             "kind": Out(Pass), "fused": Out(1)})
 
 
 class BucketPass(wiring.Component):
@@ -64,11 +86,13 @@ class BucketPass(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (the coefficient fields carry shifts)
-    lanes : P: A_j is in bank j mod P at j div P (:mod:`~gammacore.rtl.net_memories`)
+    lanes : P: a row of P units per clock and bucket (see the module)
 
     Attributes
     ----------
     layer : the current descriptor, in;  ctrl : :data:`PassControl`, flipped
+    fused : feed the Z part's new words (with V and b) to the neuron pass, held while active, in
+    feed : those words, a row (P lanes) at a time, out
     peek_en, peek_field, peek_data : the descriptor memory's field port
     mem : the memory ports, flipped
     """
@@ -81,6 +105,8 @@ class BucketPass(wiring.Component):
         super().__init__({
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(PassControl),
+            "fused": In(1),
+            "feed": Out(stream.Signature(feed_layout(lanes))),
             "peek_en": Out(1), "peek_field": Out(range(len(self.fields))), "peek_data": In(WORD),
             "mem": In(client_signature(c, Engine.BUCKETS, lanes=lanes)),
         })
@@ -92,7 +118,8 @@ class BucketPass(wiring.Component):
         sh = P.bit_length() - 1
         d, ctl, mem = self.layer, self.ctrl, self.mem
         Zb, Tb, Ab, Qb = lane_ports(mem.Z), lane_ports(mem.TRACE), lane_ports(mem.A), lane_ports(mem.QIN)
-        m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb]
+        Vb, B = lane_ports(mem.V), mem.B
+        m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb + Vb + [B]]
         coef_w = 5 if self.pow2 else F.COEF.width
         field_index = {name: n for n, (name, _) in enumerate(self.fields)}
         units = [BucketDecay(pow2=self.pow2) for _ in range(P)]
@@ -157,7 +184,14 @@ class BucketPass(wiring.Component):
             for p in range(P):
                 o, on = issue[p]
                 m.d.comb += [Zb[p].rd.addr.eq(bk_row * K + bk_k), Tb[p].rd.addr.eq(bk_row * K + bk_k),
-                             Zb[p].rd.en.eq(go & ~bk_trace & on), Tb[p].rd.en.eq(go & bk_trace & on)]
+                             Vb[p].rd.addr.eq(bk_row * K + bk_k),
+                             Zb[p].rd.en.eq(go & ~bk_trace & on), Tb[p].rd.en.eq(go & bk_trace & on),
+                             Vb[p].rd.en.eq(go & ~bk_trace & on & self.fused)]
+            if P <= K:
+                # fused: b of lane p (B is one memory) read in the row's clock k = p
+                lane_on = Array(on for _, on in issue)[bk_k[:sh]] if P > 1 else issue[0][1]
+                m.d.comb += [B.rd.addr.eq((bk_row << sh) + bk_k),
+                             B.rd.en.eq(go & ~bk_trace & self.fused & (bk_k < P) & lane_on)]
             for q in range(P):
                 addr = by_bank([o >> sh for o, _ in issue], s_bk, q)
                 on = by_bank([on for _, on in issue], s_bk, q)
@@ -200,7 +234,6 @@ class BucketPass(wiring.Component):
                 bu.i.payload.below.eq(Mux(rd_k == 0, below_first, prev_old)),
                 bu.i.payload.coef.eq(self.peek_data[:coef_w]),
                 bu.i.payload.first.eq(rd_k == 0),
-                bu.o.ready.eq(1),
             ]
             with m.If(ctl.active & advance_rd & rd_valid):
                 m.d.sync += prev_old.eq(old)
@@ -213,10 +246,34 @@ class BucketPass(wiring.Component):
                 with m.Else():
                     m.d.comb += [Ab[q].wr.addr.eq(addr), Ab[q].wr.data.eq(0), Ab[q].wr.en.eq(on)]
 
+        # ---- fused: each lane's V and b beside its word through the bucket-decay unit's three
+        # stages (the same advance), so the new Z meets them at the output --------------------
+        b_word = Signal(signed(F.B.width))
+        m.d.comb += b_word.eq(B.rd.data >> F.MASTER_SHIFT)
+        bu_advance = Signal()
+        m.d.comb += bu_advance.eq(~units[0].o.valid | units[0].o.ready)
+        tags = []
+        for p in range(P):
+            tag = Signal(dendrite_in_layout, name=f"tag{p}_in")
+            m.d.comb += [tag.v.eq(Vb[p].rd.data >> F.MASTER_SHIFT), tag.b.eq(Mux(rd_k == p, b_word, 0)),
+                         tag.add_b.eq(rd_k == p), tag.first.eq(rd_k == 0), tag.last.eq(rd_k == K - 1)]
+            for n in range(3):
+                nxt = Signal(dendrite_in_layout, name=f"tag{p}_s{n}")
+                with m.If(bu_advance):
+                    m.d.sync += nxt.eq(tag)
+                tag = nxt
+            tags.append(tag)
+        feeding = Signal()
+        m.d.comb += feeding.eq(self.fused & ~out_trace)
+        m.d.comb += self.feed.valid.eq(ctl.active & feeding & units[0].o.valid)
+        for p, bu in enumerate(units):
+            m.d.comb += [self.feed.payload[p].eq(tags[p]), self.feed.payload[p].z.eq(bu.o.payload),
+                         bu.o.ready.eq(~feeding | self.feed.ready)]
+
         # ---- write back: the new words of the row's units ---------------------------------
         written = lanes_of(out_row, out_trace, "out")
         _, _, _, out_last = part(out_trace)
-        with m.If(ctl.active & units[0].o.valid):
+        with m.If(ctl.active & units[0].o.valid & units[0].o.ready):
             for p, bu in enumerate(units):
                 on = written[p][1]
                 m.d.comb += [Zb[p].wr.addr.eq(out_row * K + out_k), Tb[p].wr.addr.eq(out_row * K + out_k),
@@ -244,10 +301,13 @@ class NeuronPass(wiring.Component):
     capacity : :class:`gammacore.regmap.Capacity`
     serial_encoder : the encoder on three shared multipliers (one neuron per 10 clocks)
     async_modes : with the pending-table updates of the asynchronous modes
+    lanes : P: a dendrite per lane, a row of P neurons per max(K, P) clocks (see the module)
 
     Attributes
     ----------
     layer : the current descriptor, in;  ctrl : :func:`neuron_pass_control`, flipped
+        (``fused``, taken with ``start``: the words come from ``feed``)
+    feed : the fused bucket pass's words, in
     spikes : spike packets to the router, out
     step : the step counter (the packets' step field), in
     prio : priority order (keys are spike counts), in
@@ -264,6 +324,7 @@ class NeuronPass(wiring.Component):
             "ctrl": In(neuron_pass_control(c.max_layer)),
             "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
             "step": In(32), "prio": In(1), "lfsr_next": In(16), "lfsr_advance": Out(1),
+            "feed": In(stream.Signature(feed_layout(lanes))),
             "mem": In(client_signature(c, Engine.NEURONS, None if async_modes else
                                        [n for n in ("V", "B", "Z", "X", "E", "D")], lanes=lanes)),
         })
@@ -310,15 +371,21 @@ class NeuronPass(wiring.Component):
         m.d.comb += advance_dn.eq(~dn_valid | des[0].i.ready)
         b_word = Signal(signed(F.B.width))
         m.d.comb += b_word.eq(B.rd.data >> F.MASTER_SHIFT)
+        # fused (ctl.fused with start, kept in ``fused``): the words come from the bucket pass
+        # (``feed``, its new Z with V and b) and this pass reads no V, Z or B
+        fused = Signal()
+        m.d.comb += self.feed.ready.eq(fused & des[0].i.ready)
         for p, de in enumerate(des):
+            own = Signal(dendrite_in_layout, name=f"own{p}")
             m.d.comb += [
                 de.relu.eq(d.relu),
-                de.i.valid.eq(dn_valid),
-                de.i.payload.v.eq(Mux(dn_rc < K, Vb[p].rd.data >> F.MASTER_SHIFT, 0)),
-                de.i.payload.z.eq(Zb[p].rd.data),
-                de.i.payload.b.eq(Mux(dn_rc == p, b_word, 0)),
-                de.i.payload.add_b.eq(dn_rc == p),
-                de.i.payload.first.eq(dn_rc == 0), de.i.payload.last.eq(dn_rc == G - 1),
+                own.v.eq(Mux(dn_rc < K, Vb[p].rd.data >> F.MASTER_SHIFT, 0)),
+                own.z.eq(Zb[p].rd.data),
+                own.b.eq(Mux(dn_rc == p, b_word, 0)),
+                own.add_b.eq(dn_rc == p),
+                own.first.eq(dn_rc == 0), own.last.eq(dn_rc == G - 1),
+                de.i.valid.eq(Mux(fused, self.feed.valid, dn_valid)),
+                de.i.payload.eq(Mux(fused, self.feed.payload[p], own)),
             ]
         # ---- the row's results, one neuron per clock into the shared encoder -------------
         xj = Signal(range(ML + 1))     # neuron at the encoder's input
@@ -358,7 +425,7 @@ class NeuronPass(wiring.Component):
 
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), dn_row.eq((d.n_base + ctl.lo) >> sh), dn_last.eq((d.n_base + ctl.hi - 1) >> sh),
-                         dn_more.eq(1), dn_valid.eq(0), u_lo.eq(d.n_base + ctl.lo), u_hi.eq(d.n_base + ctl.hi),
+                         dn_more.eq(~ctl.fused), fused.eq(ctl.fused), dn_valid.eq(0), u_lo.eq(d.n_base + ctl.lo), u_hi.eq(d.n_base + ctl.hi),
                          xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), ser_full.eq(0)]
 
         # ---- pending table: the word of the neuron at the encoder's output ----------------

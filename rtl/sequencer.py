@@ -10,7 +10,9 @@ the engine that owns the memories in each state (``owner``,
 A sync step, for each layer l = 0 .. n_layers-1 (``layer_index``): its events (layer 0:
 the host's, taken while idle; layer l > 0: the forward FIFO, ``FWD_EVENTS``), the bucket
 pass (``BUCKETS``), the neuron pass (``NEURONS``), then the next layer's descriptor
-(``LOAD``). The asynchronous modes run a first bucket and neuron pass per layer without
+(``LOAD``); with ``fused`` (the core's P <= K) the bucket pass feeds the neuron pass in one
+phase (``FUSED``, owner :attr:`Engine.FUSED <gammacore.rtl.net_memories.Engine>`), which
+ends when both are done. The asynchronous modes run a first bucket and neuron pass per layer without
 firing, then scan (``SCAN``) and fire (``NEURONS`` over one neuron, ``FIRE_ROUTE``) until
 nothing is pending, then decay d per layer (``DDECAY``); see
 :class:`~gammacore.rtl.net_core.NetCore`. ``learn`` runs the learning unit layer by layer
@@ -92,9 +94,9 @@ class Sequencer(wiring.Component):
     desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
     """
 
-    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1):
+    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1, fused=False):
         c = self.cap = capacity
-        self.learning, self.async_modes = learning, async_modes
+        self.learning, self.async_modes, self.fused = learning, async_modes, fused
         self.clear_depth = clear_depth(c, lanes)
         ports = {
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
@@ -106,7 +108,7 @@ class Sequencer(wiring.Component):
             "cycles": Out(32), "learn_cycles": Out(32), "steps": Out(32),
             "layer_index": Out(range(c.layers)), "layer": In(descriptor_layout(c.buckets)), "owner": Out(Engine),
             "desc": Out(descriptor_load(c.layers)),
-            "fanout": Out(FanOutControl), "buckets": Out(PassControl),
+            "fanout": Out(FanOutControl), "buckets": Out(PassControl), "fuse": Out(1),
             "neurons": Out(neuron_pass_control(c.max_layer)),
         }
         if async_modes:
@@ -128,7 +130,9 @@ class Sequencer(wiring.Component):
             sc = self.sched
             m.d.comb += [is_async.eq(self.mode != Mode.SYNC), sc.layer_index.eq(cur)]
         kind = Signal(Pass)
-        m.d.comb += npc.kind.eq(kind)
+        fused = Signal()                        # the neuron pass takes the bucket pass's words
+        b_done, n_done = Signal(), Signal()     # the fused bucket / neuron pass is done
+        m.d.comb += [npc.kind.eq(kind), self.fuse.eq(fused)]
         deliver = Signal()                      # forward events go straight into Z^1 (async)
         m.d.comb += fo.deliver.eq(deliver)
         ld_then = Signal(After)
@@ -144,13 +148,19 @@ class Sequencer(wiring.Component):
             m.next = "LOAD"
             return [ld_then.eq(then)]
 
-        def start_pass(k, first, last):
+        def start_pass(k, first, last, fuse=False):
             """Start the neuron pass of kind ``k`` over neurons [first, last)."""
-            m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last)]
-            return [kind.eq(k)] * A
+            m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last), npc.fused.eq(fuse)]
+            return [kind.eq(k)] * A + [fused.eq(fuse)]
 
-        def start_buckets():
+        def start_buckets(k=Pass.SYNC):
+            """Start the bucket pass; fused: with the neuron pass of kind ``k`` over the layer
+            fed by it (state FUSED, else BUCKETS)."""
             m.d.comb += bp.start.eq(1)
+            if self.fused:
+                m.next = "FUSED"
+                return [b_done.eq(0), n_done.eq(0)] + start_pass(k, 0, self.layer.n_out, fuse=True)
+            m.next = "BUCKETS"
             return []
 
         def drain_stray():
@@ -172,10 +182,10 @@ class Sequencer(wiring.Component):
                 with m.If((host.re | host.we) & fo.idle):
                     m.next = "MEM"
                 with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid):
-                    m.d.sync += start_buckets()
+                    first_kind = Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC) if A else Pass.SYNC
+                    m.d.sync += start_buckets(first_kind)
                     if A:
-                        m.d.sync += kind.eq(Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC))
-                    m.next = "BUCKETS"
+                        m.d.sync += kind.eq(first_kind)
                 if self.learning:
                     with m.Elif(self.learn & fo.idle & ~ds.busy):
                         m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
@@ -204,13 +214,24 @@ class Sequencer(wiring.Component):
                     m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
                     m.next = "NEURONS"
                 with m.Elif(fo.idle & self.fwd_empty & self.router_idle & ~fo.took):
-                    m.d.sync += start_buckets()
-                    m.next = "BUCKETS"
+                    m.d.sync += start_buckets(kind)
             with m.State("BUCKETS"):
                 m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
                 with m.If(bp.done):
                     m.d.sync += start_pass(kind, 0, self.layer.n_out)
                     m.next = "NEURONS"
+            if self.fused:
+                with m.State("FUSED"):
+                    # the bucket pass feeds the neuron pass (each memory to the one that uses
+                    # it, net_memories.FUSED_SPLIT); done when both are (the traces may end last)
+                    m.d.comb += [self.owner.eq(Engine.FUSED), self.busy.eq(1), bp.active.eq(1), npc.active.eq(1)]
+                    with m.If(bp.done):
+                        m.d.sync += b_done.eq(1)
+                    with m.If(npc.done):
+                        m.d.sync += n_done.eq(1)
+                    with m.If((bp.done | b_done) & (npc.done | n_done)):
+                        m.d.sync += fused.eq(0)
+                        m.next = "LAYER_END"
             with m.State("NEURONS"):
                 m.d.comb += [self.owner.eq(Engine.NEURONS), self.busy.eq(1), npc.active.eq(1)]
                 with m.If(npc.done):

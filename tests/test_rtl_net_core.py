@@ -56,14 +56,15 @@ def test_one_layer_learning_matches_golden(seed):
 
 def test_cycles_per_step_without_stalls():
     """Without idle clocks or back-pressure a one-layer step costs its event fan-out
-    E (N + 1), the bucket pass (N + I) K and the neuron pass N K, plus a few pipeline and
-    descriptor-load clocks (``CYCLES``, the core's working clocks)."""
+    E (N + 1) and the bucket pass (N + I) K, whose new Z words feed the dendrite and encoder
+    (no second pass over Z), plus a few pipeline and descriptor-load clocks (``CYCLES``,
+    the core's working clocks)."""
     n_in, n_out, K = 4, 5, 3
     case = one_layer(31, n_in, n_out, K, T=6, rate=0.5)
     obs = check(case, p_idle=0.0, p_pause=0.0)
     for c, step in zip(obs["cycles"], case["steps"]):
         E = len(step["events"])
-        ideal = (n_out + n_in) * K + n_out * K + E * (n_out + 1)
+        ideal = (n_out + n_in) * K + E * (n_out + 1)
         assert ideal <= c <= ideal + 24, (c, ideal, E)
 
 
@@ -157,6 +158,41 @@ def test_memory_ownership_table_and_violation_flag():
     assert seen == [0, 0, 1, 1, 0], seen
 
 
+def test_fused_phase_splits_the_memories_between_buckets_and_neurons():
+    """In the FUSED phase the bucket pass owns Z, TRACE, A, QIN, V and B, the neuron pass X,
+    E, D and the pending table (FUSED_SPLIT): each may use its own, and a port of the other's
+    raises the violation flag, as does any other engine's."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import FUSED_SPLIT, OWNERSHIP, Engine, NetMemories
+    assert set(FUSED_SPLIT) == set(OWNERSHIP) - {"W"}          # W: neither pass uses it
+    assert all(e in OWNERSHIP[name] for name, e in FUSED_SPLIT.items())
+    cap = R.Capacity(2, 6, 5, 15, 2, 3)
+    dut = NetMemories(cap)
+    seen = []
+    cl = dut.clients
+
+    async def bench(ctx):
+        for client in cl.values():
+            for port in client.signature.flatten(client):
+                if port[0][-1] == "en":
+                    ctx.set(port[2], 0)
+        ctx.set(dut.owner, Engine.FUSED)
+        for port in (cl[Engine.BUCKETS].Z.rd, cl[Engine.BUCKETS].V.rd, cl[Engine.BUCKETS].B.rd,
+                     cl[Engine.NEURONS].E.rd, cl[Engine.NEURONS].PEND.wr,     # their own: 0
+                     cl[Engine.NEURONS].Z.rd, cl[Engine.NEURONS].V.rd, cl[Engine.FANOUT].W.rd,
+                     cl[Engine.LEARN].X.rd):                                   # not theirs: 1
+            ctx.set(port.en, 1)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.violation))
+            ctx.set(port.en, 0)
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0] * 5 + [1] * 4, seen
+
+
 # ---- lanes: P MACs per clock in the fan-out, W and A banked by lane -----------------------
 
 def laned_sizes(rng, P, shape):
@@ -203,17 +239,18 @@ def test_laned_three_layers_match_golden(seed, lanes):
 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8])
 def test_laned_cycles_per_step_without_stalls(lanes):
-    """With P lanes an event's fan-out costs ceil(N / P) + 1 clocks, the bucket pass
-    (ceil(N / P) + ceil(I / P)) K (rows of P units, the layer's first unit in lane 0 here)
-    and the neuron pass ceil(N / P) max(K, P) (one shared encoder): a one-layer step costs
-    their sum plus the same few pipeline and descriptor clocks as with one lane."""
+    """With P lanes an event's fan-out costs ceil(N / P) + 1 clocks and the bucket pass
+    (ceil(N / P) + ceil(I / P)) K (rows of P units, the layer's first unit in lane 0 here);
+    with P <= K the bucket pass feeds the dendrites (fused, no second pass over Z), with
+    P > K a neuron pass of ceil(N / P) max(K, P) clocks follows (one shared encoder): a
+    one-layer step costs their sum plus a few pipeline and descriptor clocks."""
     n_in, n_out, K = 4, 9, 3
     case = one_layer(31, n_in, n_out, K, T=6, rate=0.8)
     obs = check(case, p_idle=0.0, p_pause=0.0, lanes=lanes)
     rows_n, rows_i = -(-n_out // lanes), -(-n_in // lanes)
     for c, step in zip(obs["cycles"], case["steps"]):
         E = len(step["events"])
-        ideal = (rows_n + rows_i) * K + rows_n * max(K, lanes) + E * (rows_n + 1)
+        ideal = (rows_n + rows_i) * K + (rows_n * max(K, lanes) if lanes > K else 0) + E * (rows_n + 1)
         assert ideal <= c <= ideal + 24, (c, ideal, E, lanes)
 
 
