@@ -423,10 +423,17 @@ class NeuronPass(wiring.Component):
                      self.spikes.valid.eq(en.o.valid & spike),
                      en.o.ready.eq(~spike | self.spikes.ready)]
 
+        # the rows come from the descriptor, which may load after ``start`` (a FIRE pass is
+        # started with the winner's layer load): they are set in the first active clock
+        init = Signal()
+        nj_lo = Signal(range(ML + 1))
         with m.If(ctl.start):
-            m.d.sync += [dn_c.eq(0), dn_row.eq((d.n_base + ctl.lo) >> sh), dn_last.eq((d.n_base + ctl.hi - 1) >> sh),
-                         dn_more.eq(~ctl.fused), fused.eq(ctl.fused), dn_valid.eq(0), u_lo.eq(d.n_base + ctl.lo), u_hi.eq(d.n_base + ctl.hi),
-                         xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), ser_full.eq(0)]
+            m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused), dn_valid.eq(0),
+                         nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), ser_full.eq(0)]
+        with m.Elif(ctl.active & init):
+            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq((d.n_base + nj_lo) >> sh),
+                         dn_last.eq((d.n_base + nj_hi - 1) >> sh), u_lo.eq(d.n_base + nj_lo),
+                         u_hi.eq(d.n_base + nj_hi)]
 
         # ---- pending table: the word of the neuron at the encoder's output ----------------
         p_old = Signal(pending_layout)
