@@ -37,8 +37,8 @@ def test_chip_cocotb_three_layers_learning(sim, tmp_path):
 
 @pytest.mark.parametrize("sim,lanes", [("icarus", 2), ("verilator", 4)])
 def test_chip_cocotb_laned(sim, lanes, tmp_path):
-    """A laned core (P MACs per clock in the fan-out) in Verilog: layers below, above and a
-    multiple of P, with learning."""
+    """A laned core in Verilog (P = 2: the fused bucket and neuron pass, P = 4 > K = 3: the
+    separate neuron pass): layers below, above and a multiple of P, with learning."""
     obs = run_case(sim, tmp_path, 303, (5, lanes * 2 + 1, lanes - 1, lanes * 2), 3, T=10, lanes=lanes)
     assert obs["learn_cycles"], "the case must exercise learning"
 
