@@ -35,10 +35,19 @@ class Dendrite(wiring.Component):
     i : stream of (v, z, b, first, last) words, K per neuron, in
     o : stream of (x, y) per neuron, out
     relu : ReLU readout if high, linear if low, in
+
+    Parameters
+    ----------
+    late_bias : honour ``add_b`` (b on a word after the first; the laned neuron pass); without
+        it b enters on the first word only and ``add_b`` is ignored
     """
     i: In(stream.Signature(dendrite_in_layout))
     o: Out(stream.Signature(dendrite_out_layout))
     relu: In(1)
+
+    def __init__(self, *, late_bias=True):
+        self.late_bias = late_bias
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -53,8 +62,8 @@ class Dendrite(wiring.Component):
         acc_next = Signal(signed(ACC_WIDTH))
         # the rounding's half (2**21) starts in the sum with the bias, so the last word needs no
         # rounding adder after the accumulation: floor((b 2**22 + 2**21 + sum) / 2**22)
-        m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod
-                                + Mux(s.add_b & ~s.first, s.b << F.Z.frac, 0))
+        late = Mux(s.add_b & ~s.first, s.b << F.Z.frac, 0) if self.late_bias else 0
+        m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod + late)
         x = saturate(m, acc_next >> F.V.frac, F.X, "x")
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v & s.last), self.o.payload.x.eq(x),

@@ -28,8 +28,10 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
 2. **buckets**: the bucket-decay unit updates the layer's Z words and its input traces.
 3. **neurons**: dendrite and encoder per neuron; spikes go to the router (``spikes``) as
    (source n_base + j, local j, q, step); layers without encoder emit nothing. When
-   P <= K (``lanes``) phases 2 and 3 are one (FUSED): the new Z words go from the
-   bucket-decay units straight into the dendrites, no second pass over Z.
+   P <= K (``lanes``) and the encoder is the parallel one, phases 2 and 3 are one (FUSED):
+   the new Z words go from the bucket-decay units straight into the dendrites, no second
+   pass over Z (with the serial encoder, the lean build, the passes stay apart: its 10
+   clocks per neuron bound the neuron pass anyway).
 
 **Asynchronous modes** (``mode``, :class:`gammacore.regmap.Mode`; the definition is
 :mod:`gammacore.golden.async_model`). The same units, other passes:
@@ -199,17 +201,19 @@ class NetCore(wiring.Component):
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
         A, P = self.async_modes, self.lanes
 
-        m.submodules.memories = mems = self.arrangement = NetMemories(
-            c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P)
         # the bucket pass feeds the dendrites (one pass per neuron) when a row's K words carry
-        # every lane's b (P <= K); else the neuron pass reads Z after the bucket pass
-        self.fused = P <= K
+        # every lane's b (P <= K); else the neuron pass reads Z after the bucket pass. Not with
+        # the serial encoder (the lean build): its 10 clocks per neuron bound the neuron pass,
+        # fusing would save only K of each neuron's K + 10 clocks for its logic
+        self.fused = P <= K and not self.serial_encoder
+        m.submodules.memories = mems = self.arrangement = NetMemories(
+            c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P)
-        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P)
+        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused)
         m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A,
-                                                              lanes=P)
+                                                      lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)
         m.d.comb += mems.owner.eq(seq.owner)
@@ -253,8 +257,9 @@ class NetCore(wiring.Component):
         m.d.comb += [bp.layer.eq(d), ds.peek_en.eq(bp.peek_en), ds.peek_field.eq(bp.peek_field),
                      bp.peek_data.eq(ds.peek_data)]
         wiring.connect(m, seq.buckets, bp.ctrl)
-        wiring.connect(m, bp.feed, npass.feed)
-        m.d.comb += bp.fused.eq(seq.fuse)
+        if self.fused:
+            wiring.connect(m, bp.feed, npass.feed)
+            m.d.comb += bp.fused.eq(seq.fuse)
         wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])
 
         m.d.comb += [npass.layer.eq(d), npass.step.eq(seq.steps)]

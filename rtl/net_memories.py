@@ -83,6 +83,9 @@ OWNERSHIP = {
 #: dendrites, with the V and b words it reads for them): memory -> the engine that owns it
 FUSED_SPLIT = {"Z": E.BUCKETS, "TRACE": E.BUCKETS, "A": E.BUCKETS, "QIN": E.BUCKETS, "V": E.BUCKETS,
                "B": E.BUCKETS, "X": E.NEURONS, "E": E.NEURONS, "D": E.NEURONS, "PEND": E.NEURONS}
+#: the ports an engine has only when the core fuses the bucket and neuron passes (without
+#: fusion the bucket pass reads no V and no b: :func:`engine_memories`)
+FUSED_ONLY = {E.BUCKETS: ("V", "B")}
 del E
 
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
@@ -199,6 +202,13 @@ def memory_shapes(cap, lanes=1):
             "A": (signed(F.ACC.width), -(-ML // lanes)), "QIN": (unsigned(F.Q.width), -(-ML // lanes)), "PEND": (pending_layout, NT)}
 
 
+def engine_memories(engine, fused=True, names=None):
+    """The memories ``engine`` has ports of (:data:`OWNERSHIP`; ``names``: only these; without
+    ``fused``: not those of :data:`FUSED_ONLY`)."""
+    return [n for n, users in OWNERSHIP.items() if engine in users and (names is None or n in names)
+            and (fused or n not in FUSED_ONLY.get(engine, ()))]
+
+
 def client_signature(cap, engine, memories=None, lanes=1):
     """The memory interface of ``engine``: per memory it uses (:data:`OWNERSHIP`), ``rd``
     (a :class:`ReadPort.Signature`) and/or ``wr`` (a :class:`WritePort.Signature`), as the
@@ -233,6 +243,8 @@ class NetMemories(wiring.Component):
         when ``learning`` is False and the platform is an iCE40 UltraPlus
     learning, async_modes : which engines exist (the learning unit; the pending table and scan)
     lanes : P, the memories of :data:`BANKED` in P banks each
+    fused : the core fuses the bucket and neuron passes (the FUSED phase; without it the
+        bucket pass has no V and B ports, :data:`FUSED_ONLY`)
 
     Attributes
     ----------
@@ -244,14 +256,16 @@ class NetMemories(wiring.Component):
         its P banks
     """
 
-    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1):
+    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1, fused=True):
         self.cap, self.spram, self.learning, self.async_modes = capacity, spram, learning, async_modes
+        self.fused = fused
         self.lanes = check_lanes(lanes)
         self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)
                         and e != Engine.FUSED]
         self.names = [n for n in OWNERSHIP if n != "PEND" or async_modes]
         super().__init__({"owner": wiring.In(Engine), "violation": Out(1)})
-        self.clients = {e: client_signature(capacity, e, self.names, lanes).create(path=(f"mem_{e.name.lower()}",))
+        self.clients = {e: client_signature(capacity, e, engine_memories(e, fused, self.names), lanes).create(
+                            path=(f"mem_{e.name.lower()}",))
                         for e in self.engines}
 
     def elaborate(self, platform):
@@ -317,7 +331,8 @@ class NetMemories(wiring.Component):
         # each port to its owner of the moment; read data to every reader
         foreign = []
         for n, p in units:
-            users = [(e, getattr(self.clients[e], n)) for e in self.engines if e in OWNERSHIP[n]]
+            users = [(e, getattr(self.clients[e], n)) for e in self.engines
+                     if n in engine_memories(e, self.fused, self.names)]
             if p is not None:
                 users = [(e, lane_ports(port)[p]) for e, port in users]
             r, w = rd[n, p], wr[n, p]

@@ -25,7 +25,8 @@ the row's clock p and added on that word), whose P results go one per clock (in 
 order, so the spikes keep the golden order) through one shared encoder, which a row's
 max(K, P) clocks never outrun, and out with the router's back-pressure.
 
-**Fused** (``fused`` / ``ctrl.fused``, when P <= K; the sequencer's FUSED phase): the
+**Fused** (``fused`` / ``ctrl.fused``, when P <= K and the core has the parallel encoder;
+``fusable`` builds it; the sequencer's FUSED phase): the
 bucket pass reads V and b with Z and its new Z words, with their V and b carried beside
 them through the bucket-decay unit's stages, go straight into the neuron pass's dendrites
 (``feed``): one pass per neuron, no second pass over Z. The asynchronous modes' later
@@ -35,7 +36,7 @@ Both are engines of the core: they work while ``ctrl.active`` (their phase), sta
 ``ctrl.start`` and raise ``ctrl.done`` in the clock of their last write. Their memory
 ports are those :data:`~gammacore.rtl.net_memories.OWNERSHIP` gives them.
 """
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,7 +47,7 @@ from .dendrite import Dendrite, dendrite_in_layout
 from .descriptors import WORD, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
-from .net_memories import Engine, check_lanes, client_signature, lane_ports, pending_layout
+from .net_memories import Engine, check_lanes, client_signature, engine_memories, lane_ports, pending_layout
 from .router import spike_layout
 
 __all__ = ["Pass", "BucketPass", "NeuronPass", "PassControl", "neuron_pass_control"]
@@ -87,29 +88,36 @@ class BucketPass(wiring.Component):
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (the coefficient fields carry shifts)
     lanes : P: a row of P units per clock and bucket (see the module)
+    fusable : with the fused form (P <= K; the ``fused`` and ``feed`` ports, V and B read
+        ports); without it the pass only updates Z and the traces
 
     Attributes
     ----------
     layer : the current descriptor, in;  ctrl : :data:`PassControl`, flipped
-    fused : feed the Z part's new words (with V and b) to the neuron pass, held while active, in
-    feed : those words, a row (P lanes) at a time, out
+    fused : (``fusable``) feed the Z part's new words (with V and b) to the neuron pass, held
+        while active, in
+    feed : (``fusable``) those words, a row (P lanes) at a time, out
     peek_en, peek_field, peek_data : the descriptor memory's field port
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, pow2=False, lanes=1):
+    def __init__(self, capacity, *, pow2=False, lanes=1, fusable=True):
         c = self.cap = capacity
         self.pow2 = pow2
         self.lanes = check_lanes(lanes)
+        if fusable and self.lanes > c.buckets:
+            raise ValueError(f"a fused bucket pass needs lanes <= buckets, got lanes {lanes}, buckets {c.buckets}")
+        self.fusable = fusable
         self.fields = layer_fields(c.buckets)
-        super().__init__({
+        ports = {
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(PassControl),
-            "fused": In(1),
-            "feed": Out(stream.Signature(feed_layout(lanes))),
             "peek_en": Out(1), "peek_field": Out(range(len(self.fields))), "peek_data": In(WORD),
-            "mem": In(client_signature(c, Engine.BUCKETS, lanes=lanes)),
-        })
+            "mem": In(client_signature(c, Engine.BUCKETS, engine_memories(Engine.BUCKETS, fusable), lanes=lanes)),
+        }
+        if fusable:
+            ports.update({"fused": In(1), "feed": Out(stream.Signature(feed_layout(lanes)))})
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -117,9 +125,10 @@ class BucketPass(wiring.Component):
         K, ML, P = c.buckets, c.max_layer, self.lanes
         sh = P.bit_length() - 1
         d, ctl, mem = self.layer, self.ctrl, self.mem
+        F_ = self.fusable
         Zb, Tb, Ab, Qb = lane_ports(mem.Z), lane_ports(mem.TRACE), lane_ports(mem.A), lane_ports(mem.QIN)
-        Vb, B = lane_ports(mem.V), mem.B
-        m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb + Vb + [B]]
+        Vb, B = (lane_ports(mem.V), mem.B) if F_ else ([], None)
+        m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb + Vb + [B] * F_]
         coef_w = 5 if self.pow2 else F.COEF.width
         field_index = {name: n for n, (name, _) in enumerate(self.fields)}
         units = [BucketDecay(pow2=self.pow2) for _ in range(P)]
@@ -141,7 +150,8 @@ class BucketPass(wiring.Component):
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
                 m.d.comb += o.eq(((row << sh) | p) - base)
-                out.append((o, (o >= 0) & (o < count)))
+                # one lane: rows are units, from the part's first to its last, all in it
+                out.append((o, (o >= 0) & (o < count) if P > 1 else Const(1)))
             return out
 
         bk_k = Signal(range(K))
@@ -184,10 +194,11 @@ class BucketPass(wiring.Component):
             for p in range(P):
                 o, on = issue[p]
                 m.d.comb += [Zb[p].rd.addr.eq(bk_row * K + bk_k), Tb[p].rd.addr.eq(bk_row * K + bk_k),
-                             Vb[p].rd.addr.eq(bk_row * K + bk_k),
-                             Zb[p].rd.en.eq(go & ~bk_trace & on), Tb[p].rd.en.eq(go & bk_trace & on),
-                             Vb[p].rd.en.eq(go & ~bk_trace & on & self.fused)]
-            if P <= K:
+                             Zb[p].rd.en.eq(go & ~bk_trace & on), Tb[p].rd.en.eq(go & bk_trace & on)]
+                if F_:
+                    m.d.comb += [Vb[p].rd.addr.eq(bk_row * K + bk_k),
+                                 Vb[p].rd.en.eq(go & ~bk_trace & on & self.fused)]
+            if F_:
                 # fused: b of lane p (B is one memory) read in the row's clock k = p
                 lane_on = Array(on for _, on in issue)[bk_k[:sh]] if P > 1 else issue[0][1]
                 m.d.comb += [B.rd.addr.eq((bk_row << sh) + bk_k),
@@ -248,27 +259,30 @@ class BucketPass(wiring.Component):
 
         # ---- fused: each lane's V and b beside its word through the bucket-decay unit's three
         # stages (the same advance), so the new Z meets them at the output --------------------
-        b_word = Signal(signed(F.B.width))
-        m.d.comb += b_word.eq(B.rd.data >> F.MASTER_SHIFT)
-        bu_advance = Signal()
-        m.d.comb += bu_advance.eq(~units[0].o.valid | units[0].o.ready)
-        tags = []
-        for p in range(P):
-            tag = Signal(dendrite_in_layout, name=f"tag{p}_in")
-            m.d.comb += [tag.v.eq(Vb[p].rd.data >> F.MASTER_SHIFT), tag.b.eq(Mux(rd_k == p, b_word, 0)),
-                         tag.add_b.eq(rd_k == p), tag.first.eq(rd_k == 0), tag.last.eq(rd_k == K - 1)]
-            for n in range(3):
-                nxt = Signal(dendrite_in_layout, name=f"tag{p}_s{n}")
-                with m.If(bu_advance):
-                    m.d.sync += nxt.eq(tag)
-                tag = nxt
-            tags.append(tag)
-        feeding = Signal()
-        m.d.comb += feeding.eq(self.fused & ~out_trace)
-        m.d.comb += self.feed.valid.eq(ctl.active & feeding & units[0].o.valid)
-        for p, bu in enumerate(units):
-            m.d.comb += [self.feed.payload[p].eq(tags[p]), self.feed.payload[p].z.eq(bu.o.payload),
-                         bu.o.ready.eq(~feeding | self.feed.ready)]
+        if F_:
+            b_word = Signal(signed(F.B.width))
+            m.d.comb += b_word.eq(B.rd.data >> F.MASTER_SHIFT)
+            bu_advance = Signal()
+            m.d.comb += bu_advance.eq(~units[0].o.valid | units[0].o.ready)
+            tags = []
+            for p in range(P):
+                tag = Signal(dendrite_in_layout, name=f"tag{p}_in")
+                m.d.comb += [tag.v.eq(Vb[p].rd.data >> F.MASTER_SHIFT), tag.b.eq(Mux(rd_k == p, b_word, 0)),
+                             tag.add_b.eq(rd_k == p), tag.first.eq(rd_k == 0), tag.last.eq(rd_k == K - 1)]
+                for n in range(3):
+                    nxt = Signal(dendrite_in_layout, name=f"tag{p}_s{n}")
+                    with m.If(bu_advance):
+                        m.d.sync += nxt.eq(tag)
+                    tag = nxt
+                tags.append(tag)
+            feeding = Signal()
+            m.d.comb += feeding.eq(self.fused & ~out_trace)
+            m.d.comb += self.feed.valid.eq(ctl.active & feeding & units[0].o.valid)
+            for p, bu in enumerate(units):
+                m.d.comb += [self.feed.payload[p].eq(tags[p]), self.feed.payload[p].z.eq(bu.o.payload),
+                             bu.o.ready.eq(~feeding | self.feed.ready)]
+        else:
+            m.d.comb += [bu.o.ready.eq(1) for bu in units]
 
         # ---- write back: the new words of the row's units ---------------------------------
         written = lanes_of(out_row, out_trace, "out")
@@ -302,12 +316,14 @@ class NeuronPass(wiring.Component):
     serial_encoder : the encoder on three shared multipliers (one neuron per 10 clocks)
     async_modes : with the pending-table updates of the asynchronous modes
     lanes : P: a dendrite per lane, a row of P neurons per max(K, P) clocks (see the module)
+    fusable : with the fused form (P <= K; the ``feed`` port); without it, and with one lane,
+        the dendrite's result goes straight into the encoder (no row register)
 
     Attributes
     ----------
     layer : the current descriptor, in;  ctrl : :func:`neuron_pass_control`, flipped
         (``fused``, taken with ``start``: the words come from ``feed``)
-    feed : the fused bucket pass's words, in
+    feed : (``fusable``) the fused bucket pass's words, in
     spikes : spike packets to the router, out
     step : the step counter (the packets' step field), in
     prio : priority order (keys are spike counts), in
@@ -315,19 +331,24 @@ class NeuronPass(wiring.Component):
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, serial_encoder=False, async_modes=True, lanes=1):
+    def __init__(self, capacity, *, serial_encoder=False, async_modes=True, lanes=1, fusable=True):
         c = self.cap = capacity
         self.serial_encoder, self.async_modes = serial_encoder, async_modes
         self.lanes = check_lanes(lanes)
-        super().__init__({
+        if fusable and self.lanes > c.buckets:
+            raise ValueError(f"a fused neuron pass needs lanes <= buckets, got lanes {lanes}, buckets {c.buckets}")
+        self.fusable = fusable
+        ports = {
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(neuron_pass_control(c.max_layer)),
             "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
             "step": In(32), "prio": In(1), "lfsr_next": In(16), "lfsr_advance": Out(1),
-            "feed": In(stream.Signature(feed_layout(lanes))),
             "mem": In(client_signature(c, Engine.NEURONS, None if async_modes else
                                        [n for n in ("V", "B", "Z", "X", "E", "D")], lanes=lanes)),
-        })
+        }
+        if fusable:
+            ports["feed"] = In(stream.Signature(feed_layout(lanes)))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -356,7 +377,7 @@ class NeuronPass(wiring.Component):
         U = self.cap.neurons + Pn
         Vb, Zb = lane_ports(V), lane_ports(Z)
         m.d.comb += [b.rd.en.eq(0) for b in Vb + Zb]
-        des = [Dendrite() for _ in range(Pn)]
+        des = [Dendrite(late_bias=Pn > 1) for _ in range(Pn)]
         for p, de in enumerate(des):
             m.submodules["dendrite" if Pn == 1 else f"dendrite{p}"] = de
         dn_c = Signal(range(G))
@@ -374,7 +395,8 @@ class NeuronPass(wiring.Component):
         # fused (ctl.fused with start, kept in ``fused``): the words come from the bucket pass
         # (``feed``, its new Z with V and b) and this pass reads no V, Z or B
         fused = Signal()
-        m.d.comb += self.feed.ready.eq(fused & des[0].i.ready)
+        if self.fusable:
+            m.d.comb += self.feed.ready.eq(fused & des[0].i.ready)
         for p, de in enumerate(des):
             own = Signal(dendrite_in_layout, name=f"own{p}")
             m.d.comb += [
@@ -384,29 +406,38 @@ class NeuronPass(wiring.Component):
                 own.b.eq(Mux(dn_rc == p, b_word, 0)),
                 own.add_b.eq(dn_rc == p),
                 own.first.eq(dn_rc == 0), own.last.eq(dn_rc == G - 1),
-                de.i.valid.eq(Mux(fused, self.feed.valid, dn_valid)),
-                de.i.payload.eq(Mux(fused, self.feed.payload[p], own)),
             ]
+            if self.fusable:
+                m.d.comb += [de.i.valid.eq(Mux(fused, self.feed.valid, dn_valid)),
+                             de.i.payload.eq(Mux(fused, self.feed.payload[p], own))]
+            else:
+                m.d.comb += [de.i.valid.eq(dn_valid), de.i.payload.eq(own)]
         # ---- the row's results, one neuron per clock into the shared encoder -------------
         xj = Signal(range(ML + 1))     # neuron at the encoder's input
         xlane = Signal(range(Pn))
         m.d.comb += xlane.eq((d.n_base + xj)[:sh] if Pn > 1 else 0)
-        ser_full = Signal()
-        ser_x = [Signal(signed(F.X.width), name=f"ser_x{p}") for p in range(Pn)]
-        ser_y = [Signal(signed(F.X.width), name=f"ser_y{p}") for p in range(Pn)]
         x_take = Signal()
         m.d.comb += x_take.eq(en.i.valid & en.i.ready)
-        row_end = Signal()
-        m.d.comb += row_end.eq((xlane == Pn - 1) | (xj == nj_hi - 1))
-        de_ready = Signal()
-        m.d.comb += de_ready.eq(~ser_full | (x_take & row_end))
-        m.d.comb += [de.o.ready.eq(de_ready) for de in des]
-        with m.If(des[0].o.valid & de_ready):
-            m.d.sync += ser_full.eq(1)
-            m.d.sync += [ser_x[p].eq(de.o.payload.x) for p, de in enumerate(des)]
-            m.d.sync += [ser_y[p].eq(de.o.payload.y) for p, de in enumerate(des)]
-        with m.Elif(x_take & row_end):
-            m.d.sync += ser_full.eq(0)
+        ser_full = Signal()
+        if Pn == 1 and not self.fusable:
+            # one lane, not fused: the dendrite's result straight into the encoder
+            ser_x, ser_y = [des[0].o.payload.x], [des[0].o.payload.y]
+            m.d.comb += [ser_full.eq(des[0].o.valid), des[0].o.ready.eq(en.i.ready)]
+        else:
+            # the row's results held in registers until the encoder has taken the row
+            ser_x = [Signal(signed(F.X.width), name=f"ser_x{p}") for p in range(Pn)]
+            ser_y = [Signal(signed(F.X.width), name=f"ser_y{p}") for p in range(Pn)]
+            row_end = Signal()
+            m.d.comb += row_end.eq((xlane == Pn - 1) | (xj == nj_hi - 1))
+            de_ready = Signal()
+            m.d.comb += de_ready.eq(~ser_full | (x_take & row_end))
+            m.d.comb += [de.o.ready.eq(de_ready) for de in des]
+            with m.If(des[0].o.valid & de_ready):
+                m.d.sync += ser_full.eq(1)
+                m.d.sync += [ser_x[p].eq(de.o.payload.x) for p, de in enumerate(des)]
+                m.d.sync += [ser_y[p].eq(de.o.payload.y) for p, de in enumerate(des)]
+            with m.Elif(x_take & row_end):
+                m.d.sync += ser_full.eq(0)
         xj_next = Signal(range(ML + 1))
         m.d.comb += xj_next.eq(Mux(x_take, xj + 1, xj))
         m.d.comb += [en.i.valid.eq(ser_full),
@@ -428,8 +459,10 @@ class NeuronPass(wiring.Component):
         init = Signal()
         nj_lo = Signal(range(ML + 1))
         with m.If(ctl.start):
-            m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused), dn_valid.eq(0),
-                         nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), ser_full.eq(0)]
+            m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
+                         nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi)]
+            if not (Pn == 1 and not self.fusable):
+                m.d.sync += ser_full.eq(0)
         with m.Elif(ctl.active & init):
             m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq((d.n_base + nj_lo) >> sh),
                          dn_last.eq((d.n_base + nj_hi - 1) >> sh), u_lo.eq(d.n_base + nj_lo),
@@ -464,7 +497,7 @@ class NeuronPass(wiring.Component):
                              Vb[p].rd.en.eq(go & (dn_c < K)), Zb[p].rd.en.eq(go & (dn_c < K))]
             b_unit = Signal(range(U + G))
             m.d.comb += b_unit.eq((dn_row << sh) + dn_c)
-            m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & (b_unit >= u_lo) & (b_unit < u_hi)),
+            m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & ((b_unit >= u_lo) & (b_unit < u_hi) if Pn > 1 else 1)),
                          E.rd.addr.eq(d.n_base + xj_next), D.rd.addr.eq(d.n_base + xj_next),
                          # only while a neuron is left: past the pass's last neuron the address
                          # may wrap onto the word the encoder is writing back

@@ -10,7 +10,7 @@ the engine that owns the memories in each state (``owner``,
 A sync step, for each layer l = 0 .. n_layers-1 (``layer_index``): its events (layer 0:
 the host's, taken while idle; layer l > 0: the forward FIFO, ``FWD_EVENTS``), the bucket
 pass (``BUCKETS``), the neuron pass (``NEURONS``), then the next layer's descriptor
-(``LOAD``); with ``fused`` (the core's P <= K) the bucket pass feeds the neuron pass in one
+(``LOAD``); with ``fused`` (the core's P <= K, parallel encoder) the bucket pass feeds the neuron pass in one
 phase (``FUSED``, owner :attr:`Engine.FUSED <gammacore.rtl.net_memories.Engine>`), which
 ends when both are done. The asynchronous modes run a first bucket and neuron pass per layer without
 firing, then scan (``SCAN``) and fire (``NEURONS`` over one neuron, ``FIRE_ROUTE``) until
