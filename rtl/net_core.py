@@ -132,6 +132,8 @@ class NetCore(wiring.Component):
 
     Attributes
     ----------
+    fused : the bucket pass feeds the neuron pass (P <= K and the parallel encoder; the
+        FUSED phase), else two passes
     events : host input events (source, q), in
     spikes : spike packets to the router, out;  fwd : the router's forward FIFO, in
     router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
@@ -171,6 +173,11 @@ class NetCore(wiring.Component):
             raise TypeError(f"async_modes must be a bool, not {async_modes!r}")
         self.async_modes = async_modes
         K = c.buckets
+        # the bucket pass feeds the dendrites (one pass per neuron) when a row's K words carry
+        # every lane's b (P <= K); else the neuron pass reads Z after the bucket pass. Not with
+        # the serial encoder (the lean build): its 10 clocks per neuron bound the neuron pass,
+        # fusing would save only K of each neuron's K + 10 clocks for its logic
+        self.fused = self.lanes <= K and not serial_encoder
         self.depth = c.region_depths()
         aw = _bits(max(self.depth.values()))
         super().__init__({
@@ -201,11 +208,6 @@ class NetCore(wiring.Component):
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
         A, P = self.async_modes, self.lanes
 
-        # the bucket pass feeds the dendrites (one pass per neuron) when a row's K words carry
-        # every lane's b (P <= K); else the neuron pass reads Z after the bucket pass. Not with
-        # the serial encoder (the lean build): its 10 clocks per neuron bound the neuron pass,
-        # fusing would save only K of each neuron's K + 10 clocks for its logic
-        self.fused = P <= K and not self.serial_encoder
         m.submodules.memories = mems = self.arrangement = NetMemories(
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)

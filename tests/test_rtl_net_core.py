@@ -341,3 +341,23 @@ def test_laned_memories_follow_the_ownership_table(lanes):
     sim.add_testbench(bench)
     sim.run()
     assert seen == [0, 0, 1, 0, 1], seen
+
+
+@pytest.mark.parametrize("lanes,serial,fused", [(1, False, True), (4, False, True), (8, False, False),
+                                                (1, True, False), (4, True, False)])
+def test_fusion_needs_lanes_up_to_k_and_the_parallel_encoder(lanes, serial, fused):
+    """The bucket and neuron passes are fused when P <= K and the encoder is the parallel one;
+    an unfused core's bucket pass has no V or B port and no feed, and a fused pass with
+    P > K is refused with the numbers named."""
+    from gammacore.rtl.neuron_pass import BucketPass, NeuronPass
+    from gammacore.rtl.net_core import NetCore
+    cap = R.Capacity(2, 8, 8, 64, 4, 4)
+    assert NetCore(cap, lanes=lanes, serial_encoder=serial).fused is fused
+    bp = BucketPass(cap, lanes=lanes, fusable=fused)
+    npass = NeuronPass(cap, lanes=lanes, fusable=fused)
+    members = set(bp.signature.members)
+    assert ({"feed", "fused"} <= members) is fused and ("feed" in npass.signature.members) is fused
+    assert {"V", "B"} <= set(bp.mem.signature.members) if fused else not {"V", "B"} & set(bp.mem.signature.members)
+    if lanes > cap.buckets:
+        with pytest.raises(ValueError, match="lanes 8, buckets 4"):
+            BucketPass(cap, lanes=lanes, fusable=True)
