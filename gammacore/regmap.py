@@ -264,6 +264,7 @@ class Mode(enum.IntEnum):
 class Status(enum.IntFlag):
     BUSY = 1                # a command is pending or running
     OUT_READY = 2           # the output FIFO holds a packet
+    SAMPLE = 4              # a sample is queued or running (SAMPLE_STATUS)
 
 
 #: descriptor field f of layer l is at DESC_BASE + l * DESC_STRIDE + f (write only); the
