@@ -215,6 +215,8 @@ class Reg(enum.IntEnum):
     TO_NEXT = 0x0026        # spikes forwarded to the next layer
     TO_HOST = 0x0027        # packets put in the output FIFO
     BUS_ERRORS = 0x0028     # refused bus requests
+    BUSY_CLOCKS = 0x0029    # clocks in which the network core was busy (a step, learn or clear), mod 2**32
+    CLOCKS = 0x002A         # clocks since reset, mod 2**32 (BUSY_CLOCKS / CLOCKS: the core's load)
     LINK_COUNTERS = 0x0030  # r: the UART link's counters, in the order of gammacore.rtl.link.COUNTERS
     # the sample sequencer (see "sample interface" below)
     SAMPLE_CTRL = 0x0040    # w: run a loaded slot (sample_command); refused (bus error, nothing run)
@@ -443,6 +445,7 @@ class ResultField(enum.IntEnum):
     LOSS_LO = 2        # loss sum (LOSS_SUM raw) bits 31..0
     LOSS_HI = 3        # bits 63..32
     SPIKES = 4         # output packets of the sample
+                       # (fields 5..7 read 0, so the results read as one block)
     SCORE = 8          # output j's score (SCORE raw, sign-extended to 64 bits): words SCORE + 2 j
                        # (bits 31..0) and SCORE + 2 j + 1 (bits 63..32)
 

@@ -120,6 +120,10 @@ class Chip(wiring.Component):
         busy = Signal()
         bus_errors = Signal(32)
         inner_err, outer_err = Signal(), Signal()       # a refused request: counted
+        busy_clocks, clocks = Signal(32), Signal(32)
+        m.d.sync += clocks.eq(clocks + 1)
+        with m.If(core.busy):
+            m.d.sync += busy_clocks.eq(busy_clocks + 1)
         m.d.sync += bus_errors.eq(bus_errors + inner_err + outer_err)
         m.d.comb += [core.n_layers.eq(n_layers), core.step.eq(pending[0]), core.learn.eq(pending[1]),
                      core.clear.eq(pending[2]), busy.eq(core.busy | (pending != 0)),
@@ -173,6 +177,7 @@ class Chip(wiring.Component):
             R.Reg.STEPS: core.steps, R.Reg.CYCLES: core.cycles, R.Reg.LEARN_CYCLES: core.learn_cycles,
             R.Reg.EVENTS_IN: core.events_in, R.Reg.REFUSED: core.refused, R.Reg.UNROUTED: router.unrouted,
             R.Reg.TO_NEXT: router.to_next, R.Reg.TO_HOST: router.to_host, R.Reg.BUS_ERRORS: bus_errors,
+            R.Reg.BUSY_CLOCKS: busy_clocks, R.Reg.CLOCKS: clocks,
         }
         for n in range(self.n_link):
             regs[R.Reg.LINK_COUNTERS + n] = self.link_counters[n]

@@ -217,7 +217,7 @@ class SampleUnit(wiring.Component):
                             with m.Case(R.ResultField.SPIKES):
                                 ack(data=res_spikes[r_slot[0]])
                             with m.Default():
-                                ack(err=1)
+                                ack(data=0)             # the words up to SCORE read 0 (one block read)
                 with m.Elif(h.re & (reg == R.Reg.SAMPLE_STATUS)):
                     ack(data=slot_busy)
                 with m.Elif(h.re & (reg == R.Reg.SAMPLE_DONE)):
