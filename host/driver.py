@@ -211,6 +211,9 @@ class Chip:
         refuse raises :class:`ChipError` naming the value, before anything is written."""
         if self.cfg is None:
             raise ChipError("no network loaded: call load() first")
+        if self.sample_words() == 0:
+            raise ChipError("this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples has "
+                            "one); run samples step by step (gammacore demo --host-errors)")
         try:
             words = R.sample_words(q, mask, label, n_in=self.cfg.layers[0].n_in, n_out=self.cfg.layers[-1].n_out,
                                    capacity=self.sample_words())

@@ -61,8 +61,10 @@ class Chip(wiring.Component):
     lanes : P, the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`; a power
         of two), readable at ``Reg.CAP_LANES``
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
-    sample_words : words of one slot of the sample sequencer's memory (``Reg.CAP_SAMPLE``;
-        :class:`~gammacore.rtl.sample_unit.SampleUnit`)
+    samples : with the sample sequencer (:class:`~gammacore.rtl.sample_unit.SampleUnit`: whole
+        samples on chip, the loss unit); without it ``Reg.CAP_SAMPLE`` reads 0 and its
+        registers and regions are refused (bus error)
+    sample_words : words of one slot of the sample sequencer's memory (``Reg.CAP_SAMPLE``)
 
     Attributes
     ----------
@@ -74,8 +76,8 @@ class Chip(wiring.Component):
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
                  serial_encoder=False, spram=None, async_modes=True, counters=True, lanes=1,
-                 sample_words=1024):
-        self.sample_words = sample_words
+                 samples=True, sample_words=1024):
+        self.samples, self.sample_words = samples, sample_words
         self.lanes = check_lanes(lanes)
         if not isinstance(capacity, R.Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
@@ -136,13 +138,18 @@ class Chip(wiring.Component):
         reg_bits = max(max(R.Reg), R.Reg.LINK_COUNTERS + self.n_link).bit_length()
         # the sample sequencer: its own addresses are served by it; the rest of the map by
         # the FSM below, on the inner bus that the sequencer and the host share
-        m.submodules.samples = su = SampleUnit(c, self.sample_words, learning=self.learning)
-        self.samples = su
-        bus = bus_signature.create(path=("inner",))
-        self._arbiter(m, su, bus, reg_bits, outer_err)
-        m.d.comb += [su.n_layers.eq(n_layers), su.configured.eq(core.configured), su.desc_we.eq(core.desc_we),
-                     su.desc_layer.eq(core.desc_layer), su.desc_field.eq(core.desc_field),
-                     su.desc_data.eq(core.desc_data), self.busy.eq(busy | su.active)]
+        sample_active = Signal()
+        if self.samples:
+            m.submodules.samples = su = SampleUnit(c, self.sample_words, learning=self.learning)
+            self.sample_unit = su
+            bus = bus_signature.create(path=("inner",))
+            self._arbiter(m, su, bus, reg_bits, outer_err)
+            m.d.comb += [su.n_layers.eq(n_layers), su.configured.eq(core.configured), su.desc_we.eq(core.desc_we),
+                         su.desc_layer.eq(core.desc_layer), su.desc_field.eq(core.desc_field),
+                         su.desc_data.eq(core.desc_data), sample_active.eq(su.active)]
+        else:
+            bus = self.bus
+        m.d.comb += self.busy.eq(busy | sample_active)
         addr = bus.addr
         reg_addr = addr[:reg_bits]
         is_reg = addr[reg_bits:] == 0
@@ -170,8 +177,8 @@ class Chip(wiring.Component):
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
             R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: ((R.CapFlag.POW2 * self.pow2) | (R.CapFlag.ASYNC * self.async_modes)
                                   | (R.CapFlag.LEARNING * self.learning) | (R.CapFlag.COUNTERS * self.counters)),
-            R.Reg.CAP_LANES: self.lanes, R.Reg.CAP_SAMPLE: self.sample_words,
-            R.Reg.STATUS: busy | (router.out.valid << 1) | (su.active << 2), R.Reg.N_LAYERS: n_layers,
+            R.Reg.CAP_LANES: self.lanes, R.Reg.CAP_SAMPLE: self.sample_words if self.samples else 0,
+            R.Reg.STATUS: busy | (router.out.valid << 1) | (sample_active << 2), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
             R.Reg.STEPS: core.steps, R.Reg.CYCLES: core.cycles, R.Reg.LEARN_CYCLES: core.learn_cycles,

@@ -32,7 +32,8 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         label = int(rng.integers(n_out))
         learn = bool(rng.random() < p_learn)
         want = run_sample(net, q, mask, label, learn)
-        samples.append({"words": R.sample_words(q, mask, label), "learn": learn, "want": want})
+        samples.append({"words": R.sample_words(q, mask, label), "learn": learn, "want": want, "q": q,
+                        "mask": mask, "label": label})
     final = {"W": np.concatenate([l.W_master.ravel() for l in net.layers]).tolist(),
              "V": np.concatenate([l.V_master.ravel() for l in net.layers]).tolist(),
              "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist()}

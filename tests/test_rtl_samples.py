@@ -147,3 +147,22 @@ def test_bad_samples_and_disturbing_requests_are_refused_and_change_nothing():
     want = run_sample(net, np.array([[1000, 0, 2000], [0, 3000, 0], [500, 0, 0]]), [0, 1, 1], 1, learn=True)
     assert obs["argmax"] == want["argmax"]
     assert obs["W"] == [int(v) for l in net.layers for v in l.W_master.ravel()]
+
+
+def test_a_chip_without_the_sample_sequencer_refuses_its_addresses():
+    case = make_sample_case(4, (2, 3), K=2, n_samples=1)
+    rng = np.random.default_rng(4)
+    seen = {}
+
+    async def bench(ctx, dut):
+        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.2, seed=4)
+        seen["cap"] = int(await host.request(R.Reg.CAP_SAMPLE))
+        await host.load(R.load_plan(case["cfg"], case["initial"], route_hidden_to_host=False))
+        seen["refused"] = [(await host.request(addr, data, allow_error=True))[0] for addr, data in [
+            (R.mem_addr(R.Region.SAMPLE, 0), case["samples"][0]["words"][0]),
+            (R.Reg.SAMPLE_CTRL, R.sample_command(0, True)), (R.Reg.SAMPLE_STATUS, None),
+            (R.result_addr(0, R.ResultField.STEPS, 3), None)]]
+        seen["errors"] = int(await host.request(R.Reg.BUS_ERRORS))
+
+    simulate(case, bench, 16, samples=False)
+    assert seen["cap"] == 0 and all(seen["refused"]) and seen["errors"] == 4
