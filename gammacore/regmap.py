@@ -240,7 +240,7 @@ class CapFlag(enum.IntFlag):
     LEARNING = 4            # the learning unit; without it (an inference-only build) Cmd.LEARN
                             # and every access to the ERR region are refused with a bus error
     COUNTERS = 8            # the statistics counters EVENTS_IN, REFUSED, UNROUTED, TO_NEXT,
-                            # TO_HOST and the link's counters; without them (a lean build) those
+                            # TO_HOST, BUSY_CLOCKS, CLOCKS and the link's counters; without them (a lean build) those
                             # registers read 0 (STEPS, CYCLES, LEARN_CYCLES, BUS_ERRORS always count)
 
 

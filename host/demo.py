@@ -111,6 +111,7 @@ def _load_counters(chip, start=None):
         return {"busy_clocks": busy, "clocks": clocks}
     d_busy = (busy - start["busy_clocks"]) & 0xFFFFFFFF
     d_clocks = (clocks - start["clocks"]) & 0xFFFFFFFF
+    # a lean build (no statistics counters) reads 0: no fraction
     return {"busy_clocks": d_busy, "clocks": d_clocks, "busy_fraction": d_busy / d_clocks if d_clocks else None}
 
 

@@ -39,7 +39,8 @@ __all__ = ["Chip", "STATISTICS", "OUT_LEVEL_LIMIT"]
 OUT_LEVEL_LIMIT = (1 << 16) - 1
 
 #: the counters a lean build (``counters=False``) leaves out; their registers read 0
-STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST)
+STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST, R.Reg.BUSY_CLOCKS,
+              R.Reg.CLOCKS)
 
 
 class Chip(wiring.Component):
