@@ -303,6 +303,10 @@ class SampleUnit(wiring.Component):
         sbase = Signal(range(R.SAMPLE_SLOTS * S))
         cbase = Signal(range(R.SAMPLE_SLOTS * C))
         m.d.comb += [run_rd.addr.eq(sbase + ptr), sc_rd.addr.eq(cbase + j)]
+        # the loss sum saturates (F.LOSS_SUM, as golden.sample)
+        sum_next, loss_next = Signal(F.LOSS_SUM.width + 1), Signal(F.LOSS_SUM.width)
+        m.d.comb += [sum_next.eq(loss_sum + lu.o.payload.loss),
+                     loss_next.eq(Mux(sum_next[-1], F.LOSS_SUM.max, sum_next[:-1]))]
         cmd_wait = lambda cmd: int(cmd | R.Cmd.WAIT)
         x_base = R.mem_addr(R.Region.X, 0)
         err_base = R.mem_addr(R.Region.ERR, 0)
@@ -391,7 +395,7 @@ class SampleUnit(wiring.Component):
                         m.d.comb += o.ready.eq(1)
                         m.d.sync += j.eq(j + 1)
                         with m.If(o.payload.last):
-                            m.d.sync += loss_sum.eq(loss_sum + o.payload.loss)
+                            m.d.sync += loss_sum.eq(loss_next)
                             m.next = "NEXT"
             with m.State("ERR_ACK"):
                 o = lu.o
@@ -399,7 +403,7 @@ class SampleUnit(wiring.Component):
                     m.d.comb += o.ready.eq(1)
                     m.d.sync += j.eq(j + 1)
                     with m.If(o.payload.last):
-                        m.d.sync += [loss_sum.eq(loss_sum + o.payload.loss), after.eq(2)]
+                        m.d.sync += [loss_sum.eq(loss_next), after.eq(2)]
                         write(R.Reg.CTRL, cmd_wait(R.Cmd.LEARN), "CMD_ACK")
                     with m.Else():
                         m.next = "ERR_OUT"
