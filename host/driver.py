@@ -223,7 +223,13 @@ class Chip:
         if slot in self._slots:
             self._finish(slot)
         self.link.write(R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words)
-        self.link.write(R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])
+        from .link import BusError
+        try:
+            self.link.write(R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])
+        except BusError as exc:
+            raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
+                            f"{len(mask)} steps, label {int(label)}, slot {slot}): its network, mode or build "
+                            f"does not take it ({exc})") from None
         self._tickets += 1
         ticket = {"n": self._tickets, "slot": slot, "result": None}
         self._slots[slot] = ticket
