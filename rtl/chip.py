@@ -17,6 +17,10 @@ acted on from its second clock (the address decode is registered) and acknowledg
 register the clock after (a register access takes three clocks). Output
 packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
 FIFO stalls the core.
+
+The sample sequencer (:mod:`gammacore.rtl.sample_unit`, with ``samples``) serves its own
+addresses (``Reg.SAMPLE_*``, the ``SAMPLE`` and ``RESULT`` regions) and shares the bus
+into the rest of the map with the host, one request at a time (``_arbiter``).
 """
 import operator
 from functools import reduce
@@ -350,53 +354,47 @@ class Chip(wiring.Component):
 
     def _arbiter(self, m, su, inner, reg_bits, refused):
         """The host's requests: the sample unit's addresses to it; the rest to the inner bus,
-        which the host and the sample unit share one request at a time. While a sample is
-        queued or running the host may only read registers there (not ``Reg.OUT``);
-        anything else is refused (``refused``: count it)."""
+        which the host and the sample unit share one request at a time (a request is granted
+        in its first clock when the bus is free: an idle chip answers as fast as without the
+        sample unit). While a sample is queued or running the host may only read registers
+        there (not ``Reg.OUT``); anything else is refused (``refused``: count it)."""
         host = self.bus
+        req = host.we | host.re
         is_su = is_sample_address(host.addr, reg_bits)
         reg_read = host.re & (host.addr[reg_bits:] == 0) & (host.addr[:reg_bits] != R.Reg.OUT)
+        refusing = Signal()
+        to_inner = req & ~is_su & (~su.active | reg_read) & ~refusing
+        refuse = req & ~is_su & su.active & ~reg_read
         owner = Signal(2)           # of the inner bus: 0 none, 1 the host, 2 the sample unit
-        host_wants = Signal()
         su_req = su.bus.we | su.bus.re
+        grant_su = (owner == 2) | ((owner == 0) & su_req)
+        grant_host = (owner == 1) | ((owner == 0) & ~su_req & to_inner)
         with m.If(owner == 0):
             with m.If(su_req):
                 m.d.sync += owner.eq(2)
-            with m.Elif(host_wants):
+            with m.Elif(to_inner):
                 m.d.sync += owner.eq(1)
-        with m.Elif(inner.ack):
+        with m.Elif(inner.ack | ((owner == 1) & ~req)):
             m.d.sync += owner.eq(0)
-        by_su, by_host = owner == 2, owner == 1
-        m.d.comb += [inner.addr.eq(Mux(by_su, su.bus.addr, host.addr)),
-                     inner.w_data.eq(Mux(by_su, su.bus.w_data, host.w_data)),
-                     inner.we.eq((by_su & su.bus.we) | (by_host & host_wants & host.we)),
-                     inner.re.eq((by_su & su.bus.re) | (by_host & host_wants & host.re)),
-                     su.bus.ack.eq(by_su & inner.ack), su.bus.err.eq(inner.err), su.bus.r_data.eq(inner.r_data)]
-        with m.FSM(name="arbiter"):
-            with m.State("IDLE"):
-                with m.If(host.we | host.re):
-                    with m.If(is_su):
-                        m.next = "SAMPLES"
-                    with m.Elif(~su.active | reg_read):
-                        m.next = "INNER"
-                    with m.Else():
-                        m.next = "REFUSE"
-            with m.State("SAMPLES"):
-                m.d.comb += [su.host.addr.eq(host.addr), su.host.w_data.eq(host.w_data), su.host.we.eq(host.we),
-                             su.host.re.eq(host.re), host.ack.eq(su.host.ack), host.err.eq(su.host.err),
-                             host.r_data.eq(su.host.r_data)]
-                with m.If(su.host.ack):
-                    m.d.comb += refused.eq(su.host.err)
-                    m.next = "IDLE"
-            with m.State("INNER"):
-                m.d.comb += host_wants.eq(host.we | host.re)
-                with m.If(by_host):
-                    m.d.comb += [host.ack.eq(inner.ack), host.err.eq(inner.err), host.r_data.eq(inner.r_data)]
-                    with m.If(inner.ack):
-                        m.next = "IDLE"
-            with m.State("REFUSE"):
-                m.d.comb += [host.ack.eq(1), host.err.eq(1), refused.eq(1)]
-                m.next = "IDLE"
+        m.d.comb += [inner.addr.eq(Mux(grant_su, su.bus.addr, host.addr)),
+                     inner.w_data.eq(Mux(grant_su, su.bus.w_data, host.w_data)),
+                     inner.we.eq((grant_su & su.bus.we) | (grant_host & host.we)),
+                     inner.re.eq((grant_su & su.bus.re) | (grant_host & host.re)),
+                     su.bus.ack.eq(grant_su & inner.ack), su.bus.err.eq(inner.err), su.bus.r_data.eq(inner.r_data),
+                     su.host.addr.eq(host.addr), su.host.w_data.eq(host.w_data),
+                     su.host.we.eq(host.we & is_su), su.host.re.eq(host.re & is_su)]
+        # a refusal is answered the clock after the request (a registered response)
+        with m.If(refuse & ~refusing):
+            m.d.sync += refusing.eq(1)
+        with m.Elif(refusing):
+            m.d.sync += refusing.eq(0)
+        with m.If(refusing):
+            m.d.comb += [host.ack.eq(1), host.err.eq(1), refused.eq(1)]
+        with m.Elif(is_su):
+            m.d.comb += [host.ack.eq(su.host.ack), host.err.eq(su.host.err), host.r_data.eq(su.host.r_data),
+                         refused.eq(su.host.ack & su.host.err)]
+        with m.Elif(grant_host):
+            m.d.comb += [host.ack.eq(inner.ack), host.err.eq(inner.err), host.r_data.eq(inner.r_data)]
 
     def _depth_of(self, m, region, core):
         depth = Signal(range(max(core.depth.values()) + 1), name="region_depth")

@@ -307,7 +307,9 @@ class SampleUnit(wiring.Component):
         sum_next, loss_next = Signal(F.LOSS_SUM.width + 1), Signal(F.LOSS_SUM.width)
         m.d.comb += [sum_next.eq(loss_sum + lu.o.payload.loss),
                      loss_next.eq(Mux(sum_next[-1], F.LOSS_SUM.max, sum_next[:-1]))]
-        cmd_wait = lambda cmd: int(cmd | R.Cmd.WAIT)
+        # commands without Cmd.WAIT, then STATUS polls: every request of the sequencer is short,
+        # so a host register read waits at most for one of them
+        cmd_wait = lambda cmd: int(cmd)
         x_base = R.mem_addr(R.Region.X, 0)
         err_base = R.mem_addr(R.Region.ERR, 0)
         with m.FSM(name="runner"):
