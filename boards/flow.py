@@ -82,7 +82,10 @@ def _soc(capacity, clk_freq, baud, pow2, options):
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
 #: (``lanes``: the network core's lanes P, a power of two; the others are bools)
-CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1}
+#: ``samples`` (the sample sequencer, rtl/sample_unit.py) is off for board builds until its
+#: fit on each board is measured; the simulated board (gammacore.host.session) has it
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1,
+                "samples": False}
 
 
 def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):

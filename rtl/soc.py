@@ -37,6 +37,7 @@ class SoC(wiring.Component):
     counters : with the statistics counters, the link's included (False: they read 0, see
         :class:`~gammacore.rtl.chip.Chip`)
     lanes : the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`)
+    samples : with the sample sequencer (see :class:`~gammacore.rtl.chip.Chip`)
 
     Attributes
     ----------
@@ -47,12 +48,12 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity, divisor=4, *, pow2=False, out_depth=256, learning=True,
-                 serial_encoder=False, async_modes=True, counters=True, lanes=1):
+                 serial_encoder=False, async_modes=True, counters=True, lanes=1, samples=True):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         self.capacity, self.divisor, self.pow2, self.out_depth = capacity, divisor, pow2, out_depth
         self.learning, self.serial_encoder, self.async_modes = learning, serial_encoder, async_modes
-        self.counters, self.lanes = counters, lanes
+        self.counters, self.lanes, self.samples = counters, lanes, samples
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(4)})
 
     def elaborate(self, platform):
@@ -61,7 +62,7 @@ class SoC(wiring.Component):
         m.submodules.chip = self.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
                                         n_link_counters=len(LINK_COUNTERS), learning=self.learning,
                                         serial_encoder=self.serial_encoder, async_modes=self.async_modes,
-                                        counters=self.counters, lanes=self.lanes)
+                                        counters=self.counters, lanes=self.lanes, samples=self.samples)
         wiring.connect(m, link.bus, chip.bus)
         for n, name in enumerate(LINK_COUNTERS):
             m.d.comb += chip.link_counters[n].eq(getattr(link, name))
