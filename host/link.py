@@ -3,7 +3,8 @@
 :class:`Link` keeps up to a window of commands in flight (:mod:`gammacore.protocol`, "The window
 and retries"): it learns the window, the link's receive buffer and the seq the link executes
 next from a PING before its first command, then sends commands back to back - at most
-``window`` of them and at most the receive buffer's bytes unanswered - and collects the
+``window`` of them, and after the oldest unanswered one at most the receive buffer's bytes
+(the frames that wait there while the link executes one) - and collects the
 responses in order. The link executes commands strictly in seq order:
 
 - a command whose response does not come in time (the command or the response was damaged or
@@ -242,8 +243,10 @@ class Link:
         n = len(frames)
         while base < n:
             # send what the window and the receive buffer allow (always one frame)
+            # (the receive buffer holds the frames that come while the link executes one: the
+            # frames after the oldest unanswered one)
             batch = []
-            in_flight = sum(len(fr.wire) for fr in frames[base:sent])
+            in_flight = sum(len(fr.wire) for fr in frames[base + 1:sent])
             while sent < n and sent - base < window:
                 fr = frames[sent]
                 if fr.wire is None:
@@ -256,9 +259,10 @@ class Link:
                         fr.seq = self._seq
                     fr.wire = fr.encode(fr.seq)
                     self._stats["commands"] += 1
-                if budget is not None and sent > base and in_flight + len(fr.wire) > budget:
-                    break
-                in_flight += len(fr.wire)
+                if sent > base:
+                    if budget is not None and in_flight + len(fr.wire) > budget:
+                        break
+                    in_flight += len(fr.wire)
                 batch.append(fr)
                 sent += 1
             if batch:
@@ -283,6 +287,9 @@ class Link:
             if resp.status == P.Status.SEQUENCE:
                 self._stats["sequence"] += 1
                 first = next((k for k in range(base, sent) if frames[k].seq == resp.done), None)
+                if first is None and 0 < (frames[base].seq - resp.done) % 256 < 128:
+                    self._stats["stale"] += 1   # a late answer: the link has executed frame base since
+                    continue
                 if first is None:
                     self._info = None       # out of step with the link: PING again next time
                     self._resync = True
