@@ -113,8 +113,9 @@ class Link:
 
     def stats(self):
         """Counts so far: commands sent, retries (frames sent again), bad frames and stale
-        responses dropped, SEQUENCE answers, round trips (exchanges whose last response the host
-        waited for; a pipeline is one, a stop-and-wait transfer one per frame)."""
+        responses dropped, SEQUENCE answers, round trips (frames sent with nothing in flight:
+        the host waited a whole round trip before each; a pipeline on a clean line is one, a
+        stop-and-wait transfer one per frame)."""
         return dict(self._stats)
 
     @property
@@ -238,7 +239,6 @@ class Link:
         else:
             window = self.window
             budget = self._info.rx_bytes if window > 1 else None
-        self._stats["round_trips"] += 1
         base = sent = 0
         n = len(frames)
         while base < n:
@@ -266,6 +266,8 @@ class Link:
                 batch.append(fr)
                 sent += 1
             if batch:
+                if sent - len(batch) == base:       # nothing was in flight: a new round trip
+                    self._stats["round_trips"] += 1
                 self._send(batch, False)
             oldest = frames[base]
             resp = self._next_response(oldest.deadline)

@@ -97,6 +97,37 @@ def test_unframe_rejects_bad_crc_and_runts():
         P.unframe(P.cobs_encode(b"\x01\x02") + b"\x00")
 
 
+def test_ping_info_word_round_trip():
+    for window in (1, 2, 4, 16):
+        for rx in (32, 512, 1024):
+            for nxt in (0, 1, 255):
+                info = P.ping_info(P.ping_info_word(window, rx, nxt))
+                assert info == P.PingInfo(P.VERSION, P.MAX_WORDS, window, rx, nxt)
+    assert P.ping_info(1 << 16 | 64) == P.PingInfo(1, 64, 1, 0, 0)      # a version 1 link
+    with pytest.raises(ValueError, match="window must be a power of two"):
+        P.ping_info_word(3, 512)
+    with pytest.raises(ValueError, match="next_seq"):
+        P.ping_info_word(4, 512, 256)
+
+
+def test_link_refuses_a_version_1_gateware():
+    class OldLink:
+        def __init__(self):
+            self.out = b""
+
+        def write(self, data):
+            for raw in data.split(b"\x00"):
+                if raw:
+                    seq = P.unframe(raw)[1]
+                    self.out += P.frame(P.encode_response(P.Opcode.PING, seq, P.Status.OK, 1, [1 << 16 | 64]))
+
+        def read(self, n):
+            chunk, self.out = self.out[:n], self.out[n:]
+            return chunk
+    with pytest.raises(LinkError, match="protocol version 1, this host 2"):
+        Link(OldLink(), timeout=0.01).ping()
+
+
 # --- Link against the reference gateware model ----------------------------------------------
 
 class Clock:
@@ -529,6 +560,7 @@ def test_window_of_one_is_stop_and_wait():
         assert link.window == 1
         assert link.read(0x10, 3 * P.MAX_WORDS) == list(range(3 * P.MAX_WORDS))
         assert link.stats()["retries"] == 0
+        assert link.stats()["round_trips"] == 1 + 3 + 3         # the PING, then one per frame
 
 
 def test_pipeline_errors_name_the_transfer():

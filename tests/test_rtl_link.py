@@ -435,3 +435,16 @@ def test_pin_level(seed):
 def test_bad_fifo_depth(depth):
     with pytest.raises(ValueError, match="rx_fifo_depth"):
         LinkCore(depth)
+
+
+@pytest.mark.parametrize("window", [0, 3, 32, True, 2.0])
+def test_bad_window(window):
+    with pytest.raises(ValueError, match="window must be a power of two in 1..16"):
+        LinkCore(window=window)
+
+
+def test_window_defaults():
+    """A windowed link buffers the window's frames (RX_BUFFER bytes) and PING names it; the
+    stop-and-wait engine keeps the former 32-byte FIFO."""
+    assert (LinkCore().window, LinkCore().rx_fifo_depth, LinkCore().rx_bytes) == (P.WINDOW, P.RX_BUFFER, P.RX_BUFFER)
+    assert (LinkCore(window=1).rx_fifo_depth, LinkCore(40, 1).rx_bytes) == (32, 32)
