@@ -7,8 +7,9 @@ Every address comes from :mod:`gammacore.regmap`.
 
 Transfers that do not wait for each other's results go out as one pipeline
 (:meth:`gammacore.host.link.Link.pipeline`: no round trip between them) when the link has one:
-a step's events, STEP and the output read; a learning pass's errors and LEARN; a load's writes
-and its read-back; the parameter read.
+a step's events, STEP and the output read; a learning pass's errors and LEARN (posted,
+:meth:`gammacore.host.link.Link.post`: the next step's transfers go out behind them without
+waiting); a load's writes and its read-back; the parameter read.
 
 Loading is verified: after writing a network, the driver reads every descriptor-derived
 memory word back and raises :class:`ChipError` naming the first difference, so the chip is
@@ -208,8 +209,14 @@ class Chip:
 
     def learn(self, err):
         """Online update from the output errors ``err`` (ERR raw)."""
-        self._pipeline([("write", R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err]),
-                        ("write", R.Reg.CTRL, [int(R.Cmd.LEARN) | R.Cmd.WAIT])])
+        ops = [("write", R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err]),
+               ("write", R.Reg.CTRL, [int(R.Cmd.LEARN) | R.Cmd.WAIT])]
+        if hasattr(self.link, "post") and not self.host_packets:
+            # nothing to wait for: the next transfer (the next step's) goes out behind these
+            # and collects their answers (a refused LEARN raises there, naming the posted write)
+            self.link.post(ops)
+            return
+        self._pipeline(ops)
         self._settle()
 
     def read_params(self):

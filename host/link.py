@@ -23,7 +23,9 @@ host did.
 :meth:`Link.write` and :meth:`Link.read` split long transfers into frames of
 :data:`gammacore.protocol.MAX_WORDS` words, pipelined. :meth:`Link.pipeline` runs a list of
 transfers the same way - the host never waits a round trip between them - and
-:meth:`Link.read_many` reads several address ranges in one pipeline (batched reads). If a
+:meth:`Link.read_many` reads several address ranges in one pipeline (batched reads);
+:meth:`Link.post` sends writes without waiting for them, their responses collected by the next
+transfer (or :meth:`Link.flush`). If a
 frame fails (bus error, retries exhausted) the exception says how many words of its transfer
 were transferred, so a caller never mistakes a partly done transfer for a done one; in a
 pipeline the frames sent after the failing one were executed too (the link does not know
@@ -107,6 +109,8 @@ class Link:
         self._rx = b""
         self._resync = True
         self._info = None               # PingInfo once synchronised
+        self._posted = []               # frames sent by post() whose responses are not in yet
+        self._unchecked = []            # frames of post() not checked yet (by the next exchange)
         self._stamp = 0
         self._stats = {"commands": 0, "retries": 0, "bad_frames": 0, "stale": 0, "sequence": 0,
                        "round_trips": 0}
@@ -146,11 +150,36 @@ class Link:
         Raises :class:`BusError` or :class:`LinkError` for the first transfer that failed
         (``index``), :class:`LinkTimeout` when a frame went unanswered after every retry.
         """
+        frames, results = self._frames(ops, "pipeline", ("write", "read"))
+        if not frames and not self._posted and not self._unchecked:
+            return results
+        posted, self._unchecked = self._unchecked, []
+        self._exchange(frames)
+        self._check(posted, [None] * (max((fr.index for fr in posted), default=-1) + 1), "posted ")
+        return self._check(frames, results)
+
+    def post(self, ops):
+        """Send writes without waiting for their responses: ``ops`` as :meth:`pipeline`'s,
+        writes only. The next :meth:`pipeline` (any transfer) or :meth:`flush` collects the
+        responses, in order before its own, and raises for a posted write that failed (the
+        exception's message says "posted", ``index`` is the write's in ``ops``). A step's
+        learning pass goes out this way with the next step's events behind it."""
+        frames, _ = self._frames(ops, "post", ("write",))
+        if frames:
+            self._unchecked += frames
+            self._exchange(frames, wait=False)
+
+    def flush(self):
+        """Collect the responses of every :meth:`post` ed write; raises for the first that failed."""
+        self.pipeline([])
+
+    def _frames(self, ops, what, kinds):
         frames, results = [], []
         for index, op in enumerate(ops):
-            if not isinstance(op, (tuple, list)) or len(op) not in (3, 4) or op[0] not in ("write", "read"):
-                raise ValueError(f"pipeline op {index} must be ('write', addr, words[, fixed]) or "
-                                 f"('read', addr, count[, fixed]), not {op!r}")
+            if not isinstance(op, (tuple, list)) or len(op) not in (3, 4) or op[0] not in kinds:
+                raise ValueError(f"{what} op {index} must be "
+                                 + " or ".join(f"('{k}', addr, {'words' if k == 'write' else 'count'}[, fixed])"
+                                               for k in kinds) + f", not {op!r}")
             kind, addr, arg = op[:3]
             fixed = bool(op[3]) if len(op) == 4 else False
             flags = P.Flags.FIXED if fixed else 0
@@ -174,29 +203,32 @@ class Link:
                     frames.append(_Frame(P.Opcode.READ, lambda seq, a=a, n=n, f=flags: P.read(seq, a, n, f),
                                          index, a, n, start, fixed))
                 results.append([])
-        if not frames:
-            return results
-        self._exchange(frames)
-        # the first failure in order (the frames after it were executed too)
+        return frames, results
+
+    @staticmethod
+    def _check(frames, results, posted=""):
+        """``results`` filled from the frames' responses; raises for the first failure in order
+        (the frames after it were executed too)."""
         for fr in frames:
-            resp, what = fr.response, f"{fr.opcode.name} of {fr.count} words at {fr.addr:#x}"
+            resp, what = fr.response, f"{posted}{fr.opcode.name} of {fr.count} words at {fr.addr:#x}"
             if resp.status == P.Status.BUS_ERROR:
                 bad = fr.addr if fr.fixed else fr.addr + resp.done
-                raise BusError(f"the chip refused {fr.opcode.name} word {resp.done} of {fr.count} at {fr.addr:#x}; "
-                               f"{fr.start + resp.done} words of the transfer were done",
+                raise BusError(f"the chip refused {posted}{fr.opcode.name} word {resp.done} of {fr.count} at "
+                               f"{fr.addr:#x}; {fr.start + resp.done} words of the transfer were done",
                                fr.start + resp.done, bad, fr.index)
             if resp.status != P.Status.OK or resp.done != fr.count:
                 raise LinkError(f"{what} answered {resp!r}", fr.start, fr.index)
             if fr.opcode == P.Opcode.READ:
                 if len(resp.words) != fr.count:
-                    raise LinkError(f"READ of {fr.count} words at {fr.addr:#x} answered {len(resp.words)} words",
-                                    fr.start, fr.index)
+                    raise LinkError(f"{what} answered {len(resp.words)} words", fr.start, fr.index)
                 results[fr.index] += resp.words
         return results
 
     def ping(self):
         """(protocol version, most words per frame) of the gateware; checks the version and
         learns the window (:attr:`window`), the receive buffer and the next seq."""
+        if self._posted:
+            self.flush()
         fr = _Frame(P.Opcode.PING, lambda seq: P.ping(seq))
         self._exchange([fr], ping=True)
         resp = fr.response
@@ -230,8 +262,10 @@ class Link:
             data += fr.wire
         self.transport.write(data)
 
-    def _exchange(self, frames, ping=False):
-        """Send ``frames`` (a window at a time) until each has its response (``.response``)."""
+    def _exchange(self, frames, ping=False, wait=True):
+        """Send ``frames`` (a window at a time) until each has its response (``.response``);
+        without ``wait``, until each is sent (the rest wait in ``_posted`` for the next
+        exchange, which takes them up first)."""
         if not ping and self._info is None:
             self.ping()
         if ping:
@@ -239,14 +273,23 @@ class Link:
         else:
             window = self.window
             budget = self._info.rx_bytes if window > 1 else None
-        base = sent = 0
+        carried = [] if ping else self._posted      # a PING is not sequenced: it needs no order
+        now = self.clock()
+        for fr in carried:              # their timeouts run from now, when the host waits
+            fr.deadline = max(fr.deadline, now + self.timeout)
+        frames = carried + list(frames)
+        base, sent = 0, len(carried)
+        if not ping:
+            self._posted = []
         n = len(frames)
-        while base < n:
+        while base < n and (wait or sent < n):
             # send what the window and the receive buffer allow (always one frame)
             # (the receive buffer holds the frames that come while the link executes one: the
             # frames after the oldest unanswered one)
             batch = []
             in_flight = sum(len(fr.wire) for fr in frames[base + 1:sent])
+            if not wait and sent == n:
+                break
             while sent < n and sent - base < window:
                 fr = frames[sent]
                 if fr.wire is None:
@@ -269,12 +312,15 @@ class Link:
                 if sent - len(batch) == base:       # nothing was in flight: a new round trip
                     self._stats["round_trips"] += 1
                 self._send(batch, False)
+            if not wait and sent == n:
+                break
             oldest = frames[base]
             resp = self._next_response(oldest.deadline)
             if resp is None:                    # the oldest timed out: go back to it
                 oldest.attempts += 1
                 if oldest.attempts > self.retries:
                     self._resync = True
+                    self._posted, self._unchecked = [], []
                     self._info = None if not ping else self._info   # synchronise again (PING)
                     raise LinkTimeout(f"no response to seq {oldest.seq} after {self.retries + 1} attempts "
                                       f"of {self.timeout} s; {oldest.start} words of the transfer were done",
@@ -295,6 +341,7 @@ class Link:
                 if first is None:
                     self._info = None       # out of step with the link: PING again next time
                     self._resync = True
+                    self._posted, self._unchecked = [], []
                     raise LinkError(f"the link expects seq {resp.done}, not one of this exchange's "
                                     f"({frames[base].seq}..{frames[sent - 1].seq})", frames[base].start,
                                     frames[base].index)
@@ -307,6 +354,8 @@ class Link:
             match.response = resp
             while base < n and frames[base].response is not None:
                 base += 1
+        if not wait:
+            self._posted = frames[base:]
 
     def _go_back(self, frames, first, sent):
         again = [fr for fr in frames[first:sent] if fr.response is None]

@@ -752,3 +752,49 @@ def test_host_link_through_verilated_board_pty():
             assert link.stats()["retries"] == 0
         finally:
             port.close()
+
+
+def test_posted_writes_go_out_without_a_round_trip():
+    """post() sends and returns; the next transfer collects the posted answers first (in the
+    same round trip as its own) and raises for a posted write that failed."""
+    rng = seeded(16)
+    target = Target({0x50})
+    t = WindowModelTransport(rng, target)
+    link = Link(t, timeout=0.05, clock=t.clock)
+    link.write(0x10, [1])
+    trips = link.stats()["round_trips"]
+    link.post([("write", 0x20, [2, 3]), ("write", FIFO, [4, 5], True)])
+    assert target.mem[0x21] == 3 and link.stats()["round_trips"] == trips + 1
+    assert link.read(0x20, 2) == [2, 3]
+    assert link.stats()["round_trips"] == trips + 1        # the read went out behind the posted writes
+    link.post([("write", 0x40, [6])])
+    link.post([("write", 0x4F, [7, 8, 9])])                # word 1 refused
+    with pytest.raises(BusError, match="posted WRITE word 1") as info:
+        link.read(0x40, 1)
+    assert (info.value.index, info.value.addr) == (0, 0x50)
+    link.post([("write", 0x60, [10])])
+    link.flush()
+    assert link.read(0x60, 1) == [10] and link.stats()["retries"] == 0
+    assert [d for op, a, d, _ in target.log if op == "w" and a == FIFO] == [4, 5]
+    with pytest.raises(ValueError, match="post op 0 must be \\('write'"):
+        link.post([("read", 0x10, 1)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_posted_writes_on_a_lossy_line(seed):
+    """Posts between pipelines through the lossy line: every command once, in order."""
+    rng = seeded(300 + seed)
+    target = Target(set())
+    transport = WindowModelTransport(rng, target, p_drop=0.04, p_dup=0.04, p_delay=0.06, p_garbage=0.04)
+    link = Link(transport, timeout=0.004, retries=40, clock=transport.clock)
+    expected, fifo = [], []
+    for k in range(30):
+        words = [int(w) for w in rng.integers(0, 1 << 16, int(rng.integers(1, 80)))]
+        link.post([("write", FIFO, words, True), ("write", 0x1000 + k, [k])])
+        expected += [("w", FIFO, w, False) for w in words] + [("w", 0x1000 + k, k, False)]
+        if rng.random() < 0.5:
+            assert link.read(0x1000 + k, 1) == [k]
+            expected.append(("r", 0x1000 + k, None, False))
+    link.flush()
+    assert target.log == expected, f"seed={300 + seed}"
+    assert link.stats()["retries"] > 0, f"seed={300 + seed}"
