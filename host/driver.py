@@ -5,6 +5,12 @@ Works over anything with the word-access API of :class:`gammacore.host.link.Link
 UART link to a real or simulated board, or a memory-mapped (PCIe-style) register window.
 Every address comes from :mod:`gammacore.regmap`.
 
+Transfers that do not wait for each other's results go out as one pipeline
+(:meth:`gammacore.host.link.Link.pipeline`: no round trip between them) when the link has one:
+a step's events, STEP and the output read; a learning pass's errors and LEARN (posted,
+:meth:`gammacore.host.link.Link.post`: the next step's transfers go out behind them without
+waiting); a load's writes and its read-back; the parameter read.
+
 Loading is verified: after writing a network, the driver reads every descriptor-derived
 memory word back and raises :class:`ChipError` naming the first difference, so the chip is
 never left half configured without the caller knowing.
@@ -37,6 +43,20 @@ class Chip:
         self._next_slot = 0
         self._tickets = 0
         self._max_layer = None      # for the results' layout (Reg.CAP_MAX_LAYER), learned once
+
+    def _pipeline(self, ops):
+        """Run ``ops`` (:meth:`gammacore.host.link.Link.pipeline`'s) in order, without a round
+        trip between them if the link pipelines (one after the other otherwise)."""
+        if hasattr(self.link, "pipeline"):
+            return self.link.pipeline(ops)
+        out = []
+        for kind, addr, arg, *fixed in ops:
+            if kind == "write":
+                self.link.write(addr, arg, *fixed)
+                out.append(None)
+            else:
+                out.append(self.link.read(addr, arg, *fixed))
+        return out
 
     # --- identity and counters ----------------------------------------------------------
     def identity(self):
@@ -92,15 +112,14 @@ class Chip:
         pow2 = ident["pow2_buckets"]
         self.wait_idle()
         plan = R.load_plan(cfg, layers, route_hidden_to_host=route_hidden_to_host, pow2=pow2, mode=mode, seed=seed)
-        for addr, words in plan:
-            self.link.write(addr, words)
+        self._pipeline([("write", addr, words) for addr, words in plan])
         self.cfg, self.descs = cfg, R.descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
         self.host_packets = route_hidden_to_host or cfg.layers[-1].encoder != "none"
         if verify:
-            for addr, words in plan:
-                if addr < R.MEM_BASE:
-                    continue      # registers and descriptors are write-only (N_LAYERS checked below)
-                got = self.link.read(addr, len(words))
+            # registers and descriptors are write-only (N_LAYERS checked below)
+            mem = [(addr, words) for addr, words in plan if addr >= R.MEM_BASE]
+            back = self._pipeline([("read", addr, len(words)) for addr, words in mem])
+            for (addr, words), got in zip(mem, back):
                 for n, (w, g) in enumerate(zip(words, got)):
                     if (int(w) & 0xFFFFFFFF) != int(g):
                         raise ChipError(f"configuration incomplete: word {addr + n:#08x} reads {int(g):#010x}, "
@@ -178,12 +197,18 @@ class Chip:
         chip of up to 2,048 neurons) and the output layer's x (raw)."""
         q = np.asarray(q, dtype=np.int64)
         events = [R.event_word(i, q[i]) for i in np.flatnonzero(q)]
-        if events:
-            self.link.write(R.Reg.EVENT, events, fixed=True)
-        self.command(R.Cmd.STEP)
+        ops = [("write", R.Reg.EVENT, events, True)] if events else []
+        ops.append(("write", R.Reg.CTRL, [int(R.Cmd.STEP) | R.Cmd.WAIT]))
         packets = []
-        self._settle(packets)
-        return packets, self.read_x(len(self.descs) - 1)
+        last = len(self.descs) - 1
+        if self.host_packets:
+            self._pipeline(ops)
+            self._settle(packets)
+            return packets, self.read_x(last)
+        # no packets for the host: the step is done when its WAIT write is answered
+        d = self.descs[last]
+        x = self._pipeline(ops + [("read", R.mem_addr(R.Region.X, d["n_base"]), d["n_out"])])[-1]
+        return packets, np.array([R.s32(w) for w in x], dtype=np.int64)
 
     def read_x(self, layer):
         d = self.descs[layer]
@@ -192,8 +217,14 @@ class Chip:
 
     def learn(self, err):
         """Online update from the output errors ``err`` (ERR raw)."""
-        self.link.write(R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err])
-        self.command(R.Cmd.LEARN)
+        ops = [("write", R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err]),
+               ("write", R.Reg.CTRL, [int(R.Cmd.LEARN) | R.Cmd.WAIT])]
+        if hasattr(self.link, "post") and not self.host_packets:
+            # nothing to wait for: the next transfer (the next step's) goes out behind these
+            # and collects their answers (a refused LEARN raises there, naming the posted write)
+            self.link.post(ops)
+            return
+        self._pipeline(ops)
         self._settle()
 
     # --- whole samples on the chip's sample sequencer ---------------------------------------
@@ -282,11 +313,11 @@ class Chip:
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""
         K = self.cfg.layers[0].K
-        out = []
+        ops = []
         for lc, d in zip(self.cfg.layers, self.descs):
-            rd = lambda region, base, n: np.array([R.s32(w) for w in self.link.read(R.mem_addr(region, base), n)],
-                                                  dtype=np.int64)
-            out.append({"W": rd(R.Region.W, d["w_base"], lc.n_in * lc.n_out).reshape(lc.n_out, lc.n_in),
-                        "V": rd(R.Region.V, d["n_base"] * K, lc.n_out * K).reshape(lc.n_out, K),
-                        "b": rd(R.Region.B, d["n_base"], lc.n_out)})
-        return out
+            ops += [("read", R.mem_addr(R.Region.W, d["w_base"]), lc.n_in * lc.n_out),
+                    ("read", R.mem_addr(R.Region.V, d["n_base"] * K), lc.n_out * K),
+                    ("read", R.mem_addr(R.Region.B, d["n_base"]), lc.n_out)]
+        words = iter(np.array([R.s32(w) for w in ws], dtype=np.int64) for ws in self._pipeline(ops))
+        return [{"W": next(words).reshape(lc.n_out, lc.n_in), "V": next(words).reshape(lc.n_out, K),
+                 "b": next(words)} for lc in self.cfg.layers]

@@ -161,7 +161,7 @@ def _mutant_link(old, new, name):
     mod.__package__ = "gammacore.rtl"
     sys.modules[mod.__name__] = mod
     exec(compile(src.replace(old, new), f"<link_core mutant {name}>", "exec"), mod.__dict__)
-    return lambda: mod.LinkCore(rx_fifo_depth=2)
+    return lambda: mod.LinkCore(rx_fifo_depth=2, window=1)
 
 
 def _failed_assertion(r):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gammacore import protocol as P
 from gammacore.boards.table import board
 from gammacore.sim.netlist import cell_models
 
@@ -147,7 +148,7 @@ def test_the_first_frame_after_power_up_is_answered():
         t = open_transport(sim.port)
         try:
             link = Link(t, timeout=5.0)
-            assert link.ping() == (1, 64)
+            assert link.ping() == (P.VERSION, P.MAX_WORDS)
             assert link.stats()["retries"] == 0, link.stats()
         finally:
             t.close()
