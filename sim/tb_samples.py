@@ -10,8 +10,6 @@ import json
 import os
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
 
 from gammacore import regmap as R
 from gammacore.sim.sample_case import run_samples
@@ -22,15 +20,7 @@ from gammacore.sim.tb_chip import BusTB
 async def samples_match_golden(dut):
     case = json.loads(open(os.environ["GAMMACORE_CASE"]).read())
     tb = BusTB(dut, case["seed"], float(os.environ.get("GAMMACORE_P_IDLE", "0.3")))
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    await FallingEdge(dut.clk)
-    for name in ("bus__addr", "bus__w_data", "bus__we", "bus__re"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await tb.next_cycle()
-    dut.rst.value = 0
-    await tb.next_cycle()
+    await tb.start()
     for addr, words in case["plan"]:
         await tb.write_block(addr, words)
 
