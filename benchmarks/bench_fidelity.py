@@ -4,7 +4,8 @@
 
 Both gradients are of sum_t L(t) for one sample with the spike code treated as identity
 (golden/bptt.py); reported as mean and min over samples, at the preset's initial weights
-and after the preset's float training (its schedule: coincidence 8 epochs, digits 10).
+and after the preset's float training (the task's preset schedule, golden.presets.schedule;
+its epochs and halvings are in the record).
 The output layer is exact (cosine 1).
 """
 import argparse
@@ -13,7 +14,7 @@ import numpy as np
 from _common import write
 
 from gammacore.golden.bptt import gradient_fidelity
-from gammacore.golden.presets import preset
+from gammacore.golden.presets import preset, schedule
 from gammacore.golden.tasks import make_task
 from gammacore.golden.train import train
 
@@ -27,8 +28,10 @@ def main():
     for name in ("coincidence", "digits"):
         task = make_task(name, seed=args.seed)
         cfg = preset(name, seed=args.seed)
-        stages = {"initial": cfg.init_params(), "trained": train(cfg, task, "float", seed=args.seed, progress=False)["params"]}
-        out[name] = {}
+        plan = schedule(name)
+        stages = {"initial": cfg.init_params(),
+                  "trained": train(cfg, task, "float", seed=args.seed, schedule=plan, progress=False)["params"]}
+        out[name] = {"schedule": {"epochs": plan.epochs, "phases": plan.phases}}
         for stage, params in stages.items():
             cos = np.array([gradient_fidelity(cfg, params, task.x_test[i], int(task.y_test[i]), task.m_test[i])
                             for i in range(args.samples)])

@@ -1,6 +1,7 @@
-"""Host link: efficiency and input events per second through the UART at 3 Mbaud.
+"""Host link: efficiency and input events per second through the UART at 3 Mbaud, and the
+window's effect on a training run on the simulated board.
 
-    .venv/bin/python benchmarks/bench_link.py
+    .venv/bin/python benchmarks/bench_link.py [--limit 20] [--epochs 1] [--no-demo]
 
 The whole :class:`gammacore.rtl.link.Link` (UART pins included) runs in amaranth.sim at a
 12 MHz clock with divisor 4 (3 Mbaud), with gateware UARTs on the host side of its pins and
@@ -10,14 +11,25 @@ gammacore.protocol, in two ways:
 
 - ``stop_and_wait``: the next command is sent when the previous response has arrived (what
   gammacore.host.link.Link does), with zero host turnaround - a real host adds its own;
-- ``pipelined``: commands back to back, the responses overlapping the next command.
+- ``pipelined``: commands back to back, the responses overlapping the next command (as
+  :class:`gammacore.host.link.Link` sends a window of them).
 
 Cycles are counted from the first start bit to the last response's delimiter. Figures:
 efficiency = payload bytes per second / (baud / 10) (the UART's byte rate, so 1.0 means
 every bit on the line is payload; ``efficiency_bound`` is payload / command wire bytes, the
 framing's own limit), events per second = words written per second. Every
 response is checked (OK, all words), and so is the bus log (every event written once, in order).
+
+``demo``: ``gammacore demo coincidence`` (``run_demo``: load, online training with a learning
+pass per loss step, test, read-back; ``--limit`` train and test samples, ``--epochs``) on the
+simulated board (the SoC's RTL in Verilator behind a pty, 4 clocks per UART bit), once with the
+host's window capped at 1 (stop and wait: every transfer waits for its response, as before the
+window) and once with the link's window; steps per second of the training and test loop, and
+the host's commands and round trips (an exchange whose last response it waited for) per step.
+Both runs must give the golden model's accuracy and weights.
 """
+import argparse
+
 import time
 
 import numpy as np
@@ -37,7 +49,7 @@ def measure(pipelined, rng):
     events = [[R.event_word(int(s), int(q)) for s, q in zip(rng.integers(0, 256, P.MAX_WORDS),
                                                               rng.integers(1, 1 << 16, P.MAX_WORDS))]
               for _ in range(FRAMES)]
-    wires = [P.write(k + 1, R.Reg.EVENT, words, P.Flags.FIXED) for k, words in enumerate(events)]
+    wires = [P.write(k, R.Reg.EVENT, words, P.Flags.FIXED) for k, words in enumerate(events)]
     dut = PinHarness(DIVISOR)
     responses, ends, written = [], [], []
     clock = [0]
@@ -86,7 +98,7 @@ def measure(pipelined, rng):
     sim.run()
     wall = time.perf_counter() - t0
     for k, resp in enumerate(responses):
-        assert (resp.seq, resp.status, resp.done) == (k + 1, P.Status.OK, P.MAX_WORDS), resp
+        assert (resp.seq, resp.status, resp.done) == (k, P.Status.OK, P.MAX_WORDS), resp
     assert written == [(R.Reg.EVENT, w) for words in events for w in words]
     cycles = ends[-1]
     payload = 4 * P.MAX_WORDS * FRAMES
@@ -103,14 +115,51 @@ def measure(pipelined, rng):
     }
 
 
+def demo(window, limit, epochs):
+    """run_demo on the simulated board with the host's window capped at ``window``."""
+    from gammacore.host.demo import run_demo
+    from gammacore.host.driver import Chip
+    from gammacore.host.link import Link
+    from gammacore.host.session import simulated_board
+    from gammacore.host.transport import open_transport
+    with simulated_board(log=lambda msg: print(msg)) as board:
+        transport = open_transport(board.port)
+        try:
+            link = Link(transport, timeout=2.0, window=window)
+            rep = run_demo(Chip(link), "coincidence", epochs, limit, progress=False, log=lambda *a: None)
+        finally:
+            transport.close()
+    assert rep["accuracy_equal"] and rep["weights_equal"], "the chip differs from the golden model"
+    stats = link.stats()
+    return {
+        "window": link.window, "steps": rep["steps"], "steps_per_second": rep["steps_per_second"],
+        "chip_wall_seconds": rep["chip_wall_seconds"], "load_seconds": rep["load_seconds"],
+        "commands_per_step": stats["commands"] / rep["steps"],
+        "round_trips_per_step": stats["round_trips"] / rep["steps"], "link": stats,
+        "chip_test_accuracy": rep["chip_test_accuracy"], "accuracy_equal": rep["accuracy_equal"],
+        "weights_equal": rep["weights_equal"], "board": board.stats,
+    }
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=int, default=20, help="demo: train and test samples (default 20)")
+    ap.add_argument("--epochs", type=int, default=1, help="demo: training epochs (default 1)")
+    ap.add_argument("--no-demo", action="store_true", help="only the link-level figures")
+    args = ap.parse_args()
     rng = np.random.default_rng(0)
     results = {
         "clock_hz": CLOCK_HZ, "divisor": DIVISOR, "baud": CLOCK_HZ // DIVISOR,
-        "words_per_frame": P.MAX_WORDS,
+        "words_per_frame": P.MAX_WORDS, "window": P.WINDOW, "rx_buffer": P.RX_BUFFER,
         "stop_and_wait": measure(False, rng),
         "pipelined": measure(True, rng),
     }
+    if not args.no_demo:
+        results["demo"] = {"task": "coincidence", "limit": args.limit, "epochs": args.epochs,
+                           "stop_and_wait": demo(1, args.limit, args.epochs),
+                           "windowed": demo(None, args.limit, args.epochs)}
+        sw, wd = results["demo"]["stop_and_wait"], results["demo"]["windowed"]
+        results["demo"]["speedup"] = wd["steps_per_second"] / sw["steps_per_second"]
     write("link", results)
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..protocol import UART_BAUD, UART_TOLERANCE
+from ..protocol import UART_BAUD, UART_TOLERANCE, WINDOW
 from .probe import accumulator_probe, chip_probe, layer_probe
 from .table import Size
 from .top import BoardTop
@@ -75,17 +75,20 @@ def uart_divisor(clk_freq, baud):
     return divisor, rate
 
 
-def _soc(capacity, clk_freq, baud, pow2, options):
+def _soc(capacity, clk_freq, baud, pow2, options, link_window):
     from ..rtl.soc import SoC
-    return SoC(capacity, divisor=uart_divisor(clk_freq, baud)[0], pow2=pow2, **options)
+    return SoC(capacity, divisor=uart_divisor(clk_freq, baud)[0], pow2=pow2, link_window=link_window, **options)
 
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
 #: (``lanes``: the network core's lanes P, a power of two; the others are bools)
-CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1}
+#: ``samples`` (the sample sequencer, rtl/sample_unit.py) is off for board builds until its
+#: fit on each board is measured; the simulated board (gammacore.host.session) has it
+CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1,
+                "samples": False}
 
 
-def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
+def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None, link_window=WINDOW):
     """``design(clk_freq) -> Component`` for :class:`BoardTop`.
 
     "soc" is the chip with its UART (at ``baud``, within :data:`~gammacore.protocol.UART_TOLERANCE`
@@ -96,7 +99,8 @@ def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
     each of these three behind a scan chain (:mod:`gammacore.boards.probe`). ``pow2``
     selects power-of-two bucket rates (the bucket pass shifts instead of multiplying).
     ``options`` (:data:`CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``, ``lanes``) are passed to the
-    chip of the soc and probe-chip designs.
+    chip of the soc and probe-chip designs; ``link_window`` is the soc's link window
+    (:class:`~gammacore.rtl.link_core.LinkCore`, the board's ``link_window``).
     """
     if not isinstance(size, Size):
         raise TypeError(f"size must be a boards.Size, not {size!r}")
@@ -117,7 +121,7 @@ def make_design(name, size, *, baud=UART_BAUD, pow2=False, options=None):
     if name == "probe-chip":
         return lambda clk_freq: chip_probe(size.capacity(), pow2=pow2, **options)
     if name == "soc":
-        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2, options)
+        return lambda clk_freq: _soc(size.capacity(), clk_freq, baud, pow2, options, link_window)
     raise ValueError(f"unknown design {name!r}; expected one of {', '.join(DESIGNS)}")
 
 
@@ -288,7 +292,8 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
 
     progress("elaborate")
     t0 = time.monotonic()
-    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2, options=options), clock)
+    top = BoardTop(board, make_design(design, size, baud=baud, pow2=pow2, options=options,
+                                      link_window=board.link_window), clock)
     platform = board.platform()
     overrides = {"synth_opts": ICE40_SYNTH_OPTS} if board.family == "ice40" else {}
     platform.build(top, name=NAME, build_dir=str(out), do_build=False, **overrides).extract(str(out))

@@ -18,6 +18,8 @@ defaults (20 and 25 MHz) gave divisors 7 (-5.4 %) and 8 (+4.2 %): no UART tolera
 """
 from dataclasses import dataclass, field
 
+from ..protocol import WINDOW
+
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import (ULX3S_12F_Platform, ULX3S_25F_Platform, ULX3S_45F_Platform,
                                    ULX3S_85F_Platform)
@@ -71,6 +73,9 @@ class Board:
         (:data:`gammacore.boards.flow.CHIP_OPTIONS`: ``learning``, ``serial_encoder``, ``async_modes``, ``counters``)
     nextpnr_args : device and package options of nextpnr
     programmer : openFPGALoader board name
+    link_window : commands in flight on the soc build's host link (a power of two,
+        :class:`gammacore.rtl.link_core.LinkCore`); the iCEBreaker's is 1 (stop and wait): the
+        window's replay cache (W = 4) takes about 400 more logic cells than its 52 free ones
     """
     name: str
     platform: type
@@ -82,6 +87,7 @@ class Board:
     nextpnr_args: tuple = field(default=())
     programmer: str = ""
     options: dict = field(default_factory=dict)
+    link_window: int = WINDOW
 
     @property
     def host_baud(self):
@@ -112,7 +118,8 @@ BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
           core_clock=21e6, size=Size(2, 16, 16, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
-          options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False}),
+          options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False},
+          link_window=1),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK),

@@ -30,34 +30,63 @@ Decoded response frame::
 
 ``seq`` echoes the command. ``done`` is the number of words transferred: ``count`` when the
 status is OK, the index of the failing word for ``BUS_ERROR`` (words before it were
-transferred), 0 for the other errors, 1 for PING. ``words`` are the ``done`` words read
-(READ), the one info word ``VERSION << 16 | MAX_WORDS`` (PING), none for WRITE. Statuses:
-:class:`Status`; BAD_OPCODE, BAD_LENGTH (length not matching opcode and count, count outside
-1..MAX_WORDS, frame over :data:`MAX_COMMAND_LEN`) and BAD_FLAGS change nothing.
+transferred), the seq the link expects next for ``SEQUENCE``, 0 for the other errors, 1 for
+PING. ``words`` are the ``done`` words read (READ), the one info word (PING, see
+:func:`ping_info`: version, window, receive buffer, next seq, MAX_WORDS), none for WRITE.
+Statuses: :class:`Status`; BAD_OPCODE, BAD_LENGTH (length not matching opcode and count,
+count outside 1..MAX_WORDS, frame over :data:`MAX_COMMAND_LEN`), BAD_FLAGS and SEQUENCE
+change nothing.
 
 A frame with a bad CRC, or shorter than 4 bytes, is not answered (it cannot be trusted to
 name its seq): the host times out and sends it again.
 
-Retries
--------
-The link remembers the last command it executed (opcode, seq, length, CRC) and its response.
-A command identical to it is not executed again: the stored response is sent again. So a
-host may retry any command, a WRITE to a FIFO port included, whose response it did not get,
-without the chip executing it twice - provided it uses a new ``seq`` for each new command
-(consecutive commands never share a ``seq``). :class:`gammacore.host.link.Link` does this.
+The window and retries
+----------------------
+A link has a *window* of ``W`` commands (PING's info word names it, and the bytes of its
+receive buffer). The host may send up to ``W`` commands, and up to the receive buffer's bytes,
+before the first of them is answered; the link executes commands strictly in seq order and
+answers them in that order.
+
+``W > 1`` (:data:`WINDOW`, the default build): the link keeps ``next``, the seq it executes
+next, and the responses of the last ``W`` commands it executed (slot ``seq % W``), each with
+its command's opcode, length and CRC. A command (any opcode but PING) whose
+
+- seq is ``next`` is executed (an answered error included), its response stored, ``next``
+  incremented;
+- seq is one of the ``W`` before ``next`` and whose opcode, length and CRC equal the stored
+  ones, is answered with the stored response and not executed again (a retry);
+- seq is anything else is answered ``SEQUENCE`` with ``done = next`` and not executed: a
+  command before it was lost, the host goes back to ``next`` and sends again from there
+  (go-back-N).
+
+PING is always answered, never stored and changes nothing; its info word carries ``next``, so
+a host starts its seqs there. So a retry of any command in the window, a WRITE to a FIFO port
+included, is answered from the cache and never executed twice, and no command runs before
+one sent earlier. :class:`gammacore.host.link.Link` does all this.
+
+``W = 1`` (a build without room for the window, the iCEBreaker's): the link remembers only the
+last command it executed (opcode, seq, length, CRC) and its response; a command identical to
+it is answered with the stored response, any other is executed (PING included). The host
+sends one command at a time, with a new seq for each new command.
 """
 import struct
 
 from amaranth.lib import enum
 
 __all__ = ["VERSION", "UART_BAUD", "UART_TOLERANCE", "MAX_WORDS", "ADDR_BITS", "HEADER_LEN", "CRC_LEN", "Opcode", "Status",
-           "Flags", "RESPONSE", "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
+           "Flags", "WINDOW", "RX_BUFFER", "PingInfo", "ping_info_word", "RESPONSE", "MAX_COMMAND_LEN", "MAX_RESPONSE_LEN", "MAX_ENCODED_LEN", "ProtocolError",
            "crc16", "cobs_encode", "cobs_decode", "frame", "unframe",
            "encode_command", "decode_command", "encode_response", "decode_response",
            "ping", "write", "read", "Response", "ping_info", "max_encoded_len"]
 
 #: protocol version, returned by PING
-VERSION = 1
+VERSION = 2
+#: commands in flight of the default build's link (its replay cache has a slot for each: the
+#: response memory is 4 x MAX_WORDS words, the two block RAMs a 64-word one takes anyway)
+WINDOW = 4
+#: bytes of the default build's receive buffer (one iCE40 block RAM, 512 x 8): a window of
+#: frames waits there while the chip is busy; the host keeps at most this many bytes in flight
+RX_BUFFER = 512
 #: most words in one WRITE or READ
 MAX_WORDS = 64
 #: the UART rate of the link: the host's default (every host command opens its port at this
@@ -92,6 +121,7 @@ class Status(enum.IntEnum, shape=8):
     BAD_LENGTH = 2      # frame length does not match the opcode and count, count out of range
     BAD_FLAGS = 3       # reserved flag bits set
     BUS_ERROR = 4       # the bus refused word ``done``; words before it were transferred
+    SEQUENCE = 5        # seq neither the next one nor a retry in the window; ``done`` = next seq
 
 
 class Flags(enum.IntFlag, shape=8):
@@ -290,6 +320,38 @@ def decode_response(data):
     return Response(opcode, data[1], status, data[3], list(struct.unpack(f">{n}I", data[4:])))
 
 
+class PingInfo:
+    """What a PING's info word says: ``version``, ``max_words``, ``window`` (commands in
+    flight), ``rx_bytes`` (receive buffer: bytes in flight), ``next_seq`` (the seq the link
+    executes next; 0 and meaningless for a window of 1)."""
+
+    def __init__(self, version, max_words, window, rx_bytes, next_seq):
+        self.version, self.max_words, self.window = version, max_words, window
+        self.rx_bytes, self.next_seq = rx_bytes, next_seq
+
+    def __eq__(self, other):
+        return isinstance(other, PingInfo) and vars(self) == vars(other)
+
+    def __repr__(self):
+        return "PingInfo(" + ", ".join(f"{k}={v}" for k, v in vars(self).items()) + ")"
+
+
+def ping_info_word(window, rx_bytes, next_seq=0):
+    """A PING's info word: ``VERSION << 24 | log2(window) << 20 | log2(rx_bytes) << 16 |
+    next_seq << 8 | MAX_WORDS`` (window and rx_bytes powers of two)."""
+    for name, v, top in (("window", window, 1 << 15), ("rx_bytes", rx_bytes, 1 << 15)):
+        if not isinstance(v, int) or v < 1 or v & (v - 1) or v > top:
+            raise ValueError(f"{name} must be a power of two in 1..{top}, not {v!r}")
+    if not 0 <= next_seq < 256:
+        raise ValueError(f"next_seq must be in 0..255, not {next_seq!r}")
+    return (VERSION << 24 | (window.bit_length() - 1) << 20 | (rx_bytes.bit_length() - 1) << 16
+            | next_seq << 8 | MAX_WORDS)
+
+
 def ping_info(word):
-    """(version, max_words) of a PING's info word."""
-    return word >> 16, word & 0xFFFF
+    """:class:`PingInfo` of a PING's info word (a version 1 link's ``1 << 16 | MAX_WORDS``
+    reads as version 1, window 1)."""
+    if word >> 24 == 0:
+        return PingInfo(word >> 16, word & 0xFFFF, 1, 0, 0)
+    return PingInfo(word >> 24, word & 0xFF, 1 << (word >> 20 & 0xF), 1 << (word >> 16 & 0xF),
+                    word >> 8 & 0xFF)

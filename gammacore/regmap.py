@@ -14,7 +14,8 @@ import enum
 
 
 __all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "CapFlag", "Capacity", "layer_fields", "descriptors",
-           "mem_addr", "desc_addr", "event_word", "decode_out", "OutFormat", "out_format", "CHIP_ID"]
+           "mem_addr", "desc_addr", "SAMPLE_SLOTS", "ResultField", "result_stride", "result_addr",
+           "sample_command", "sample_words", "decode_sample", "event_word", "decode_out", "OutFormat", "out_format", "CHIP_ID"]
 
 
 class Region(enum.IntEnum):
@@ -29,6 +30,8 @@ class Region(enum.IntEnum):
     D = 7        # threshold adaptation, n_base + j
     ERR = 8      # learning errors: the output layer's e_j (written by the host), or below
     ROUTE = 9    # routing table entry of neuron n_base + j (Route bits)
+    SAMPLE = 10  # sample memory (write only): word i of slot s at s * CAP_SAMPLE + i (sample_words)
+    RESULT = 11  # per-sample results (read only): field f of slot s at s * result_stride(max_layer) + f
 
 
 class Route(enum.IntFlag):
@@ -192,6 +195,7 @@ class Reg(enum.IntEnum):
     CAP_FLAGS = 0x0007      # r: CapFlag bits (power-of-two buckets, asynchronous modes, learning)
     CAP_LANES = 0x0008      # r: lanes of the network core (P MACs per clock in the fan-out); the
                             # map does not depend on it
+    CAP_SAMPLE = 0x0009     # r: words of one sample slot of the sample memory (SAMPLE_SLOTS slots)
     CTRL = 0x0010           # w: one Cmd bit; refused (bus error) while busy, and STEP/LEARN
                             # while a layer below N_LAYERS has n_in == 0 or n_out == 0
     STATUS = 0x0011         # r: Status bits
@@ -211,7 +215,14 @@ class Reg(enum.IntEnum):
     TO_NEXT = 0x0026        # spikes forwarded to the next layer
     TO_HOST = 0x0027        # packets put in the output FIFO
     BUS_ERRORS = 0x0028     # refused bus requests
+    BUSY_CLOCKS = 0x0029    # clocks in which the network core was busy (a step, learn or clear), mod 2**32
+    CLOCKS = 0x002A         # clocks since reset, mod 2**32 (BUSY_CLOCKS / CLOCKS: the core's load)
     LINK_COUNTERS = 0x0030  # r: the UART link's counters, in the order of gammacore.rtl.link.COUNTERS
+    # the sample sequencer (see "sample interface" below)
+    SAMPLE_CTRL = 0x0040    # w: run a loaded slot (sample_command); refused (bus error, nothing run)
+                            # for a bad slot, a slot queued or running, a bad sample (sample_words)
+    SAMPLE_STATUS = 0x0041  # r: bit s: slot s is queued or running
+    SAMPLE_DONE = 0x0042    # r: samples finished since reset (mod 2**32)
 
 
 class Cmd(enum.IntFlag):
@@ -229,7 +240,7 @@ class CapFlag(enum.IntFlag):
     LEARNING = 4            # the learning unit; without it (an inference-only build) Cmd.LEARN
                             # and every access to the ERR region are refused with a bus error
     COUNTERS = 8            # the statistics counters EVENTS_IN, REFUSED, UNROUTED, TO_NEXT,
-                            # TO_HOST and the link's counters; without them (a lean build) those
+                            # TO_HOST, BUSY_CLOCKS, CLOCKS and the link's counters; without them (a lean build) those
                             # registers read 0 (STEPS, CYCLES, LEARN_CYCLES, BUS_ERRORS always count)
 
 
@@ -255,6 +266,7 @@ class Mode(enum.IntEnum):
 class Status(enum.IntFlag):
     BUSY = 1                # a command is pending or running
     OUT_READY = 2           # the output FIFO holds a packet
+    SAMPLE = 4              # a sample is queued or running (SAMPLE_STATUS)
 
 
 #: descriptor field f of layer l is at DESC_BASE + l * DESC_STRIDE + f (write only); the
@@ -401,6 +413,111 @@ def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC
         route = Route.HOST if last else (Route.NEXT | (Route.HOST if route_hidden_to_host else 0))
         plan.append((mem_addr(Region.ROUTE, desc["n_base"]), [int(route)] * desc["n_out"]))
     return plan
+
+
+# --- the sample interface: a whole sample in the chip's sample memory, run by one command ---
+#
+# The sample memory has SAMPLE_SLOTS slots of CAP_SAMPLE words (Region.SAMPLE). A slot holds a
+# header word (the step count T in bits 15..0, the label in bits 31..16), then per step its
+# input events (event words, q != 0) and a step-end marker (a word with q == 0; bit
+# SAMPLE_LOSS_BIT of its source field: the step carries the loss). SAMPLE_CTRL = slot |
+# SAMPLE_LEARN queues the slot: the sequencer clears the state (Cmd.CLEAR), runs the T steps
+# (events, Cmd.STEP), and at each loss step streams the output layer's y into the loss unit
+# (gammacore.golden.fixedpoint.loss_unit), writes its errors to ERR and, with SAMPLE_LEARN,
+# learns (Cmd.LEARN); it sums each output's y over the loss steps (the score, SCORE raw), the
+# loss (LOSS_SUM raw) and the output packets of the sample (the output layer's spikes when the
+# hidden layers are not routed to the host), and leaves them in the slot's results
+# (Region.RESULT, fields ResultField). gammacore.golden.sample.run_sample is the specification.
+# While a slot is queued or running the host may write the other slot, read results, and read
+# registers other than Reg.OUT; anything else is refused with a bus error.
+
+SAMPLE_SLOTS = 2
+SAMPLE_LEARN = 1 << 8        # SAMPLE_CTRL: bits 7..0 slot, bit 8 learn (train) or not (infer)
+SAMPLE_LOSS_BIT = 0          # marker word: source field bit 0, the step carries the loss
+SAMPLE_STEPS_BITS = 16       # header: T in bits 15..0, label in bits 31..16
+SAMPLE_LABEL_SHIFT = 16
+
+
+class ResultField(enum.IntEnum):
+    """Words of a slot's results (Region.RESULT, slot * result_stride(max_layer) + field)."""
+    STEPS = 0          # steps run
+    ARGMAX = 1         # the output with the largest score (the first of equal ones)
+    LOSS_LO = 2        # loss sum (LOSS_SUM raw) bits 31..0
+    LOSS_HI = 3        # bits 63..32
+    SPIKES = 4         # output packets of the sample
+                       # (fields 5..7 read 0, so the results read as one block)
+    SCORE = 8          # output j's score (SCORE raw, sign-extended to 64 bits): words SCORE + 2 j
+                       # (bits 31..0) and SCORE + 2 j + 1 (bits 63..32)
+
+
+def result_stride(max_layer):
+    """Words between two slots' results in Region.RESULT (a power of two)."""
+    need = ResultField.SCORE + 2 * int(max_layer)
+    return 1 << (need - 1).bit_length()
+
+
+def result_addr(slot, field, max_layer):
+    """Bus address of result word ``field`` (a ResultField or an int) of ``slot``."""
+    if not 0 <= int(slot) < SAMPLE_SLOTS:
+        raise ValueError(f"sample slot {slot} is outside 0..{SAMPLE_SLOTS - 1}")
+    return mem_addr(Region.RESULT, int(slot) * result_stride(max_layer) + int(field))
+
+
+def sample_command(slot, learn):
+    """The SAMPLE_CTRL word that runs ``slot``, training when ``learn``."""
+    if not 0 <= int(slot) < SAMPLE_SLOTS:
+        raise ValueError(f"sample slot {slot} is outside 0..{SAMPLE_SLOTS - 1}")
+    return int(slot) | (SAMPLE_LEARN if learn else 0)
+
+
+def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
+    """The slot words of one sample: ``q`` (T, n_in) input magnitudes (Q raw, 0 = no event),
+    ``mask`` (T,) the steps that carry the loss, ``label`` its class.
+
+    Refuses (ValueError naming the value) what the chip would refuse: 0 steps, more steps than
+    the header holds, an event source at or above ``n_in`` (layer 0's inputs), a label outside
+    0..``n_out`` - 1, more words than ``capacity`` (the chip's CAP_SAMPLE).
+    """
+    q = [[int(v) for v in row] for row in q]
+    T = len(q)
+    if len(mask) != T:
+        raise ValueError(f"the loss mask has {len(mask)} steps, the sample {T}")
+    if not 1 <= T < 1 << SAMPLE_STEPS_BITS:
+        raise ValueError(f"a sample has 1..{(1 << SAMPLE_STEPS_BITS) - 1} steps, not {T}")
+    label = int(label)
+    if not 0 <= label < 1 << (32 - SAMPLE_LABEL_SHIFT) or (n_out is not None and label >= n_out):
+        top = (1 << (32 - SAMPLE_LABEL_SHIFT)) if n_out is None else n_out
+        raise ValueError(f"label {label} is outside the output layer's 0..{top - 1}")
+    words = [T | label << SAMPLE_LABEL_SHIFT]
+    for row, loss in zip(q, mask):
+        for i, v in enumerate(row):
+            if v:
+                if n_in is not None and i >= n_in:
+                    raise ValueError(f"event source {i} is outside layer 0's inputs 0..{n_in - 1}")
+                words.append(event_word(i, v))
+        words.append((1 << SAMPLE_LOSS_BIT if loss else 0) << EVENT_SOURCE_SHIFT)
+    if capacity is not None and len(words) > capacity:
+        raise ValueError(f"the sample takes {len(words)} words, a slot of the sample memory holds {capacity}")
+    return words
+
+
+def decode_sample(words):
+    """(label, [(events [(source, q)], loss) per step]) of a slot's words; raises ValueError for
+    a slot the chip refuses for its form (0 steps, fewer step markers than T)."""
+    T, label = int(words[0]) & ((1 << SAMPLE_STEPS_BITS) - 1), int(words[0]) >> SAMPLE_LABEL_SHIFT
+    if T == 0:
+        raise ValueError("a sample of 0 steps")
+    steps, events = [], []
+    for w in words[1:]:
+        source, q = (int(w) >> EVENT_SOURCE_SHIFT) & ((1 << EVENT_SOURCE_BITS) - 1), int(w) & ((1 << Q_BITS) - 1)
+        if q:
+            events.append((source, q))
+        else:
+            steps.append((events, bool(source >> SAMPLE_LOSS_BIT & 1)))
+            events = []
+            if len(steps) == T:
+                return label, steps
+    raise ValueError(f"the sample has {len(steps)} step markers of its {T} steps within {len(words)} words")
 
 
 def _u32(values):

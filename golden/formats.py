@@ -30,7 +30,7 @@ import numpy as np
 __all__ = [
     "Format", "Q", "THETA", "W", "V", "B", "MASTER", "MASTER_SHIFT", "ACC", "Z", "X",
     "TRACE", "ENC", "ADAPT", "COEF", "ERR", "LR_SHIFT", "N_MAX", "FORMATS",
-    "EXPT", "SUMEXP", "RECIP_BITS", "LOSS", "LOSS_SUM", "LOSS_DMAX", "LOSS_INDEX_BITS", "LOG2E",
+    "EXPT", "SUMEXP", "RECIP_BITS", "LOSS", "LOSS_SUM", "SCORE", "LOSS_DMAX", "LOSS_INDEX_BITS", "LOG2E",
     "LN2", "LOG2",
 ]
 
@@ -169,6 +169,8 @@ LOG2 = Format("log2 of the softmax sum", 24, 16, signed=False)
 #: One step's loss -ln p_label, and its sum over a sample's loss steps.
 LOSS = Format("loss", 32, Z.frac, signed=False)
 LOSS_SUM = Format("loss sum", 40, Z.frac, signed=False)
+#: A sample's score of an output: the sum of its y (X raw) over the sample's loss steps.
+SCORE = Format("sample score", 48, Z.frac, signed=True)
 
 FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, LR_SHIFT,
-                                EXPT, SUMEXP, LOG2E, LN2, LOG2, LOSS, LOSS_SUM)}
+                                EXPT, SUMEXP, LOG2E, LN2, LOG2, LOSS, LOSS_SUM, SCORE)}

@@ -45,6 +45,9 @@ def add_arguments(p):
     p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the statistics counters (events in, refused, unrouted, to next, "
                         "to host, the link's), or a lean chip where they read 0 (default: the board's)")
+    p.add_argument("--samples", action=argparse.BooleanOptionalAction, default=None,
+                   help="soc/probe-chip: with the sample sequencer (whole samples on chip: the sample memory "
+                        "and the loss unit) (default: without; its fit on the boards is not measured yet)")
     p.add_argument("--lanes", type=int, metavar="P", default=None,
                    help="soc/probe-chip: lanes of the network core, a power of two: P multiply-accumulates per "
                         "clock in the event fan-out (default: the board's, 1)")

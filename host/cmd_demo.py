@@ -7,6 +7,7 @@ from .cli import CliError, add_baud, add_port
 EXAMPLES = [
     "gammacore demo coincidence --plots demo-plots --json demo.json",
     "gammacore demo digits --limit 100 --port /dev/ttyUSB1 --baud 115200",
+    "gammacore demo coincidence --port sim --limit 50 --host-errors",
 ]
 
 DEFAULTS = {"coincidence": {"epochs": 2, "limit": 400}, "digits": {"epochs": 1, "limit": 200}}
@@ -24,6 +25,10 @@ def add_arguments(p):
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="write spike rasters, bucket traces, learning curve and "
                                                   "learned bucket weights (PNG) to DIR")
+    p.add_argument("--host-errors", action="store_true",
+                   help="the host's per-step loop: it streams each step's events, reads the outputs, computes the "
+                        "float softmax errors and streams them back (default: whole samples on the chip's sample "
+                        "sequencer, errors from its loss unit, two samples queued)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -43,7 +48,8 @@ def run(args):
     with open_chip(args.port, baud=args.baud) as (chip, info):
         ident = chip.identity()
         print(f"chip {ident['id']} on {args.port}" + (f" (simulated board, pty {info['pty']})" if info["simulated"] else ""))
-        report = run_demo(chip, args.task, epochs, limit, seed=args.seed, progress=not args.no_progress)
+        report = run_demo(chip, args.task, epochs, limit, seed=args.seed, progress=not args.no_progress,
+                          host_errors=args.host_errors)
         plots = []
         if args.plots:
             rec = record_sample(chip, report["_task"])
@@ -59,7 +65,10 @@ def run(args):
             ("golden test accuracy", f"{public['golden_test_accuracy']:.4f}"),
             ("equal (accuracy, weights)", f"{public['accuracy_equal']}, {public['weights_equal']}"),
             ("steps on chip", public["steps"]), ("chip wall time", f"{public['chip_wall_seconds']:.1f} s"),
-            ("steps per second", f"{public['steps_per_second']:.0f}")]
+            ("steps per second", f"{public['steps_per_second']:.0f}"),
+            ("path", public["path"]),
+            ("core busy", "n/a" if public["core_busy_fraction"] is None
+             else f"{100 * public['core_busy_fraction']:.1f} % of {public['clocks']:,} clocks")]
     if "simulated_board" in public:
         rows.append(("simulated board", public["simulated_board"].replace("board: ", "")))
     w = max(len(k) for k, _ in rows)

@@ -1,11 +1,15 @@
 """On-chip online learning of a reference task, side by side with the golden model.
 
-The host streams each sample's input events step by step, reads the output layer's x,
-computes the loss gradient (softmax cross-entropy, as :func:`gammacore.golden.train.train`)
-and streams the errors back; the chip updates every layer's weights itself. Sample order,
-learning-rate schedule, state reset per sample and evaluation are those of the golden
-``train``, so the chip's test accuracy and final weights must equal the golden model's for
-the same seed: the demo checks both.
+By default each sample goes to the chip whole (:meth:`~gammacore.host.driver.Chip.submit_sample`):
+the chip's sample sequencer runs its steps, its loss unit computes the errors (integer
+softmax cross-entropy, :func:`gammacore.golden.fixedpoint.loss_unit`) and the chip learns;
+the host keeps two samples queued and reads each one's results. The golden model is trained
+with the same loss unit (``train(..., chip_loss=True)``). With ``host_errors`` the host
+instead streams each sample's input events step by step, reads the output layer's x,
+computes the float softmax errors and streams them back (the golden model then trains with
+the host's loss). Sample order, learning-rate schedule, state reset per sample and
+evaluation are those of the golden ``train``, so the chip's test accuracy and final weights
+must equal the golden model's for the same seed: the demo checks both.
 """
 import time
 
@@ -45,10 +49,11 @@ def run_sample(chip, xi, mi, label=None, learn=False, record=None):
     return score, loss_sum, loss_n
 
 
-def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log=print):
+def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log=print, host_errors=False):
     """Train on the chip, evaluate on the chip, run the golden model; returns the report.
 
-    ``limit``: the first ``limit`` train and test samples (None: all)."""
+    ``limit``: the first ``limit`` train and test samples (None: all). ``host_errors``: the
+    host's per-step loop with host-computed errors instead of the chip's sample sequencer."""
     task = make_task(task_name, dt=dt, seed=seed)
     cfg = preset(task_name, dt=dt, seed=seed)
     plan = schedule(task_name).with_epochs(epochs)
@@ -61,8 +66,87 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     rng = np.random.default_rng([seed, 3])
     curve = []
     steps = 0
+    start = _load_counters(chip)
     t0 = time.perf_counter()
     total = epochs * len(x_tr) + len(x_te)
+    if not host_errors:
+        correct, steps, curve = _autonomous(chip, plan, rng, epochs, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
+                                            total, task_name, progress)
+    else:
+        correct, steps, curve = _host_loop(chip, plan, rng, epochs, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
+                                           total, task_name, progress)
+    chip_s = time.perf_counter() - t0
+    load = _load_counters(chip, start)
+    chip_acc = correct / len(x_te)
+    masters = chip.read_params()
+    log(f"golden model: the same training in fixed point (seed {seed}, "
+        f"{'host' if host_errors else 'chip'} loss unit)")
+    gold = train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=progress,
+                 chip_loss=not host_errors)
+    weights_equal = all(
+        np.array_equal(F.W.to_float(fp.forward_from_master(m["W"])), g["W"])
+        and np.array_equal(F.V.to_float(fp.forward_from_master(m["V"])), g["V"])
+        and np.array_equal(F.B.to_float(fp.forward_from_master(m["b"])), g["b"])
+        for m, g in zip(masters, gold["params"]))
+    counters = chip.counters()
+    return {
+        "task": task_name, "seed": seed, "dt": dt, "epochs": epochs,
+        "path": "host-errors" if host_errors else "autonomous",
+        "train_samples": int(len(x_tr)), "test_samples": int(len(x_te)),
+        "chip_test_accuracy": chip_acc, "golden_test_accuracy": gold["test_accuracy"],
+        "accuracy_equal": chip_acc == gold["test_accuracy"], "weights_equal": bool(weights_equal),
+        "steps": steps, "chip_wall_seconds": chip_s, "load_seconds": load_s,
+        "steps_per_second": steps / chip_s if chip_s > 0 else None,
+        "core_busy_fraction": load["busy_fraction"], "clocks": load["clocks"], "busy_clocks": load["busy_clocks"],
+        "golden_wall_seconds": gold["wall_seconds"], "curve": curve, "counters": counters,
+        "_cfg": cfg, "_task": task, "_masters": masters,
+    }
+
+
+def _load_counters(chip, start=None):
+    """The core's busy clocks and all clocks (Reg.BUSY_CLOCKS, Reg.CLOCKS); with ``start``
+    (an earlier reading) the differences since then and the busy fraction."""
+    busy, clocks = (int(w) for w in chip.link.read(R.Reg.BUSY_CLOCKS, 2))
+    if start is None:
+        return {"busy_clocks": busy, "clocks": clocks}
+    d_busy = (busy - start["busy_clocks"]) & 0xFFFFFFFF
+    d_clocks = (clocks - start["clocks"]) & 0xFFFFFFFF
+    # a lean build (no statistics counters) reads 0: no fraction
+    return {"busy_clocks": d_busy, "clocks": d_clocks, "busy_fraction": d_busy / d_clocks if d_clocks else None}
+
+
+def _autonomous(chip, plan, rng, epochs, train_set, test_set, total, task_name, progress):
+    """Training and test on the chip's sample sequencer, two samples queued at a time."""
+    (x_tr, y_tr, m_tr), (x_te, y_te, m_te) = train_set, test_set
+    curve, steps, seen = [], 0, 0
+    xq_tr, xq_te = F.Q.from_float(x_tr), F.Q.from_float(x_te)
+    with tqdm(total=total, desc=f"demo {task_name} on chip", unit="sample", disable=not progress) as bar:
+        for epoch in range(epochs):
+            tickets = []
+            for i in rng.permutation(len(x_tr)):
+                if (shift := plan.change_at(seen, len(x_tr))) is not None:
+                    chip.set_learning_shift(shift)      # waits for the queued samples
+                seen += 1
+                tickets.append(chip.submit_sample(xq_tr[i], m_tr[i], y_tr[i], learn=True))
+                steps += x_tr.shape[1]
+                bar.update(1)
+            loss = sum(chip.sample_result(t)["loss_sum"] for t in tickets)
+            loss_n = int(m_tr.sum())
+            curve.append({"epoch": epoch + 1, "train_loss": F.LOSS_SUM.to_float(loss) / max(loss_n, 1)})
+            bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}")
+        tickets = []
+        for i in range(len(x_te)):
+            tickets.append(chip.submit_sample(xq_te[i], m_te[i], y_te[i], learn=False))
+            steps += x_te.shape[1]
+            bar.update(1)
+        correct = sum(int(chip.sample_result(t)["argmax"] == y_te[i]) for i, t in enumerate(tickets))
+    return correct, steps, curve
+
+
+def _host_loop(chip, plan, rng, epochs, train_set, test_set, total, task_name, progress):
+    """Training and test by the host's per-step loop (host-computed errors)."""
+    (x_tr, y_tr, m_tr), (x_te, y_te, m_te) = train_set, test_set
+    curve, steps = [], 0
     with tqdm(total=total, desc=f"demo {task_name} on chip", unit="sample", disable=not progress) as bar:
         seen = 0
         for epoch in range(epochs):
@@ -83,27 +167,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
             correct += int(np.argmax(score) == y_te[i])
             steps += x_te.shape[1]
             bar.update(1)
-    chip_s = time.perf_counter() - t0
-    chip_acc = correct / len(x_te)
-    masters = chip.read_params()
-    log(f"golden model: the same training in fixed point (seed {seed})")
-    gold = train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=progress)
-    weights_equal = all(
-        np.array_equal(F.W.to_float(fp.forward_from_master(m["W"])), g["W"])
-        and np.array_equal(F.V.to_float(fp.forward_from_master(m["V"])), g["V"])
-        and np.array_equal(F.B.to_float(fp.forward_from_master(m["b"])), g["b"])
-        for m, g in zip(masters, gold["params"]))
-    counters = chip.counters()
-    return {
-        "task": task_name, "seed": seed, "dt": dt, "epochs": epochs,
-        "train_samples": int(len(x_tr)), "test_samples": int(len(x_te)),
-        "chip_test_accuracy": chip_acc, "golden_test_accuracy": gold["test_accuracy"],
-        "accuracy_equal": chip_acc == gold["test_accuracy"], "weights_equal": bool(weights_equal),
-        "steps": steps, "chip_wall_seconds": chip_s, "load_seconds": load_s,
-        "steps_per_second": steps / chip_s if chip_s > 0 else None,
-        "golden_wall_seconds": gold["wall_seconds"], "curve": curve, "counters": counters,
-        "_cfg": cfg, "_task": task, "_masters": masters,
-    }
+    return correct, steps, curve
 
 
 def record_sample(chip, task, index=0, neuron=None):

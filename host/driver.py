@@ -5,6 +5,12 @@ Works over anything with the word-access API of :class:`gammacore.host.link.Link
 UART link to a real or simulated board, or a memory-mapped (PCIe-style) register window.
 Every address comes from :mod:`gammacore.regmap`.
 
+Transfers that do not wait for each other's results go out as one pipeline
+(:meth:`gammacore.host.link.Link.pipeline`: no round trip between them) when the link has one:
+a step's events, STEP and the output read; a learning pass's errors and LEARN (posted,
+:meth:`gammacore.host.link.Link.post`: the next step's transfers go out behind them without
+waiting); a load's writes and its read-back; the parameter read.
+
 Loading is verified: after writing a network, the driver reads every descriptor-derived
 memory word back and raises :class:`ChipError` naming the first difference, so the chip is
 never left half configured without the caller knowing.
@@ -32,17 +38,36 @@ class Chip:
         self.descs = None
         self.host_packets = True
         self._out = None            # the chip's output packet layout, learned from its capacity
+        self._sample_words = None   # words of a sample slot (Reg.CAP_SAMPLE), learned once
+        self._slots = {}            # sample slot -> its ticket, while queued or running
+        self._next_slot = 0
+        self._tickets = 0
+        self._max_layer = None      # for the results' layout (Reg.CAP_MAX_LAYER), learned once
+
+    def _pipeline(self, ops):
+        """Run ``ops`` (:meth:`gammacore.host.link.Link.pipeline`'s) in order, without a round
+        trip between them if the link pipelines (one after the other otherwise)."""
+        if hasattr(self.link, "pipeline"):
+            return self.link.pipeline(ops)
+        out = []
+        for kind, addr, arg, *fixed in ops:
+            if kind == "write":
+                self.link.write(addr, arg, *fixed)
+                out.append(None)
+            else:
+                out.append(self.link.read(addr, arg, *fixed))
+        return out
 
     # --- identity and counters ----------------------------------------------------------
     def identity(self):
-        words = self.link.read(R.Reg.ID, 9)
+        words = self.link.read(R.Reg.ID, 10)
         if words[0] != R.CHIP_ID:
             raise ChipError(f"no gammacore chip answers: identity word {words[0]:#010x}, expected {R.CHIP_ID:#010x}")
         cap = R.Capacity(*words[1:7])
         return {"id": f"{words[0]:#010x}", "capacity": cap.as_dict(), "pow2_buckets": bool(words[7] & R.CapFlag.POW2),
                 "async_modes": bool(words[7] & R.CapFlag.ASYNC),
                 "learning": bool(words[7] & R.CapFlag.LEARNING), "statistics_counters": bool(words[7] & R.CapFlag.COUNTERS),
-                "lanes": int(words[8])}
+                "lanes": int(words[8]), "sample_words": int(words[9])}
 
     def capacity(self):
         return R.Capacity(**self.identity()["capacity"])
@@ -59,7 +84,7 @@ class Chip:
         (``CapFlag.COUNTERS`` clear) does not have."""
         from ..rtl.chip import STATISTICS
         lean = not self.identity()["statistics_counters"]
-        names = [r for r in R.Reg if R.Reg.STEPS <= r <= R.Reg.BUS_ERRORS]
+        names = [r for r in R.Reg if R.Reg.STEPS <= r <= R.Reg.CLOCKS]
         words = self.link.read(R.Reg.STEPS, len(names))
         out = {r.name.lower(): None if lean and r in STATISTICS else int(w) for r, w in zip(names, words)}
         status = self.link.read(R.Reg.STATUS, 4)
@@ -87,15 +112,14 @@ class Chip:
         pow2 = ident["pow2_buckets"]
         self.wait_idle()
         plan = R.load_plan(cfg, layers, route_hidden_to_host=route_hidden_to_host, pow2=pow2, mode=mode, seed=seed)
-        for addr, words in plan:
-            self.link.write(addr, words)
+        self._pipeline([("write", addr, words) for addr, words in plan])
         self.cfg, self.descs = cfg, R.descriptors(cfg, [layer.coefs for layer in layers], pow2=pow2)
         self.host_packets = route_hidden_to_host or cfg.layers[-1].encoder != "none"
         if verify:
-            for addr, words in plan:
-                if addr < R.MEM_BASE:
-                    continue      # registers and descriptors are write-only (N_LAYERS checked below)
-                got = self.link.read(addr, len(words))
+            # registers and descriptors are write-only (N_LAYERS checked below)
+            mem = [(addr, words) for addr, words in plan if addr >= R.MEM_BASE]
+            back = self._pipeline([("read", addr, len(words)) for addr, words in mem])
+            for (addr, words), got in zip(mem, back):
                 for n, (w, g) in enumerate(zip(words, got)):
                     if (int(w) & 0xFFFFFFFF) != int(g):
                         raise ChipError(f"configuration incomplete: word {addr + n:#08x} reads {int(g):#010x}, "
@@ -116,6 +140,7 @@ class Chip:
     def set_learning_shift(self, extra):
         """Every learning rate times 2**-extra (as golden Network.set_learning_shift)."""
         K = self.cfg.layers[0].K
+        self.wait_samples()
         for n, d in enumerate(self.descs):
             for name in ("shift_w", "shift_v", "shift_b"):
                 value = d[name] + extra
@@ -129,13 +154,15 @@ class Chip:
         self.link.write(R.Reg.CTRL, [int(cmd) | (R.Cmd.WAIT if wait else 0)])
 
     def wait_idle(self, packets=None):
-        """Poll until the chip is idle; output packets read meanwhile are appended to ``packets``."""
+        """Poll until the chip is idle (no command, no sample queued or running); output packets
+        read meanwhile (not while a sample runs: its sequencer reads them) are appended to
+        ``packets``."""
         deadline = time.monotonic() + self.poll_timeout
         while True:
             status = self.link.read(R.Reg.STATUS, 1)[0]
-            if status & R.Status.OUT_READY:
+            if status & R.Status.OUT_READY and not status & R.Status.SAMPLE:
                 self._drain(packets)
-            if not status & R.Status.BUSY:
+            if not status & (R.Status.BUSY | R.Status.SAMPLE):
                 break
             if time.monotonic() > deadline:
                 raise ChipError(f"the chip stayed busy for {self.poll_timeout} s")
@@ -170,12 +197,18 @@ class Chip:
         chip of up to 2,048 neurons) and the output layer's x (raw)."""
         q = np.asarray(q, dtype=np.int64)
         events = [R.event_word(i, q[i]) for i in np.flatnonzero(q)]
-        if events:
-            self.link.write(R.Reg.EVENT, events, fixed=True)
-        self.command(R.Cmd.STEP)
+        ops = [("write", R.Reg.EVENT, events, True)] if events else []
+        ops.append(("write", R.Reg.CTRL, [int(R.Cmd.STEP) | R.Cmd.WAIT]))
         packets = []
-        self._settle(packets)
-        return packets, self.read_x(len(self.descs) - 1)
+        last = len(self.descs) - 1
+        if self.host_packets:
+            self._pipeline(ops)
+            self._settle(packets)
+            return packets, self.read_x(last)
+        # no packets for the host: the step is done when its WAIT write is answered
+        d = self.descs[last]
+        x = self._pipeline(ops + [("read", R.mem_addr(R.Region.X, d["n_base"]), d["n_out"])])[-1]
+        return packets, np.array([R.s32(w) for w in x], dtype=np.int64)
 
     def read_x(self, layer):
         d = self.descs[layer]
@@ -184,18 +217,107 @@ class Chip:
 
     def learn(self, err):
         """Online update from the output errors ``err`` (ERR raw)."""
-        self.link.write(R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err])
-        self.command(R.Cmd.LEARN)
+        ops = [("write", R.mem_addr(R.Region.ERR, 0), [int(e) & 0xFFFFFFFF for e in err]),
+               ("write", R.Reg.CTRL, [int(R.Cmd.LEARN) | R.Cmd.WAIT])]
+        if hasattr(self.link, "post") and not self.host_packets:
+            # nothing to wait for: the next transfer (the next step's) goes out behind these
+            # and collects their answers (a refused LEARN raises there, naming the posted write)
+            self.link.post(ops)
+            return
+        self._pipeline(ops)
         self._settle()
+
+    # --- whole samples on the chip's sample sequencer ---------------------------------------
+    def sample_words(self):
+        """Words of one slot of the chip's sample memory (``Reg.CAP_SAMPLE``, read once)."""
+        if self._sample_words is None:
+            self._sample_words = int(self.link.read(R.Reg.CAP_SAMPLE, 1)[0])
+        return self._sample_words
+
+    def submit_sample(self, q, mask, label, learn):
+        """Write one sample into a free slot and queue it; returns its ticket for
+        :meth:`sample_result`. q : (T, n_in) Q raw magnitudes (0 = no event); mask : (T,) the
+        steps that carry the loss; label : its class. With both slots taken, waits for the
+        older one and keeps its results for :meth:`sample_result`. A sample the chip would
+        refuse raises :class:`ChipError` naming the value, before anything is written."""
+        if self.cfg is None:
+            raise ChipError("no network loaded: call load() first")
+        if self.sample_words() == 0:
+            raise ChipError("this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples has "
+                            "one); run samples step by step (gammacore demo --host-errors)")
+        try:
+            words = R.sample_words(q, mask, label, n_in=self.cfg.layers[0].n_in, n_out=self.cfg.layers[-1].n_out,
+                                   capacity=self.sample_words())
+        except ValueError as exc:
+            raise ChipError(f"sample refused: {exc}") from None
+        slot = self._next_slot
+        if slot in self._slots:
+            self._finish(slot)
+        self.link.write(R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words)
+        from .link import BusError
+        try:
+            self.link.write(R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])
+        except BusError as exc:
+            raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
+                            f"{len(mask)} steps, label {int(label)}, slot {slot}): its network, mode or build "
+                            f"does not take it ({exc})") from None
+        self._tickets += 1
+        ticket = {"n": self._tickets, "slot": slot, "result": None}
+        self._slots[slot] = ticket
+        self._next_slot = (slot + 1) % R.SAMPLE_SLOTS
+        return ticket
+
+    def sample_result(self, ticket):
+        """The results of a submitted sample (waits for it): {"steps", "score" (n_out,) the sum
+        of each output's y over the loss steps (SCORE raw), "argmax", "loss_sum" (LOSS_SUM raw),
+        "spikes" (output packets of the sample)}."""
+        if ticket["result"] is None:
+            self._finish(ticket["slot"])
+        return ticket["result"]
+
+    def _finish(self, slot):
+        ticket = self._slots.pop(slot)
+        deadline = time.monotonic() + self.poll_timeout
+        while self.link.read(R.Reg.SAMPLE_STATUS, 1)[0] >> slot & 1:
+            if time.monotonic() > deadline:
+                raise ChipError(f"sample slot {slot} stayed busy for {self.poll_timeout} s")
+        n_out = self.cfg.layers[-1].n_out
+        if self._max_layer is None:
+            self._max_layer = self.capacity().max_layer
+        words = self.link.read(R.result_addr(slot, 0, self._max_layer), R.ResultField.SCORE + 2 * n_out)
+        F_ = R.ResultField
+        score = []
+        for j in range(n_out):
+            v = int(words[F_.SCORE + 2 * j]) | int(words[F_.SCORE + 2 * j + 1]) << 32
+            score.append(v - (1 << 64) if v >> 63 else v)
+        ticket["result"] = {"steps": int(words[F_.STEPS]), "score": np.array(score, dtype=np.int64),
+                            "argmax": int(words[F_.ARGMAX]),
+                            "loss_sum": int(words[F_.LOSS_LO]) | int(words[F_.LOSS_HI]) << 32,
+                            "spikes": int(words[F_.SPIKES])}
+
+    def wait_samples(self):
+        """Wait until no sample is queued or running (their results are kept for their tickets)."""
+        for slot in list(self._slots):
+            self._finish(slot)
+
+    def train_sample(self, q, mask, label):
+        """Run one sample with learning (the chip's loss unit gives the errors); returns its
+        results (:meth:`sample_result`)."""
+        return self.sample_result(self.submit_sample(q, mask, label, True))
+
+    def infer_sample(self, q, mask, label=0):
+        """Run one sample without learning; returns its results (:meth:`sample_result`;
+        ``label`` only enters the loss sum)."""
+        return self.sample_result(self.submit_sample(q, mask, label, False))
 
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""
         K = self.cfg.layers[0].K
-        out = []
+        ops = []
         for lc, d in zip(self.cfg.layers, self.descs):
-            rd = lambda region, base, n: np.array([R.s32(w) for w in self.link.read(R.mem_addr(region, base), n)],
-                                                  dtype=np.int64)
-            out.append({"W": rd(R.Region.W, d["w_base"], lc.n_in * lc.n_out).reshape(lc.n_out, lc.n_in),
-                        "V": rd(R.Region.V, d["n_base"] * K, lc.n_out * K).reshape(lc.n_out, K),
-                        "b": rd(R.Region.B, d["n_base"], lc.n_out)})
-        return out
+            ops += [("read", R.mem_addr(R.Region.W, d["w_base"]), lc.n_in * lc.n_out),
+                    ("read", R.mem_addr(R.Region.V, d["n_base"] * K), lc.n_out * K),
+                    ("read", R.mem_addr(R.Region.B, d["n_base"]), lc.n_out)]
+        words = iter(np.array([R.s32(w) for w in ws], dtype=np.int64) for ws in self._pipeline(ops))
+        return [{"W": next(words).reshape(lc.n_out, lc.n_in), "V": next(words).reshape(lc.n_out, K),
+                 "b": next(words)} for lc in self.cfg.layers]

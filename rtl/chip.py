@@ -17,11 +17,15 @@ acted on from its second clock (the address decode is registered) and acknowledg
 register the clock after (a register access takes three clocks). Output
 packets wait in the router's output FIFO until the host reads ``Reg.OUT``; a full output
 FIFO stalls the core.
+
+The sample sequencer (:mod:`gammacore.rtl.sample_unit`, with ``samples``) serves its own
+addresses (``Reg.SAMPLE_*``, the ``SAMPLE`` and ``RESULT`` regions) and shares the bus
+into the rest of the map with the host, one request at a time (``_arbiter``).
 """
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,6 +35,7 @@ from .fifo import BlockFIFO
 from .net_core import NetCore
 from .net_memories import check_lanes
 from .router import Router, fwd_layout
+from .sample_unit import SampleUnit, is_sample_address
 
 __all__ = ["Chip", "STATISTICS", "OUT_LEVEL_LIMIT"]
 
@@ -38,7 +43,8 @@ __all__ = ["Chip", "STATISTICS", "OUT_LEVEL_LIMIT"]
 OUT_LEVEL_LIMIT = (1 << 16) - 1
 
 #: the counters a lean build (``counters=False``) leaves out; their registers read 0
-STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST)
+STATISTICS = (R.Reg.EVENTS_IN, R.Reg.REFUSED, R.Reg.UNROUTED, R.Reg.TO_NEXT, R.Reg.TO_HOST, R.Reg.BUSY_CLOCKS,
+              R.Reg.CLOCKS)
 
 
 class Chip(wiring.Component):
@@ -60,6 +66,10 @@ class Chip(wiring.Component):
     lanes : P, the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`; a power
         of two), readable at ``Reg.CAP_LANES``
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
+    samples : with the sample sequencer (:class:`~gammacore.rtl.sample_unit.SampleUnit`: whole
+        samples on chip, the loss unit); without it ``Reg.CAP_SAMPLE`` reads 0 and its
+        registers and regions are refused (bus error)
+    sample_words : words of one slot of the sample sequencer's memory (``Reg.CAP_SAMPLE``)
 
     Attributes
     ----------
@@ -70,7 +80,9 @@ class Chip(wiring.Component):
     """
 
     def __init__(self, capacity, *, pow2=False, event_depth=64, out_depth=256, n_link_counters=0, learning=True,
-                 serial_encoder=False, spram=None, async_modes=True, counters=True, lanes=1):
+                 serial_encoder=False, spram=None, async_modes=True, counters=True, lanes=1,
+                 samples=True, sample_words=1024):
+        self.samples, self.sample_words = samples, sample_words
         self.lanes = check_lanes(lanes)
         if not isinstance(capacity, R.Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
@@ -114,17 +126,36 @@ class Chip(wiring.Component):
         pending = Signal(3)
         busy = Signal()
         bus_errors = Signal(32)
+        inner_err, outer_err = Signal(), Signal()       # a refused request: counted
+        busy_clocks, clocks = Signal(32), Signal(32)
+        m.d.sync += clocks.eq(clocks + 1)
+        with m.If(core.busy):
+            m.d.sync += busy_clocks.eq(busy_clocks + 1)
+        m.d.sync += bus_errors.eq(bus_errors + inner_err + outer_err)
         m.d.comb += [core.n_layers.eq(n_layers), core.step.eq(pending[0]), core.learn.eq(pending[1]),
-                     core.clear.eq(pending[2]), busy.eq(core.busy | (pending != 0)), self.busy.eq(busy),
+                     core.clear.eq(pending[2]), busy.eq(core.busy | (pending != 0)),
                      self.activity.eq(router.out.valid)]
         with m.If(core.busy):
             m.d.sync += pending.eq(0)
 
-        bus = self.bus
-        addr = bus.addr
         # registers are decoded on the low address bits (narrow compares); an address below
         # DESC_BASE above them is no register, region or descriptor: a bus error, as below
         reg_bits = max(max(R.Reg), R.Reg.LINK_COUNTERS + self.n_link).bit_length()
+        # the sample sequencer: its own addresses are served by it; the rest of the map by
+        # the FSM below, on the inner bus that the sequencer and the host share
+        sample_active = Signal()
+        if self.samples:
+            m.submodules.samples = su = SampleUnit(c, self.sample_words, learning=self.learning)
+            self.sample_unit = su
+            bus = bus_signature.create(path=("inner",))
+            self._arbiter(m, su, bus, reg_bits, outer_err)
+            m.d.comb += [su.n_layers.eq(n_layers), su.configured.eq(core.configured), su.desc_we.eq(core.desc_we),
+                         su.desc_layer.eq(core.desc_layer), su.desc_field.eq(core.desc_field),
+                         su.desc_data.eq(core.desc_data), sample_active.eq(su.active)]
+        else:
+            bus = self.bus
+        m.d.comb += self.busy.eq(busy | sample_active)
+        addr = bus.addr
         reg_addr = addr[:reg_bits]
         is_reg = addr[reg_bits:] == 0
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
@@ -151,13 +182,14 @@ class Chip(wiring.Component):
             R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
             R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: ((R.CapFlag.POW2 * self.pow2) | (R.CapFlag.ASYNC * self.async_modes)
                                   | (R.CapFlag.LEARNING * self.learning) | (R.CapFlag.COUNTERS * self.counters)),
-            R.Reg.CAP_LANES: self.lanes,
-            R.Reg.STATUS: busy | (router.out.valid << 1), R.Reg.N_LAYERS: n_layers,
+            R.Reg.CAP_LANES: self.lanes, R.Reg.CAP_SAMPLE: self.sample_words if self.samples else 0,
+            R.Reg.STATUS: busy | (router.out.valid << 1) | (sample_active << 2), R.Reg.N_LAYERS: n_layers,
             R.Reg.MODE: mode, R.Reg.SEED: seed,
             R.Reg.OUT_LEVEL: router.out_level,
             R.Reg.STEPS: core.steps, R.Reg.CYCLES: core.cycles, R.Reg.LEARN_CYCLES: core.learn_cycles,
             R.Reg.EVENTS_IN: core.events_in, R.Reg.REFUSED: core.refused, R.Reg.UNROUTED: router.unrouted,
             R.Reg.TO_NEXT: router.to_next, R.Reg.TO_HOST: router.to_host, R.Reg.BUS_ERRORS: bus_errors,
+            R.Reg.BUSY_CLOCKS: busy_clocks, R.Reg.CLOCKS: clocks,
         }
         for n in range(self.n_link):
             regs[R.Reg.LINK_COUNTERS + n] = self.link_counters[n]
@@ -180,10 +212,9 @@ class Chip(wiring.Component):
             m.d.sync += [resp_err.eq(err), resp_data.eq(0 if data is None else data)]
             m.next = "RESPOND"
             if isinstance(err, Signal):
-                with m.If(err):
-                    m.d.sync += bus_errors.eq(bus_errors + 1)
+                m.d.comb += inner_err.eq(err)
             elif err:
-                m.d.sync += bus_errors.eq(bus_errors + 1)
+                m.d.comb += inner_err.eq(1)
 
         m.d.comb += [core.mem_region.eq(region), core.mem_addr.eq(index), core.mem_wdata.eq(bus.w_data),
                      core.desc_layer.eq(desc_layer), core.desc_field.eq(desc_field),
@@ -320,6 +351,50 @@ class Chip(wiring.Component):
                 m.d.comb += [bus.ack.eq(1), bus.err.eq(resp_err), bus.r_data.eq(resp_data)]
                 m.next = "IDLE"
         return m
+
+    def _arbiter(self, m, su, inner, reg_bits, refused):
+        """The host's requests: the sample unit's addresses to it; the rest to the inner bus,
+        which the host and the sample unit share one request at a time (a request is granted
+        in its first clock when the bus is free: an idle chip answers as fast as without the
+        sample unit). While a sample is queued or running the host may only read registers
+        there (not ``Reg.OUT``); anything else is refused (``refused``: count it)."""
+        host = self.bus
+        req = host.we | host.re
+        is_su = is_sample_address(host.addr, reg_bits)
+        reg_read = host.re & (host.addr[reg_bits:] == 0) & (host.addr[:reg_bits] != R.Reg.OUT)
+        refusing = Signal()
+        to_inner = req & ~is_su & (~su.active | reg_read) & ~refusing
+        refuse = req & ~is_su & su.active & ~reg_read
+        owner = Signal(2)           # of the inner bus: 0 none, 1 the host, 2 the sample unit
+        su_req = su.bus.we | su.bus.re
+        grant_su = (owner == 2) | ((owner == 0) & su_req)
+        grant_host = (owner == 1) | ((owner == 0) & ~su_req & to_inner)
+        with m.If(owner == 0):
+            with m.If(su_req):
+                m.d.sync += owner.eq(2)
+            with m.Elif(to_inner):
+                m.d.sync += owner.eq(1)
+        with m.Elif(inner.ack | ((owner == 1) & ~req)):
+            m.d.sync += owner.eq(0)
+        m.d.comb += [inner.addr.eq(Mux(grant_su, su.bus.addr, host.addr)),
+                     inner.w_data.eq(Mux(grant_su, su.bus.w_data, host.w_data)),
+                     inner.we.eq((grant_su & su.bus.we) | (grant_host & host.we)),
+                     inner.re.eq((grant_su & su.bus.re) | (grant_host & host.re)),
+                     su.bus.ack.eq(grant_su & inner.ack), su.bus.err.eq(inner.err), su.bus.r_data.eq(inner.r_data),
+                     su.host.addr.eq(host.addr), su.host.w_data.eq(host.w_data),
+                     su.host.we.eq(host.we & is_su), su.host.re.eq(host.re & is_su)]
+        # a refusal is answered the clock after the request (a registered response)
+        with m.If(refuse & ~refusing):
+            m.d.sync += refusing.eq(1)
+        with m.Elif(refusing):
+            m.d.sync += refusing.eq(0)
+        with m.If(refusing):
+            m.d.comb += [host.ack.eq(1), host.err.eq(1), refused.eq(1)]
+        with m.Elif(is_su):
+            m.d.comb += [host.ack.eq(su.host.ack), host.err.eq(su.host.err), host.r_data.eq(su.host.r_data),
+                         refused.eq(su.host.ack & su.host.err)]
+        with m.Elif(grant_host):
+            m.d.comb += [host.ack.eq(inner.ack), host.err.eq(inner.err), host.r_data.eq(inner.r_data)]
 
     def _depth_of(self, m, region, core):
         depth = Signal(range(max(core.depth.values()) + 1), name="region_depth")

@@ -8,6 +8,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from .. import protocol as P
 from .bus import bus_signature
 from .link_core import COUNTERS as CORE_COUNTERS, LinkCore
 from .uart import UartRx, UartTx
@@ -27,6 +28,8 @@ class Link(wiring.Component):
         Clock cycles per UART bit (>= 4): clock frequency / baud rate.
     rx_fifo_depth : int
         Bytes buffered while a command executes (see :class:`LinkCore`).
+    window : int
+        Commands in flight (see :class:`LinkCore`).
 
     Attributes
     ----------
@@ -43,9 +46,9 @@ class Link(wiring.Component):
         UART stop-bit errors; bytes lost because the receive FIFO was full.
     """
 
-    def __init__(self, divisor, rx_fifo_depth=32):
+    def __init__(self, divisor, rx_fifo_depth=None, window=P.WINDOW):
         self.uart_rx, self.uart_tx = UartRx(divisor), UartTx(divisor)
-        self.core = LinkCore(rx_fifo_depth)
+        self.core = LinkCore(rx_fifo_depth, window)
         self.divisor = divisor
         super().__init__({
             "rx": In(1, init=1),

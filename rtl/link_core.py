@@ -9,16 +9,26 @@ to name their seq); the host times out and retries.
 
 Execution: one bus request per word, held until ``ack`` (and dropped for one cycle between
 words); ``err`` stops the command with ``BUS_ERROR`` and the index of the refused word. The
-response (header registers plus a word memory) stays stored: a command identical to the last
-one executed (opcode, seq, length, CRC) is answered with the stored response and not executed
-again, which makes every retry safe, a WRITE to a FIFO port included.
+response (header registers plus a word memory) stays stored, so a retry is answered from it
+and not executed again, which makes every retry safe, a WRITE to a FIFO port included
+(:mod:`gammacore.protocol`, "The window and retries"):
+
+- ``window`` 1: a command identical to the last one executed (opcode, seq, length, CRC) is
+  answered with the stored response;
+- ``window`` W > 1: the response memory holds W responses (slot ``seq % W``, ``MAX_WORDS``
+  words each) and a register file their headers and their commands' opcode, length and CRC;
+  ``expect`` is the seq executed next. A command with that seq is executed and stored, a retry
+  of one of the W before it is answered from its slot, any other is answered ``SEQUENCE``
+  (``done`` = ``expect``) and not executed; PING is answered and changes nothing but the
+  slot of ``expect`` (freed: its response is the one the next command overwrites). The
+  receive FIFO holds the window's frames (``rx_fifo_depth`` bytes) while a command executes.
 
 Transmit path: the response is COBS-encoded straight from the response buffer (a scan finds
 each block's length, then the block is sent), its CRC computed during the scan, through a
 byte FIFO to ``o``. The next frame may be received while a response is being sent; it is
 executed once the response buffer is free.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,7 +45,6 @@ __all__ = ["LinkCore", "COUNTERS"]
 COUNTERS = ("frames_ok", "replays", "crc_errors", "cobs_errors", "bad_opcodes", "bad_lengths",
             "bus_errors")
 
-_INFO_WORD = P.VERSION << 16 | P.MAX_WORDS
 _LEN_BITS = (P.MAX_COMMAND_LEN + 1).bit_length()
 
 
@@ -45,7 +54,11 @@ class LinkCore(wiring.Component):
     Parameters
     ----------
     rx_fifo_depth : int
-        Bytes buffered on ``i`` while a command executes.
+        Bytes buffered on ``i`` while a command executes (default: :data:`~gammacore.protocol.RX_BUFFER`
+        for a window, else 32). PING names the largest power of two not above it.
+    window : int
+        Commands in flight (a power of two, 1..16; default :data:`~gammacore.protocol.WINDOW`):
+        the replay cache's slots. 1 is the stop-and-wait engine (one stored response).
 
     Attributes
     ----------
@@ -61,10 +74,17 @@ class LinkCore(wiring.Component):
         answered BUS_ERROR.
     """
 
-    def __init__(self, rx_fifo_depth=32):
+    def __init__(self, rx_fifo_depth=None, window=P.WINDOW):
+        if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 16 \
+                or window & (window - 1):
+            raise ValueError(f"window must be a power of two in 1..16, not {window!r}")
+        if rx_fifo_depth is None:
+            rx_fifo_depth = P.RX_BUFFER if window > 1 else 32
         if not isinstance(rx_fifo_depth, int) or rx_fifo_depth < 2:
             raise ValueError(f"rx_fifo_depth must be an integer >= 2, not {rx_fifo_depth!r}")
-        self.rx_fifo_depth = rx_fifo_depth
+        self.rx_fifo_depth, self.window = rx_fifo_depth, window
+        #: the receive buffer PING names: the largest power of two not above rx_fifo_depth
+        self.rx_bytes = 1 << (rx_fifo_depth.bit_length() - 1)
         super().__init__({
             "i": In(stream.Signature(8)),
             "o": Out(stream.Signature(8)),
@@ -79,7 +99,10 @@ class LinkCore(wiring.Component):
         m.submodules.tx_fifo = tx_fifo = BlockFIFO(width=8, depth=16)
         m.submodules.cobs = cobs = CobsDecoder()
         m.submodules.frame_mem = frame_mem = ram(shape=32, depth=P.MAX_WORDS)
-        m.submodules.resp_mem = resp_mem = ram(shape=32, depth=P.MAX_WORDS)
+        W = self.window
+        slot_bits = W.bit_length() - 1
+        info_word = P.ping_info_word(W, self.rx_bytes)
+        m.submodules.resp_mem = resp_mem = ram(shape=32, depth=W * P.MAX_WORDS)
         frame_wr, frame_rd = frame_mem.write_port(), read_port(m, frame_mem, "frame_rd")
         m.d.comb += frame_rd.en.eq(0)
         resp_wr, resp_rd = resp_mem.write_port(), read_port(m, resp_mem, "resp_rd")
@@ -132,6 +155,23 @@ class LinkCore(wiring.Component):
         # CHECK comes a clock later (on the iCE40 the checks and what CHECK does with them
         # were one 52 ns path)
         status_q, replay_q = Signal(8), Signal()
+        if W > 1:
+            # the window: expect, and per slot the stored command's key and response header
+            expect = Signal(8)
+            slot = seq[:slot_bits]
+            s_valid = Signal(W)
+            s_op, s_tail, s_status, s_done = (Array(Signal(w, name=f"s_{n}{k}") for k in range(W))
+                                              for n, w in (("op", 8), ("tail", 16), ("status", 8), ("done", 8)))
+            s_len = Array(Signal(_LEN_BITS, name=f"s_len{k}") for k in range(W))
+            s_nwords = Array(Signal(range(P.MAX_WORDS + 1), name=f"s_nwords{k}") for k in range(W))
+            behind = (expect - seq)[:8]
+            is_ping = opcode == P.Opcode.PING
+            replay = (~is_ping & (behind >= 1) & (behind <= W) & s_valid.bit_select(slot, 1)
+                      & (s_op[slot] == opcode) & (s_len[slot] == length) & (s_tail[slot] == tail))
+            out_of_order = ~is_ping & (seq != expect)
+            out_of_order_q = Signal()
+            m.d.sync += out_of_order_q.eq(out_of_order)
+            exec_slot, send_slot, store = Signal(slot_bits), Signal(slot_bits), Signal()
         m.d.sync += [status_q.eq(status), replay_q.eq(replay)]
 
         m.d.comb += [frame_wr.addr.eq(widx), frame_wr.data.eq(Cat(byte, acc)),
@@ -180,13 +220,27 @@ class LinkCore(wiring.Component):
             with m.State("CHECK"):
                 with m.If(~sending):
                     m.d.sync += [index.eq(0), self.frames_ok.eq(self.frames_ok + 1)]
+                    if W > 1:
+                        m.d.sync += [store.eq(0), exec_slot.eq(slot), send_slot.eq(slot)]
                     with m.If(replay_q):
                         m.d.sync += self.replays.eq(self.replays + 1)
+                        if W > 1:
+                            m.d.sync += [r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(s_status[slot]),
+                                         r_done.eq(s_done[slot]), r_nwords.eq(s_nwords[slot])]
                         m.next = "RESPOND"
+                    if W > 1:
+                        with m.Elif(out_of_order_q):
+                            m.d.sync += [r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq),
+                                         r_status.eq(P.Status.SEQUENCE), r_done.eq(expect), r_nwords.eq(0)]
+                            m.next = "RESPOND"
                     with m.Else():
-                        m.d.sync += [last_valid.eq(1), last_op.eq(opcode), last_seq.eq(seq),
-                                     last_len.eq(length), last_tail.eq(tail),
-                                     r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(status_q),
+                        if W == 1:
+                            m.d.sync += [last_valid.eq(1), last_op.eq(opcode), last_seq.eq(seq),
+                                         last_len.eq(length), last_tail.eq(tail)]
+                        else:
+                            # stored and counted in RESPOND (a PING is not: it changes nothing)
+                            m.d.sync += store.eq(opcode != P.Opcode.PING)
+                        m.d.sync += [r_op.eq(opcode | P.RESPONSE), r_seq.eq(seq), r_status.eq(status_q),
                                      r_done.eq(0), r_nwords.eq(0)]
                         with m.If(status_q == P.Status.BAD_OPCODE):
                             m.d.sync += self.bad_opcodes.eq(self.bad_opcodes + 1)
@@ -195,7 +249,14 @@ class LinkCore(wiring.Component):
                         with m.If(status_q != P.Status.OK):
                             m.next = "RESPOND"
                         with m.Elif(opcode == P.Opcode.PING):
-                            m.d.comb += [resp_wr.addr.eq(0), resp_wr.data.eq(_INFO_WORD), resp_wr.en.eq(1)]
+                            if W == 1:
+                                m.d.comb += [resp_wr.addr.eq(0), resp_wr.data.eq(info_word), resp_wr.en.eq(1)]
+                            else:
+                                # the slot of expect: its response is the next one overwritten
+                                m.d.comb += [resp_wr.addr.eq(Cat(Const(0, 6), expect[:slot_bits])),
+                                             resp_wr.data.eq(info_word | (expect << 8)), resp_wr.en.eq(1)]
+                                m.d.sync += [s_valid.bit_select(expect[:slot_bits], 1).eq(0),
+                                             send_slot.eq(expect[:slot_bits])]
                             m.d.sync += [r_done.eq(1), r_nwords.eq(1)]
                             m.next = "RESPOND"
                         with m.Elif(opcode == P.Opcode.WRITE):
@@ -230,8 +291,8 @@ class LinkCore(wiring.Component):
                     with m.If(self.bus.err):
                         m.next = "BUS_ERROR"
                     with m.Else():
-                        m.d.comb += [resp_wr.addr.eq(index), resp_wr.data.eq(self.bus.r_data),
-                                     resp_wr.en.eq(1)]
+                        m.d.comb += [resp_wr.addr.eq(index if W == 1 else Cat(index[:6], exec_slot)),
+                                     resp_wr.data.eq(self.bus.r_data), resp_wr.en.eq(1)]
                         m.d.sync += [index.eq(index + 1), r_done.eq(index + 1), r_nwords.eq(index + 1)]
                         m.next = "R_REQ"
                         with m.If(index + 1 == count):
@@ -241,6 +302,12 @@ class LinkCore(wiring.Component):
                 m.next = "RESPOND"
             with m.State("RESPOND"):
                 m.d.comb += send_start.eq(1)
+                if W > 1:
+                    with m.If(store):
+                        m.d.sync += [s_valid.bit_select(exec_slot, 1).eq(1), s_op[exec_slot].eq(opcode),
+                                     s_len[exec_slot].eq(length), s_tail[exec_slot].eq(tail),
+                                     s_status[exec_slot].eq(r_status), s_done[exec_slot].eq(r_done),
+                                     s_nwords[exec_slot].eq(r_nwords), expect.eq(expect + 1)]
                 reset_frame()
                 m.next = "RECEIVE"
 
@@ -259,7 +326,8 @@ class LinkCore(wiring.Component):
         # when pos // 4 has not changed since the last clock (no subtraction on this path)
         loaded = Signal.like(pos[2:])
         # (read only while sending: the response memory is written only while not)
-        m.d.comb += [resp_rd.addr.eq(pos[2:] - 1), resp_rd.en.eq(sending)]
+        word_at = (pos[2:] - 1)[:6]
+        m.d.comb += [resp_rd.addr.eq(word_at if W == 1 else Cat(word_at, send_slot)), resp_rd.en.eq(sending)]
         m.d.sync += loaded.eq(pos[2:])
         cur = Signal(8)
         cur_valid = Signal()

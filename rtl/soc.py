@@ -13,6 +13,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import protocol as P
 from ..regmap import Capacity
 from .chip import Chip
 from .link import COUNTERS as LINK_COUNTERS, Link
@@ -37,6 +38,9 @@ class SoC(wiring.Component):
     counters : with the statistics counters, the link's included (False: they read 0, see
         :class:`~gammacore.rtl.chip.Chip`)
     lanes : the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`)
+    samples : with the sample sequencer (see :class:`~gammacore.rtl.chip.Chip`)
+    link_window : commands in flight on the link (see :class:`~gammacore.rtl.link_core.LinkCore`;
+        1: stop and wait, the engine for the fewest logic cells)
 
     Attributes
     ----------
@@ -47,21 +51,22 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity, divisor=4, *, pow2=False, out_depth=256, learning=True,
-                 serial_encoder=False, async_modes=True, counters=True, lanes=1):
+                 serial_encoder=False, async_modes=True, counters=True, lanes=1, samples=True,
+                 link_window=P.WINDOW):
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a gammacore.regmap.Capacity, not {capacity!r}")
         self.capacity, self.divisor, self.pow2, self.out_depth = capacity, divisor, pow2, out_depth
         self.learning, self.serial_encoder, self.async_modes = learning, serial_encoder, async_modes
-        self.counters, self.lanes = counters, lanes
+        self.counters, self.lanes, self.samples, self.link_window = counters, lanes, samples, link_window
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(4)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.link = link = Link(self.divisor)
+        m.submodules.link = link = Link(self.divisor, window=self.link_window)
         m.submodules.chip = self.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
                                         n_link_counters=len(LINK_COUNTERS), learning=self.learning,
                                         serial_encoder=self.serial_encoder, async_modes=self.async_modes,
-                                        counters=self.counters, lanes=self.lanes)
+                                        counters=self.counters, lanes=self.lanes, samples=self.samples)
         wiring.connect(m, link.bus, chip.bus)
         for n, name in enumerate(LINK_COUNTERS):
             m.d.comb += chip.link_counters[n].eq(getattr(link, name))

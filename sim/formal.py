@@ -282,7 +282,7 @@ class LinkCheck(Elaboratable):
     def __init__(self, *, reach=False, link=None):
         from ..rtl.link_core import LinkCore
         self.reach = reach
-        self.link = link or (lambda: LinkCore(rx_fifo_depth=4))
+        self.link = link or (lambda: LinkCore(rx_fifo_depth=4, window=1))
         self.ports = []
 
     def elaborate(self, platform):
@@ -457,7 +457,7 @@ class LinkEngineCheck(Elaboratable):
         if reach not in (None, "bus", "retry"):
             raise ValueError(f"reach must be None, 'bus' or 'retry', not {reach!r}")
         self.reach, self.max_count = reach, max_count
-        self.link = link or (lambda: LinkCore(rx_fifo_depth=2))
+        self.link = link or (lambda: LinkCore(rx_fifo_depth=2, window=1))
         self.ports = []
 
     def elaborate(self, platform):

@@ -334,7 +334,8 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
     size = board.size if size is None else size
     options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     clock = board.core_clock if clock is None else clock
-    top = BoardTop(board, make_design("soc", size, baud=board.host_baud, options=options), clock)
+    top = BoardTop(board, make_design("soc", size, baud=board.host_baud, options=options,
+                                      link_window=board.link_window), clock)
     divisor, _ = uart_divisor(top.clk_freq, board.host_baud)
     platform = board.platform()
     overrides = {"synth_opts": ICE40_SYNTH_OPTS} if board.family == "ice40" else {}
@@ -452,5 +453,5 @@ class RtlBoard:
         size = board.size if size is None else size
         options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
         self.divisor = uart_divisor(pll_params(board, board.core_clock).f_out, board.host_baud)[0]
-        soc = SoC(size.capacity(), divisor=self.divisor, **options)
+        soc = SoC(size.capacity(), divisor=self.divisor, link_window=board.link_window, **options)
         self.binary = build(verilog.convert(soc, name="top"), log=log)

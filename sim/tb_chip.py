@@ -25,6 +25,19 @@ class BusTB(HostScript):
     def __init__(self, dut, seed, p_idle):
         self.dut, self.rng, self.p_idle, self.seed = dut, random.Random(seed * 7919 + 3), p_idle, seed
 
+    async def start(self):
+        """Start the clock, drive the bus idle and hold reset for three cycles."""
+        d = self.dut
+        cocotb.start_soon(Clock(d.clk, 10, unit="ns").start())
+        await FallingEdge(d.clk)
+        for name in ("bus__addr", "bus__w_data", "bus__we", "bus__re"):
+            getattr(d, name).value = 0
+        d.rst.value = 1
+        for _ in range(3):
+            await self.next_cycle()
+        d.rst.value = 0
+        await self.next_cycle()
+
     async def next_cycle(self):
         await RisingEdge(self.dut.clk)
         await FallingEdge(self.dut.clk)
@@ -60,15 +73,7 @@ async def chip_matches_golden(dut):
     p_idle = float(os.environ.get("GAMMACORE_P_IDLE", "0.3"))
     p_pause = float(os.environ.get("GAMMACORE_P_PAUSE", "0.5"))
     tb = BusTB(dut, case["seed"], p_idle)
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    await FallingEdge(dut.clk)
-    for name in ("bus__addr", "bus__w_data", "bus__we", "bus__re"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await tb.next_cycle()
-    dut.rst.value = 0
-    await tb.next_cycle()
+    await tb.start()
 
     obs = {"packets": [], "x_out": [], "cycles": [], "learn_cycles": []}
     await tb.load(case["plan"])

@@ -64,6 +64,33 @@ def test_network_with_learning_bit_exact_through_the_uart(chip, seed, mode):
     assert counters["busy"] is False and counters["refused"] == 0
 
 
+def test_samples_through_the_uart_equal_golden(chip):
+    """Whole samples on the sample sequencer through the link, two queued: every result and
+    every final master word equals golden.sample; a bad sample the driver would refuse, sent
+    raw, is refused by the chip with a counted bus error and runs nothing."""
+    from gammacore.host.link import BusError
+    from gammacore.sim.sample_case import make_sample_case
+    case = make_sample_case(21, (3, 6, 3), SIM_CAPACITY.buckets, n_samples=6, max_T=12, out_encoder=True)
+    print(f"seed=21 learn={[s['learn'] for s in case['samples']]}")
+    chip.load(case["cfg"], case["initial"])
+    tickets = [chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]) for s in case["samples"]]
+    for n, (t, s) in enumerate(zip(tickets, case["samples"])):
+        got, want = chip.sample_result(t), s["want"]
+        assert got["score"].tolist() == want["score"].tolist(), f"sample {n}"
+        assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
+            {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"sample {n}"
+    got = chip.read_params()
+    assert np.concatenate([p["W"].ravel() for p in got]).tolist() == case["final"]["W"]
+    assert np.concatenate([p["V"].ravel() for p in got]).tolist() == case["final"]["V"]
+    assert np.concatenate([p["b"] for p in got]).tolist() == case["final"]["B"]
+    before = chip.counters()
+    chip.link.write(R.mem_addr(R.Region.SAMPLE, 0), [1 | 3 << 16, 0])     # label 3 of outputs 0..2
+    with pytest.raises(BusError):
+        chip.link.write(R.Reg.SAMPLE_CTRL, [R.sample_command(0, True)])
+    after = chip.counters()
+    assert after["bus_errors"] == before["bus_errors"] + 1 and after["steps"] == before["steps"]
+
+
 def test_load_verifies_and_reports_what_does_not_fit(chip):
     case = make_net_case(3, (2, 300, 2), SIM_CAPACITY.buckets, T=1)
     with pytest.raises(ValueError, match="needs .* neurons"):
@@ -80,14 +107,17 @@ def test_status_cli_on_the_simulated_board(tmp_path):
     assert set(st["counters"]) >= {"steps", "cycles", "events_in", "refused", "unrouted", "bus_errors"}
 
 
-def test_demo_on_the_simulated_board_equals_golden(tmp_path):
+@pytest.mark.parametrize("path", ["autonomous", "host-errors"])
+def test_demo_on_the_simulated_board_equals_golden(tmp_path, path):
     out = tmp_path / "demo.json"
+    extra = ["--host-errors"] if path == "host-errors" else []
     res = subprocess.run([str(GAMMACORE), "demo", "coincidence", "--epochs", "1", "--limit", "6", "--no-progress",
-                          "--json", str(out), "--plots", str(tmp_path / "plots")],
+                          "--json", str(out), "--plots", str(tmp_path / "plots")] + extra,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(out.read_text())
     assert rep["accuracy_equal"] and rep["weights_equal"], rep
+    assert rep["path"] == path and 0 < rep["core_busy_fraction"] <= 1
     assert rep["train_samples"] == 6 and rep["steps"] == 12 * 50
     for name in ("rasters", "buckets", "learning_curve", "bucket_weights"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 10_000

@@ -13,6 +13,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Fragment, Value
 from amaranth.sim import Simulator
 
+from gammacore import protocol as P
 from gammacore.boards import pll_ecp5, pll_ice40
 from gammacore.boards.flow import make_design, module_stats, overfull, yosys_stats
 from gammacore.boards.pll_ecp5 import ECP5PLL, ecp5_pll_params
@@ -262,6 +263,10 @@ def test_chip_options_reach_the_chip():
     assert (probe.core.learning, probe.core.serial_encoder, probe.core.async_modes) == (False, False, True)
     assert board("icebreaker").options == {"learning": False, "serial_encoder": True, "async_modes": False,
                                            "counters": False}
+    # the link: a window of 1 (stop and wait) on the iCEBreaker, where the window's logic does not fit
+    assert board("icebreaker").link_window == 1 and board("ulx3s-85f").link_window == P.WINDOW
+    assert make_design("soc", Size(2, 4, 4, 2), link_window=1)(24e6).link_window == 1
+    assert make_design("soc", Size(2, 4, 4, 2))(24e6).link_window == P.WINDOW
     # and from the SoC down to the network core
     elaborated = Fragment.get(soc, None)
     assert elaborated is not None and not soc.chip.core.async_modes and soc.chip.core.serial_encoder

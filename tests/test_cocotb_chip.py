@@ -85,3 +85,30 @@ def test_power_of_two_one_layer_cocotb(sim, tmp_path):
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
 def test_one_layer_cocotb_long(sim, tmp_path):
     run_case(sim, tmp_path, 201, (16, 24), 4, T=60, p_learn=0.0, out_encoder=True)
+
+
+def test_samples_cocotb_verilator(tmp_path):
+    """The sample sequencer in the chip's Verilog (Verilator): results of random samples,
+    trained and inferred two queued at a time, and every final weight equal to golden.sample."""
+    from gammacore import regmap as R
+    from gammacore.sim.sample_case import make_sample_case
+    seed, words = 305, 64
+    case = make_sample_case(seed, (3, 5, 3), K=2, n_samples=4, out_encoder=True)
+    print(f"seed={seed} learn={[s['learn'] for s in case['samples']]}")
+    (tmp_path / "case.json").write_text(json.dumps({
+        "seed": seed, "max_layer": case["capacity"].max_layer, "n_out": case["n_out"], "sample_words": words,
+        "plan": [[int(a), [int(w) for w in ws]] for a, ws in
+                 R.load_plan(case["cfg"], case["initial"], route_hidden_to_host=False)],
+        "samples": [{"words": s["words"], "learn": s["learn"]} for s in case["samples"]],
+        "final_lengths": {k: len(v) for k, v in case["final"].items()}}))
+    v = runner.export(Chip(case["capacity"], out_depth=4, sample_words=words), "chip", tmp_path / "chip.v")
+    runner.run("verilator", v, "chip", "gammacore.sim.tb_samples", tmp_path / "build",
+               extra_env={"GAMMACORE_CASE": str(tmp_path / "case.json"),
+                          "GAMMACORE_OUT": str(tmp_path / "observed.json")}, seed=seed)
+    obs = json.loads((tmp_path / "observed.json").read_text())
+    for n, (s, got) in enumerate(zip(case["samples"], obs["results"])):
+        want = dict(s["want"], score=[int(v) for v in s["want"]["score"]])
+        assert got == want, f"seed={seed}: sample {n}: chip {got} != golden {want}"
+    for name, want in case["final"].items():
+        assert obs[name] == want, f"seed={seed}: final {name} differs"
+    assert obs["bus_errors"] == 0

@@ -32,3 +32,29 @@ def test_driver_loads_a_network_through_a_register_window(tmp_path):
         params = chip.read_params()
         for got, layer in zip(params, case["initial"]):
             assert np.array_equal(got["W"], layer.W_master) and np.array_equal(got["b"], layer.b_master)
+
+
+def test_driver_refuses_bad_samples_naming_the_value_before_writing(tmp_path):
+    import pytest
+    from gammacore.host.driver import ChipError
+    case = make_net_case(6, (3, 4, 2), 2, T=1)
+    cap = R.Capacity(4, 64, 64, 1024, 2, 32)
+    with MmioWindow(tmp_path / "bar0", words=WORDS, create=True) as win:
+        win.write(R.Reg.ID, [R.CHIP_ID, cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets,
+                             cap.max_layer, 0, 1, 8])
+        chip = Chip(win)
+        chip.load(case["cfg"], case["initial"], verify=False)
+        q = np.zeros((2, 3), dtype=np.int64)
+        q[0, 1] = 100
+        for args, match in [((q, [0, 1], 2), "label 2 is outside the output layer's 0..1"),
+                            ((np.zeros((0, 3)), [], 0), "1..65535 steps, not 0"),
+                            ((np.ones((2, 4), dtype=np.int64), [0, 1], 0), "event source 3 is outside layer 0's inputs"),
+                            ((np.ones((2, 3), dtype=np.int64), [0, 1], 0), "takes 9 words, a slot of the sample memory holds 8")]:
+            with pytest.raises(ChipError, match=match):
+                chip.train_sample(*args)
+        assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 16) == [0] * 16
+        assert win.read(R.Reg.SAMPLE_CTRL, 1) == [0]
+        # a good sample is written into slot 0 and queued there
+        chip.submit_sample(q, [0, 1], 1, learn=True)
+        assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 5) == R.sample_words(q, [0, 1], 1) + [0]
+        assert win.read(R.Reg.SAMPLE_CTRL, 1) == [R.sample_command(0, True)]

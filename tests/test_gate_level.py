@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gammacore import protocol as P
 from gammacore.boards.table import board
 from gammacore.sim.netlist import cell_models
 
@@ -75,7 +76,9 @@ def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
     assert rep["learn_steps"] == 15 and rep["learn_cycles"] > 0 and rep["mode"] == "async-priority"
     assert rep["sizes"] == [8, 16, 4] and rep["spikes"] > 0 and rep["events"] > 0
     cells = rep["cells"]
-    assert cells["DP16KD"] == 31 and cells["MULT18X18D"] == 20 and cells["TRELLIS_DPR16X4"] > 0, cells
+    # 32 block RAMs since the link keeps a window of 4 commands (protocol 2: a response slot
+    # per command in flight and a 512-byte receive buffer); 31 with the stop-and-wait link
+    assert cells["DP16KD"] == 32 and cells["MULT18X18D"] == 20 and cells["TRELLIS_DPR16X4"] > 0, cells
     assert rep["uart_divisor"] == 7 and abs(rep["clock_mhz"] - 25 * 5 / 6) < 1e-9
     print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
@@ -147,7 +150,7 @@ def test_the_first_frame_after_power_up_is_answered():
         t = open_transport(sim.port)
         try:
             link = Link(t, timeout=5.0)
-            assert link.ping() == (1, 64)
+            assert link.ping() == (P.VERSION, P.MAX_WORDS)
             assert link.stats()["retries"] == 0, link.stats()
         finally:
             t.close()

@@ -311,3 +311,59 @@ def test_malformed_config_files_are_named(tmp_path, text, word):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="nope.json"):
         NetworkConfig.load(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("task_name,seed", [("coincidence", 5), ("digits", 6)])
+def test_sample_runs_are_chip_loss_training(task_name, seed):
+    """golden.sample.run_sample, sample by sample in train's order and schedule, gives exactly
+    train(..., chip_loss=True): every final weight, and the test accuracy from its argmax;
+    run_sample_words on the slot words of gammacore.regmap.sample_words gives the same."""
+    from gammacore import regmap as R
+    from gammacore.golden.presets import preset
+    from gammacore.golden.sample import run_sample, run_sample_words
+    from gammacore.golden.tasks import make_task
+    from gammacore.golden.train import Schedule, train
+    print(f"task={task_name} seed={seed}")
+    cfg, task = preset(task_name, seed=seed), make_task(task_name, seed=seed)
+    limit, plan = 10, Schedule(2, 2)
+    res = train(cfg, task, "fixed", schedule=plan, seed=seed, limit=limit, progress=False, chip_loss=True)
+    net = make_network(cfg, "fixed", batch=1)
+    rng = np.random.default_rng([seed, 3])
+    seen = 0
+    for _ in range(plan.epochs):
+        for i in rng.permutation(limit):
+            if (shift := plan.change_at(seen, limit)) is not None:
+                net.set_learning_shift(shift)
+            seen += 1
+            q = F.Q.from_float(task.x_train[i])
+            if seen % 2:
+                out = run_sample(net, q, task.m_train[i], task.y_train[i], learn=True)
+            else:
+                out = run_sample_words(net, R.sample_words(q, task.m_train[i], task.y_train[i]), learn=True)
+            assert out["steps"] == task.steps
+    for got, want in zip(res["params"], net.get_params()):
+        for k in ("W", "V", "b"):
+            assert np.array_equal(got[k], want[k]), k
+    correct = sum(run_sample(net, F.Q.from_float(task.x_test[i]), task.m_test[i], task.y_test[i],
+                             learn=False)["argmax"] == task.y_test[i] for i in range(limit))
+    assert correct / limit == res["test_accuracy"]
+
+
+def test_sample_words_refuse_what_the_chip_refuses():
+    from gammacore import regmap as R
+    q = np.array([[0, 5, 0], [7, 0, 1]])
+    words = R.sample_words(q, [False, True], 2, n_in=3, n_out=4, capacity=6)
+    assert words == [2 | 2 << 16, R.event_word(1, 5), 0, R.event_word(0, 7), R.event_word(2, 1), 1 << 16]
+    assert R.decode_sample(words) == (2, [([(1, 5)], False), ([(0, 7), (2, 1)], True)])
+    with pytest.raises(ValueError, match="1..65535 steps, not 0"):
+        R.sample_words(np.zeros((0, 3)), [], 0)
+    with pytest.raises(ValueError, match="label 4 is outside the output layer's 0..3"):
+        R.sample_words(q, [0, 1], 4, n_out=4)
+    with pytest.raises(ValueError, match="event source 2 is outside layer 0's inputs 0..1"):
+        R.sample_words(q, [0, 1], 0, n_in=2)
+    with pytest.raises(ValueError, match="takes 6 words, a slot of the sample memory holds 5"):
+        R.sample_words(q, [0, 1], 0, capacity=5)
+    with pytest.raises(ValueError, match="0 steps"):
+        R.decode_sample([0 | 1 << 16])
+    with pytest.raises(ValueError, match="1 step markers of its 2 steps"):
+        R.decode_sample(words[:3])

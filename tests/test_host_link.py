@@ -97,6 +97,37 @@ def test_unframe_rejects_bad_crc_and_runts():
         P.unframe(P.cobs_encode(b"\x01\x02") + b"\x00")
 
 
+def test_ping_info_word_round_trip():
+    for window in (1, 2, 4, 16):
+        for rx in (32, 512, 1024):
+            for nxt in (0, 1, 255):
+                info = P.ping_info(P.ping_info_word(window, rx, nxt))
+                assert info == P.PingInfo(P.VERSION, P.MAX_WORDS, window, rx, nxt)
+    assert P.ping_info(1 << 16 | 64) == P.PingInfo(1, 64, 1, 0, 0)      # a version 1 link
+    with pytest.raises(ValueError, match="window must be a power of two"):
+        P.ping_info_word(3, 512)
+    with pytest.raises(ValueError, match="next_seq"):
+        P.ping_info_word(4, 512, 256)
+
+
+def test_link_refuses_a_version_1_gateware():
+    class OldLink:
+        def __init__(self):
+            self.out = b""
+
+        def write(self, data):
+            for raw in data.split(b"\x00"):
+                if raw:
+                    seq = P.unframe(raw)[1]
+                    self.out += P.frame(P.encode_response(P.Opcode.PING, seq, P.Status.OK, 1, [1 << 16 | 64]))
+
+        def read(self, n):
+            chunk, self.out = self.out[:n], self.out[n:]
+            return chunk
+    with pytest.raises(LinkError, match="protocol version 1, this host 2"):
+        Link(OldLink(), timeout=0.01).ping()
+
+
 # --- Link against the reference gateware model ----------------------------------------------
 
 class Clock:
@@ -318,6 +349,234 @@ def test_link_bad_arguments(kwargs, match):
         link.write(-1, [0])
 
 
+# --- the window: frames lost, duplicated, delayed (reordered), garbage --------------------------
+
+class FrameChannel:
+    """One direction of a line that loses, duplicates and delays (so reorders) whole frames and
+    adds garbage between them; ``clock`` says when a delayed frame is let through."""
+
+    def __init__(self, rng, clock, p_drop=0.0, p_dup=0.0, p_delay=0.0, p_garbage=0.0, max_delay=0.002):
+        self.rng, self.clock = rng, clock
+        self.p_drop, self.p_dup, self.p_delay, self.p_garbage = p_drop, p_dup, p_delay, p_garbage
+        self.max_delay = max_delay
+        self.partial, self.held = bytearray(), []
+        self.counts = dict.fromkeys(("frames", "dropped", "duplicated", "delayed", "garbage"), 0)
+
+    def __call__(self, data):
+        self.partial += data
+        out = bytearray()
+        while 0 in self.partial:
+            end = self.partial.index(0) + 1
+            fr = bytes(self.partial[:end])
+            del self.partial[:end]
+            if fr == b"\x00":
+                out += fr
+                continue
+            self.counts["frames"] += 1
+            if self.rng.random() < self.p_garbage:
+                self.counts["garbage"] += 1
+                out += bytes(self.rng.integers(0, 256, int(self.rng.integers(1, 20)), dtype="u1"))
+            r = self.rng.random()
+            if r < self.p_drop:
+                self.counts["dropped"] += 1
+            elif r < self.p_drop + self.p_dup:
+                self.counts["duplicated"] += 1
+                out += fr + fr
+            elif r < self.p_drop + self.p_dup + self.p_delay:
+                self.counts["delayed"] += 1
+                self.held.append((self.clock() + self.rng.uniform(0, self.max_delay), fr))
+            else:
+                out += fr
+        now = self.clock()
+        out += b"".join(fr for t, fr in self.held if t <= now)
+        self.held = [(t, fr) for t, fr in self.held if t > now]
+        return bytes(out)
+
+
+class WindowModelTransport:
+    """The windowed link's reference model behind two :class:`FrameChannel` s."""
+
+    def __init__(self, rng, target, window=P.WINDOW, **channel):
+        self.rng, self.clock = rng, Clock()
+        self.model = LinkModel(target, window)
+        self.up, self.down = FrameChannel(rng, self.clock, **channel), FrameChannel(rng, self.clock, **channel)
+        self.pending = bytearray()
+
+    def _feed(self, data):
+        n = len(self.model.responses)
+        self.model.feed(data)
+        self.pending += self.down(b"".join(self.model.responses[n:]))
+
+    def write(self, data):
+        self._feed(self.up(data))
+
+    def read(self, n):
+        self._feed(self.up(b""))
+        self.pending += self.down(b"")
+        k = min(n, int(self.rng.integers(1, 64)), len(self.pending))
+        if k == 0:
+            self.clock.t += 0.0002
+        chunk = bytes(self.pending[:k])
+        del self.pending[:k]
+        return chunk
+
+
+class GatewareWindowTransport(GatewareTransport):
+    """The LinkCore gateware (window :data:`~gammacore.protocol.WINDOW`) in amaranth.sim behind
+    two :class:`FrameChannel` s."""
+
+    def __init__(self, rng, target, **channel):
+        super().__init__(rng, target)
+        self.up, self.down = FrameChannel(rng, self.clock, **channel), FrameChannel(rng, self.clock, **channel)
+
+    def write(self, data):
+        self.to_dut.extend(self.up(data))
+
+    def read(self, n):
+        if not self.pending:
+            self.cycles += 50
+            self.sim.run_until(self.cycles * 1e-6)
+            self.to_dut.extend(self.up(b""))
+            self.pending += self.down(bytes(self.raw_out))
+            self.raw_out.clear()
+        k = min(n, len(self.pending))
+        chunk = bytes(self.pending[:k])
+        del self.pending[:k]
+        return chunk
+
+
+def hashed(addr):
+    """What :class:`Target` reads at an address never written."""
+    return (addr * 2654435761 + 12345) & 0xFFFFFFFF
+
+
+def pipelines(link, rng, n, msg):
+    """``n`` random pipelines of writes, FIFO writes and reads; each read checked against a
+    shadow memory (in op order: a read sees the writes before it in its pipeline). Returns the
+    bus accesses the target must have seen, in order, each once."""
+    shadow, expected = {}, []
+    for _ in range(n):
+        ops, want = [], []
+        for _ in range(int(rng.integers(1, 9))):
+            kind = rng.choice(["write", "fifo", "read", "read"])
+            addr = int(rng.integers(0x1000, 0x1100))
+            count = int(rng.integers(1, 100)) if rng.random() < 0.7 else int(rng.integers(1, 4))
+            if kind == "write":
+                words = [int(w) for w in rng.integers(0, 1 << 32, count)]
+                ops.append(("write", addr, words))
+                shadow.update({addr + i: w for i, w in enumerate(words)})
+                expected += [("w", addr + i, w, False) for i, w in enumerate(words)]
+                want.append(None)
+            elif kind == "fifo":
+                words = [int(w) for w in rng.integers(0, 1 << 16, count)]
+                ops.append(("write", FIFO, words, True))
+                expected += [("w", FIFO, w, False) for w in words]
+                want.append(None)
+            else:
+                ops.append(("read", addr, count))
+                expected += [("r", addr + i, None, False) for i in range(count)]
+                want.append([shadow.get(addr + i, hashed(addr + i)) for i in range(count)])
+        assert link.pipeline(ops) == want, msg
+    return expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_fuzz_against_the_model(seed):
+    """Pipelines through a line that loses, duplicates, delays and reorders frames both ways
+    and adds garbage: every command executed exactly once and in order, every response matched
+    (the reference model of the windowed link)."""
+    rng = seeded(100 + seed)
+    target = Target(set())
+    transport = WindowModelTransport(rng, target, p_drop=0.04, p_dup=0.04, p_delay=0.06, p_garbage=0.04)
+    link = Link(transport, timeout=0.004, retries=40, clock=transport.clock)
+    msg = f"seed={100 + seed}"
+    expected = pipelines(link, rng, 25, msg)
+    assert link.window == P.WINDOW, msg
+    assert target.log == expected, f"{msg}: a command executed twice, never, or out of order"
+    stats, counts = link.stats(), transport.model.counters
+    assert stats["retries"] > 0 and stats["sequence"] > 0 and counts["replays"] > 0, f"{msg}: {stats} {counts}"
+    both = {k: transport.up.counts[k] + transport.down.counts[k] for k in transport.up.counts}
+    assert min(both.values()) > 0 and transport.up.counts["dropped"] > 0 and transport.down.counts["dropped"] > 0, \
+        f"{msg}: {transport.up.counts} {transport.down.counts}"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_window_fuzz_against_the_gateware(seed):
+    """The same against the LinkCore gateware in amaranth.sim (window 4, its bus target
+    answering with random latency)."""
+    rng = seeded(200 + seed)
+    target = Target(set())
+    transport = GatewareWindowTransport(rng, target, p_drop=0.04, p_dup=0.04, p_delay=0.06, p_garbage=0.04)
+    link = Link(transport, timeout=0.006, retries=40, clock=transport.clock)
+    msg = f"seed={200 + seed}"
+    expected = pipelines(link, rng, 8, msg)
+    assert target.log == expected, f"{msg}: a command executed twice, never, or out of order"
+    stats = link.stats()
+    assert stats["retries"] > 0 and stats["sequence"] > 0 and transport.replays > 0, f"{msg}: {stats}"
+
+
+def test_window_pipelines_without_a_round_trip():
+    """On a clean line a pipeline is one round trip: the host sends a window of frames before
+    the first response (and no more bytes than the link's receive buffer), then one frame per
+    response."""
+    rng = seeded(13)
+    target = Target(set())
+    transport = WindowModelTransport(rng, target)
+    writes, frames, in_flight = [], [], []
+    feed = transport.model.feed
+
+    def counting_feed(data):
+        # the frames the link has but has not answered yet: bytes after the oldest, how many
+        if data:
+            writes.append(len(data))
+        frames.extend(len(f) + 1 for f in data.split(b"\x00")[:-1] if f)
+        unanswered = frames[len(transport.model.responses):]
+        in_flight.append((sum(unanswered[1:]), len(unanswered)))
+        feed(data)
+    transport.model.feed = counting_feed
+    link = Link(transport, timeout=0.05, clock=transport.clock)
+    words = [int(w) for w in rng.integers(0, 1 << 32, 10 * P.MAX_WORDS)]
+    link.write(0x2000, words)
+    assert link.stats()["round_trips"] == 2            # the PING, then the transfer
+    # full frames: the oldest unanswered one and as many as the receive buffer holds
+    assert max(n for _, n in in_flight) == 1 + P.RX_BUFFER // P.max_encoded_len(P.MAX_COMMAND_LEN)
+    ranges = [(0x2000 + 60 * k, k + 1) for k in range(8)] + [(0x2000 + 9 * P.MAX_WORDS, P.MAX_WORDS)]
+    assert link.read_many(ranges) == [words[a - 0x2000:a - 0x2000 + n] for a, n in ranges]
+    assert link.stats()["round_trips"] == 3 and link.stats()["retries"] == 0
+    # small frames: a window of them at once
+    assert max(n for _, n in in_flight) == P.WINDOW
+    assert max(b for b, _ in in_flight) <= P.RX_BUFFER
+
+
+def test_window_of_one_is_stop_and_wait():
+    """A version 2 link built with a window of 1 (the former engine) gets one frame at a time;
+    so does any link when the host caps its window at 1."""
+    rng = seeded(14)
+    for gateware_window, host_window in ((1, None), (P.WINDOW, 1)):
+        target = Target(set())
+        transport = WindowModelTransport(rng, target, window=gateware_window)
+        link = Link(transport, timeout=0.05, clock=transport.clock, window=host_window)
+        link.write(0x10, list(range(3 * P.MAX_WORDS)))
+        assert link.window == 1
+        assert link.read(0x10, 3 * P.MAX_WORDS) == list(range(3 * P.MAX_WORDS))
+        assert link.stats()["retries"] == 0
+        assert link.stats()["round_trips"] == 1 + 3 + 3         # the PING, then one per frame
+
+
+def test_pipeline_errors_name_the_transfer():
+    rng = seeded(15)
+    target = Target({0x105})
+    link = Link(t := WindowModelTransport(rng, target), timeout=0.05, clock=t.clock)
+    with pytest.raises(BusError) as info:
+        link.pipeline([("write", 0x10, [1, 2]), ("read", 0x100, 8), ("write", 0x20, [3])])
+    assert (info.value.index, info.value.done, info.value.addr) == (1, 5, 0x105)
+    assert target.mem[0x20] == 3        # the transfer after it was sent and executed too
+    with pytest.raises(ValueError, match="pipeline op 0"):
+        link.pipeline([("erase", 0, 1)])
+    with pytest.raises(ValueError, match="window"):
+        Link(t, window=0)
+
+
 # --- transports --------------------------------------------------------------------------------
 
 def serve_model(read_some, write_all, stop, target):
@@ -493,3 +752,49 @@ def test_host_link_through_verilated_board_pty():
             assert link.stats()["retries"] == 0
         finally:
             port.close()
+
+
+def test_posted_writes_go_out_without_a_round_trip():
+    """post() sends and returns; the next transfer collects the posted answers first (in the
+    same round trip as its own) and raises for a posted write that failed."""
+    rng = seeded(16)
+    target = Target({0x50})
+    t = WindowModelTransport(rng, target)
+    link = Link(t, timeout=0.05, clock=t.clock)
+    link.write(0x10, [1])
+    trips = link.stats()["round_trips"]
+    link.post([("write", 0x20, [2, 3]), ("write", FIFO, [4, 5], True)])
+    assert target.mem[0x21] == 3 and link.stats()["round_trips"] == trips + 1
+    assert link.read(0x20, 2) == [2, 3]
+    assert link.stats()["round_trips"] == trips + 1        # the read went out behind the posted writes
+    link.post([("write", 0x40, [6])])
+    link.post([("write", 0x4F, [7, 8, 9])])                # word 1 refused
+    with pytest.raises(BusError, match="posted WRITE word 1") as info:
+        link.read(0x40, 1)
+    assert (info.value.index, info.value.addr) == (0, 0x50)
+    link.post([("write", 0x60, [10])])
+    link.flush()
+    assert link.read(0x60, 1) == [10] and link.stats()["retries"] == 0
+    assert [d for op, a, d, _ in target.log if op == "w" and a == FIFO] == [4, 5]
+    with pytest.raises(ValueError, match="post op 0 must be \\('write'"):
+        link.post([("read", 0x10, 1)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_posted_writes_on_a_lossy_line(seed):
+    """Posts between pipelines through the lossy line: every command once, in order."""
+    rng = seeded(300 + seed)
+    target = Target(set())
+    transport = WindowModelTransport(rng, target, p_drop=0.04, p_dup=0.04, p_delay=0.06, p_garbage=0.04)
+    link = Link(transport, timeout=0.004, retries=40, clock=transport.clock)
+    expected, fifo = [], []
+    for k in range(30):
+        words = [int(w) for w in rng.integers(0, 1 << 16, int(rng.integers(1, 80)))]
+        link.post([("write", FIFO, words, True), ("write", 0x1000 + k, [k])])
+        expected += [("w", FIFO, w, False) for w in words] + [("w", 0x1000 + k, k, False)]
+        if rng.random() < 0.5:
+            assert link.read(0x1000 + k, 1) == [k]
+            expected.append(("r", 0x1000 + k, None, False))
+    link.flush()
+    assert target.log == expected, f"seed={300 + seed}"
+    assert link.stats()["retries"] > 0, f"seed={300 + seed}"

@@ -165,7 +165,7 @@ class PacketLink:
         c = self.cap
         regs = {R.Reg.ID: R.CHIP_ID, R.Reg.CAP_LAYERS: c.layers, R.Reg.CAP_NEURONS: c.neurons,
                 R.Reg.CAP_INPUTS: c.inputs, R.Reg.CAP_SYNAPSES: c.synapses, R.Reg.CAP_BUCKETS: c.buckets,
-                R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: 0, R.Reg.CAP_LANES: 1,
+                R.Reg.CAP_MAX_LAYER: c.max_layer, R.Reg.CAP_FLAGS: 0, R.Reg.CAP_LANES: 1, R.Reg.CAP_SAMPLE: 1024,
                 R.Reg.STATUS: R.Status.OUT_READY if self.words else 0, R.Reg.OUT_LEVEL: len(self.words)}
         if addr == R.Reg.OUT and fixed:
             return [self.words.pop(0) if self.words else 0 for _ in range(count)]

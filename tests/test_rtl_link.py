@@ -39,14 +39,17 @@ class Target:
 
 
 class LinkModel:
-    """What :class:`LinkCore` answers and does for a byte sequence (the protocol's reference)."""
+    """What :class:`LinkCore` answers and does for a byte sequence (the protocol's reference),
+    with a window of ``window`` commands and a receive buffer of ``rx_bytes`` (what PING names)."""
 
-    def __init__(self, target):
-        self.target = target
+    def __init__(self, target, window=P.WINDOW, rx_bytes=P.RX_BUFFER):
+        self.target, self.window, self.rx_bytes = target, window, rx_bytes
         self.counters = dict.fromkeys(CORE_COUNTERS, 0)
         self.remaining, self.zero_pending, self.frame = 0, False, bytearray()
         self.last, self.last_response = None, None
+        self.expect, self.slots = 0, {}         # window > 1: the next seq, slot -> (key, response)
         self.responses = []
+        self.executed = []                      # (opcode, seq) of every command executed
 
     def feed(self, data):
         for b in bytes(data):
@@ -73,12 +76,26 @@ class LinkModel:
         length = min(len(f), P.MAX_COMMAND_LEN + 1)
         key = (f[0], f[1], length, f[-2:])
         self.counters["frames_ok"] += 1
-        if key == self.last:
-            self.counters["replays"] += 1
-            self.responses.append(self.last_response)
-            return
-        self.last = key
+        if self.window == 1:
+            if key == self.last:
+                self.counters["replays"] += 1
+                self.responses.append(self.last_response)
+                return
+            self.last = key
+        else:
+            seq, slot = f[1], f[1] % self.window
+            if f[0] != P.Opcode.PING:
+                stored = self.slots.get(slot)
+                if 1 <= (self.expect - seq) % 256 <= self.window and stored and stored[0] == key:
+                    self.counters["replays"] += 1
+                    self.responses.append(stored[1])
+                    return
+                if seq != self.expect:
+                    self.responses.append(P.frame(P.encode_response(f[0], seq, P.Status.SEQUENCE, self.expect)))
+                    return
         status, done, words = self._execute(f, length)
+        if status == P.Status.OK and f[0] != P.Opcode.PING:
+            self.executed.append((f[0], f[1]))
         if status == P.Status.BAD_OPCODE:
             self.counters["bad_opcodes"] += 1
         elif status in (P.Status.BAD_LENGTH, P.Status.BAD_FLAGS):
@@ -87,13 +104,20 @@ class LinkModel:
             self.counters["bus_errors"] += 1
         self.last_response = P.frame(P.encode_response(f[0], f[1], status, done, words))
         self.responses.append(self.last_response)
+        if self.window > 1:
+            if f[0] == P.Opcode.PING:
+                if status == P.Status.OK:
+                    self.slots.pop(self.expect % self.window, None)
+            else:
+                self.slots[f[1] % self.window] = (key, self.last_response)
+                self.expect = (self.expect + 1) % 256
 
     def _execute(self, f, length):
         op = f[0]
         if op == P.Opcode.PING:
             if length != 4:
                 return P.Status.BAD_LENGTH, 0, []
-            return P.Status.OK, 1, [P.VERSION << 16 | P.MAX_WORDS]
+            return P.Status.OK, 1, [P.ping_info_word(self.window, self.rx_bytes, self.expect if self.window > 1 else 0)]
         if op not in (P.Opcode.WRITE, P.Opcode.READ):
             return P.Status.BAD_OPCODE, 0, []
         count = f[5] if len(f) > 5 else 0
@@ -197,8 +221,14 @@ def bad_command(rng, seq):
     return P.frame(bytes([P.Opcode.PING]))[:-3] + b"\x00"   # runt: 1-3 decoded bytes
 
 
-def stimulus(rng, n, p_bad):
-    """Wire bytes of ``n`` items: valid commands (some retried) and bad ones."""
+def stimulus(rng, n, p_bad, window=1):
+    """Wire bytes of ``n`` items: valid commands (some retried) and bad ones.
+
+    ``window`` > 1: a windowed host, its seqs from the link's ``expect`` (a shadow model's):
+    retries of any of the last ``window`` commands, commands ahead of ``expect`` (a lost one
+    before them), stale ones from far behind, and some in order."""
+    if window > 1:
+        return _windowed_stimulus(rng, n, p_bad, window)
     out = bytearray()
     seq = int(rng.integers(0, 256))
     previous = None
@@ -215,19 +245,43 @@ def stimulus(rng, n, p_bad):
     return bytes(out) + b"\x00" + P.ping((seq + 1) % 256)
 
 
+def _windowed_stimulus(rng, n, p_bad, window):
+    shadow = LinkModel(Target(set()), window)
+    out = bytearray()
+    sent = []
+    for _ in range(n):
+        r = rng.random()
+        if r < p_bad:
+            item = bad_command(rng, shadow.expect)
+        elif sent and r < p_bad + 0.2:
+            item = b"\x00" + sent[-int(rng.integers(1, min(len(sent), window + 2) + 1))]   # a retry (or stale)
+        elif r < p_bad + 0.3:
+            ahead = (shadow.expect + int(rng.integers(1, 256))) % 256     # out of order
+            item = valid_command(rng, ahead)
+        else:
+            item = valid_command(rng, shadow.expect)
+            if P.unframe(item)[0] != P.Opcode.PING:     # a PING is not stored: not retried
+                sent.append(item)
+        item = (b"\x00" if rng.random() < 0.3 else b"") + item
+        shadow.feed(item)
+        out += item
+    return bytes(out) + b"\x00" + P.ping(int(rng.integers(0, 256)))
+
+
 def err_addrs(rng):
     return {int(rng.choice(BASES)) + int(rng.integers(0, 12)) for _ in range(3)}
 
 
-def run_core(seed, n, p_bad):
+def run_core(seed, n, p_bad, window=1):
     rng = seeded(seed)
     errs = err_addrs(rng)
-    wire = stimulus(rng, n, p_bad)
-    model = LinkModel(Target(errs))
+    wire = stimulus(rng, n, p_bad, window)
+    depth = int(rng.integers(2, 40)) if window == 1 else int(rng.integers(2, 600))
+    dut = LinkCore(rx_fifo_depth=depth, window=window)
+    model = LinkModel(Target(errs), window, dut.rx_bytes)
     model.feed(wire)
     expected = b"".join(model.responses)
     target = Target(errs)
-    dut = LinkCore(rx_fifo_depth=int(rng.integers(2, 40)))
     got = []
     tail = []
 
@@ -264,17 +318,28 @@ def run_core(seed, n, p_bad):
     return model
 
 
+@pytest.mark.parametrize("window", [1, P.WINDOW])
 @pytest.mark.parametrize("seed", range(3))
-def test_valid_commands_and_retries(seed):
-    model = run_core(seed, 25, p_bad=0.0)
+def test_valid_commands_and_retries(seed, window):
+    model = run_core(seed, 25, p_bad=0.0, window=window)
     assert model.counters["frames_ok"] == len(model.responses) and model.counters["crc_errors"] == 0
+    assert model.counters["replays"] > 0, f"seed={seed}: no retry"
+    if window > 1:
+        statuses = [P.decode_response(P.unframe(r)).status for r in model.responses]
+        assert P.Status.SEQUENCE in statuses and len(model.executed) > 5, f"seed={seed}"
 
 
+@pytest.mark.parametrize("window", [1, P.WINDOW])
 @pytest.mark.parametrize("seed", range(10, 16))
-def test_fuzz_bad_frames_change_nothing(seed):
-    model = run_core(seed, 40, p_bad=0.5)
+def test_fuzz_bad_frames_change_nothing(seed, window):
+    model = run_core(seed, 40, p_bad=0.5, window=window)
     bad = sum(model.counters[k] for k in ("crc_errors", "cobs_errors", "bad_opcodes", "bad_lengths"))
     assert bad > 0, f"seed={seed}: the fuzz exercised nothing"
+
+
+@pytest.mark.parametrize("window", [2, 8])
+def test_other_windows(window):
+    run_core(20 + window, 40, p_bad=0.2, window=window)
 
 
 def test_fuzz_alone_then_ping():
@@ -284,15 +349,15 @@ def test_fuzz_alone_then_ping():
     model = LinkModel(Target(set()))
     model.feed(wire)
     assert model.target.log == []
-    assert P.unframe(model.responses[-1]) == P.encode_response(P.Opcode.PING, 8, P.Status.OK, 1,
-                                                               [P.VERSION << 16 | P.MAX_WORDS])
+    info = P.ping_info(P.decode_response(P.unframe(model.responses[-1])).words[0])
+    assert info == P.PingInfo(P.VERSION, P.MAX_WORDS, P.WINDOW, P.RX_BUFFER, model.expect)
 
 
 def test_long_transfers_exercise_cobs_blocks():
     """Full-size frames of non-zero bytes: 254-byte COBS blocks both ways."""
     rng = seeded(5)
     words = [int(w) | 0x01010101 for w in rng.integers(0, 1 << 32, P.MAX_WORDS)]
-    wire = P.write(1, 0x800000, words) + P.read(2, 0x800000, P.MAX_WORDS) + P.read(2, 0x800000, P.MAX_WORDS)
+    wire = P.write(0, 0x800000, words) + P.read(1, 0x800000, P.MAX_WORDS) + P.read(1, 0x800000, P.MAX_WORDS)
     model = LinkModel(Target(set()))
     model.feed(wire)
     assert P.decode_response(P.unframe(model.responses[1])).words == words
@@ -328,12 +393,12 @@ def test_pin_level(seed):
     errs = {0x12}
     wire = bytearray()
     ping = P.ping(1)
-    write = P.write(2, 0x10, random_words(rng, 4), P.Flags.FIXED if seed else 0)
+    write = P.write(0, 0x10, random_words(rng, 4), P.Flags.FIXED if seed else 0)
     payload = bytearray(P.unframe(write))
     good_crc = struct.pack(">H", P.crc16(payload))
     payload[9] ^= 0x40
     corrupt = P.cobs_encode(payload + good_crc) + b"\x00"
-    wire += ping + bytes(corrupt) + write + write + P.read(3, 0x0F, 4) + b"\x13\x37" + b"\x00" + P.ping(4)
+    wire += ping + bytes(corrupt) + write + write + P.read(1, 0x0F, 4) + b"\x13\x37" + b"\x00" + P.ping(4)
     model = LinkModel(Target(errs))
     model.feed(wire)
     expected = b"".join(model.responses)
@@ -370,3 +435,16 @@ def test_pin_level(seed):
 def test_bad_fifo_depth(depth):
     with pytest.raises(ValueError, match="rx_fifo_depth"):
         LinkCore(depth)
+
+
+@pytest.mark.parametrize("window", [0, 3, 32, True, 2.0])
+def test_bad_window(window):
+    with pytest.raises(ValueError, match="window must be a power of two in 1..16"):
+        LinkCore(window=window)
+
+
+def test_window_defaults():
+    """A windowed link buffers the window's frames (RX_BUFFER bytes) and PING names it; the
+    stop-and-wait engine keeps the former 32-byte FIFO."""
+    assert (LinkCore().window, LinkCore().rx_fifo_depth, LinkCore().rx_bytes) == (P.WINDOW, P.RX_BUFFER, P.RX_BUFFER)
+    assert (LinkCore(window=1).rx_fifo_depth, LinkCore(40, 1).rx_bytes) == (32, 32)
