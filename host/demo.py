@@ -221,12 +221,28 @@ def write_plots(report, rec, out_dir):
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    curve = report["curve"]
-    ax.plot([c["epoch"] for c in curve], [c["train_loss"] for c in curve], "o-")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("online training loss (on chip)")
-    ax.set_title(f"test accuracy: chip {report['chip_test_accuracy']:.3f}, golden {report['golden_test_accuracy']:.3f}")
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    curve, gold = report["curve"], report["golden_curve"]
+    epochs = [c["epoch"] for c in curve]
+    ax_acc.plot(epochs, [100 * c["test_accuracy"] for c in curve], "o-", lw=2.5, label="chip")
+    ax_acc.plot([g["epoch"] for g in gold], [100 * g["test_accuracy"] for g in gold], "s--", color="k", ms=4,
+                label="golden model")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_ylim(0, 102)
+    ax_acc.set_title(f"test set after each epoch: chip {report['chip_test_accuracy']:.3f}, "
+                     f"golden {report['golden_test_accuracy']:.3f}", fontsize=9)
+    ax_acc.legend()
+    ax_loss.plot(epochs, [c["train_loss"] for c in curve], "o-", lw=2.5, label="chip")
+    ax_loss.plot([g["epoch"] for g in gold], [g["train_loss"] for g in gold], "s--", color="k", ms=4,
+                 label="golden model")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("mean online training loss")
+    ax_loss.set_title(f"{'host' if report['path'] == 'host-errors' else 'chip'} loss unit, "
+                      "over each epoch's loss steps", fontsize=9)
+    ax_loss.legend()
+    for ax in (ax_acc, ax_loss):
+        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
     fig.tight_layout()
     paths.append(out_dir / "learning_curve.png")
     fig.savefig(paths[-1], dpi=120)

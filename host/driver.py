@@ -11,6 +11,10 @@ a step's events, STEP and the output read; a learning pass's errors and LEARN (p
 :meth:`gammacore.host.link.Link.post`: the next step's transfers go out behind them without
 waiting); a load's writes and its read-back; the parameter read.
 
+:meth:`Chip.train` is the training loop on the chip's sample sequencer: epochs of whole
+samples in the golden training's order and learning-rate schedule, two queued at a time, an
+optional test set after every epoch, a history of train loss and test accuracy per epoch.
+
 Loading is verified: after writing a network, the driver reads every descriptor-derived
 memory word back and raises :class:`ChipError` naming the first difference, so the chip is
 never left half configured without the caller knowing.
