@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gammacore import regmap as R
+from gammacore.host.cmd_run import COMPARED
 from gammacore.host.session import open_chip
 from gammacore.rtl.soc import SIM_CAPACITY
 from gammacore.sim.net_case import make_net_case
@@ -151,13 +152,16 @@ def test_train_save_then_run_on_the_simulated_board(tmp_path):
     res = subprocess.run([str(GAMMACORE), "train", "--task", "coincidence", "--epochs", "1", "--limit", "20",
                           "--no-progress", "--save", str(net)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    for mode in ("sync", "async-random"):
-        out = tmp_path / f"run-{mode}.json"
+    for mode, path in (("sync", "samples"), ("async-random", "samples"), ("sync", "steps"), ("async-random", "steps")):
+        out = tmp_path / f"run-{mode}-{path}.json"
+        extra = ["--per-step"] if path == "steps" else []
         res = subprocess.run([str(GAMMACORE), "run", str(net), "--limit", "8", "--mode", mode, "--lfsr-seed", "77",
-                              "--no-progress", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                              "--no-progress", "--json", str(out)] + extra, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stdout + res.stderr
         rep = json.loads(out.read_text())
         assert rep["equal"] and rep["samples"] == 8 and rep["steps"] == 8 * 50 and rep["mode"] == mode
+        assert rep["path"] == path
+        assert rep["compared"] == (["accuracy", "spikes_per_inference"] if path == "samples" else list(COMPARED))
         assert rep["chip"]["spikes_per_inference"] > 0 and rep["chip"] == {k: rep["golden"][k] for k in rep["chip"]}
     res = subprocess.run([str(GAMMACORE), "run", str(net), "--mode", "fifo"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--mode: unknown mode 'fifo'" in res.stderr, res.stderr
