@@ -170,11 +170,11 @@ def _train_on_chip(args, dt, epochs, json_path):
         rep = run_demo(chip, args.task, epochs, args.limit, seed=args.seed, dt=dt, progress=not args.no_progress)
     out = {k: v for k, v in rep.items() if not k.startswith("_")}
     for k in ("task", "train_samples", "test_samples", "epochs", "chip_test_accuracy", "golden_test_accuracy",
-              "accuracy_equal", "weights_equal", "steps", "chip_wall_seconds"):
+              "accuracy_equal", "weights_equal", "curve_equal", "steps", "chip_wall_seconds"):
         print(f"{k:<22}{out[k]}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float) + "\n")
-    return 0 if out["accuracy_equal"] and out["weights_equal"] else 1
+    return 0 if out["accuracy_equal"] and out["weights_equal"] and out["curve_equal"] else 1
 
 
 def plot_learning_curve(res, path):

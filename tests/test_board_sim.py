@@ -181,7 +181,7 @@ def test_train_on_the_simulated_board_equals_golden(tmp_path):
                          timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(out.read_text())
-    assert rep["accuracy_equal"] and rep["weights_equal"] and rep["steps"] == 8 * 36
+    assert rep["accuracy_equal"] and rep["weights_equal"] and rep["curve_equal"] and rep["steps"] == 8 * 36
 
 
 def test_chip_train_loop_equals_golden_train_every_epoch(chip):
