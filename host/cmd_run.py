@@ -36,7 +36,7 @@ def add_arguments(p):
     p.add_argument("--per-step", action="store_true",
                    help="the host's per-step loop (events, STEP and the outputs read every step), which also gives "
                         "the first correct step and the decision step (default: whole samples on the chip's sample "
-                        "sequencer when it has one, two queued; per step otherwise)")
+                        "sequencer when it has one and every sample fits its slots, two queued; per step otherwise)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -70,8 +70,8 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
     (:meth:`~gammacore.host.driver.Chip.infer_sample`, two queued; the chip gives each
     sample's score and argmax, not its outputs per step, so no step figures); "steps" - the
     host's per-step loop (events, STEP and the outputs read every step); "auto" - "samples"
-    when the chip has a sample sequencer (``Reg.CAP_SAMPLE`` > 0) and no ``count_cycles``,
-    else "steps"."""
+    when the chip has a sample sequencer (``Reg.CAP_SAMPLE`` > 0), every sample fits one of
+    its slots and no ``count_cycles``, else "steps"."""
     from .. import regmap as R
     from tqdm import tqdm
 
@@ -94,7 +94,10 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
             raise ChipError("this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples has one); "
                             "run step by step (gammacore run --per-step)")
         if path == "auto":
-            path = "samples" if has_samples and not count_cycles else "steps"
+            # the sample path when the chip has one and every sample fits a slot (header, events, step ends)
+            words = 1 + x.shape[1] + np.count_nonzero(F.Q.from_float(x), axis=(1, 2))
+            fits = has_samples and x.shape[1] < 1 << R.SAMPLE_STEPS_BITS and words.max() <= chip.sample_words()
+            path = "samples" if fits and not count_cycles else "steps"
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
         start = spikes_at(chip.counters())
         t0 = time.perf_counter()

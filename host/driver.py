@@ -443,6 +443,13 @@ class Chip:
         if not np.all(np.isfinite(x)) or x.min() < 0:
             raise ChipError(f"train: {name} x holds {float(x[~np.isfinite(x) | (x < 0)].flat[0])}; input magnitudes "
                             f"must be finite and >= 0")
+        if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
+            raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
+        words = 1 + x.shape[1] + np.count_nonzero(F.Q.from_float(x), axis=(1, 2))
+        if words.max() > self.sample_words():
+            i = int(np.argmax(words))
+            raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "
+                            f"{self.sample_words()} (CAP_SAMPLE); train it step by step (gammacore demo --host-errors)")
         return x, y.astype(np.int64), m.astype(bool)
 
     def read_params(self):
