@@ -37,8 +37,9 @@ def add_arguments(p):
                    help="float model or the bit-exact fixed-point model the chip implements (default fixed)")
     p.add_argument("--loss-unit", default="host", metavar="{host,chip}",
                    help="who computes the softmax cross-entropy errors of the fixed-point model: 'host' "
-                        "(float, rounded to the chip's error format; what the chip is trained with today) or "
-                        "'chip' (the integer loss unit of docs/model.md section 5, which the chip does not have yet)")
+                        "(float, rounded to the chip's error format; the chip's --host-errors path) or "
+                        "'chip' (the integer loss unit of docs/model.md section 5, which the chip's sample sequencer "
+                        "uses; --port always trains on that path)")
     p.add_argument("--dt", default="0.001", metavar="SECONDS",
                    help="time step in seconds (default 0.001); the task and all time constants are "
                         "defined in seconds, so the same physical problem is solved at any dt")
