@@ -42,7 +42,7 @@ def main():
         train_s = time.perf_counter() - t0
         modes = {}
         for mode in MODES:
-            chip, wall, counters = run_on_chip("sim", 3_000_000, cfg, res["params"], task, args.limit, mode,
+            chip, wall, counters, _ = run_on_chip("sim", 3_000_000, cfg, res["params"], task, args.limit, mode,
                                                args.lfsr_seed, count_cycles=True)
             gold = evaluate_modes(cfg, res["params"], task, modes=[mode], limit=args.limit, seed=args.lfsr_seed)[mode]
             steps = chip["samples"] * task.x_test.shape[1]

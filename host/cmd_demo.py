@@ -64,6 +64,9 @@ def run(args):
             ("epochs", epochs), ("chip test accuracy", f"{public['chip_test_accuracy']:.4f}"),
             ("golden test accuracy", f"{public['golden_test_accuracy']:.4f}"),
             ("equal (accuracy, weights)", f"{public['accuracy_equal']}, {public['weights_equal']}"),
+            ("test accuracy per epoch", " ".join(f"{c['test_accuracy']:.3f}" for c in public["curve"])
+             + ("  (= golden)" if public["curve_equal"] else "  (golden: " + " ".join(
+                 f"{g['test_accuracy']:.3f}" for g in public["golden_curve"]) + ")")),
             ("steps on chip", public["steps"]), ("chip wall time", f"{public['chip_wall_seconds']:.1f} s"),
             ("steps per second", f"{public['steps_per_second']:.0f}"),
             ("path", public["path"]),
@@ -78,7 +81,7 @@ def run(args):
         print(f"plot: {p}")
     if args.json:
         Path(args.json).write_text(json.dumps(public, indent=2, default=float) + "\n")
-    if not (public["accuracy_equal"] and public["weights_equal"]):
+    if not (public["accuracy_equal"] and public["weights_equal"] and public["curve_equal"]):
         print("MISMATCH: the chip and the golden model disagree")
         return 1
     return 0

@@ -37,8 +37,9 @@ def add_arguments(p):
                    help="float model or the bit-exact fixed-point model the chip implements (default fixed)")
     p.add_argument("--loss-unit", default="host", metavar="{host,chip}",
                    help="who computes the softmax cross-entropy errors of the fixed-point model: 'host' "
-                        "(float, rounded to the chip's error format; what the chip is trained with today) or "
-                        "'chip' (the integer loss unit of docs/model.md section 5, which the chip does not have yet)")
+                        "(float, rounded to the chip's error format; the chip's --host-errors path) or "
+                        "'chip' (the integer loss unit of docs/model.md section 5, which the chip's sample sequencer "
+                        "uses; --port always trains on that path)")
     p.add_argument("--dt", default="0.001", metavar="SECONDS",
                    help="time step in seconds (default 0.001); the task and all time constants are "
                         "defined in seconds, so the same physical problem is solved at any dt")
@@ -170,11 +171,11 @@ def _train_on_chip(args, dt, epochs, json_path):
         rep = run_demo(chip, args.task, epochs, args.limit, seed=args.seed, dt=dt, progress=not args.no_progress)
     out = {k: v for k, v in rep.items() if not k.startswith("_")}
     for k in ("task", "train_samples", "test_samples", "epochs", "chip_test_accuracy", "golden_test_accuracy",
-              "accuracy_equal", "weights_equal", "steps", "chip_wall_seconds"):
+              "accuracy_equal", "weights_equal", "curve_equal", "steps", "chip_wall_seconds"):
         print(f"{k:<22}{out[k]}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float) + "\n")
-    return 0 if out["accuracy_equal"] and out["weights_equal"] else 1
+    return 0 if out["accuracy_equal"] and out["weights_equal"] and out["curve_equal"] else 1
 
 
 def plot_learning_curve(res, path):

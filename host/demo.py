@@ -1,6 +1,6 @@
 """On-chip online learning of a reference task, side by side with the golden model.
 
-By default each sample goes to the chip whole (:meth:`~gammacore.host.driver.Chip.submit_sample`):
+By default each sample goes to the chip whole (:meth:`~gammacore.host.driver.Chip.train`):
 the chip's sample sequencer runs its steps, its loss unit computes the errors (integer
 softmax cross-entropy, :func:`gammacore.golden.fixedpoint.loss_unit`) and the chip learns;
 the host keeps two samples queued and reads each one's results. The golden model is trained
@@ -8,7 +8,8 @@ with the same loss unit (``train(..., chip_loss=True)``). With ``host_errors`` t
 instead streams each sample's input events step by step, reads the output layer's x,
 computes the float softmax errors and streams them back (the golden model then trains with
 the host's loss). Sample order, learning-rate schedule, state reset per sample and
-evaluation are those of the golden ``train``, so the chip's test accuracy and final weights
+evaluation (the test set after every epoch, which leaves the weights unchanged) are those of
+the golden ``train``, so the chip's test accuracy after every epoch and its final weights
 must equal the golden model's for the same seed: the demo checks both.
 """
 import time
@@ -64,14 +65,12 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     chip.load(cfg, net.layers)
     load_s = time.perf_counter() - t0
     rng = np.random.default_rng([seed, 3])
-    curve = []
-    steps = 0
     start = _load_counters(chip)
     t0 = time.perf_counter()
-    total = epochs * len(x_tr) + len(x_te)
+    total = epochs * (len(x_tr) + len(x_te))
     if not host_errors:
-        correct, steps, curve = _autonomous(chip, plan, rng, epochs, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
-                                            total, task_name, progress)
+        correct, steps, curve = _autonomous(chip, plan, seed, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
+                                            task_name, progress)
     else:
         correct, steps, curve = _host_loop(chip, plan, rng, epochs, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
                                            total, task_name, progress)
@@ -98,7 +97,9 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
         "steps": steps, "chip_wall_seconds": chip_s, "load_seconds": load_s,
         "steps_per_second": steps / chip_s if chip_s > 0 else None,
         "core_busy_fraction": load["busy_fraction"], "clocks": load["clocks"], "busy_clocks": load["busy_clocks"],
-        "golden_wall_seconds": gold["wall_seconds"], "curve": curve, "counters": counters,
+        "golden_wall_seconds": gold["wall_seconds"], "curve": curve, "golden_curve": gold["curve"],
+        "curve_equal": [c["test_accuracy"] for c in curve] == [g["test_accuracy"] for g in gold["curve"]],
+        "counters": counters,
         "_cfg": cfg, "_task": task, "_masters": masters,
     }
 
@@ -115,36 +116,18 @@ def _load_counters(chip, start=None):
     return {"busy_clocks": d_busy, "clocks": d_clocks, "busy_fraction": d_busy / d_clocks if d_clocks else None}
 
 
-def _autonomous(chip, plan, rng, epochs, train_set, test_set, total, task_name, progress):
-    """Training and test on the chip's sample sequencer, two samples queued at a time."""
-    (x_tr, y_tr, m_tr), (x_te, y_te, m_te) = train_set, test_set
-    curve, steps, seen = [], 0, 0
-    xq_tr, xq_te = F.Q.from_float(x_tr), F.Q.from_float(x_te)
-    with tqdm(total=total, desc=f"demo {task_name} on chip", unit="sample", disable=not progress) as bar:
-        for epoch in range(epochs):
-            tickets = []
-            for i in rng.permutation(len(x_tr)):
-                if (shift := plan.change_at(seen, len(x_tr))) is not None:
-                    chip.set_learning_shift(shift)      # waits for the queued samples
-                seen += 1
-                tickets.append(chip.submit_sample(xq_tr[i], m_tr[i], y_tr[i], learn=True))
-                steps += x_tr.shape[1]
-                bar.update(1)
-            loss = sum(chip.sample_result(t)["loss_sum"] for t in tickets)
-            loss_n = int(m_tr.sum())
-            curve.append({"epoch": epoch + 1, "train_loss": F.LOSS_SUM.to_float(loss) / max(loss_n, 1)})
-            bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}")
-        tickets = []
-        for i in range(len(x_te)):
-            tickets.append(chip.submit_sample(xq_te[i], m_te[i], y_te[i], learn=False))
-            steps += x_te.shape[1]
-            bar.update(1)
-        correct = sum(int(chip.sample_result(t)["argmax"] == y_te[i]) for i, t in enumerate(tickets))
-    return correct, steps, curve
+def _autonomous(chip, plan, seed, train_set, test_set, task_name, progress):
+    """Training and per-epoch test on the chip's sample sequencer (:meth:`Chip.train`, two
+    samples queued at a time)."""
+    history = chip.train(train_set, schedule=plan, seed=seed, test=test_set,
+                         progress={"desc": f"demo {task_name} on chip"} if progress else False)
+    curve = [{"epoch": h["epoch"], "train_loss": h["train_loss"], "test_accuracy": h["test_accuracy"]}
+             for h in history]
+    return history[-1]["test_correct"], sum(h["steps"] for h in history), curve
 
 
 def _host_loop(chip, plan, rng, epochs, train_set, test_set, total, task_name, progress):
-    """Training and test by the host's per-step loop (host-computed errors)."""
+    """Training and per-epoch test by the host's per-step loop (host-computed errors)."""
     (x_tr, y_tr, m_tr), (x_te, y_te, m_te) = train_set, test_set
     curve, steps = [], 0
     with tqdm(total=total, desc=f"demo {task_name} on chip", unit="sample", disable=not progress) as bar:
@@ -159,14 +142,15 @@ def _host_loop(chip, plan, rng, epochs, train_set, test_set, total, task_name, p
                 loss_sum, loss_n = loss_sum + ls, loss_n + ln
                 steps += x_tr.shape[1]
                 bar.update(1)
-            curve.append({"epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1)})
-            bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}")
-        correct = 0
-        for i in range(len(x_te)):
-            score, _, _ = run_sample(chip, x_te[i], m_te[i])
-            correct += int(np.argmax(score) == y_te[i])
-            steps += x_te.shape[1]
-            bar.update(1)
+            correct = 0
+            for i in range(len(x_te)):
+                score, _, _ = run_sample(chip, x_te[i], m_te[i])
+                correct += int(np.argmax(score) == y_te[i])
+                steps += x_te.shape[1]
+                bar.update(1)
+            curve.append({"epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1),
+                          "test_accuracy": correct / len(x_te)})
+            bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", test=f"{curve[-1]['test_accuracy']:.3f}")
     return correct, steps, curve
 
 
@@ -237,12 +221,28 @@ def write_plots(report, rec, out_dir):
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    curve = report["curve"]
-    ax.plot([c["epoch"] for c in curve], [c["train_loss"] for c in curve], "o-")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("online training loss (on chip)")
-    ax.set_title(f"test accuracy: chip {report['chip_test_accuracy']:.3f}, golden {report['golden_test_accuracy']:.3f}")
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    curve, gold = report["curve"], report["golden_curve"]
+    epochs = [c["epoch"] for c in curve]
+    ax_acc.plot(epochs, [100 * c["test_accuracy"] for c in curve], "o-", lw=2.5, label="chip")
+    ax_acc.plot([g["epoch"] for g in gold], [100 * g["test_accuracy"] for g in gold], "s--", color="k", ms=4,
+                label="golden model")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_ylim(0, 102)
+    ax_acc.set_title(f"test set after each epoch: chip {report['chip_test_accuracy']:.3f}, "
+                     f"golden {report['golden_test_accuracy']:.3f}", fontsize=9)
+    ax_acc.legend()
+    ax_loss.plot(epochs, [c["train_loss"] for c in curve], "o-", lw=2.5, label="chip")
+    ax_loss.plot([g["epoch"] for g in gold], [g["train_loss"] for g in gold], "s--", color="k", ms=4,
+                 label="golden model")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("mean online training loss")
+    ax_loss.set_title(f"{'host' if report['path'] == 'host-errors' else 'chip'} loss unit, "
+                      "over each epoch's loss steps", fontsize=9)
+    ax_loss.legend()
+    for ax in (ax_acc, ax_loss):
+        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
     fig.tight_layout()
     paths.append(out_dir / "learning_curve.png")
     fig.savefig(paths[-1], dpi=120)

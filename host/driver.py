@@ -11,6 +11,10 @@ a step's events, STEP and the output read; a learning pass's errors and LEARN (p
 :meth:`gammacore.host.link.Link.post`: the next step's transfers go out behind them without
 waiting); a load's writes and its read-back; the parameter read.
 
+:meth:`Chip.train` is the training loop on the chip's sample sequencer: epochs of whole
+samples in the golden training's order and learning-rate schedule, two queued at a time, an
+optional test set after every epoch, a history of train loss and test accuracy per epoch.
+
 Loading is verified: after writing a network, the driver reads every descriptor-derived
 memory word back and raises :class:`ChipError` naming the first difference, so the chip is
 never left half configured without the caller knowing.
@@ -309,6 +313,144 @@ class Chip:
         """Run one sample without learning; returns its results (:meth:`sample_result`;
         ``label`` only enters the loss sum)."""
         return self.sample_result(self.submit_sample(q, mask, label, False))
+
+    def train(self, data, epochs=None, schedule=None, seed=0, test=None, progress=False, on_epoch=None):
+        """Train the loaded network online on the chip's sample sequencer, as the golden
+        ``train(..., chip_loss=True)`` trains it; returns the history, one dict per epoch.
+
+        data : a :class:`~gammacore.golden.tasks.Task` (its training split) or its arrays
+            ``(x, labels, mask)``: x (n, T, n_in) input magnitudes as a Task holds them (floats,
+            0 = no event; each goes to the chip as Q raw, ``F.Q.from_float``), labels (n,),
+            mask (n, T) the steps that carry the loss.
+        epochs : passes over ``data`` (overrides the schedule's).
+        schedule : a :class:`~gammacore.golden.train.Schedule` of learning-rate shifts (the
+            rates halve after each equal share of the run's samples); None: a Task's preset
+            (:func:`gammacore.golden.presets.schedule`), constant rates (one phase) for arrays.
+        seed : the sample order, an int (``numpy.random.default_rng([seed, 3])``, the golden
+            training's order for the same seed) or a ``numpy.random.Generator``.
+        test : None, or a Task (its test split) or arrays ``(x, labels, mask)``: run after
+            every epoch without learning (the weights are unchanged by it, every sample starts
+            from a cleared state), its accuracy is the share of samples whose chip argmax equals
+            the label.
+        progress : a tqdm progress bar if true (a dict gives tqdm options, e.g. desc).
+        on_epoch : called with each epoch's dict as soon as it is complete.
+
+        Two samples stay queued on the chip (the host writes the next one while the chip runs
+        the current one). Each history dict: "epoch" (1-based), "train_loss" (the chip's loss
+        sums over the epoch, LOSS_SUM, divided by its loss steps), "train_loss_sum" (LOSS_SUM
+        raw), "samples", "steps", "seconds", and with ``test`` "test_accuracy", "test_correct",
+        "test_loss". Bad arguments raise :class:`ChipError` naming the value, before any sample
+        is sent.
+        """
+        from ..golden.train import Schedule
+        if self.cfg is None:
+            raise ChipError("train: no network loaded: call load() first")
+        if self.sample_words() == 0:
+            raise ChipError("train: this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples "
+                            "has one); train step by step instead (gammacore demo --host-errors)")
+        x, y, m = self._sample_set(data, "data", split="train")
+        if test is not None:
+            xt, yt, mt = self._sample_set(test, "test", split="test")
+        if schedule is None:
+            from ..golden.tasks import Task
+            if isinstance(data, Task):
+                from ..golden.presets import schedule as preset_schedule
+                schedule = preset_schedule(data.name)
+            elif epochs is None:
+                raise ChipError("train: give epochs (or a schedule) with arrays; only a Task has a preset schedule")
+            else:
+                schedule = Schedule(1, phases=1)
+        if not isinstance(schedule, Schedule):
+            raise ChipError(f"train: schedule must be a gammacore.golden.train.Schedule, not {schedule!r}")
+        if epochs is not None and (not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool)
+                                   or epochs < 1):
+            raise ChipError(f"train: epochs must be a positive integer, not {epochs!r}")
+        plan = schedule.with_epochs(None if epochs is None else int(epochs))
+        if isinstance(seed, np.random.Generator):
+            rng = seed
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+            rng = np.random.default_rng([int(seed), 3])
+        else:
+            raise ChipError(f"train: seed must be a non-negative integer or a numpy Generator, not {seed!r}")
+        if on_epoch is not None and not callable(on_epoch):
+            raise ChipError(f"train: on_epoch must be callable, not {on_epoch!r}")
+        from tqdm import tqdm
+        bar_opts = {"desc": "train on chip", "unit": "sample"}
+        if isinstance(progress, dict):
+            bar_opts.update(progress)
+        n, T = x.shape[:2]
+        total = plan.epochs * (n + (len(xt) if test is not None else 0))
+        xq = F.Q.from_float(x)
+        xqt = F.Q.from_float(xt) if test is not None else None
+        history, seen = [], 0
+        with tqdm(total=total, disable=not progress, **bar_opts) as bar:
+            for epoch in range(plan.epochs):
+                t0 = time.perf_counter()
+                tickets = []
+                for i in rng.permutation(n):
+                    if (shift := plan.change_at(seen, n)) is not None:
+                        self.set_learning_shift(shift)      # waits for the queued samples
+                    seen += 1
+                    tickets.append(self.submit_sample(xq[i], m[i], y[i], learn=True))
+                    bar.update(1)
+                loss = sum(self.sample_result(t)["loss_sum"] for t in tickets)
+                loss_n = int(m.sum())
+                rec = {"epoch": epoch + 1, "train_loss": F.LOSS_SUM.to_float(loss) / max(loss_n, 1),
+                       "train_loss_sum": int(loss), "samples": int(n), "steps": int(n * T)}
+                if test is not None:
+                    tickets = []
+                    for i in range(len(xt)):
+                        tickets.append(self.submit_sample(xqt[i], mt[i], yt[i], learn=False))
+                        bar.update(1)
+                    results = [self.sample_result(t) for t in tickets]
+                    correct = sum(int(r["argmax"] == yt[i]) for i, r in enumerate(results))
+                    rec.update(test_accuracy=correct / len(xt), test_correct=int(correct),
+                               test_loss=F.LOSS_SUM.to_float(sum(r["loss_sum"] for r in results)) / max(int(mt.sum()), 1))
+                    rec["steps"] += int(xt.shape[0] * xt.shape[1])
+                rec["seconds"] = time.perf_counter() - t0
+                history.append(rec)
+                bar.set_postfix({"loss": f"{rec['train_loss']:.3f}",
+                                 **({"test": f"{rec['test_accuracy']:.3f}"} if test is not None else {})})
+                if on_epoch is not None:
+                    on_epoch(rec)
+        return history
+
+    def _sample_set(self, data, name, split):
+        """(x, labels, mask) of a Task's ``split`` or of an (x, labels, mask) tuple, checked
+        against the loaded network (ChipError naming the value otherwise)."""
+        from ..golden.tasks import Task
+        if isinstance(data, Task):
+            x, y, m = (getattr(data, f"{k}_{split}") for k in ("x", "y", "m"))
+        else:
+            try:
+                x, y, m = data
+            except (TypeError, ValueError):
+                raise ChipError(f"train: {name} must be a Task or a tuple (x, labels, mask), not "
+                                f"{type(data).__name__}") from None
+        x, y, m = np.asarray(x, dtype=np.float64), np.asarray(y), np.asarray(m)
+        n_in, n_out = self.cfg.layers[0].n_in, self.cfg.layers[-1].n_out
+        if x.ndim != 3 or x.shape[0] < 1 or x.shape[1] < 1 or x.shape[2] != n_in:
+            raise ChipError(f"train: {name} x has shape {x.shape}, expected (samples >= 1, steps >= 1, {n_in}) "
+                            f"for the loaded network's {n_in} inputs")
+        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise ChipError(f"train: {name} labels have shape {y.shape} and type {y.dtype}, expected {x.shape[0]} "
+                            f"integers")
+        if y.min() < 0 or y.max() >= n_out:
+            bad = int(y[(y < 0) | (y >= n_out)][0])
+            raise ChipError(f"train: {name} label {bad} is outside the output layer's 0..{n_out - 1}")
+        if m.shape != x.shape[:2]:
+            raise ChipError(f"train: {name} mask has shape {m.shape}, expected {x.shape[:2]} (samples, steps)")
+        if not np.all(np.isfinite(x)) or x.min() < 0:
+            raise ChipError(f"train: {name} x holds {float(x[~np.isfinite(x) | (x < 0)].flat[0])}; input magnitudes "
+                            f"must be finite and >= 0")
+        if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
+            raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
+        words = 1 + x.shape[1] + np.count_nonzero(F.Q.from_float(x), axis=(1, 2))
+        if words.max() > self.sample_words():
+            i = int(np.argmax(words))
+            raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "
+                            f"{self.sample_words()} (CAP_SAMPLE); train it step by step (gammacore demo --host-errors)")
+        return x, y.astype(np.int64), m.astype(bool)
 
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""

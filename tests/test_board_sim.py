@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gammacore import regmap as R
+from gammacore.host.cmd_run import COMPARED
 from gammacore.host.session import open_chip
 from gammacore.rtl.soc import SIM_CAPACITY
 from gammacore.sim.net_case import make_net_case
@@ -111,14 +112,17 @@ def test_status_cli_on_the_simulated_board(tmp_path):
 def test_demo_on_the_simulated_board_equals_golden(tmp_path, path):
     out = tmp_path / "demo.json"
     extra = ["--host-errors"] if path == "host-errors" else []
-    res = subprocess.run([str(GAMMACORE), "demo", "coincidence", "--epochs", "1", "--limit", "6", "--no-progress",
+    res = subprocess.run([str(GAMMACORE), "demo", "coincidence", "--epochs", "2", "--limit", "6", "--no-progress",
                           "--json", str(out), "--plots", str(tmp_path / "plots")] + extra,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(out.read_text())
     assert rep["accuracy_equal"] and rep["weights_equal"], rep
     assert rep["path"] == path and 0 < rep["core_busy_fraction"] <= 1
-    assert rep["train_samples"] == 6 and rep["steps"] == 12 * 50
+    assert rep["train_samples"] == 6 and rep["steps"] == 2 * 12 * 50     # the test set after each epoch
+    assert rep["curve_equal"] and [c["epoch"] for c in rep["curve"]] == [1, 2]
+    assert [c["test_accuracy"] for c in rep["curve"]] == [g["test_accuracy"] for g in rep["golden_curve"]]
+    assert rep["curve"][-1]["test_accuracy"] == rep["chip_test_accuracy"]
     for name in ("rasters", "buckets", "learning_curve", "bucket_weights"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 10_000
 
@@ -148,13 +152,17 @@ def test_train_save_then_run_on_the_simulated_board(tmp_path):
     res = subprocess.run([str(GAMMACORE), "train", "--task", "coincidence", "--epochs", "1", "--limit", "20",
                           "--no-progress", "--save", str(net)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    for mode in ("sync", "async-random"):
-        out = tmp_path / f"run-{mode}.json"
+    # (sync per step is the driver's step loop of test_network_with_learning_bit_exact_through_the_uart)
+    for mode, path in (("sync", "samples"), ("async-random", "samples"), ("async-random", "steps")):
+        out = tmp_path / f"run-{mode}-{path}.json"
+        extra = ["--per-step"] if path == "steps" else []
         res = subprocess.run([str(GAMMACORE), "run", str(net), "--limit", "8", "--mode", mode, "--lfsr-seed", "77",
-                              "--no-progress", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                              "--no-progress", "--json", str(out)] + extra, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stdout + res.stderr
         rep = json.loads(out.read_text())
         assert rep["equal"] and rep["samples"] == 8 and rep["steps"] == 8 * 50 and rep["mode"] == mode
+        assert rep["path"] == path
+        assert rep["compared"] == (["accuracy", "spikes_per_inference"] if path == "samples" else list(COMPARED))
         assert rep["chip"]["spikes_per_inference"] > 0 and rep["chip"] == {k: rep["golden"][k] for k in rep["chip"]}
     res = subprocess.run([str(GAMMACORE), "run", str(net), "--mode", "fifo"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--mode: unknown mode 'fifo'" in res.stderr, res.stderr
@@ -174,4 +182,37 @@ def test_train_on_the_simulated_board_equals_golden(tmp_path):
                          timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(out.read_text())
-    assert rep["accuracy_equal"] and rep["weights_equal"] and rep["steps"] == 8 * 36
+    assert rep["accuracy_equal"] and rep["weights_equal"] and rep["curve_equal"] and rep["steps"] == 8 * 36
+
+
+def test_chip_train_loop_equals_golden_train_every_epoch(chip):
+    """Chip.train (whole samples, two queued, learning-rate shifts, the test set after every
+    epoch) on the coincidence preset: every epoch's train loss and test accuracy and every
+    final weight equal the golden ``train(..., chip_loss=True)`` with the same seed and
+    schedule; the per-epoch test runs leave the training as it is."""
+    from gammacore.golden import fixedpoint as fp
+    from gammacore.golden import formats as F
+    from gammacore.golden.network import make_network
+    from gammacore.golden.presets import preset
+    from gammacore.golden.tasks import make_task
+    from gammacore.golden.train import Schedule, train
+    seed, limit = int(np.random.default_rng().integers(1000)), 8
+    print(f"seed={seed}")
+    task = make_task("coincidence", seed=seed)
+    cfg = preset("coincidence", seed=seed)
+    plan = Schedule(epochs=2, phases=3)       # shifts 0, 1, 2 within the run: one change mid-epoch
+    chip.load(cfg, make_network(cfg, "fixed", batch=1).layers)
+    seen = []
+    tr = (task.x_train[:limit], task.y_train[:limit], task.m_train[:limit])
+    te = (task.x_test[:limit], task.y_test[:limit], task.m_test[:limit])
+    history = chip.train(tr, schedule=plan, seed=seed, test=te, on_epoch=seen.append)
+    gold = train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=False, chip_loss=True)
+    assert seen == history and [h["epoch"] for h in history] == [1, 2]
+    for h, g in zip(history, gold["curve"]):
+        assert (h["train_loss"], h["test_accuracy"]) == (g["train_loss"], g["test_accuracy"]), f"seed={seed} {h} {g}"
+        assert h["samples"] == limit and h["steps"] == 2 * limit * task.steps
+    for m, g in zip(chip.read_params(), gold["params"]):
+        assert np.array_equal(F.W.to_float(fp.forward_from_master(m["W"])), g["W"]), f"seed={seed}"
+        assert np.array_equal(F.V.to_float(fp.forward_from_master(m["V"])), g["V"]), f"seed={seed}"
+        assert np.array_equal(F.B.to_float(fp.forward_from_master(m["b"])), g["b"]), f"seed={seed}"
+    assert history[-1]["test_accuracy"] == gold["test_accuracy"]

@@ -58,3 +58,39 @@ def test_driver_refuses_bad_samples_naming_the_value_before_writing(tmp_path):
         chip.submit_sample(q, [0, 1], 1, learn=True)
         assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 5) == R.sample_words(q, [0, 1], 1) + [0]
         assert win.read(R.Reg.SAMPLE_CTRL, 1) == [R.sample_command(0, True)]
+
+
+def test_train_refuses_bad_arguments_naming_the_value_before_sending(tmp_path):
+    import pytest
+    from gammacore.golden.train import Schedule
+    from gammacore.host.driver import ChipError
+    case = make_net_case(6, (3, 4, 2), 2, T=1)
+    cap = R.Capacity(4, 64, 64, 1024, 2, 32)
+    with MmioWindow(tmp_path / "bar0", words=WORDS, create=True) as win:
+        win.write(R.Reg.ID, [R.CHIP_ID, cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets,
+                             cap.max_layer, 0, 1, 64])
+        chip = Chip(win)
+        with pytest.raises(ChipError, match="no network loaded"):
+            chip.train((np.zeros((2, 4, 3)), np.zeros(2, int), np.ones((2, 4), bool)), epochs=1)
+        chip.load(case["cfg"], case["initial"], verify=False)
+        x, y, m = np.zeros((2, 4, 3)), np.array([0, 1]), np.ones((2, 4), bool)
+        for kwargs, match in [
+                (dict(data=(x, y, m), epochs=0), "epochs must be a positive integer, not 0"),
+                (dict(data=(x, y, m), epochs=2.5), "epochs must be a positive integer, not 2.5"),
+                (dict(data=(x, y, m)), "give epochs"),
+                (dict(data=(x, y, m), schedule="fast"), "schedule must be a .*Schedule, not 'fast'"),
+                (dict(data=(x, y, m), epochs=1, seed=-1), "seed must be .* not -1"),
+                (dict(data=(x, np.array([0, 2]), m), epochs=1), "data label 2 is outside the output layer's 0..1"),
+                (dict(data=(np.zeros((2, 4, 5)), y, m), epochs=1), r"data x has shape \(2, 4, 5\), expected .* 3 inputs"),
+                (dict(data=(x, y, m[:, :3]), epochs=1), r"data mask has shape \(2, 3\), expected \(2, 4\)"),
+                (dict(data=(x, y.astype(float), m), epochs=1), "labels have shape .* float64"),
+                (dict(data=(-x - 1, y, m), epochs=1), "data x holds -1.0"),
+                (dict(data=[x, y], epochs=1), "data must be a Task or a tuple"),
+                (dict(data=(x, y, m), epochs=1, test=(x, np.array([5, 0]), m)), "test label 5 is outside"),
+                (dict(data=(x, y, m), schedule=Schedule(1), on_epoch=3), "on_epoch must be callable, not 3"),
+                (dict(data=(np.ones((3, 30, 3)), np.zeros(3, int), np.ones((3, 30), bool)), epochs=1),
+                 r"data sample 0 takes 121 words, a slot of the sample memory holds 64")]:
+            with pytest.raises(ChipError, match=match):
+                chip.train(**kwargs)
+        assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 16) == [0] * 16
+        assert win.read(R.Reg.SAMPLE_CTRL, 1) == [0]
