@@ -15,16 +15,21 @@ neuron is skipped):
    ``W_m[j,i] -= round(delta_j u >> (6 + shift_w))`` and, from the pre-update forward
    weight, ``below_i += g_j W[j,i]`` (exact, 48 bits).
 
-Each V and W update runs in two pipeline stages after its read (register the product and
-the word, then subtract, saturate and write), overlapped with the next reads: no clock
-carries memory -> multiply -> add -> saturate -> memory, and a neuron costs K clocks for V
-(2 K before) and K + 1 per input for W (K + 2 before).
+Each V update runs in two pipeline stages after its read (register the product and the
+word, then subtract, saturate and write), overlapped with the next reads; a neuron costs
+K clocks for V (b is read in the first and written in the second) and one clock per input
+for W: the K traces yhat_i^k of input i come in one read (the TRACE memories are banked by
+bucket, :data:`~gammacore.rtl.net_memories.K_BANKED`), K multipliers form the products with
+the neuron's V[j,k] and four pipeline stages after the reads (products; their sum and
+g W[j,i]; below_i written and delta u; W written) keep every clock free of memory ->
+multiply -> add -> saturate -> memory. With the two clocks of e_j and x_j a neuron costs
+n_in + K + 2 clocks (issue 14's ideal n_in + K + 1).
 
 Then, unless the layer is the first one (its error below has no receiver), the error to
 the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error memory's first
-n_in words and the sums are cleared. Every update saturates the 32-bit master word (S32.28)
-whose top 16 bits the forward path reads - that is how updates below one forward LSB
-accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
+n_in words and the sums are cleared, one input per clock. Every update saturates the
+32-bit master word (S32.28) whose top 16 bits the forward path reads - that is how updates
+below one forward LSB accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
 
 With P lanes (``lanes``) the W rows are banked by lane (:mod:`~gammacore.rtl.net_memories`):
 the unit walks the neurons in order as before and takes row j from bank j mod P, the row
@@ -34,7 +39,7 @@ The unit is a client of the core's memories (``mem``: a read port and, for W, V 
 write port at the same address); the core hands them over while the unit runs (the
 sequencer's LEARN phase, :mod:`gammacore.rtl.net_memories`).
 """
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -129,15 +134,14 @@ class LearningUnit(wiring.Component):
         sh = P.bit_length() - 1
         Wb = lane_ports(self.mem.W)
         # W: the bank of the neuron's lane (j mod P); V, Z: the bank of the neuron's chip-wide
-        # unit n_base + j, the traces of input i_base + i (unit mod P): read data from the
-        # bank last read (held), writes to the bank of the update's lane
+        # unit n_base + j (unit mod P): read data from the bank last read (held), writes to
+        # the bank of the update's lane
         W, w_lane, w_wlane = lane_view(m, Wb, "w")
         V, v_lane, v_wlane = lane_view(m, lane_ports(self.mem.V), "v")
         Z, z_lane, _ = lane_view(m, lane_ports(self.mem.Z), "z")
-        T, t_lane, _ = lane_view(m, lane_ports(self.mem.TRACE), "t")
         B, X = self.mem.B, self.mem.X
         req = {}
-        for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("t", T), ("x", X)):
+        for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("x", X)):
             req[f"{name}_addr"] = Signal(len(port.rd.addr), name=f"{name}_addr")
             req[f"{name}_ren"] = Signal(name=f"{name}_ren")
             m.d.comb += [port.rd.addr.eq(req[f"{name}_addr"]), port.rd.en.eq(req[f"{name}_ren"])]
@@ -158,16 +162,31 @@ class LearningUnit(wiring.Component):
         nk_base = Signal(_bits(self.n_depth * K))      # its words' first address in its V and Z bank
         w_addr = Signal(_bits(self.w_depth))           # w_base + j * n_in + i
         w_row = Signal(_bits(self.w_depth))            # w_base + j * n_in
-        t_addr = Signal(_bits(self.i_depth * K))       # (i_base + i) * K + k
         gi = Signal(range(self.i_depth + P))           # i_base + i
-        t_row = Signal(_bits(self.i_depth * K))        # its words' first address in its trace bank
+        t_row = Signal(_bits(self.i_depth))            # its row (K traces) in its trace bank
         delta = Signal(signed(F.ERR.width))
         vreg = [Signal(signed(F.V.width), name=f"vreg{n}") for n in range(K)]
         vsum = Signal(signed(F.V.width + 6))
         g = Signal(signed(F.ERR.width))
-        u_acc = Signal(signed(F.V.width + F.TRACE.width + 6))
-        mac_valid = Signal()
-        mac_k = Signal(range(K))
+
+        # the traces: one row (the K words yhat_i^k of input gi) per read, from the bank of
+        # lane gi mod P; the data of the bank last read
+        Tb = lane_ports(self.mem.TRACE)
+        t_ren = Signal()
+        td = [Signal(signed(F.TRACE.width), name=f"td{n}") for n in range(K)]
+        if P == 1:
+            m.d.comb += [Tb[0].rd.addr.eq(t_row), Tb[0].rd.en.eq(t_ren)] + [td[n].eq(Tb[0].rd.data[n])
+                                                                              for n in range(K)]
+        else:
+            t_dlane = Signal(range(P))
+            with m.If(t_ren):
+                m.d.sync += t_dlane.eq(gi[:sh])
+            for p, bank in enumerate(Tb):
+                m.d.comb += [bank.rd.addr.eq(t_row), bank.rd.en.eq(t_ren & (gi[:sh] == p))]
+            with m.Switch(t_dlane):
+                for p, bank in enumerate(Tb):
+                    with m.Case(p):
+                        m.d.comb += [td[n].eq(bank.rd.data[n]) for n in range(K)]
 
         # update arithmetic
         sv = Signal(7)
@@ -179,13 +198,17 @@ class LearningUnit(wiring.Component):
         # the update of V[j,k] in two stages after its read, so that no clock carries
         # memory -> multiply -> add -> saturate -> memory:
         #   vs1 (V[j,k], Z_j^k read): register V_m, round(delta Z >> ...); keep V[j,k] and sum it
-        #   vs2: V[j,k] <- sat(V_m - that), at its own write address (the next reads aside)
+        #   vs2: V[j,k] <- sat(V_m - that), at its own write address and bank; after the last
+        #        k: g_j from the sum
         vs1_valid, vs2_valid = Signal(), Signal()
         vs1_k = Signal(range(K))
+        vs1_last, vs2_last = Signal(), Signal()
         vs1_addr, vs2_addr = Signal(_bits(self.n_depth * K)), Signal(_bits(self.n_depth * K))
+        vs1_lane, vs2_lane = Signal(range(P)), Signal(range(P))
         v_old_r = Signal(signed(F.MASTER.width))
         v_upd_r = Signal.like(v_upd)
-        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr)]
+        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr), vs2_last.eq(vs1_last),
+                     vs2_lane.eq(vs1_lane)]
         with m.If(vs1_valid):
             m.d.sync += [v_old_r.eq(V.rd.data), v_upd_r.eq(v_upd),
                          vsum.eq(vsum + (V.rd.data >> F.MASTER_SHIFT))]
@@ -209,29 +232,65 @@ class LearningUnit(wiring.Component):
         gv = Signal(signed(F.ERR.width + vsum.shape().width))
         m.d.comb += gv.eq(delta * vsum)
         g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, "g_next")
-        u = saturate(m, (u_acc + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, "u")
-        du = Signal(signed(F.ERR.width + F.TRACE.width))
-        m.d.comb += du.eq(delta * u)
-        w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
-        w_fwd = Signal(signed(F.W.width))
-        m.d.comb += w_fwd.eq(W.rd.data >> F.MASTER_SHIFT)
+        with m.If(vs2_valid & vs2_last):
+            m.d.sync += g.eq(g_next)
 
-        # the weight update of W[j,i] and below_i in two stages after W_READ, so that no clock
-        # carries memory -> multiply -> add -> saturate -> memory:
-        #   wb1 (W[j,i], below_i read; u final): register round(delta u >> ...) and g W[j,i]
-        #   wb2: W[j,i] <- sat(W_m - that), below_i += g W[j,i]; both read ports hold their
-        #        words (the next input's reads come at the earliest in this clock)
-        wb1_valid, wb2_valid = Signal(), Signal()
-        wb1_addr, wb2_addr = Signal.like(w_addr), Signal.like(w_addr)
-        wb1_i, wb2_i = Signal(range(self.max_i + 1)), Signal(range(self.max_i + 1))
-        wb1_lane = Signal(range(P))
-        w_upd_r = Signal.like(w_upd)
+        # the weight update of W[j,i] and below_i, one input per clock, in four stages after
+        # the reads of W[j,i], below_i and the K traces of input i (issue, clock c), so that
+        # no clock carries memory -> multiply -> add -> saturate -> memory:
+        #   s1 (c+1, the words read): register the K products V[j,k] yhat_i^k, W_m, below_i
+        #   s2 (c+2): register their sum and g W[j,i]
+        #   s3 (c+3): below_i += g W[j,i] (written); u = sat_TRACE(round(sum >> 12)),
+        #             register round(delta u >> ...)
+        #   s4 (c+4): W[j,i] <- sat(W_m - that), at its own address and bank
+        # Each stage carries its delta and addresses (the next neuron's reads begin at the
+        # earliest two clocks after its last issue); below_i of the next neuron is read at
+        # the earliest K + 2 clocks after this one's last issue, after s3 wrote it.
+        ACC_W = F.V.width + F.TRACE.width + K.bit_length()
+        s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]         # s_valid[n]: stage n this clock
+        s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(5)]
+        s_i = [Signal(range(self.max_i + 1), name=f"s{n}_i") for n in range(5)]
+        s_lane = [Signal(range(P), name=f"s{n}_lane") for n in range(5)]
+        s_delta = [Signal(signed(F.ERR.width), name=f"s{n}_delta") for n in range(5)]
+        m.d.sync += [s_valid[n + 1].eq(s_valid[n]) for n in range(1, 4)]
+        m.d.sync += [s_addr[n + 1].eq(s_addr[n]) for n in range(1, 4)]
+        m.d.sync += [s_i[n + 1].eq(s_i[n]) for n in range(1, 4)]
+        m.d.sync += [s_lane[n + 1].eq(s_lane[n]) for n in range(1, 4)]
+        m.d.sync += [s_delta[n + 1].eq(s_delta[n]) for n in range(1, 4)]
+        m.d.sync += s_valid[1].eq(0)
+        prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{n}") for n in range(K)]
+        w_m = [Signal(signed(F.MASTER.width), name=f"s{n}_w") for n in range(5)]
+        bl_r = [Signal(signed(F.ACC.width), name=f"s{n}_below") for n in range(4)]
+        u_sum = Signal(signed(ACC_W))
         gw_r = Signal(signed(F.ERR.width + F.W.width))
-        m.d.sync += [wb1_valid.eq(0), wb2_valid.eq(wb1_valid), wb2_addr.eq(wb1_addr), wb2_i.eq(wb1_i)]
+        # s1: the products, W_m and below_i (the memories' data)
+        m.d.sync += [prod[n].eq(vreg[n] * td[n]) for n in range(K)]
+        m.d.sync += [w_m[2].eq(W.rd.data), bl_r[2].eq(bl_rd.data)]
+        # s2: the sum and g W[j,i]
+        w_fwd = Signal(signed(F.W.width))
+        m.d.comb += w_fwd.eq(w_m[2] >> F.MASTER_SHIFT)
+        m.d.sync += [u_sum.eq(sum(prod[1:], prod[0])), gw_r.eq(g * w_fwd), w_m[3].eq(w_m[2]), bl_r[3].eq(bl_r[2])]
+        # s3: below_i written; the weight's update registered
+        u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, "u")
+        du = Signal(signed(F.ERR.width + F.TRACE.width))
+        m.d.comb += du.eq(s_delta[3] * u)
+        w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
+        w_upd_r = Signal.like(w_upd)
+        m.d.sync += [w_upd_r.eq(w_upd), w_m[4].eq(w_m[3])]
+        bl_sum = Signal(signed(F.ACC.width))
+        m.d.comb += bl_sum.eq(bl_r[3] + gw_r)
+        with m.If(s_valid[3]):
+            m.d.comb += [bl_wr.addr.eq(s_i[3]), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~self.first)]
+        # s4: the weight written
+        w_new = saturate(m, w_m[4] - w_upd_r, F.MASTER, "w_new")
+        with m.If(s_valid[4]):
+            m.d.comb += [req["w_waddr"].eq(s_addr[4]), req["w_wdata"].eq(w_new), req["w_wen"].eq(1)]
+        busy_pipe = Signal()
+        m.d.comb += busy_pipe.eq(Cat(*s_valid[1:]).any())
+
         if P > 1:
-            m.d.sync += w_wlane.eq(wb1_lane)
-            m.d.comb += [w_lane.eq(j[:sh]), v_lane.eq(ng[:sh]), v_wlane.eq(ng[:sh]), z_lane.eq(ng[:sh]),
-                         t_lane.eq(gi[:sh])]
+            m.d.comb += [w_lane.eq(j[:sh]), w_wlane.eq(s_lane[4]), v_lane.eq(ng[:sh]), v_wlane.eq(vs2_lane),
+                         z_lane.eq(ng[:sh])]
 
         def next_neuron():
             """j + 1: the next unit; its V and Z words one bank further (the next row after the last)"""
@@ -242,8 +301,8 @@ class LearningUnit(wiring.Component):
 
         def next_input():
             if P == 1:
-                return [gi.eq(gi + 1), t_row.eq(t_row + K)]
-            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + K, t_row))]
+                return [gi.eq(gi + 1), t_row.eq(t_row + 1)]
+            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + 1, t_row))]
 
         def next_row():
             """w_row for neuron j + 1: its lane's next row after the last lane"""
@@ -251,21 +310,26 @@ class LearningUnit(wiring.Component):
                 return [w_row.eq(w_row + self.n_in)]
             return [w_row.eq(Mux(j[:sh] == P - 1, w_row + self.n_in, w_row))]
 
-        with m.If(wb1_valid):
-            m.d.sync += [w_upd_r.eq(w_upd), gw_r.eq(g * w_fwd)]
-        w_new = saturate(m, W.rd.data - w_upd_r, F.MASTER, "w_new")
-        bl_sum = Signal(signed(F.ACC.width))
-        m.d.comb += bl_sum.eq(bl_rd.data + gw_r)
-        with m.If(wb2_valid):
-            m.d.comb += [req["w_waddr"].eq(wb2_addr), req["w_wdata"].eq(w_new), req["w_wen"].eq(1),
-                         bl_wr.addr.eq(wb2_i), bl_wr.data.eq(bl_sum),
-                         bl_wr.en.eq(~self.first)]
         below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
+        # the pass of the error below: read below_i (clock c), write err_i and clear below_i (c+1)
+        bw_valid = Signal()
+        bw_i = Signal(range(self.max_i + 1))
+        m.d.sync += bw_valid.eq(0)
+        with m.If(bw_valid):
+            m.d.comb += [err_wr.addr.eq(bw_i), err_wr.data.eq(below_out), err_wr.en.eq(1),
+                         bl_wr.addr.eq(bw_i), bl_wr.data.eq(0), bl_wr.en.eq(1)]
 
         # host writes to the error memory while idle
         with m.If(~self.busy):
             m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
                          err_wr.en.eq(self.err_w_en)]
+
+        # B: the neuron's word, read in its first V clock and written in the next
+        b_write = Signal()
+        m.d.sync += b_write.eq(0)
+        m.d.comb += req["b_addr"].eq(self.n_base + j)
+        with m.If(b_write):
+            m.d.comb += [req["b_wdata"].eq(b_new), req["b_wen"].eq(1)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -292,65 +356,42 @@ class LearningUnit(wiring.Component):
                 with m.Else():
                     m.next = "V_READ"
             with m.State("V_READ"):
-                # read V[j,k] and Z_j^k, one k per clock; the update follows in two pipeline
-                # stages (vs1, vs2) while the next words are read
+                # read V[j,k] and Z_j^k, one k per clock (and b_j with k = 0); the update
+                # follows in two pipeline stages (vs1, vs2) while the next words are read
                 m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_ren"].eq(1),
-                             req["z_addr"].eq(nk_base + k), req["z_ren"].eq(1)]
-                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_base + k), k.eq(k + 1)]
+                             req["z_addr"].eq(nk_base + k), req["z_ren"].eq(1), req["b_ren"].eq(k == 0)]
+                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_base + k), vs1_last.eq(k == K - 1),
+                             k.eq(k + 1), b_write.eq(k == 0)]
+                if P > 1:
+                    m.d.sync += vs1_lane.eq(ng[:sh])
                 with m.If(k == K - 1):
-                    m.next = "B_READ"
-            with m.State("B_READ"):
-                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_ren"].eq(1)]
-                m.next = "B_WRITE"
-            with m.State("B_WRITE"):
-                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_wdata"].eq(b_new),
-                             req["b_wen"].eq(1)]
-                m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), gi.eq(self.i_base),
-                             t_row.eq((self.i_base >> sh) * K)]
-                m.next = "TRACE"
-            with m.State("TRACE"):
-                # issue the K trace reads of input i; the MAC follows one clock behind
-                m.d.comb += [self.busy.eq(1), req["t_addr"].eq(t_addr), req["t_ren"].eq(1)]
-                m.d.sync += [mac_valid.eq(1), mac_k.eq(k)]
-                with m.If(k == K - 1):
-                    m.next = "W_READ"
-                m.d.sync += k.eq(k + 1)
-            with m.State("W_READ"):
-                # read W[j,i] and below_i; the update follows in two pipeline stages (wb1, wb2)
-                # while the trace reads of the next input run
+                    m.d.sync += [i.eq(0), w_addr.eq(w_row), gi.eq(self.i_base), t_row.eq(self.i_base >> sh)]
+                    m.next = "W"
+            with m.State("W"):
+                # read W[j,i], below_i and the traces of input i, one input per clock; the
+                # update follows in four pipeline stages (s1 .. s4)
                 m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_ren"].eq(1),
-                             bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i), wb1_lane.eq(w_lane),
-                             i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
+                             bl_rd.addr.eq(i), bl_rd.en.eq(1), t_ren.eq(1)]
+                m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_delta[1].eq(delta),
+                             i.eq(i + 1), w_addr.eq(w_addr + 1)]
+                if P > 1:
+                    m.d.sync += s_lane[1].eq(w_lane)
                 with m.If(i == self.n_in - 1):
                     m.d.sync += next_neuron()
                     m.next = "NEURON"
                 with m.Else():
                     m.d.sync += next_input()
-                    m.next = "TRACE"
             with m.State("BELOW"):
-                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer), once
-                # the last weight update has left the pipeline
+                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer), one
+                # input per clock once the last weight update has left the pipeline
                 m.d.comb += self.busy.eq(1)
-                with m.If(wb1_valid | wb2_valid):
+                with m.If(busy_pipe):
                     pass
                 with m.Elif(self.first | (i == self.n_in)):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+                    with m.If(~bw_valid):
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
                 with m.Else():
                     m.d.comb += [bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                    m.next = "BELOW_WRITE"
-            with m.State("BELOW_WRITE"):
-                m.d.comb += [self.busy.eq(1), err_wr.addr.eq(i), err_wr.data.eq(below_out), err_wr.en.eq(1),
-                             bl_wr.addr.eq(i), bl_wr.data.eq(0), bl_wr.en.eq(1)]
-                m.d.sync += i.eq(i + 1)
-                m.next = "BELOW"
-
-        m.d.comb += t_addr.eq(t_row + k)
-        with m.If(mac_valid):
-            vk = Signal(signed(F.V.width))
-            for n in range(K):
-                with m.If(mac_k == n):
-                    m.d.comb += vk.eq(vreg[n])
-            m.d.sync += u_acc.eq(Mux(mac_k == 0, 0, u_acc) + vk * T.rd.data)
+                    m.d.sync += [bw_valid.eq(1), bw_i.eq(i), i.eq(i + 1)]
         return m
