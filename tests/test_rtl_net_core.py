@@ -392,3 +392,75 @@ def test_learning_pass_meets_its_target(lanes, sizes, K):
     assert len(learned) == sum(s["err"] is not None for s in case["steps"]) > 0, f"seed={seed}"
     print(f"learning clocks per pass {learned}, ideal {ideal}")
     assert all(c <= 1.5 * ideal for c in learned), (learned, ideal, f"seed={seed}")
+
+
+@pytest.mark.parametrize("lanes,K", [(1, 3), (2, 4), (4, 3), (2, 1)])
+def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K):
+    """With learning the TRACE memories are banked by bucket too (K_BANKED): words the host
+    writes at its word addresses (u div P) K + k of lane u mod P come back there, and the
+    learning unit's K-wide port reads the K words of unit u at u div P in one clock; its port
+    used outside the LEARN phase raises the violation flag."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import Engine, K_BANKED, NetMemories, lane_ports
+    assert "TRACE" in K_BANKED
+    seed = 40 + lanes * 10 + K
+    print(f"seed={seed} lanes={lanes} K={K}")
+    rng = np.random.default_rng(seed)
+    cap = R.Capacity(2, 6, 7, 30, K, 4)
+    dut = NetMemories(cap, lanes=lanes)
+    words = rng.integers(-2**15, 2**15, size=(cap.inputs, K))
+    got = {"host": [], "wide": [], "violation": []}
+
+    async def bench(ctx):
+        for client in dut.clients.values():
+            for port in client.signature.flatten(client):
+                if port[0][-1] == "en":
+                    ctx.set(port[2], 0)
+        host = lane_ports(dut.clients[Engine.HOST].TRACE)
+        learn = lane_ports(dut.clients[Engine.LEARN].TRACE)
+        ctx.set(dut.owner, Engine.FANOUT)             # FANOUT may write TRACE
+        fan = lane_ports(dut.clients[Engine.FANOUT].TRACE)
+        for u in map(int, rng.permutation(cap.inputs)):
+            for k in map(int, rng.permutation(K)):
+                port = fan[u % lanes].wr
+                ctx.set(port.addr, (u // lanes) * K + k)
+                ctx.set(port.data, int(words[u, k]))
+                ctx.set(port.en, 1)
+                await ctx.tick()
+                ctx.set(port.en, 0)
+        ctx.set(dut.owner, Engine.HOST)
+        for u in range(cap.inputs):
+            row = []
+            for k in range(K):
+                port = host[u % lanes].rd
+                ctx.set(port.addr, (u // lanes) * K + k)
+                ctx.set(port.en, 1)
+                await ctx.tick()
+                ctx.set(port.en, 0)
+                row.append(ctx.get(port.data))
+            got["host"].append(row)
+        ctx.set(dut.owner, Engine.LEARN)
+        for u in range(cap.inputs):
+            port = learn[u % lanes].rd
+            ctx.set(port.addr, u // lanes)
+            ctx.set(port.en, 1)
+            await ctx.tick()
+            ctx.set(port.en, 0)
+            got["wide"].append([ctx.get(port.data[k]) for k in range(K)])
+        for owner in (Engine.LEARN, Engine.HOST, Engine.BUCKETS):
+            ctx.set(dut.owner, owner)
+            ctx.set(learn[-1].rd.en, 1)
+            await ctx.delay(1e-9)
+            got["violation"].append(ctx.get(dut.violation))
+        ctx.set(learn[-1].rd.en, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    want = words.tolist()
+    assert got["host"] == want, f"seed={seed}"
+    assert got["wide"] == want, f"seed={seed}"
+    assert got["violation"] == [0, 1, 1], got["violation"]
+    assert len(dut.memories["TRACE"]) == lanes if lanes > 1 else len(dut.memories["TRACE"]) == K
