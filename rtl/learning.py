@@ -51,13 +51,13 @@ write ports, every banked memory's P banks); the core hands them over while the 
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view
+from .net_memories import Engine, check_lanes, client_signature, lane_ports
 
 __all__ = ["LearningUnit"]
 
