@@ -372,7 +372,9 @@ def learning_ideal(sizes, K, lanes):
 
 @pytest.mark.parametrize("lanes,sizes,K", [(1, (24, 12), 4), (1, (5, 16, 7), 3), (1, (16, 8, 8), 1),
                                            (1, (40, 10), 2), (2, (12, 10, 6), 2), (2, (9, 7), 4),
-                                           (4, (32, 16), 4), (4, (24, 9, 6), 3), (8, (40, 20), 2)])
+                                           pytest.param(4, (32, 16), 4, marks=pytest.mark.slow),
+                                           (4, (24, 9, 6), 3),
+                                           pytest.param(8, (40, 20), 2, marks=pytest.mark.slow)])
 def test_learning_pass_meets_its_target(lanes, sizes, K):
     """Without idle clocks or back-pressure every learning pass (all layers, descriptor
     loads included) costs at most 1.5 x its ideal, ceil(N_out / P) (N_in + K + 1) per layer
