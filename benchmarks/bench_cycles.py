@@ -1,7 +1,7 @@
 """Clocks per step and per learning pass against issue 14's ideals, on the whole chip.
 
     .venv/bin/python benchmarks/bench_cycles.py [--sim verilator|icarus|amaranth] [--steps T]
-        [--lanes P [P ...]] [--networks 64-64 8-128-10 ...]
+        [--lanes P [P ...]] [--networks 64-64 8-128-10 ...] [--out NAME]
 
 Random networks from gammacore.sim.net_case (seed 5, input rate 0.4, learning on every step)
 run on the chip with no idle clocks and no back-pressure; every run is first checked bit for
@@ -10,8 +10,8 @@ encoder, as ``gammacore verify`` runs it without --layers) and the digits shape 
 
 Issue 14's ideals, with P lanes (``--lanes``, the chip's ``lanes`` build option: the event
 fan-out, the bucket pass and the dendrites are laned, P words per clock, with one shared
-encoder; the bucket pass feeds the dendrites when P <= K; learning is still one synapse per
-clock):
+encoder; the bucket pass feeds the dendrites when P <= K; the learning unit takes rows of P
+neurons, one synapse per clock per lane):
 
 - a step: per layer, ceil(N_out / P) (K + E) + ceil(N_in / P) K, E the events into the layer
   that step (the host's for layer 0, the spikes of the layer below for the others; the
@@ -24,7 +24,7 @@ clock):
 
 The measured figures are the chip's CYCLES and LEARN_CYCLES counters. Writes
 benchmarks/results/cycles.json (every network at P = 1, the defaults), else
-benchmarks/results/cycles_lanes.json.
+benchmarks/results/cycles_lanes.json, or results/NAME.json with ``--out NAME``.
 """
 import argparse
 import json
@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--lanes", type=int, nargs="+", default=[1], help="lane counts P to build (default 1)")
     ap.add_argument("--networks", nargs="+", default=None,
                     help="only these networks, as layer sizes joined by '-' (e.g. 64-64 8-128-10)")
+    ap.add_argument("--out", default=None, help="write results/OUT.json (default: cycles or cycles_lanes)")
     args = ap.parse_args()
     networks = NETWORKS
     if args.networks:
@@ -113,7 +114,7 @@ def main():
         rows.append(row)
         print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     default = args.lanes == [1] and networks == NETWORKS
-    write("cycles" if default else "cycles_lanes", {"rows": rows, "lanes": args.lanes,
+    write(args.out or ("cycles" if default else "cycles_lanes"), {"rows": rows, "lanes": args.lanes,
                      "note": "issue 14's ideals: a step ceil(N_out/P)(K+E) + ceil(N_in/P)K per layer (target "
                              "<= 1.25x + 16 per layer), a learning pass ceil(N_out/P)(N_in+K+1) per layer "
                              "(target <= 1.5x); the chip's CYCLES and LEARN_CYCLES, no idle clocks"})

@@ -1,11 +1,11 @@
 """Learning unit: the online rule of docs/model.md section 4 for one layer, bit-exact.
 
 Implements :meth:`gammacore.golden.fixed_model.FixedLayer.learn` for the layer the core
-selects (sizes, memory bases, readout and learning-rate shifts are inputs). The errors of
+selects (sizes, memory bases, readout and learning-rate shifts are inputs, taken at
+``start``: the core loads the next layer's descriptor while the unit runs). The errors of
 the layer's neurons are in the unit's own error memory (written by the host for the output
 layer through ``err_w*``; for a hidden layer they are what the layer above left there).
-Per neuron j with ``delta_j = e_j * H(x_j)`` non-zero (a zero delta changes nothing, so the
-neuron is skipped):
+Per neuron j, with ``delta_j = e_j * H(x_j)`` (a zero delta changes nothing):
 
 1. for every bucket k: ``V_m[j,k] -= round(delta_j Z_j^k >> (6 + shift_v))`` while the
    pre-update forward V[j,k] is kept in registers and summed;
@@ -15,36 +15,54 @@ neuron is skipped):
    ``W_m[j,i] -= round(delta_j u >> (6 + shift_w))`` and, from the pre-update forward
    weight, ``below_i += g_j W[j,i]`` (exact, 48 bits).
 
-Each V and W update runs in two pipeline stages after its read (register the product and
-the word, then subtract, saturate and write), overlapped with the next reads: no clock
-carries memory -> multiply -> add -> saturate -> memory, and a neuron costs K clocks for V
-(2 K before) and K + 1 per input for W (K + 2 before).
+**Lanes.** The unit takes rows of P neurons j = P r + p, one per lane p (``lanes``; P = 1:
+one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <= K + n_in:
 
-Then, unless the layer is the first one (its error below has no receiver), the error to
-the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error memory's first
-n_in words and the sums are cleared. Every update saturates the 32-bit master word (S32.28)
-whose top 16 bits the forward path reads - that is how updates below one forward LSB
-accumulate instead of vanishing (:mod:`gammacore.golden.fixedpoint`).
+- *fetch*, one row ahead: e_j and x_j of the next row's neurons, one per clock (one error
+  memory, one X memory), while the current row is updated; a row whose deltas are all zero
+  is skipped (one clock), a lane past the layer's last neuron has delta 0;
+- *V*, K clocks: every lane reads V[j,k] and Z_j^k (bank (n_base + j) mod P: lane p's
+  bank is (s + p) mod P with s = n_base mod P, and the banks below s hold the row's units
+  one unit row further), updated two stages later;
+- *b*: one memory, lane p's word read in the row's clock p + 1 and written in the next
+  (the next row waits when the row is shorter than P + 1 clocks);
+- *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
+  of the layer is in bank j mod P = p, at the same address in every bank), below_i, and
+  the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
+  :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane K
+  multipliers form V[j,k] yhat_i^k. Four registered stages follow the reads (products;
+  their sums and g_j W[j,i]; below_i += the sum over the lanes of g_j W[j,i], exact, and
+  delta_j u; W written), so no clock carries memory -> multiply -> add -> saturate ->
+  memory.
 
-With P lanes (``lanes``) the W rows are banked by lane (:mod:`~gammacore.rtl.net_memories`):
-the unit walks the neurons in order as before and takes row j from bank j mod P, the row
-starting at ``w_base`` (the layer's first word in every bank) plus (j div P) n_in.
+After the last row, unless the layer is the first one (its error below has no receiver),
+the error to the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error
+memory's first n_in words and the sums are cleared, one input per clock; ``done`` comes
+before that pass (it uses only the unit's own memories), and the next layer's rows wait for
+it. Every update saturates the 32-bit master word (S32.28) whose top 16 bits the forward
+path reads - that is how updates below one forward LSB accumulate instead of vanishing
+(:mod:`gammacore.golden.fixedpoint`).
 
-The unit is a client of the core's memories (``mem``: a read port and, for W, V and b, a
-write port at the same address); the core hands them over while the unit runs (the
-sequencer's LEARN phase, :mod:`gammacore.rtl.net_memories`).
+Multipliers: P (K + 4) (K products, delta Z, delta sum V, delta u and g W per lane).
+
+The unit is a client of the core's memories (``mem``: read ports and, for W, V and b,
+write ports, every banked memory's P banks); the core hands them over while the unit runs
+(the sequencer's LEARN phase, :mod:`gammacore.rtl.net_memories`).
 """
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view
+from .net_memories import Engine, check_lanes, client_signature, lane_ports
 
 __all__ = ["LearningUnit"]
+
+#: the inputs that describe the layer, taken at ``start``
+LAYER_INPUTS = ("n_in", "n_out", "w_base", "n_base", "i_base", "relu", "first", "shift_w", "shift_v", "shift_b")
 
 #: the learning-rate alignment of delta*Z and delta*u (34 fraction bits) to MASTER (28)
 GRAD_ALIGN = F.ERR.frac + F.Z.frac - F.MASTER.frac
@@ -62,7 +80,7 @@ def round_shift(m, value, shift, width, name):
 
 
 class LearningUnit(wiring.Component):
-    """Online learning of one layer per ``start``, one memory word per clock.
+    """Online learning of one layer per ``start``, one synapse per clock per lane.
 
     Parameters
     ----------
@@ -70,14 +88,17 @@ class LearningUnit(wiring.Component):
     max_neurons, max_inputs : largest layer (the error memory and the sums below)
     w_depth, n_depth : depth of the W master memory and of the per-neuron memories
     i_depth : depth of the per-input memories (traces are ``i_depth * K`` words)
-    lanes : P, the W banks (a power of two); ``w_base`` is then the layer's first word in
-        each bank (:func:`~gammacore.rtl.net_memories.lane_w_base`)
+    lanes : P, the lanes and the banks of W, V, Z and the traces (a power of two); ``w_base``
+        is then the layer's first word in each W bank
+        (:func:`~gammacore.rtl.net_memories.lane_w_base`)
 
     Attributes
     ----------
     start : pulse: learn the layer described by the inputs below, in
-    busy, done : out (done pulses once per layer)
-    n_in, n_out, w_base, n_base, i_base, relu, first, shift_w, shift_v, shift_b : the layer, in
+    busy, done : out (done pulses once per layer, when its updates are written; busy stays
+        high while the error below is written)
+    n_in, n_out, w_base, n_base, i_base, relu, first, shift_w, shift_v, shift_b : the layer,
+        in, taken at ``start``
     err_w_addr, err_w_data, err_w_en : host write port of the error memory, in
     mem : its ports of the W, V and b master memories (read and write) and of Z, the traces
         and x (read), :func:`~gammacore.rtl.net_memories.client_signature` of
@@ -111,7 +132,8 @@ class LearningUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        K = self.K
+        K, P = self.K, self.lanes
+        sh = P.bit_length() - 1
         n_err = max(self.max_n, self.max_i)
         m.submodules.err = err_mem = Memory(shape=signed(F.ERR.width), depth=n_err, init=[])
         m.submodules.below = bl_mem = Memory(shape=signed(F.ACC.width), depth=self.max_i, init=[])
@@ -120,148 +142,260 @@ class LearningUnit(wiring.Component):
         err_host = err_mem.read_port()
         bl_rd, bl_wr = bl_mem.read_port(), bl_mem.write_port()
         m.d.comb += [err_host.addr.eq(self.err_r_addr), self.err_r_data.eq(err_host.data)]
-        # the below memory's read data is held between reads (the weight update uses it two
-        # clocks after W_READ)
-        m.d.comb += bl_rd.en.eq(0)
+        # every read port's data is held between reads
+        m.d.comb += [err_rd.en.eq(0), bl_rd.en.eq(0)]
+        busy = Signal()
+        # the layer: taken at start (the core loads the next layer's descriptor meanwhile)
+        layer = {n: Signal.like(getattr(self, n), name=f"l_{n}") for n in LAYER_INPUTS}
+        n_in, n_out, w_base, n_base, i_base, relu, first, shift_w, shift_v, shift_b = (
+            layer[n] for n in LAYER_INPUTS)
+        with m.If(self.start & ~busy):
+            m.d.sync += [layer[n].eq(getattr(self, n)) for n in LAYER_INPUTS]
 
-        # the memory requests: one address per memory (a read, then the write of the same word)
-        P = self.lanes
-        sh = P.bit_length() - 1
-        Wb = lane_ports(self.mem.W)
-        # W: the bank of the neuron's lane (j mod P); V, Z: the bank of the neuron's chip-wide
-        # unit n_base + j, the traces of input i_base + i (unit mod P): read data from the
-        # bank last read (held), writes to the bank of the update's lane
-        W, w_lane, w_wlane = lane_view(m, Wb, "w")
-        V, v_lane, v_wlane = lane_view(m, lane_ports(self.mem.V), "v")
-        Z, z_lane, _ = lane_view(m, lane_ports(self.mem.Z), "z")
-        T, t_lane, _ = lane_view(m, lane_ports(self.mem.TRACE), "t")
+        Wb, Vb, Zb, Tb = (lane_ports(self.mem.W), lane_ports(self.mem.V), lane_ports(self.mem.Z),
+                          lane_ports(self.mem.TRACE))
         B, X = self.mem.B, self.mem.X
-        req = {}
-        for name, port in (("w", W), ("v", V), ("b", B), ("z", Z), ("t", T), ("x", X)):
-            req[f"{name}_addr"] = Signal(len(port.rd.addr), name=f"{name}_addr")
-            req[f"{name}_ren"] = Signal(name=f"{name}_ren")
-            m.d.comb += [port.rd.addr.eq(req[f"{name}_addr"]), port.rd.en.eq(req[f"{name}_ren"])]
-            if hasattr(port, "wr"):
-                req[f"{name}_wen"] = Signal(name=f"{name}_wen")
-                req[f"{name}_wdata"] = Signal(port.wr.data.shape(), name=f"{name}_wdata")
-                # (W and V are written by the update pipelines at their own addresses, the next
-                # reads aside)
-                req[f"{name}_waddr"] = (req[f"{name}_addr"] if name == "b" else
-                                         Signal.like(req[f"{name}_addr"], name=f"{name}_waddr"))
-                m.d.comb += [port.wr.addr.eq(req[f"{name}_waddr"]), port.wr.en.eq(req[f"{name}_wen"]),
-                             port.wr.data.eq(req[f"{name}_wdata"])]
+        for port in Wb + Vb + Zb + Tb + [B, X]:
+            m.d.comb += port.rd.en.eq(0)
 
-        j = Signal(range(self.max_n + 1))
-        i = Signal(range(self.max_i + 1))
+        # ---- the rows of P neurons: fetch (e_j, x_j -> delta_j) runs one row ahead ---------
+        # the row being fetched: neurons fj + p (p = 0 .. P-1), fetched one per clock while
+        # the current row is updated; its W rows at fw_row in every bank (lane p = bank p),
+        # its V and Z words at fnk_row (+ K in the banks below s, see below)
+        fj = Signal(range(self.max_n + P + 1))
+        fw_row = Signal(_bits(self.w_depth))
+        fnk_row = Signal(_bits(self.n_depth * K + K))
+        f = Signal(range(P + 1))                        # the next lane to fetch
+        fv = Signal()                                   # a fetched word arrives this clock
+        ff = Signal(range(P))
+        f_on = Signal()
+        nd = [Signal(signed(F.ERR.width), name=f"nd{p}") for p in range(P)]     # the fetched deltas
+        fetch = Signal()                                # the FSM lets the fetch run
+        m.d.sync += fv.eq(0)
+        with m.If(fetch & (f < P)):
+            on = (fj + f) < n_out
+            m.d.comb += [err_rd.addr.eq(fj + f), err_rd.en.eq(on),
+                         X.rd.addr.eq(n_base + fj + f), X.rd.en.eq(on)]
+            m.d.sync += [f.eq(f + 1), fv.eq(1), ff.eq(f), f_on.eq(on)]
+        with m.If(fv):
+            dead = ~f_on | (relu & (X.rd.data <= 0))
+            for p in range(P):
+                with m.If(ff == p):
+                    m.d.sync += nd[p].eq(Mux(dead, 0, err_rd.data))
+        fetched = Signal()
+        m.d.comb += fetched.eq((f == P) & ~fv)
+
+        # the row being updated: neurons pj + p with deltas delta[p] (zero: no update, also
+        # for a lane past the layer's last neuron)
+        pj = Signal.like(fj)
+        w_row = Signal.like(fw_row)
+        nk_row = Signal.like(fnk_row)
+        delta = [Signal(signed(F.ERR.width), name=f"delta{p}") for p in range(P)]
+        act = Signal(P)                                 # lanes with delta != 0
+        vreg = [[Signal(signed(F.V.width), name=f"vreg{p}_{n}") for n in range(K)] for p in range(P)]
+        vsum = [Signal(signed(F.V.width + 6), name=f"vsum{p}") for p in range(P)]
+        g = [Signal(signed(F.ERR.width), name=f"g{p}") for p in range(P)]
         k = Signal(range(K + 1))
-        ng = Signal(range(self.n_depth + P))           # n_base + j
-        nk_base = Signal(_bits(self.n_depth * K))      # its words' first address in its V and Z bank
-        w_addr = Signal(_bits(self.w_depth))           # w_base + j * n_in + i
-        w_row = Signal(_bits(self.w_depth))            # w_base + j * n_in
-        t_addr = Signal(_bits(self.i_depth * K))       # (i_base + i) * K + k
-        gi = Signal(range(self.i_depth + P))           # i_base + i
-        t_row = Signal(_bits(self.i_depth * K))        # its words' first address in its trace bank
-        delta = Signal(signed(F.ERR.width))
-        vreg = [Signal(signed(F.V.width), name=f"vreg{n}") for n in range(K)]
-        vsum = Signal(signed(F.V.width + 6))
-        g = Signal(signed(F.ERR.width))
-        u_acc = Signal(signed(F.V.width + F.TRACE.width + 6))
-        mac_valid = Signal()
-        mac_k = Signal(range(K))
+        i = Signal(range(self.max_i + 1))
+        w_addr = Signal.like(w_row)
+        gi = Signal(range(self.i_depth + P))            # i_base + i
+        t_row = Signal(_bits(self.i_depth))             # its row (K traces) in its trace bank
 
-        # update arithmetic
+        # V and Z: neuron pj + p is the chip-wide unit n_base + pj + p, in bank q = (s + p)
+        # mod P (s = n_base mod P) at ((n_base + pj + p) div P) K + k: nk_row + k, plus K in
+        # the banks q < s (their unit is in the next row of units)
+        s = Signal(range(P))
+        if P > 1:
+            m.d.comb += s.eq(n_base[:sh])
+
+        def bank_of(p):
+            return (s + p)[:sh] if P > 1 else Const(0, 1)
+
+        def lane_of(q):
+            """the lane whose unit is in bank q"""
+            return (q - s)[:sh] if P > 1 else Const(0, 1)
+
+        def bank_offset(q):
+            return Mux(Const(q) < s, K, 0) if P > 1 else 0
+
+        def by_lane(values, q):
+            return values[0] if P == 1 else Array(values)[lane_of(q)]
+
+        def by_bank(values, p):
+            return values[0] if P == 1 else Array(values)[bank_of(p)]
+
+        # ---- the traces: one row (the K words yhat_i^k of input gi) per read, from the bank
+        # of lane gi mod P, to every lane
+        t_ren = Signal()
+        td = [Signal(signed(F.TRACE.width), name=f"td{n}") for n in range(K)]
+        if P == 1:
+            m.d.comb += [Tb[0].rd.addr.eq(t_row), Tb[0].rd.en.eq(t_ren)] + [td[n].eq(Tb[0].rd.data[n])
+                                                                              for n in range(K)]
+        else:
+            t_dlane = Signal(range(P))
+            with m.If(t_ren):
+                m.d.sync += t_dlane.eq(gi[:sh])
+            for q, bank in enumerate(Tb):
+                m.d.comb += [bank.rd.addr.eq(t_row), bank.rd.en.eq(t_ren & (gi[:sh] == q))]
+            with m.Switch(t_dlane):
+                for q, bank in enumerate(Tb):
+                    with m.Case(q):
+                        m.d.comb += [td[n].eq(bank.rd.data[n]) for n in range(K)]
+
+        # ---- V: every lane's V[j,k] and Z_j^k in one clock; the update in two stages:
+        #   vs1: register V_m, round(delta Z >> ...); keep V[j,k] and sum it
+        #   vs2: V[j,k] <- sat(V_m - that); after the last k: g_j from the sum
         sv = Signal(7)
         sw = Signal(7)
-        m.d.comb += [sv.eq(self.shift_v + GRAD_ALIGN), sw.eq(self.shift_w + GRAD_ALIGN)]
-        dz = Signal(signed(F.ERR.width + F.Z.width))
-        m.d.comb += dz.eq(delta * Z.rd.data)
-        v_upd = round_shift(m, dz, sv, dz.shape().width, "v_upd")
-        # the update of V[j,k] in two stages after its read, so that no clock carries
-        # memory -> multiply -> add -> saturate -> memory:
-        #   vs1 (V[j,k], Z_j^k read): register V_m, round(delta Z >> ...); keep V[j,k] and sum it
-        #   vs2: V[j,k] <- sat(V_m - that), at its own write address (the next reads aside)
+        m.d.comb += [sv.eq(shift_v + GRAD_ALIGN), sw.eq(shift_w + GRAD_ALIGN)]
+        v_ren = Signal()
+        v_addr = Signal.like(nk_row)
+        for q in range(P):
+            m.d.comb += [Vb[q].rd.addr.eq(v_addr + bank_offset(q)), Zb[q].rd.addr.eq(v_addr + bank_offset(q)),
+                         Vb[q].rd.en.eq(v_ren & by_lane(list(act), q)), Zb[q].rd.en.eq(v_ren & by_lane(list(act), q))]
         vs1_valid, vs2_valid = Signal(), Signal()
         vs1_k = Signal(range(K))
-        vs1_addr, vs2_addr = Signal(_bits(self.n_depth * K)), Signal(_bits(self.n_depth * K))
-        v_old_r = Signal(signed(F.MASTER.width))
-        v_upd_r = Signal.like(v_upd)
-        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr)]
-        with m.If(vs1_valid):
-            m.d.sync += [v_old_r.eq(V.rd.data), v_upd_r.eq(v_upd),
-                         vsum.eq(vsum + (V.rd.data >> F.MASTER_SHIFT))]
-            for n in range(K):
-                with m.If(vs1_k == n):
-                    m.d.sync += vreg[n].eq(V.rd.data >> F.MASTER_SHIFT)
-        v_new = saturate(m, v_old_r - v_upd_r, F.MASTER, "v_new")
-        with m.If(vs2_valid):
-            m.d.comb += [req["v_waddr"].eq(vs2_addr), req["v_wdata"].eq(v_new), req["v_wen"].eq(1)]
+        vs1_last, vs2_last = Signal(), Signal()
+        vs1_addr, vs2_addr = Signal.like(nk_row), Signal.like(nk_row)
+        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr), vs2_last.eq(vs1_last)]
+        v_new = []
+        for p in range(P):
+            v_data = by_bank([b.rd.data for b in Vb], p)
+            z_data = by_bank([b.rd.data for b in Zb], p)
+            dz = Signal(signed(F.ERR.width + F.Z.width), name=f"dz{p}")
+            m.d.comb += dz.eq(delta[p] * z_data)
+            v_upd = round_shift(m, dz, sv, dz.shape().width, f"v_upd{p}")
+            v_old_r = Signal(signed(F.MASTER.width), name=f"v_old{p}")
+            v_upd_r = Signal.like(v_upd, name=f"v_upd{p}_r")
+            with m.If(vs1_valid):
+                m.d.sync += [v_old_r.eq(v_data), v_upd_r.eq(v_upd),
+                             vsum[p].eq(vsum[p] + (v_data >> F.MASTER_SHIFT))]
+                for n in range(K):
+                    with m.If(vs1_k == n):
+                        m.d.sync += vreg[p][n].eq(v_data >> F.MASTER_SHIFT)
+            v_new.append(saturate(m, v_old_r - v_upd_r, F.MASTER, f"v_new{p}"))
+            gv = Signal(signed(F.ERR.width + vsum[p].shape().width), name=f"gv{p}")
+            m.d.comb += gv.eq(delta[p] * vsum[p])
+            g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, f"g_next{p}")
+            with m.If(vs2_valid & vs2_last):
+                m.d.sync += g[p].eq(g_next)
+        for q in range(P):
+            m.d.comb += [Vb[q].wr.addr.eq(vs2_addr + bank_offset(q)), Vb[q].wr.data.eq(by_lane(v_new, q)),
+                         Vb[q].wr.en.eq(vs2_valid & by_lane(list(act), q))]
+
+        # ---- b: one memory; lane p's word read in the row's clock p + 1 and written in the
+        # next (the row's next neighbour waits for it when the row is shorter than P clocks)
+        b_cnt = Signal(range(P + 1))
+        b_wv = Signal()
+        b_wp = Signal(range(P))
+        m.d.sync += b_wv.eq(0)
+        b_go = Signal()
+        with m.If(b_cnt < P):
+            on = Array(act)[b_cnt[:sh]] if P > 1 else act[0]
+            m.d.comb += [B.rd.addr.eq(n_base + pj + b_cnt), B.rd.en.eq(on)]
+            m.d.sync += [b_cnt.eq(b_cnt + 1), b_wv.eq(on), b_wp.eq(b_cnt)]
         b_upd = Signal(signed(F.ERR.width + 18))
-        sb = self.shift_b
+        sb = shift_b
         b_align = F.MASTER.frac - F.ERR.frac
         b_rsh, b_lsh = Signal(F.LR_SHIFT.width), Signal(F.LR_SHIFT.width)
         m.d.comb += [b_rsh.eq(sb - b_align), b_lsh.eq(b_align - sb)]
-        b_rs = round_shift(m, delta, b_rsh, F.ERR.width, "b_rs")
+        b_delta = Signal(signed(F.ERR.width))
+        m.d.comb += b_delta.eq(Array(delta)[b_wp] if P > 1 else delta[0])
+        b_rs = round_shift(m, b_delta, b_rsh, F.ERR.width, "b_rs")
         with m.If(sb > b_align):
             m.d.comb += b_upd.eq(b_rs)
         with m.Else():
-            m.d.comb += b_upd.eq(delta << b_lsh)
+            m.d.comb += b_upd.eq(b_delta << b_lsh)
         b_new = saturate(m, B.rd.data - b_upd, F.MASTER, "b_new")
-        gv = Signal(signed(F.ERR.width + vsum.shape().width))
-        m.d.comb += gv.eq(delta * vsum)
-        g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, "g_next")
-        u = saturate(m, (u_acc + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, "u")
-        du = Signal(signed(F.ERR.width + F.TRACE.width))
-        m.d.comb += du.eq(delta * u)
-        w_upd = round_shift(m, du, sw, du.shape().width, "w_upd")
-        w_fwd = Signal(signed(F.W.width))
-        m.d.comb += w_fwd.eq(W.rd.data >> F.MASTER_SHIFT)
+        with m.If(b_wv):
+            m.d.comb += [B.wr.addr.eq(n_base + pj + b_wp), B.wr.data.eq(b_new), B.wr.en.eq(1)]
+        b_done = Signal()
+        m.d.comb += b_done.eq((b_cnt == P) & ~b_wv)
 
-        # the weight update of W[j,i] and below_i in two stages after W_READ, so that no clock
-        # carries memory -> multiply -> add -> saturate -> memory:
-        #   wb1 (W[j,i], below_i read; u final): register round(delta u >> ...) and g W[j,i]
-        #   wb2: W[j,i] <- sat(W_m - that), below_i += g W[j,i]; both read ports hold their
-        #        words (the next input's reads come at the earliest in this clock)
-        wb1_valid, wb2_valid = Signal(), Signal()
-        wb1_addr, wb2_addr = Signal.like(w_addr), Signal.like(w_addr)
-        wb1_i, wb2_i = Signal(range(self.max_i + 1)), Signal(range(self.max_i + 1))
-        wb1_lane = Signal(range(P))
-        w_upd_r = Signal.like(w_upd)
-        gw_r = Signal(signed(F.ERR.width + F.W.width))
-        m.d.sync += [wb1_valid.eq(0), wb2_valid.eq(wb1_valid), wb2_addr.eq(wb1_addr), wb2_i.eq(wb1_i)]
-        if P > 1:
-            m.d.sync += w_wlane.eq(wb1_lane)
-            m.d.comb += [w_lane.eq(j[:sh]), v_lane.eq(ng[:sh]), v_wlane.eq(ng[:sh]), z_lane.eq(ng[:sh]),
-                         t_lane.eq(gi[:sh])]
-
-        def next_neuron():
-            """j + 1: the next unit; its V and Z words one bank further (the next row after the last)"""
-            step = [j.eq(j + 1), ng.eq(ng + 1)] + next_row()
-            if P == 1:
-                return step + [nk_base.eq(nk_base + K)]
-            return step + [nk_base.eq(Mux(ng[:sh] == P - 1, nk_base + K, nk_base))]
+        # ---- W: one input per clock for every lane, in four stages after the reads of
+        # W[j,i] (every lane's bank), below_i and the K traces of input i (issue, clock c):
+        #   s1 (c+1): register the K products V[j,k] yhat_i^k of every lane, W_m, below_i
+        #   s2 (c+2): register the lanes' sums and g_j W[j,i]
+        #   s3 (c+3): below_i += sum over the lanes of g_j W[j,i] (written, exact);
+        #             u = sat_TRACE(round(sum >> 12)), register round(delta u >> ...)
+        #   s4 (c+4): W[j,i] <- sat(W_m - that) in every active lane
+        # Each stage carries the deltas, lanes and addresses it needs (the next row's V reads
+        # begin at the earliest two clocks after this row's last issue); below_i of the next
+        # row is read at the earliest n_in + K - 2 clocks after s3 wrote it (the FSM waits
+        # when n_in + K <= 2).
+        ACC_W = F.V.width + F.TRACE.width + K.bit_length()
+        w_ren = Signal()
+        s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]
+        s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(5)]
+        s_i = [Signal(range(self.max_i + 1), name=f"s{n}_i") for n in range(5)]
+        s_act = [Signal(P, name=f"s{n}_act") for n in range(5)]
+        s_delta = [[Signal(signed(F.ERR.width), name=f"s{n}_delta{p}") for p in range(P)] for n in range(4)]
+        m.d.sync += [s_valid[1].eq(0)]
+        for n in range(1, 4):
+            m.d.sync += [s_valid[n + 1].eq(s_valid[n]), s_addr[n + 1].eq(s_addr[n]), s_i[n + 1].eq(s_i[n]),
+                         s_act[n + 1].eq(s_act[n])]
+            if n + 1 < 4:
+                m.d.sync += [s_delta[n + 1][p].eq(s_delta[n][p]) for p in range(P)]
+        for q in range(P):
+            m.d.comb += [Wb[q].rd.addr.eq(w_addr), Wb[q].rd.en.eq(w_ren & act[q])]
+        bl_r2, bl_r3 = Signal(signed(F.ACC.width)), Signal(signed(F.ACC.width))
+        m.d.sync += [bl_r2.eq(bl_rd.data), bl_r3.eq(bl_r2)]
+        gw_r = []
+        for p in range(P):
+            prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{p}_{n}") for n in range(K)]
+            w2, w3, w4 = (Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in (2, 3, 4))
+            u_sum = Signal(signed(ACC_W), name=f"u_sum{p}")
+            gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
+            gw_r.append(gw)
+            # s1
+            m.d.sync += [prod[n].eq(vreg[p][n] * td[n]) for n in range(K)]
+            m.d.sync += w2.eq(Wb[p].rd.data)
+            # s2 (a lane without update: g_j = 0 adds nothing below)
+            w_fwd = Signal(signed(F.W.width), name=f"w_fwd{p}")
+            m.d.comb += w_fwd.eq(w2 >> F.MASTER_SHIFT)
+            m.d.sync += [u_sum.eq(sum(prod[1:], prod[0])), gw.eq(Mux(s_act[2][p], g[p] * w_fwd, 0)), w3.eq(w2)]
+            # s3
+            u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
+            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"du{p}")
+            m.d.comb += du.eq(s_delta[3][p] * u)
+            w_upd = round_shift(m, du, sw, du.shape().width, f"w_upd{p}")
+            w_upd_r = Signal.like(w_upd, name=f"w_upd{p}_r")
+            m.d.sync += [w_upd_r.eq(w_upd), w4.eq(w3)]
+            # s4
+            w_new = saturate(m, w4 - w_upd_r, F.MASTER, f"w_new{p}")
+            m.d.comb += [Wb[p].wr.addr.eq(s_addr[4]), Wb[p].wr.data.eq(w_new),
+                         Wb[p].wr.en.eq(s_valid[4] & s_act[4][p])]
+        bl_sum = Signal(signed(F.ACC.width))
+        m.d.comb += bl_sum.eq(sum(gw_r, bl_r3))
+        with m.If(s_valid[3]):
+            m.d.comb += [bl_wr.addr.eq(s_i[3]), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~first)]
+        busy_pipe = Signal()
+        m.d.comb += busy_pipe.eq(Cat(*s_valid[1:]).any() | vs1_valid | vs2_valid)
+        tiny_wait = Signal()                    # below_i of the next row would be read too soon
+        m.d.comb += tiny_wait.eq((n_in + K <= 2) & (s_valid[1] | s_valid[2]))
 
         def next_input():
             if P == 1:
-                return [gi.eq(gi + 1), t_row.eq(t_row + K)]
-            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + K, t_row))]
+                return [gi.eq(gi + 1), t_row.eq(t_row + 1)]
+            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + 1, t_row))]
 
-        def next_row():
-            """w_row for neuron j + 1: its lane's next row after the last lane"""
-            if P == 1:
-                return [w_row.eq(w_row + self.n_in)]
-            return [w_row.eq(Mux(j[:sh] == P - 1, w_row + self.n_in, w_row))]
-
-        with m.If(wb1_valid):
-            m.d.sync += [w_upd_r.eq(w_upd), gw_r.eq(g * w_fwd)]
-        w_new = saturate(m, W.rd.data - w_upd_r, F.MASTER, "w_new")
-        bl_sum = Signal(signed(F.ACC.width))
-        m.d.comb += bl_sum.eq(bl_rd.data + gw_r)
-        with m.If(wb2_valid):
-            m.d.comb += [req["w_waddr"].eq(wb2_addr), req["w_wdata"].eq(w_new), req["w_wen"].eq(1),
-                         bl_wr.addr.eq(wb2_i), bl_wr.data.eq(bl_sum),
-                         bl_wr.en.eq(~self.first)]
+        # ---- the error below, after the layer's updates (while the core loads the next
+        # layer): read below_i (clock c), write err_i and clear below_i (c+1); the next layer
+        # begins when it is done
         below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
-
+        bw_run, bw_valid = Signal(), Signal()
+        bw_i, bw_wi, bw_n = (Signal(range(self.max_i + 1), name=n) for n in ("bw_i", "bw_wi", "bw_n"))
+        m.d.sync += bw_valid.eq(0)
+        with m.If(bw_run):
+            with m.If(bw_i == bw_n):
+                m.d.sync += bw_run.eq(0)
+            with m.Else():
+                m.d.comb += [bl_rd.addr.eq(bw_i), bl_rd.en.eq(1)]
+                m.d.sync += [bw_valid.eq(1), bw_wi.eq(bw_i), bw_i.eq(bw_i + 1)]
+        with m.If(bw_valid):
+            m.d.comb += [err_wr.addr.eq(bw_wi), err_wr.data.eq(below_out), err_wr.en.eq(1),
+                         bl_wr.addr.eq(bw_wi), bl_wr.data.eq(0), bl_wr.en.eq(1)]
+        m.d.comb += self.busy.eq(busy | bw_run | bw_valid)
         # host writes to the error memory while idle
         with m.If(~self.busy):
             m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
@@ -269,88 +403,43 @@ class LearningUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.sync += b_cnt.eq(P)
                 with m.If(self.start):
-                    m.d.sync += [j.eq(0), ng.eq(self.n_base), nk_base.eq((self.n_base >> sh) * K), w_row.eq(self.w_base)]
-                    m.next = "NEURON"
-            with m.State("NEURON"):
-                # read e_j and x_j
-                m.d.comb += self.busy.eq(1)
-                with m.If(j == self.n_out):
-                    m.d.sync += i.eq(0)
-                    m.next = "BELOW"
-                with m.Else():
-                    m.d.comb += [err_rd.addr.eq(j), err_rd.en.eq(1),
-                                 req["x_addr"].eq(self.n_base + j), req["x_ren"].eq(1)]
-                    m.next = "DELTA"
-            with m.State("DELTA"):
-                m.d.comb += self.busy.eq(1)
-                dead = self.relu & (X.rd.data <= 0)
-                m.d.sync += [delta.eq(Mux(dead, 0, err_rd.data)), k.eq(0), vsum.eq(0)]
-                with m.If(dead | (err_rd.data == 0)):
-                    m.d.sync += next_neuron()
-                    m.next = "NEURON"
-                with m.Else():
-                    m.next = "V_READ"
+                    m.d.sync += [fj.eq(0), f.eq(0), fw_row.eq(self.w_base), fnk_row.eq((self.n_base >> sh) * K)]
+                    m.next = "ROW"
+            with m.State("ROW"):
+                # fetch the row's deltas; then update it (some delta non-zero), skip it, or
+                # end (no row left) once the previous row's updates are done
+                m.d.comb += [busy.eq(1), fetch.eq(~bw_run & ~bw_valid)]
+                with m.If(fj >= n_out):
+                    with m.If(~busy_pipe & b_done):
+                        m.d.comb += self.done.eq(1)
+                        m.d.sync += [bw_run.eq(~first), bw_i.eq(0), bw_n.eq(n_in)]
+                        m.next = "IDLE"
+                with m.Elif(fetched & b_done & ~tiny_wait):
+                    nz = Cat(*(d != 0 for d in nd))
+                    m.d.sync += [fj.eq(fj + P), f.eq(0), fw_row.eq(fw_row + n_in), fnk_row.eq(fnk_row + K)]
+                    with m.If(nz.any()):
+                        m.d.sync += [pj.eq(fj), w_row.eq(fw_row), nk_row.eq(fnk_row), act.eq(nz), k.eq(0),
+                                     b_cnt.eq(0)]
+                        m.d.sync += [delta[p].eq(nd[p]) for p in range(P)]
+                        m.d.sync += [vsum[p].eq(0) for p in range(P)]
+                        m.next = "V_READ"
             with m.State("V_READ"):
-                # read V[j,k] and Z_j^k, one k per clock; the update follows in two pipeline
-                # stages (vs1, vs2) while the next words are read
-                m.d.comb += [self.busy.eq(1), req["v_addr"].eq(nk_base + k), req["v_ren"].eq(1),
-                             req["z_addr"].eq(nk_base + k), req["z_ren"].eq(1)]
-                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_base + k), k.eq(k + 1)]
+                # every lane's V[j,k] and Z_j^k, one k per clock
+                m.d.comb += [busy.eq(1), fetch.eq(1), v_ren.eq(1), v_addr.eq(nk_row + k)]
+                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_row + k), vs1_last.eq(k == K - 1),
+                             k.eq(k + 1)]
                 with m.If(k == K - 1):
-                    m.next = "B_READ"
-            with m.State("B_READ"):
-                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_ren"].eq(1)]
-                m.next = "B_WRITE"
-            with m.State("B_WRITE"):
-                m.d.comb += [self.busy.eq(1), req["b_addr"].eq(self.n_base + j), req["b_wdata"].eq(b_new),
-                             req["b_wen"].eq(1)]
-                m.d.sync += [g.eq(g_next), i.eq(0), w_addr.eq(w_row), gi.eq(self.i_base),
-                             t_row.eq((self.i_base >> sh) * K)]
-                m.next = "TRACE"
-            with m.State("TRACE"):
-                # issue the K trace reads of input i; the MAC follows one clock behind
-                m.d.comb += [self.busy.eq(1), req["t_addr"].eq(t_addr), req["t_ren"].eq(1)]
-                m.d.sync += [mac_valid.eq(1), mac_k.eq(k)]
-                with m.If(k == K - 1):
-                    m.next = "W_READ"
-                m.d.sync += k.eq(k + 1)
-            with m.State("W_READ"):
-                # read W[j,i] and below_i; the update follows in two pipeline stages (wb1, wb2)
-                # while the trace reads of the next input run
-                m.d.comb += [self.busy.eq(1), req["w_addr"].eq(w_addr), req["w_ren"].eq(1),
-                             bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                m.d.sync += [mac_valid.eq(0), wb1_valid.eq(1), wb1_addr.eq(w_addr), wb1_i.eq(i), wb1_lane.eq(w_lane),
-                             i.eq(i + 1), w_addr.eq(w_addr + 1), k.eq(0)]
-                with m.If(i == self.n_in - 1):
-                    m.d.sync += next_neuron()
-                    m.next = "NEURON"
-                with m.Else():
-                    m.d.sync += next_input()
-                    m.next = "TRACE"
-            with m.State("BELOW"):
-                # err[i] <- sat(round(below_i)), below_i <- 0 (not for the first layer), once
-                # the last weight update has left the pipeline
-                m.d.comb += self.busy.eq(1)
-                with m.If(wb1_valid | wb2_valid):
-                    pass
-                with m.Elif(self.first | (i == self.n_in)):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.comb += [bl_rd.addr.eq(i), bl_rd.en.eq(1)]
-                    m.next = "BELOW_WRITE"
-            with m.State("BELOW_WRITE"):
-                m.d.comb += [self.busy.eq(1), err_wr.addr.eq(i), err_wr.data.eq(below_out), err_wr.en.eq(1),
-                             bl_wr.addr.eq(i), bl_wr.data.eq(0), bl_wr.en.eq(1)]
-                m.d.sync += i.eq(i + 1)
-                m.next = "BELOW"
-
-        m.d.comb += t_addr.eq(t_row + k)
-        with m.If(mac_valid):
-            vk = Signal(signed(F.V.width))
-            for n in range(K):
-                with m.If(mac_k == n):
-                    m.d.comb += vk.eq(vreg[n])
-            m.d.sync += u_acc.eq(Mux(mac_k == 0, 0, u_acc) + vk * T.rd.data)
+                    m.d.sync += [i.eq(0), w_addr.eq(w_row), gi.eq(i_base), t_row.eq(i_base >> sh)]
+                    m.next = "W"
+            with m.State("W"):
+                # W[j,i] of every lane, below_i and the traces of input i, one input per clock
+                m.d.comb += [busy.eq(1), fetch.eq(1), w_ren.eq(1), bl_rd.addr.eq(i), bl_rd.en.eq(1),
+                             t_ren.eq(1)]
+                m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_act[1].eq(act),
+                             i.eq(i + 1), w_addr.eq(w_addr + 1)] + next_input()
+                m.d.sync += [s_delta[1][p].eq(delta[p]) for p in range(P)]
+                with m.If(i == n_in - 1):
+                    m.next = "ROW"
         return m

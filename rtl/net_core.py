@@ -124,7 +124,8 @@ class NetCore(wiring.Component):
         lane j mod P, the W rows, A and qin banked by lane), an event costs ceil(n_out / P)
         clocks; the bucket and neuron passes take rows of P neurons (Z, V and the traces
         banked by chip-wide unit mod P; :mod:`~gammacore.rtl.neuron_pass`), one shared
-        encoder. The learning unit still takes one synapse per clock, from the banks. The
+        encoder. The learning unit takes rows of P neurons, one synapse per clock per lane
+        (:mod:`~gammacore.rtl.learning`; with learning the traces are banked by bucket too). The
         host's addresses are unchanged: a W access finds its bank through
         :class:`~gammacore.rtl.w_locator.WLocator` (an address that no layer below
         ``n_layers`` holds is refused: ``mem_err``), a Z, V or TRACE access splits its

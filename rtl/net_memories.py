@@ -23,6 +23,13 @@ ports to the memories. Every engine's memory interface is built from the table
   (u div P) K + k (:func:`unit_word`). The passes walk rows of P consecutive units, one
   unit per lane; a row that a layer fills only in part has its other lanes idle.
 
+**Traces by bucket.** With the learning unit (``learning``) every TRACE bank is split again
+by bucket: K memories (:data:`K_BANKED`), the word (u, k) in memory k of its lane at
+u div P. Every engine but the learning unit still sees one port per lane at the address
+(u div P) K + k (the split decodes it); the learning unit's port reads the K words of one
+input in one clock (:func:`client_signature`: a K-wide word, ``TRACE`` at u div P), so its
+inner sum over k takes one clock. Without learning the traces are one memory per lane.
+
 The per-neuron words of one word each (B, X, E, D, the pending table) are not banked: the
 neuron pass reads and writes them once per neuron through one shared encoder, and a row
 of P neurons takes max(K, P) clocks in the dendrite.
@@ -43,7 +50,7 @@ from ..golden import formats as F
 from .ram import ram, read_port
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
-__all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
+__all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "K_BANKED", "wide_layout", "split_k", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
            "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
            "split_unit_address"]
 
@@ -92,6 +99,9 @@ del E
 BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
 #: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
 UNIT_BANKED = ("Z", "V", "TRACE")
+#: the memories also banked by bucket k in a core with learning (the learning unit reads the
+#: K words of a unit in one clock): K memories per lane, word (u, k) at u div P in memory k
+K_BANKED = ("TRACE",)
 
 
 def _bits(n):
@@ -158,6 +168,25 @@ def split_unit_address(m, addr, K, lanes, name):
     return unit_word(unit, k, K, lanes)
 
 
+def split_k(m, addr, K, name):
+    """(row, k) of the word address ``addr`` = row K + k of a memory of :data:`K_BANKED`
+    (bits for a power-of-two K, else row = addr div K by a constant multiply)."""
+    if K & (K - 1) == 0:
+        kb = K.bit_length() - 1
+        return addr[kb:], (addr[:kb] if kb else Const(0, 1))
+    M, S = _div_const(len(addr), K)
+    row = Signal(len(addr), name=f"{name}_row")
+    m.d.comb += row.eq((addr * M) >> S)
+    k = Signal(range(K), name=f"{name}_k")
+    m.d.comb += k.eq(addr - row * K)
+    return row, k
+
+
+def wide_layout(K):
+    """The learning unit's TRACE word: the K traces of one input (k = 0 .. K-1)."""
+    return data.ArrayLayout(signed(F.TRACE.width), K)
+
+
 def lane_view(m, banks, name):
     """One port over the P ``banks`` of a banked memory (one engine's ports): returns
     ``(port, rd_lane, wr_lane)``; a read of ``port`` goes to bank ``rd_lane`` and its data
@@ -221,6 +250,9 @@ def client_signature(cap, engine, memories=None, lanes=1):
         if engine not in users or (memories is not None and name not in memories):
             continue
         shape, depth = shapes[name]
+        if name in K_BANKED and engine == Engine.LEARN:
+            # the K words of one unit in one read: the memory's rows (depth / K)
+            shape, depth = wide_layout(cap.buckets), depth // cap.buckets
         ports = {}
         if "r" in users[engine]:
             ports["rd"] = Out(ReadPort.Signature(addr_width=_bits(depth), shape=shape))
@@ -253,7 +285,8 @@ class NetMemories(wiring.Component):
     clients : engine -> its memory interface (:func:`client_signature`), to connect to the
         engine's flipped one
     memories : name -> the memory (after elaboration); a banked one with P > 1: the list of
-        its P banks
+        its P banks; one of :data:`K_BANKED` with learning: (per lane) the list of its K
+        memories, one per bucket
     """
 
     def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1, fused=True):
@@ -303,17 +336,47 @@ class NetMemories(wiring.Component):
             shared["WB"] = wb = mem("wb", signed(F.MASTER.width), b_base + NT)
             shared["W"] = ReadPort.Signature(addr_width=_bits(c.synapses), shape=signed(F.MASTER.width))
             shared["B"] = ReadPort.Signature(addr_width=_bits(NT), shape=signed(F.MASTER.width))
-        mems = {}
+        # with learning, the memories of K_BANKED: K memories (one per bucket) per lane, behind
+        # one port per lane at the word address (split_k) and the learning unit's K-wide port
+        ksplit = [n for n in K_BANKED if self.learning and n in self.names]
+        K = c.buckets
+        mems, subs = {}, {}
         for n, p in units:
-            if n in ("W", "B") and shared:
+            if n in ksplit:
+                shape, depth = shapes[n]
+                subs[n, p] = [mem(f"{label(n, p)}_k{k}", shape, depth // K, kind=n.lower()) for k in range(K)]
+            elif n in ("W", "B") and shared:
                 mems[n, p] = wb
             else:
                 mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower())
-        self.memories = {n: ([mems[n, p] for p in range(P)] if n in BANKED and P > 1 else mems[n, None])
+        whole = {**mems, **subs}
+        self.memories = {n: ([whole[n, p] for p in range(P)] if n in BANKED and P > 1 else whole[n, None])
                          for n in self.names}
         rd = {(n, p): mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, label(n, p) + "_rd")
               for (n, p), mm in mems.items()}
         wr = {(n, p): mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for (n, p), mm in mems.items()}
+        learn_owns = Signal()
+        m.d.comb += learn_owns.eq(self.owner == Engine.LEARN)
+        for (n, p), sub in subs.items():
+            shape, depth = shapes[n]
+            name = label(n, p)
+            vr = rd[n, p] = ReadPort.Signature(addr_width=_bits(depth), shape=shape).create(path=(name + "_rd",))
+            vw = wr[n, p] = WritePort.Signature(addr_width=_bits(depth), shape=shape).create(path=(name + "_wr",))
+            wide = getattr(self.clients[Engine.LEARN], n)
+            wide = wide.rd if p is None else lane_ports(wide)[p].rd
+            row_r, k_r = split_k(m, vr.addr, K, name + "_rd")
+            row_w, k_w = split_k(m, vw.addr, K, name + "_wr")
+            k_held = Signal(range(K), name=name + "_k_held")
+            with m.If(vr.en):
+                m.d.sync += k_held.eq(k_r)
+            sub_rd = [read_port(m, mm, f"{name}_k{k}_rd") for k, mm in enumerate(sub)]
+            sub_wr = [mm.write_port() for mm in sub]
+            m.d.comb += vr.data.eq(Array(r.data for r in sub_rd)[k_held])
+            for k, (r, w) in enumerate(zip(sub_rd, sub_wr)):
+                m.d.comb += [r.addr.eq(Mux(learn_owns, wide.addr, row_r)),
+                             r.en.eq(Mux(learn_owns, wide.en, vr.en & (k_r == k))),
+                             wide.data[k].eq(r.data),
+                             w.addr.eq(row_w), w.data.eq(vw.data), w.en.eq(vw.en & (k_w == k))]
         if shared:
             # W at 0, B at b_base of one SPRAM memory: never both read (or written) in a clock
             for n in ("W", "B"):
@@ -333,6 +396,13 @@ class NetMemories(wiring.Component):
         for n, p in units:
             users = [(e, getattr(self.clients[e], n)) for e in self.engines
                      if n in engine_memories(e, self.fused, self.names)]
+            if n in ksplit:
+                # the learning unit's K-wide port goes to the K memories directly (above)
+                wide = [port for e, port in users if e == Engine.LEARN]
+                users = [(e, port) for e, port in users if e != Engine.LEARN]
+                for port in wide:
+                    port = port if p is None else lane_ports(port)[p]
+                    foreign.append(~learn_owns & port.rd.en)
             if p is not None:
                 users = [(e, lane_ports(port)[p]) for e, port in users]
             r, w = rd[n, p], wr[n, p]

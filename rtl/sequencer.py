@@ -16,7 +16,8 @@ ends when both are done. The asynchronous modes run a first bucket and neuron pa
 firing, then scan (``SCAN``) and fire (``NEURONS`` over one neuron, ``FIRE_ROUTE``) until
 nothing is pending, then decay d per layer (``DDECAY``); see
 :class:`~gammacore.rtl.net_core.NetCore`. ``learn`` runs the learning unit layer by layer
-from the top (``LEARN``); ``clear`` writes zero to every state word (``CLEAR``).
+from the top (``LEARN``; the unit takes its layer's descriptor at its start, and the next
+layer's loads while it runs); ``clear`` writes zero to every state word (``CLEAR``).
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, wiring
@@ -310,21 +311,27 @@ class Sequencer(wiring.Component):
                                 m.next = after.name
             if self.learning:
                 lc = self.learn_unit
+                # the unit takes its layer's descriptor at its start: the next layer's (cur - 1)
+                # loads while it runs, and starts it as soon as it is done
+                l_done = Signal()
                 with m.State("LEARN_START"):
                     m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1), lc.start.eq(1)]
-                    m.d.sync += lwork.eq(lwork + 1)
+                    m.d.comb += [ds.load.eq(cur != 0), ds.layer.eq(cur - 1), ds.head.eq(0)]
+                    m.d.sync += [lwork.eq(lwork + 1), l_done.eq(0)]
                     m.next = "LEARN"
                 with m.State("LEARN"):
                     m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1)]
                     m.d.sync += lwork.eq(lwork + 1)
-                    with m.If(lc.done):
+                    with m.If(lc.done | l_done):
                         with m.If(cur == 0):
                             m.d.comb += self.done.eq(1)
                             m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
                             m.next = "EVENTS"
+                        with m.Elif(ds.busy):
+                            m.d.sync += l_done.eq(1)
                         with m.Else():
                             m.d.sync += cur.eq(cur - 1)
-                            m.next = "LEARN_LOAD"
+                            m.next = "LEARN_START"
             with m.State("CLEAR"):
                 m.d.comb += [self.owner.eq(Engine.CLEAR), self.busy.eq(1), self.clearing.eq(1)]
                 m.d.sync += cl_addr.eq(cl_addr + 1)
