@@ -20,7 +20,7 @@ def add_arguments(p):
     p.add_argument("--epochs", type=int, help="training epochs (default: coincidence 2, digits 1)")
     p.add_argument("--limit", type=int,
                    help="train and test samples taken from the task (default: coincidence 400, digits 200 - "
-                        "the UART, not the chip, bounds the speed; the golden model runs the same subset)")
+                        "the simulated board's speed bounds the run; the golden model runs the same subset)")
     p.add_argument("--seed", type=int, default=0, help="seed of the task split, weights and sample order")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="write spike rasters, bucket traces, learning curve and "

@@ -17,15 +17,16 @@ SIM_DIVISOR = 4
 
 
 @contextlib.contextmanager
-def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None):
+def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None, lanes=None):
     """Build and start the simulated board; yields the running SimulatedBoard.
 
     ``netlist``: a board name - the gate-level board of that board's default build
     (:mod:`gammacore.sim.netlist`; its PLL is not modelled, the core is clocked directly, at
-    the build's UART divisor) instead of the RTL of the simulation capacity."""
+    the build's UART divisor) instead of the RTL of the simulation capacity; ``lanes``: the
+    RTL board's lanes (default :data:`~gammacore.rtl.soc.SIM_LANES`)."""
     from amaranth.back import verilog
 
-    from ..rtl.soc import SIM_CAPACITY, SoC
+    from ..rtl.soc import SIM_CAPACITY, SIM_LANES, SoC
     from ..sim.board import SimulatedBoard, build
     try:
         if netlist is not None:
@@ -34,7 +35,7 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None):
             gate = NetlistBoard(lookup(netlist), log=log)
             binary, divisor = gate.binary, gate.divisor
         else:
-            binary = build(verilog.convert(SoC(SIM_CAPACITY, divisor=divisor), name="top"), log=log)
+            binary = build(verilog.convert(SoC(SIM_CAPACITY, divisor=divisor, lanes=SIM_LANES if lanes is None else lanes), name="top"), log=log)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
     board = SimulatedBoard(binary, divisor, link=link)

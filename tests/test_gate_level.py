@@ -76,9 +76,11 @@ def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
     assert rep["learn_steps"] == 15 and rep["learn_cycles"] > 0 and rep["mode"] == "async-priority"
     assert rep["sizes"] == [8, 16, 4] and rep["spikes"] > 0 and rep["events"] > 0
     cells = rep["cells"]
-    # 32 block RAMs since the link keeps a window of 4 commands (protocol 2: a response slot
-    # per command in flight and a 512-byte receive buffer); 31 with the stop-and-wait link
-    assert cells["DP16KD"] == 32 and cells["MULT18X18D"] == 20 and cells["TRELLIS_DPR16X4"] > 0, cells
+    # 35 block RAMs: 31 with the stop-and-wait link, one more for the window of 4 commands
+    # (protocol 2), three more since the learning unit reads an input's K traces in one
+    # clock (the trace memory split by bucket); 26 multipliers since it forms u's K products
+    # at once (20 before)
+    assert cells["DP16KD"] == 35 and cells["MULT18X18D"] == 26 and cells["TRELLIS_DPR16X4"] > 0, cells
     assert rep["uart_divisor"] == 7 and abs(rep["clock_mhz"] - 25 * 5 / 6) < 1e-9
     print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
