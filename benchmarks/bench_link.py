@@ -122,7 +122,7 @@ def demo(window, limit, epochs):
     from gammacore.host.link import Link
     from gammacore.host.session import simulated_board
     from gammacore.host.transport import open_transport
-    with simulated_board(log=lambda msg: print(msg)) as board:
+    with simulated_board(log=lambda msg: print(msg), lanes=1) as board:  # the boards' one lane
         transport = open_transport(board.port)
         try:
             link = Link(transport, timeout=2.0, window=window)
