@@ -112,6 +112,26 @@ def _memory(chip, name, region, depth, seed):
     return not problems, detail
 
 
+def _laned_w_memory(chip, cap, seed):
+    """The W test of a laned core. Its W banks hold row j of a layer in lane j mod P, so the
+    host reaches a W word only inside a loaded layer (gammacore.rtl.w_locator): one layer
+    of the largest n_out x n_in that fits the capacity is described over the start of W,
+    the words it covers are tested as the other memories are, and N_LAYERS is restored."""
+    from .. import regmap as R
+    K = cap["buckets"]
+    n_out = min(cap["max_layer"], cap["neurons"])
+    n_in = max(1, min(cap["inputs"], cap["synapses"] // n_out))
+    (n_layers,) = chip.link.read(R.Reg.N_LAYERS, 1)
+    chip.link.write(R.Reg.N_LAYERS, [1])
+    for field, value in (("n_in", n_in), ("n_out", n_out), ("w_base", 0), ("n_base", 0), ("i_base", 0)):
+        chip.link.write(R.desc_addr(0, field, K), [value])
+    try:
+        ok, detail = _memory(chip, "W", R.Region.W, n_in * n_out, seed)
+    finally:
+        chip.link.write(R.Reg.N_LAYERS, [int(n_layers)])
+    return ok, f"laned core, one layer of {n_out} x {n_in}: " + detail
+
+
 def _network(chip, ident, seed, steps, learn):
     from ..sim.board_case import first_mismatch, run_on_chip
     from ..sim.net_case import make_net_case
@@ -156,7 +176,10 @@ def run(args):
         if ident["learning"]:
             regions.append(("ERR", R.Region.ERR, cap["max_layer"]))
         for name, region, depth in regions:
-            ok, detail = _memory(chip, name, region, depth, args.seed)
+            if name == "W" and ident.get("lanes", 1) > 1:
+                ok, detail = _laned_w_memory(chip, cap, args.seed)
+            else:
+                ok, detail = _memory(chip, name, region, depth, args.seed)
             lines.add(f"memory {name}", ok, detail)
         mismatch, sizes, events, spikes, _ = _network(chip, ident, args.seed, args.steps, learn=False)
         lines.add("events/spikes", mismatch is None and spikes > 0,

@@ -23,7 +23,7 @@ __all__ = ["SoC", "SIM_CAPACITY", "SIM_LANES"]
 #: the simulated board's capacity: room for the reference tasks' networks (digits 8-128-10)
 SIM_CAPACITY = Capacity(layers=4, neurons=256, inputs=256, synapses=4096, buckets=4, max_layer=128)
 #: the simulated board's lanes (the network core's neurons per clock; no board's resources bound it)
-SIM_LANES = 1
+SIM_LANES = 4
 
 
 class SoC(wiring.Component):

@@ -13,7 +13,7 @@ import pytest
 from gammacore import regmap as R
 from gammacore.host.cmd_run import COMPARED
 from gammacore.host.session import open_chip
-from gammacore.rtl.soc import SIM_CAPACITY
+from gammacore.rtl.soc import SIM_CAPACITY, SIM_LANES
 from gammacore.sim.net_case import make_net_case
 
 GAMMACORE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "gammacore"
@@ -30,7 +30,7 @@ def test_identity_and_capacity(chip):
     ident = chip.identity()
     assert ident["id"] == f"{R.CHIP_ID:#010x}" and ident["capacity"] == SIM_CAPACITY.as_dict()
     assert ident["learning"] and ident["statistics_counters"] and not ident["pow2_buckets"]
-    assert ident["lanes"] == 1
+    assert ident["lanes"] == SIM_LANES
 
 
 @pytest.mark.parametrize("seed,mode", [(1, "sync"), (2, "sync"), (3, "async-random"), (4, "async-priority")])
