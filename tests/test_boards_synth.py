@@ -63,7 +63,7 @@ def _check_built(r, rep, board_name):
 
 def test_ice40_build_mac_lane(tmp_path):
     # probe-mac is the lean network core of one layer (it was the bare accumulator until issue
-    # 14): at 16 x 32 it closed at 23.95 MHz against a 24 MHz constraint; 21 MHz is the
+    # 14): at 16 x 32 it closed at 23.95 MHz against a 24 MHz constraint; 21 MHz was the
     # iCEBreaker's core clock
     r, rep = _build(tmp_path, "--board", "icebreaker", "--design", "probe-mac", "--inputs", "16",
                     "--neurons", "32", "--clock", "21")
@@ -111,7 +111,7 @@ def test_default_build(name, design, tmp_path):
 def test_ice40_build_of_the_whole_soc(tmp_path):
     """The real chip on the iCEBreaker, the board's default build: inference-only, sync-only,
     serial encoder, no statistics counters (W, V and B in the SPRAMs), two layers of 16 x 16,
-    K = 4, at the board's 21 MHz (3 Mbaud, 7 clocks per bit)."""
+    K = 4, at the board's 18 MHz (3 Mbaud, 6 clocks per bit)."""
     r, rep = _build(tmp_path, "--board", "icebreaker")
     use = _check_built(r, rep, "icebreaker")
     b = board("icebreaker")

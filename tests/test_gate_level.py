@@ -49,7 +49,7 @@ def test_icebreaker_default_build_netlist_equals_golden(tmp_path):
     cells = rep["cells"]
     # the netlist holds the cells that only a board has: SPRAM, SB_MAC16, block RAM
     assert cells["SB_SPRAM256KA"] == 4 and cells["SB_MAC16"] == 8 and cells["SB_RAM40_4K"] > 0, cells
-    assert rep["uart_divisor"] == 7 and rep["clock_mhz"] == 21.0
+    assert rep["uart_divisor"] == 6 and rep["clock_mhz"] == 18.0
     print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
 
@@ -114,7 +114,7 @@ def test_board_cli_runs_the_gate_level_board(tmp_path):
             assert line, p.stderr.read()
             lines.append(line)
         assert "gate-level icebreaker board (PLL not modelled)" in "".join(lines)
-        assert "UART: 7 clocks per bit" in "".join(lines)
+        assert "UART: 6 clocks per bit" in "".join(lines)
         with open_chip(str(link)) as (chip, info):
             ident = chip.identity()
         b = board("icebreaker")
