@@ -15,7 +15,7 @@ import enum
 
 __all__ = ["Region", "Route", "Reg", "Cmd", "Status", "Mode", "CapFlag", "Capacity", "layer_fields", "descriptors",
            "mem_addr", "desc_addr", "SAMPLE_SLOTS", "ResultField", "result_stride", "result_addr",
-           "sample_command", "sample_words", "decode_sample", "event_word", "decode_out", "OutFormat", "out_format", "CHIP_ID"]
+           "sample_command", "sample_words", "sample_lengths", "decode_sample", "event_word", "decode_out", "OutFormat", "out_format", "CHIP_ID"]
 
 
 class Region(enum.IntEnum):
@@ -499,6 +499,15 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
     if capacity is not None and len(words) > capacity:
         raise ValueError(f"the sample takes {len(words)} words, a slot of the sample memory holds {capacity}")
     return words
+
+
+def sample_lengths(q):
+    """Words each sample of ``q`` (samples, T, n_in; Q raw, 0 = no event) takes in a slot, as
+    :func:`sample_words` lays it out: the header, one word per event and one step-end marker
+    per step."""
+    import numpy as np
+    q = np.asarray(q)
+    return 1 + q.shape[1] + np.count_nonzero(q, axis=(1, 2))
 
 
 def decode_sample(words):

@@ -95,7 +95,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
                             "run step by step (gammacore run --per-step)")
         if path == "auto":
             # the sample path when the chip has one and every sample fits a slot (header, events, step ends)
-            words = 1 + x.shape[1] + np.count_nonzero(F.Q.from_float(x), axis=(1, 2))
+            words = R.sample_lengths(F.Q.from_float(x))
             fits = has_samples and x.shape[1] < 1 << R.SAMPLE_STEPS_BITS and words.max() <= chip.sample_words()
             path = "samples" if fits and not count_cycles else "steps"
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
@@ -104,11 +104,8 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         correct, rights, cycles = 0, [], []
         bar = tqdm(total=len(x), desc=f"run on chip ({mode}, {path})", unit="sample", disable=not progress)
         if path == "samples":
-            xq, tickets = F.Q.from_float(x), []
-            for i in range(len(x)):
-                tickets.append(chip.submit_sample(xq[i], m[i], y[i], learn=False))
-                bar.update(1)
-            correct = sum(int(chip.sample_result(t)["argmax"] == y[i]) for i, t in enumerate(tickets))
+            results = chip.infer_set(F.Q.from_float(x), m, y, bar=bar)
+            correct = sum(int(r["argmax"] == y[i]) for i, r in enumerate(results))
         else:
             for i in range(len(x)):
                 right = np.zeros(x.shape[1], dtype=bool)

@@ -314,6 +314,18 @@ class Chip:
         ``label`` only enters the loss sum)."""
         return self.sample_result(self.submit_sample(q, mask, label, False))
 
+    def infer_set(self, q, mask, labels, bar=None):
+        """Run every sample of a set (``q`` (samples, T, n_in) Q raw, ``mask`` (samples, T),
+        ``labels`` (samples,)) on the sample sequencer without learning, two queued at a time;
+        returns each sample's results (:meth:`sample_result`). ``bar``: a tqdm bar advanced
+        per sample sent."""
+        tickets = []
+        for i in range(len(q)):
+            tickets.append(self.submit_sample(q[i], mask[i], labels[i], learn=False))
+            if bar is not None:
+                bar.update(1)
+        return [self.sample_result(t) for t in tickets]
+
     def train(self, data, epochs=None, schedule=None, seed=0, test=None, progress=False, on_epoch=None):
         """Train the loaded network online on the chip's sample sequencer, as the golden
         ``train(..., chip_loss=True)`` trains it; returns the history, one dict per epoch.
@@ -398,11 +410,7 @@ class Chip:
                 rec = {"epoch": epoch + 1, "train_loss": F.LOSS_SUM.to_float(loss) / max(loss_n, 1),
                        "train_loss_sum": int(loss), "samples": int(n), "steps": int(n * T)}
                 if test is not None:
-                    tickets = []
-                    for i in range(len(xt)):
-                        tickets.append(self.submit_sample(xqt[i], mt[i], yt[i], learn=False))
-                        bar.update(1)
-                    results = [self.sample_result(t) for t in tickets]
+                    results = self.infer_set(xqt, mt, yt, bar=bar)
                     correct = sum(int(r["argmax"] == yt[i]) for i, r in enumerate(results))
                     rec.update(test_accuracy=correct / len(xt), test_correct=int(correct),
                                test_loss=F.LOSS_SUM.to_float(sum(r["loss_sum"] for r in results)) / max(int(mt.sum()), 1))
@@ -445,7 +453,7 @@ class Chip:
                             f"must be finite and >= 0")
         if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
             raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
-        words = 1 + x.shape[1] + np.count_nonzero(F.Q.from_float(x), axis=(1, 2))
+        words = R.sample_lengths(F.Q.from_float(x))
         if words.max() > self.sample_words():
             i = int(np.argmax(words))
             raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "

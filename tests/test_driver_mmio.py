@@ -34,15 +34,21 @@ def test_driver_loads_a_network_through_a_register_window(tmp_path):
             assert np.array_equal(got["W"], layer.W_master) and np.array_equal(got["b"], layer.b_master)
 
 
+def _sample_chip(win, cap, sample_words):
+    """A driver on ``win`` after the identity words a one-lane chip of capacity ``cap`` with a
+    sample sequencer of ``sample_words`` words per slot answers with."""
+    win.write(R.Reg.ID, [R.CHIP_ID, cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets,
+                         cap.max_layer, 0, 1, sample_words])
+    return Chip(win)
+
+
 def test_driver_refuses_bad_samples_naming_the_value_before_writing(tmp_path):
     import pytest
     from gammacore.host.driver import ChipError
     case = make_net_case(6, (3, 4, 2), 2, T=1)
     cap = R.Capacity(4, 64, 64, 1024, 2, 32)
     with MmioWindow(tmp_path / "bar0", words=WORDS, create=True) as win:
-        win.write(R.Reg.ID, [R.CHIP_ID, cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets,
-                             cap.max_layer, 0, 1, 8])
-        chip = Chip(win)
+        chip = _sample_chip(win, cap, sample_words=8)
         chip.load(case["cfg"], case["initial"], verify=False)
         q = np.zeros((2, 3), dtype=np.int64)
         q[0, 1] = 100
@@ -67,9 +73,7 @@ def test_train_refuses_bad_arguments_naming_the_value_before_sending(tmp_path):
     case = make_net_case(6, (3, 4, 2), 2, T=1)
     cap = R.Capacity(4, 64, 64, 1024, 2, 32)
     with MmioWindow(tmp_path / "bar0", words=WORDS, create=True) as win:
-        win.write(R.Reg.ID, [R.CHIP_ID, cap.layers, cap.neurons, cap.inputs, cap.synapses, cap.buckets,
-                             cap.max_layer, 0, 1, 64])
-        chip = Chip(win)
+        chip = _sample_chip(win, cap, sample_words=64)
         with pytest.raises(ChipError, match="no network loaded"):
             chip.train((np.zeros((2, 4, 3)), np.zeros(2, int), np.ones((2, 4), bool)), epochs=1)
         chip.load(case["cfg"], case["initial"], verify=False)
