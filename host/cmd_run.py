@@ -93,9 +93,10 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         if path == "samples" and not has_samples:
             raise ChipError("this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples has one); "
                             "run step by step (gammacore run --per-step)")
+        xq = F.Q.from_float(x)
         if path == "auto":
             # the sample path when the chip has one and every sample fits a slot (header, events, step ends)
-            words = R.sample_lengths(F.Q.from_float(x))
+            words = R.sample_lengths(xq)
             fits = has_samples and x.shape[1] < 1 << R.SAMPLE_STEPS_BITS and words.max() <= chip.sample_words()
             path = "samples" if fits and not count_cycles else "steps"
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]
@@ -104,7 +105,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         correct, rights, cycles = 0, [], []
         bar = tqdm(total=len(x), desc=f"run on chip ({mode}, {path})", unit="sample", disable=not progress)
         if path == "samples":
-            results = chip.infer_set(F.Q.from_float(x), m, y, bar=bar)
+            results = chip.infer_set(xq, m, y, bar=bar)
             correct = sum(int(r["argmax"] == y[i]) for i, r in enumerate(results))
         else:
             for i in range(len(x)):

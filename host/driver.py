@@ -360,9 +360,9 @@ class Chip:
         if self.sample_words() == 0:
             raise ChipError("train: this chip has no sample sequencer (CAP_SAMPLE reads 0; a build with --samples "
                             "has one); train step by step instead (gammacore demo --host-errors)")
-        x, y, m = self._sample_set(data, "data", split="train")
+        xq, y, m = self._sample_set(data, "data", split="train")
         if test is not None:
-            xt, yt, mt = self._sample_set(test, "test", split="test")
+            xqt, yt, mt = self._sample_set(test, "test", split="test")
         if schedule is None:
             from ..golden.tasks import Task
             if isinstance(data, Task):
@@ -390,10 +390,8 @@ class Chip:
         bar_opts = {"desc": "train on chip", "unit": "sample"}
         if isinstance(progress, dict):
             bar_opts.update(progress)
-        n, T = x.shape[:2]
-        total = plan.epochs * (n + (len(xt) if test is not None else 0))
-        xq = F.Q.from_float(x)
-        xqt = F.Q.from_float(xt) if test is not None else None
+        n, T = xq.shape[:2]
+        total = plan.epochs * (n + (len(xqt) if test is not None else 0))
         history, seen = [], 0
         with tqdm(total=total, disable=not progress, **bar_opts) as bar:
             for epoch in range(plan.epochs):
@@ -412,9 +410,9 @@ class Chip:
                 if test is not None:
                     results = self.infer_set(xqt, mt, yt, bar=bar)
                     correct = sum(int(r["argmax"] == yt[i]) for i, r in enumerate(results))
-                    rec.update(test_accuracy=correct / len(xt), test_correct=int(correct),
+                    rec.update(test_accuracy=correct / len(xqt), test_correct=int(correct),
                                test_loss=F.LOSS_SUM.to_float(sum(r["loss_sum"] for r in results)) / max(int(mt.sum()), 1))
-                    rec["steps"] += int(xt.shape[0] * xt.shape[1])
+                    rec["steps"] += int(xqt.shape[0] * xqt.shape[1])
                 rec["seconds"] = time.perf_counter() - t0
                 history.append(rec)
                 bar.set_postfix({"loss": f"{rec['train_loss']:.3f}",
@@ -424,8 +422,8 @@ class Chip:
         return history
 
     def _sample_set(self, data, name, split):
-        """(x, labels, mask) of a Task's ``split`` or of an (x, labels, mask) tuple, checked
-        against the loaded network (ChipError naming the value otherwise)."""
+        """(x as Q raw words, labels, mask) of a Task's ``split`` or of an (x, labels, mask)
+        tuple, checked against the loaded network (ChipError naming the value otherwise)."""
         from ..golden.tasks import Task
         if isinstance(data, Task):
             x, y, m = (getattr(data, f"{k}_{split}") for k in ("x", "y", "m"))
@@ -453,12 +451,13 @@ class Chip:
                             f"must be finite and >= 0")
         if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
             raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
-        words = R.sample_lengths(F.Q.from_float(x))
+        xq = F.Q.from_float(x)
+        words = R.sample_lengths(xq)
         if words.max() > self.sample_words():
             i = int(np.argmax(words))
             raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "
                             f"{self.sample_words()} (CAP_SAMPLE); train it step by step (gammacore demo --host-errors)")
-        return x, y.astype(np.int64), m.astype(bool)
+        return xq, y.astype(np.int64), m.astype(bool)
 
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""
