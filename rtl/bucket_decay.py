@@ -14,8 +14,9 @@ shift s with beta = 2**-s (alpha_1 = 1 - 2**-s), and the multiply becomes a shif
 ``round(beta * m) = (m + 2**(s-1)) >> s`` and ``round(alpha_1 * z) = z + ((2**(s-1) - z) >> s)``,
 bit-identical to the multiplier form for those coefficients.
 
-The pipeline has three stages (input registers, multiply, round-add-saturate) and stalls as
-a whole when the output is not taken (``o.ready`` low).
+The pipeline has three stages (input registers, multiply, round-add-saturate), four with
+``registered`` in the multiplier form (the operand ``below - z`` registered before the
+multiply, for Fmax), and stalls as a whole when the output is not taken (``o.ready`` low).
 """
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -55,6 +56,9 @@ class BucketDecay(wiring.Component):
     ----------
     pow2 : bool
         Shift instead of multiply; ``i.payload.coef`` is then the shift s (1..16).
+    registered : bool
+        The operand registered before the multiply (for Fmax; one stage more). Without it
+        (the iCE40's lean build) the operand's subtraction and the multiply are one stage.
 
     Attributes
     ----------
@@ -62,10 +66,12 @@ class BucketDecay(wiring.Component):
     o : stream of signed Z words, out
     """
 
-    def __init__(self, *, pow2=False):
+    def __init__(self, *, pow2=False, registered=True):
         if not isinstance(pow2, bool):
             raise TypeError(f"pow2 must be a bool, not {pow2!r}")
-        self.pow2 = pow2
+        self.pow2, self.registered = pow2, registered
+        #: register stages from input to output (a word in, its result out this many clocks later)
+        self.stages = 4 if registered and not pow2 else 3
         self.coef_width = 5 if pow2 else F.COEF.width
         super().__init__({
             "i": In(stream.Signature(bucket_input_layout(self.coef_width))),
@@ -81,9 +87,13 @@ class BucketDecay(wiring.Component):
         # multiplexers; on the iCE40 those, the subtraction and the multiply were one path)
         v0, p = Pipe(m, advance).stage(self.i.valid, z=self.i.payload.z, below=self.i.payload.below,
                                        coef=self.i.payload.coef, first=self.i.payload.first)
-        # stage 1: operand selection and the multiply (or the exact shift form)
+        # stage 1: operand selection and the multiply (or the exact shift form); with
+        # ``registered`` the operand is registered first (stage 1a)
         operand = Signal(signed(F.Z.width + 1))
         m.d.comb += operand.eq(Mux(p.first, p.z, p.below - p.z))
+        if self.registered and not self.pow2:
+            v0, p = Pipe(m, advance).stage(v0, operand=operand, z=p.z, below=p.below, coef=p.coef, first=p.first)
+            operand = p.operand
         prod_shape = signed(F.Z.width + 2 + F.COEF.width)
         prod = Signal(prod_shape)
         if self.pow2:

@@ -2,7 +2,8 @@
 
 Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
 ``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
-(8, 4, 2, 1 thresholds), no divider. Nine pipeline stages, stall-all
+(8, 4, 2, 1 thresholds, two per stage), no divider. Eight pipeline stages (the first
+registers the inputs, which come from memory reads), stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
 
@@ -68,36 +69,41 @@ class Encoder(EncoderPorts):
         sh_d = F.ADAPT.frac - F.THETA.frac
         sh_th = F.X.frac - F.THETA.frac
 
+        # 0: register the inputs (they come from memory reads; for Fmax)
+        v, s = pipe.stage(self.i.valid, y=p.y, e=p.e, d=p.d)
         # 1: decay the estimate, form the threshold
         e1 = Signal(signed(F.ENC.width + 1))
-        m.d.comb += e1.eq(Mux(self.decay_e, _round_shift(p.e * self.alpha_e, F.COEF.frac), p.e))
-        theta = saturate(m, self.theta0 + _round_shift(p.d, sh_d), F.THETA, "theta")
-        v, s = pipe.stage(self.i.valid, y=p.y, e=e1, d=p.d, theta=theta)
+        m.d.comb += e1.eq(Mux(self.decay_e, _round_shift(s.e * self.alpha_e, F.COEF.frac), s.e))
+        theta = saturate(m, self.theta0 + _round_shift(s.d, sh_d), F.THETA, "theta")
+        v, s = pipe.stage(v, y=s.y, e=e1, d=s.d, theta=theta)
         # 2: residual plus half a threshold
         th = Signal(unsigned(F.THETA.width + sh_th))
         m.d.comb += th.eq(s.theta << sh_th)
         rem = Signal(signed(F.X.width + 4))
         m.d.comb += rem.eq(s.y - s.e + (th >> 1))
         v, s = pipe.stage(v, rem=rem, e=s.e, d=s.d, theta=s.theta, th=th, n=Const(0, 4))
-        # 3-6: restoring division, four quotient bits
-        for bit in (3, 2, 1, 0):
-            take = Signal(name=f"take{bit}")
-            m.d.comb += take.eq(s.rem >= (s.th << bit))
-            new_rem = Signal(signed(F.X.width + 4), name=f"rem{bit}")
-            new_n = Signal(unsigned(4), name=f"n{bit}")
-            m.d.comb += [new_rem.eq(Mux(take, s.rem - (s.th << bit), s.rem)),
-                         new_n.eq(s.n | Mux(take, 1 << bit, 0))]
-            v, s = pipe.stage(v, rem=new_rem, n=new_n, e=s.e, d=s.d, theta=s.theta, th=s.th)
-        # 7: clip n, spike magnitude, new estimate
+        # 3-4: restoring division, four quotient bits, two per stage
+        for bits in ((3, 2), (1, 0)):
+            rem, n = s.rem, s.n
+            for bit in bits:
+                take = Signal(name=f"take{bit}")
+                m.d.comb += take.eq(rem >= (s.th << bit))
+                new_rem = Signal(signed(F.X.width + 4), name=f"rem{bit}")
+                new_n = Signal(unsigned(4), name=f"n{bit}")
+                m.d.comb += [new_rem.eq(Mux(take, rem - (s.th << bit), rem)),
+                             new_n.eq(n | Mux(take, 1 << bit, 0))]
+                rem, n = new_rem, new_n
+            v, s = pipe.stage(v, rem=rem, n=n, e=s.e, d=s.d, theta=s.theta, th=s.th)
+        # 5: clip n, spike magnitude
         n = Signal(unsigned(4))
         m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
         q = saturate(m, Mux(self.fire, n, 0) * s.theta, F.Q, "q")
-        e2 = saturate(m, s.e + (q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
-        v, s = pipe.stage(v, q=q, e=e2, d=s.d, n=n)
-        # 8: adapt the threshold
+        v, s = pipe.stage(v, q=q, e=s.e, d=s.d, n=n)
+        # 6: new estimate; adapt the threshold
+        e2 = saturate(m, s.e + (s.q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
         d1 = saturate(m, s.d + _round_shift(self.m_f * s.q, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
-        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n)
-        # 9: decay the adaptation
+        v, s = pipe.stage(v, q=s.q, e=e2, d=d1, n=s.n)
+        # 7: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
         m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
         with m.If(advance):

@@ -19,6 +19,12 @@ Z^1 (banked by the chip-wide neuron n_base + j, :func:`~gammacore.rtl.net_memori
 it walks the neurons one per clock, each W word read from its lane's bank and each Z^1 word
 from its own. ``qin_i`` is in bank i mod P at i div P.
 
+Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock c, their
+products with q are formed and registered in c+1 while A (or Z^1) of row r is read, and the
+saturated sum is written in c+2; no clock carries a memory read through the multiply into a memory write.
+The next event reads row r no earlier than c+3 (its fan-out begins after this one's last
+row and the clock that takes it), after the write.
+
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
 :attr:`Engine.FANOUT <gammacore.rtl.net_memories.Engine>`.
@@ -57,6 +63,9 @@ class FanOut(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     lanes : P, the lanes (a power of two)
+    registered : the products registered (the pipeline below); without, the sum is formed
+        from the W read directly and written in c+1 (fewer registers for the iCE40's lean
+        build, whose clock does not need them)
 
     Attributes
     ----------
@@ -66,9 +75,10 @@ class FanOut(wiring.Component):
     mem : the memory ports (:func:`~gammacore.rtl.net_memories.client_signature`), flipped
     """
 
-    def __init__(self, capacity, lanes=1):
+    def __init__(self, capacity, lanes=1, registered=True):
         c = self.cap = capacity
         self.lanes = check_lanes(lanes)
+        self.registered = registered
         super().__init__({
             "ev": In(stream.Signature(fwd_layout(c.max_layer))),
             "layer": In(descriptor_layout(c.buckets)),
@@ -97,9 +107,12 @@ class FanOut(wiring.Component):
         mac_valid = Signal()
         mac_j = Signal(range(ML + P))
         mac_lanes = Signal(P)                   # the lanes whose neuron the MAC updates
+        acc_valid = Signal()                    # the registered products are added (c+2)
+        acc_j = Signal.like(mac_j)
+        acc_lanes = Signal(P)
         qin_valid = Signal()
         take = Signal()
-        m.d.comb += [ctl.idle.eq(~fan_active & ~mac_valid & ~qin_valid),
+        m.d.comb += [ctl.idle.eq(~fan_active & ~mac_valid & ~acc_valid & ~qin_valid),
                      ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
                      ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
@@ -110,6 +123,11 @@ class FanOut(wiring.Component):
             for p in range(P):
                 m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
         m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on), qin_valid.eq(0)]
+        if self.registered:
+            m.d.sync += [acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes)]
+        # the clock A (Z^1) of a row is read, and the clock it is written
+        rd_valid, rd_j, rd_lanes = (mac_valid, mac_j, mac_lanes) if self.registered else (fan_active, fan_j, lanes_on)
+        wr_valid, wr_j, wr_lanes = (acc_valid, acc_j, acc_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev.payload.source), q.eq(ev.payload.q), fan_j.eq(0), fan_active.eq(1),
                          fan_addr.eq(lane_w_base(d, P) + ev.payload.source), qin_valid.eq(1)]
@@ -141,16 +159,19 @@ class FanOut(wiring.Component):
             m.d.comb += w_sel.eq(Array(w_fwd)[mac_j[:sh]])
             m.d.comb += prod[0].eq(Mux(ctl.deliver, w_sel, w_fwd[0]) * q)
             m.d.comb += [prod[p].eq(w_fwd[p] * q) for p in range(1, P)]
-        a_sat = [saturate(m, A[p].rd.data + prod[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
+        if self.registered:
+            prod_r = [Signal.like(prod[p], name=f"prod{p}_r") for p in range(P)]
+            m.d.sync += [prod_r[p].eq(prod[p]) for p in range(P)]
+        else:
+            prod_r = prod
+        a_sat = [saturate(m, A[p].rd.data + prod_r[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
         q_sum = saturate(m, QIN.rd.data + q, F.Q, "q_sum")
-        z1_sat = saturate(m, Z.rd.data + prod[0], F.Z, "z1_sat")
+        z1_sat = saturate(m, Z.rd.data + prod_r[0], F.Z, "z1_sat")
         t1_sat = saturate(m, T.rd.data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         with m.If(ctl.enable | fan_active):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
             with m.If(ctl.deliver):
-                lane, local = unit_word(d.n_base + fan_j, 0, K, P)
-                m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
                 lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
                 m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
             with m.Else():
@@ -158,14 +179,20 @@ class FanOut(wiring.Component):
                 # when the next event's source may be at the FIFO head already)
                 m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh), q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0),
                              QIN.rd.en.eq(take)]
-                for p in range(P):
-                    m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
-        with m.If(mac_valid & ctl.deliver):
-            lane, local = unit_word(d.n_base + mac_j, 0, K, P)
-            m.d.comb += [Z.wr.addr.eq(local), z_wlane.eq(lane), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
-        with m.Elif(mac_valid):
+        # c+1: A (Z^1) of the row the products belong to
+        with m.If(rd_valid & ctl.deliver):
+            lane, local = unit_word(d.n_base + rd_j, 0, K, P)
+            m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(1)]
+        with m.Elif(rd_valid):
             for p in range(P):
-                m.d.comb += [A[p].wr.addr.eq(mac_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(mac_lanes[p] if P > 1 else 1)]
+                m.d.comb += [A[p].rd.addr.eq(rd_j >> sh), A[p].rd.en.eq(rd_lanes[p] if P > 1 else 1)]
+        # c+2: the sums written
+        with m.If(wr_valid & ctl.deliver):
+            lane, local = unit_word(d.n_base + wr_j, 0, K, P)
+            m.d.comb += [Z.wr.addr.eq(local), z_wlane.eq(lane), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
+        with m.Elif(wr_valid):
+            for p in range(P):
+                m.d.comb += [A[p].wr.addr.eq(wr_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
         with m.If(qin_valid & ctl.deliver):
             lane, local = unit_word(d.i_base + src, 0, K, P)
             m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]

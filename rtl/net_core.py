@@ -112,7 +112,9 @@ class NetCore(wiring.Component):
         (:class:`~gammacore.rtl.no_learning.NoLearningUnit`, ``learn`` is ignored)
     serial_encoder : the encoder for few logic cells: one neuron per 10 clocks on three
         multipliers (:class:`~gammacore.rtl.encoder_serial.SerialEncoder`) instead of one
-        neuron per clock on six
+        neuron per clock on six; this lean build (the iCE40's) also leaves out the registers
+        the others have for Fmax (the fan-out's product, the bucket-decay operand, the
+        dendrites' inputs)
     spram : W, V and B in single-port RAM (:class:`~gammacore.rtl.spram.SPRAMMemory`, B after
         W in the same blocks; inference only: the host writes them while the core is idle,
         the core only reads them); None: when ``learning`` is False and the platform is an
@@ -213,9 +215,11 @@ class NetCore(wiring.Component):
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.descs = ds = DescriptorStore(K, L)
-        m.submodules.fanout = fo = FanOut(c, lanes=P)
-        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused)
-        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder, async_modes=A,
+        m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)
+        m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused,
+                                                   registered=not self.serial_encoder)
+        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder,
+                                                      registered=not self.serial_encoder, async_modes=A,
                                                       lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)

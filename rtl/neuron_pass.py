@@ -87,6 +87,7 @@ class BucketPass(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     pow2 : power-of-two bucket rates (the coefficient fields carry shifts)
+    registered : the bucket-decay units' Fmax stage (:class:`~gammacore.rtl.bucket_decay.BucketDecay`)
     lanes : P: a row of P units per clock and bucket (see the module)
     fusable : with the fused form (P <= K; the ``fused`` and ``feed`` ports, V and B read
         ports); without it the pass only updates Z and the traces
@@ -101,9 +102,9 @@ class BucketPass(wiring.Component):
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, pow2=False, lanes=1, fusable=True):
+    def __init__(self, capacity, *, pow2=False, lanes=1, fusable=True, registered=True):
         c = self.cap = capacity
-        self.pow2 = pow2
+        self.pow2, self.registered = pow2, registered
         self.lanes = check_lanes(lanes)
         if fusable and self.lanes > c.buckets:
             raise ValueError(f"a fused bucket pass needs lanes <= buckets, got lanes {lanes}, buckets {c.buckets}")
@@ -131,7 +132,7 @@ class BucketPass(wiring.Component):
         m.d.comb += [b.rd.en.eq(0) for b in Zb + Tb + Ab + Qb + Vb + [B] * F_]
         coef_w = 5 if self.pow2 else F.COEF.width
         field_index = {name: n for n, (name, _) in enumerate(self.fields)}
-        units = [BucketDecay(pow2=self.pow2) for _ in range(P)]
+        units = [BucketDecay(pow2=self.pow2, registered=self.registered) for _ in range(P)]
         for p, bu in enumerate(units):
             m.submodules["buckets" if P == 1 else f"buckets{p}"] = bu
         U = max(c.neurons, c.inputs) + P        # chip-wide unit indices (neurons or inputs)
@@ -257,7 +258,7 @@ class BucketPass(wiring.Component):
                 with m.Else():
                     m.d.comb += [Ab[q].wr.addr.eq(addr), Ab[q].wr.data.eq(0), Ab[q].wr.en.eq(on)]
 
-        # ---- fused: each lane's V and b beside its word through the bucket-decay unit's three
+        # ---- fused: each lane's V and b beside its word through the bucket-decay unit's
         # stages (the same advance), so the new Z meets them at the output --------------------
         if F_:
             b_word = Signal(signed(F.B.width))
@@ -269,7 +270,7 @@ class BucketPass(wiring.Component):
                 tag = Signal(dendrite_in_layout, name=f"tag{p}_in")
                 m.d.comb += [tag.v.eq(Vb[p].rd.data >> F.MASTER_SHIFT), tag.b.eq(Mux(rd_k == p, b_word, 0)),
                              tag.add_b.eq(rd_k == p), tag.first.eq(rd_k == 0), tag.last.eq(rd_k == K - 1)]
-                for n in range(3):
+                for n in range(units[0].stages):
                     nxt = Signal(dendrite_in_layout, name=f"tag{p}_s{n}")
                     with m.If(bu_advance):
                         m.d.sync += nxt.eq(tag)
@@ -314,6 +315,7 @@ class NeuronPass(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     serial_encoder : the encoder on three shared multipliers (one neuron per 10 clocks)
+    registered : the dendrites' Fmax stages (:class:`~gammacore.rtl.dendrite.Dendrite`)
     async_modes : with the pending-table updates of the asynchronous modes
     lanes : P: a dendrite per lane, a row of P neurons per max(K, P) clocks (see the module)
     fusable : with the fused form (P <= K; the ``feed`` port); without it, and with one lane,
@@ -331,9 +333,10 @@ class NeuronPass(wiring.Component):
     mem : the memory ports, flipped
     """
 
-    def __init__(self, capacity, *, serial_encoder=False, async_modes=True, lanes=1, fusable=True):
+    def __init__(self, capacity, *, serial_encoder=False, async_modes=True, lanes=1, fusable=True, registered=True):
         c = self.cap = capacity
         self.serial_encoder, self.async_modes = serial_encoder, async_modes
+        self.registered = registered
         self.lanes = check_lanes(lanes)
         if fusable and self.lanes > c.buckets:
             raise ValueError(f"a fused neuron pass needs lanes <= buckets, got lanes {lanes}, buckets {c.buckets}")
@@ -377,7 +380,7 @@ class NeuronPass(wiring.Component):
         U = self.cap.neurons + Pn
         Vb, Zb = lane_ports(V), lane_ports(Z)
         m.d.comb += [b.rd.en.eq(0) for b in Vb + Zb]
-        des = [Dendrite(late_bias=Pn > 1) for _ in range(Pn)]
+        des = [Dendrite(late_bias=Pn > 1, registered=self.registered) for _ in range(Pn)]
         for p, de in enumerate(des):
             m.submodules["dendrite" if Pn == 1 else f"dendrite{p}"] = de
         dn_c = Signal(range(G))

@@ -31,13 +31,14 @@ def make_case(rng, neurons, K, pow2):
     return words, want.ravel().tolist()
 
 
+@pytest.mark.parametrize("registered", [True, False])
 @pytest.mark.parametrize("pow2", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_bucket_decay_matches_golden(seed, pow2):
+def test_bucket_decay_matches_golden(seed, pow2, registered):
     rng = seeded(seed)
     K = int(rng.integers(1, 7))
     words, want = make_case(rng, int(rng.integers(5, 40)), K, pow2)
-    dut = BucketDecay(pow2=pow2)
+    dut = BucketDecay(pow2=pow2, registered=registered)
     got = []
 
     async def producer(ctx):
@@ -47,14 +48,15 @@ def test_bucket_decay_matches_golden(seed, pow2):
         got.extend(await receive(ctx, dut.o, len(want), np.random.default_rng(seed + 100)))
 
     run(dut, producer, consumer)
-    assert got == want, f"seed={seed} pow2={pow2}: first mismatch at word {next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}"
+    assert got == want, f"seed={seed} pow2={pow2} registered={registered}: first mismatch at word {next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}"
 
 
-def test_full_throughput_without_stalls():
+@pytest.mark.parametrize("registered", [True, False])
+def test_full_throughput_without_stalls(registered):
     """One word per clock when the input is always valid and the output always ready."""
     rng = seeded(9)
     words, want = make_case(rng, 50, 4, False)
-    dut = BucketDecay()
+    dut = BucketDecay(registered=registered)
     cycles = []
 
     async def producer(ctx):
@@ -72,7 +74,8 @@ def test_full_throughput_without_stalls():
         assert got == want
 
     run(dut, producer, consumer)
-    assert cycles[0] == len(words) + 3, cycles   # three pipeline stages, then one word per clock
+    # three pipeline stages (four with the operand registered), then one word per clock
+    assert cycles[0] == len(words) + (4 if registered else 3), cycles
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -8,9 +8,10 @@ from gammacore.rtl.dendrite import Dendrite
 from rtl_helpers import receive, run, seeded, send
 
 
+@pytest.mark.parametrize("registered", [True, False])
 @pytest.mark.parametrize("relu", [0, 1])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_dendrite_matches_golden(seed, relu):
+def test_dendrite_matches_golden(seed, relu, registered):
     rng = seeded(seed)
     N, K = int(rng.integers(3, 30)), int(rng.integers(1, 9))
     V = rng.integers(F.V.min, F.V.max, size=(N, K), endpoint=True)
@@ -20,7 +21,7 @@ def test_dendrite_matches_golden(seed, relu):
     y = fp.relu(x) if relu else x
     words = [{"v": int(V[j, k]), "z": int(Z[j, k]), "b": int(b[j]), "first": int(k == 0), "last": int(k == K - 1)}
              for j in range(N) for k in range(K)]
-    dut = Dendrite()
+    dut = Dendrite(registered=registered)
     got = []
 
     async def producer(ctx):
@@ -31,7 +32,7 @@ def test_dendrite_matches_golden(seed, relu):
         got.extend((o.x, o.y) for o in await receive(ctx, dut.o, N, np.random.default_rng(seed + 7)))
 
     run(dut, producer, consumer)
-    assert got == list(zip(x.tolist(), y.tolist())), f"seed={seed} relu={relu}"
+    assert got == list(zip(x.tolist(), y.tolist())), f"seed={seed} relu={relu} registered={registered}"
 
 
 def test_dendrite_saturates():
