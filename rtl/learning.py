@@ -23,27 +23,32 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
   is skipped (one clock), a lane past the layer's last neuron has delta 0;
 - *V*, K clocks: every lane reads V[j,k] and Z_j^k (bank (n_base + j) mod P: lane p's
   bank is (s + p) mod P with s = n_base mod P, and the banks below s hold the row's units
-  one unit row further), updated two stages later;
+  one unit row further), updated five registered stages later;
 - *b*: one memory, lane p's word read in the row's clock p + 1 and written in the next
   (the next row waits when the row is shorter than P + 1 clocks);
 - *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
   of the layer is in bank j mod P = p, at the same address in every bank), below_i, and
   the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
   :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane K
-  multipliers form V[j,k] yhat_i^k. Four registered stages follow the reads (products;
-  their sums and g_j W[j,i]; below_i += the sum over the lanes of g_j W[j,i], exact, and
-  delta_j u; W written), so no clock carries memory -> multiply -> add -> saturate ->
-  memory.
+  multipliers form V[j,k] yhat_i^k. Eight registered stages follow the reads (the reads;
+  the products; their sums and g_j W[j,i]; below_i += the sum over the lanes of g_j W[j,i],
+  exact, and u; delta_j u in two partial products; their sum; its shift; W written), so no
+  clock carries a memory read into a multiply, or a multiply into more than an add (for
+  Fmax, issue 14). A rounded shift ``(x + 2**(s-1)) >> s`` is computed as ``x >> (s - 1)``
+  in one clock and ``W - ((that + 1) >> 1) = (2 W - that) >> 1`` with the write.
 
 After the last row, unless the layer is the first one (its error below has no receiver),
 the error to the layer below, ``sat_ERR(round(below_i >> 12))``, replaces the error
 memory's first n_in words and the sums are cleared, one input per clock; ``done`` comes
-before that pass (it uses only the unit's own memories), and the next layer's rows wait for
-it. Every update saturates the 32-bit master word (S32.28) whose top 16 bits the forward
+before that pass (it uses only the unit's own memories) and before the layer's last W
+updates have drained (they carry what they need). The next layer begins meanwhile: its
+fetch reads each error once the pass has written it, and its first W read waits for the
+pass to end. Only the first layer's ``done`` waits for every update. Every update saturates the 32-bit master word (S32.28) whose top 16 bits the forward
 path reads - that is how updates below one forward LSB accumulate instead of vanishing
 (:mod:`gammacore.golden.fixedpoint`).
 
-Multipliers: P (K + 4) (K products, delta Z, delta sum V, delta u and g W per lane).
+Multipliers: P (K + 4) per lane (K products, delta Z, delta sum V, delta u and g W); the K
+products, delta Z and delta u are 16 x 32 bits, two 18 x 18 units each.
 
 The unit is a client of the core's memories (``mem``: read ports and, for W, V and b,
 write ports, every banked memory's P banks); the core hands them over while the unit runs
@@ -70,6 +75,15 @@ GRAD_ALIGN = F.ERR.frac + F.Z.frac - F.MASTER.frac
 
 def _bits(n):
     return max(1, (n - 1).bit_length())
+
+
+def wide_product(m, sync, a, b, name):
+    """Register ``a * b`` (``b`` 32 bits) as two partial products, each one 18 x 18 multiplier
+    (``a`` at most 18 bits signed): returns ``(hi, lo)`` with ``a * b == (hi << 16) + lo``."""
+    lo = Signal(signed(len(a) + 17), name=f"{name}_lo")
+    hi = Signal(signed(len(a) + len(b) - 16), name=f"{name}_hi")
+    sync += [lo.eq(a * b[:16]), hi.eq(a * b[16:].as_signed())]
+    return hi, lo
 
 
 def round_shift(m, value, shift, width, name):
@@ -172,7 +186,15 @@ class LearningUnit(wiring.Component):
         nd = [Signal(signed(F.ERR.width), name=f"nd{p}") for p in range(P)]     # the fetched deltas
         fetch = Signal()                                # the FSM lets the fetch run
         m.d.sync += fv.eq(0)
-        with m.If(fetch & (f < P)):
+        # the pass below (after a layer above: its error below, see below)
+        bw_run, bw_valid = Signal(), Signal()
+        bw_i, bw_wi, bw_n = (Signal(range(self.max_i + 1), name=n) for n in ("bw_i", "bw_wi", "bw_n"))
+        # the error of neuron fj + f is fetched once the pass below has written it (when it
+        # runs: the layer above's error below, written one input per clock, err_i in the clock
+        # after the read of below_i: words below bw_i - 1 are written)
+        err_ready = Signal()
+        m.d.comb += err_ready.eq(~(bw_run | bw_valid) | (fj + f + 1 < bw_i) | (fj + f >= n_out))
+        with m.If(fetch & (f < P) & err_ready):
             on = (fj + f) < n_out
             m.d.comb += [err_rd.addr.eq(fj + f), err_rd.en.eq(on),
                          X.rd.addr.eq(n_base + fj + f), X.rd.en.eq(on)]
@@ -242,46 +264,59 @@ class LearningUnit(wiring.Component):
                     with m.Case(q):
                         m.d.comb += [td[n].eq(bank.rd.data[n]) for n in range(K)]
 
-        # ---- V: every lane's V[j,k] and Z_j^k in one clock; the update in two stages:
-        #   vs1: register V_m, round(delta Z >> ...); keep V[j,k] and sum it
-        #   vs2: V[j,k] <- sat(V_m - that); after the last k: g_j from the sum
-        sv = Signal(7)
-        sw = Signal(7)
-        m.d.comb += [sv.eq(shift_v + GRAD_ALIGN), sw.eq(shift_w + GRAD_ALIGN)]
+        # ---- V: every lane's V[j,k] and Z_j^k in one clock (V_READ, clock t); the update in
+        # registered stages, so no clock carries a memory read through a multiply:
+        #   vs1 (t+1): register V_m and Z_j^k; keep V[j,k] (vreg) and sum it (vsum)
+        #   vs2 (t+2): the two partial products of delta Z; after the last k: delta sum_k V
+        #   vs3 (t+3): delta Z; after the last k: g_j = sat(round(delta sum_k V >> 12))
+        #   vs4 (t+4): x = delta Z >> (shift - 1)
+        #   vs5 (t+5): V[j,k] <- sat(V_m - ((x + 1) >> 1)), computed as sat((2 V_m - x) >> 1)
+        # The stages carry the row's lanes and addresses (the next row may begin meanwhile).
+        VS = 5
+        sv1 = Signal(7)
+        sw1 = Signal(7)
+        m.d.comb += [sv1.eq(shift_v + (GRAD_ALIGN - 1)), sw1.eq(shift_w + (GRAD_ALIGN - 1))]
         v_ren = Signal()
         v_addr = Signal.like(nk_row)
         for q in range(P):
             m.d.comb += [Vb[q].rd.addr.eq(v_addr + bank_offset(q)), Zb[q].rd.addr.eq(v_addr + bank_offset(q)),
                          Vb[q].rd.en.eq(v_ren & by_lane(list(act), q)), Zb[q].rd.en.eq(v_ren & by_lane(list(act), q))]
-        vs1_valid, vs2_valid = Signal(), Signal()
+        vs_valid = [Signal(name=f"vs{n}_valid") for n in range(VS + 1)]
+        vs_last = [Signal(name=f"vs{n}_last") for n in range(VS + 1)]
+        vs_addr = [Signal.like(nk_row, name=f"vs{n}_addr") for n in range(VS + 1)]
+        vs_act = [Signal(P, name=f"vs{n}_act") for n in range(VS + 1)]
         vs1_k = Signal(range(K))
-        vs1_last, vs2_last = Signal(), Signal()
-        vs1_addr, vs2_addr = Signal.like(nk_row), Signal.like(nk_row)
-        m.d.sync += [vs1_valid.eq(0), vs2_valid.eq(vs1_valid), vs2_addr.eq(vs1_addr), vs2_last.eq(vs1_last)]
+        m.d.sync += vs_valid[1].eq(0)
+        for n in range(1, VS):
+            m.d.sync += [vs_valid[n + 1].eq(vs_valid[n]), vs_last[n + 1].eq(vs_last[n]),
+                         vs_addr[n + 1].eq(vs_addr[n]), vs_act[n + 1].eq(vs_act[n])]
         v_new = []
         for p in range(P):
             v_data = by_bank([b.rd.data for b in Vb], p)
             z_data = by_bank([b.rd.data for b in Zb], p)
-            dz = Signal(signed(F.ERR.width + F.Z.width), name=f"dz{p}")
-            m.d.comb += dz.eq(delta[p] * z_data)
-            v_upd = round_shift(m, dz, sv, dz.shape().width, f"v_upd{p}")
-            v_old_r = Signal(signed(F.MASTER.width), name=f"v_old{p}")
-            v_upd_r = Signal.like(v_upd, name=f"v_upd{p}_r")
-            with m.If(vs1_valid):
-                m.d.sync += [v_old_r.eq(v_data), v_upd_r.eq(v_upd),
-                             vsum[p].eq(vsum[p] + (v_data >> F.MASTER_SHIFT))]
+            v_old = [Signal(signed(F.MASTER.width), name=f"vs{n}_vold{p}") for n in range(VS + 1)]
+            z_r = Signal(signed(F.Z.width), name=f"vs2_z{p}")
+            with m.If(vs_valid[1]):
+                m.d.sync += [v_old[2].eq(v_data), z_r.eq(z_data), vsum[p].eq(vsum[p] + (v_data >> F.MASTER_SHIFT))]
                 for n in range(K):
                     with m.If(vs1_k == n):
                         m.d.sync += vreg[p][n].eq(v_data >> F.MASTER_SHIFT)
-            v_new.append(saturate(m, v_old_r - v_upd_r, F.MASTER, f"v_new{p}"))
+            m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VS)]
+            dz_hi, dz_lo = wide_product(m, m.d.sync, delta[p], z_r, f"vs3_dz{p}")
+            dz = Signal(signed(F.ERR.width + F.Z.width), name=f"vs4_dz{p}")
+            dz_sh = Signal.like(dz, name=f"vs5_dz{p}")
+            m.d.sync += [dz.eq((dz_hi << 16) + dz_lo), dz_sh.eq(dz >> sv1)]
+            v_new.append(saturate(m, ((v_old[VS] << 1) - dz_sh) >> 1, F.MASTER, f"v_new{p}"))
+            # g_j: the sum is complete in vs2 of the last k
             gv = Signal(signed(F.ERR.width + vsum[p].shape().width), name=f"gv{p}")
-            m.d.comb += gv.eq(delta[p] * vsum[p])
+            with m.If(vs_valid[2] & vs_last[2]):
+                m.d.sync += gv.eq(delta[p] * vsum[p])
             g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, f"g_next{p}")
-            with m.If(vs2_valid & vs2_last):
+            with m.If(vs_valid[3] & vs_last[3]):
                 m.d.sync += g[p].eq(g_next)
         for q in range(P):
-            m.d.comb += [Vb[q].wr.addr.eq(vs2_addr + bank_offset(q)), Vb[q].wr.data.eq(by_lane(v_new, q)),
-                         Vb[q].wr.en.eq(vs2_valid & by_lane(list(act), q))]
+            m.d.comb += [Vb[q].wr.addr.eq(vs_addr[VS] + bank_offset(q)), Vb[q].wr.data.eq(by_lane(v_new, q)),
+                         Vb[q].wr.en.eq(vs_valid[VS] & by_lane(list(vs_act[VS]), q))]
 
         # ---- b: one memory; lane p's word read in the row's clock p + 1 and written in the
         # next (the row's next neighbour waits for it when the row is shorter than P clocks)
@@ -299,80 +334,105 @@ class LearningUnit(wiring.Component):
         b_align = F.MASTER.frac - F.ERR.frac
         b_rsh, b_lsh = Signal(F.LR_SHIFT.width), Signal(F.LR_SHIFT.width)
         m.d.comb += [b_rsh.eq(sb - b_align), b_lsh.eq(b_align - sb)]
-        b_delta = Signal(signed(F.ERR.width))
-        m.d.comb += b_delta.eq(Array(delta)[b_wp] if P > 1 else delta[0])
-        b_rs = round_shift(m, b_delta, b_rsh, F.ERR.width, "b_rs")
-        with m.If(sb > b_align):
-            m.d.comb += b_upd.eq(b_rs)
-        with m.Else():
-            m.d.comb += b_upd.eq(b_delta << b_lsh)
+        # every lane's update registered from its delta (set with the row, one clock before
+        # the row's first b write), so the write's clock carries only B - update
+        b_upd_r = []
+        for p in range(P):
+            upd = Signal.like(b_upd, name=f"b_upd{p}")
+            b_rs = round_shift(m, delta[p], b_rsh, F.ERR.width, f"b_rs{p}")
+            with m.If(sb > b_align):
+                m.d.comb += upd.eq(b_rs)
+            with m.Else():
+                m.d.comb += upd.eq(delta[p] << b_lsh)
+            upd_r = Signal.like(b_upd, name=f"b_upd{p}_r")
+            m.d.sync += upd_r.eq(upd)
+            b_upd_r.append(upd_r)
+        m.d.comb += b_upd.eq(Array(b_upd_r)[b_wp] if P > 1 else b_upd_r[0])
         b_new = saturate(m, B.rd.data - b_upd, F.MASTER, "b_new")
         with m.If(b_wv):
             m.d.comb += [B.wr.addr.eq(n_base + pj + b_wp), B.wr.data.eq(b_new), B.wr.en.eq(1)]
         b_done = Signal()
         m.d.comb += b_done.eq((b_cnt == P) & ~b_wv)
 
-        # ---- W: one input per clock for every lane, in four stages after the reads of
-        # W[j,i] (every lane's bank), below_i and the K traces of input i (issue, clock c):
-        #   s1 (c+1): register the K products V[j,k] yhat_i^k of every lane, W_m, below_i
-        #   s2 (c+2): register the lanes' sums and g_j W[j,i]
-        #   s3 (c+3): below_i += sum over the lanes of g_j W[j,i] (written, exact);
-        #             u = sat_TRACE(round(sum >> 12)), register round(delta u >> ...)
-        #   s4 (c+4): W[j,i] <- sat(W_m - that) in every active lane
+        # ---- W: one input per clock for every lane; the reads of W[j,i] (every lane's bank),
+        # below_i and the K traces of input i are issued in clock c, then registered stages:
+        #   s1 (c+1): register the traces, W_m and below_i
+        #   s2 (c+2): the K products V[j,k] yhat_i^k of every lane
+        #   s3 (c+3): their sum; g_j W[j,i] (g_j is ready from c+3 of the row's first input)
+        #   s4 (c+4): below_i += sum over the lanes of g_j W[j,i] (written, exact);
+        #             u = sat_TRACE(round(sum >> 12))
+        #   s5 (c+5): the two partial products of delta u;  s6 (c+6): delta u
+        #   s7 (c+7): x = delta u >> (shift - 1)
+        #   s8 (c+8): W[j,i] <- sat(W_m - ((x + 1) >> 1)) in every active lane, computed as
+        #             sat((2 W_m - x) >> 1)
         # Each stage carries the deltas, lanes and addresses it needs (the next row's V reads
         # begin at the earliest two clocks after this row's last issue); below_i of the next
-        # row is read at the earliest n_in + K - 2 clocks after s3 wrote it (the FSM waits
-        # when n_in + K <= 2).
+        # row is read at the earliest n_in + K + 1 clocks after this row's read of it, so
+        # after its write in s4 when n_in + K >= 4 (the FSM waits otherwise). The stages after
+        # s4 carry the layer's shift: they drain while the next layer begins.
+        S, S_BELOW = 8, 4
         ACC_W = F.V.width + F.TRACE.width + K.bit_length()
         w_ren = Signal()
-        s_valid = [Signal(name=f"s{n}_valid") for n in range(5)]
-        s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(5)]
-        s_i = [Signal(range(self.max_i + 1), name=f"s{n}_i") for n in range(5)]
-        s_act = [Signal(P, name=f"s{n}_act") for n in range(5)]
-        s_delta = [[Signal(signed(F.ERR.width), name=f"s{n}_delta{p}") for p in range(P)] for n in range(4)]
+        s_valid = [Signal(name=f"s{n}_valid") for n in range(S + 1)]
+        s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(S + 1)]
+        s_i = [Signal(range(self.max_i + 1), name=f"s{n}_i") for n in range(S_BELOW + 1)]
+        s_act = [Signal(P, name=f"s{n}_act") for n in range(S + 1)]
+        s_delta = [[Signal(signed(F.ERR.width), name=f"s{n}_delta{p}") for p in range(P)] for n in range(6)]
+        s_sw = [Signal(7, name=f"s{n}_shift") for n in range(8)]
         m.d.sync += [s_valid[1].eq(0)]
-        for n in range(1, 4):
-            m.d.sync += [s_valid[n + 1].eq(s_valid[n]), s_addr[n + 1].eq(s_addr[n]), s_i[n + 1].eq(s_i[n]),
-                         s_act[n + 1].eq(s_act[n])]
-            if n + 1 < 4:
+        for n in range(1, S):
+            m.d.sync += [s_valid[n + 1].eq(s_valid[n]), s_addr[n + 1].eq(s_addr[n]), s_act[n + 1].eq(s_act[n])]
+            if n + 1 < 8:
+                m.d.sync += s_sw[n + 1].eq(s_sw[n])
+            if n + 1 <= S_BELOW:
+                m.d.sync += s_i[n + 1].eq(s_i[n])
+            if n + 1 < 6:
                 m.d.sync += [s_delta[n + 1][p].eq(s_delta[n][p]) for p in range(P)]
         for q in range(P):
             m.d.comb += [Wb[q].rd.addr.eq(w_addr), Wb[q].rd.en.eq(w_ren & act[q])]
-        bl_r2, bl_r3 = Signal(signed(F.ACC.width)), Signal(signed(F.ACC.width))
-        m.d.sync += [bl_r2.eq(bl_rd.data), bl_r3.eq(bl_r2)]
+        bl_r = [Signal(signed(F.ACC.width), name=f"s{n}_below") for n in range(S_BELOW + 1)]
+        m.d.sync += bl_r[2].eq(bl_rd.data)
+        m.d.sync += [bl_r[n + 1].eq(bl_r[n]) for n in range(2, S_BELOW)]
+        td_r = [Signal(signed(F.TRACE.width), name=f"s2_td{n}") for n in range(K)]
+        m.d.sync += [td_r[n].eq(td[n]) for n in range(K)]
         gw_r = []
         for p in range(P):
+            w = [Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in range(S + 1)]
+            m.d.sync += w[2].eq(Wb[p].rd.data)
+            m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S)]
+            # s2
             prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{p}_{n}") for n in range(K)]
-            w2, w3, w4 = (Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in (2, 3, 4))
+            m.d.sync += [prod[n].eq(vreg[p][n] * td_r[n]) for n in range(K)]
+            # s3 (a lane without update: g_j = 0 adds nothing below)
             u_sum = Signal(signed(ACC_W), name=f"u_sum{p}")
             gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
             gw_r.append(gw)
-            # s1
-            m.d.sync += [prod[n].eq(vreg[p][n] * td[n]) for n in range(K)]
-            m.d.sync += w2.eq(Wb[p].rd.data)
-            # s2 (a lane without update: g_j = 0 adds nothing below)
             w_fwd = Signal(signed(F.W.width), name=f"w_fwd{p}")
-            m.d.comb += w_fwd.eq(w2 >> F.MASTER_SHIFT)
-            m.d.sync += [u_sum.eq(sum(prod[1:], prod[0])), gw.eq(Mux(s_act[2][p], g[p] * w_fwd, 0)), w3.eq(w2)]
-            # s3
-            u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
-            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"du{p}")
-            m.d.comb += du.eq(s_delta[3][p] * u)
-            w_upd = round_shift(m, du, sw, du.shape().width, f"w_upd{p}")
-            w_upd_r = Signal.like(w_upd, name=f"w_upd{p}_r")
-            m.d.sync += [w_upd_r.eq(w_upd), w4.eq(w3)]
+            m.d.comb += w_fwd.eq(w[3] >> F.MASTER_SHIFT)
+            m.d.sync += [u_sum.eq(sum(prod[1:], prod[0])), gw.eq(Mux(s_act[3][p], g[p] * w_fwd, 0))]
             # s4
-            w_new = saturate(m, w4 - w_upd_r, F.MASTER, f"w_new{p}")
-            m.d.comb += [Wb[p].wr.addr.eq(s_addr[4]), Wb[p].wr.data.eq(w_new),
-                         Wb[p].wr.en.eq(s_valid[4] & s_act[4][p])]
+            u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
+            u_r = Signal.like(u, name=f"s5_u{p}")
+            m.d.sync += u_r.eq(u)
+            # s5 .. s7
+            du_hi, du_lo = wide_product(m, m.d.sync, s_delta[5][p], u_r, f"s6_du{p}")
+            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s7_du{p}")
+            du_sh = Signal.like(du, name=f"s8_du{p}")
+            m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[7])]
+            # s8
+            w_new = saturate(m, ((w[S] << 1) - du_sh) >> 1, F.MASTER, f"w_new{p}")
+            m.d.comb += [Wb[p].wr.addr.eq(s_addr[S]), Wb[p].wr.data.eq(w_new),
+                         Wb[p].wr.en.eq(s_valid[S] & s_act[S][p])]
         bl_sum = Signal(signed(F.ACC.width))
-        m.d.comb += bl_sum.eq(sum(gw_r, bl_r3))
-        with m.If(s_valid[3]):
-            m.d.comb += [bl_wr.addr.eq(s_i[3]), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~first)]
-        busy_pipe = Signal()
-        m.d.comb += busy_pipe.eq(Cat(*s_valid[1:]).any() | vs1_valid | vs2_valid)
+        m.d.comb += bl_sum.eq(sum(gw_r, bl_r[S_BELOW]))
+        with m.If(s_valid[S_BELOW]):
+            m.d.comb += [bl_wr.addr.eq(s_i[S_BELOW]), bl_wr.data.eq(bl_sum), bl_wr.en.eq(~first)]
+        busy_pipe = Signal()                    # any update in flight
+        m.d.comb += busy_pipe.eq(Cat(*s_valid[1:]).any() | Cat(*vs_valid[1:]).any())
+        below_pending = Signal()                # a sum below or a V update in flight
+        m.d.comb += below_pending.eq(Cat(*s_valid[1:S_BELOW]).any() | Cat(*vs_valid[1:]).any())
         tiny_wait = Signal()                    # below_i of the next row would be read too soon
-        m.d.comb += tiny_wait.eq((n_in + K <= 2) & (s_valid[1] | s_valid[2]))
+        m.d.comb += tiny_wait.eq((n_in + K <= S_BELOW - 1) & Cat(*s_valid[1:S_BELOW]).any())
 
         def next_input():
             if P == 1:
@@ -383,8 +443,6 @@ class LearningUnit(wiring.Component):
         # layer): read below_i (clock c), write err_i and clear below_i (c+1); the next layer
         # begins when it is done
         below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
-        bw_run, bw_valid = Signal(), Signal()
-        bw_i, bw_wi, bw_n = (Signal(range(self.max_i + 1), name=n) for n in ("bw_i", "bw_wi", "bw_n"))
         m.d.sync += bw_valid.eq(0)
         with m.If(bw_run):
             with m.If(bw_i == bw_n):
@@ -395,7 +453,7 @@ class LearningUnit(wiring.Component):
         with m.If(bw_valid):
             m.d.comb += [err_wr.addr.eq(bw_wi), err_wr.data.eq(below_out), err_wr.en.eq(1),
                          bl_wr.addr.eq(bw_wi), bl_wr.data.eq(0), bl_wr.en.eq(1)]
-        m.d.comb += self.busy.eq(busy | bw_run | bw_valid)
+        m.d.comb += self.busy.eq(busy | bw_run | bw_valid | busy_pipe)
         # host writes to the error memory while idle
         with m.If(~self.busy):
             m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
@@ -410,9 +468,12 @@ class LearningUnit(wiring.Component):
             with m.State("ROW"):
                 # fetch the row's deltas; then update it (some delta non-zero), skip it, or
                 # end (no row left) once the previous row's updates are done
-                m.d.comb += [busy.eq(1), fetch.eq(~bw_run & ~bw_valid)]
+                m.d.comb += [busy.eq(1), fetch.eq(1)]
                 with m.If(fj >= n_out):
-                    with m.If(~busy_pipe & b_done):
+                    # done once the sums below are written (the pass below reads them) and,
+                    # for the first layer (nothing follows in the unit), every update; a
+                    # layer above's W updates drain while the next layer begins
+                    with m.If(~below_pending & b_done & (~first | ~busy_pipe)):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += [bw_run.eq(~first), bw_i.eq(0), bw_n.eq(n_in)]
                         m.next = "IDLE"
@@ -428,18 +489,20 @@ class LearningUnit(wiring.Component):
             with m.State("V_READ"):
                 # every lane's V[j,k] and Z_j^k, one k per clock
                 m.d.comb += [busy.eq(1), fetch.eq(1), v_ren.eq(1), v_addr.eq(nk_row + k)]
-                m.d.sync += [vs1_valid.eq(1), vs1_k.eq(k), vs1_addr.eq(nk_row + k), vs1_last.eq(k == K - 1),
-                             k.eq(k + 1)]
+                m.d.sync += [vs_valid[1].eq(1), vs1_k.eq(k), vs_addr[1].eq(nk_row + k), vs_last[1].eq(k == K - 1),
+                             vs_act[1].eq(act), k.eq(k + 1)]
                 with m.If(k == K - 1):
                     m.d.sync += [i.eq(0), w_addr.eq(w_row), gi.eq(i_base), t_row.eq(i_base >> sh)]
                     m.next = "W"
             with m.State("W"):
-                # W[j,i] of every lane, below_i and the traces of input i, one input per clock
-                m.d.comb += [busy.eq(1), fetch.eq(1), w_ren.eq(1), bl_rd.addr.eq(i), bl_rd.en.eq(1),
-                             t_ren.eq(1)]
-                m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_act[1].eq(act),
-                             i.eq(i + 1), w_addr.eq(w_addr + 1)] + next_input()
-                m.d.sync += [s_delta[1][p].eq(delta[p]) for p in range(P)]
-                with m.If(i == n_in - 1):
-                    m.next = "ROW"
+                # W[j,i] of every lane, below_i and the traces of input i, one input per clock,
+                # once the pass below (the layer above's error below) has cleared the sums
+                m.d.comb += [busy.eq(1), fetch.eq(1)]
+                with m.If(~bw_run & ~bw_valid):
+                    m.d.comb += [w_ren.eq(1), bl_rd.addr.eq(i), bl_rd.en.eq(1), t_ren.eq(1)]
+                    m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_act[1].eq(act),
+                                 s_sw[1].eq(sw1), i.eq(i + 1), w_addr.eq(w_addr + 1)] + next_input()
+                    m.d.sync += [s_delta[1][p].eq(delta[p]) for p in range(P)]
+                    with m.If(i == n_in - 1):
+                        m.next = "ROW"
         return m
