@@ -107,12 +107,15 @@ class FanOut(wiring.Component):
         mac_valid = Signal()
         mac_j = Signal(range(ML + P))
         mac_lanes = Signal(P)                   # the lanes whose neuron the MAC updates
-        acc_valid = Signal()                    # the registered products are added (c+2)
-        acc_j = Signal.like(mac_j)
-        acc_lanes = Signal(P)
         qin_valid = Signal()
         take = Signal()
-        m.d.comb += [ctl.idle.eq(~fan_active & ~mac_valid & ~acc_valid & ~qin_valid),
+        idle = ~fan_active & ~mac_valid & ~qin_valid
+        if self.registered:
+            acc_valid = Signal()                # the registered products are added (c+2)
+            acc_j = Signal.like(mac_j)
+            acc_lanes = Signal(P)
+            idle = idle & ~acc_valid
+        m.d.comb += [ctl.idle.eq(idle),
                      ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
                      ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
@@ -125,8 +128,7 @@ class FanOut(wiring.Component):
         m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on), qin_valid.eq(0)]
         if self.registered:
             m.d.sync += [acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes)]
-        # the clock A (Z^1) of a row is read, and the clock it is written
-        rd_valid, rd_j, rd_lanes = (mac_valid, mac_j, mac_lanes) if self.registered else (fan_active, fan_j, lanes_on)
+        # the clock A (Z^1) of a row is written
         wr_valid, wr_j, wr_lanes = (acc_valid, acc_j, acc_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev.payload.source), q.eq(ev.payload.q), fan_j.eq(0), fan_active.eq(1),
@@ -172,6 +174,9 @@ class FanOut(wiring.Component):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
             with m.If(ctl.deliver):
+                if not self.registered:         # A (Z^1) read with W, written the clock after
+                    lane, local = unit_word(d.n_base + fan_j, 0, K, P)
+                    m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
                 lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
                 m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
             with m.Else():
@@ -179,13 +184,17 @@ class FanOut(wiring.Component):
                 # when the next event's source may be at the FIFO head already)
                 m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh), q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0),
                              QIN.rd.en.eq(take)]
-        # c+1: A (Z^1) of the row the products belong to
-        with m.If(rd_valid & ctl.deliver):
-            lane, local = unit_word(d.n_base + rd_j, 0, K, P)
-            m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(1)]
-        with m.Elif(rd_valid):
-            for p in range(P):
-                m.d.comb += [A[p].rd.addr.eq(rd_j >> sh), A[p].rd.en.eq(rd_lanes[p] if P > 1 else 1)]
+                if not self.registered:
+                    for p in range(P):
+                        m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
+        if self.registered:
+            # c+1: A (Z^1) of the row the products belong to
+            with m.If(mac_valid & ctl.deliver):
+                lane, local = unit_word(d.n_base + mac_j, 0, K, P)
+                m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(1)]
+            with m.Elif(mac_valid):
+                for p in range(P):
+                    m.d.comb += [A[p].rd.addr.eq(mac_j >> sh), A[p].rd.en.eq(mac_lanes[p] if P > 1 else 1)]
         # c+2: the sums written
         with m.If(wr_valid & ctl.deliver):
             lane, local = unit_word(d.n_base + wr_j, 0, K, P)
