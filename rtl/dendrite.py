@@ -73,11 +73,18 @@ class Dendrite(wiring.Component):
         # rounding adder after the accumulation: floor((b 2**22 + 2**21 + sum) / 2**22)
         late = Mux(s.add_b & ~s.first, s.b << F.Z.frac, 0) if self.late_bias else 0
         m.d.comb += acc_next.eq(Mux(s.first, (s.b << F.Z.frac) | (1 << (F.V.frac - 1)), acc) + s.prod + late)
-        # last stage: the neuron's sum (its last word) shifted, saturated, read out
+        # last stage: the neuron's sum (its last word) shifted, saturated, read out (the two
+        # forms are the same logic; each is written as it was built and measured, since yosys
+        # and nextpnr results depend on how: docs/boards.md, "yosys")
+        if self.registered:
+            with m.If(advance & v):
+                m.d.sync += acc.eq(acc_next)
+            v = v & s.last
         x = saturate(m, acc_next >> F.V.frac, F.X, "x")
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(v & s.last), self.o.payload.x.eq(x),
+            m.d.sync += [self.o.valid.eq(v if self.registered else v & s.last), self.o.payload.x.eq(x),
                          self.o.payload.y.eq(Mux(self.relu & (x < 0), 0, x))]
-            with m.If(v):
-                m.d.sync += acc.eq(acc_next)
+            if not self.registered:
+                with m.If(v):
+                    m.d.sync += acc.eq(acc_next)
         return m

@@ -107,14 +107,15 @@ class FanOut(wiring.Component):
         mac_valid = Signal()
         mac_j = Signal(range(ML + P))
         mac_lanes = Signal(P)                   # the lanes whose neuron the MAC updates
-        qin_valid = Signal()
-        take = Signal()
-        idle = ~fan_active & ~mac_valid & ~qin_valid
         if self.registered:
             acc_valid = Signal()                # the registered products are added (c+2)
             acc_j = Signal.like(mac_j)
             acc_lanes = Signal(P)
-            idle = idle & ~acc_valid
+        qin_valid = Signal()
+        take = Signal()
+        # (each form written as it was built and measured: docs/boards.md, "yosys")
+        idle = (~fan_active & ~mac_valid & ~acc_valid & ~qin_valid if self.registered else
+                ~fan_active & ~mac_valid & ~qin_valid)
         m.d.comb += [ctl.idle.eq(idle),
                      ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
