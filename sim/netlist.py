@@ -328,9 +328,9 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
     netlist's port names: clk, rx, tx, leds with their inversion), ``clk_freq`` (the build's
     core clock), ``divisor`` (UART clocks per bit), ``cells`` (yosys' cell counts).
     """
-    from ..boards.flow import ICE40_SYNTH_OPTS, YOSYS, BuildFailed, _run, make_design, tool, tool_env, yosys_stats
+    from ..boards.flow import (CHIP_OPTIONS, ICE40_SYNTH_OPTS, YOSYS, BuildFailed, _run, make_design, tool, tool_env,
+                               uart_divisor, yosys_stats)
     from ..boards.top import BoardTop
-    from ..boards.flow import CHIP_OPTIONS, uart_divisor
     size = board.size if size is None else size
     options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     clock = board.core_clock if clock is None else clock
