@@ -79,14 +79,29 @@ def lr_shift(eta, dt):
     return s
 
 
+#: Half a forward LSB in master units. A master word holds its weight plus this half step, so
+#: the forward read (the top 16 bits, a floor, as the chip does it) yields the weight rounded
+#: to nearest (docs/model.md section 5).
+MASTER_HALF = 1 << (F.MASTER_SHIFT - 1)
+
+
 def forward_from_master(master):
-    """Forward 16-bit value (W, V or b) of a master word: its top 16 bits (floor)."""
+    """Forward 16-bit value (W, V or b) of a master word: its top 16 bits (floor).
+
+    Because every master word carries ``MASTER_HALF`` (see ``master_from_forward``), this
+    floor is the learned weight rounded to nearest.
+    """
     return _i64(master) >> F.MASTER_SHIFT
 
 
 def master_from_forward(forward):
-    """Master word whose top bits are ``forward`` and whose low bits are zero."""
-    return _i64(forward) << F.MASTER_SHIFT
+    """Master word of forward value ``forward``: ``forward << 16`` plus half a forward LSB.
+
+    The half step centres the weight in its forward LSB, so updates move the forward value
+    when the learned weight crosses a half step, not when it crosses the LSB's lower edge
+    (a floor would bias every weight down by half an LSB on average).
+    """
+    return (_i64(forward) << F.MASTER_SHIFT) | MASTER_HALF
 
 
 # --- forward path ------------------------------------------------------------------------
