@@ -175,7 +175,7 @@ def main():
     ap.add_argument("--dts", default=None, help="coincidence dts (default 1e-3,5e-4,2.5e-4,1e-4); digits runs at 1 ms")
     ap.add_argument("--seeds", default=None, help="e.g. 0-9 or 0,3,5 (default: coincidence 0-9, digits 0-4)")
     ap.add_argument("--models", default="fixed,float")
-    ap.add_argument("--float-dts", default=None, help="coincidence dts of the float model (default: those of --dts)")
+    ap.add_argument("--float-dts", default=None, help="coincidence dts of the float model (default: those of --dts; 'none': no float coincidence runs)")
     ap.add_argument("--limit", type=int, default=None, help="first N train and N test samples (quick runs)")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset schedules' epochs")
     ap.add_argument("--phases", type=int, default=None,
@@ -195,8 +195,9 @@ def main():
         for model in args.models.split(","):
             if model not in MODELS:
                 ap.error(f"unknown model {model!r}; expected some of {', '.join(MODELS)}")
-            model_dts = (tuple(float(d) for d in args.float_dts.split(","))
-                         if model == "float" and args.float_dts and task == "coincidence" else dts)
+            model_dts = dts
+            if model == "float" and task == "coincidence" and args.float_dts is not None:
+                model_dts = () if args.float_dts == "none" else tuple(float(d) for d in args.float_dts.split(","))
             for dt in model_dts:
                 jobs.append((task, dt, model, seeds, args.limit, args.epochs, args.phases, args.validation))
     # longest first: steps per sample x samples x epochs
