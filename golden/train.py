@@ -92,7 +92,7 @@ def train(cfg: NetworkConfig, task: Task, model="fixed", epochs=None, seed=0, sc
 
 
 def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=None, limit=None,
-               progress=True, chip_loss=False):
+               progress=True, chip_loss=False, init_params=None):
     """Train M independent networks in lockstep; one :func:`train` result dict per member.
 
     Member s is ``train(cfgs[s], tasks[s], model, seed=seeds[s], schedule=...)``: its own
@@ -111,6 +111,9 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     ``chip_loss`` (fixed point only): the errors come from the chip's loss unit
     (:func:`~gammacore.golden.fixedpoint.loss_unit`, integer softmax) instead of the
     host's float softmax rounded to ERR.
+    ``init_params``: one initial parameter list per member (the form of
+    :meth:`NetworkConfig.init_params`, values on the forward grids) instead of each
+    member's ``cfgs[s].init_params()``; for measuring how far a run moves when its start does.
     """
     if chip_loss and model != "fixed":
         raise ValueError(f"chip_loss is the fixed-point loss unit; it needs model 'fixed', not {model!r}")
@@ -151,9 +154,12 @@ def train_many(cfgs, tasks, model="fixed", seeds=(0,), epochs=None, schedule=Non
     if len(shapes) != 1:
         raise ValueError(f"train_many: the members' training sets differ in shape: {sorted(shapes)}")
     n_train, T = data[0][0].shape[:2]
+    starts = [c.init_params() for c in cfgs] if init_params is None else list(init_params)
+    if len(starts) != M:
+        raise ValueError(f"train_many: {len(starts)} initial parameter lists for {M} members")
     rngs = [np.random.default_rng([seed, 3]) for seed in seeds]
     net = make_network(cfg, model, batch=M, members=True,
-                       params=stack_params([c.init_params() for c in cfgs]))
+                       params=stack_params(starts))
     start = time.perf_counter()
     curves = [[] for _ in range(M)]
     desc = f"train {tasks[0].name} ({model})" + (f" x{M}" if M > 1 else "")

@@ -85,3 +85,21 @@ def test_train_many_refuses_mismatched_members():
                    schedule=[Schedule(1), Schedule(2)], limit=2, progress=False)
     with pytest.raises(ValueError, match="members=True"):
         make_network(a, "fixed", batch=2).learn(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("model", ["fixed", "float"])
+def test_train_many_starts_from_given_weights(model):
+    """``init_params`` replaces a member's initial weights, and nothing else: a member whose
+    configuration has init_seed 7 but starts from seed 3's weights runs exactly as seed 3's
+    configuration does alone (the data and sample order come from the task and ``seeds``)."""
+    print(f"seeds=3,7 model={model}")
+    c3, c7 = preset("coincidence", seed=3), preset("coincidence", seed=7)
+    task = make_task("coincidence", seed=3)
+    sch = Schedule(epochs=2, phases=2)
+    many = train_many([c7, c7], [task, task], model, seeds=[3, 3], schedule=sch, limit=12, progress=False,
+                      init_params=[c3.init_params(), c7.init_params()])
+    _same(many[0], train(c3, task, model, seed=3, schedule=sch, limit=12, progress=False), "seed 3's start")
+    _same(many[1], train(c7, task, model, seed=3, schedule=sch, limit=12, progress=False), "seed 7's start")
+    with pytest.raises(ValueError, match="1 initial parameter lists for 2 members"):
+        train_many([c3, c3], [task, task], model, seeds=[3, 3], limit=2, progress=False,
+                   init_params=[c3.init_params()])
