@@ -243,7 +243,9 @@ def test_laned_cycles_per_step_without_stalls(lanes):
     (ceil(N / P) + ceil(I / P)) K (rows of P units, the layer's first unit in lane 0 here);
     with P <= K the bucket pass feeds the dendrites (fused, no second pass over Z), with
     P > K a neuron pass of ceil(N / P) max(K, P) clocks follows (one shared encoder): a
-    one-layer step costs their sum plus a few pipeline and descriptor clocks."""
+    one-layer step costs their sum plus a few pipeline and descriptor clocks: 16 and the
+    encoder's drain (its ``STAGES``; P > K reaches this bound exactly)."""
+    from gammacore.rtl.encoder import STAGES
     n_in, n_out, K = 4, 9, 3
     case = one_layer(31, n_in, n_out, K, T=6, rate=0.8)
     obs = check(case, p_idle=0.0, p_pause=0.0, lanes=lanes)
@@ -251,7 +253,7 @@ def test_laned_cycles_per_step_without_stalls(lanes):
     for c, step in zip(obs["cycles"], case["steps"]):
         E = len(step["events"])
         ideal = (rows_n + rows_i) * K + (rows_n * max(K, lanes) if lanes > K else 0) + E * (rows_n + 1)
-        assert ideal <= c <= ideal + 24, (c, ideal, E, lanes)
+        assert ideal <= c <= ideal + 16 + STAGES, (c, ideal, E, lanes)
 
 
 @pytest.mark.parametrize("lanes", [0, 3, 6, True, 2.0])
