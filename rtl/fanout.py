@@ -23,7 +23,9 @@ Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock
 products with q are formed and registered in c+1 while A (or Z^1) of row r is read, and the
 saturated sum is written in c+2; no clock carries a memory read through the multiply into a memory write.
 The next event reads row r no earlier than c+3 (its fan-out begins after this one's last
-row and the clock that takes it), after the write.
+row and the clock that takes it), after the write. The input trace's (qin's) word is read as
+the event is taken (c), registered in c+1 and its saturated sum written in c+2; an event of
+the same source is not taken in c+2 (a hazard stall, only possible in a one-row layer).
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -113,11 +115,22 @@ class FanOut(wiring.Component):
             acc_lanes = Signal(P)
         qin_valid = Signal()
         take = Signal()
+        if self.registered:
+            # the trace's (qin's) word read for an event, registered in c+1; its sum is
+            # written in c+2
+            qin_wr_valid = Signal()
+            qin_rd = Signal.like(QIN.rd.data, name="qin_rd")
+            t_rd = Signal.like(T.rd.data, name="t_rd")
+            m.d.sync += [qin_wr_valid.eq(qin_valid), qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
+            # an event of the same source is not taken in the clock its word is written (a
+            # one-row layer's next event may come then): its read would collide with the write
+            hazard = qin_wr_valid & (ev.payload.source == src)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~mac_valid & ~acc_valid & ~qin_valid if self.registered else
+        idle = (~fan_active & ~mac_valid & ~acc_valid & ~qin_valid & ~qin_wr_valid if self.registered else
                 ~fan_active & ~mac_valid & ~qin_valid)
+        ready = ctl.enable & ~fan_active & ~hazard if self.registered else ctl.enable & ~fan_active
         m.d.comb += [ctl.idle.eq(idle),
-                     ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
+                     ev.ready.eq(ready), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
                      ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
         lanes_on = Signal(P)                    # the lanes with a neuron in this clock's row
@@ -168,9 +181,10 @@ class FanOut(wiring.Component):
         else:
             prod_r = prod
         a_sat = [saturate(m, A[p].rd.data + prod_r[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
-        q_sum = saturate(m, QIN.rd.data + q, F.Q, "q_sum")
+        qin_word, t_word = (qin_rd, t_rd) if self.registered else (QIN.rd.data, T.rd.data)
+        q_sum = saturate(m, qin_word + q, F.Q, "q_sum")
         z1_sat = saturate(m, Z.rd.data + prod_r[0], F.Z, "z1_sat")
-        t1_sat = saturate(m, T.rd.data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
+        t1_sat = saturate(m, t_word + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         with m.If(ctl.enable | fan_active):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
@@ -203,10 +217,11 @@ class FanOut(wiring.Component):
         with m.Elif(wr_valid):
             for p in range(P):
                 m.d.comb += [A[p].wr.addr.eq(wr_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
-        with m.If(qin_valid & ctl.deliver):
+        qin_write = qin_wr_valid if self.registered else qin_valid
+        with m.If(qin_write & ctl.deliver):
             lane, local = unit_word(d.i_base + src, 0, K, P)
             m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
-        with m.Elif(qin_valid):
+        with m.Elif(qin_write):
             m.d.comb += [QIN.wr.addr.eq(src >> sh), q_wlane.eq(src[:sh] if P > 1 else 0), QIN.wr.data.eq(q_sum),
                          QIN.wr.en.eq(1)]
         return m
