@@ -2,8 +2,9 @@
 
 Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
 ``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
-(8, 4, 2, 1 thresholds, two per stage), no divider. Eight pipeline stages (the first
-registers the inputs, which come from memory reads), stall-all
+(8, 4, 2, 1 thresholds, two per stage), no divider. Nine pipeline stages (the first
+registers the inputs, which come from memory reads; the adaptation's product is registered
+before its add), stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
 
@@ -21,7 +22,10 @@ from ..golden import formats as F
 from .bucket_decay import saturate
 from .pipeline import Pipe
 
-__all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout"]
+__all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout", "STAGES"]
+
+#: the pipelined :class:`Encoder`'s stages (its latency in clocks, input to output register)
+STAGES = 9
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
@@ -99,13 +103,19 @@ class Encoder(EncoderPorts):
         m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
         q = saturate(m, Mux(self.fire, n, 0) * s.theta, F.Q, "q")
         v, s = pipe.stage(v, q=q, e=s.e, d=s.d, n=n)
-        # 6: new estimate; adapt the threshold
+        # 6: new estimate; the adaptation's product m_f q registered (for Fmax: no clock
+        # carries the multiply through the add and saturation)
         e2 = saturate(m, s.e + (s.q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
-        d1 = saturate(m, s.d + _round_shift(self.m_f * s.q, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
-        v, s = pipe.stage(v, q=s.q, e=e2, d=d1, n=s.n)
-        # 7: decay the adaptation (into the output register)
+        mq = Signal(unsigned(F.COEF.width + F.Q.width))
+        m.d.comb += mq.eq(self.m_f * s.q)
+        v, s = pipe.stage(v, q=s.q, e=e2, d=s.d, n=s.n, mq=mq)
+        # 7: adapt the threshold
+        d1 = saturate(m, s.d + _round_shift(s.mq, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
+        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n)
+        # 8: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
         m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
+        assert pipe.n + 1 == STAGES
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v), self.o.payload.q.eq(s.q), self.o.payload.e.eq(s.e),
                          self.o.payload.d.eq(d2), self.o.payload.n.eq(s.n)]

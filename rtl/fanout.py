@@ -23,7 +23,13 @@ Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock
 products with q are formed and registered in c+1 while A (or Z^1) of row r is read, and the
 saturated sum is written in c+2; no clock carries a memory read through the multiply into a memory write.
 The next event reads row r no earlier than c+3 (its fan-out begins after this one's last
-row and the clock that takes it), after the write.
+row and the clock that takes it), after the write. The input trace's (qin's) word is read as
+the event is taken (c), registered in c+1 and its saturated sum written in c+2; an event of
+the same source could be taken in c+2 only in a one-row layer, which the stall below holds off.
+The sums of A (Z^1) are registered too: row r's W words read in c, products registered in
+c+1 with A read, sums registered in c+2, saturated and written in c+3. In a one-row layer
+(n_out <= P; deliver: one neuron) the next event is taken a clock later than it could be
+(three clocks after the last, not two), so its A read comes after that write.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -39,7 +45,10 @@ from .descriptors import descriptor_layout
 from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view, lane_w_base, unit_word
 from .router import fwd_layout
 
-__all__ = ["FanOut", "FanOutControl"]
+__all__ = ["FanOut", "FanOutControl", "STAGES"]
+
+#: the registered fan-out's clocks from a row's W read to its A (Z^1) write, inclusive
+STAGES = 4
 
 #: the sequencer's side of the fan-out engine
 FanOutControl = wiring.Signature({
@@ -111,13 +120,27 @@ class FanOut(wiring.Component):
             acc_valid = Signal()                # the registered products are added (c+2)
             acc_j = Signal.like(mac_j)
             acc_lanes = Signal(P)
+            wb_valid = Signal()                 # the registered sums saturated and written (c+3)
+            wb_j = Signal.like(mac_j)
+            wb_lanes = Signal(P)
         qin_valid = Signal()
         take = Signal()
+        if self.registered:
+            # the trace's (qin's) word read for an event, registered in c+1; its sum is
+            # written in c+2
+            qin_wr_valid = Signal()
+            qin_rd = Signal.like(QIN.rd.data, name="qin_rd")
+            t_rd = Signal.like(T.rd.data, name="t_rd")
+            m.d.sync += [qin_wr_valid.eq(qin_valid), qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
+            # a one-row layer's next event is not taken two clocks after the last (row 0 in
+            # c+1): its A (Z^1) read would come in the clock row 0 is written (c+3)
+            hazard = mac_valid & (mac_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~mac_valid & ~acc_valid & ~qin_valid if self.registered else
+        idle = (~fan_active & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid if self.registered else
                 ~fan_active & ~mac_valid & ~qin_valid)
+        ready = ctl.enable & ~fan_active & ~hazard if self.registered else ctl.enable & ~fan_active
         m.d.comb += [ctl.idle.eq(idle),
-                     ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
+                     ev.ready.eq(ready), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
                      ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
                      ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
         lanes_on = Signal(P)                    # the lanes with a neuron in this clock's row
@@ -128,9 +151,10 @@ class FanOut(wiring.Component):
                 m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
         m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on), qin_valid.eq(0)]
         if self.registered:
-            m.d.sync += [acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes)]
+            m.d.sync += [acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes),
+                         wb_valid.eq(acc_valid), wb_j.eq(acc_j), wb_lanes.eq(acc_lanes)]
         # the clock A (Z^1) of a row is written
-        wr_valid, wr_j, wr_lanes = (acc_valid, acc_j, acc_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
+        wr_valid, wr_j, wr_lanes = (wb_valid, wb_j, wb_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev.payload.source), q.eq(ev.payload.q), fan_j.eq(0), fan_active.eq(1),
                          fan_addr.eq(lane_w_base(d, P) + ev.payload.source), qin_valid.eq(1)]
@@ -167,10 +191,20 @@ class FanOut(wiring.Component):
             m.d.sync += [prod_r[p].eq(prod[p]) for p in range(P)]
         else:
             prod_r = prod
-        a_sat = [saturate(m, A[p].rd.data + prod_r[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
-        q_sum = saturate(m, QIN.rd.data + q, F.Q, "q_sum")
-        z1_sat = saturate(m, Z.rd.data + prod_r[0], F.Z, "z1_sat")
-        t1_sat = saturate(m, T.rd.data + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
+        a_sum = [A[p].rd.data + prod_r[p] for p in range(P)]
+        z1_sum = Z.rd.data + prod_r[0]
+        if self.registered:
+            # c+2: the sums registered; c+3: saturated and written
+            a_sum_r = [Signal(a_sum[p].shape(), name=f"a_sum{p}_r") for p in range(P)]
+            z1_sum_r = Signal(z1_sum.shape(), name="z1_sum_r")
+            m.d.sync += [a_sum_r[p].eq(a_sum[p]) for p in range(P)]
+            m.d.sync += z1_sum_r.eq(z1_sum)
+            a_sum, z1_sum = a_sum_r, z1_sum_r
+        a_sat = [saturate(m, a_sum[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
+        qin_word, t_word = (qin_rd, t_rd) if self.registered else (QIN.rd.data, T.rd.data)
+        q_sum = saturate(m, qin_word + q, F.Q, "q_sum")
+        z1_sat = saturate(m, z1_sum, F.Z, "z1_sat")
+        t1_sat = saturate(m, t_word + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         with m.If(ctl.enable | fan_active):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
@@ -203,10 +237,11 @@ class FanOut(wiring.Component):
         with m.Elif(wr_valid):
             for p in range(P):
                 m.d.comb += [A[p].wr.addr.eq(wr_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
-        with m.If(qin_valid & ctl.deliver):
+        qin_write = qin_wr_valid if self.registered else qin_valid
+        with m.If(qin_write & ctl.deliver):
             lane, local = unit_word(d.i_base + src, 0, K, P)
             m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
-        with m.Elif(qin_valid):
+        with m.Elif(qin_write):
             m.d.comb += [QIN.wr.addr.eq(src >> sh), q_wlane.eq(src[:sh] if P > 1 else 0), QIN.wr.data.eq(q_sum),
                          QIN.wr.en.eq(1)]
         return m

@@ -348,11 +348,18 @@ class LearningUnit(wiring.Component):
             m.d.sync += upd_r.eq(upd)
             b_upd_r.append(upd_r)
         m.d.comb += b_upd.eq(Array(b_upd_r)[b_wp] if P > 1 else b_upd_r[0])
-        b_new = saturate(m, B.rd.data - b_upd, F.MASTER, "b_new")
-        with m.If(b_wv):
-            m.d.comb += [B.wr.addr.eq(n_base + pj + b_wp), B.wr.data.eq(b_new), B.wr.en.eq(1)]
+        # the difference registered (for Fmax: no clock carries the B read through the
+        # subtraction and saturation into the write), saturated and written the clock after
+        b_diff = B.rd.data - b_upd
+        b_diff_r = Signal(b_diff.shape())
+        b_wv2 = Signal()
+        b_wp2 = Signal(range(P))
+        m.d.sync += [b_diff_r.eq(b_diff), b_wv2.eq(b_wv), b_wp2.eq(b_wp)]
+        b_new = saturate(m, b_diff_r, F.MASTER, "b_new")
+        with m.If(b_wv2):
+            m.d.comb += [B.wr.addr.eq(n_base + pj + b_wp2), B.wr.data.eq(b_new), B.wr.en.eq(1)]
         b_done = Signal()
-        m.d.comb += b_done.eq((b_cnt == P) & ~b_wv)
+        m.d.comb += b_done.eq((b_cnt == P) & ~b_wv & ~b_wv2)
 
         # ---- W: one input per clock for every lane; the reads of W[j,i] (every lane's bank),
         # below_i and the K traces of input i are issued in clock c, then registered stages:

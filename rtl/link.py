@@ -30,6 +30,8 @@ class Link(wiring.Component):
         Bytes buffered while a command executes (see :class:`LinkCore`).
     window : int
         Commands in flight (see :class:`LinkCore`).
+    registered : bool
+        The receive FIFO's bytes registered (see :class:`LinkCore`).
 
     Attributes
     ----------
@@ -46,9 +48,9 @@ class Link(wiring.Component):
         UART stop-bit errors; bytes lost because the receive FIFO was full.
     """
 
-    def __init__(self, divisor, rx_fifo_depth=None, window=P.WINDOW):
+    def __init__(self, divisor, rx_fifo_depth=None, window=P.WINDOW, registered=True):
         self.uart_rx, self.uart_tx = UartRx(divisor), UartTx(divisor)
-        self.core = LinkCore(rx_fifo_depth, window)
+        self.core = LinkCore(rx_fifo_depth, window, registered)
         self.divisor = divisor
         super().__init__({
             "rx": In(1, init=1),

@@ -59,6 +59,9 @@ class LinkCore(wiring.Component):
     window : int
         Commands in flight (a power of two, 1..16; default :data:`~gammacore.protocol.WINDOW`):
         the replay cache's slots. 1 is the stop-and-wait engine (one stored response).
+    registered : the receive FIFO's bytes registered before the COBS decoder (for Fmax: no
+        clock carries the FIFO's block-RAM read through the decoder and the frame receiver);
+        without, the decoder takes them from the read port (the iCE40's lean build)
 
     Attributes
     ----------
@@ -74,7 +77,7 @@ class LinkCore(wiring.Component):
         answered BUS_ERROR.
     """
 
-    def __init__(self, rx_fifo_depth=None, window=P.WINDOW):
+    def __init__(self, rx_fifo_depth=None, window=P.WINDOW, registered=True):
         if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 16 \
                 or window & (window - 1):
             raise ValueError(f"window must be a power of two in 1..16, not {window!r}")
@@ -82,7 +85,7 @@ class LinkCore(wiring.Component):
             rx_fifo_depth = P.RX_BUFFER if window > 1 else 32
         if not isinstance(rx_fifo_depth, int) or rx_fifo_depth < 2:
             raise ValueError(f"rx_fifo_depth must be an integer >= 2, not {rx_fifo_depth!r}")
-        self.rx_fifo_depth, self.window = rx_fifo_depth, window
+        self.rx_fifo_depth, self.window, self.registered = rx_fifo_depth, window, registered
         #: the receive buffer PING names: the largest power of two not above rx_fifo_depth
         self.rx_bytes = 1 << (rx_fifo_depth.bit_length() - 1)
         super().__init__({
@@ -109,8 +112,17 @@ class LinkCore(wiring.Component):
 
         m.d.comb += [rx_fifo.w_data.eq(self.i.payload), rx_fifo.w_en.eq(self.i.valid),
                      self.i.ready.eq(rx_fifo.w_rdy)]
-        m.d.comb += [cobs.i.payload.eq(rx_fifo.r_data), cobs.i.valid.eq(rx_fifo.r_rdy),
-                     rx_fifo.r_en.eq(cobs.i.ready)]
+        if self.registered:
+            # one register stage (a byte per clock): loaded when empty or taken
+            rx_valid, rx_byte = Signal(), Signal(8)
+            rx_load = Signal()
+            m.d.comb += [rx_load.eq(~rx_valid | cobs.i.ready), rx_fifo.r_en.eq(rx_load),
+                         cobs.i.payload.eq(rx_byte), cobs.i.valid.eq(rx_valid)]
+            with m.If(rx_load):
+                m.d.sync += [rx_valid.eq(rx_fifo.r_rdy), rx_byte.eq(rx_fifo.r_data)]
+        else:
+            m.d.comb += [cobs.i.payload.eq(rx_fifo.r_data), cobs.i.valid.eq(rx_fifo.r_rdy),
+                         rx_fifo.r_en.eq(cobs.i.ready)]
         m.d.comb += [self.o.payload.eq(tx_fifo.r_data), self.o.valid.eq(tx_fifo.r_rdy),
                      tx_fifo.r_en.eq(self.o.ready)]
 

@@ -64,7 +64,9 @@ class SoC(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.link = link = Link(self.divisor, window=self.link_window)
+        # the link's Fmax register with the chip's (both left out of the lean build, whose
+        # serial encoder marks it)
+        m.submodules.link = link = Link(self.divisor, window=self.link_window, registered=not self.serial_encoder)
         m.submodules.chip = self.chip = chip = Chip(self.capacity, pow2=self.pow2, out_depth=self.out_depth,
                                         n_link_counters=len(LINK_COUNTERS), learning=self.learning,
                                         serial_encoder=self.serial_encoder, async_modes=self.async_modes,
