@@ -28,3 +28,12 @@ def write(name, data):
     print(json.dumps(data, indent=2, default=float))
     print(f"wrote {path}")
     return path
+
+
+def parse_seeds(text):
+    """Seeds from the command line: "0-4", "0,2" or "0-2,5" -> (0, 1, 2, 5)."""
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return tuple(out)

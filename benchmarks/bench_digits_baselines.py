@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import write  # noqa: E402
+from _common import parse_seeds, write  # noqa: E402
 
 from gammacore.golden.presets import preset, schedule  # noqa: E402
 from gammacore.golden.tasks import digits  # noqa: E402
@@ -95,8 +95,7 @@ def main():
                     "fixed at once)")
     ap.add_argument("--name", default="digits_baselines")
     args = ap.parse_args()
-    lo, _, hi = args.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
+    seeds = list(parse_seeds(args.seeds))
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier

@@ -39,7 +39,7 @@ from dataclasses import replace
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import write  # noqa: E402
+from _common import parse_seeds, write  # noqa: E402
 
 from gammacore.golden.presets import preset, schedule  # noqa: E402
 from gammacore.golden.tasks import make_task  # noqa: E402
@@ -49,14 +49,6 @@ DTS = {"coincidence": (1e-3, 5e-4, 2.5e-4, 1e-4), "digits": (1e-3,)}
 SEEDS = {"coincidence": tuple(range(10)), "digits": tuple(range(5))}
 FULL = {"coincidence": (1000, 400), "digits": (1437, 360)}    # train, test samples
 MODELS = ("fixed", "float", "fixed-chiploss")
-
-
-def parse_seeds(text):
-    out = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    return tuple(out)
 
 
 def run_group(job):

@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import write  # noqa: E402
+from _common import parse_seeds, write  # noqa: E402
 
 from gammacore.golden import formats as F  # noqa: E402
 from gammacore.golden.presets import preset, schedule  # noqa: E402
@@ -94,8 +94,7 @@ def main(argv=None):
                     help="take the preset runs from a bench_robustness record (same preset, seeds, test splits)")
     ap.add_argument("--name", default="spread")
     args = ap.parse_args(argv)
-    lo, _, hi = args.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in args.seeds.split(",")]
+    seeds = list(parse_seeds(args.seeds))
     models = [m for m in args.models.split(",") if m]
     bad = [m for m in models if m not in ("float", "fixed")]
     if bad or not models:
