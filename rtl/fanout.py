@@ -20,16 +20,14 @@ it walks the neurons one per clock, each W word read from its lane's bank and ea
 from its own. ``qin_i`` is in bank i mod P at i div P.
 
 Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock c, their
-products with q are formed and registered in c+1 while A (or Z^1) of row r is read, and the
-saturated sum is written in c+2; no clock carries a memory read through the multiply into a memory write.
-The next event reads row r no earlier than c+3 (its fan-out begins after this one's last
-row and the clock that takes it), after the write. The input trace's (qin's) word is read as
-the event is taken (c), registered in c+1 and its saturated sum written in c+2; an event of
-the same source could be taken in c+2 only in a one-row layer, which the stall below holds off.
-The sums of A (Z^1) are registered too: row r's W words read in c, products registered in
-c+1 with A read, sums registered in c+2, saturated and written in c+3. In a one-row layer
-(n_out <= P; deliver: one neuron) the next event is taken a clock later than it could be
-(three clocks after the last, not two), so its A read comes after that write.
+products with q are formed and registered in c+1 while A (or Z^1) of row r is read, the sums
+are registered in c+2, and saturated and written in c+3 (:data:`STAGES`); no clock carries a
+memory read through the multiply or the add into a memory write. The input trace's (qin's)
+word is read as the event is taken, registered the clock after and its saturated sum written
+the clock after that. The next event reads row r after this one's last row and the clock that
+takes it; in a one-row layer (n_out <= P; deliver: one neuron) that could be two clocks after
+the last event, so it is taken a clock later (three), and its A (and a same-source qin) read
+comes after the write.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
