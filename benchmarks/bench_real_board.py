@@ -218,6 +218,8 @@ def fits(board, cfg, path):
         return f"the default build ({board.size.layers} x {board.size.neurons}) does not hold the preset: {exc}"
     if not board.options.get("learning", True):
         return "the default build is inference-only (no learning unit)"
+    if path == "autonomous" and not board.options.get("samples", False):
+        return "the default build has no sample sequencer (gammacore build --samples)"
     return None
 
 
@@ -257,8 +259,6 @@ def main():
                 reason = fits(b, cfg, path)
                 t[path] = {"fits": True if reason is None else reason,
                            ("prediction" if reason is None else "if_it_fitted"): pred}
-                if path == "autonomous":
-                    t[path]["needs"] = "gammacore build --samples (the default build has no sample sequencer)"
             auto = t["autonomous"].get("prediction") or t["autonomous"]["if_it_fitted"]
             host = t["host_errors"].get("prediction") or t["host_errors"]["if_it_fitted"]
             t["speedup"] = auto["samples_per_second"] / host["samples_per_second"]
@@ -275,7 +275,8 @@ def main():
         "model": {
             "link_seconds": "round_trips * usb + (bytes_out + bytes_in) * 10 / uart_baud (no overlap: conservative)",
             "autonomous": "1 / max(clocks_per_sample / core_clock, link_seconds of the sample's writes, its "
-                          "queueing, one SAMPLE_STATUS poll and its results read); needs a --samples build",
+                          "queueing, one SAMPLE_STATUS poll and its results read); needs the sample "
+                          "sequencer (the 45F/85F default builds, or build --samples)",
             "host_errors": "1 / (busy_clocks_per_sample / core_clock + link_seconds of the per-step loop)",
         },
         "measured": [measured[k] for k in sorted(measured)],

@@ -3,7 +3,8 @@
 ``BOARDS`` maps the name used on the command line (``gammacore build --board NAME``) to a
 :class:`Board`. On the ECP5 boards the default size is the largest whole chip (``soc``: two
 layers of n x n, K = 4) that was built here and closed timing at 25 MHz
-(``benchmarks/bench_boards.py --soc``, docs/boards.md). On the iCEBreaker's UP5K the
+(``benchmarks/bench_boards.py --soc``, docs/boards.md); the default builds now meet the
+higher core clocks below. On the iCEBreaker's UP5K the
 chip fits with the board's options (inference-only, sync-only, serial encoder, no statistics
 counters; W, V and B in the SPRAMs) at two layers of 16 x 16, which closes at about 22.5 MHz
 there.
@@ -13,10 +14,14 @@ The default core clocks are chosen for the UART: the host opens every port at
 of it, or within :data:`~gammacore.protocol.UART_TOLERANCE` of one. The iCEBreaker runs at
 18 MHz (12 MHz x 48 / 32; 6 clocks per bit, exact): its lean build, at 98 % of the logic
 cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (7 clocks per
-bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL cannot make a multiple of
-3 MHz from 25 MHz with CLKOP fed back (its phase detector needs at least 3.125 MHz), so it
-runs at 25 x 5 / 6 = 20.833 MHz: 7 clocks per bit, 2,976,190 baud (-0.8 %). The former
-defaults (20 and 25 MHz) gave divisors 7 (-5.4 %) and 8 (+4.2 %): no UART tolerates that.
+bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
+back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
+multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
+highest of them that its default build meets with some margin: 60 MHz on the 12F/25F
+(20 clocks per bit; the default build placed at 68.4 MHz) and 45 MHz on the 45F/85F (15
+clocks per bit; their default build, with the sample sequencer, at 59.0 and 55.1 MHz; at a
+60 MHz target the 85F reached 52.8). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed
+at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -106,15 +111,20 @@ class Board:
         return self.platform.package
 
 
-def _ulx3s(size_name, platform, multipliers, size, core_clock):
+def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
     return Board(name=f"ulx3s-{size_name}", platform=platform, family="ecp5", clock=("clk25", 25e6),
-                 core_clock=core_clock, size=size, multipliers=multipliers,
+                 core_clock=core_clock, size=size, multipliers=multipliers, options=options or {},
                  nextpnr_args=(f"--{size_name.rstrip('f')}k", "--package", "CABGA381", "--speed", "6"),
                  programmer="ulx3s")
 
 
-#: the ULX3S's default core clock: 25 MHz x 5 / 6, 7 UART clocks per bit at 3 Mbaud (-0.8 %)
-ULX3S_CLOCK = 25e6 * 5 / 6
+#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 12, 20 UART clocks per bit at 3 Mbaud (exact)
+ULX3S_CLOCK = 60e6
+#: the ULX3S 45F/85F's (two layers of 128): 25 MHz / 5 x 9, 15 UART clocks per bit (exact)
+ULX3S_LARGE_CLOCK = 45e6
+#: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
+#: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
+ULX3S_LARGE_OPTIONS = {"samples": True}
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
@@ -124,8 +134,8 @@ BOARDS = {b.name: b for b in [
           link_window=1),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_LARGE_CLOCK, ULX3S_LARGE_OPTIONS),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_LARGE_CLOCK, ULX3S_LARGE_OPTIONS),
 ]}
 
 

@@ -47,7 +47,7 @@ def add_arguments(p):
                         "to host, the link's), or a lean chip where they read 0 (default: the board's)")
     p.add_argument("--samples", action=argparse.BooleanOptionalAction, default=None,
                    help="soc/probe-chip: with the sample sequencer (whole samples on chip: the sample memory "
-                        "and the loss unit) (default: without; its fit on the boards is not measured yet)")
+                        "and the loss unit) (default: the board's; on for the ULX3S 45F/85F)")
     p.add_argument("--lanes", type=int, metavar="P", default=None,
                    help="soc/probe-chip: lanes of the network core, a power of two: P multiply-accumulates per "
                         "clock in the event fan-out (default: the board's, 1)")

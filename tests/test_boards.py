@@ -295,6 +295,35 @@ def test_make_design_errors():
         make_design("probe", Size(layers=2))
 
 
+def test_ulx3s_core_clocks_are_exact_uart_multiples_the_pll_makes():
+    """The ULX3S's EHXPLLL (CLKOP fed back) makes an exact multiple of 3 MHz from 25 MHz only
+    at multiples of 15 MHz (boards/table.py): every legal divider setting enumerated; each
+    ULX3S board's core clock is one of them, the highest its default build met with margin."""
+    from gammacore.boards import pll_ecp5 as P
+    from gammacore.boards.flow import uart_divisor
+    exact = set()
+    for ci in P.CLKI_DIV:
+        pfd = 25e6 / ci
+        if not P.F_PFD[0] <= pfd <= P.F_PFD[1]:
+            continue
+        for fb in P.CLKFB_DIV:
+            out = pfd * fb
+            if out <= 100e6 and any(P.F_VCO[0] <= out * op <= P.F_VCO[1] for op in P.CLKOP_DIV) \
+                    and abs(out / 3e6 - round(out / 3e6)) < 1e-9:
+                exact.add(round(out / 1e6, 6))
+    assert exact == {15.0, 30.0, 45.0, 60.0, 75.0, 90.0}, sorted(exact)
+    for name in ("ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f"):
+        b = BOARDS[name]
+        f = ecp5_pll_params(25e6, b.core_clock).f_out
+        assert f == b.core_clock and f / 1e6 in exact, (name, f)
+        assert uart_divisor(f, b.host_baud) == (round(f / 3e6), 3_000_000)
+    assert BOARDS["ulx3s-12f"].core_clock == BOARDS["ulx3s-25f"].core_clock == 60e6
+    assert BOARDS["ulx3s-45f"].core_clock == BOARDS["ulx3s-85f"].core_clock == 45e6
+    # the 45F/85F hold the sample sequencer by default; the 12F/25F lack the multipliers
+    assert all(BOARDS[n].options.get("samples") for n in ("ulx3s-45f", "ulx3s-85f"))
+    assert not any(BOARDS[n].options.get("samples") for n in ("ulx3s-12f", "ulx3s-25f", "icebreaker"))
+
+
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_default_build_uart_rate_is_the_hosts(name):
     """Issue 15 item 5: every board's default build runs its UART at the rate every host
