@@ -41,8 +41,9 @@ link window), with a USB round trip of ``--usb-ms`` (1 ms):
 A board whose default build cannot train the preset (too small, or inference-only) gets its
 reason in ``fits`` and the prediction under ``if_it_fitted`` (the same clocks and bytes at
 that board's clock and UART; the network's clocks per step do not depend on the chip's
-capacity in sync mode at one lane). Board builds leave the sample sequencer out by default:
-the autonomous path needs ``gammacore build --samples`` (whose fit is not measured).
+capacity in sync mode at one lane). The autonomous path needs the sample sequencer: the
+ULX3S 45F/85F default builds have it, the others would need ``gammacore build --samples``
+(``fits`` says so).
 Writes benchmarks/results/real_board.json.
 """
 import argparse
