@@ -53,13 +53,18 @@ class Chip:
         trip between them if the link pipelines (one after the other otherwise)."""
         if hasattr(self.link, "pipeline"):
             return self.link.pipeline(ops)
+        from .link import LinkError
         out = []
-        for kind, addr, arg, *fixed in ops:
-            if kind == "write":
-                self.link.write(addr, arg, *fixed)
-                out.append(None)
-            else:
-                out.append(self.link.read(addr, arg, *fixed))
+        for index, (kind, addr, arg, *fixed) in enumerate(ops):
+            try:
+                if kind == "write":
+                    self.link.write(addr, arg, *fixed)
+                    out.append(None)
+                else:
+                    out.append(self.link.read(addr, arg, *fixed))
+            except LinkError as exc:
+                exc.index = index           # which transfer failed, as Link.pipeline says
+                raise
         return out
 
     # --- identity and counters ----------------------------------------------------------
@@ -257,11 +262,15 @@ class Chip:
         slot = self._next_slot
         if slot in self._slots:
             self._finish(slot)
-        self.link.write(R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words)
+        # the sample's words and its SAMPLE_CTRL in one pipeline: one round trip on a link
+        # with a window (the link executes them in order)
         from .link import BusError
         try:
-            self.link.write(R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])
+            self._pipeline([("write", R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words),
+                            ("write", R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])])
         except BusError as exc:
+            if exc.index != 1:
+                raise
             raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
                             f"{len(mask)} steps, label {int(label)}, slot {slot}): its network, mode or build "
                             f"does not take it ({exc})") from None

@@ -74,7 +74,12 @@ def test_samples_through_the_uart_equal_golden(chip):
     case = make_sample_case(21, (3, 6, 3), SIM_CAPACITY.buckets, n_samples=6, max_T=12, out_encoder=True)
     print(f"seed=21 learn={[s['learn'] for s in case['samples']]}")
     chip.load(case["cfg"], case["initial"])
-    tickets = [chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]) for s in case["samples"]]
+    # a sample into a free slot is written and queued in one round trip (one pipeline)
+    chip.sample_words()                     # CAP_SAMPLE, read once
+    rt0 = chip.link.stats()["round_trips"]
+    tickets = [chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]) for s in case["samples"][:2]]
+    assert chip.link.stats()["round_trips"] - rt0 == 2
+    tickets += [chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]) for s in case["samples"][2:]]
     for n, (t, s) in enumerate(zip(tickets, case["samples"])):
         got, want = chip.sample_result(t), s["want"]
         assert got["score"].tolist() == want["score"].tolist(), f"sample {n}"
