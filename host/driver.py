@@ -114,7 +114,9 @@ class Chip:
         coefficients; a power-of-two chip needs power-of-two bucket rates), in execution
         ``mode`` ("sync", "async-random", "async-priority") with LFSR ``seed``."""
         ident = self.identity()
-        R.Capacity(**ident["capacity"]).check(cfg)
+        cap = R.Capacity(**ident["capacity"])
+        cap.check(cfg)
+        self._max_layer = cap.max_layer     # the sample results' layout
         mode = R.Mode.from_label(mode)
         if mode != R.Mode.SYNC and not ident["async_modes"]:
             raise ChipError(f"this chip has no asynchronous modes (mode {mode.label!r} asked)")
@@ -260,20 +262,31 @@ class Chip:
         except ValueError as exc:
             raise ChipError(f"sample refused: {exc}") from None
         slot = self._next_slot
-        if slot in self._slots:
-            self._finish(slot)
-        # the sample's words and its SAMPLE_CTRL in one pipeline: one round trip on a link
-        # with a window (the link executes them in order)
+        # the older sample's results (when its slot is taken: polled until done), this
+        # sample's words and its SAMPLE_CTRL in one pipeline: one round trip on a link with a
+        # window (the link executes them in order, so the results are read before the slot
+        # is written again)
+        older = self._slots.get(slot)
+        ops = []
+        if older is not None:
+            self._wait_slot(slot)
+            ops.append(self._results_op(slot))
+            del self._slots[slot]
+        ops += [("write", R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words),
+                ("write", R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])]
         from .link import BusError
         try:
-            self._pipeline([("write", R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words),
-                            ("write", R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])])
+            out = self._pipeline(ops)
         except BusError as exc:
-            if exc.index != 1:
+            if older is not None:           # its results stay in the chip, read on demand
+                self._slots[slot] = older
+            if exc.index != len(ops) - 1:
                 raise
             raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
                             f"{len(mask)} steps, label {int(label)}, slot {slot}): its network, mode or build "
                             f"does not take it ({exc})") from None
+        if older is not None:
+            older["result"] = self._parse_results(out[0])
         self._tickets += 1
         ticket = {"n": self._tickets, "slot": slot, "result": None}
         self._slots[slot] = ticket
@@ -290,23 +303,34 @@ class Chip:
 
     def _finish(self, slot):
         ticket = self._slots.pop(slot)
+        self._wait_slot(slot)
+        ticket["result"] = self._parse_results(self._pipeline([self._results_op(slot)])[0])
+
+    def _wait_slot(self, slot):
+        """Poll ``SAMPLE_STATUS`` until ``slot`` is neither queued nor running."""
         deadline = time.monotonic() + self.poll_timeout
         while self.link.read(R.Reg.SAMPLE_STATUS, 1)[0] >> slot & 1:
             if time.monotonic() > deadline:
                 raise ChipError(f"sample slot {slot} stayed busy for {self.poll_timeout} s")
-        n_out = self.cfg.layers[-1].n_out
+
+    def _results_op(self, slot):
+        """The read of a finished slot's results (a :meth:`_pipeline` op)."""
         if self._max_layer is None:
             self._max_layer = self.capacity().max_layer
-        words = self.link.read(R.result_addr(slot, 0, self._max_layer), R.ResultField.SCORE + 2 * n_out)
+        return ("read", R.result_addr(slot, 0, self._max_layer), R.ResultField.SCORE + 2 * self.cfg.layers[-1].n_out)
+
+    def _parse_results(self, words):
+        """A slot's results from its words (:meth:`sample_result`'s dict)."""
+        n_out = self.cfg.layers[-1].n_out
         F_ = R.ResultField
         score = []
         for j in range(n_out):
             v = int(words[F_.SCORE + 2 * j]) | int(words[F_.SCORE + 2 * j + 1]) << 32
             score.append(v - (1 << 64) if v >> 63 else v)
-        ticket["result"] = {"steps": int(words[F_.STEPS]), "score": np.array(score, dtype=np.int64),
-                            "argmax": int(words[F_.ARGMAX]),
-                            "loss_sum": int(words[F_.LOSS_LO]) | int(words[F_.LOSS_HI]) << 32,
-                            "spikes": int(words[F_.SPIKES])}
+        return {"steps": int(words[F_.STEPS]), "score": np.array(score, dtype=np.int64),
+                "argmax": int(words[F_.ARGMAX]),
+                "loss_sum": int(words[F_.LOSS_LO]) | int(words[F_.LOSS_HI]) << 32,
+                "spikes": int(words[F_.SPIKES])}
 
     def wait_samples(self):
         """Wait until no sample is queued or running (their results are kept for their tickets)."""
