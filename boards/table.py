@@ -20,8 +20,8 @@ multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes 
 highest of them that its default build meets with some margin: 60 MHz on the 12F/25F
 (20 clocks per bit; the default build placed at 68.4 MHz) and 45 MHz on the 45F/85F (15
 clocks per bit; their default build, with the sample sequencer, at 59.0 and 55.1 MHz; at a
-60 MHz target the 85F reached 52.8). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed
-at 22-27 MHz.
+60 MHz target the 85F reached 52.8). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit,
+-0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 

@@ -46,7 +46,7 @@ class Chip:
         self._slots = {}            # sample slot -> its ticket, while queued or running
         self._next_slot = 0
         self._tickets = 0
-        self._max_layer = None      # for the results' layout (Reg.CAP_MAX_LAYER), learned once
+        self._max_layer = None      # for the results' layout (Reg.CAP_MAX_LAYER), learned at load()
 
     def _pipeline(self, ops):
         """Run ``ops`` (:meth:`gammacore.host.link.Link.pipeline`'s) in order, without a round
@@ -266,20 +266,17 @@ class Chip:
         # sample's words and its SAMPLE_CTRL in one pipeline: one round trip on a link with a
         # window (the link executes them in order, so the results are read before the slot
         # is written again)
-        older = self._slots.get(slot)
+        older = self._slots.get(slot)       # kept there until its results are read
         ops = []
         if older is not None:
             self._wait_slot(slot)
             ops.append(self._results_op(slot))
-            del self._slots[slot]
         ops += [("write", R.mem_addr(R.Region.SAMPLE, slot * self.sample_words()), words),
                 ("write", R.Reg.SAMPLE_CTRL, [R.sample_command(slot, learn)])]
         from .link import BusError
         try:
             out = self._pipeline(ops)
         except BusError as exc:
-            if older is not None:           # its results stay in the chip, read on demand
-                self._slots[slot] = older
             if exc.index != len(ops) - 1:
                 raise
             raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
@@ -315,8 +312,6 @@ class Chip:
 
     def _results_op(self, slot):
         """The read of a finished slot's results (a :meth:`_pipeline` op)."""
-        if self._max_layer is None:
-            self._max_layer = self.capacity().max_layer
         return ("read", R.result_addr(slot, 0, self._max_layer), R.ResultField.SCORE + 2 * self.cfg.layers[-1].n_out)
 
     def _parse_results(self, words):
