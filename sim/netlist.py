@@ -436,7 +436,8 @@ class NetlistBoard:
                 raise RuntimeError(f"the {board.name} netlist uses block RAM (DP16KD) or pad configurations that "
                                    f"gammacore's models do not implement:\n  " + "\n  ".join(problems[:20]))
         self.divisor = self.net["divisor"]
-        self.binary = build(board_verilog(self.net), top="gate_board", log=log, extra_flags=verilator_flags(board.family))
+        self.binary = build(board_verilog(self.net), top="gate_board", log=log, extra_flags=verilator_flags(board.family),
+                            reset_register=False)
 
 
 class RtlBoard:
