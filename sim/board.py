@@ -51,7 +51,7 @@ def _verilator():
     return exe, env
 
 
-def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_register=True):
+def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_register=True, harness=HARNESS):
     """Compile the simulated board of ``verilog_text`` (module ``top``); returns the executable.
 
     ``jobs``: parallel compiler jobs (default: ``$GAMMACORE_BUILD_JOBS``, else 2).
@@ -59,7 +59,8 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_re
     ``log``: a callable receiving one-line progress messages; ``extra_flags``: more Verilator
     options (the gate-level board's, :mod:`gammacore.sim.netlist`); ``reset_register``: wrap
     the design in :data:`RESET_WRAPPER` (the same reset, same clocks; off for a top level that
-    ignores ``rst``, like the gate-level board's).
+    ignores ``rst``, like the gate-level board's); ``harness``: the C++ main (default
+    board_harness.cpp; benchmarks/board_replay.cpp replays a recorded session).
     """
     if reset_register:
         verilog_text += RESET_WRAPPER.format(n=RESET_CLOCKS, top=top)
@@ -67,7 +68,8 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_re
     exe, env = _verilator()
     jobs = int(os.environ.get("GAMMACORE_BUILD_JOBS", 2)) if jobs is None else jobs
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
-    key = hashlib.sha256((verilog_text + HARNESS.read_text() + version + top + MAKEFLAGS
+    harness = Path(harness)
+    key = hashlib.sha256((verilog_text + harness.read_text() + version + top + MAKEFLAGS
                           + " ".join(extra_flags)).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
@@ -81,7 +83,7 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), reset_re
     (tmp / "top.v").write_text(verilog_text)
     cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
            "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *extra_flags, "--top-module", top, "--prefix", "Vtop",
-           "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(HARNESS)]
+           "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(harness)]
     run_env = {**os.environ, **env, "MAKEFLAGS": MAKEFLAGS}
     res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)
     if res.returncode != 0 or not (tmp / "board").exists():

@@ -14,6 +14,9 @@
 // Usage: board --divisor D [--link PATH]   (prints "PTY <path>" on stdout, then runs until
 // SIGINT/SIGTERM; with --link, a symlink to the pty is made at PATH and removed on exit).
 // Statistics go to stderr on exit: cycles, seconds, cycles per second, bytes each way.
+// With $GAMMACORE_BOARD_RECORD set, the session's bytes are written to that file as lines
+// "I <clock> <byte>" (a byte starts on rx), "O <clock> <byte>" (a byte received from tx) and
+// "E <clock> 0" (the end): benchmarks/board_replay.cpp replays it without a host.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -49,6 +52,8 @@ int main(int argc, char** argv) {
         else if (!strncmp(argv[i], "+", 1)) continue;  // Verilator plusargs
         else { fprintf(stderr, "board: unknown argument %s\n", argv[i]); return 2; }
     }
+    const char* record_path = getenv("GAMMACORE_BOARD_RECORD");
+    FILE* record = record_path && *record_path ? fopen(record_path, "w") : NULL;
     if (divisor < 4) { fprintf(stderr, "board: divisor must be >= 4, not %ld\n", divisor); return 2; }
 
     int master = posix_openpt(O_RDWR | O_NOCTTY);
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
             tx_bit = 0;
             tx_count = 0;
             last_activity = cycles;
+            if (record) fprintf(record, "I %llu %u\n", cycles, tx_byte);
         }
         if (tx_bit == 0) top->rx = 0;
         else if (tx_bit >= 1 && tx_bit <= 8) top->rx = (tx_byte >> (tx_bit - 1)) & 1;
@@ -150,11 +156,13 @@ int main(int argc, char** argv) {
             } else {
                 if (outlen < sizeof outbuf) outbuf[outlen++] = (unsigned char)rx_byte;
                 ++bytes_out;
+                if (record) fprintf(record, "O %llu %u\n", cycles, rx_byte);
                 rx_bit = -1;
             }
         }
     }
     double secs = now() - t0;
+    if (record) { fprintf(record, "E %llu 0\n", cycles); fclose(record); }
     top->final();
     delete top;
     if (!link.empty()) unlink(link.c_str());

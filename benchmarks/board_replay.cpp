@@ -1,0 +1,106 @@
+// Replay of a simulated-board session recorded by sim/board_harness.cpp
+// ($GAMMACORE_BOARD_RECORD): the same model clocked the same way, each recorded host byte
+// started on rx at its recorded clock, no pty and no host; every byte the design sends on tx
+// is compared with the recording (value and clock). Measures the model's cycles per second
+// alone, and shows that a change to the build leaves the board's behaviour the same at every
+// clock.
+//
+// Usage: replay RECORDING [--divisor D]   (exit status 1 if any byte or clock differs)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vector>
+
+#include "Vtop.h"
+#include "verilated.h"
+
+static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct Byte { unsigned long long clock; unsigned value; };
+
+int main(int argc, char** argv) {
+    if (argc < 2) { fprintf(stderr, "usage: replay RECORDING [--divisor D]\n"); return 2; }
+    long divisor = 4;
+    for (int i = 2; i < argc; ++i)
+        if (!strcmp(argv[i], "--divisor") && i + 1 < argc) divisor = atol(argv[++i]);
+    FILE* f = fopen(argv[1], "r");
+    if (!f) { perror("replay"); return 2; }
+    std::vector<Byte> ins, outs;
+    unsigned long long end = 0;
+    char kind;
+    Byte b;
+    while (fscanf(f, " %c %llu %u", &kind, &b.clock, &b.value) == 3) {
+        if (kind == 'I') ins.push_back(b);
+        else if (kind == 'O') outs.push_back(b);
+        else end = b.clock;
+    }
+    fclose(f);
+
+    // as board_harness.cpp: reset for 4 clocks, then one eval per edge
+    Verilated::commandArgs(argc, argv);
+    Vtop* top = new Vtop;
+    top->clk = 0;
+    top->rst = 1;
+    top->rx = 1;
+    top->eval();
+    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
+    top->rst = 0;
+
+    unsigned long long cycles = 0;
+    size_t in_i = 0, out_i = 0;
+    long differ = 0;
+    int tx_bit = -1;
+    long tx_count = 0;
+    unsigned char tx_byte = 0;
+    int rx_bit = -1;
+    long rx_count = 0;
+    unsigned rx_byte = 0;
+    double t0 = now();
+    while (cycles < end) {
+        if (tx_bit < 0 && in_i < ins.size() && ins[in_i].clock == cycles) {
+            tx_byte = ins[in_i++].value;
+            tx_bit = 0;
+            tx_count = 0;
+        }
+        if (tx_bit == 0) top->rx = 0;
+        else if (tx_bit >= 1 && tx_bit <= 8) top->rx = (tx_byte >> (tx_bit - 1)) & 1;
+        else top->rx = 1;
+        if (tx_bit >= 0 && ++tx_count == divisor) {
+            tx_count = 0;
+            if (++tx_bit == 10) tx_bit = -1;
+        }
+        top->clk = 1;
+        top->eval();
+        top->clk = 0;
+        top->eval();
+        ++cycles;
+        if (rx_bit < 0) {
+            if (!top->tx) { rx_bit = 0; rx_count = 0; rx_byte = 0; }
+        } else if (++rx_count == (rx_bit == 0 ? divisor / 2 : divisor)) {
+            rx_count = 0;
+            if (rx_bit == 0) {
+                rx_bit = top->tx ? -1 : 1;
+            } else if (rx_bit <= 8) {
+                rx_byte |= (top->tx & 1) << (rx_bit - 1);
+                ++rx_bit;
+            } else {
+                if (out_i >= outs.size() || outs[out_i].clock != cycles || outs[out_i].value != rx_byte) ++differ;
+                ++out_i;
+                rx_bit = -1;
+            }
+        }
+    }
+    double secs = now() - t0;
+    top->final();
+    delete top;
+    differ += (long)(outs.size() > out_i ? outs.size() - out_i : 0) + (long)(ins.size() - in_i);
+    printf("replay: %llu cycles in %.3f s (%.0f cycles/s), %zu bytes in, %zu bytes out, %ld differ\n",
+           cycles, secs, secs > 0 ? cycles / secs : 0.0, in_i, out_i, differ);
+    return differ ? 1 : 0;
+}
