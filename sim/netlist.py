@@ -437,7 +437,7 @@ class NetlistBoard:
                                    f"gammacore's models do not implement:\n  " + "\n  ".join(problems[:20]))
         self.divisor = self.net["divisor"]
         self.binary = build(board_verilog(self.net), top="gate_board", log=log, extra_flags=verilator_flags(board.family),
-                            reset_register=False)
+                            rtl=False)
 
 
 class RtlBoard:
