@@ -22,8 +22,8 @@ HARNESS = Path(__file__).with_name("board_harness.cpp")
 #: lacks, and -O2 instead of -Os for the per-clock code (the board runs for minutes)
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
 #: the RTL board's (``rtl``): -O3 and Verilator's -fno-table (no lookup tables for small
-#: combinational blocks): together 1.09x its cycles per second (replays alternated, 2 x 8
-#: rounds; either alone was within the machine's noise). Not measured on the gate-level board.
+#: combinational blocks): together 1.09-1.13x its cycles per second (replays, alternated;
+#: either alone 1.03-1.07x, benchmarks/README.md). Not measured on the gate-level board.
 RTL_MAKEFLAGS = MAKEFLAGS.replace("OPT_FAST=-O2", "OPT_FAST=-O3")
 RTL_FLAGS = ("-fno-table",)
 #: clocks the harness holds ``rst`` high after power-up (its first loop in board_harness.cpp)
