@@ -37,11 +37,14 @@ def main():
     args = ap.parse_args()
     out = {}
     with open_chip("sim") as (chip, info):
-        chip.identity()
+        cap = chip.capacity()
+        # the bucket weights V: addressed directly, readable with no network loaded (a W
+        # address is a weight only once a layer's descriptor holds it: refused before)
+        n = min(1024, cap.neurons * cap.buckets)
         t0 = time.perf_counter()
         words = 0
         while time.perf_counter() - t0 < 10:
-            words += len(chip.link.read(R.mem_addr(R.Region.W, 0), 1024))
+            words += len(chip.link.read(R.mem_addr(R.Region.V, 0), n))
         dt = time.perf_counter() - t0
         board = info["board"]
     out["saturated_link"] = {"words_read": words, "seconds": dt, "payload_bytes_per_second": 4 * words / dt,
