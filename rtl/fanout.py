@@ -19,15 +19,17 @@ Z^1 (banked by the chip-wide neuron n_base + j, :func:`~gammacore.rtl.net_memori
 it walks the neurons one per clock, each W word read from its lane's bank and each Z^1 word
 from its own. ``qin_i`` is in bank i mod P at i div P.
 
-Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock c, their
-products with q are formed and registered in c+1 while A (or Z^1) of row r is read, the sums
-are registered in c+2, and saturated and written in c+3 (:data:`STAGES`); no clock carries a
-memory read through the multiply or the add into a memory write. The input trace's (qin's)
-word is read as the event is taken, registered the clock after and its saturated sum written
-the clock after that. The next event reads row r after this one's last row and the clock that
-takes it; in a one-row layer (n_out <= P; deliver: one neuron) that could be two clocks after
-the last event, so it is taken a clock later (three), and its A (and a same-source qin) read
-comes after the write.
+Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock c and
+registered in c+1 with the event's q (the W memory's block-RAM cascade and its output
+multiplexer end there, before the multiplier); their products are formed and registered in
+c+2 while A (or Z^1) of row r is read, the sums are registered in c+3, and saturated and
+written in c+4 (:data:`STAGES`); no clock carries a memory read into the multiply, or the
+multiply through the add into a memory write. The input trace's (qin's) word is read as the
+event is taken, registered the clock after and its saturated sum written the clock after
+that. The next event reads row r after this one's last row and the clock that takes it; in a
+one-row layer (n_out <= P; deliver: one neuron) that could be two clocks after the last
+event, so it is taken a clock later (three), and its A (and a same-source qin) read comes
+after the write.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -46,7 +48,7 @@ from .router import fwd_layout
 __all__ = ["FanOut", "FanOutControl", "STAGES"]
 
 #: the registered fan-out's clocks from a row's W read to its A (Z^1) write, inclusive
-STAGES = 4
+STAGES = 5
 
 #: the sequencer's side of the fan-out engine
 FanOutControl = wiring.Signature({
@@ -115,10 +117,13 @@ class FanOut(wiring.Component):
         mac_j = Signal(range(ML + P))
         mac_lanes = Signal(P)                   # the lanes whose neuron the MAC updates
         if self.registered:
-            acc_valid = Signal()                # the registered products are added (c+2)
+            w_valid = Signal()                  # row r's W words (and q) registered (c+1)
+            w_j = Signal.like(mac_j)
+            w_lanes = Signal(P)
+            acc_valid = Signal()                # the registered products are added (c+3)
             acc_j = Signal.like(mac_j)
             acc_lanes = Signal(P)
-            wb_valid = Signal()                 # the registered sums saturated and written (c+3)
+            wb_valid = Signal()                 # the registered sums saturated and written (c+4)
             wb_j = Signal.like(mac_j)
             wb_lanes = Signal(P)
         qin_valid = Signal()
@@ -130,11 +135,11 @@ class FanOut(wiring.Component):
             qin_rd = Signal.like(QIN.rd.data, name="qin_rd")
             t_rd = Signal.like(T.rd.data, name="t_rd")
             m.d.sync += [qin_wr_valid.eq(qin_valid), qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
-            # a one-row layer's next event is not taken two clocks after the last (row 0 in
-            # c+1): its A (Z^1) read would come in the clock row 0 is written (c+3)
-            hazard = mac_valid & (mac_j == 0)
+            # a one-row layer's next event is not taken two clocks after the last (row 0's W
+            # words in c+1): its A (Z^1) read would come in the clock row 0 is written (c+4)
+            hazard = w_valid & (w_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid if self.registered else
+        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid if self.registered else
                 ~fan_active & ~mac_valid & ~qin_valid)
         ready = ctl.enable & ~fan_active & ~hazard if self.registered else ctl.enable & ~fan_active
         m.d.comb += [ctl.idle.eq(idle),
@@ -147,10 +152,14 @@ class FanOut(wiring.Component):
         else:
             for p in range(P):
                 m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
-        m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on), qin_valid.eq(0)]
+        m.d.sync += qin_valid.eq(0)
         if self.registered:
-            m.d.sync += [acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes),
+            m.d.sync += [w_valid.eq(fan_active), w_j.eq(fan_j), w_lanes.eq(lanes_on),
+                         mac_valid.eq(w_valid), mac_j.eq(w_j), mac_lanes.eq(w_lanes),
+                         acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes),
                          wb_valid.eq(acc_valid), wb_j.eq(acc_j), wb_lanes.eq(acc_lanes)]
+        else:
+            m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on)]
         # the clock A (Z^1) of a row is written
         wr_valid, wr_j, wr_lanes = (wb_valid, wb_j, wb_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
         with m.If(ctl.accepted):
@@ -176,14 +185,22 @@ class FanOut(wiring.Component):
         w_fwd = [Signal(signed(F.W.width), name=f"w_fwd{p}") for p in range(P)]
         prod = [Signal(signed(F.W.width + F.Q.width + 1), name=f"prod{p}") for p in range(P)]
         m.d.comb += [w_fwd[p].eq(W[p].rd.data >> F.MASTER_SHIFT) for p in range(P)]
-        if P == 1:
-            m.d.comb += prod[0].eq(w_fwd[0] * q)
-        else:
-            # deliver: the one neuron's word (its lane's) through lane 0's multiplier
+        if P > 1:
+            # deliver: the one neuron's word (its lane's) goes to lane 0's multiplier
             w_sel = Signal(signed(F.W.width))
-            m.d.comb += w_sel.eq(Array(w_fwd)[mac_j[:sh]])
-            m.d.comb += prod[0].eq(Mux(ctl.deliver, w_sel, w_fwd[0]) * q)
-            m.d.comb += [prod[p].eq(w_fwd[p] * q) for p in range(1, P)]
+            sel_j = w_j if self.registered else mac_j
+            m.d.comb += w_sel.eq(Mux(ctl.deliver, Array(w_fwd)[sel_j[:sh]], w_fwd[0]))
+            w_fwd = [w_sel] + w_fwd[1:]
+        if self.registered:
+            # c+1: the W words (lane 0's chosen) and the event's q registered
+            w_r = [Signal.like(w_fwd[p], name=f"w{p}_r") for p in range(P)]
+            q_r = Signal.like(q, name="q_r")
+            m.d.sync += [w_r[p].eq(w_fwd[p]) for p in range(P)]
+            m.d.sync += q_r.eq(q)
+            w_fwd, q_mul = w_r, q_r
+        else:
+            q_mul = q
+        m.d.comb += [prod[p].eq(w_fwd[p] * q_mul) for p in range(P)]
         if self.registered:
             prod_r = [Signal.like(prod[p], name=f"prod{p}_r") for p in range(P)]
             m.d.sync += [prod_r[p].eq(prod[p]) for p in range(P)]
@@ -192,7 +209,7 @@ class FanOut(wiring.Component):
         a_sum = [A[p].rd.data + prod_r[p] for p in range(P)]
         z1_sum = Z.rd.data + prod_r[0]
         if self.registered:
-            # c+2: the sums registered; c+3: saturated and written
+            # c+3: the sums registered; c+4: saturated and written
             a_sum_r = [Signal(a_sum[p].shape(), name=f"a_sum{p}_r") for p in range(P)]
             z1_sum_r = Signal(z1_sum.shape(), name="z1_sum_r")
             m.d.sync += [a_sum_r[p].eq(a_sum[p]) for p in range(P)]
@@ -221,14 +238,14 @@ class FanOut(wiring.Component):
                     for p in range(P):
                         m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
         if self.registered:
-            # c+1: A (Z^1) of the row the products belong to
+            # c+2: A (Z^1) of the row the products belong to
             with m.If(mac_valid & ctl.deliver):
                 lane, local = unit_word(d.n_base + mac_j, 0, K, P)
                 m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(1)]
             with m.Elif(mac_valid):
                 for p in range(P):
                     m.d.comb += [A[p].rd.addr.eq(mac_j >> sh), A[p].rd.en.eq(mac_lanes[p] if P > 1 else 1)]
-        # c+2: the sums written
+        # the sums written (c+4; without ``registered``, c+1)
         with m.If(wr_valid & ctl.deliver):
             lane, local = unit_word(d.n_base + wr_j, 0, K, P)
             m.d.comb += [Z.wr.addr.eq(local), z_wlane.eq(lane), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]

@@ -10,7 +10,7 @@ import pytest
 
 from gammacore import regmap as R
 from gammacore.golden import fixedpoint as fp
-from gammacore.rtl import ram
+from gammacore.rtl import fanout, ram
 from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
 from gammacore.rtl.chip import Chip
 from gammacore.sim.net_case import chip_words, make_net_case
@@ -94,7 +94,7 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
             await host.request(R.Reg.EVENT, R.event_word(src, mag))
         while int(await host.request(R.Reg.EVENTS_IN)) < len(case["steps"][0]["events"]):
             pass                            # queued events are still being taken
-        for _ in range(n_out + 4):          # the last event's fan-out
+        for _ in range(n_out + fanout.STAGES):   # the last event's fan-out
             await ctx.tick()
         mems = dut.core.memories
         banks = mems["A"] if lanes > 1 else [mems["A"]]
@@ -143,7 +143,7 @@ def test_fan_out_same_source_back_to_back(lanes):
             await host.request(R.Reg.EVENT, R.event_word(src, mag))
         while int(await host.request(R.Reg.EVENTS_IN)) < len(events):
             pass
-        for _ in range(n_out + 6):
+        for _ in range(n_out + fanout.STAGES + 2):
             await ctx.tick()
         mems = dut.core.memories
         banks = mems["A"] if lanes > 1 else [mems["A"]]
@@ -288,7 +288,7 @@ def test_laned_cycles_per_step_without_stalls(lanes):
     P > K a neuron pass of ceil(N / P) max(K, P) clocks follows (one shared encoder): a
     one-layer step costs their sum plus a few pipeline and descriptor clocks: 13 and the
     drains of the fan-out and of the encoder (their ``STAGES``; P > K reaches this bound)."""
-    from gammacore.rtl import encoder, fanout
+    from gammacore.rtl import encoder
     n_in, n_out, K = 4, 9, 3
     case = one_layer(31, n_in, n_out, K, T=6, rate=0.8)
     obs = check(case, p_idle=0.0, p_pause=0.0, lanes=lanes)
