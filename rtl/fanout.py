@@ -24,12 +24,12 @@ registered in c+1 with the event's q (the W memory's block-RAM cascade and its o
 multiplexer end there, before the multiplier); their products are formed and registered in
 c+2 while A (or Z^1) of row r is read, the sums are registered in c+3, and saturated and
 written in c+4 (:data:`STAGES`); no clock carries a memory read into the multiply, or the
-multiply through the add into a memory write. The input trace's (qin's) word is read the
-clock after the event is taken (from the registered source, not the event FIFO's output),
-registered the clock after and its saturated sum written the clock after that. The next
-event reads row r after this one's last row and the clock that takes it; in a one-row layer
-(n_out <= P; deliver: one neuron) that could be two clocks after the last event, so it is
-taken a clock later (three), and its A (and a same-source qin) read comes after the write.
+multiply through the add into a memory write. The input trace's (qin's) word is read as the
+event is taken, registered the clock after and its saturated sum written the clock after
+that. The next event reads row r after this one's last row and the clock that takes it; in a
+one-row layer (n_out <= P; deliver: one neuron) that could be two clocks after the last
+event, so it is taken a clock later (three), and its A (and a same-source qin) read comes
+after the write.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -129,19 +129,17 @@ class FanOut(wiring.Component):
         qin_valid = Signal()
         take = Signal()
         if self.registered:
-            # the trace's (qin's) word of an event taken in clock t: read in t+1 from the
-            # registered source (not from the event FIFO's output: for Fmax), registered in
-            # t+2, its sum written in t+3
-            qin_rd_valid, qin_wr_valid = Signal(), Signal()
+            # the trace's (qin's) word read for an event, registered in c+1; its sum is
+            # written in c+2
+            qin_wr_valid = Signal()
             qin_rd = Signal.like(QIN.rd.data, name="qin_rd")
             t_rd = Signal.like(T.rd.data, name="t_rd")
-            m.d.sync += [qin_rd_valid.eq(qin_valid), qin_wr_valid.eq(qin_rd_valid),
-                         qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
+            m.d.sync += [qin_wr_valid.eq(qin_valid), qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
             # a one-row layer's next event is not taken two clocks after the last (row 0's W
             # words in c+1): its A (Z^1) read would come in the clock row 0 is written (c+4)
             hazard = w_valid & (w_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_rd_valid & ~qin_wr_valid if self.registered else
+        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid if self.registered else
                 ~fan_active & ~mac_valid & ~qin_valid)
         ready = ctl.enable & ~fan_active & ~hazard if self.registered else ctl.enable & ~fan_active
         m.d.comb += [ctl.idle.eq(idle),
@@ -229,24 +227,17 @@ class FanOut(wiring.Component):
                 if not self.registered:         # A (Z^1) read with W, written the clock after
                     lane, local = unit_word(d.n_base + fan_j, 0, K, P)
                     m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
-                if not self.registered:
-                    lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
-                    m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
+                lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
+                m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
             with m.Else():
+                # QIN is read as the event is taken (its word is written back the clock after,
+                # when the next event's source may be at the FIFO head already)
+                m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh), q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0),
+                             QIN.rd.en.eq(take)]
                 if not self.registered:
-                    # QIN is read as the event is taken (its word is written back the clock
-                    # after, when the next event's source may be at the FIFO head already)
-                    m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh),
-                                 q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0), QIN.rd.en.eq(take)]
                     for p in range(P):
                         m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
         if self.registered:
-            # the trace's (qin's) word of the event taken the clock before
-            with m.If(qin_valid & ctl.deliver):
-                lane, local = unit_word(d.i_base + src, 0, K, P)
-                m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(1)]
-            with m.Elif(qin_valid):
-                m.d.comb += [QIN.rd.addr.eq(src >> sh), q_rlane.eq(src[:sh] if P > 1 else 0), QIN.rd.en.eq(1)]
             # c+2: A (Z^1) of the row the products belong to
             with m.If(mac_valid & ctl.deliver):
                 lane, local = unit_word(d.n_base + mac_j, 0, K, P)
