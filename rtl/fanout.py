@@ -19,7 +19,11 @@ Z^1 (banked by the chip-wide neuron n_base + j, :func:`~gammacore.rtl.net_memori
 it walks the neurons one per clock, each W word read from its lane's bank and each Z^1 word
 from its own. ``qin_i`` is in bank i mod P at i div P.
 
-Pipeline (for Fmax, issue 14; ``registered``): row r's W words are read in clock c and
+Pipeline (for Fmax, issue 14; ``registered``): the event at the FIFO's head is first
+registered at the engine's input (``queued`` while it waits there) and taken from that
+register, so the FIFO's block-RAM read ends before the accept decision and the W address;
+the FIFO's next event is registered in the clock the last one is taken, so a stream of
+events loses no clock (a layer's first event comes one clock later). Row r's W words are read in clock c and
 registered in c+1 with the event's q (the W memory's block-RAM cascade and its output
 multiplexer end there, before the multiplier); their products are formed and registered in
 c+2 while A (or Z^1) of row r is read, the sums are registered in c+3, and saturated and
@@ -55,6 +59,7 @@ FanOutControl = wiring.Signature({
     "enable": Out(1),       # take events (the engine finishes an event's fan-out regardless)
     "deliver": Out(1),      # into Z^1 and the trace (asynchronous forward events), not A and qin
     "idle": In(1),          # no event in flight
+    "queued": In(1),        # an event is registered at the engine's input, not yet taken
     "took": In(1),          # an event is taken this clock
     "accepted": In(1),      # ... and its source is an input of the layer
     "refused": In(1),       # ... and it is not: dropped
@@ -129,6 +134,16 @@ class FanOut(wiring.Component):
         qin_valid = Signal()
         take = Signal()
         if self.registered:
+            # the event at the FIFO's head is first registered (``ev_r``; the FIFO's block-RAM
+            # read ends there, before the accept decision and the address adder) and taken from
+            # the register (``queued`` meanwhile: it is still waiting, like the FIFO's events);
+            # the FIFO's next event is registered in the clock this one is taken
+            ev_r = Signal.like(ev.payload, name="ev_r")
+            ev_r_valid = Signal()
+            ev_in = ev_r
+        else:
+            ev_in = ev.payload
+        if self.registered:
             # the trace's (qin's) word read for an event, registered in c+1; its sum is
             # written in c+2
             qin_wr_valid = Signal()
@@ -139,13 +154,20 @@ class FanOut(wiring.Component):
             # words in c+1): its A (Z^1) read would come in the clock row 0 is written (c+4)
             hazard = w_valid & (w_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid if self.registered else
-                ~fan_active & ~mac_valid & ~qin_valid)
-        ready = ctl.enable & ~fan_active & ~hazard if self.registered else ctl.enable & ~fan_active
-        m.d.comb += [ctl.idle.eq(idle),
-                     ev.ready.eq(ready), take.eq(ev.valid & ev.ready), ctl.took.eq(take),
-                     ctl.accepted.eq(take & (ev.payload.source < d.n_in)),
-                     ctl.refused.eq(take & (ev.payload.source >= d.n_in))]
+        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid
+                if self.registered else ~fan_active & ~mac_valid & ~qin_valid)
+        if self.registered:
+            m.d.comb += [take.eq(ctl.enable & ev_r_valid & ~fan_active & ~hazard),
+                         ev.ready.eq(ctl.enable & (~ev_r_valid | take)), ctl.queued.eq(ev_r_valid)]
+            with m.If(ev.valid & ev.ready):
+                m.d.sync += [ev_r.eq(ev.payload), ev_r_valid.eq(1)]
+            with m.Elif(take):
+                m.d.sync += ev_r_valid.eq(0)
+        else:
+            m.d.comb += [ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready)]
+        m.d.comb += [ctl.idle.eq(idle), ctl.took.eq(take),
+                     ctl.accepted.eq(take & (ev_in.source < d.n_in)),
+                     ctl.refused.eq(take & (ev_in.source >= d.n_in))]
         lanes_on = Signal(P)                    # the lanes with a neuron in this clock's row
         if P == 1:
             m.d.comb += lanes_on.eq(1)
@@ -163,8 +185,8 @@ class FanOut(wiring.Component):
         # the clock A (Z^1) of a row is written
         wr_valid, wr_j, wr_lanes = (wb_valid, wb_j, wb_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
         with m.If(ctl.accepted):
-            m.d.sync += [src.eq(ev.payload.source), q.eq(ev.payload.q), fan_j.eq(0), fan_active.eq(1),
-                         fan_addr.eq(lane_w_base(d, P) + ev.payload.source), qin_valid.eq(1)]
+            m.d.sync += [src.eq(ev_in.source), q.eq(ev_in.q), fan_j.eq(0), fan_active.eq(1),
+                         fan_addr.eq(lane_w_base(d, P) + ev_in.source), qin_valid.eq(1)]
         with m.If(fan_active):
             if P == 1:
                 m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
@@ -227,12 +249,12 @@ class FanOut(wiring.Component):
                 if not self.registered:         # A (Z^1) read with W, written the clock after
                     lane, local = unit_word(d.n_base + fan_j, 0, K, P)
                     m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
-                lane, local = unit_word(d.i_base + ev.payload.source, 0, K, P)
+                lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
                 m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
             with m.Else():
                 # QIN is read as the event is taken (its word is written back the clock after,
                 # when the next event's source may be at the FIFO head already)
-                m.d.comb += [QIN.rd.addr.eq(ev.payload.source >> sh), q_rlane.eq(ev.payload.source[:sh] if P > 1 else 0),
+                m.d.comb += [QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0),
                              QIN.rd.en.eq(take)]
                 if not self.registered:
                     for p in range(P):

@@ -182,7 +182,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += cur.eq(0)
                 with m.If((host.re | host.we) & fo.idle):
                     m.next = "MEM"
-                with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid):
+                with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid & ~fo.queued):
                     first_kind = Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC) if A else Pass.SYNC
                     m.d.sync += start_buckets(first_kind)
                     if A:
@@ -211,10 +211,10 @@ class Sequencer(wiring.Component):
                 m.next = "EVENTS"
             with m.State("FWD_EVENTS"):
                 m.d.comb += [self.owner.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
-                with m.If(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & deliver):
+                with m.If(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued & deliver):
                     m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
                     m.next = "NEURONS"
-                with m.Elif(fo.idle & self.fwd_empty & self.router_idle & ~fo.took):
+                with m.Elif(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued):
                     m.d.sync += start_buckets(kind)
             with m.State("BUCKETS"):
                 m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
