@@ -34,6 +34,7 @@ from .bus import bus_signature
 from .fifo import BlockFIFO
 from .net_core import NetCore
 from .net_memories import check_lanes
+from .pipeline import SkidBuffer
 from .router import Router, fwd_layout
 from .sample_unit import SampleUnit, is_sample_address
 
@@ -109,9 +110,18 @@ class Chip(wiring.Component):
                                            async_modes=self.async_modes, lanes=self.lanes)
         m.submodules.router = router = Router(c.neurons, c.max_layer, out_depth=self.out_depth)
         self.core, self.router = core, router
-        wiring.connect(m, core.spikes, router.i)
+        if self.serial_encoder:
+            wiring.connect(m, core.spikes, router.i)
+            m.d.comb += core.router_idle.eq(router.idle)
+        else:
+            # the Fmax builds: a skid buffer, so the router's ready (its table read and its
+            # FIFOs' room) does not reach back through the encoder, dendrite and bucket pass
+            m.submodules.spike_skid = skid = SkidBuffer(core.spikes.payload.shape())
+            wiring.connect(m, core.spikes, skid.i)
+            wiring.connect(m, skid.o, router.i)
+            m.d.comb += core.router_idle.eq(router.idle & skid.empty)
         wiring.connect(m, router.fwd, core.fwd)
-        m.d.comb += [core.router_idle.eq(router.idle), core.fwd_empty.eq(router.fwd_empty)]
+        m.d.comb += core.fwd_empty.eq(router.fwd_empty)
 
         ev_layout = fwd_layout(c.max_layer)
         m.submodules.event_fifo = ef = BlockFIFO(width=ev_layout.size, depth=self.event_depth)
