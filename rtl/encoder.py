@@ -29,8 +29,10 @@ STAGES = 9
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
+#: ``spike`` is q != 0 (the pipelined unit registers it, so a consumer's ready decision does
+#: not start with a 16-bit compare)
 encoder_out_layout = data.StructLayout({"q": unsigned(F.Q.width), "e": signed(F.ENC.width),
-                                        "d": signed(F.ADAPT.width), "n": unsigned(4)})
+                                        "d": signed(F.ADAPT.width), "n": unsigned(4), "spike": unsigned(1)})
 
 
 def _round_shift(value, s):
@@ -44,7 +46,8 @@ class EncoderPorts(wiring.Component):
     Attributes
     ----------
     i : stream of (y, e, d) per neuron, in
-    o : stream of (q, e, d, n): spike magnitude (0: none), the new states, the count, out
+    o : stream of (q, e, d, n, spike): spike magnitude (0: none), the new states, the count,
+        q != 0, out
     theta0, alpha_e, alpha_theta, m_f, n_max : configuration, in
     decay_e, fire, decay_d : parts of the step to apply (default: all), in
     """
@@ -108,15 +111,15 @@ class Encoder(EncoderPorts):
         e2 = saturate(m, s.e + (s.q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
         mq = Signal(unsigned(F.COEF.width + F.Q.width))
         m.d.comb += mq.eq(self.m_f * s.q)
-        v, s = pipe.stage(v, q=s.q, e=e2, d=s.d, n=s.n, mq=mq)
+        v, s = pipe.stage(v, q=s.q, e=e2, d=s.d, n=s.n, mq=mq, spike=s.q != 0)
         # 7: adapt the threshold
         d1 = saturate(m, s.d + _round_shift(s.mq, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
-        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n)
+        v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n, spike=s.spike)
         # 8: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
         m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
         assert pipe.n + 1 == STAGES
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v), self.o.payload.q.eq(s.q), self.o.payload.e.eq(s.e),
-                         self.o.payload.d.eq(d2), self.o.payload.n.eq(s.n)]
+                         self.o.payload.d.eq(d2), self.o.payload.n.eq(s.n), self.o.payload.spike.eq(s.spike)]
         return m

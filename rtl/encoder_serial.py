@@ -136,5 +136,5 @@ class SerialEncoder(EncoderPorts):
         # the result is the working registers themselves: nothing changes them until the
         # result is taken (a new neuron is taken in that clock at the earliest)
         m.d.comb += [self.o.payload.q.eq(q), self.o.payload.e.eq(e), self.o.payload.n.eq(n),
-                     self.o.payload.d.eq(d)]
+                     self.o.payload.d.eq(d), self.o.payload.spike.eq(q != 0)]
         return m

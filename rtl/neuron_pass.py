@@ -451,7 +451,7 @@ class NeuronPass(wiring.Component):
         en_take = Signal()
         m.d.comb += [en_take.eq(en.o.valid & en.o.ready), ej_next.eq(Mux(en_take, ej + 1, ej))]
         spike = Signal()
-        m.d.comb += [spike.eq(d.encoder & (en.o.payload.q != 0)),
+        m.d.comb += [spike.eq(d.encoder & en.o.payload.spike),
                      self.spikes.payload.source.eq(d.n_base + ej), self.spikes.payload.local.eq(ej),
                      self.spikes.payload.q.eq(en.o.payload.q), self.spikes.payload.step.eq(self.step),
                      self.spikes.valid.eq(en.o.valid & spike),

@@ -16,7 +16,7 @@ UNITS = pytest.mark.parametrize("unit", [Encoder, SerialEncoder])
 def run_encoder(unit, seed, rng, y, e, d, cfg, flags=(1, 1, 1)):
     """Stream (y, e, d) through a ``unit`` configured with ``cfg`` and the step-part flags
     (decay_e, fire, decay_d) under random input stalls and output back-pressure; returns the
-    outputs as dicts (q, e, d, n)."""
+    outputs as dicts (q, e, d, n), having checked each output's spike flag against q != 0."""
     dut = unit()
     got = []
 
@@ -29,10 +29,12 @@ def run_encoder(unit, seed, rng, y, e, d, cfg, flags=(1, 1, 1)):
 
     async def consumer(ctx):
         out = await receive(ctx, dut.o, len(y), np.random.default_rng(seed + 50))
-        got.extend({"q": o.q, "e": o.e, "d": o.d, "n": o.n} for o in out)
+        got.extend({"q": o.q, "e": o.e, "d": o.d, "n": o.n, "spike": o.spike} for o in out)
 
     run(dut, producer, consumer)
     assert len(got) == len(y), f"seed={seed}: {len(got)} outputs, expected {len(y)}"
+    for i, g in enumerate(got):
+        assert g.pop("spike") == (g["q"] != 0), f"seed={seed} neuron {i}: the spike flag with q {g['q']}"
     return got
 
 
