@@ -60,8 +60,9 @@ class LinkCore(wiring.Component):
         Commands in flight (a power of two, 1..16; default :data:`~gammacore.protocol.WINDOW`):
         the replay cache's slots. 1 is the stop-and-wait engine (one stored response).
     registered : the receive FIFO's bytes registered before the COBS decoder (for Fmax: no
-        clock carries the FIFO's block-RAM read through the decoder and the frame receiver);
-        without, the decoder takes them from the read port (the iCE40's lean build)
+        clock carries the FIFO's block-RAM read through the decoder and the frame receiver),
+        and the response memory's words before the sender's byte choice, CRC and COBS
+        blocks; without, both are taken from the read ports (the iCE40's lean build)
 
     Attributes
     ----------
@@ -341,9 +342,18 @@ class LinkCore(wiring.Component):
         word_at = (pos[2:] - 1)[:6]
         m.d.comb += [resp_rd.addr.eq(word_at if W == 1 else Cat(word_at, send_slot)), resp_rd.en.eq(sending)]
         m.d.sync += loaded.eq(pos[2:])
+        word = resp_rd.data
+        if self.registered:
+            # the word read is registered before its byte is chosen (for Fmax: the block RAM's
+            # clock-to-out ends there, not in the CRC and the block decisions); it is the
+            # word of pos // 4 when that has not changed for two clocks
+            word = Signal.like(resp_rd.data, name="resp_word")
+            loaded_r = Signal.like(loaded)
+            m.d.sync += [word.eq(resp_rd.data), loaded_r.eq(loaded)]
+            loaded = loaded_r
         cur = Signal(8)
         cur_valid = Signal()
-        lane_bytes = [resp_rd.data[24 - 8 * k:32 - 8 * k] for k in range(4)]
+        lane_bytes = [word[24 - 8 * k:32 - 8 * k] for k in range(4)]
         with m.If(pos < 4):
             m.d.comb += [cur_valid.eq(1),
                          cur.eq(Mux(pos == 0, r_op, Mux(pos == 1, r_seq, Mux(pos == 2, r_status, r_done))))]

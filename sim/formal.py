@@ -22,8 +22,8 @@ The properties (one class each):
   come at clock 31).
 - :class:`LinkReplayCheck` - the same engine, same injection: a retried frame gets the stored
   response (the response buffer the sender encodes, when it starts on a retry's response,
-  equals the one it encoded for the frame retried; depth 38: a retry answered with a stored
-  word starts its response at clock 37).
+  equals the one it encoded for the frame retried; depth 40: a retry answered with a stored
+  word starts its response at clock 39).
 - :class:`LinkCheck` - the same engine from the wire bytes (its FIFO and COBS decoder
   included): a bus request only for a frame whose CRC checks (written; does not finish at
   depth 20, see its docstring; :class:`LinkEngineCheck` is the tractable form).
@@ -620,7 +620,7 @@ class LinkReplayCheck(LinkEngineCheck):
     buffer and nothing else), WRITE frames with a word, ABORT tokens, a stalled ``o``, a
     slow bus. ``reach="response"`` asserts instead that no retry whose response carries a
     word (``r_nwords == 1``) is ever answered, which must fail within the depth (it does at
-    clock 37, a PING's retry): the proof covers a retry answered with a stored word, not
+    clock 39, a PING's retry): the proof covers a retry answered with a stored word, not
     only error responses.
     """
 
