@@ -43,15 +43,10 @@ int main(int argc, char** argv) {
     }
     fclose(f);
 
-    // as board_harness.cpp: reset for 4 clocks, then one eval per edge
+    // as board_harness.cpp: the same reset (RESET_CLOCKS clocks), then one eval per edge
     Verilated::commandArgs(argc, argv);
     Vtop* top = new Vtop;
-    top->clk = 0;
-    top->rst = 1;
-    top->rx = 1;
-    top->eval();
-    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
-    top->rst = 0;
+    board_power_up(top);
 
     unsigned long long cycles = 0;
     size_t in_i = 0, out_i = 0;
@@ -62,10 +57,7 @@ int main(int argc, char** argv) {
     while (cycles < end) {
         if (rx_pin.idle() && in_i < ins.size() && ins[in_i].clock == cycles) rx_pin.start(ins[in_i++].value);
         top->rx = rx_pin.next(divisor);
-        top->clk = 1;
-        top->eval();
-        top->clk = 0;
-        top->eval();
+        board_clock(top);
         ++cycles;
         int got = tx_pin.next(top->tx, divisor);
         if (got >= 0) {

@@ -29,7 +29,9 @@ MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
 #: either alone 1.03-1.07x, benchmarks/README.md). Not measured on the gate-level board.
 RTL_MAKEFLAGS = MAKEFLAGS.replace("OPT_FAST=-O2", "OPT_FAST=-O3")
 RTL_FLAGS = ("-fno-table",)
-#: clocks the harness holds ``rst`` high after power-up (its first loop in board_harness.cpp)
+#: clocks the harness holds ``rst`` high after power-up (``board_power_up`` in uart_wire.h,
+#: given to the C++ build as ``-DRESET_CLOCKS``), and the RTL board's :data:`RESET_WRAPPER`
+#: counts (0 to 255: its register has 8 bits)
 RESET_CLOCKS = 4
 #: the top level Verilated for an ``rtl`` design: the harness's reset (high
 #: before the first RESET_CLOCKS rising edges, low from then on) made by a register inside
@@ -71,7 +73,10 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     level ignores ``rst``: the build as before); ``harness``: the C++ main (default
     board_harness.cpp; benchmarks/board_replay.cpp replays a recorded session).
     """
+    if not 0 <= RESET_CLOCKS < 256:
+        raise ValueError(f"RESET_CLOCKS must be 0 to 255 (RESET_WRAPPER's 8-bit register), not {RESET_CLOCKS}")
     makeflags = MAKEFLAGS
+    cflags = ("-CFLAGS", f"-DRESET_CLOCKS={RESET_CLOCKS}")
     if rtl:
         verilog_text += RESET_WRAPPER.format(n=RESET_CLOCKS, top=top)
         top = "board_top"
@@ -82,7 +87,7 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
     harness = Path(harness)
     key = hashlib.sha256((verilog_text + harness.read_text() + UART_WIRE.read_text() + version + top + makeflags
-                          + " ".join(extra_flags)).encode()).hexdigest()[:16]
+                          + " ".join((*cflags, *extra_flags))).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
     if binary.exists():
@@ -94,7 +99,7 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     tmp.mkdir(parents=True)
     (tmp / "top.v").write_text(verilog_text)
     cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
-           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *extra_flags, "--top-module", top, "--prefix", "Vtop",
+           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *cflags, *extra_flags, "--top-module", top, "--prefix", "Vtop",
            "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(harness)]
     run_env = {**os.environ, **env, "MAKEFLAGS": makeflags}
     res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)

@@ -79,14 +79,7 @@ int main(int argc, char** argv) {
 
     Verilated::commandArgs(argc, argv);
     Vtop* top = new Vtop;
-    top->clk = 0;
-    top->rst = 1;
-    top->rx = 1;
-    top->eval();
-    // 4 clocks of reset (sim/board.py's RESET_CLOCKS: the RTL board's model makes this reset
-    // itself, from a register, and leaves the rst pin unconnected)
-    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
-    top->rst = 0;
+    board_power_up(top);        // RESET_CLOCKS clocks of reset (sim/board.py's)
 
     std::deque<unsigned char> to_dut;
     unsigned long long cycles = 0, bytes_in = 0, bytes_out = 0;
@@ -124,11 +117,7 @@ int main(int argc, char** argv) {
             if (record) fprintf(record, "I %llu %u\n", cycles, rx_pin.byte);
         }
         top->rx = rx_pin.next(divisor);
-        // clock
-        top->clk = 1;
-        top->eval();
-        top->clk = 0;
-        top->eval();
+        board_clock(top);
         ++cycles;
         // sample tx
         int got = tx_pin.next(top->tx, divisor);

@@ -1,7 +1,32 @@
-// The simulated board's UART wires, shared by sim/board_harness.cpp and
-// benchmarks/board_replay.cpp: 8N1 frames driven onto the design's `rx` pin and sampled from
-// its `tx` pin, `divisor` clocks a bit. sim/board.py's build() keys its cache on this file.
+// The simulated board's pins, shared by sim/board_harness.cpp and benchmarks/board_replay.cpp:
+// the power-up reset, one clock, and the UART's 8N1 frames driven onto the design's `rx` pin
+// and sampled from its `tx` pin, `divisor` clocks a bit. sim/board.py's build() keys its
+// cache on this file and defines RESET_CLOCKS (its RESET_CLOCKS).
 #pragma once
+
+#ifndef RESET_CLOCKS
+#error "RESET_CLOCKS: sim/board.py's build() defines it (-DRESET_CLOCKS=<n>)"
+#endif
+
+// one clock: a rising and a falling edge, one eval() each
+template <class Top> static inline void board_clock(Top* top) {
+    top->clk = 1;
+    top->eval();
+    top->clk = 0;
+    top->eval();
+}
+
+// power-up: `rx` idle (high), `rst` high for the first RESET_CLOCKS clocks, then low (the RTL
+// board's model makes this reset itself, sim/board.py's RESET_WRAPPER, and leaves the `rst`
+// pin unconnected)
+template <class Top> static inline void board_power_up(Top* top) {
+    top->clk = 0;
+    top->rst = 1;
+    top->rx = 1;
+    top->eval();
+    for (int i = 0; i < RESET_CLOCKS; ++i) board_clock(top);
+    top->rst = 0;
+}
 
 // host -> design: one frame at a time shifted onto the `rx` pin
 struct UartDrive {
