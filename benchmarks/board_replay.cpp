@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "../sim/uart_wire.h"
 #include "Vtop.h"
 #include "verilated.h"
 
@@ -42,58 +43,26 @@ int main(int argc, char** argv) {
     }
     fclose(f);
 
-    // as board_harness.cpp: reset for 4 clocks, then one eval per edge
+    // as board_harness.cpp: the same reset (RESET_CLOCKS clocks), then one eval per edge
     Verilated::commandArgs(argc, argv);
     Vtop* top = new Vtop;
-    top->clk = 0;
-    top->rst = 1;
-    top->rx = 1;
-    top->eval();
-    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
-    top->rst = 0;
+    board_power_up(top);
 
     unsigned long long cycles = 0;
     size_t in_i = 0, out_i = 0;
     long differ = 0;
-    int tx_bit = -1;
-    long tx_count = 0;
-    unsigned char tx_byte = 0;
-    int rx_bit = -1;
-    long rx_count = 0;
-    unsigned rx_byte = 0;
+    UartDrive rx_pin;
+    UartSample tx_pin;
     double t0 = now();
     while (cycles < end) {
-        if (tx_bit < 0 && in_i < ins.size() && ins[in_i].clock == cycles) {
-            tx_byte = ins[in_i++].value;
-            tx_bit = 0;
-            tx_count = 0;
-        }
-        if (tx_bit == 0) top->rx = 0;
-        else if (tx_bit >= 1 && tx_bit <= 8) top->rx = (tx_byte >> (tx_bit - 1)) & 1;
-        else top->rx = 1;
-        if (tx_bit >= 0 && ++tx_count == divisor) {
-            tx_count = 0;
-            if (++tx_bit == 10) tx_bit = -1;
-        }
-        top->clk = 1;
-        top->eval();
-        top->clk = 0;
-        top->eval();
+        if (rx_pin.idle() && in_i < ins.size() && ins[in_i].clock == cycles) rx_pin.start(ins[in_i++].value);
+        top->rx = rx_pin.next(divisor);
+        board_clock(top);
         ++cycles;
-        if (rx_bit < 0) {
-            if (!top->tx) { rx_bit = 0; rx_count = 0; rx_byte = 0; }
-        } else if (++rx_count == (rx_bit == 0 ? divisor / 2 : divisor)) {
-            rx_count = 0;
-            if (rx_bit == 0) {
-                rx_bit = top->tx ? -1 : 1;
-            } else if (rx_bit <= 8) {
-                rx_byte |= (top->tx & 1) << (rx_bit - 1);
-                ++rx_bit;
-            } else {
-                if (out_i >= outs.size() || outs[out_i].clock != cycles || outs[out_i].value != rx_byte) ++differ;
-                ++out_i;
-                rx_bit = -1;
-            }
+        int got = tx_pin.next(top->tx, divisor);
+        if (got >= 0) {
+            if (out_i >= outs.size() || outs[out_i].clock != cycles || outs[out_i].value != (unsigned)got) ++differ;
+            ++out_i;
         }
     }
     double secs = now() - t0;

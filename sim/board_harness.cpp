@@ -2,9 +2,10 @@
 //
 // The host opens the pty exactly like a USB serial port. Bytes the host writes are shifted
 // into the design's `rx` pin as 8N1 frames at `divisor` clocks per bit; frames the design
-// sends on `tx` are sampled mid-bit and written to the pty. When neither the link nor the
-// design has anything to do (`leds[0]`, busy, low, both UART directions idle), the harness waits in
-// poll() instead of spinning, so an idle board costs no CPU.
+// sends on `tx` are sampled mid-bit and written to the pty (uart_wire.h, shared with
+// benchmarks/board_replay.cpp). When neither the link nor the design has anything to do
+// (`leds[0]`, busy, low, both UART directions idle), the harness waits in poll() instead of
+// spinning, so an idle board costs no CPU.
 //
 // The first POWER_UP clocks are the board coming out of reset: bytes the host writes meanwhile
 // wait in the pty and are shifted in afterwards (the gate-level board's simulated PLL locks
@@ -31,6 +32,7 @@
 #include <string>
 
 #include "Vtop.h"
+#include "uart_wire.h"
 #include "verilated.h"
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -77,25 +79,12 @@ int main(int argc, char** argv) {
 
     Verilated::commandArgs(argc, argv);
     Vtop* top = new Vtop;
-    top->clk = 0;
-    top->rst = 1;
-    top->rx = 1;
-    top->eval();
-    // 4 clocks of reset (sim/board.py's RESET_CLOCKS: the RTL board's model makes this reset
-    // itself, from a register, and leaves the rst pin unconnected)
-    for (int i = 0; i < 4; ++i) { top->clk = 1; top->eval(); top->clk = 0; top->eval(); }
-    top->rst = 0;
+    board_power_up(top);        // RESET_CLOCKS clocks of reset (sim/board.py's)
 
     std::deque<unsigned char> to_dut;
     unsigned long long cycles = 0, bytes_in = 0, bytes_out = 0;
-    // host -> design (rx pin)
-    int tx_bit = -1;            // -1 idle, 0 start, 1..8 data, 9 stop
-    long tx_count = 0;
-    unsigned char tx_byte = 0;
-    // design -> host (tx pin)
-    int rx_bit = -1;            // -1 waiting for a start bit
-    long rx_count = 0;
-    unsigned rx_byte = 0;
+    UartDrive rx_pin;           // host -> design
+    UartSample tx_pin;          // design -> host
     unsigned char outbuf[4096];
     size_t outlen = 0;
     double t0 = now();
@@ -104,7 +93,7 @@ int main(int argc, char** argv) {
     while (!stop_requested) {
         // the pty is polled every 256 clocks (and blocks when everything is idle)
         if ((cycles & 255) == 0) {
-            bool idle = tx_bit < 0 && rx_bit < 0 && to_dut.empty() && !(top->leds & 1) && top->tx
+            bool idle = rx_pin.idle() && tx_pin.idle() && to_dut.empty() && !(top->leds & 1) && top->tx
                         && cycles - last_activity > 100000;
             pollfd pfd = {master, POLLIN, 0};
             int timeout = idle ? 20 : 0;
@@ -121,44 +110,23 @@ int main(int argc, char** argv) {
             }
         }
         // drive rx
-        if (tx_bit < 0 && !to_dut.empty() && cycles >= POWER_UP) {
-            tx_byte = to_dut.front();
+        if (rx_pin.idle() && !to_dut.empty() && cycles >= POWER_UP) {
+            rx_pin.start(to_dut.front());
             to_dut.pop_front();
-            tx_bit = 0;
-            tx_count = 0;
             last_activity = cycles;
-            if (record) fprintf(record, "I %llu %u\n", cycles, tx_byte);
+            if (record) fprintf(record, "I %llu %u\n", cycles, rx_pin.byte);
         }
-        if (tx_bit == 0) top->rx = 0;
-        else if (tx_bit >= 1 && tx_bit <= 8) top->rx = (tx_byte >> (tx_bit - 1)) & 1;
-        else top->rx = 1;
-        if (tx_bit >= 0 && ++tx_count == divisor) {
-            tx_count = 0;
-            if (++tx_bit == 10) tx_bit = -1;
-        }
-        // clock
-        top->clk = 1;
-        top->eval();
-        top->clk = 0;
-        top->eval();
+        top->rx = rx_pin.next(divisor);
+        board_clock(top);
         ++cycles;
         // sample tx
-        if (rx_bit < 0) {
-            if (!top->tx) { rx_bit = 0; rx_count = 0; rx_byte = 0; last_activity = cycles; }
-        } else if (++rx_count == (rx_bit == 0 ? divisor / 2 : divisor)) {
-            rx_count = 0;
-            if (rx_bit == 0) {
-                if (top->tx) rx_bit = -1;       // glitch, not a start bit
-                else rx_bit = 1;
-            } else if (rx_bit <= 8) {
-                rx_byte |= (top->tx & 1) << (rx_bit - 1);
-                ++rx_bit;
-            } else {
-                if (outlen < sizeof outbuf) outbuf[outlen++] = (unsigned char)rx_byte;
-                ++bytes_out;
-                if (record) fprintf(record, "O %llu %u\n", cycles, rx_byte);
-                rx_bit = -1;
-            }
+        int got = tx_pin.next(top->tx, divisor);
+        if (got == UartSample::START) {
+            last_activity = cycles;
+        } else if (got >= 0) {
+            if (outlen < sizeof outbuf) outbuf[outlen++] = (unsigned char)got;
+            ++bytes_out;
+            if (record) fprintf(record, "O %llu %u\n", cycles, (unsigned)got);
         }
     }
     double secs = now() - t0;

@@ -228,3 +228,17 @@ def test_chip_train_loop_equals_golden_train_every_epoch(chip):
         assert np.array_equal(F.V.to_float(fp.forward_from_master(m["V"])), g["V"]), f"seed={seed}"
         assert np.array_equal(F.B.to_float(fp.forward_from_master(m["b"])), g["b"]), f"seed={seed}"
     assert history[-1]["test_accuracy"] == gold["test_accuracy"]
+
+
+def test_reset_wrapper_takes_the_designs_leds_width():
+    """The RTL board's wrapper declares ``leds`` as wide as the design's port (no -Wno-WIDTH
+    needed for a design with fewer or more LEDs), found in the module's body or header."""
+    from gammacore.sim.board import RESET_CLOCKS, RESET_WRAPPER, _port_width
+    text = ("module top_x(output [9:0] leds); endmodule\n"
+            "module top(clk, rst, rx, tx, leds);\n  input clk;\n  output leds;\n  wire leds;\nendmodule\n"
+            "module wide(input clk, output reg [6:0] leds, output tx);\nendmodule\n")
+    assert [_port_width(text, m, "leds") for m in ("top", "top_x", "wide")] == [1, 10, 7]
+    with pytest.raises(RuntimeError, match="no port leds"):
+        _port_width("module top(input ledsx); endmodule\n", "top", "leds")
+    wrapper = RESET_WRAPPER.format(n=RESET_CLOCKS, top="top", leds_msb=6)
+    assert "output [6:0] leds" in wrapper and f"8'd{RESET_CLOCKS}" in wrapper
