@@ -180,6 +180,7 @@ class LearningUnit(wiring.Component):
         fw_row = Signal(_bits(self.w_depth))
         fnk_row = Signal(_bits(self.n_depth * K + K))
         f = Signal(range(P + 1))                        # the next lane to fetch
+        fa = Signal.like(fj)                            # its neuron fj + f, kept in a register
         fv = Signal()                                   # a fetched word arrives this clock
         ff = Signal(range(P))
         f_on = Signal()
@@ -193,12 +194,12 @@ class LearningUnit(wiring.Component):
         # runs: the layer above's error below, written one input per clock, err_i in the clock
         # after the read of below_i: words below bw_i - 1 are written)
         err_ready = Signal()
-        m.d.comb += err_ready.eq(~(bw_run | bw_valid) | (fj + f + 1 < bw_i) | (fj + f >= n_out))
+        m.d.comb += err_ready.eq(~(bw_run | bw_valid) | (fa + 1 < bw_i) | (fa >= n_out))
         with m.If(fetch & (f < P) & err_ready):
-            on = (fj + f) < n_out
-            m.d.comb += [err_rd.addr.eq(fj + f), err_rd.en.eq(on),
-                         X.rd.addr.eq(n_base + fj + f), X.rd.en.eq(on)]
-            m.d.sync += [f.eq(f + 1), fv.eq(1), ff.eq(f), f_on.eq(on)]
+            on = fa < n_out
+            m.d.comb += [err_rd.addr.eq(fa), err_rd.en.eq(on),
+                         X.rd.addr.eq(n_base + fa), X.rd.en.eq(on)]
+            m.d.sync += [f.eq(f + 1), fa.eq(fa + 1), fv.eq(1), ff.eq(f), f_on.eq(on)]
         with m.If(fv):
             dead = ~f_on | (relu & (X.rd.data <= 0))
             for p in range(P):
@@ -470,7 +471,7 @@ class LearningUnit(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += b_cnt.eq(P)
                 with m.If(self.start):
-                    m.d.sync += [fj.eq(0), f.eq(0), fw_row.eq(self.w_base), fnk_row.eq((self.n_base >> sh) * K)]
+                    m.d.sync += [fj.eq(0), f.eq(0), fa.eq(0), fw_row.eq(self.w_base), fnk_row.eq((self.n_base >> sh) * K)]
                     m.next = "ROW"
             with m.State("ROW"):
                 # fetch the row's deltas; then update it (some delta non-zero), skip it, or
@@ -486,7 +487,7 @@ class LearningUnit(wiring.Component):
                         m.next = "IDLE"
                 with m.Elif(fetched & b_done & ~tiny_wait):
                     nz = Cat(*(d != 0 for d in nd))
-                    m.d.sync += [fj.eq(fj + P), f.eq(0), fw_row.eq(fw_row + n_in), fnk_row.eq(fnk_row + K)]
+                    m.d.sync += [fj.eq(fj + P), f.eq(0), fa.eq(fj + P), fw_row.eq(fw_row + n_in), fnk_row.eq(fnk_row + K)]
                     with m.If(nz.any()):
                         m.d.sync += [pj.eq(fj), w_row.eq(fw_row), nk_row.eq(fnk_row), act.eq(nz), k.eq(0),
                                      b_cnt.eq(0)]
