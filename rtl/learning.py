@@ -188,13 +188,14 @@ class LearningUnit(wiring.Component):
         fetch = Signal()                                # the FSM lets the fetch run
         m.d.sync += fv.eq(0)
         # the pass below (after a layer above: its error below, see below)
-        bw_run, bw_valid = Signal(), Signal()
-        bw_i, bw_wi, bw_n = (Signal(range(self.max_i + 1), name=n) for n in ("bw_i", "bw_wi", "bw_n"))
+        bw_run, bw_valid, bw_valid2 = Signal(), Signal(), Signal()
+        bw_i, bw_wi, bw_wi2, bw_n = (Signal(range(self.max_i + 1), name=n) for n in ("bw_i", "bw_wi", "bw_wi2", "bw_n"))
+        bw_on = bw_run | bw_valid | bw_valid2
         # the error of neuron fj + f is fetched once the pass below has written it (when it
-        # runs: the layer above's error below, written one input per clock, err_i in the clock
-        # after the read of below_i: words below bw_i - 1 are written)
+        # runs: the layer above's error below, written one input per clock, err_i two clocks
+        # after the read of below_i: words below bw_i - 2 are written)
         err_ready = Signal()
-        m.d.comb += err_ready.eq(~(bw_run | bw_valid) | (fa + 1 < bw_i) | (fa >= n_out))
+        m.d.comb += err_ready.eq(~bw_on | (fa + 2 < bw_i) | (fa >= n_out))
         with m.If(fetch & (f < P) & err_ready):
             on = fa < n_out
             m.d.comb += [err_rd.addr.eq(fa), err_rd.en.eq(on),
@@ -448,20 +449,22 @@ class LearningUnit(wiring.Component):
             return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + 1, t_row))]
 
         # ---- the error below, after the layer's updates (while the core loads the next
-        # layer): read below_i (clock c), write err_i and clear below_i (c+1); the next layer
+        # layer): read below_i (clock c), registered (c+1, in s2_below), rounded, saturated
+        # and written to err_i while below_i is cleared (c+2; for Fmax: no clock carries the
+        # read through the rounding add and the saturation into the write); the next layer
         # begins when it is done
-        below_out = saturate(m, (bl_rd.data + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
-        m.d.sync += bw_valid.eq(0)
+        below_out = saturate(m, (bl_r[2] + (1 << (F.W.frac - 1))) >> F.W.frac, F.ERR, "below_out")
+        m.d.sync += [bw_valid.eq(0), bw_valid2.eq(bw_valid), bw_wi2.eq(bw_wi)]
         with m.If(bw_run):
             with m.If(bw_i == bw_n):
                 m.d.sync += bw_run.eq(0)
             with m.Else():
                 m.d.comb += [bl_rd.addr.eq(bw_i), bl_rd.en.eq(1)]
                 m.d.sync += [bw_valid.eq(1), bw_wi.eq(bw_i), bw_i.eq(bw_i + 1)]
-        with m.If(bw_valid):
-            m.d.comb += [err_wr.addr.eq(bw_wi), err_wr.data.eq(below_out), err_wr.en.eq(1),
-                         bl_wr.addr.eq(bw_wi), bl_wr.data.eq(0), bl_wr.en.eq(1)]
-        m.d.comb += self.busy.eq(busy | bw_run | bw_valid | busy_pipe)
+        with m.If(bw_valid2):
+            m.d.comb += [err_wr.addr.eq(bw_wi2), err_wr.data.eq(below_out), err_wr.en.eq(1),
+                         bl_wr.addr.eq(bw_wi2), bl_wr.data.eq(0), bl_wr.en.eq(1)]
+        m.d.comb += self.busy.eq(busy | bw_on | busy_pipe)
         # host writes to the error memory while idle
         with m.If(~self.busy):
             m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
@@ -506,7 +509,7 @@ class LearningUnit(wiring.Component):
                 # W[j,i] of every lane, below_i and the traces of input i, one input per clock,
                 # once the pass below (the layer above's error below) has cleared the sums
                 m.d.comb += [busy.eq(1), fetch.eq(1)]
-                with m.If(~bw_run & ~bw_valid):
+                with m.If(~bw_on):
                     m.d.comb += [w_ren.eq(1), bl_rd.addr.eq(i), bl_rd.en.eq(1), t_ren.eq(1)]
                     m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_act[1].eq(act),
                                  s_sw[1].eq(sw1), i.eq(i + 1), w_addr.eq(w_addr + 1)] + next_input()
