@@ -2,9 +2,9 @@
 
 Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
 ``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
-(8, 4, 2, 1 thresholds, two per stage), no divider. Nine pipeline stages (the first
-registers the inputs, which come from memory reads; the adaptation's product is registered
-before its add), stall-all
+(8, 4, 2, 1 thresholds, two per stage), no divider. Ten pipeline stages (the first
+registers the inputs, which come from memory reads; the estimate's decay product and the
+adaptation's product are registered before their rounding and add), stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
 
@@ -25,7 +25,7 @@ from .pipeline import Pipe
 __all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout", "STAGES"]
 
 #: the pipelined :class:`Encoder`'s stages (its latency in clocks, input to output register)
-STAGES = 9
+STAGES = 10
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
@@ -78,18 +78,23 @@ class Encoder(EncoderPorts):
 
         # 0: register the inputs (they come from memory reads; for Fmax)
         v, s = pipe.stage(self.i.valid, y=p.y, e=p.e, d=p.d)
-        # 1: decay the estimate, form the threshold
-        e1 = Signal(signed(F.ENC.width + 1))
-        m.d.comb += e1.eq(Mux(self.decay_e, _round_shift(s.e * self.alpha_e, F.COEF.frac), s.e))
+        # 1: the estimate's decay product e alpha_e (registered before its rounding, for
+        # Fmax), the threshold
+        ea = Signal(signed(F.ENC.width + F.COEF.width + 1))
+        m.d.comb += ea.eq(s.e * self.alpha_e)
         theta = saturate(m, self.theta0 + _round_shift(s.d, sh_d), F.THETA, "theta")
-        v, s = pipe.stage(v, y=s.y, e=e1, d=s.d, theta=theta)
-        # 2: residual plus half a threshold
+        v, s = pipe.stage(v, y=s.y, e=s.e, ea=ea, d=s.d, theta=theta)
+        # 2: decay the estimate
+        e1 = Signal(signed(F.ENC.width + 1))
+        m.d.comb += e1.eq(Mux(self.decay_e, _round_shift(s.ea, F.COEF.frac), s.e))
+        v, s = pipe.stage(v, y=s.y, e=e1, d=s.d, theta=s.theta)
+        # 3: residual plus half a threshold
         th = Signal(unsigned(F.THETA.width + sh_th))
         m.d.comb += th.eq(s.theta << sh_th)
         rem = Signal(signed(F.X.width + 4))
         m.d.comb += rem.eq(s.y - s.e + (th >> 1))
         v, s = pipe.stage(v, rem=rem, e=s.e, d=s.d, theta=s.theta, th=th, n=Const(0, 4))
-        # 3-4: restoring division, four quotient bits, two per stage
+        # 4-5: restoring division, four quotient bits, two per stage
         for bits in ((3, 2), (1, 0)):
             rem, n = s.rem, s.n
             for bit in bits:
@@ -101,21 +106,21 @@ class Encoder(EncoderPorts):
                              new_n.eq(n | Mux(take, 1 << bit, 0))]
                 rem, n = new_rem, new_n
             v, s = pipe.stage(v, rem=rem, n=n, e=s.e, d=s.d, theta=s.theta, th=s.th)
-        # 5: clip n, spike magnitude
+        # 6: clip n, spike magnitude
         n = Signal(unsigned(4))
         m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
         q = saturate(m, Mux(self.fire, n, 0) * s.theta, F.Q, "q")
         v, s = pipe.stage(v, q=q, e=s.e, d=s.d, n=n)
-        # 6: new estimate; the adaptation's product m_f q registered (for Fmax: no clock
+        # 7: new estimate; the adaptation's product m_f q registered (for Fmax: no clock
         # carries the multiply through the add and saturation)
         e2 = saturate(m, s.e + (s.q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
         mq = Signal(unsigned(F.COEF.width + F.Q.width))
         m.d.comb += mq.eq(self.m_f * s.q)
         v, s = pipe.stage(v, q=s.q, e=e2, d=s.d, n=s.n, mq=mq, spike=s.q != 0)
-        # 7: adapt the threshold
+        # 8: adapt the threshold
         d1 = saturate(m, s.d + _round_shift(s.mq, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
         v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n, spike=s.spike)
-        # 8: decay the adaptation (into the output register)
+        # 9: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
         m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
         assert pipe.n + 1 == STAGES
