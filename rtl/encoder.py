@@ -2,9 +2,10 @@
 
 Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
 ``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
-(8, 4, 2, 1 thresholds, two per stage), no divider. Ten pipeline stages (the first
+(8, 4, 2, 1 thresholds, two per stage), no divider. Eleven pipeline stages (the first
 registers the inputs, which come from memory reads; the estimate's decay product and the
-adaptation's product are registered before their rounding and add), stall-all
+adaptation's product are registered before their rounding and add, the clipped count
+before its product with theta), stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
 
@@ -25,7 +26,7 @@ from .pipeline import Pipe
 __all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout", "STAGES"]
 
 #: the pipelined :class:`Encoder`'s stages (its latency in clocks, input to output register)
-STAGES = 10
+STAGES = 11
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
@@ -106,21 +107,23 @@ class Encoder(EncoderPorts):
                              new_n.eq(n | Mux(take, 1 << bit, 0))]
                 rem, n = new_rem, new_n
             v, s = pipe.stage(v, rem=rem, n=n, e=s.e, d=s.d, theta=s.theta, th=s.th)
-        # 6: clip n, spike magnitude
+        # 6: clip n (registered before the multiply, for Fmax)
         n = Signal(unsigned(4))
         m.d.comb += n.eq(Mux(s.n > self.n_max, self.n_max, s.n))
-        q = saturate(m, Mux(self.fire, n, 0) * s.theta, F.Q, "q")
-        v, s = pipe.stage(v, q=q, e=s.e, d=s.d, n=n)
-        # 7: new estimate; the adaptation's product m_f q registered (for Fmax: no clock
+        v, s = pipe.stage(v, n=n, nf=Mux(self.fire, n, 0), e=s.e, d=s.d, theta=s.theta)
+        # 7: spike magnitude
+        q = saturate(m, s.nf * s.theta, F.Q, "q")
+        v, s = pipe.stage(v, q=q, e=s.e, d=s.d, n=s.n)
+        # 8: new estimate; the adaptation's product m_f q registered (for Fmax: no clock
         # carries the multiply through the add and saturation)
         e2 = saturate(m, s.e + (s.q << (F.ENC.frac - F.Q.frac)), F.ENC, "e2")
         mq = Signal(unsigned(F.COEF.width + F.Q.width))
         m.d.comb += mq.eq(self.m_f * s.q)
         v, s = pipe.stage(v, q=s.q, e=e2, d=s.d, n=s.n, mq=mq, spike=s.q != 0)
-        # 8: adapt the threshold
+        # 9: adapt the threshold
         d1 = saturate(m, s.d + _round_shift(s.mq, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
         v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n, spike=s.spike)
-        # 9: decay the adaptation (into the output register)
+        # 10: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
         m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
         assert pipe.n + 1 == STAGES
