@@ -298,6 +298,7 @@ class SampleUnit(wiring.Component):
         loss_sum = Signal(F.LOSS_SUM.width)
         spikes = Signal(32)
         best = Signal(signed(F.SCORE.width))
+        cand = Signal.like(best)        # the score read for the argmax, registered
         arg = Signal(16)
         after = Signal(2)               # what follows the status poll: 0 fetch, 1 the step's loss, 2 next step
         sbase = Signal(range(R.SAMPLE_SLOTS * S))
@@ -418,10 +419,15 @@ class SampleUnit(wiring.Component):
                     m.next = "FETCH"
             with m.State("ARG_READ"):
                 m.d.comb += sc_rd.en.eq(1)
+                m.next = "ARG_HOLD"
+            with m.State("ARG_HOLD"):
+                # the score registered before the compare (for Fmax: the block RAM's
+                # clock-to-out does not meet the compare and the argmax registers' enables)
+                m.d.sync += cand.eq(sc_rd.data)
                 m.next = "ARG_TAKE"
             with m.State("ARG_TAKE"):
-                with m.If((j == 0) | (sc_rd.data > best)):
-                    m.d.sync += [best.eq(sc_rd.data), arg.eq(j)]
+                with m.If((j == 0) | (cand > best)):
+                    m.d.sync += [best.eq(cand), arg.eq(j)]
                 m.d.sync += j.eq(j + 1)
                 with m.If(j == out_n - 1):
                     m.next = "FINISH"
