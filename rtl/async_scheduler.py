@@ -43,6 +43,9 @@ class AsyncScheduler(wiring.Component):
     Parameters
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
+    registered : the pending word registered after its read, before the compare with the
+        best key (for Fmax: the block RAM's clock-to-out does not meet the 16-bit compare and
+        the best registers' enables; a layer's scan takes a clock more)
 
     Attributes
     ----------
@@ -51,8 +54,9 @@ class AsyncScheduler(wiring.Component):
     mem : the pending table's read port, flipped
     """
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, registered=True):
         c = self.cap = capacity
+        self.registered = registered
         super().__init__({
             "seed": In(16), "lfsr_next": Out(16), "lfsr_advance": In(1),
             "layer": In(descriptor_layout(c.buckets)),
@@ -79,17 +83,25 @@ class AsyncScheduler(wiring.Component):
         best_key = Signal(16)
         sc_issue = Signal()
         m.d.comb += sc_issue.eq(sj != d.n_out)
+        if self.registered:
+            w_valid, w_j, word = Signal(), Signal.like(sc_j), Signal.like(P.rd.data)
+        else:
+            w_valid, w_j, word = sc_valid, sc_j, P.rd.data
         with m.If(ctl.active):
             m.d.comb += [P.rd.addr.eq(d.n_base + sj), P.rd.en.eq(1),
-                         ctl.layer_done.eq(~sc_issue & ~sc_valid)]
+                         ctl.layer_done.eq(~sc_issue & ~sc_valid & ~w_valid)]
             m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
+            if self.registered:
+                m.d.sync += [w_valid.eq(sc_valid), w_j.eq(sc_j), word.eq(P.rd.data)]
             with m.If(sc_issue):
                 m.d.sync += sj.eq(sj + 1)
-            with m.If(sc_valid & P.rd.data.pending & (~ctl.found | (P.rd.data.key > best_key))):
-                m.d.sync += [ctl.found.eq(1), best_key.eq(P.rd.data.key), ctl.best_l.eq(ctl.layer_index),
-                             ctl.best_j.eq(sc_j)]
+            with m.If(w_valid & word.pending & (~ctl.found | (word.key > best_key))):
+                m.d.sync += [ctl.found.eq(1), best_key.eq(word.key), ctl.best_l.eq(ctl.layer_index),
+                             ctl.best_j.eq(w_j)]
         with m.If(ctl.next_layer):
             m.d.sync += sj.eq(0)
         with m.If(ctl.restart):
             m.d.sync += [sj.eq(0), sc_valid.eq(0), ctl.found.eq(0)]
+            if self.registered:
+                m.d.sync += w_valid.eq(0)
         return m
