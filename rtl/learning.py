@@ -201,13 +201,18 @@ class LearningUnit(wiring.Component):
             m.d.comb += [err_rd.addr.eq(fa), err_rd.en.eq(on),
                          X.rd.addr.eq(n_base + fa), X.rd.en.eq(on)]
             m.d.sync += [f.eq(f + 1), fa.eq(fa + 1), fv.eq(1), ff.eq(f), f_on.eq(on)]
-        with m.If(fv):
-            dead = ~f_on | (relu & (X.rd.data <= 0))
+        # the words read are registered (fv2) before the ReLU test and the delta's write (for
+        # Fmax: the block RAM's clock-to-out does not meet the x <= 0 test and the mux)
+        fv2, ff2, f_on2 = Signal(), Signal.like(ff), Signal()
+        x_r, e_r = Signal.like(X.rd.data, name="x_fetched"), Signal.like(err_rd.data, name="e_fetched")
+        m.d.sync += [fv2.eq(fv), ff2.eq(ff), f_on2.eq(f_on), x_r.eq(X.rd.data), e_r.eq(err_rd.data)]
+        with m.If(fv2):
+            dead = ~f_on2 | (relu & (x_r <= 0))
             for p in range(P):
-                with m.If(ff == p):
-                    m.d.sync += nd[p].eq(Mux(dead, 0, err_rd.data))
+                with m.If(ff2 == p):
+                    m.d.sync += nd[p].eq(Mux(dead, 0, e_r))
         fetched = Signal()
-        m.d.comb += fetched.eq((f == P) & ~fv)
+        m.d.comb += fetched.eq((f == P) & ~fv & ~fv2)
 
         # the row being updated: neurons pj + p with deltas delta[p] (zero: no update, also
         # for a lane past the layer's last neuron)
