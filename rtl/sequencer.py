@@ -211,10 +211,13 @@ class Sequencer(wiring.Component):
                 m.next = "EVENTS"
             with m.State("FWD_EVENTS"):
                 m.d.comb += [self.owner.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
-                with m.If(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued & deliver):
+                # every forward event is taken and fanned out (none in the router, its FIFO or
+                # the fan-out's input register)
+                fwd_done = fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued
+                with m.If(fwd_done & deliver):
                     m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
                     m.next = "NEURONS"
-                with m.Elif(fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued):
+                with m.Elif(fwd_done):
                     m.d.sync += start_buckets(kind)
             with m.State("BUCKETS"):
                 m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
