@@ -196,10 +196,12 @@ class LearningUnit(wiring.Component):
         # after the read of below_i: words below bw_i - 2 are written)
         err_ready = Signal()
         m.d.comb += err_ready.eq(~bw_on | (fa + 2 < bw_i) | (fa >= n_out))
+        # the addresses do not wait for the decision to fetch (only the enables do): for
+        # Fmax, the compares of err_ready stay off the memories' address decode
+        m.d.comb += [err_rd.addr.eq(fa), X.rd.addr.eq(n_base + fa)]
         with m.If(fetch & (f < P) & err_ready):
             on = fa < n_out
-            m.d.comb += [err_rd.addr.eq(fa), err_rd.en.eq(on),
-                         X.rd.addr.eq(n_base + fa), X.rd.en.eq(on)]
+            m.d.comb += [err_rd.en.eq(on), X.rd.en.eq(on)]
             m.d.sync += [f.eq(f + 1), fa.eq(fa + 1), fv.eq(1), ff.eq(f), f_on.eq(on)]
         # the words read are registered (fv2) before the ReLU test and the delta's write (for
         # Fmax: the block RAM's clock-to-out does not meet the x <= 0 test and the mux)
