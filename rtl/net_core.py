@@ -212,7 +212,8 @@ class NetCore(wiring.Component):
         A, P = self.async_modes, self.lanes
 
         m.submodules.memories = mems = self.arrangement = NetMemories(
-            c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
+            c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
+            write_registered=() if self.serial_encoder else ("PEND",))
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)

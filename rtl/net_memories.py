@@ -277,6 +277,11 @@ class NetMemories(wiring.Component):
     lanes : P, the memories of :data:`BANKED` in P banks each
     fused : the core fuses the bucket and neuron passes (the FUSED phase; without it the
         bucket pass has no V and B ports, :data:`FUSED_ONLY`)
+    write_registered : the names of memories whose write port is registered after the owner's
+        multiplexer (for Fmax: the pending table's read-modify-write, block RAM out -> the new
+        word -> block RAM in, is then two clocks). A word lands a clock after its engine wrote
+        it, also when the phase has ended; no engine reads a word in the clock after writing it
+        (the neuron pass reads neuron j + 1 while it writes j; the scan starts clocks later).
 
     Attributes
     ----------
@@ -289,9 +294,13 @@ class NetMemories(wiring.Component):
         memories, one per bucket
     """
 
-    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1, fused=True):
+    def __init__(self, capacity, *, spram=None, learning=True, async_modes=True, lanes=1, fused=True,
+                 write_registered=()):
         self.cap, self.spram, self.learning, self.async_modes = capacity, spram, learning, async_modes
         self.fused = fused
+        self.write_registered = frozenset(write_registered)
+        if unknown := self.write_registered - set(OWNERSHIP):
+            raise ValueError(f"write_registered names {sorted(unknown)}, not memories of {sorted(OWNERSHIP)}")
         self.lanes = check_lanes(lanes)
         self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)
                         and e != Engine.FUSED]
@@ -355,6 +364,12 @@ class NetMemories(wiring.Component):
         rd = {(n, p): mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, label(n, p) + "_rd")
               for (n, p), mm in mems.items()}
         wr = {(n, p): mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for (n, p), mm in mems.items()}
+        for (n, p), port in list(wr.items()):
+            if n in self.write_registered and not isinstance(mems[n, p], SPRAMMemory):
+                # the owner's request, registered before the memory's write port
+                wr[n, p] = req = WritePort.Signature(addr_width=len(port.addr), shape=port.data.shape()).create(
+                    path=(label(n, p) + "_wr_req",))
+                m.d.sync += [port.addr.eq(req.addr), port.data.eq(req.data), port.en.eq(req.en)]
         learn_owns = Signal()
         m.d.comb += learn_owns.eq(self.owner == Engine.LEARN)
         for (n, p), sub in subs.items():
