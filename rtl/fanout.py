@@ -242,6 +242,13 @@ class FanOut(wiring.Component):
         q_sum = saturate(m, qin_word + q, F.Q, "q_sum")
         z1_sat = saturate(m, z1_sum, F.Z, "z1_sat")
         t1_sat = saturate(m, t_word + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
+        if self.registered:
+            # the event's trace and qin addresses come from its register whether or not it is
+            # taken (only the enables wait on the decision): for Fmax, the sequencer's phase
+            # and the FIFO's handshake stay off the memories' address decode
+            lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
+            m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane),
+                         QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
         with m.If(ctl.enable | fan_active):
             m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
             m.d.comb += [port.rd.en.eq(1) for port in W]
@@ -249,13 +256,16 @@ class FanOut(wiring.Component):
                 if not self.registered:         # A (Z^1) read with W, written the clock after
                     lane, local = unit_word(d.n_base + fan_j, 0, K, P)
                     m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(fan_active)]
-                lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
-                m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane), T.rd.en.eq(take)]
+                if not self.registered:
+                    lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
+                    m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane)]
+                m.d.comb += T.rd.en.eq(take)
             with m.Else():
                 # QIN is read as the event is taken (its word is written back the clock after,
                 # when the next event's source may be at the FIFO head already)
-                m.d.comb += [QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0),
-                             QIN.rd.en.eq(take)]
+                if not self.registered:
+                    m.d.comb += [QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
+                m.d.comb += QIN.rd.en.eq(take)
                 if not self.registered:
                     for p in range(P):
                         m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
