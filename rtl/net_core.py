@@ -214,7 +214,8 @@ class NetCore(wiring.Component):
         m.submodules.memories = mems = self.arrangement = NetMemories(
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
             write_registered=() if self.serial_encoder else ("PEND",))
-        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused)
+        m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
+                                                 read_registered=not self.serial_encoder)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused,
@@ -350,17 +351,24 @@ class NetCore(wiring.Component):
         m.d.comb += lu.err_w_en.eq(seq.host.write & (self.mem_region == Region.ERR))
         with m.If(seq.host.read):
             m.d.sync += mem_sel.eq(self.mem_region)
+        # the word read: given with the acknowledgement, a clock after the read; in the
+        # registered form (Sequencer.read_registered) registered first, two clocks after
+        rdata = Signal.like(self.mem_rdata, name="host_rdata")
+        if seq.read_registered:
+            m.d.sync += self.mem_rdata.eq(rdata)
+        else:
+            m.d.comb += self.mem_rdata.eq(rdata)
         with m.Switch(mem_sel):
             for name, region, port in host_regions:
                 with m.Case(region):
                     if P > 1 and name == "W":
-                        m.d.comb += self.mem_rdata.eq(w_rdata)
+                        m.d.comb += rdata.eq(w_rdata)
                     elif P > 1 and name in UNIT_BANKED:
-                        m.d.comb += self.mem_rdata.eq(unit_rdata[name])
+                        m.d.comb += rdata.eq(unit_rdata[name])
                     else:
-                        m.d.comb += self.mem_rdata.eq(port.rd.data)
+                        m.d.comb += rdata.eq(port.rd.data)
             with m.Case(Region.ERR):
-                m.d.comb += self.mem_rdata.eq(lu.err_r_data)
+                m.d.comb += rdata.eq(lu.err_r_data)
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
                      lu.err_w_data.eq(self.mem_wdata)]
 

@@ -459,17 +459,20 @@ class NeuronPass(wiring.Component):
 
         # the rows come from the descriptor, which may load after ``start`` (a FIRE pass is
         # started with the winner's layer load): they are set in the first active clock
+        # (the sequencer never starts a pass in a clock it lets one run, so the rows' setting
+        # does not wait on ``start``: for Fmax, the phase's end -> start path ends at the
+        # registers that start sets; start, written after, takes precedence where both write)
         init = Signal()
         nj_lo = Signal(range(ML + 1))
+        with m.If(ctl.active & init):
+            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq((d.n_base + nj_lo) >> sh),
+                         dn_last.eq((d.n_base + nj_hi - 1) >> sh), u_lo.eq(d.n_base + nj_lo),
+                         u_hi.eq(d.n_base + nj_hi)]
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
                          nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi)]
             if not (Pn == 1 and not self.fusable):
                 m.d.sync += ser_full.eq(0)
-        with m.Elif(ctl.active & init):
-            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq((d.n_base + nj_lo) >> sh),
-                         dn_last.eq((d.n_base + nj_hi - 1) >> sh), u_lo.eq(d.n_base + nj_lo),
-                         u_hi.eq(d.n_base + nj_hi)]
 
         # ---- pending table: the word of the neuron at the encoder's output ----------------
         p_old = Signal(pending_layout)

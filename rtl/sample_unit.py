@@ -186,7 +186,11 @@ class SampleUnit(wiring.Component):
         base = Signal(range(R.SAMPLE_SLOTS * S))
         steps, markers = Signal(16), Signal(16)
         m.d.comb += scan_rd.addr.eq(base + scan_i)
-        word = scan_rd.data
+        # the word read is registered before its checks (for Fmax: the block RAM's
+        # clock-to-out does not meet the compares, the response and the next state in one
+        # clock); a scanned word takes three clocks
+        word = Signal.like(scan_rd.data, name="scan_word")
+        m.d.sync += word.eq(scan_rd.data)
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(h.we & is_mem & (region == R.Region.SAMPLE)):
@@ -240,6 +244,8 @@ class SampleUnit(wiring.Component):
                 # the read of word scan_i is issued; its data comes the clock after
                 m.d.comb += scan_rd.en.eq(1)
                 m.d.sync += scan_i.eq(1)
+                m.next = "SCAN_HEADER_WAIT"
+            with m.State("SCAN_HEADER_WAIT"):
                 m.next = "SCAN_HEADER_CHECK"
             with m.State("SCAN_HEADER_CHECK"):
                 with m.If((word[:16] == 0) | (word[16:] >= out_n)):
@@ -253,7 +259,9 @@ class SampleUnit(wiring.Component):
                 with m.Else():
                     m.d.comb += scan_rd.en.eq(1)
                     m.d.sync += scan_i.eq(scan_i + 1)
-                    m.next = "SCAN_CHECK"
+                    m.next = "SCAN_WAIT"
+            with m.State("SCAN_WAIT"):
+                m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 with m.If(word[:16] != 0):
                     with m.If(word[16:] >= n_in0):

@@ -76,6 +76,9 @@ class Sequencer(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     learning, async_modes : which engines exist
+    read_registered : a host read is acknowledged two clocks after it is issued, not one (the
+        core registers the word read, for Fmax: the memories' outputs and their multiplexer
+        do not also meet the link's response register in one clock)
 
     Attributes
     ----------
@@ -95,9 +98,10 @@ class Sequencer(wiring.Component):
     desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
     """
 
-    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1, fused=False):
+    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1, fused=False, read_registered=False):
         c = self.cap = capacity
         self.learning, self.async_modes, self.fused = learning, async_modes, fused
+        self.read_registered = read_registered
         self.clear_depth = clear_depth(c, lanes)
         ports = {
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
@@ -207,8 +211,16 @@ class Sequencer(wiring.Component):
                     m.d.comb += host.read.eq(1)
                     m.next = "MEM_READ"
             with m.State("MEM_READ"):
-                m.d.comb += [self.owner.eq(Engine.HOST), host.ack.eq(1)]
-                m.next = "EVENTS"
+                m.d.comb += self.owner.eq(Engine.HOST)
+                if self.read_registered:
+                    m.next = "MEM_READ_DATA"
+                else:
+                    m.d.comb += host.ack.eq(1)
+                    m.next = "EVENTS"
+            if self.read_registered:
+                with m.State("MEM_READ_DATA"):
+                    m.d.comb += [self.owner.eq(Engine.HOST), host.ack.eq(1)]
+                    m.next = "EVENTS"
             with m.State("FWD_EVENTS"):
                 m.d.comb += [self.owner.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
                 # every forward event is taken and fanned out (none in the router, its FIFO or
