@@ -17,10 +17,11 @@ cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (
 bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
 back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
-highest of them that its default build meets with some margin: 60 MHz on the 12F/25F
-(20 clocks per bit; the default build placed at 68.4 MHz) and 45 MHz on the 45F/85F (15
-clocks per bit; their default build, with the sample sequencer, at 59.0 and 55.1 MHz; at a
-60 MHz target the 85F reached 52.8). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit,
+highest of them that its default build meets with some margin: 75 MHz on the 12F/25F
+(25 clocks per bit; the default build placed at 82.6 MHz at nextpnr seed 1, 81.0 and 79.3
+at seeds 2 and 3; 60 MHz until 2026-12-03) and 60 MHz on the 45F/85F (20
+clocks per bit; their default build, with the sample sequencer, at 69.5 and 66.0 MHz at
+seed 1, 67.3 and 68.5 at seed 2; 45 MHz until 2026-12-03). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit,
 -0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
@@ -118,10 +119,10 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
                  programmer="ulx3s")
 
 
-#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 12, 20 UART clocks per bit at 3 Mbaud (exact)
-ULX3S_CLOCK = 60e6
-#: the ULX3S 45F/85F's (two layers of 128): 25 MHz / 5 x 9, 15 UART clocks per bit (exact)
-ULX3S_LARGE_CLOCK = 45e6
+#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
+ULX3S_CLOCK = 75e6
+#: the ULX3S 45F/85F's (two layers of 128): 25 MHz / 5 x 12, 20 UART clocks per bit (exact)
+ULX3S_LARGE_CLOCK = 60e6
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}
