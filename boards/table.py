@@ -21,8 +21,8 @@ highest of them that its builds meet with some margin: 60 MHz on the 12F/25F (20
 per bit; at 75 MHz the default size placed at 82.6, 81.0 and 79.3 MHz at nextpnr seeds 1-3,
 but two layers of 16 x 16 at 69.7, so 75 is not the default yet) and 60 MHz on the 45F/85F (20
 clocks per bit; their default build, with the sample sequencer, at 69.5 and 66.0 MHz at
-seed 1, 67.3 and 68.5 at seed 2; 45 MHz until 2026-12-03). The former 20.833 MHz (25 x 5 / 6, 7 clocks per bit,
--0.8 %) dated from builds that closed at 22-27 MHz.
+seed 1, 67.3 and 68.5 at seed 2; 45 MHz until 2026-12-03). The former 20.833 MHz (25 x 5 /
+6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 

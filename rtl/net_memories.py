@@ -281,7 +281,9 @@ class NetMemories(wiring.Component):
         multiplexer (for Fmax: the pending table's read-modify-write, block RAM out -> the new
         word -> block RAM in, is then two clocks). A word lands a clock after its engine wrote
         it, also when the phase has ended; no engine reads a word in the clock after writing it
-        (the neuron pass reads neuron j + 1 while it writes j; the scan starts clocks later).
+        (the neuron pass reads neuron j + 1 while it writes j; the scan starts clocks later):
+        such a read would meet the landing write, which :func:`~gammacore.rtl.ram.collision_check`
+        (run by the whole-chip tests) reports.
 
     Attributes
     ----------
