@@ -307,6 +307,7 @@ class SampleUnit(wiring.Component):
         spikes = Signal(32)
         best = Signal(signed(F.SCORE.width))
         cand = Signal.like(best)        # the score read for the argmax, registered
+        held = Signal.like(best)        # this output's score read for its sum, registered
         arg = Signal(16)
         after = Signal(2)               # what follows the status poll: 0 fetch, 1 the step's loss, 2 next step
         sbase = Signal(range(R.SAMPLE_SLOTS * S))
@@ -383,14 +384,16 @@ class SampleUnit(wiring.Component):
             with m.State("X_ACK"):
                 with m.If(bus.ack):
                     x = bus.r_data.as_signed()
-                    m.d.sync += y.eq(Mux(out_relu & x[-1], 0, x))
+                    # the score (read in X_READ) registered too: the block RAM's clock-to-out
+                    # and the sum's carry chain do not fit one clock before its write
+                    m.d.sync += [y.eq(Mux(out_relu & x[-1], 0, x)), held.eq(sc_rd.data)]
                     m.next = "PUSH"
             with m.State("PUSH"):
                 last = j == out_n - 1
                 m.d.comb += [lu.i.valid.eq(1), lu.i.payload.y.eq(y), lu.i.payload.label.eq(label),
                              lu.i.payload.last.eq(last)]
                 with m.If(lu.i.ready):
-                    m.d.comb += [sc_wr.addr.eq(cbase + j), sc_wr.data.eq(sc_rd.data + y), sc_wr.en.eq(1)]
+                    m.d.comb += [sc_wr.addr.eq(cbase + j), sc_wr.data.eq(held + y), sc_wr.en.eq(1)]
                     with m.If(last):
                         m.d.sync += j.eq(0)
                         m.next = "ERR_OUT"
