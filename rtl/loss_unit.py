@@ -9,16 +9,18 @@ Four phases, one step at a time:
 
 1. **in** (C clocks): each y_j is written to a buffer of ``max_outputs`` words and the
    running maximum is kept.
-2. **sum** (C + 5 clocks): the term pipeline (below) runs over the buffer; the terms are
+2. **sum** (C + 6 clocks): the term pipeline (below) runs over the buffer; the terms are
    summed into S and d_label is kept.
 3. **divide** (33 clocks): r = floor(2**31 / S) by restoring division, one quotient bit
    per clock; meanwhile log2 S (leading one and the LOG2 table) and the loss.
-4. **out** (C + 6 clocks, under back-pressure): the term pipeline runs again and each term
+4. **out** (C + 7 clocks, under back-pressure): the term pipeline runs again and each term
    times r, rounded to 12 fraction bits, minus the label's one, goes out.
 
 Term pipeline (stall-all; it advances on every clock in phase 2 and when the output is
 free or taken in phase 4): read y_j; d = min(max - y_j, 16 << 22); t = round(d log2 e, 8
-fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)).
+fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)). The word read is
+registered before max - y_j (the block RAM's clock-to-out and the subtraction and clamp
+did not fit 60 MHz on the ULX3S 85F).
 
 Widths need no saturation: d < 2**27, t < 2**13, E <= 2**15, S < 2**32 (C < 2**16), r <=
 2**16, p <= 2**12, so e is in -2**12..2**12 (ERR holds it), and the loss d_label + ln S <
@@ -107,9 +109,10 @@ class LossUnit(wiring.Component):
         issue = Signal()
         m.d.comb += [rd.addr.eq(issue_j), rd.en.eq(advance & issue)]     # no read while IN writes
         pipe = Pipe(m, advance)
-        v1, s1 = pipe.stage(issue, j=issue_j)
+        v0, s0 = pipe.stage(issue, j=issue_j)
+        v1, s1 = pipe.stage(v0, j=s0.j, y=rd.data)
         diff = Signal(signed(F.X.width + 1))
-        m.d.comb += diff.eq(ymax - rd.data)
+        m.d.comb += diff.eq(ymax - s1.y)
         d = Signal(D_WIDTH)
         m.d.comb += d.eq(Mux(diff > DMAX_RAW, DMAX_RAW, diff))
         v2, s2 = pipe.stage(v1, j=s1.j, d=d)
