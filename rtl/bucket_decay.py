@@ -18,7 +18,7 @@ The pipeline has three stages (input registers, multiply, round-add-saturate), f
 ``registered`` in the multiplier form (the operand ``below - z`` registered before the
 multiply, for Fmax), and stalls as a whole when the output is not taken (``o.ready`` low).
 """
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -115,13 +115,15 @@ class BucketDecay(wiring.Component):
                          s1_add.eq(Mux(p.first, p.below, p.z))]
 
         # stage 2: round (multiplier form), add, saturate
-        term = Signal(prod_shape)
-        if self.pow2:
-            m.d.comb += term.eq(s1_prod)
-        else:
-            m.d.comb += term.eq((s1_prod + (1 << (F.COEF.frac - 1))) >> F.COEF.frac)
         summed = Signal(signed(F.ACC.width + 2))
-        m.d.comb += summed.eq(term + s1_add)
+        if self.pow2:
+            m.d.comb += summed.eq(s1_prod + s1_add)
+        else:
+            # round(prod >> f) + add = (prod + (add << f | 2**(f - 1))) >> f exactly (add << f
+            # has no low bits): one carry chain instead of two (for Fmax)
+            f = F.COEF.frac
+            addend = Cat(Const(1 << (f - 1), f), s1_add).as_signed()
+            m.d.comb += summed.eq((s1_prod + addend) >> f)
         z_new = saturate(m, summed, F.Z, "z_new")
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(s1_valid), self.o.payload.eq(z_new)]

@@ -379,14 +379,16 @@ class LearningUnit(wiring.Component):
         #             u = sat_TRACE(round(sum >> 12))
         #   s5 (c+5): the two partial products of delta u;  s6 (c+6): delta u
         #   s7 (c+7): x = delta u >> (shift - 1)
-        #   s8 (c+8): W[j,i] <- sat(W_m - ((x + 1) >> 1)) in every active lane, computed as
-        #             sat((2 W_m - x) >> 1)
+        #   s8 (c+8): the new W[j,i] = sat(W_m - ((x + 1) >> 1)) in every active lane,
+        #             computed as sat((2 W_m - x) >> 1)
+        #   s9 (c+9): written (for Fmax: the subtraction and the saturation do not also
+        #             meet the routing to W's block RAMs in one clock)
         # Each stage carries the deltas, lanes and addresses it needs (the next row's V reads
         # begin at the earliest two clocks after this row's last issue); below_i of the next
         # row is read at the earliest n_in + K + 1 clocks after this row's read of it, so
         # after its write in s4 when n_in + K >= 4 (the FSM waits otherwise). The stages after
         # s4 carry the layer's shift: they drain while the next layer begins.
-        S, S_BELOW = 8, 4
+        S, S_BELOW = 9, 4
         ACC_W = F.V.width + F.TRACE.width + K.bit_length()
         w_ren = Signal()
         s_valid = [Signal(name=f"s{n}_valid") for n in range(S + 1)]
@@ -413,9 +415,9 @@ class LearningUnit(wiring.Component):
         m.d.sync += [td_r[n].eq(td[n]) for n in range(K)]
         gw_r = []
         for p in range(P):
-            w = [Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in range(S + 1)]
+            w = [Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in range(S)]
             m.d.sync += w[2].eq(Wb[p].rd.data)
-            m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S)]
+            m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S - 1)]
             # s2
             prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{p}_{n}") for n in range(K)]
             m.d.sync += [prod[n].eq(vreg[p][n] * td_r[n]) for n in range(K)]
@@ -435,9 +437,11 @@ class LearningUnit(wiring.Component):
             du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s7_du{p}")
             du_sh = Signal.like(du, name=f"s8_du{p}")
             m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[7])]
-            # s8
-            w_new = saturate(m, ((w[S] << 1) - du_sh) >> 1, F.MASTER, f"w_new{p}")
-            m.d.comb += [Wb[p].wr.addr.eq(s_addr[S]), Wb[p].wr.data.eq(w_new),
+            # s8, s9
+            w_new = saturate(m, ((w[S - 1] << 1) - du_sh) >> 1, F.MASTER, f"w_new{p}")
+            w_new_r = Signal.like(w_new, name=f"s9_w_new{p}")
+            m.d.sync += w_new_r.eq(w_new)
+            m.d.comb += [Wb[p].wr.addr.eq(s_addr[S]), Wb[p].wr.data.eq(w_new_r),
                          Wb[p].wr.en.eq(s_valid[S] & s_act[S][p])]
         bl_sum = Signal(signed(F.ACC.width))
         m.d.comb += bl_sum.eq(sum(gw_r, bl_r[S_BELOW]))

@@ -215,7 +215,8 @@ class NetCore(wiring.Component):
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
             write_registered=() if self.serial_encoder else ("PEND",))
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
-                                                 read_registered=not self.serial_encoder)
+                                                 read_registered=not self.serial_encoder,
+                                                 start_registered=not self.serial_encoder)
         m.submodules.descs = ds = DescriptorStore(K, L)
         m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused,

@@ -79,6 +79,12 @@ class Sequencer(wiring.Component):
     read_registered : a host read is acknowledged two clocks after it is issued, not one (the
         core registers the word read, for Fmax: the memories' outputs and their multiplexer
         do not also meet the link's response register in one clock)
+    start_registered : the bucket and neuron passes' ``start`` (and the neuron pass's rows
+        and ``fused``) come from registers, a clock after the sequencer decides to start them,
+        in a state of their own (``FUSED_GO``, ``BUCKETS_GO``, ``NEURONS_GO``): one clock
+        more per pass, for Fmax (the decision's conditions - the fan-out idle, the forward
+        FIFO empty, a pass done - and the FSM's multiplexer do not also meet every register
+        the start sets in one clock)
 
     Attributes
     ----------
@@ -98,10 +104,11 @@ class Sequencer(wiring.Component):
     desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
     """
 
-    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1, fused=False, read_registered=False):
+    def __init__(self, capacity, *, learning=True, async_modes=True, lanes=1, fused=False, read_registered=False,
+                 start_registered=False):
         c = self.cap = capacity
         self.learning, self.async_modes, self.fused = learning, async_modes, fused
-        self.read_registered = read_registered
+        self.read_registered, self.start_registered = read_registered, start_registered
         self.clear_depth = clear_depth(c, lanes)
         ports = {
             "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
@@ -153,20 +160,38 @@ class Sequencer(wiring.Component):
             m.next = "LOAD"
             return [ld_then.eq(then)]
 
+        R = self.start_registered
+        if R:
+            # the passes' start from registers (``start_registered``): set with the decision,
+            # seen by the engine in the next clock, the sequencer's ``*_GO`` state
+            np_go, bp_go = Signal(), Signal()
+            np_lo, np_hi = Signal.like(npc.lo), Signal.like(npc.hi)
+            m.d.sync += [np_go.eq(0), bp_go.eq(0)]        # pulses: the FSM's writes below win
+            m.d.comb += [npc.start.eq(np_go), lo.eq(np_lo), hi.eq(np_hi), npc.fused.eq(fused),
+                         bp.start.eq(bp_go)]
+
+        def go(state):
+            """The state a started pass runs in, through its ``_GO`` clock if registered."""
+            return state + "_GO" if R else state
+
         def start_pass(k, first, last, fuse=False):
             """Start the neuron pass of kind ``k`` over neurons [first, last)."""
+            if R:
+                return [kind.eq(k)] * A + [fused.eq(fuse), np_go.eq(1), np_lo.eq(first), np_hi.eq(last)]
             m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last), npc.fused.eq(fuse)]
             return [kind.eq(k)] * A + [fused.eq(fuse)]
 
         def start_buckets(k=Pass.SYNC):
             """Start the bucket pass; fused: with the neuron pass of kind ``k`` over the layer
             fed by it (state FUSED, else BUCKETS)."""
-            m.d.comb += bp.start.eq(1)
+            stmts = [bp_go.eq(1)] if R else []
+            if not R:
+                m.d.comb += bp.start.eq(1)
             if self.fused:
-                m.next = "FUSED"
-                return [b_done.eq(0), n_done.eq(0)] + start_pass(k, 0, self.layer.n_out, fuse=True)
-            m.next = "BUCKETS"
-            return []
+                m.next = go("FUSED")
+                return stmts + [b_done.eq(0), n_done.eq(0)] + start_pass(k, 0, self.layer.n_out, fuse=True)
+            m.next = go("BUCKETS")
+            return stmts
 
         def drain_stray():
             """After the output layer's neurons: its spikes routed to a next layer have no
@@ -228,14 +253,14 @@ class Sequencer(wiring.Component):
                 fwd_done = fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued
                 with m.If(fwd_done & deliver):
                     m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
-                    m.next = "NEURONS"
+                    m.next = go("NEURONS")
                 with m.Elif(fwd_done):
                     m.d.sync += start_buckets(kind)
             with m.State("BUCKETS"):
                 m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
                 with m.If(bp.done):
                     m.d.sync += start_pass(kind, 0, self.layer.n_out)
-                    m.next = "NEURONS"
+                    m.next = go("NEURONS")
             if self.fused:
                 with m.State("FUSED"):
                     # the bucket pass feeds the neuron pass (each memory to the one that uses
@@ -266,6 +291,12 @@ class Sequencer(wiring.Component):
                                     m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                                 with m.Else():
                                     m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.DDECAY)
+            if R:
+                for state in ("FUSED" if self.fused else "BUCKETS", "NEURONS"):
+                    with m.State(state + "_GO"):
+                        # the clock the engines see the registered start (none is active)
+                        m.d.comb += self.busy.eq(1)
+                        m.next = state
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
@@ -300,7 +331,7 @@ class Sequencer(wiring.Component):
                 with m.State("DDECAY"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += start_pass(Pass.DDECAY, 0, self.layer.n_out)
-                    m.next = "NEURONS"
+                    m.next = go("NEURONS")
                 with m.State("FIRE_ROUTE"):
                     # the spike is in the router: to the host, and to the next layer's Z^1
                     m.d.comb += self.busy.eq(1)
