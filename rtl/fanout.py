@@ -154,8 +154,13 @@ class FanOut(wiring.Component):
             # words in c+1): its A (Z^1) read would come in the clock row 0 is written (c+4)
             hazard = w_valid & (w_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
-        idle = (~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~wb_valid & ~qin_valid & ~qin_wr_valid
-                if self.registered else ~fan_active & ~mac_valid & ~qin_valid)
+        if self.registered:
+            # idle from a register (for Fmax: the sequencer's decisions wait on it): the
+            # clock after one with no event accepted and nothing in the pipeline but its last
+            # write stage is one with nothing in it (no flag below is set otherwise)
+            idle = Signal(init=1)
+        else:
+            idle = ~fan_active & ~mac_valid & ~qin_valid
         if self.registered:
             m.d.comb += [take.eq(ctl.enable & ev_r_valid & ~fan_active & ~hazard),
                          ev.ready.eq(ctl.enable & (~ev_r_valid | take)), ctl.queued.eq(ev_r_valid)]
@@ -176,6 +181,7 @@ class FanOut(wiring.Component):
                 m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
         m.d.sync += qin_valid.eq(0)
         if self.registered:
+            m.d.sync += idle.eq(~ctl.accepted & ~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~qin_valid)
             m.d.sync += [w_valid.eq(fan_active), w_j.eq(fan_j), w_lanes.eq(lanes_on),
                          mac_valid.eq(w_valid), mac_j.eq(w_j), mac_lanes.eq(w_lanes),
                          acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes),

@@ -191,11 +191,13 @@ class LossUnit(wiring.Component):
         for b in range(F.SUMEXP.width):
             with m.If(total[b]):
                 m.d.comb += msb.eq(b)
-        mant, shamt = Signal(IB), Signal(range(F.SUMEXP.width))
-        m.d.comb += [shamt.eq(msb - IB), mant.eq(total >> shamt)]     # S >= 2**15: msb - 8 >= 7
-        m.d.comb += [log_rd.addr.eq(mant), log_rd.en.eq(1)]
+        # (msb is registered before the shift that takes the mantissa: for Fmax, the leading
+        # one's search and the shifter do not fit one clock before the table's address)
         msb_r = Signal.like(msb)
         m.d.sync += msb_r.eq(msb)
+        mant, shamt = Signal(IB), Signal(range(F.SUMEXP.width))
+        m.d.comb += [shamt.eq(msb_r - IB), mant.eq(total >> shamt)]   # S >= 2**15: msb - 8 >= 7
+        m.d.comb += [log_rd.addr.eq(mant), log_rd.en.eq(1)]
         log2s = Signal(F.LOG2.width)          # registered: the table read, then the multiply
         m.d.sync += log2s.eq(((msb_r - F.EXPT.frac) << F.LOG2.frac) + log_rd.data)
         m.d.sync += loss.eq(d_label + ((log2s * fp.LN2_RAW + (1 << (LN_SHIFT - 1))) >> LN_SHIFT))
