@@ -9,18 +9,18 @@ Four phases, one step at a time:
 
 1. **in** (C clocks): each y_j is written to a buffer of ``max_outputs`` words and the
    running maximum is kept.
-2. **sum** (C + 6 clocks): the term pipeline (below) runs over the buffer; the terms are
+2. **sum** (C + 7 clocks): the term pipeline (below) runs over the buffer; the terms are
    summed into S and d_label is kept.
 3. **divide** (33 clocks): r = floor(2**31 / S) by restoring division, one quotient bit
    per clock; meanwhile log2 S (leading one and the LOG2 table) and the loss.
-4. **out** (C + 7 clocks, under back-pressure): the term pipeline runs again and each term
+4. **out** (C + 8 clocks, under back-pressure): the term pipeline runs again and each term
    times r, rounded to 12 fraction bits, minus the label's one, goes out.
 
 Term pipeline (stall-all; it advances on every clock in phase 2 and when the output is
 free or taken in phase 4): read y_j; d = min(max - y_j, 16 << 22); t = round(d log2 e, 8
-fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)). The word read is
-registered before max - y_j (the block RAM's clock-to-out and the subtraction and clamp
-did not fit 60 MHz on the ULX3S 85F).
+fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)). The words read
+(y_j and EXP2[.]) are registered before they are used: for Fmax, a block RAM's
+clock-to-out and the arithmetic after it do not fit one clock on the ULX3S 45F/85F.
 
 Widths need no saturation: d < 2**27, t < 2**13, E <= 2**15, S < 2**32 (C < 2**16), r <=
 2**16, p <= 2**12, so e is in -2**12..2**12 (ERR holds it), and the loss d_label + ln S <
@@ -121,10 +121,11 @@ class LossUnit(wiring.Component):
         v3, s3 = pipe.stage(v2, j=s2.j, d=s2.d, t=t)
         m.d.comb += [exp_rd.addr.eq(s3.t[:IB]), exp_rd.en.eq(advance)]
         v4, s4 = pipe.stage(v3, j=s3.j, d=s3.d, n=s3.t[IB:])
+        v4, s4 = pipe.stage(v4, j=s4.j, d=s4.d, n=s4.n, e=exp_rd.data)
         term = Signal(F.EXPT.width)
         half = Signal((1 << N_WIDTH) - 1)
         one = Const(1, 1)
-        m.d.comb += [half.eq((one << s4.n) >> 1), term.eq((exp_rd.data + half) >> s4.n)]
+        m.d.comb += [half.eq((one << s4.n) >> 1), term.eq((s4.e + half) >> s4.n)]
         v5, s5 = pipe.stage(v4, j=s4.j, d=s4.d, term=term)
         p = Signal(F.ERR.frac + 2)
         m.d.comb += p.eq((s5.term * recip + (1 << (P_SHIFT - 1))) >> P_SHIFT)
