@@ -17,9 +17,9 @@ cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (
 bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
 back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
-highest of them that its builds meet with some margin: 60 MHz on the 12F/25F (20 clocks
-per bit; at 75 MHz the default size placed at 82.6, 81.0 and 79.3 MHz at nextpnr seeds 1-3,
-but two layers of 16 x 16 at 69.7, so 75 is not the default yet) and 60 MHz on the 45F/85F (20
+highest of them that its builds meet with some margin: 75 MHz on the 12F/25F (25 clocks
+per bit; the default size placed at 83.4 MHz, two layers of 16 x 16 at 75.1 and 77.3 at
+nextpnr seeds 1 and 3; 60 MHz until 2026-12-03) and 60 MHz on the 45F/85F (20
 clocks per bit; their default build, with the sample sequencer, at 69.5 and 66.0 MHz at
 seed 1, 67.3 and 68.5 at seed 2; 45 MHz until 2026-12-03). The former 20.833 MHz (25 x 5 /
 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
@@ -119,8 +119,8 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
                  programmer="ulx3s")
 
 
-#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 12, 20 UART clocks per bit at 3 Mbaud (exact)
-ULX3S_CLOCK = 60e6
+#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
+ULX3S_CLOCK = 75e6
 #: the ULX3S 45F/85F's (two layers of 128): 25 MHz / 5 x 12, 20 UART clocks per bit (exact)
 ULX3S_LARGE_CLOCK = 60e6
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:

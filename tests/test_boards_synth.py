@@ -124,7 +124,7 @@ def test_ice40_build_of_the_whole_soc(tmp_path):
 
 def test_ecp5_build_of_the_whole_soc(tmp_path):
     """The real chip - UART link, network core with learning unit, router - for the ULX3S 12F,
-    a modest 2-layer capacity at the board's 60 MHz."""
+    a modest 2-layer capacity at the board's 75 MHz."""
     r, rep = _build(tmp_path, "--board", "ulx3s-12f", "--design", "soc", "--layers", "2", "--inputs", "16",
                     "--neurons", "16", "--buckets", "4")
     use = _check_built(r, rep, "ulx3s-12f")

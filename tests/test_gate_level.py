@@ -81,7 +81,7 @@ def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
     # clock (the trace memory split by bucket); 26 multipliers since it forms u's K products
     # at once (20 before)
     assert cells["DP16KD"] == 35 and cells["MULT18X18D"] == 26 and cells["TRELLIS_DPR16X4"] > 0, cells
-    assert rep["uart_divisor"] == 20 and rep["clock_mhz"] == 60.0
+    assert rep["uart_divisor"] == 25 and rep["clock_mhz"] == 75.0
     print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
 
