@@ -181,8 +181,8 @@ class FanOut(wiring.Component):
                 m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
         m.d.sync += qin_valid.eq(0)
         if self.registered:
-            m.d.sync += idle.eq(~ctl.accepted & ~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~qin_valid)
-            m.d.sync += [w_valid.eq(fan_active), w_j.eq(fan_j), w_lanes.eq(lanes_on),
+            m.d.sync += [idle.eq(~ctl.accepted & ~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~qin_valid),
+                         w_valid.eq(fan_active), w_j.eq(fan_j), w_lanes.eq(lanes_on),
                          mac_valid.eq(w_valid), mac_j.eq(w_j), mac_lanes.eq(w_lanes),
                          acc_valid.eq(mac_valid), acc_j.eq(mac_j), acc_lanes.eq(mac_lanes),
                          wb_valid.eq(acc_valid), wb_j.eq(acc_j), wb_lanes.eq(acc_lanes)]

@@ -162,13 +162,12 @@ class Sequencer(wiring.Component):
 
         R = self.start_registered
         if R:
-            # the passes' start from registers (``start_registered``): set with the decision,
-            # seen by the engine in the next clock, the sequencer's ``*_GO`` state
+            # the passes' start from registers (``start_registered``; lo and hi are then
+            # registers too): set with the decision, seen by the engine in the next clock, the
+            # sequencer's ``*_GO`` state
             np_go, bp_go = Signal(), Signal()
-            np_lo, np_hi = Signal.like(npc.lo), Signal.like(npc.hi)
             m.d.sync += [np_go.eq(0), bp_go.eq(0)]        # pulses: the FSM's writes below win
-            m.d.comb += [npc.start.eq(np_go), lo.eq(np_lo), hi.eq(np_hi), npc.fused.eq(fused),
-                         bp.start.eq(bp_go)]
+            m.d.comb += [npc.start.eq(np_go), npc.fused.eq(fused), bp.start.eq(bp_go)]
 
         def go(state):
             """The state a started pass runs in, through its ``_GO`` clock if registered."""
@@ -177,16 +176,18 @@ class Sequencer(wiring.Component):
         def start_pass(k, first, last, fuse=False):
             """Start the neuron pass of kind ``k`` over neurons [first, last)."""
             if R:
-                return [kind.eq(k)] * A + [fused.eq(fuse), np_go.eq(1), np_lo.eq(first), np_hi.eq(last)]
+                return [kind.eq(k)] * A + [fused.eq(fuse), np_go.eq(1), lo.eq(first), hi.eq(last)]
             m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last), npc.fused.eq(fuse)]
             return [kind.eq(k)] * A + [fused.eq(fuse)]
 
         def start_buckets(k=Pass.SYNC):
             """Start the bucket pass; fused: with the neuron pass of kind ``k`` over the layer
             fed by it (state FUSED, else BUCKETS)."""
-            stmts = [bp_go.eq(1)] if R else []
-            if not R:
+            if R:
+                stmts = [bp_go.eq(1)]
+            else:
                 m.d.comb += bp.start.eq(1)
+                stmts = []
             if self.fused:
                 m.next = go("FUSED")
                 return stmts + [b_done.eq(0), n_done.eq(0)] + start_pass(k, 0, self.layer.n_out, fuse=True)
