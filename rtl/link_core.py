@@ -30,6 +30,7 @@ executed once the response buffer is free.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol as P
@@ -61,8 +62,9 @@ class LinkCore(wiring.Component):
         the replay cache's slots. 1 is the stop-and-wait engine (one stored response).
     registered : the receive FIFO's bytes registered before the COBS decoder (for Fmax: no
         clock carries the FIFO's block-RAM read through the decoder and the frame receiver),
-        and the response memory's words before the sender's byte choice, CRC and COBS
-        blocks; without, both are taken from the read ports (the iCE40's lean build)
+        the response memory's words before the sender's byte choice, CRC and COBS blocks,
+        and the executor's writes to the response memory (a clock later); without, the read
+        ports' words are taken directly and the writes are direct (the iCE40's lean build)
 
     Attributes
     ----------
@@ -110,6 +112,13 @@ class LinkCore(wiring.Component):
         frame_wr, frame_rd = frame_mem.write_port(), read_port(m, frame_mem, "frame_rd")
         m.d.comb += frame_rd.en.eq(0)
         resp_wr, resp_rd = resp_mem.write_port(), read_port(m, resp_mem, "resp_rd")
+        if self.registered:
+            # the executor's writes registered before the memory's write port: a word lands a
+            # clock later (the sender reads the memory from its fifth byte on, clocks after the
+            # last write); for Fmax, the bus's acknowledgement does not also meet the block RAM
+            port, resp_wr = resp_wr, WritePort.Signature(addr_width=len(resp_wr.addr), shape=32).create(
+                path=("resp_wr_req",))
+            m.d.sync += [port.addr.eq(resp_wr.addr), port.data.eq(resp_wr.data), port.en.eq(resp_wr.en)]
 
         m.d.comb += [rx_fifo.w_data.eq(self.i.payload), rx_fifo.w_en.eq(self.i.valid),
                      self.i.ready.eq(rx_fifo.w_rdy)]
