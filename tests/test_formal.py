@@ -210,8 +210,8 @@ def test_link_engine_check_refutes_a_broken_engine(name, old, new, message, dept
 
 #: the stored-response check's depth: with a token in every clock, ``o`` always ready and a bus
 #: answering at once, the first retry answered with a stored word (a PING's) starts its response at
-#: clock 39 (see LinkReplayCheck)
-REPLAY_DEPTH = 40
+#: clock 40 (see LinkReplayCheck; 39 before the response writes were registered, LAND)
+REPLAY_DEPTH = 41
 
 
 def test_link_engine_answers_a_retry_with_the_stored_response(tmp_path):
