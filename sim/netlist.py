@@ -322,11 +322,12 @@ def _yosys_version(yosys, env):
     return subprocess.run([yosys, "-V"], capture_output=True, text=True, env=env).stdout.strip()
 
 
-def synthesize(board, size=None, options=None, clock=None, log=None, timeout=None):
+def synthesize(board, size=None, options=None, clock=None, log=None, timeout=1800):
     """Synthesize ``board``'s soc build (its default size, options and clock unless given);
     returns a dict: ``netlist`` (Verilog path), ``top`` (module name), ``pins`` (the
     netlist's port names: clk, rx, tx, leds with their inversion), ``clk_freq`` (the build's
     core clock), ``divisor`` (UART clocks per bit), ``cells`` (yosys' cell counts).
+    yosys is stopped after ``timeout`` seconds (RuntimeError); a synthesis takes 1-3 minutes.
     """
     from ..boards.flow import (CHIP_OPTIONS, ICE40_SYNTH_OPTS, YOSYS, BuildFailed, _run, make_design, tool, tool_env,
                                uart_divisor, yosys_stats)
@@ -343,7 +344,12 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
     yosys = tool("YOSYS", YOSYS, env)
     with tempfile.TemporaryDirectory(prefix="gammacore-netlist-") as tmp:
         platform.build(top, name="top", build_dir=tmp, do_build=False, **overrides).extract(tmp)
-        il, ys = (Path(tmp) / "top.il").read_text(), (Path(tmp) / "top.ys").read_text()
+        # the netlist is written by the build's own script file (``yosys top.ys``): the same
+        # script given as ``-p "script top.ys; write_verilog ..."`` hung in ABC9 on the
+        # iCEBreaker build three times out of three, where the file form took 2 min (benchmarks/README.md)
+        ys_path = Path(tmp) / "top.ys"
+        ys_path.write_text(ys_path.read_text().rstrip("\n") + "\nwrite_verilog -noattr netlist.v\n")
+        il, ys = (Path(tmp) / "top.il").read_text(), ys_path.read_text()
         key = hashlib.sha256((il + ys + _yosys_version(yosys, env)).encode()).hexdigest()[:16]
         out = cache_dir() / key
         if not (out / "netlist.v").exists():
@@ -353,7 +359,7 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=Non
             shutil.rmtree(work, ignore_errors=True)
             shutil.copytree(tmp, work)
             try:
-                _run([yosys, "-l", "top.rpt", "-p", "script top.ys; write_verilog -noattr netlist.v"], work, env,
+                _run([yosys, "-l", "top.rpt", "top.ys"], work, env,
                      work / "yosys.log", [], lambda phase: None, timeout)
             except BuildFailed as exc:
                 raise RuntimeError(str(exc)) from None
