@@ -157,6 +157,7 @@ def _run_netlist(args, json_path):
     from ..sim.netlist import NetlistBoard, RtlBoard
     from .driver import Chip
     from .link import Link
+    from .session import NETLIST_TIMEOUT
     from .transport import open_transport
     b = lookup(args.netlist)
     opts = b.options
@@ -186,11 +187,7 @@ def _run_netlist(args, json_path):
         with SimulatedBoard(sim.binary, sim.divisor) as board:
             transport = open_transport(board.port)
             try:
-                # 30 s a command: the gate-level board runs at about 30,000 cycles/s or less, a
-                # 64-word frame at 25 clocks per bit is about 65,000 cycles of line time and a
-                # window of 4 queue behind each other; with 5 s the host retried and gave up
-                # while the netlist was still answering (benchmarks/README.md, gate level)
-                obs = run_on_chip(Chip(Link(transport, timeout=30.0)), case)
+                obs = run_on_chip(Chip(Link(transport, timeout=NETLIST_TIMEOUT)), case)
             finally:
                 transport.close()
         wall = time.perf_counter() - start

@@ -10,7 +10,7 @@ import sys
 from ..protocol import UART_BAUD
 from .cli import CliError
 
-__all__ = ["open_chip", "simulated_board", "SIM_DIVISOR"]
+__all__ = ["open_chip", "simulated_board", "SIM_DIVISOR", "NETLIST_TIMEOUT"]
 
 #: clocks per UART bit of the simulated board (the link's minimum)
 SIM_DIVISOR = 4
@@ -49,6 +49,13 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None, lane
         board.stop()
 
 
+#: seconds the host waits for a command's response from the gate-level board: it simulates
+#: about 30 thousand clocks per second or less, a 64-word frame at 25 clocks per bit is
+#: about 65 thousand clocks on the wire, and a window of them queue behind each other (with
+#: 5 s, ``verify --netlist`` gave up while the netlist was still answering)
+NETLIST_TIMEOUT = 30.0
+
+
 @contextlib.contextmanager
 def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
     """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port.
@@ -67,9 +74,7 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
             path = board.port
             info.update(simulated=True, pty=path, divisor=board.divisor, netlist=netlist)
             if netlist is not None:
-                # the gate-level board simulates about 30 thousand clocks per second: a
-                # 64-word read (about 20 thousand clocks on the wire) takes most of a second
-                timeout = max(timeout, 30.0)
+                timeout = max(timeout, NETLIST_TIMEOUT)
             info["board"] = board
         else:
             path = port

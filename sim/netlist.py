@@ -346,7 +346,7 @@ def synthesize(board, size=None, options=None, clock=None, log=None, timeout=180
         platform.build(top, name="top", build_dir=tmp, do_build=False, **overrides).extract(tmp)
         # the netlist is written by the build's own script file (``yosys top.ys``): the same
         # script given as ``-p "script top.ys; write_verilog ..."`` hung in ABC9 on the
-        # iCEBreaker build three times out of three, where the file form took 2 min (benchmarks/README.md)
+        # iCEBreaker build four times out of four, where the file form took 2 min (benchmarks/README.md)
         ys_path = Path(tmp) / "top.ys"
         ys_path.write_text(ys_path.read_text().rstrip("\n") + "\nwrite_verilog -noattr netlist.v\n")
         il, ys = (Path(tmp) / "top.il").read_text(), ys_path.read_text()
