@@ -17,12 +17,11 @@ cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (
 bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
 back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
-highest of them that its builds meet with some margin: 75 MHz on the 12F/25F (25 clocks
-per bit; the default size placed at 83.4 MHz, two layers of 16 x 16 at 75.1 and 77.3 at
-nextpnr seeds 1 and 3; 60 MHz until 2026-12-03) and 60 MHz on the 45F/85F (20
-clocks per bit; their default build, with the sample sequencer, at 69.5 and 66.0 MHz at
-seed 1, 67.3 and 68.5 at seed 2; 45 MHz until 2026-12-03). The former 20.833 MHz (25 x 5 /
-6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
+highest of them that its builds meet: 75 MHz on every ULX3S (25 clocks per bit). The
+12F/25F default size placed at 83.4 MHz, two layers of 16 x 16 at 75.1 and 77.3 at nextpnr
+seeds 1 and 3 (60 MHz until 2026-12-03); the 45F/85F default build, with the sample
+sequencer, at 75.5 and 77.4 MHz at seed 1 (60 MHz until 2026-12-03, 45 before). The former
+20.833 MHz (25 x 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -119,10 +118,8 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
                  programmer="ulx3s")
 
 
-#: the ULX3S 12F/25F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
+#: every ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
-#: the ULX3S 45F/85F's (two layers of 128): 25 MHz / 5 x 12, 20 UART clocks per bit (exact)
-ULX3S_LARGE_CLOCK = 60e6
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}
@@ -135,8 +132,8 @@ BOARDS = {b.name: b for b in [
           link_window=1),
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_LARGE_CLOCK, ULX3S_LARGE_OPTIONS),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_LARGE_CLOCK, ULX3S_LARGE_OPTIONS),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS),
 ]}
 
 

@@ -166,7 +166,16 @@ class Chip(wiring.Component):
             bus = self.bus
         m.d.comb += self.busy.eq(busy | sample_active)
         addr = bus.addr
-        reg_addr = addr[:reg_bits]
+        # what a request is acted on with, from its second clock: with the sample unit, the
+        # address and word registered (a request is held until ack, so they are the same
+        # request's; for Fmax: the arbiter's multiplexer does not also meet the register
+        # read-out, the core's memory ports and the router); the first clock's decode (below)
+        # reads the bus
+        act_addr, act_w = addr, bus.w_data
+        if self.samples:
+            act_addr, act_w = Signal.like(addr, name="act_addr"), Signal.like(bus.w_data, name="act_w")
+            m.d.sync += [act_addr.eq(addr), act_w.eq(bus.w_data)]
+        reg_addr = act_addr[:reg_bits]
         is_reg = addr[reg_bits:] == 0
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
         mem_bit = R.MEM_BASE.bit_length() - 1
@@ -174,8 +183,10 @@ class Chip(wiring.Component):
         region = addr[R.MEM_REGION_SHIFT:mem_bit]
         index = addr[:R.MEM_REGION_SHIFT]
         desc_field_bits = (R.DESC_STRIDE - 1).bit_length()
-        desc_layer = (addr - R.DESC_BASE)[desc_field_bits:desc_field_bits + R.DESC_LAYER_BITS]
         desc_field = addr[:desc_field_bits]
+        act_region, act_index = act_addr[R.MEM_REGION_SHIFT:mem_bit], act_addr[:R.MEM_REGION_SHIFT]
+        act_layer = (act_addr - R.DESC_BASE)[desc_field_bits:desc_field_bits + R.DESC_LAYER_BITS]
+        act_field = act_addr[:desc_field_bits]
         n_fields = len(R.layer_fields(c.buckets))
 
         # the output packet word in the layout of this capacity (gammacore.regmap.out_format):
@@ -226,13 +237,13 @@ class Chip(wiring.Component):
             elif err:
                 m.d.comb += inner_err.eq(1)
 
-        m.d.comb += [core.mem_region.eq(region), core.mem_addr.eq(index), core.mem_wdata.eq(bus.w_data),
-                     core.desc_layer.eq(desc_layer), core.desc_field.eq(desc_field),
-                     core.desc_data.eq(bus.w_data), router.route_addr.eq(index),
-                     router.route_data.eq(bus.w_data)]
+        m.d.comb += [core.mem_region.eq(act_region), core.mem_addr.eq(act_index), core.mem_wdata.eq(act_w),
+                     core.desc_layer.eq(act_layer), core.desc_field.eq(act_field),
+                     core.desc_data.eq(act_w), router.route_addr.eq(act_index),
+                     router.route_data.eq(act_w)]
         ev_in = Signal(ev_layout)
-        ev_source = bus.w_data[R.EVENT_SOURCE_SHIFT:R.EVENT_SOURCE_SHIFT + R.EVENT_SOURCE_BITS]
-        m.d.comb += [ev_in.source.eq(ev_source), ev_in.q.eq(bus.w_data[:R.Q_BITS]), ef.w_data.eq(ev_in)]
+        ev_source = act_w[R.EVENT_SOURCE_SHIFT:R.EVENT_SOURCE_SHIFT + R.EVENT_SOURCE_BITS]
+        m.d.comb += [ev_in.source.eq(ev_source), ev_in.q.eq(act_w[:R.Q_BITS]), ef.w_data.eq(ev_in)]
 
         region_depth = self._depth_of(m, region, core)
         # the address decode is registered: a request is acted on from its second clock (the
@@ -251,7 +262,7 @@ class Chip(wiring.Component):
                      dec["mem_bad"].eq(index >= region_depth)]
         # so are the checks of the written value (the initiator holds it with the request)
         w = bus.w_data
-        cmd = w[:3]
+        cmd, act_cmd = w[:3], act_w[:3]
         bad = {name: Signal(name=f"bad_{name}") for name in ("ctrl", "n_layers", "mode", "seed", "event")}
         m.d.sync += [bad["ctrl"].eq((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[4:] != 0)
                                     | ((cmd == R.Cmd.LEARN) & (not self.learning))),
@@ -266,11 +277,11 @@ class Chip(wiring.Component):
                         with m.Switch(reg_addr):
                             with m.Case(R.Reg.CTRL):
                                 with m.If(busy | bad["ctrl"]
-                                          | (((cmd == R.Cmd.STEP) | (cmd == R.Cmd.LEARN)) & ~core.configured)):
+                                          | (((act_cmd == R.Cmd.STEP) | (act_cmd == R.Cmd.LEARN)) & ~core.configured)):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += pending.eq(cmd)
-                                    with m.If(bus.w_data[3]):
+                                    m.d.sync += pending.eq(act_cmd)
+                                    with m.If(act_w[3]):
                                         m.next = "CTRL_WAIT"
                                     with m.Else():
                                         ack()
@@ -278,19 +289,19 @@ class Chip(wiring.Component):
                                 with m.If(busy | bad["n_layers"]):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += n_layers.eq(bus.w_data)
+                                    m.d.sync += n_layers.eq(act_w)
                                     ack()
                             with m.Case(R.Reg.MODE):
                                 with m.If(busy | bad["mode"]):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += mode.eq(bus.w_data)
+                                    m.d.sync += mode.eq(act_w)
                                     ack()
                             with m.Case(R.Reg.SEED):
                                 with m.If(bad["seed"]):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += seed.eq(bus.w_data)
+                                    m.d.sync += seed.eq(act_w)
                                     ack()
                             with m.Case(R.Reg.EVENT):
                                 with m.If(bad["event"]):

@@ -23,16 +23,17 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
   is skipped (one clock), a lane past the layer's last neuron has delta 0;
 - *V*, K clocks: every lane reads V[j,k] and Z_j^k (bank (n_base + j) mod P: lane p's
   bank is (s + p) mod P with s = n_base mod P, and the banks below s hold the row's units
-  one unit row further), updated five registered stages later;
+  one unit row further), written six registered stages later;
 - *b*: one memory, lane p's word read in the row's clock p + 1 and written in the next
   (the next row waits when the row is shorter than P + 1 clocks);
 - *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
   of the layer is in bank j mod P = p, at the same address in every bank), below_i, and
   the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
   :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane K
-  multipliers form V[j,k] yhat_i^k. Eight registered stages follow the reads (the reads;
+  multipliers form V[j,k] yhat_i^k. Nine registered stages follow the reads (the reads;
   the products; their sums and g_j W[j,i]; below_i += the sum over the lanes of g_j W[j,i],
-  exact, and u; delta_j u in two partial products; their sum; its shift; W written), so no
+  exact, and u; delta_j u in two partial products; their sum; its shift; the new W; W
+  written), so no
   clock carries a memory read into a multiply, or a multiply into more than an add (for
   Fmax, issue 14). A rounded shift ``(x + 2**(s-1)) >> s`` is computed as ``x >> (s - 1)``
   in one clock and ``W - ((that + 1) >> 1) = (2 W - that) >> 1`` with the write.
@@ -279,9 +280,11 @@ class LearningUnit(wiring.Component):
         #   vs2 (t+2): the two partial products of delta Z; after the last k: delta sum_k V
         #   vs3 (t+3): delta Z; after the last k: g_j = sat(round(delta sum_k V >> 12))
         #   vs4 (t+4): x = delta Z >> (shift - 1)
-        #   vs5 (t+5): V[j,k] <- sat(V_m - ((x + 1) >> 1)), computed as sat((2 V_m - x) >> 1)
+        #   vs5 (t+5): the new V[j,k] = sat(V_m - ((x + 1) >> 1)), computed as sat((2 V_m - x) >> 1)
+        #   vs6 (t+6): V[j,k] written (the new word registered first, for Fmax: the carry
+        #   chain and the saturation do not also meet the owner's multiplexer and V's block RAMs)
         # The stages carry the row's lanes and addresses (the next row may begin meanwhile).
-        VS = 5
+        VC, VS = 5, 6
         sv1 = Signal(7)
         sw1 = Signal(7)
         m.d.comb += [sv1.eq(shift_v + (GRAD_ALIGN - 1)), sw1.eq(shift_w + (GRAD_ALIGN - 1))]
@@ -310,12 +313,14 @@ class LearningUnit(wiring.Component):
                 for n in range(K):
                     with m.If(vs1_k == n):
                         m.d.sync += vreg[p][n].eq(v_data >> F.MASTER_SHIFT)
-            m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VS)]
+            m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VC)]
             dz_hi, dz_lo = wide_product(m, m.d.sync, delta[p], z_r, f"vs3_dz{p}")
             dz = Signal(signed(F.ERR.width + F.Z.width), name=f"vs4_dz{p}")
             dz_sh = Signal.like(dz, name=f"vs5_dz{p}")
             m.d.sync += [dz.eq((dz_hi << 16) + dz_lo), dz_sh.eq(dz >> sv1)]
-            v_new.append(saturate(m, ((v_old[VS] << 1) - dz_sh) >> 1, F.MASTER, f"v_new{p}"))
+            v_new_r = Signal(signed(F.MASTER.width), name=f"vs6_v_new{p}")
+            m.d.sync += v_new_r.eq(saturate(m, ((v_old[VC] << 1) - dz_sh) >> 1, F.MASTER, f"v_new{p}"))
+            v_new.append(v_new_r)
             # g_j: the sum is complete in vs2 of the last k
             gv = Signal(signed(F.ERR.width + vsum[p].shape().width), name=f"gv{p}")
             with m.If(vs_valid[2] & vs_last[2]):

@@ -30,6 +30,7 @@ executed once the response buffer is free.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol as P
@@ -61,8 +62,9 @@ class LinkCore(wiring.Component):
         the replay cache's slots. 1 is the stop-and-wait engine (one stored response).
     registered : the receive FIFO's bytes registered before the COBS decoder (for Fmax: no
         clock carries the FIFO's block-RAM read through the decoder and the frame receiver),
-        and the response memory's words before the sender's byte choice, CRC and COBS
-        blocks; without, both are taken from the read ports (the iCE40's lean build)
+        the response memory's words before the sender's byte choice, CRC and COBS blocks,
+        and the executor's writes to the response memory (a clock later); without, the read
+        ports' words are taken directly and the writes are direct (the iCE40's lean build)
 
     Attributes
     ----------
@@ -110,6 +112,14 @@ class LinkCore(wiring.Component):
         frame_wr, frame_rd = frame_mem.write_port(), read_port(m, frame_mem, "frame_rd")
         m.d.comb += frame_rd.en.eq(0)
         resp_wr, resp_rd = resp_mem.write_port(), read_port(m, resp_mem, "resp_rd")
+        if self.registered:
+            # the executor's writes registered before the memory's write port: a word lands a
+            # clock later (a write is followed by LAND, so the buffer is final when its response
+            # starts); for Fmax, the bus's acknowledgement does not also meet the block RAM
+            port, resp_wr = resp_wr, WritePort.Signature(addr_width=len(resp_wr.addr), shape=32).create(
+                path=("resp_wr_req",))
+            m.d.sync += [port.addr.eq(resp_wr.addr), port.data.eq(resp_wr.data), port.en.eq(resp_wr.en)]
+        after_write = "LAND" if self.registered else "RESPOND"    # the state after a response word's write
 
         m.d.comb += [rx_fifo.w_data.eq(self.i.payload), rx_fifo.w_en.eq(self.i.valid),
                      self.i.ready.eq(rx_fifo.w_rdy)]
@@ -271,7 +281,7 @@ class LinkCore(wiring.Component):
                                 m.d.sync += [s_valid.bit_select(expect[:slot_bits], 1).eq(0),
                                              send_slot.eq(expect[:slot_bits])]
                             m.d.sync += [r_done.eq(1), r_nwords.eq(1)]
-                            m.next = "RESPOND"
+                            m.next = after_write
                         with m.Elif(opcode == P.Opcode.WRITE):
                             m.next = "W_FETCH"
                         with m.Else():
@@ -309,10 +319,15 @@ class LinkCore(wiring.Component):
                         m.d.sync += [index.eq(index + 1), r_done.eq(index + 1), r_nwords.eq(index + 1)]
                         m.next = "R_REQ"
                         with m.If(index + 1 == count):
-                            m.next = "RESPOND"
+                            m.next = after_write
             with m.State("BUS_ERROR"):
                 m.d.sync += [r_status.eq(P.Status.BUS_ERROR), self.bus_errors.eq(self.bus_errors + 1)]
                 m.next = "RESPOND"
+            if self.registered:
+                with m.State("LAND"):
+                    # the last response word lands (the writes are registered): the buffer is
+                    # final when its response starts
+                    m.next = "RESPOND"
             with m.State("RESPOND"):
                 m.d.comb += send_start.eq(1)
                 if W > 1:

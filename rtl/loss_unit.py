@@ -9,18 +9,19 @@ Four phases, one step at a time:
 
 1. **in** (C clocks): each y_j is written to a buffer of ``max_outputs`` words and the
    running maximum is kept.
-2. **sum** (C + 7 clocks): the term pipeline (below) runs over the buffer; the terms are
+2. **sum** (C + 9 clocks): the term pipeline (below) runs over the buffer; the terms are
    summed into S and d_label is kept.
 3. **divide** (33 clocks): r = floor(2**31 / S) by restoring division, one quotient bit
    per clock; meanwhile log2 S (leading one and the LOG2 table) and the loss.
-4. **out** (C + 8 clocks, under back-pressure): the term pipeline runs again and each term
+4. **out** (C + 10 clocks, under back-pressure): the term pipeline runs again and each term
    times r, rounded to 12 fraction bits, minus the label's one, goes out.
 
 Term pipeline (stall-all; it advances on every clock in phase 2 and when the output is
 free or taken in phase 4): read y_j; d = min(max - y_j, 16 << 22); t = round(d log2 e, 8
-fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)). The words read
-(y_j and EXP2[.]) are registered before they are used: for Fmax, a block RAM's
-clock-to-out and the arithmetic after it do not fit one clock on the ULX3S 45F/85F.
+fraction bits); read EXP2[t mod 256]; E = round(EXP2[.] >> (t >> 8)); E r. The words read
+(y_j and EXP2[.]) and the products d log2 e and E r are registered before they are used: for Fmax, a
+block RAM's clock-to-out or a multiplier and the arithmetic after it do not fit one clock
+on the ULX3S 45F/85F.
 
 Widths need no saturation: d < 2**27, t < 2**13, E <= 2**15, S < 2**32 (C < 2**16), r <=
 2**16, p <= 2**12, so e is in -2**12..2**12 (ERR holds it), and the loss d_label + ln S <
@@ -116,8 +117,11 @@ class LossUnit(wiring.Component):
         d = Signal(D_WIDTH)
         m.d.comb += d.eq(Mux(diff > DMAX_RAW, DMAX_RAW, diff))
         v2, s2 = pipe.stage(v1, j=s1.j, d=d)
+        # d log2 e registered before its rounding (for Fmax: the multiplier and the add after
+        # it do not fit one clock on the 45F)
+        v2, s2 = pipe.stage(v2, j=s2.j, d=s2.d, dl=s2.d * fp.LOG2E_RAW)
         t = Signal(T_WIDTH)
-        m.d.comb += t.eq((s2.d * fp.LOG2E_RAW + (1 << (T_SHIFT - 1))) >> T_SHIFT)
+        m.d.comb += t.eq((s2.dl + (1 << (T_SHIFT - 1))) >> T_SHIFT)
         v3, s3 = pipe.stage(v2, j=s2.j, d=s2.d, t=t)
         m.d.comb += [exp_rd.addr.eq(s3.t[:IB]), exp_rd.en.eq(advance)]
         v4, s4 = pipe.stage(v3, j=s3.j, d=s3.d, n=s3.t[IB:])
@@ -127,10 +131,13 @@ class LossUnit(wiring.Component):
         one = Const(1, 1)
         m.d.comb += [half.eq((one << s4.n) >> 1), term.eq((s4.e + half) >> s4.n)]
         v5, s5 = pipe.stage(v4, j=s4.j, d=s4.d, term=term)
+        # the term times r registered before the rounding and the error's subtraction (for
+        # Fmax: the multiplier and the carry chains after it do not fit one clock on the 45F)
+        v6, s6 = pipe.stage(v5, j=s5.j, d=s5.d, term=s5.term, prod=s5.term * recip)
         p = Signal(F.ERR.frac + 2)
-        m.d.comb += p.eq((s5.term * recip + (1 << (P_SHIFT - 1))) >> P_SHIFT)
+        m.d.comb += p.eq((s6.prod + (1 << (P_SHIFT - 1))) >> P_SHIFT)
         is_label = Signal()
-        m.d.comb += is_label.eq(s5.j == label)
+        m.d.comb += is_label.eq(s6.j == label)
 
         # ---- phases ---------------------------------------------------------------------
         with m.FSM(name="phase") as fsm:
@@ -150,10 +157,10 @@ class LossUnit(wiring.Component):
                 m.d.comb += [advance.eq(1), issue.eq(issue_j < count)]
                 with m.If(issue):
                     m.d.sync += issue_j.eq(issue_j + 1)
-                with m.If(v5):
-                    m.d.sync += [total.eq(total + s5.term), done_j.eq(done_j + 1)]
+                with m.If(v6):
+                    m.d.sync += [total.eq(total + s6.term), done_j.eq(done_j + 1)]
                     with m.If(is_label):
-                        m.d.sync += d_label.eq(s5.d)
+                        m.d.sync += d_label.eq(s6.d)
                 with m.If(done_j == count):
                     m.d.sync += [rem.eq(0), recip.eq(0), div_i.eq(0)]
                     m.next = "DIVIDE"
@@ -178,15 +185,16 @@ class LossUnit(wiring.Component):
                 with m.If(advance):
                     with m.If(issue):
                         m.d.sync += issue_j.eq(issue_j + 1)
-                    m.d.sync += [self.o.valid.eq(v5),
+                    m.d.sync += [self.o.valid.eq(v6),
                                  self.o.payload.e.eq(p - Mux(is_label, 1 << F.ERR.frac, 0)),
-                                 self.o.payload.last.eq(s5.j == count - 1),
+                                 self.o.payload.last.eq(s6.j == count - 1),
                                  self.o.payload.loss.eq(loss)]
                 with m.If(self.o.valid & self.o.ready & self.o.payload.last):
                     m.d.sync += count.eq(0)
                     m.next = "IN"
 
-        # ---- log2 S and the loss: four registered stages from S (msb, table, log2 S, loss),
+        # ---- log2 S and the loss: five registered stages from S (msb, table, log2 S, its
+        # product with ln 2, loss),
         # settled long before DIVIDE's 33 clocks end (S and d_label are fixed from its first)
         msb = Signal(range(F.SUMEXP.width))
         for b in range(F.SUMEXP.width):
@@ -201,6 +209,8 @@ class LossUnit(wiring.Component):
         m.d.comb += [log_rd.addr.eq(mant), log_rd.en.eq(1)]
         log2s = Signal(F.LOG2.width)          # registered: the table read, then the multiply
         m.d.sync += log2s.eq(((msb_r - F.EXPT.frac) << F.LOG2.frac) + log_rd.data)
-        m.d.sync += loss.eq(d_label + ((log2s * fp.LN2_RAW + (1 << (LN_SHIFT - 1))) >> LN_SHIFT))
+        ln_prod = Signal(F.LOG2.width + fp.LN2_RAW.bit_length())   # registered: the multiply, then the adds
+        m.d.sync += ln_prod.eq(log2s * fp.LN2_RAW)
+        m.d.sync += loss.eq(d_label + ((ln_prod + (1 << (LN_SHIFT - 1))) >> LN_SHIFT))
         m.d.comb += self.busy.eq(~fsm.ongoing("IN") | (count != 0))
         return m

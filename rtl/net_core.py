@@ -226,7 +226,7 @@ class NetCore(wiring.Component):
                                                       lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)
-        m.d.comb += mems.owner.eq(seq.owner)
+        m.d.comb += [mems.owner.eq(seq.owner), mems.owner_decoded.eq(seq.owner_decoded)]
         self.violation = mems.violation
 
         # ---- commands, counters, the router ---------------------------------------------
@@ -353,23 +353,30 @@ class NetCore(wiring.Component):
         with m.If(seq.host.read):
             m.d.sync += mem_sel.eq(self.mem_region)
         # the word read: given with the acknowledgement, a clock after the read; in the
-        # registered form (Sequencer.read_registered) registered first, two clocks after
+        # registered form (Sequencer.read_registered) each memory's word is registered, then
+        # the one chosen: three clocks after
         rdata = Signal.like(self.mem_rdata, name="host_rdata")
         if seq.read_registered:
             m.d.sync += self.mem_rdata.eq(rdata)
         else:
             m.d.comb += self.mem_rdata.eq(rdata)
+        words = {}
+        for name, region, port in host_regions:
+            if P > 1 and name == "W":
+                words[region] = w_rdata
+            elif P > 1 and name in UNIT_BANKED:
+                words[region] = unit_rdata[name]
+            else:
+                words[region] = port.rd.data
+        words[Region.ERR] = lu.err_r_data
+        if seq.read_registered:
+            for region, word in list(words.items()):
+                words[region] = staged = Signal.like(word, name=f"host_{region.name.lower()}_word")
+                m.d.sync += staged.eq(word)
         with m.Switch(mem_sel):
-            for name, region, port in host_regions:
+            for region, word in words.items():
                 with m.Case(region):
-                    if P > 1 and name == "W":
-                        m.d.comb += rdata.eq(w_rdata)
-                    elif P > 1 and name in UNIT_BANKED:
-                        m.d.comb += rdata.eq(unit_rdata[name])
-                    else:
-                        m.d.comb += rdata.eq(port.rd.data)
-            with m.Case(Region.ERR):
-                m.d.comb += rdata.eq(lu.err_r_data)
+                    m.d.comb += rdata.eq(word)
         m.d.comb += [lu.err_r_addr.eq(self.mem_addr), lu.err_w_addr.eq(self.mem_addr),
                      lu.err_w_data.eq(self.mem_wdata)]
 

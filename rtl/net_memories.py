@@ -38,7 +38,8 @@ In the ``FUSED`` phase (the bucket pass feeding the neuron pass's dendrites) two
 run at once, on disjoint memories: :data:`FUSED_SPLIT` names the owner of each.
 
 ``violation`` is high in any clock where an engine other than the owner enables a port
-(a read or a write): the simulation benches watch it (:func:`ownership_check`) and it must
+(a read or a write), or where the owner differs from the one the sequencer decodes from its
+state (``owner_decoded``): the simulation benches watch it (:func:`ownership_check`) and it must
 never rise. It drives nothing, so synthesis drops it.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -288,6 +289,8 @@ class NetMemories(wiring.Component):
     Attributes
     ----------
     owner : the engine whose turn it is (:class:`Engine`), in
+    owner_decoded : the same as the sequencer decodes it from its state, in (``violation``
+        also rises when the two differ: the sequencer's registered owner went astray)
     violation : an engine other than ``owner`` enables a port this clock, out
     clients : engine -> its memory interface (:func:`client_signature`), to connect to the
         engine's flipped one
@@ -307,7 +310,7 @@ class NetMemories(wiring.Component):
         self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)
                         and e != Engine.FUSED]
         self.names = [n for n in OWNERSHIP if n != "PEND" or async_modes]
-        super().__init__({"owner": wiring.In(Engine), "violation": Out(1)})
+        super().__init__({"owner": wiring.In(Engine), "owner_decoded": wiring.In(Engine), "violation": Out(1)})
         self.clients = {e: client_signature(capacity, e, engine_memories(e, fused, self.names), lanes).create(
                             path=(f"mem_{e.name.lower()}",))
                         for e in self.engines}
@@ -409,7 +412,7 @@ class NetMemories(wiring.Component):
                          wb.write.data.eq(Mux(wbp.en, wbp.data, ww.data))]
 
         # each port to its owner of the moment; read data to every reader
-        foreign = []
+        foreign = [self.owner != self.owner_decoded]
         for n, p in units:
             users = [(e, getattr(self.clients[e], n)) for e in self.engines
                      if n in engine_memories(e, self.fused, self.names)]
@@ -442,8 +445,7 @@ class NetMemories(wiring.Component):
                         if FUSED_SPLIT.get(n) == e:
                             mine = mine | (self.owner == Engine.FUSED)
                         foreign.append(~mine & getattr(port, kind).en.any())
-        if foreign:
-            m.d.comb += self.violation.eq(Cat(*foreign).any())
+        m.d.comb += self.violation.eq(Cat(*foreign).any())
         return m
 
 

@@ -138,11 +138,23 @@ class BucketPass(wiring.Component):
         U = max(c.neurons, c.inputs) + P        # chip-wide unit indices (neurons or inputs)
         R = -(-U // P) + 1                      # rows of P units
 
+        # the last row of the Z part and of the trace part; registered in the registered form
+        # (the descriptor is final clocks before a pass starts; for Fmax: the sums do not run
+        # on into the pass's compares, its done and the sequencer's next state)
+        last_rows = []
+        for base, count in ((d.n_base, d.n_out), (d.i_base, d.n_in)):
+            row = Signal(range(R), name=f"last_row_{len(last_rows)}")
+            if self.registered:
+                m.d.sync += row.eq((base + count - 1) >> sh)
+            else:
+                m.d.comb += row.eq((base + count - 1) >> sh)
+            last_rows.append(row)
+
         def part(trace):
             """(base, count, first row, last row) of the Z part or the trace part."""
             base = Mux(trace, d.i_base, d.n_base)
             count = Mux(trace, d.n_in, d.n_out)
-            return base, count, base >> sh, (base + count - 1) >> sh
+            return base, count, base >> sh, Mux(trace, last_rows[1], last_rows[0])
 
         def lanes_of(row, trace, stage):
             """per lane p: (its unit's local index o = P row + p - base, whether it is in the layer)"""

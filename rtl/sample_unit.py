@@ -309,6 +309,7 @@ class SampleUnit(wiring.Component):
         cand = Signal.like(best)        # the score read for the argmax, registered
         held = Signal.like(best)        # this output's score read for its sum, registered
         arg = Signal(16)
+        word = Signal.like(run_rd.data)     # the sample word fetched, registered
         after = Signal(2)               # what follows the status poll: 0 fetch, 1 the step's loss, 2 next step
         sbase = Signal(range(R.SAMPLE_SLOTS * S))
         cbase = Signal(range(R.SAMPLE_SLOTS * C))
@@ -366,9 +367,13 @@ class SampleUnit(wiring.Component):
                     read(R.Reg.STATUS, "POLL")
             with m.State("FETCH"):
                 m.d.comb += run_rd.en.eq(1)
+                m.next = "FETCH_HOLD"
+            with m.State("FETCH_HOLD"):
+                # the word registered before it is decoded (for Fmax: the block RAM's
+                # clock-to-out does not meet the decode and the runner's next state in one clock)
+                m.d.sync += word.eq(run_rd.data)
                 m.next = "FETCH_TAKE"
             with m.State("FETCH_TAKE"):
-                word = run_rd.data
                 m.d.sync += ptr.eq(ptr + 1)
                 with m.If(word[:R.Q_BITS] != 0):
                     write(R.Reg.EVENT, word, "EVENT_ACK")

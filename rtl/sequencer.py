@@ -49,6 +49,13 @@ ASYNC_AFTER = (After.DDECAY, After.SCAN)
 #: the memories a clear zeroes
 CLEARED = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
 
+#: state -> the engine that owns the memories in it (``owner``); every other state: HOST
+#: (no engine uses a port there)
+OWNER = {"EVENTS": Engine.FANOUT, "MEM": Engine.HOST, "MEM_READ": Engine.HOST, "MEM_READ_DATA": Engine.HOST,
+         "MEM_READ_WORD": Engine.HOST,
+         "FWD_EVENTS": Engine.FANOUT, "BUCKETS": Engine.BUCKETS, "FUSED": Engine.FUSED, "NEURONS": Engine.NEURONS,
+         "SCAN": Engine.SCAN, "LEARN_START": Engine.LEARN, "LEARN": Engine.LEARN, "CLEAR": Engine.CLEAR}
+
 
 def descriptor_load(layers):
     """The sequencer's side of the descriptor store's load port."""
@@ -76,15 +83,19 @@ class Sequencer(wiring.Component):
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
     learning, async_modes : which engines exist
-    read_registered : a host read is acknowledged two clocks after it is issued, not one (the
-        core registers the word read, for Fmax: the memories' outputs and their multiplexer
-        do not also meet the link's response register in one clock)
+    read_registered : a host read is acknowledged three clocks after it is issued, not one
+        (the core registers each memory's word read, then the one its multiplexer chooses, for
+        Fmax: a deep memory's cascade of block RAMs, the multiplexer of the memories and the
+        link's response register do not meet in one clock)
     start_registered : the bucket and neuron passes' ``start`` (and the neuron pass's rows
         and ``fused``) come from registers, a clock after the sequencer decides to start them,
         in a state of their own (``FUSED_GO``, ``BUCKETS_GO``, ``NEURONS_GO``): one clock
         more per pass, for Fmax (the decision's conditions - the fan-out idle, the forward
         FIFO empty, a pass done - and the FSM's multiplexer do not also meet every register
         the start sets in one clock)
+        and ``owner`` is a register too, set with every transition to the new state's owner
+        (:data:`OWNER`), not decoded from the state (for Fmax: the decode does not also meet
+        the memories' multiplexers and their far block RAMs in one clock)
 
     Attributes
     ----------
@@ -100,6 +111,9 @@ class Sequencer(wiring.Component):
     cycles, learn_cycles, steps : counters, out
     layer_index : the current layer, out
     owner : the engine that owns the memories, out
+    owner_decoded : the same, decoded from the state; equal to ``owner`` in every clock (the
+        simulation benches check it through :attr:`NetMemories.violation
+        <gammacore.rtl.net_memories.NetMemories>`), out
     layer : the current layer's descriptor, in
     desc, fanout, buckets, neurons, sched, learn_unit : the engines' control interfaces
     """
@@ -119,6 +133,7 @@ class Sequencer(wiring.Component):
             "clearing": Out(1), "clear_addr": Out(range(self.clear_depth + 1)),
             "cycles": Out(32), "learn_cycles": Out(32), "steps": Out(32),
             "layer_index": Out(range(c.layers)), "layer": In(descriptor_layout(c.buckets)), "owner": Out(Engine),
+            "owner_decoded": Out(Engine),
             "desc": Out(descriptor_load(c.layers)),
             "fanout": Out(FanOutControl), "buckets": Out(PassControl), "fuse": Out(1),
             "neurons": Out(neuron_pass_control(c.max_layer)),
@@ -154,10 +169,26 @@ class Sequencer(wiring.Component):
         lwork = Signal(32)
         cl_addr = self.clear_addr
 
+        # the engine that owns the memories: decoded from the state (owner_c) or, with the
+        # registered start, a register set with every transition to the state's owner (OWNER)
+        owner_c = Signal(Engine)
+        m.d.comb += self.owner_decoded.eq(owner_c)
+        if self.start_registered:
+            owner_r = Signal(Engine, init=OWNER["EVENTS"])
+            m.d.comb += self.owner.eq(owner_r)
+        else:
+            m.d.comb += self.owner.eq(owner_c)
+
+        def goto(state):
+            """``m.next = state``; with the registered owner, also the owner register."""
+            m.next = state
+            if self.start_registered:
+                m.d.sync += owner_r.eq(OWNER.get(state, Engine.HOST))
+
         def load(layer, then, head=False):
             """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
             m.d.comb += [ds.load.eq(1), ds.layer.eq(layer), ds.head.eq(head)]
-            m.next = "LOAD"
+            goto("LOAD")
             return [ld_then.eq(then)]
 
         R = self.start_registered
@@ -189,9 +220,9 @@ class Sequencer(wiring.Component):
                 m.d.comb += bp.start.eq(1)
                 stmts = []
             if self.fused:
-                m.next = go("FUSED")
+                goto(go("FUSED"))
                 return stmts + [b_done.eq(0), n_done.eq(0)] + start_pass(k, 0, self.layer.n_out, fuse=True)
-            m.next = go("BUCKETS")
+            goto(go("BUCKETS"))
             return stmts
 
         def drain_stray():
@@ -207,11 +238,11 @@ class Sequencer(wiring.Component):
             with m.State("EVENTS"):
                 # idle: layer 0 takes host events; commands and memory requests are served
                 # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
-                m.d.comb += [self.owner.eq(Engine.FANOUT), fo.enable.eq(~host.re & ~host.we & ~ds.busy),
+                m.d.comb += [owner_c.eq(Engine.FANOUT), fo.enable.eq(~host.re & ~host.we & ~ds.busy),
                              self.from_fwd.eq(0)]
                 m.d.sync += cur.eq(0)
                 with m.If((host.re | host.we) & fo.idle):
-                    m.next = "MEM"
+                    goto("MEM")
                 with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid & ~fo.queued):
                     first_kind = Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC) if A else Pass.SYNC
                     m.d.sync += start_buckets(first_kind)
@@ -220,73 +251,76 @@ class Sequencer(wiring.Component):
                 if self.learning:
                     with m.Elif(self.learn & fo.idle & ~ds.busy):
                         m.d.sync += [cur.eq(self.n_layers - 1), lwork.eq(0)]
-                        m.next = "LEARN_LOAD"
+                        goto("LEARN_LOAD")
                 with m.Elif(self.clear & fo.idle & ~ds.busy):
                     m.d.sync += cl_addr.eq(0)
                     if A:
                         m.d.comb += sc.reseed.eq(1)
-                    m.next = "CLEAR"
+                    goto("CLEAR")
             with m.State("MEM"):
-                m.d.comb += self.owner.eq(Engine.HOST)
+                m.d.comb += owner_c.eq(Engine.HOST)
                 with m.If(host.hold):
                     pass
                 with m.Elif(host.we):
                     m.d.comb += [host.write.eq(1), host.ack.eq(1)]
-                    m.next = "EVENTS"
+                    goto("EVENTS")
                 with m.Else():
                     m.d.comb += host.read.eq(1)
-                    m.next = "MEM_READ"
+                    goto("MEM_READ")
             with m.State("MEM_READ"):
-                m.d.comb += self.owner.eq(Engine.HOST)
+                m.d.comb += owner_c.eq(Engine.HOST)
                 if self.read_registered:
-                    m.next = "MEM_READ_DATA"
+                    goto("MEM_READ_DATA")
                 else:
                     m.d.comb += host.ack.eq(1)
-                    m.next = "EVENTS"
+                    goto("EVENTS")
             if self.read_registered:
                 with m.State("MEM_READ_DATA"):
-                    m.d.comb += [self.owner.eq(Engine.HOST), host.ack.eq(1)]
-                    m.next = "EVENTS"
+                    m.d.comb += owner_c.eq(Engine.HOST)
+                    goto("MEM_READ_WORD")
+                with m.State("MEM_READ_WORD"):
+                    m.d.comb += [owner_c.eq(Engine.HOST), host.ack.eq(1)]
+                    goto("EVENTS")
             with m.State("FWD_EVENTS"):
-                m.d.comb += [self.owner.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
+                m.d.comb += [owner_c.eq(Engine.FANOUT), self.busy.eq(1), fo.enable.eq(1), self.from_fwd.eq(1)]
                 # every forward event is taken and fanned out (none in the router, its FIFO or
                 # the fan-out's input register)
                 fwd_done = fo.idle & self.fwd_empty & self.router_idle & ~fo.took & ~fo.queued
                 with m.If(fwd_done & deliver):
                     m.d.sync += [deliver.eq(0)] + start_pass(Pass.EVAL, 0, self.layer.n_out)
-                    m.next = go("NEURONS")
+                    goto(go("NEURONS"))
                 with m.Elif(fwd_done):
                     m.d.sync += start_buckets(kind)
             with m.State("BUCKETS"):
-                m.d.comb += [self.owner.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
+                m.d.comb += [owner_c.eq(Engine.BUCKETS), self.busy.eq(1), bp.active.eq(1)]
                 with m.If(bp.done):
                     m.d.sync += start_pass(kind, 0, self.layer.n_out)
-                    m.next = go("NEURONS")
+                    goto(go("NEURONS"))
             if self.fused:
                 with m.State("FUSED"):
                     # the bucket pass feeds the neuron pass (each memory to the one that uses
                     # it, net_memories.FUSED_SPLIT); done when both are (the traces may end last)
-                    m.d.comb += [self.owner.eq(Engine.FUSED), self.busy.eq(1), bp.active.eq(1), npc.active.eq(1)]
+                    m.d.comb += [owner_c.eq(Engine.FUSED), self.busy.eq(1), bp.active.eq(1), npc.active.eq(1)]
                     with m.If(bp.done):
                         m.d.sync += b_done.eq(1)
                     with m.If(npc.done):
                         m.d.sync += n_done.eq(1)
                     with m.If((bp.done | b_done) & (npc.done | n_done)):
                         m.d.sync += fused.eq(0)
-                        m.next = "LAYER_END"
+                        goto("LAYER_END")
             with m.State("NEURONS"):
-                m.d.comb += [self.owner.eq(Engine.NEURONS), self.busy.eq(1), npc.active.eq(1)]
+                m.d.comb += [owner_c.eq(Engine.NEURONS), self.busy.eq(1), npc.active.eq(1)]
                 with m.If(npc.done):
                     if not A:
-                        m.next = "LAYER_END"
+                        goto("LAYER_END")
                     else:
                         with m.Switch(kind):
                             with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
-                                m.next = "LAYER_END"
+                                goto("LAYER_END")
                             with m.Case(Pass.EVAL):
-                                m.next = "SCAN_START"
+                                goto("SCAN_START")
                             with m.Case(Pass.FIRE):
-                                m.next = "FIRE_ROUTE"
+                                goto("FIRE_ROUTE")
                             with m.Case(Pass.DDECAY):
                                 with m.If(cur == self.n_layers - 1):
                                     m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
@@ -297,14 +331,14 @@ class Sequencer(wiring.Component):
                     with m.State(state + "_GO"):
                         # the clock the engines see the registered start (none is active)
                         m.d.comb += self.busy.eq(1)
-                        m.next = state
+                        goto(state)
             with m.State("LAYER_END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cur == self.n_layers - 1):
                     with m.If(drain_stray()):
                         with m.If(kind == Pass.EVAL_FIRST):
                             if A:
-                                m.next = "SCAN_START"
+                                goto("SCAN_START")
                         with m.Else():
                             m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                 with m.Else():
@@ -312,14 +346,14 @@ class Sequencer(wiring.Component):
             with m.State("STEP_DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
-                m.next = "EVENTS"
+                goto("EVENTS")
             if A:
                 with m.State("SCAN_START"):
                     m.d.comb += [self.busy.eq(1), sc.restart.eq(1)]
                     m.d.sync += [cur.eq(0)] + load(0, After.SCAN, head=True)
                 with m.State("SCAN"):
                     # the largest key over the pending words, layer by layer; ties keep the first
-                    m.d.comb += [self.owner.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
+                    m.d.comb += [owner_c.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
                     with m.If(sc.layer_done):
                         with m.If(cur != self.n_layers - 1):
                             m.d.comb += sc.next_layer.eq(1)
@@ -332,13 +366,13 @@ class Sequencer(wiring.Component):
                 with m.State("DDECAY"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += start_pass(Pass.DDECAY, 0, self.layer.n_out)
-                    m.next = go("NEURONS")
+                    goto(go("NEURONS"))
                 with m.State("FIRE_ROUTE"):
                     # the spike is in the router: to the host, and to the next layer's Z^1
                     m.d.comb += self.busy.eq(1)
                     with m.If(cur == self.n_layers - 1):
                         with m.If(drain_stray()):
-                            m.next = "SCAN_START"
+                            goto("SCAN_START")
                     with m.Else():
                         m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
             if self.learning:
@@ -355,35 +389,35 @@ class Sequencer(wiring.Component):
                             if (after in ASYNC_AFTER and not A) or (after == After.LEARN_START and not self.learning):
                                 continue
                             with m.Case(after):
-                                m.next = after.name
+                                goto(after.name)
             if self.learning:
                 lc = self.learn_unit
                 # the unit takes its layer's descriptor at its start: the next layer's (cur - 1)
                 # loads while it runs, and starts it as soon as it is done
                 l_done = Signal()
                 with m.State("LEARN_START"):
-                    m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1), lc.start.eq(1)]
+                    m.d.comb += [owner_c.eq(Engine.LEARN), self.busy.eq(1), lc.start.eq(1)]
                     m.d.comb += [ds.load.eq(cur != 0), ds.layer.eq(cur - 1), ds.head.eq(0)]
                     m.d.sync += [lwork.eq(lwork + 1), l_done.eq(0)]
-                    m.next = "LEARN"
+                    goto("LEARN")
                 with m.State("LEARN"):
-                    m.d.comb += [self.owner.eq(Engine.LEARN), self.busy.eq(1)]
+                    m.d.comb += [owner_c.eq(Engine.LEARN), self.busy.eq(1)]
                     m.d.sync += lwork.eq(lwork + 1)
                     with m.If(lc.done | l_done):
                         with m.If(cur == 0):
                             m.d.comb += self.done.eq(1)
                             m.d.sync += [self.learn_cycles.eq(lwork + 1), work.eq(0)]
-                            m.next = "EVENTS"
+                            goto("EVENTS")
                         with m.Elif(ds.busy):
                             m.d.sync += l_done.eq(1)
                         with m.Else():
                             m.d.sync += cur.eq(cur - 1)
-                            m.next = "LEARN_START"
+                            goto("LEARN_START")
             with m.State("CLEAR"):
-                m.d.comb += [self.owner.eq(Engine.CLEAR), self.busy.eq(1), self.clearing.eq(1)]
+                m.d.comb += [owner_c.eq(Engine.CLEAR), self.busy.eq(1), self.clearing.eq(1)]
                 m.d.sync += cl_addr.eq(cl_addr + 1)
                 with m.If(cl_addr == self.clear_depth - 1):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += work.eq(0)
-                    m.next = "EVENTS"
+                    goto("EVENTS")
         return m

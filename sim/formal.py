@@ -620,7 +620,7 @@ class LinkReplayCheck(LinkEngineCheck):
     buffer and nothing else), WRITE frames with a word, ABORT tokens, a stalled ``o``, a
     slow bus. ``reach="response"`` asserts instead that no retry whose response carries a
     word (``r_nwords == 1``) is ever answered, which must fail within the depth (it does at
-    clock 39, a PING's retry): the proof covers a retry answered with a stored word, not
+    clock 40, a PING's retry): the proof covers a retry answered with a stored word, not
     only error responses.
     """
 

@@ -107,7 +107,9 @@ def test_router_check_refutes_a_router_that_loses_packets(tmp_path):
 #: first, so "answered within the limit" holds only without it (tests/test_rtl_samples.py
 #: simulates the sequencer)
 LEAN = dict(learning=False, serial_encoder=True, async_modes=False, counters=False, samples=False)
-FULL = dict(samples=False)
+#: the full chip's memory read takes a clock more than the lean chip's: the core registers
+#: each memory's word, then the one chosen (Sequencer(read_registered=True)), so 7 clocks
+FULL = dict(samples=False, limit=7)
 
 
 class _DeafChip(wiring.Component):
@@ -208,8 +210,8 @@ def test_link_engine_check_refutes_a_broken_engine(name, old, new, message, dept
 
 #: the stored-response check's depth: with a token in every clock, ``o`` always ready and a bus
 #: answering at once, the first retry answered with a stored word (a PING's) starts its response at
-#: clock 39 (see LinkReplayCheck)
-REPLAY_DEPTH = 40
+#: clock 40 (see LinkReplayCheck; 39 before the response writes were registered, LAND)
+REPLAY_DEPTH = 41
 
 
 def test_link_engine_answers_a_retry_with_the_stored_response(tmp_path):

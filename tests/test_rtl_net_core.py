@@ -165,7 +165,8 @@ def test_bad_capacity_is_named():
 
 def test_memory_ownership_table_and_violation_flag():
     """Every engine's memory interface is what OWNERSHIP gives it, and NetMemories flags a
-    port used outside its owner's phase (and only then)."""
+    port used outside its owner's phase, or an owner that differs from the one the sequencer
+    decodes from its state (and only then)."""
     from amaranth.sim import Simulator
 
     from gammacore.rtl.net_memories import OWNERSHIP, Engine, NetMemories, client_signature
@@ -185,20 +186,23 @@ def test_memory_ownership_table_and_violation_flag():
                     ctx.set(port[2], 0)
         fan = dut.clients[Engine.FANOUT]
         for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1), (Engine.BUCKETS, 1)):
-            ctx.set(dut.owner, owner)
+            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
             ctx.set(fan.W.rd.en, en)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
         ctx.set(fan.W.rd.en, 0)
         ctx.set(dut.clients[Engine.CLEAR].Z.wr.en, 1)
-        ctx.set(dut.owner, Engine.CLEAR)
+        ctx.set(dut.owner, Engine.CLEAR); ctx.set(dut.owner_decoded, Engine.CLEAR)
+        await ctx.delay(1e-9)
+        seen.append(ctx.get(dut.violation))
+        ctx.set(dut.owner_decoded, Engine.HOST)     # the sequencer's owner register went astray
         await ctx.delay(1e-9)
         seen.append(ctx.get(dut.violation))
 
     sim = Simulator(dut)
     sim.add_testbench(bench)
     sim.run()
-    assert seen == [0, 0, 1, 1, 0], seen
+    assert seen == [0, 0, 1, 1, 0, 1], seen
 
 
 def test_fused_phase_splits_the_memories_between_buckets_and_neurons():
@@ -220,7 +224,7 @@ def test_fused_phase_splits_the_memories_between_buckets_and_neurons():
             for port in client.signature.flatten(client):
                 if port[0][-1] == "en":
                     ctx.set(port[2], 0)
-        ctx.set(dut.owner, Engine.FUSED)
+        ctx.set(dut.owner, Engine.FUSED); ctx.set(dut.owner_decoded, Engine.FUSED)
         for port in (cl[Engine.BUCKETS].Z.rd, cl[Engine.BUCKETS].V.rd, cl[Engine.BUCKETS].B.rd,
                      cl[Engine.NEURONS].E.rd, cl[Engine.NEURONS].PEND.wr,     # their own: 0
                      cl[Engine.NEURONS].Z.rd, cl[Engine.NEURONS].V.rd, cl[Engine.FANOUT].W.rd,
@@ -374,14 +378,14 @@ def test_laned_memories_follow_the_ownership_table(lanes):
                     ctx.set(port[2], 0)
         last = lane_ports(dut.clients[Engine.FANOUT].W)[-1]
         for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1)):
-            ctx.set(dut.owner, owner)
+            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
             ctx.set(last.rd.en, en)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
         ctx.set(last.rd.en, 0)
         ctx.set(lane_ports(dut.clients[Engine.CLEAR].A)[1].wr.en, 1)
         for owner in (Engine.CLEAR, Engine.BUCKETS):
-            ctx.set(dut.owner, owner)
+            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
 
@@ -469,7 +473,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                     ctx.set(port[2], 0)
         host = lane_ports(dut.clients[Engine.HOST].TRACE)
         learn = lane_ports(dut.clients[Engine.LEARN].TRACE)
-        ctx.set(dut.owner, Engine.FANOUT)             # FANOUT may write TRACE
+        ctx.set(dut.owner, Engine.FANOUT); ctx.set(dut.owner_decoded, Engine.FANOUT)             # FANOUT may write TRACE
         fan = lane_ports(dut.clients[Engine.FANOUT].TRACE)
         for u in map(int, rng.permutation(cap.inputs)):
             for k in map(int, rng.permutation(K)):
@@ -479,7 +483,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                 ctx.set(port.en, 1)
                 await ctx.tick()
                 ctx.set(port.en, 0)
-        ctx.set(dut.owner, Engine.HOST)
+        ctx.set(dut.owner, Engine.HOST); ctx.set(dut.owner_decoded, Engine.HOST)
         for u in range(cap.inputs):
             row = []
             for k in range(K):
@@ -490,7 +494,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                 ctx.set(port.en, 0)
                 row.append(ctx.get(port.data))
             got["host"].append(row)
-        ctx.set(dut.owner, Engine.LEARN)
+        ctx.set(dut.owner, Engine.LEARN); ctx.set(dut.owner_decoded, Engine.LEARN)
         for u in range(cap.inputs):
             port = learn[u % lanes].rd
             ctx.set(port.addr, u // lanes)
@@ -499,7 +503,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
             ctx.set(port.en, 0)
             got["wide"].append([ctx.get(port.data[k]) for k in range(K)])
         for owner in (Engine.LEARN, Engine.HOST, Engine.BUCKETS):
-            ctx.set(dut.owner, owner)
+            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
             ctx.set(learn[-1].rd.en, 1)
             await ctx.delay(1e-9)
             got["violation"].append(ctx.get(dut.violation))
