@@ -180,13 +180,15 @@ class Chip(wiring.Component):
         is_desc = (addr >= R.DESC_BASE) & (addr < R.DESC_BASE + c.layers * R.DESC_STRIDE)
         mem_bit = R.MEM_BASE.bit_length() - 1
         is_mem = addr[mem_bit] == 1
-        region = addr[R.MEM_REGION_SHIFT:mem_bit]
-        index = addr[:R.MEM_REGION_SHIFT]
         desc_field_bits = (R.DESC_STRIDE - 1).bit_length()
-        desc_field = addr[:desc_field_bits]
-        act_region, act_index = act_addr[R.MEM_REGION_SHIFT:mem_bit], act_addr[:R.MEM_REGION_SHIFT]
-        act_layer = (act_addr - R.DESC_BASE)[desc_field_bits:desc_field_bits + R.DESC_LAYER_BITS]
-        act_field = act_addr[:desc_field_bits]
+
+        def fields(a):
+            """(memory region, index in it, descriptor layer, descriptor field) of address ``a``."""
+            return (a[R.MEM_REGION_SHIFT:mem_bit], a[:R.MEM_REGION_SHIFT],
+                    (a - R.DESC_BASE)[desc_field_bits:desc_field_bits + R.DESC_LAYER_BITS], a[:desc_field_bits])
+
+        region, index, _, desc_field = fields(addr)
+        act_region, act_index, act_layer, act_field = fields(act_addr)
         n_fields = len(R.layer_fields(c.buckets))
 
         # the output packet word in the layout of this capacity (gammacore.regmap.out_format):
