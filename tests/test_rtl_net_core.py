@@ -163,6 +163,13 @@ def test_bad_capacity_is_named():
         R.Capacity(1, 0, 2, 2, 4, 2)
 
 
+def _set_owner(ctx, dut, owner):
+    """Give NetMemories ``dut`` the phase of ``owner``, as the sequencer does (its owner register
+    and the owner it decodes from its state agree)."""
+    ctx.set(dut.owner, owner)
+    ctx.set(dut.owner_decoded, owner)
+
+
 def test_memory_ownership_table_and_violation_flag():
     """Every engine's memory interface is what OWNERSHIP gives it, and NetMemories flags a
     port used outside its owner's phase, or an owner that differs from the one the sequencer
@@ -186,13 +193,13 @@ def test_memory_ownership_table_and_violation_flag():
                     ctx.set(port[2], 0)
         fan = dut.clients[Engine.FANOUT]
         for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1), (Engine.BUCKETS, 1)):
-            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
+            _set_owner(ctx, dut, owner)
             ctx.set(fan.W.rd.en, en)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
         ctx.set(fan.W.rd.en, 0)
         ctx.set(dut.clients[Engine.CLEAR].Z.wr.en, 1)
-        ctx.set(dut.owner, Engine.CLEAR); ctx.set(dut.owner_decoded, Engine.CLEAR)
+        _set_owner(ctx, dut, Engine.CLEAR)
         await ctx.delay(1e-9)
         seen.append(ctx.get(dut.violation))
         ctx.set(dut.owner_decoded, Engine.HOST)     # the sequencer's owner register went astray
@@ -224,7 +231,7 @@ def test_fused_phase_splits_the_memories_between_buckets_and_neurons():
             for port in client.signature.flatten(client):
                 if port[0][-1] == "en":
                     ctx.set(port[2], 0)
-        ctx.set(dut.owner, Engine.FUSED); ctx.set(dut.owner_decoded, Engine.FUSED)
+        _set_owner(ctx, dut, Engine.FUSED)
         for port in (cl[Engine.BUCKETS].Z.rd, cl[Engine.BUCKETS].V.rd, cl[Engine.BUCKETS].B.rd,
                      cl[Engine.NEURONS].E.rd, cl[Engine.NEURONS].PEND.wr,     # their own: 0
                      cl[Engine.NEURONS].Z.rd, cl[Engine.NEURONS].V.rd, cl[Engine.FANOUT].W.rd,
@@ -378,14 +385,14 @@ def test_laned_memories_follow_the_ownership_table(lanes):
                     ctx.set(port[2], 0)
         last = lane_ports(dut.clients[Engine.FANOUT].W)[-1]
         for owner, en in ((Engine.FANOUT, 1), (Engine.HOST, 0), (Engine.HOST, 1)):
-            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
+            _set_owner(ctx, dut, owner)
             ctx.set(last.rd.en, en)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
         ctx.set(last.rd.en, 0)
         ctx.set(lane_ports(dut.clients[Engine.CLEAR].A)[1].wr.en, 1)
         for owner in (Engine.CLEAR, Engine.BUCKETS):
-            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
+            _set_owner(ctx, dut, owner)
             await ctx.delay(1e-9)
             seen.append(ctx.get(dut.violation))
 
@@ -473,7 +480,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                     ctx.set(port[2], 0)
         host = lane_ports(dut.clients[Engine.HOST].TRACE)
         learn = lane_ports(dut.clients[Engine.LEARN].TRACE)
-        ctx.set(dut.owner, Engine.FANOUT); ctx.set(dut.owner_decoded, Engine.FANOUT)             # FANOUT may write TRACE
+        _set_owner(ctx, dut, Engine.FANOUT)     # FANOUT may write TRACE
         fan = lane_ports(dut.clients[Engine.FANOUT].TRACE)
         for u in map(int, rng.permutation(cap.inputs)):
             for k in map(int, rng.permutation(K)):
@@ -483,7 +490,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                 ctx.set(port.en, 1)
                 await ctx.tick()
                 ctx.set(port.en, 0)
-        ctx.set(dut.owner, Engine.HOST); ctx.set(dut.owner_decoded, Engine.HOST)
+        _set_owner(ctx, dut, Engine.HOST)
         for u in range(cap.inputs):
             row = []
             for k in range(K):
@@ -494,7 +501,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
                 ctx.set(port.en, 0)
                 row.append(ctx.get(port.data))
             got["host"].append(row)
-        ctx.set(dut.owner, Engine.LEARN); ctx.set(dut.owner_decoded, Engine.LEARN)
+        _set_owner(ctx, dut, Engine.LEARN)
         for u in range(cap.inputs):
             port = learn[u % lanes].rd
             ctx.set(port.addr, u // lanes)
@@ -503,7 +510,7 @@ def test_traces_banked_by_bucket_give_the_learning_unit_a_unit_per_read(lanes, K
             ctx.set(port.en, 0)
             got["wide"].append([ctx.get(port.data[k]) for k in range(K)])
         for owner in (Engine.LEARN, Engine.HOST, Engine.BUCKETS):
-            ctx.set(dut.owner, owner); ctx.set(dut.owner_decoded, owner)
+            _set_owner(ctx, dut, owner)
             ctx.set(learn[-1].rd.en, 1)
             await ctx.delay(1e-9)
             got["violation"].append(ctx.get(dut.violation))
