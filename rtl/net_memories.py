@@ -48,7 +48,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import Out
 
 from ..golden import formats as F
-from .ram import ram, read_port
+from .ram import SplitMemory, ram, read_port, split_point
 from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "K_BANKED", "wide_layout", "split_k", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
@@ -294,7 +294,9 @@ class NetMemories(wiring.Component):
     violation : an engine other than ``owner`` enables a port this clock, out
     clients : engine -> its memory interface (:func:`client_signature`), to connect to the
         engine's flipped one
-    memories : name -> the memory (after elaboration); a banked one with P > 1: the list of
+    memories : name -> the memory (after elaboration: a :func:`~gammacore.rtl.ram.ram`, or a
+        :class:`~gammacore.rtl.ram.SplitMemory` where its depth is just above a power of two, or
+        an SPRAM one); a banked one with P > 1: the list of
         its P banks; one of :data:`K_BANKED` with learning: (per lane) the list of its K
         memories, one per bucket
     """
@@ -334,6 +336,8 @@ class NetMemories(wiring.Component):
         def mem(name, shape, depth, kind=None):
             if (kind or name) in spram and depth <= SPRAM_DEPTH:
                 mm = SPRAMMemory(shape=shape, depth=depth)
+            elif low := split_point(depth):
+                mm = SplitMemory(shape=shape, depth=depth, low=low)
             else:
                 mm = ram(shape=shape, depth=depth)
             m.submodules[name] = mm
@@ -366,9 +370,10 @@ class NetMemories(wiring.Component):
         whole = {**mems, **subs}
         self.memories = {n: ([whole[n, p] for p in range(P)] if n in BANKED and P > 1 else whole[n, None])
                          for n in self.names}
-        rd = {(n, p): mm.read if isinstance(mm, SPRAMMemory) else read_port(m, mm, label(n, p) + "_rd")
+        ported = (SPRAMMemory, SplitMemory)        # memories with their own read and write port
+        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd")
               for (n, p), mm in mems.items()}
-        wr = {(n, p): mm.write if isinstance(mm, SPRAMMemory) else mm.write_port() for (n, p), mm in mems.items()}
+        wr = {(n, p): mm.write if isinstance(mm, ported) else mm.write_port() for (n, p), mm in mems.items()}
         for (n, p), port in list(wr.items()):
             if n in self.write_registered and not isinstance(mems[n, p], SPRAMMemory):
                 # the owner's request, registered before the memory's write port
@@ -389,8 +394,9 @@ class NetMemories(wiring.Component):
             k_held = Signal(range(K), name=name + "_k_held")
             with m.If(vr.en):
                 m.d.sync += k_held.eq(k_r)
-            sub_rd = [read_port(m, mm, f"{name}_k{k}_rd") for k, mm in enumerate(sub)]
-            sub_wr = [mm.write_port() for mm in sub]
+            sub_rd = [mm.read if isinstance(mm, ported) else read_port(m, mm, f"{name}_k{k}_rd")
+                      for k, mm in enumerate(sub)]
+            sub_wr = [mm.write if isinstance(mm, ported) else mm.write_port() for mm in sub]
             m.d.comb += vr.data.eq(Array(r.data for r in sub_rd)[k_held])
             for k, (r, w) in enumerate(zip(sub_rd, sub_wr)):
                 m.d.comb += [r.addr.eq(Mux(learn_owns, wide.addr, row_r)),

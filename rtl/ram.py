@@ -13,11 +13,22 @@ synchronous read port built as a combinational read port plus a register with en
 yosys (``memory_dff``) folds into the block RAM's own read register and, with the attribute,
 marks don't-care on a collision. In simulation the port behaves as Amaranth's synchronous
 read port (the register samples the old word).
-"""
-from amaranth.hdl import Module
-from amaranth.lib.memory import Memory, ReadPort
 
-__all__ = ["ram", "read_port", "collision_check", "watched_simulator"]
+:class:`SplitMemory` is such a memory of a depth just above a power of two, built as two:
+the power of two and the rest (:func:`split_point` says when).
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.wiring import Out
+
+__all__ = ["ram", "read_port", "collision_check", "watched_simulator", "SplitMemory", "split_point",
+           "SPLIT_MIN", "SPLIT_REST"]
+
+#: :func:`split_point`: the smallest power of two split off (two ECP5 DP16KD of 512 x 36)
+SPLIT_MIN = 1024
+#: :func:`split_point`: the largest rest, as a fraction of the power of two (1 / SPLIT_REST)
+SPLIT_REST = 8
 
 
 #: the memories :func:`ram` makes while :func:`watched_simulator` elaborates a design
@@ -91,3 +102,62 @@ def watched_simulator(dut):
     process, found = collision_check(memories)
     sim.add_process(process)
     return sim, found, memories
+
+
+def split_point(depth):
+    """The power of two a memory of ``depth`` words is split at (:class:`SplitMemory`), or None.
+
+    A depth of 2^n + r words with 0 < r <= 2^n / :data:`SPLIT_REST` and 2^n >= :data:`SPLIT_MIN`
+    splits at 2^n. Why: yosys maps such a memory (one W bank of a laned core, e.g. 16,448
+    words of 32 bits at P = 2 on the ULX3S 45F/85F) onto the ECP5's DP16KD in the 1K x 18 form,
+    17 x 2 blocks, and reads it through a 17-way LUT multiplexer after the blocks' clock-to-out:
+    the laned 85F's critical path (62.7 MHz, benchmarks/README.md). Split, the power of two
+    maps onto 16K x 1 blocks (no multiplexer), the rest onto one more block, and a read goes
+    through one 2-way multiplexer."""
+    low = 1 << ((depth - 1).bit_length() - 1) if depth > 1 else 0
+    if low < SPLIT_MIN or low == depth or (depth - low) * SPLIT_REST > low:
+        return None
+    return low
+
+
+class SplitMemory(wiring.Component):
+    """A memory of ``depth`` words as two :func:`ram` memories: words below ``low`` (a power of
+    two, :func:`split_point`) in one, the rest in the other.
+
+    Ports as :class:`~gammacore.rtl.spram.SPRAMMemory`'s: ``read`` (addr, en; data: the word at
+    addr one clock after en, held while en is low, as :func:`read_port`) and ``write`` (addr,
+    data, en). Each part is enabled only for its own addresses (a collision check of the parts
+    sees only real reads and writes), and the part a read took is registered with its enable,
+    so the data goes through one 2-way multiplexer.
+
+    Attributes
+    ----------
+    parts : the two memories (``low`` words, ``depth - low`` words)
+    """
+
+    def __init__(self, *, shape, depth, low):
+        if not isinstance(low, int) or low < 1 or low & (low - 1) or not low < depth <= 2 * low:
+            raise ValueError(f"low must be a power of two with low < depth <= 2 low (depth {depth}), not {low!r}")
+        self.shape, self.depth, self.low = shape, depth, low
+        aw = (depth - 1).bit_length()
+        super().__init__({"read": Out(ReadPort.Signature(addr_width=aw, shape=shape)),
+                          "write": Out(WritePort.Signature(addr_width=aw, shape=shape))})
+        self.parts = (ram(shape=shape, depth=low), ram(shape=shape, depth=depth - low))
+
+    def elaborate(self, platform):
+        m = Module()
+        lo, hi = self.parts
+        m.submodules.lo, m.submodules.hi = lo, hi
+        k = self.low.bit_length() - 1           # the address bit that picks the part
+        rd, wr = self.read, self.write
+        lo_rd, hi_rd = read_port(m, lo, "lo_rd"), read_port(m, hi, "hi_rd")
+        lo_wr, hi_wr = lo.write_port(), hi.write_port()
+        r_hi, w_hi, held = rd.addr[k], wr.addr[k], Signal()
+        m.d.comb += [lo_rd.addr.eq(rd.addr), hi_rd.addr.eq(rd.addr),
+                     lo_rd.en.eq(rd.en & ~r_hi), hi_rd.en.eq(rd.en & r_hi),
+                     rd.data.eq(Mux(held, hi_rd.data, lo_rd.data)),
+                     lo_wr.addr.eq(wr.addr), hi_wr.addr.eq(wr.addr), lo_wr.data.eq(wr.data), hi_wr.data.eq(wr.data),
+                     lo_wr.en.eq(wr.en & ~w_hi), hi_wr.en.eq(wr.en & w_hi)]
+        with m.If(rd.en):
+            m.d.sync += held.eq(r_hi)
+        return m
