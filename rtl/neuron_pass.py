@@ -400,6 +400,9 @@ class NeuronPass(wiring.Component):
         dn_last = Signal.like(dn_row)
         dn_more = Signal()
         nj_hi = Signal(range(ML + 1))           # the pass covers neurons [lo, nj_hi)
+        # nj_hi - 1, registered with it (for Fmax: the pass's end compares against it with no
+        # subtraction before the compare; -1 for an empty pass)
+        nj_last = Signal(range(-1, ML + 1), init=-1)
         u_lo, u_hi = Signal(range(U + 1)), Signal(range(U + 1))
         dn_valid = Signal()
         dn_rc = Signal(range(G))
@@ -443,7 +446,7 @@ class NeuronPass(wiring.Component):
             ser_x = [Signal(signed(F.X.width), name=f"ser_x{p}") for p in range(Pn)]
             ser_y = [Signal(signed(F.X.width), name=f"ser_y{p}") for p in range(Pn)]
             row_end = Signal()
-            m.d.comb += row_end.eq((xlane == Pn - 1) | (xj == nj_hi - 1))
+            m.d.comb += row_end.eq((xlane == Pn - 1) | (xj == nj_last))
             de_ready = Signal()
             m.d.comb += de_ready.eq(~ser_full | (x_take & row_end))
             m.d.comb += [de.o.ready.eq(de_ready) for de in des]
@@ -482,7 +485,7 @@ class NeuronPass(wiring.Component):
                          u_hi.eq(d.n_base + nj_hi)]
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
-                         nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi)]
+                         nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), nj_last.eq(ctl.hi - 1)]
             if not (Pn == 1 and not self.fusable):
                 m.d.sync += ser_full.eq(0)
 
@@ -545,6 +548,6 @@ class NeuronPass(wiring.Component):
                         with m.If((kind != Pass.FIRE) & ~self.prio & p_new.pending & ~p_old.pending):
                             m.d.comb += self.lfsr_advance.eq(1)
                 m.d.sync += ej.eq(ej + 1)
-                with m.If(ej == nj_hi - 1):
+                with m.If(ej == nj_last):
                     m.d.comb += ctl.done.eq(1)
         return m
