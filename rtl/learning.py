@@ -23,7 +23,8 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
   is skipped (one clock), a lane past the layer's last neuron has delta 0;
 - *V*, K clocks: every lane reads V[j,k] and Z_j^k (bank (n_base + j) mod P: lane p's
   bank is (s + p) mod P with s = n_base mod P, and the banks below s hold the row's units
-  one unit row further), written six registered stages later;
+  one unit row further), written six registered stages later; their sum, times delta_j,
+  gives g_j four stages after the last read;
 - *b*: one memory, lane p's word read in the row's clock p + 1 and written in the next
   (the next row waits when the row is shorter than P + 1 clocks);
 - *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
@@ -31,8 +32,8 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
   the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
   :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane K
   multipliers form V[j,k] yhat_i^k. Nine registered stages follow the reads (the reads;
-  the products; their sums and g_j W[j,i]; below_i += the sum over the lanes of g_j W[j,i],
-  exact, and u; delta_j u in two partial products; their sum; its shift; the new W; W
+  the products; their sums; u and g_j W[j,i]; below_i += the sum over the lanes of g_j
+  W[j,i], exact, and delta_j u in two partial products; their sum; its shift; the new W; W
   written), so no
   clock carries a memory read into a multiply, or a multiply into more than an add (for
   Fmax, issue 14). A rounded shift ``(x + 2**(s-1)) >> s`` is computed as ``x >> (s - 1)``
@@ -276,9 +277,13 @@ class LearningUnit(wiring.Component):
 
         # ---- V: every lane's V[j,k] and Z_j^k in one clock (V_READ, clock t); the update in
         # registered stages, so no clock carries a memory read through a multiply:
-        #   vs1 (t+1): register V_m and Z_j^k; keep V[j,k] (vreg) and sum it (vsum)
-        #   vs2 (t+2): the two partial products of delta Z; after the last k: delta sum_k V
-        #   vs3 (t+3): delta Z; after the last k: g_j = sat(round(delta sum_k V >> 12))
+        #   vs1 (t+1): register V_m and Z_j^k; keep V[j,k] (vreg)
+        #   vs2 (t+2): the two partial products of delta Z; sum V[j,k] (vsum; from the
+        #       registered V_m: for Fmax, the block RAM's clock-to-out and the lane's bank
+        #       multiplexer do not also meet the sum's carry chain in one clock)
+        #   vs3 (t+3): delta Z; after the last k: delta sum_k V
+        #   vs4 (t+4): after the last k: g_j = sat(round(delta sum_k V >> 12)), in place
+        #       when the row's first input reaches s4 of the W pass (below)
         #   vs4 (t+4): x = delta Z >> (shift - 1)
         #   vs5 (t+5): the new V[j,k] = sat(V_m - ((x + 1) >> 1)), computed as sat((2 V_m - x) >> 1)
         #   vs6 (t+6): V[j,k] written (the new word registered first, for Fmax: the carry
@@ -309,11 +314,13 @@ class LearningUnit(wiring.Component):
             v_old = [Signal(signed(F.MASTER.width), name=f"vs{n}_vold{p}") for n in range(VS + 1)]
             z_r = Signal(signed(F.Z.width), name=f"vs2_z{p}")
             with m.If(vs_valid[1]):
-                m.d.sync += [v_old[2].eq(v_data), z_r.eq(z_data), vsum[p].eq(vsum[p] + (v_data >> F.MASTER_SHIFT))]
+                m.d.sync += [v_old[2].eq(v_data), z_r.eq(z_data)]
                 for n in range(K):
                     with m.If(vs1_k == n):
                         m.d.sync += vreg[p][n].eq(v_data >> F.MASTER_SHIFT)
             m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VC)]
+            with m.If(vs_valid[2]):
+                m.d.sync += vsum[p].eq(vsum[p] + (v_old[2] >> F.MASTER_SHIFT))
             dz_hi, dz_lo = wide_product(m, m.d.sync, delta[p], z_r, f"vs3_dz{p}")
             dz = Signal(signed(F.ERR.width + F.Z.width), name=f"vs4_dz{p}")
             dz_sh = Signal.like(dz, name=f"vs5_dz{p}")
@@ -321,12 +328,12 @@ class LearningUnit(wiring.Component):
             v_new_r = Signal(signed(F.MASTER.width), name=f"vs6_v_new{p}")
             m.d.sync += v_new_r.eq(saturate(m, ((v_old[VC] << 1) - dz_sh) >> 1, F.MASTER, f"v_new{p}"))
             v_new.append(v_new_r)
-            # g_j: the sum is complete in vs2 of the last k
+            # g_j: the sum is complete in vs3 of the last k
             gv = Signal(signed(F.ERR.width + vsum[p].shape().width), name=f"gv{p}")
-            with m.If(vs_valid[2] & vs_last[2]):
+            with m.If(vs_valid[3] & vs_last[3]):
                 m.d.sync += gv.eq(delta[p] * vsum[p])
             g_next = saturate(m, (gv + (1 << (F.V.frac - 1))) >> F.V.frac, F.ERR, f"g_next{p}")
-            with m.If(vs_valid[3] & vs_last[3]):
+            with m.If(vs_valid[4] & vs_last[4]):
                 m.d.sync += g[p].eq(g_next)
         for q in range(P):
             m.d.comb += [Vb[q].wr.addr.eq(vs_addr[VS] + bank_offset(q)), Vb[q].wr.data.eq(by_lane(v_new, q)),
@@ -379,10 +386,11 @@ class LearningUnit(wiring.Component):
         # below_i and the K traces of input i are issued in clock c, then registered stages:
         #   s1 (c+1): register the traces, W_m and below_i
         #   s2 (c+2): the K products V[j,k] yhat_i^k of every lane
-        #   s3 (c+3): their sum; g_j W[j,i] (g_j is ready from c+3 of the row's first input)
-        #   s4 (c+4): below_i += sum over the lanes of g_j W[j,i] (written, exact);
-        #             u = sat_TRACE(round(sum >> 12))
-        #   s5 (c+5): the two partial products of delta u;  s6 (c+6): delta u
+        #   s3 (c+3): their sum
+        #   s4 (c+4): u = sat_TRACE(round(sum >> 12)); g_j W[j,i] (g_j is ready from c+4 of
+        #             the row's first input: its sum over k starts from registered V words)
+        #   s5 (c+5): below_i += sum over the lanes of g_j W[j,i] (written, exact);
+        #             the two partial products of delta u;  s6 (c+6): delta u
         #   s7 (c+7): x = delta u >> (shift - 1)
         #   s8 (c+8): the new W[j,i] = sat(W_m - ((x + 1) >> 1)) in every active lane,
         #             computed as sat((2 W_m - x) >> 1)
@@ -391,9 +399,9 @@ class LearningUnit(wiring.Component):
         # Each stage carries the deltas, lanes and addresses it needs (the next row's V reads
         # begin at the earliest two clocks after this row's last issue); below_i of the next
         # row is read at the earliest n_in + K + 1 clocks after this row's read of it, so
-        # after its write in s4 when n_in + K >= 4 (the FSM waits otherwise). The stages after
+        # after its write in s5 when n_in + K >= 5 (the FSM waits otherwise). The stages after
         # s4 carry the layer's shift: they drain while the next layer begins.
-        S, S_BELOW = 9, 4
+        S, S_BELOW = 9, 5
         ACC_W = F.V.width + F.TRACE.width + K.bit_length()
         w_ren = Signal()
         s_valid = [Signal(name=f"s{n}_valid") for n in range(S + 1)]
@@ -426,14 +434,15 @@ class LearningUnit(wiring.Component):
             # s2
             prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{p}_{n}") for n in range(K)]
             m.d.sync += [prod[n].eq(vreg[p][n] * td_r[n]) for n in range(K)]
-            # s3 (a lane without update: g_j = 0 adds nothing below)
+            # s3
             u_sum = Signal(signed(ACC_W), name=f"u_sum{p}")
+            m.d.sync += u_sum.eq(sum(prod[1:], prod[0]))
+            # s4 (a lane without update: g_j = 0 adds nothing below)
             gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
             gw_r.append(gw)
             w_fwd = Signal(signed(F.W.width), name=f"w_fwd{p}")
-            m.d.comb += w_fwd.eq(w[3] >> F.MASTER_SHIFT)
-            m.d.sync += [u_sum.eq(sum(prod[1:], prod[0])), gw.eq(Mux(s_act[3][p], g[p] * w_fwd, 0))]
-            # s4
+            m.d.comb += w_fwd.eq(w[4] >> F.MASTER_SHIFT)
+            m.d.sync += gw.eq(Mux(s_act[4][p], g[p] * w_fwd, 0))
             u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
             u_r = Signal.like(u, name=f"s5_u{p}")
             m.d.sync += u_r.eq(u)
