@@ -57,6 +57,8 @@ STAGES = 5
 #: the sequencer's side of the fan-out engine
 FanOutControl = wiring.Signature({
     "enable": Out(1),       # take events (the engine finishes an event's fan-out regardless)
+    "phase": Out(1),        # the memories are the engine's (the sequencer's owner): W is read
+                            # every clock of the phase, its clock enables off the decision to take
     "deliver": Out(1),      # into Z^1 and the trace (asynchronous forward events), not A and qin
     "idle": In(1),          # no event in flight
     "queued": In(1),        # an event is registered at the engine's input, not yet taken
@@ -255,9 +257,12 @@ class FanOut(wiring.Component):
             lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
             m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane),
                          QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
+        # W at fan_addr every clock of the fan-out's phase (a superset of enable | fan_active),
+        # so the W banks' clock enables come from the owner register, not from the sequencer's
+        # decision to take an event (Fmax: a bank's enable reaches its ~33 block RAMs)
+        m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
+        m.d.comb += [port.rd.en.eq(ctl.phase) for port in W]
         with m.If(ctl.enable | fan_active):
-            m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
-            m.d.comb += [port.rd.en.eq(1) for port in W]
             with m.If(ctl.deliver):
                 if not self.registered:         # A (Z^1) read with W, written the clock after
                     lane, local = unit_word(d.n_base + fan_j, 0, K, P)

@@ -162,6 +162,7 @@ class Sequencer(wiring.Component):
         m.d.comb += [npc.kind.eq(kind), self.fuse.eq(fused)]
         deliver = Signal()                      # forward events go straight into Z^1 (async)
         m.d.comb += fo.deliver.eq(deliver)
+        m.d.comb += fo.phase.eq(self.owner == Engine.FANOUT)
         ld_then = Signal(After)
         lo, hi = Signal.like(npc.lo), Signal.like(npc.hi)
         m.d.comb += [npc.lo.eq(lo), npc.hi.eq(hi)]
