@@ -28,6 +28,26 @@ async def receive(ctx, port, count, rng, p_stall=0.3):
     return out
 
 
+def against_memory(dut, ref, rows, out):
+    """A testbench driving a memory component ``dut`` (``read``/``write`` ports, as
+    :class:`~gammacore.rtl.spram.SPRAMMemory`) and ``ref`` = (read port, write port) of a
+    ``Memory`` with the same ``rows`` of (read enable, read address, write enable, write
+    address, word), one per clock; appends (dut's read data, ref's) to ``out`` each clock."""
+    rd, wr = ref
+
+    async def tb(ctx):
+        for ren, raddr, wen, waddr, wdata in rows:
+            for port, en in ((dut.read, ren), (rd, ren), (dut.write, wen), (wr, wen)):
+                ctx.set(port.en, en)
+            for port in (dut.read, rd):
+                ctx.set(port.addr, raddr)
+            for port in (dut.write, wr):
+                ctx.set(port.addr, waddr)
+                ctx.set(port.data, wdata)
+            await ctx.tick()
+            out.append((ctx.get(dut.read.data), ctx.get(rd.data)))
+    return tb
+
 def run(dut, *testbenches):
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -19,6 +19,8 @@ from gammacore.rtl.ram import SplitMemory, collision_check, split_point
 from gammacore.sim.amaranth_chip import first_net_mismatch, run_chip_amaranth
 from gammacore.sim.net_case import make_net_case
 
+from rtl_helpers import against_memory
+
 SHAPE = signed(32)
 
 
@@ -69,26 +71,12 @@ def test_reads_equal_a_memory_read_port(seed, depth, low):
     finally:
         ram._recording = recorded
     m.submodules.ref = ref = Memory(shape=SHAPE, depth=depth, init=[])
-    rd, wr = ref.read_port(), ref.write_port()
-    out = []
-
-    async def tb(ctx):
-        for ren, raddr, wen, waddr, wdata in rows:
-            for port, en in ((dut.read, ren), (rd, ren), (dut.write, wen), (wr, wen)):
-                ctx.set(port.en, en)
-            for port in (dut.read, rd):
-                ctx.set(port.addr, raddr)
-            for port in (dut.write, wr):
-                ctx.set(port.addr, waddr)
-                ctx.set(port.data, wdata)
-            await ctx.tick()
-            out.append((ctx.get(dut.read.data), ctx.get(rd.data)))
-
+    ports, out = (ref.read_port(), ref.write_port()), []
     sim = Simulator(m)
     process, found = collision_check(parts)
     sim.add_process(process)
     sim.add_clock(1e-8)
-    sim.add_testbench(tb)
+    sim.add_testbench(against_memory(dut, ports, rows, out))
     sim.run()
     assert len(parts) == 2 and [p.depth for p in parts] == [low, depth - low]
     bad = [(t, got, want) for t, (got, want) in enumerate(out) if got != want]

