@@ -309,19 +309,20 @@ class NetCore(wiring.Component):
                          loc.desc_layer.eq(self.desc_layer), loc.desc_field.eq(self.desc_field),
                          loc.desc_data.eq(self.desc_data), loc.desc_we.eq(ds.w_en),
                          self.mem_err.eq(is_w & ~loc.found)]
-            # the bank's enables come from the locator's registered answer (go), not from the
-            # sequencer's decision, for Fmax: that decision (its state, the hold and the located
-            # flags) does not also meet the clock enables of a bank's ~33 block RAMs in one
-            # clock. The request is held until go is up and its address and word do not change
-            # while it is, so a bank may read (or write the same word) more than once; it
-            # reaches the banks only while the host owns them, and go falls a clock after the
-            # request does
+            # the bank's enables come from the locator's registered answer (found, lane), not
+            # from the sequencer's decision, for Fmax: that decision (its state, the hold and
+            # the located flags) does not also meet the clock enables of a bank's ~33 block RAMs
+            # in one clock. The request is held until the answer is up and its address and word
+            # do not change while it is, so a bank may read (or write the same word) more than
+            # once; it reaches the banks only while the host owns them, and the answer falls a
+            # clock after the request does
             w_lane = Signal(range(P))
             owns = seq.owner == Engine.HOST
             for p, port in enumerate(w_banks):
-                m.d.comb += [port.rd.addr.eq(loc.local), port.rd.en.eq(owns & loc.go[p] & self.mem_re & ~self.mem_we),
+                sel = owns & is_w & loc.found & (loc.lane == p)
+                m.d.comb += [port.rd.addr.eq(loc.local), port.rd.en.eq(sel & self.mem_re & ~self.mem_we),
                              port.wr.addr.eq(loc.local), port.wr.data.eq(self.mem_wdata),
-                             port.wr.en.eq(owns & loc.go[p] & self.mem_we)]
+                             port.wr.en.eq(sel & self.mem_we)]
             with m.If(seq.host.read):
                 m.d.sync += w_lane.eq(loc.lane)
             w_rdata = Array(port.rd.data for port in w_banks)[w_lane]

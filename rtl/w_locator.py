@@ -16,7 +16,7 @@ descriptor writes (a few flip-flops per layer; the descriptor store keeps only t
 layer in registers). An address that no layer below ``n_layers`` holds is not a weight:
 ``found`` is low and the core refuses the access (a bus error).
 """
-from amaranth.hdl import Array, Const, Module, Signal
+from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,8 +46,6 @@ class WLocator(wiring.Component):
     desc_layer, desc_field, desc_data, desc_we : the host's descriptor writes, in
     valid : the answer below is ready (held while ``req``), out
     found, lane, local : a layer holds ``addr``: its word is in bank ``lane`` at ``local``, out
-    go : ``found`` for each bank, one-hot in ``lane`` (a register: a bank's enables can come
-        straight from it), out
     """
 
     def __init__(self, capacity, lanes, local_width):
@@ -62,7 +60,6 @@ class WLocator(wiring.Component):
             "desc_layer": In(range(c.layers)), "desc_field": In(range(len(fields))), "desc_data": In(32),
             "desc_we": In(1),
             "valid": Out(1), "found": Out(1), "lane": Out(range(lanes)), "local": Out(local_width),
-            "go": Out(lanes),
         })
 
     def elaborate(self, platform):
@@ -95,7 +92,7 @@ class WLocator(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [self.valid.eq(0), self.found.eq(0), self.go.eq(0), layer.eq(0)]
+                m.d.sync += [self.valid.eq(0), self.found.eq(0), layer.eq(0)]
                 with m.If(self.req):
                     m.next = "LAYER"
             with m.State("LAYER"):
@@ -133,14 +130,13 @@ class WLocator(wiring.Component):
                 with m.Elif(quo < n_out):
                     base = (w_base + (P - 1) * i_base) >> sh
                     m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
-                                 self.local.eq(base + (off >> sh) - rem_p + rem),
-                                 self.go.eq(Const(1, P) << quo[:sh])]
+                                 self.local.eq(base + (off >> sh) - rem_p + rem)]
                     m.next = "DONE"
                 with m.Else():
                     m.d.sync += layer.eq(layer + 1)
                     m.next = "LAYER"
             with m.State("DONE"):
                 with m.If(~self.req):
-                    m.d.sync += [self.valid.eq(0), self.found.eq(0), self.go.eq(0)]
+                    m.d.sync += [self.valid.eq(0), self.found.eq(0)]
                     m.next = "IDLE"
         return m

@@ -48,6 +48,7 @@ def against_memory(dut, ref, rows, out):
             out.append((ctx.get(dut.read.data), ctx.get(rd.data)))
     return tb
 
+
 def run(dut, *testbenches):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
