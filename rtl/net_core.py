@@ -90,6 +90,7 @@ from .net_memories import (UNIT_BANKED, Engine, NetMemories, check_lanes, lane_p
                            memory_shapes, pending_layout, split_unit_address)
 from .neuron_pass import BucketPass, NeuronPass, Pass
 from .no_learning import NoLearningUnit
+from .pipeline import SkidBuffer
 from .router import fwd_layout, spike_layout
 from .sequencer import CLEARED, After, Sequencer
 from .w_locator import WLocator
@@ -136,7 +137,8 @@ class NetCore(wiring.Component):
     Attributes
     ----------
     fused : the bucket pass feeds the neuron pass (P <= K and the parallel encoder; the
-        FUSED phase), else two passes
+        FUSED phase), else two passes; with lanes > 1 through a skid buffer (the feed's ready
+        is a register: a stall costs a clock more)
     events : host input events (source, q), in
     spikes : spike packets to the router, out;  fwd : the router's forward FIFO, in
     router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
@@ -267,7 +269,16 @@ class NetCore(wiring.Component):
         m.d.comb += [bp.layer.eq(d), ds.peek_en.eq(bp.peek_en), ds.peek_field.eq(bp.peek_field),
                      bp.peek_data.eq(ds.peek_data)]
         wiring.connect(m, seq.buckets, bp.ctrl)
-        if self.fused:
+        if self.fused and self.lanes > 1:
+            # a skid buffer between the passes, so the output's back-pressure (the encoder's
+            # and the dendrites' stalls) does not reach the bucket pass, the sequencer and the
+            # memories' write ports in the same clock (the 85F's critical path at P = 2); at
+            # P = 1 that chain meets the clock without it
+            m.submodules.feed_skid = skid = self.feed_skid = SkidBuffer(bp.feed.payload.shape())
+            wiring.connect(m, bp.feed, skid.i)
+            wiring.connect(m, skid.o, npass.feed)
+            m.d.comb += bp.fused.eq(seq.fuse)
+        elif self.fused:
             wiring.connect(m, bp.feed, npass.feed)
             m.d.comb += bp.fused.eq(seq.fuse)
         wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])

@@ -46,8 +46,10 @@ class BusInitiator(HostScript):
         return rdata
 
 
-def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **options):
+def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, count=None, **options):
     """Run the case; ``extra(host, obs)`` (async) runs after the steps, before the final reads.
+    ``count(dut)``: names and 1-bit signals of the elaborated chip; ``obs["counts"][name]`` is
+    the number of clocks each was high (to show that a case reaches a state).
     ``options``: further construction parameters of the Chip (e.g. ``learning=False``)."""
     rng = np.random.default_rng(case["seed"] + 2_000_003)
     dut = Chip(case["capacity"], out_depth=out_depth, pow2=case.get("pow2", False), **options)
@@ -68,6 +70,17 @@ def run_chip_amaranth(case, p_idle=0.3, p_pause=0.5, out_depth=4, extra=None, **
     sim, obs["collisions"], _ = ram.watched_simulator(dut)
     process, obs["violations"] = ownership_check(dut.core.arrangement)
     sim.add_process(process)
+    if count is not None:
+        obs["counts"] = {}
+
+        async def counter(ctx):
+            signals = count(dut)
+            obs["counts"].update(dict.fromkeys(signals, 0))
+            async for _, _, *values in ctx.tick().sample(*signals.values()):
+                for name, v in zip(signals, values):
+                    obs["counts"][name] += int(v)
+
+        sim.add_process(counter)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
