@@ -141,14 +141,15 @@ class BucketPass(wiring.Component):
         # the last row of the Z part and of the trace part; registered in the registered form
         # (the descriptor is final clocks before a pass starts; for Fmax: the sums do not run
         # on into the pass's compares, its done and the sequencer's next state)
-        last_rows = []
+        last_rows, last_lanes = [], []
         for base, count in ((d.n_base, d.n_out), (d.i_base, d.n_in)):
-            row = Signal(range(R), name=f"last_row_{len(last_rows)}")
-            if self.registered:
-                m.d.sync += row.eq((base + count - 1) >> sh)
-            else:
-                m.d.comb += row.eq((base + count - 1) >> sh)
+            n = len(last_rows)
+            row = Signal(range(R), name=f"last_row_{n}")
+            lane = Signal(range(P), name=f"last_lane_{n}")
+            end = base + count - 1
+            m.d["sync" if self.registered else "comb"] += [row.eq(end >> sh), lane.eq(end[:sh])]
             last_rows.append(row)
+            last_lanes.append(lane)
 
         def part(trace):
             """(base, count, first row, last row) of the Z part or the trace part."""
@@ -157,14 +158,22 @@ class BucketPass(wiring.Component):
             return base, count, base >> sh, Mux(trace, last_rows[1], last_rows[0])
 
         def lanes_of(row, trace, stage):
-            """per lane p: (its unit's local index o = P row + p - base, whether it is in the layer)"""
-            base, count, _, _ = part(trace)
+            """per lane p: (its unit's local index o = P row + p - base, whether it is in the
+            layer). The rows walked run from the part's first to its last, so a lane is in it
+            unless the row is the first and p is below the first unit's lane, or the row is the
+            last and p is above the last unit's lane: equality compares on registers, no sum
+            (for Fmax: the memories' clock enables follow these)"""
+            base, _, first, last = part(trace)
+            at_first, at_last = Signal(name=f"{stage}_at_first"), Signal(name=f"{stage}_at_last")
+            first_lane, last_lane = base[:sh], Mux(trace, last_lanes[1], last_lanes[0])
+            m.d.comb += [at_first.eq(row == first), at_last.eq(row == last)]
             out = []
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
                 m.d.comb += o.eq(((row << sh) | p) - base)
                 # one lane: rows are units, from the part's first to its last, all in it
-                out.append((o, (o >= 0) & (o < count) if P > 1 else Const(1)))
+                on = (~at_first | (p >= first_lane)) & (~at_last | (p <= last_lane)) if P > 1 else Const(1)
+                out.append((o, on))
             return out
 
         bk_k = Signal(range(K))
