@@ -412,7 +412,12 @@ class NeuronPass(wiring.Component):
         # nj_hi - 1, registered with it (for Fmax: the pass's end compares against it with no
         # subtraction before the compare; -1 for an empty pass)
         nj_last = Signal(range(-1, ML + 1), init=-1)
-        u_lo, u_hi = Signal(range(U + 1)), Signal(range(U + 1))
+        # b's lanes in the pass's first and last rows (registered with the rows; for Fmax: a
+        # B read's enable compares the row and the lane, no sum of row and lane against the
+        # pass's ends); b_any: the pass has a neuron
+        dn_first = Signal.like(dn_row)
+        lo_lane, hi_lane = Signal(range(Pn)), Signal(range(Pn))
+        b_any = Signal()
         dn_valid = Signal()
         dn_rc = Signal(range(G))
         advance_dn = Signal()
@@ -489,9 +494,10 @@ class NeuronPass(wiring.Component):
         init = Signal()
         nj_lo = Signal(range(ML + 1))
         with m.If(ctl.active & init):
-            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq((d.n_base + nj_lo) >> sh),
-                         dn_last.eq((d.n_base + nj_hi - 1) >> sh), u_lo.eq(d.n_base + nj_lo),
-                         u_hi.eq(d.n_base + nj_hi)]
+            u_lo, u_end = d.n_base + nj_lo, d.n_base + nj_hi - 1
+            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq(u_lo >> sh), dn_first.eq(u_lo >> sh),
+                         dn_last.eq(u_end >> sh), lo_lane.eq(u_lo[:sh]), hi_lane.eq(u_end[:sh]),
+                         b_any.eq(nj_hi > nj_lo)]
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
                          nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), nj_last.eq(ctl.hi - 1)]
@@ -527,7 +533,10 @@ class NeuronPass(wiring.Component):
                              Vb[p].rd.en.eq(go & (dn_c < K)), Zb[p].rd.en.eq(go & (dn_c < K))]
             b_unit = Signal(range(U + G))
             m.d.comb += b_unit.eq((dn_row << sh) + dn_c)
-            m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & ((b_unit >= u_lo) & (b_unit < u_hi) if Pn > 1 else 1)),
+            # the unit row P + c is in [u_lo, u_hi) (the rows walked run from the first to the last)
+            b_in = (b_any & ((dn_row != dn_first) | (dn_c >= lo_lane)) & ((dn_row != dn_last) | (dn_c <= hi_lane))
+                    if Pn > 1 else 1)
+            m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & b_in),
                          E.rd.addr.eq(d.n_base + xj_next), D.rd.addr.eq(d.n_base + xj_next),
                          # only while a neuron is left: past the pass's last neuron the address
                          # may wrap onto the word the encoder is writing back
