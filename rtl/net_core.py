@@ -269,17 +269,17 @@ class NetCore(wiring.Component):
         m.d.comb += [bp.layer.eq(d), ds.peek_en.eq(bp.peek_en), ds.peek_field.eq(bp.peek_field),
                      bp.peek_data.eq(ds.peek_data)]
         wiring.connect(m, seq.buckets, bp.ctrl)
-        if self.fused and self.lanes > 1:
-            # a skid buffer between the passes, so the output's back-pressure (the encoder's
-            # and the dendrites' stalls) does not reach the bucket pass, the sequencer and the
-            # memories' write ports in the same clock (the 85F's critical path at P = 2); at
-            # P = 1 that chain meets the clock without it
-            m.submodules.feed_skid = skid = self.feed_skid = SkidBuffer(bp.feed.payload.shape())
-            wiring.connect(m, bp.feed, skid.i)
-            wiring.connect(m, skid.o, npass.feed)
-            m.d.comb += bp.fused.eq(seq.fuse)
-        elif self.fused:
-            wiring.connect(m, bp.feed, npass.feed)
+        if self.fused:
+            feed = bp.feed
+            if self.lanes > 1:
+                # a skid buffer between the passes, so the output's back-pressure (the encoder's
+                # and the dendrites' stalls) does not reach the bucket pass, the sequencer and
+                # the memories' write ports in the same clock (the 85F's critical path at
+                # P = 2); at P = 1 that chain meets the clock without it
+                m.submodules.feed_skid = skid = self.feed_skid = SkidBuffer(bp.feed.payload.shape())
+                wiring.connect(m, bp.feed, skid.i)
+                feed = skid.o
+            wiring.connect(m, feed, npass.feed)
             m.d.comb += bp.fused.eq(seq.fuse)
         wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])
 

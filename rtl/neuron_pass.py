@@ -50,7 +50,7 @@ from .encoder_serial import SerialEncoder
 from .net_memories import Engine, check_lanes, client_signature, engine_memories, lane_ports, pending_layout
 from .router import spike_layout
 
-__all__ = ["Pass", "BucketPass", "NeuronPass", "PassControl", "neuron_pass_control"]
+__all__ = ["Pass", "BucketPass", "NeuronPass", "PassControl", "in_span", "neuron_pass_control"]
 
 
 class Pass(enum.Enum, shape=3):
@@ -66,6 +66,13 @@ def feed_layout(lanes):
     """The bucket pass's words to the neuron pass's dendrites when fused: per lane a
     :data:`~gammacore.rtl.dendrite.dendrite_in_layout` word (the new Z, its V, b)."""
     return data.ArrayLayout(dendrite_in_layout, lanes)
+
+
+def in_span(row, first, last, lane, first_lane, last_lane):
+    """Whether unit ``row`` P + ``lane`` of a walk over rows ``first`` .. ``last`` lies in the
+    span from unit ``first`` P + ``first_lane`` to ``last`` P + ``last_lane``: equality compares
+    of registers, no sum (for Fmax: the memories' clock enables follow it)."""
+    return ((row != first) | (lane >= first_lane)) & ((row != last) | (lane <= last_lane))
 
 
 #: the sequencer's side of the bucket pass
@@ -159,20 +166,15 @@ class BucketPass(wiring.Component):
 
         def lanes_of(row, trace, stage):
             """per lane p: (its unit's local index o = P row + p - base, whether it is in the
-            layer). The rows walked run from the part's first to its last, so a lane is in it
-            unless the row is the first and p is below the first unit's lane, or the row is the
-            last and p is above the last unit's lane: equality compares on registers, no sum
-            (for Fmax: the memories' clock enables follow these)"""
+            layer, :func:`in_span`: the rows walked run from the part's first to its last)"""
             base, _, first, last = part(trace)
-            at_first, at_last = Signal(name=f"{stage}_at_first"), Signal(name=f"{stage}_at_last")
             first_lane, last_lane = base[:sh], Mux(trace, last_lanes[1], last_lanes[0])
-            m.d.comb += [at_first.eq(row == first), at_last.eq(row == last)]
             out = []
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
                 m.d.comb += o.eq(((row << sh) | p) - base)
                 # one lane: rows are units, from the part's first to its last, all in it
-                on = (~at_first | (p >= first_lane)) & (~at_last | (p <= last_lane)) if P > 1 else Const(1)
+                on = in_span(row, first, last, p, first_lane, last_lane) if P > 1 else Const(1)
                 out.append((o, on))
             return out
 
@@ -534,8 +536,7 @@ class NeuronPass(wiring.Component):
             b_unit = Signal(range(U + G))
             m.d.comb += b_unit.eq((dn_row << sh) + dn_c)
             # the unit row P + c is in [u_lo, u_hi) (the rows walked run from the first to the last)
-            b_in = (b_any & ((dn_row != dn_first) | (dn_c >= lo_lane)) & ((dn_row != dn_last) | (dn_c <= hi_lane))
-                    if Pn > 1 else 1)
+            b_in = b_any & in_span(dn_row, dn_first, dn_last, dn_c, lo_lane, hi_lane) if Pn > 1 else 1
             m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & b_in),
                          E.rd.addr.eq(d.n_base + xj_next), D.rd.addr.eq(d.n_base + xj_next),
                          # only while a neuron is left: past the pass's last neuron the address
