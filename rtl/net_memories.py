@@ -23,6 +23,11 @@ ports to the memories. Every engine's memory interface is built from the table
   (u div P) K + k (:func:`unit_word`). The passes walk rows of P consecutive units, one
   unit per lane; a row that a layer fills only in part has its other lanes idle.
 
+The W banks of a laned core read every clock (:data:`FREE_READ`, the ``free`` ports of
+:func:`~gammacore.rtl.ram.read_port`): no clock-enable logic reaches a bank's ~33 ECP5 block
+RAMs. Every W reader (the host, the fan-out, the learning unit) takes the word in the clock
+after its read.
+
 **Traces by bucket.** With the learning unit (``learning``) every TRACE bank is split again
 by bucket: K memories (:data:`K_BANKED`), the word (u, k) in memory k of its lane at
 u div P. Every engine but the learning unit still sees one port per lane at the address
@@ -96,6 +101,9 @@ FUSED_SPLIT = {"Z": E.BUCKETS, "TRACE": E.BUCKETS, "A": E.BUCKETS, "QIN": E.BUCK
 FUSED_ONLY = {E.BUCKETS: ("V", "B")}
 del E
 
+#: the banked memories whose banks read every clock in a laned core (:func:`~gammacore.rtl.ram.read_port`'s
+#: ``free``): their readers take the word in the clock after the read, never later
+FREE_READ = ("W",)
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
 BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
 #: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
@@ -333,15 +341,21 @@ class NetMemories(wiring.Component):
         if use and P == 1 and b_base + NT <= SPRAM_DEPTH:
             spram = ["wb", "v"]
 
-        def mem(name, shape, depth, kind=None):
+        def mem(name, shape, depth, kind=None, free=False):
             if (kind or name) in spram and depth <= SPRAM_DEPTH:
                 mm = SPRAMMemory(shape=shape, depth=depth)
             elif low := split_point(depth):
-                mm = SplitMemory(shape=shape, depth=depth, low=low)
+                mm = SplitMemory(shape=shape, depth=depth, low=low, free=free)
             else:
                 mm = ram(shape=shape, depth=depth)
+                if free:
+                    free_ports.add(name)
             m.submodules[name] = mm
             return mm
+        # the W banks of a laned core read every clock (ram.read_port's free: no clock enable
+        # logic meets a bank's ~33 block RAMs; every W reader takes the word in the clock after
+        # its read)
+        free_ports = set()
 
         # the physical memories: (name, lane) -> memory; lane None for an unbanked one
         units = [(n, p) for n in self.names for p in (range(P) if n in BANKED and P > 1 else [None])]
@@ -366,12 +380,13 @@ class NetMemories(wiring.Component):
             elif n in ("W", "B") and shared:
                 mems[n, p] = wb
             else:
-                mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower())
+                mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower(), free=n in FREE_READ and P > 1)
         whole = {**mems, **subs}
         self.memories = {n: ([whole[n, p] for p in range(P)] if n in BANKED and P > 1 else whole[n, None])
                          for n in self.names}
         ported = (SPRAMMemory, SplitMemory)        # memories with their own read and write port
-        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd")
+        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd",
+                                                                        free=label(n, p) in free_ports)
               for (n, p), mm in mems.items()}
         wr = {(n, p): mm.write if isinstance(mm, ported) else mm.write_port() for (n, p), mm in mems.items()}
         for (n, p), port in list(wr.items()):

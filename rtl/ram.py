@@ -44,16 +44,27 @@ def ram(*, shape, depth, init=None):
     return mem
 
 
-def read_port(m: Module, mem: Memory, name=None):
+def read_port(m: Module, mem: Memory, name=None, *, free=False):
     """Synchronous read port of ``mem`` (``addr``, ``en`` (default 1), ``data``: the word at
     ``addr`` one clock after ``en``; held while ``en`` is low), registered in ``m``'s sync domain.
 
-    The port is recorded on ``mem`` (``mem.gc_ports``) for :func:`collision_check`."""
+    ``free``: the port reads every clock, whatever ``en`` (``data`` is the word at the address
+    of the clock before, and is not held): the block RAM's read clock enable is tied high, so
+    no enable logic meets it (for Fmax: a laned core's W bank spreads over ~33 ECP5 block RAMs).
+    ``en`` then says which reads are used: its users take the word in the clock after an
+    enabled read and never rely on it being held (the whole-chip tests hold them to the golden
+    model with this port). A read that is not used may meet a write of its word: as for every
+    :func:`ram`, yosys takes such a read's word as undefined and the write as done, and the
+    word is not used. (The gate-level block-RAM model of :mod:`gammacore.sim.netlist` reports
+    any such clock; no laned build is simulated at gate level.)
+
+    The port is recorded on ``mem`` (``mem.gc_ports``) for :func:`collision_check`, which
+    watches the reads that are used (``en``)."""
     comb = mem.read_port(domain="comb")
     port = ReadPort.Signature(addr_width=len(comb.addr), shape=mem.shape).create(
         path=(name or "rd",), src_loc_at=1)
     m.d.comb += comb.addr.eq(port.addr)
-    with m.If(port.en):
+    with m.If(port.en | free):
         m.d.sync += port.data.eq(comb.data)
     mem.__dict__.setdefault("gc_ports", []).append(port)
     return port
@@ -128,17 +139,18 @@ class SplitMemory(wiring.Component):
     addr one clock after en, held while en is low, as :func:`read_port`) and ``write`` (addr,
     data, en). Each part is enabled only for its own addresses (a collision check of the parts
     sees only real reads and writes), and the part a read took is registered with its enable,
-    so the data goes through one 2-way multiplexer.
+    so the data goes through one 2-way multiplexer. ``free``: both parts read every clock
+    (:func:`read_port`), and the part is registered every clock.
 
     Attributes
     ----------
     parts : the two memories (``low`` words, ``depth - low`` words)
     """
 
-    def __init__(self, *, shape, depth, low):
+    def __init__(self, *, shape, depth, low, free=False):
         if not isinstance(low, int) or low < 1 or low & (low - 1) or not low < depth <= 2 * low:
             raise ValueError(f"low must be a power of two with low < depth <= 2 low (depth {depth}), not {low!r}")
-        self.shape, self.depth, self.low = shape, depth, low
+        self.shape, self.depth, self.low, self.free = shape, depth, low, free
         aw = (depth - 1).bit_length()
         super().__init__({"read": Out(ReadPort.Signature(addr_width=aw, shape=shape)),
                           "write": Out(WritePort.Signature(addr_width=aw, shape=shape))})
@@ -150,7 +162,7 @@ class SplitMemory(wiring.Component):
         m.submodules.lo, m.submodules.hi = lo, hi
         k = self.low.bit_length() - 1           # the address bit that picks the part
         rd, wr = self.read, self.write
-        lo_rd, hi_rd = read_port(m, lo, "lo_rd"), read_port(m, hi, "hi_rd")
+        lo_rd, hi_rd = read_port(m, lo, "lo_rd", free=self.free), read_port(m, hi, "hi_rd", free=self.free)
         lo_wr, hi_wr = lo.write_port(), hi.write_port()
         r_hi, w_hi, held = rd.addr[k], wr.addr[k], Signal()
         m.d.comb += [lo_rd.addr.eq(rd.addr), hi_rd.addr.eq(rd.addr),
@@ -158,6 +170,6 @@ class SplitMemory(wiring.Component):
                      rd.data.eq(Mux(held, hi_rd.data, lo_rd.data)),
                      lo_wr.addr.eq(wr.addr), hi_wr.addr.eq(wr.addr), lo_wr.data.eq(wr.data), hi_wr.data.eq(wr.data),
                      lo_wr.en.eq(wr.en & ~w_hi), hi_wr.en.eq(wr.en & w_hi)]
-        with m.If(rd.en):
+        with m.If(rd.en | self.free):
             m.d.sync += held.eq(r_hi)
         return m
