@@ -51,6 +51,9 @@ D_WIDTH = DMAX_RAW.bit_length()          # d in 0..DMAX_RAW
 T_WIDTH = ((DMAX_RAW * fp.LOG2E_RAW + (1 << (T_SHIFT - 1))) >> T_SHIFT).bit_length()
 N_WIDTH = max(1, T_WIDTH - IB)           # the integer part of t: a shift of up to 2**N_WIDTH - 1
 LABEL_WIDTH = 16
+#: r = floor(2**RECIP_BITS / S) <= 2**(RECIP_BITS - EXPT.frac), as S >= 2**EXPT.frac (the
+#: largest output's term is exp(0) = 1.0): the bits of r the output's product needs
+R_WIDTH = F.RECIP_BITS - F.EXPT.frac + 1
 
 loss_in_layout = data.StructLayout({"y": signed(F.X.width), "label": LABEL_WIDTH, "last": 1})
 loss_out_layout = data.StructLayout({"e": signed(F.ERR.width), "loss": unsigned(F.LOSS.width), "last": 1})
@@ -133,7 +136,9 @@ class LossUnit(wiring.Component):
         v5, s5 = pipe.stage(v4, j=s4.j, d=s4.d, term=term)
         # the term times r registered before the rounding and the error's subtraction (for
         # Fmax: the multiplier and the carry chains after it do not fit one clock on the 45F)
-        v6, s6 = pipe.stage(v5, j=s5.j, d=s5.d, term=s5.term, prod=s5.term * recip)
+        # (r <= 2**16: its low R_WIDTH bits, so the product is one 18 x 18 multiplier and no
+        # partial products are added in fabric: the ULX3S 85F's critical path at P = 2)
+        v6, s6 = pipe.stage(v5, j=s5.j, d=s5.d, term=s5.term, prod=s5.term * recip[:R_WIDTH])
         p = Signal(F.ERR.frac + 2)
         m.d.comb += p.eq((s6.prod + (1 << (P_SHIFT - 1))) >> P_SHIFT)
         is_label = Signal()
