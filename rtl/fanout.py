@@ -257,11 +257,13 @@ class FanOut(wiring.Component):
             lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
             m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane),
                          QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
-        # W at fan_addr every clock of the fan-out's phase (a superset of enable | fan_active),
-        # so the W banks' clock enables come from the owner register, not from the sequencer's
-        # decision to take an event (Fmax: a bank's enable reaches its ~33 block RAMs)
+        # W at fan_addr: with one lane every clock of the fan-out's phase (a superset of the
+        # rows' reads), so the W memory's clock enable comes from the owner register, not from
+        # the sequencer's decision to take an event (Fmax: the enable reaches W's block RAMs);
+        # a laned core's W banks read every clock (net_memories.FREE_READ), and the enable
+        # says which reads are used (a row's, while fan_active) for the collision check
         m.d.comb += [port.rd.addr.eq(fan_addr) for port in W]
-        m.d.comb += [port.rd.en.eq(ctl.phase) for port in W]
+        m.d.comb += [port.rd.en.eq(ctl.phase if P == 1 else fan_active) for port in W]
         with m.If(ctl.enable | fan_active):
             with m.If(ctl.deliver):
                 if not self.registered:         # A (Z^1) read with W, written the clock after

@@ -213,9 +213,16 @@ class NetCore(wiring.Component):
         NT, IT, ML = c.neurons, c.inputs, c.max_layer
         A, P = self.async_modes, self.lanes
 
+        # registered writes: the pending table's read-modify-write; a laned core's W banks (the
+        # host's write enable, from its region and the locator's answer, does not also cross a
+        # bank's ~33 block RAMs in one clock). A W word lands a clock late; none is read then:
+        # the learning unit reads each word once per pass, before writing it; a host access
+        # waits for the locator; the fan-out's first row read is two clocks after it takes an
+        # event (the whole-chip tests' collision check holds all three to it)
+        registered = (() if self.serial_encoder else ("PEND",)) + (("W",) if P > 1 else ())
         m.submodules.memories = mems = self.arrangement = NetMemories(
             c, spram=self.spram, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
-            write_registered=() if self.serial_encoder else ("PEND",))
+            write_registered=registered)
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
                                                  read_registered=not self.serial_encoder,
                                                  start_registered=not self.serial_encoder)
