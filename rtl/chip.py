@@ -240,9 +240,18 @@ class Chip(wiring.Component):
                 m.d.comb += inner_err.eq(1)
 
         m.d.comb += [core.mem_region.eq(act_region), core.mem_addr.eq(act_index), core.mem_wdata.eq(act_w),
-                     core.desc_layer.eq(act_layer), core.desc_field.eq(act_field),
-                     core.desc_data.eq(act_w), router.route_addr.eq(act_index),
-                     router.route_data.eq(act_w)]
+                     router.route_addr.eq(act_index), router.route_data.eq(act_w)]
+        # a descriptor write: with lanes, registered on its way to the core (for Fmax: the
+        # request's decode and the decision do not also run into the descriptor store's
+        # reload and the passes' coefficient registers in one clock on the 85F). It lands the
+        # clock after its acknowledgement is decided, before the next request can be seen
+        desc_we = Signal()
+        desc = [core.desc_we.eq(desc_we), core.desc_layer.eq(act_layer), core.desc_field.eq(act_field),
+                core.desc_data.eq(act_w)]
+        if self.lanes > 1:
+            m.d.sync += desc
+        else:
+            m.d.comb += desc
         ev_in = Signal(ev_layout)
         ev_source = act_w[R.EVENT_SOURCE_SHIFT:R.EVENT_SOURCE_SHIFT + R.EVENT_SOURCE_BITS]
         m.d.comb += [ev_in.source.eq(ev_source), ev_in.q.eq(act_w[:R.Q_BITS]), ef.w_data.eq(ev_in)]
@@ -318,7 +327,7 @@ class Chip(wiring.Component):
                         with m.If(busy | dec["desc_bad"]):
                             ack(err=1)
                         with m.Else():
-                            m.d.comb += core.desc_we.eq(1)
+                            m.d.comb += desc_we.eq(1)
                             ack()
                     with m.Elif(dec["route"]):
                         with m.If(busy | dec["route_bad"]):
