@@ -50,7 +50,7 @@ def add_arguments(p):
                         "and the loss unit) (default: the board's; on for the ULX3S 45F/85F)")
     p.add_argument("--lanes", type=int, metavar="P", default=None,
                    help="soc/probe-chip: lanes of the network core, a power of two: P multiply-accumulates per "
-                        "clock in the event fan-out (default: the board's, 1)")
+                        "clock in the event fan-out (default: the board's: 2 on the ULX3S 85F, 1 elsewhere)")
     add_baud(p, default=None, help="UART baud rate of the soc design (default: the host's, 3000000); refused "
                                    "when the core clock over an integer divisor misses it by more than 2 %%")
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
