@@ -41,7 +41,8 @@ link window), with a USB round trip of ``--usb-ms`` (1 ms):
 A board whose default build cannot train the preset (too small, or inference-only) gets its
 reason in ``fits`` and the prediction under ``if_it_fitted`` (the same clocks and bytes at
 that board's clock and UART; the network's clocks per step do not depend on the chip's
-capacity in sync mode at one lane). The autonomous path needs the sample sequencer: the
+capacity in sync mode). Each board's clocks are measured at its default build's lanes (P = 2
+on the 85F, 1 elsewhere) and link window. The autonomous path needs the sample sequencer: the
 ULX3S 45F/85F default builds have it, the others would need ``gammacore build --samples``
 (``fits`` says so).
 Writes benchmarks/results/real_board.json.
@@ -66,7 +67,6 @@ from gammacore.host.session import simulated_board
 from gammacore.host.transport import open_transport
 
 TASKS = ("coincidence", "digits")
-WINDOWS = (4, 1)
 CATEGORIES = ("sample", "poll", "shift")
 
 
@@ -142,6 +142,11 @@ class MeteredLink:
 
     def __getattr__(self, name):
         return getattr(self.link, name)
+
+
+def lanes_of(b):
+    """The lanes of board ``b``'s default build."""
+    return b.options.get("lanes", 1)
 
 
 def measure(board, task_name, path, window, n):
@@ -235,27 +240,29 @@ def main():
         ap.error(f"--usb-ms expects a non-negative number of milliseconds, not {args.usb_ms}")
     usb = args.usb_ms * 1e-3
     measured = {}
-    for window in WINDOWS:
-        # the boards are built with one lane (their default): measure the one-lane core
-        with simulated_board(log=print, lanes=1) as board:
+    # each (link window, lanes) of a board's default build, on a simulated board of those lanes
+    for window, lanes in sorted({(b.link_window, lanes_of(b)) for b in BOARDS.values()}, reverse=True):
+        with simulated_board(log=print, lanes=lanes) as board:
             for task_name in TASKS:
                 for path in ("autonomous", "host_errors"):
                     meas = measure(board, task_name, path, window, args.samples)
-                    measured[(task_name, path, window)] = meas
-                    print(task_name, path, f"window {window}", meas["per_sample"], flush=True)
+                    meas["lanes"] = lanes
+                    measured[(task_name, path, window, lanes)] = meas
+                    print(task_name, path, f"window {window}, {lanes} lane(s)", meas["per_sample"], flush=True)
         print(board.stats)
     boards = {}
     for b in BOARDS.values():
         divisor, rate = uart_divisor(b.core_clock, b.host_baud)
         row = {"core_clock_hz": b.core_clock, "uart_baud": rate, "uart_divisor": divisor, "host_baud": b.host_baud,
-               "link_window": b.link_window, "default_size": f"{b.size.layers} x {b.size.neurons}", "tasks": {}}
+               "link_window": b.link_window, "lanes": lanes_of(b), "default_size": f"{b.size.layers} x {b.size.neurons}",
+               "tasks": {}}
         for task_name in TASKS:
             cfg = preset(task_name, seed=0)
             task = make_task(task_name, seed=0)
             sched = preset_schedule(task_name)
             t = {}
             for path in ("autonomous", "host_errors"):
-                pred = predict(measured[(task_name, path, b.link_window)], b.core_clock, rate, usb)
+                pred = predict(measured[(task_name, path, b.link_window, lanes_of(b))], b.core_clock, rate, usb)
                 pred["preset_training_hours"] = sched.epochs * len(task.x_train) * pred["seconds_per_sample"] / 3600
                 reason = fits(b, cfg, path)
                 t[path] = {"fits": True if reason is None else reason,
