@@ -348,14 +348,11 @@ class NetMemories(wiring.Component):
                 mm = SplitMemory(shape=shape, depth=depth, low=low, free=free)
             else:
                 mm = ram(shape=shape, depth=depth)
-                if free:
-                    free_ports.add(name)
             m.submodules[name] = mm
             return mm
-        # the W banks of a laned core read every clock (ram.read_port's free: no clock enable
-        # logic meets a bank's ~33 block RAMs; every W reader takes the word in the clock after
-        # its read)
-        free_ports = set()
+
+        def free(n):                            # its banks read every clock (FREE_READ)
+            return n in FREE_READ and P > 1
 
         # the physical memories: (name, lane) -> memory; lane None for an unbanked one
         units = [(n, p) for n in self.names for p in (range(P) if n in BANKED and P > 1 else [None])]
@@ -380,13 +377,12 @@ class NetMemories(wiring.Component):
             elif n in ("W", "B") and shared:
                 mems[n, p] = wb
             else:
-                mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower(), free=n in FREE_READ and P > 1)
+                mems[n, p] = mem(label(n, p), *shapes[n], kind=n.lower(), free=free(n))
         whole = {**mems, **subs}
         self.memories = {n: ([whole[n, p] for p in range(P)] if n in BANKED and P > 1 else whole[n, None])
                          for n in self.names}
         ported = (SPRAMMemory, SplitMemory)        # memories with their own read and write port
-        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd",
-                                                                        free=label(n, p) in free_ports)
+        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd", free=free(n))
               for (n, p), mm in mems.items()}
         wr = {(n, p): mm.write if isinstance(mm, ported) else mm.write_port() for (n, p), mm in mems.items()}
         for (n, p), port in list(wr.items()):
