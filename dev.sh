@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gammacore set-up and entry points. Creates .venv at the repository root on first use.
 #   ./dev.sh demo    the main job: a demo (see README)
-#   ./dev.sh test    the test suite (what CI runs)
+#   ./dev.sh test    the test suite without the tests marked slow (what CI runs)
 #   ./dev.sh env     only create/update the environment
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,7 +35,13 @@ export YOWASP_CACHE_DIR=${YOWASP_CACHE_DIR:-$HOME/.cache/yowasp}
 
 case "${1:-}" in
     demo) shift; exec .venv/bin/gammacore demo coincidence --port sim --plots demo-plots --json demo.json "$@" ;;
-    test) shift; exec .venv/bin/python -m pytest -n 2 "$@" ;;
+    test) shift
+        # the tests marked slow (the boards' full-size builds, long simulations, the formal checks'
+        # refutations) are left out unless a marker expression is given: -m slow runs them, -m ""
+        # runs everything
+        marks=(-m "not slow")
+        for a in "$@"; do case "$a" in -m|-m*) marks=() ;; esac; done
+        exec .venv/bin/python -m pytest -n 2 --dist worksteal "${marks[@]}" "$@" ;;
     env) ;;
     *) echo "usage: ./dev.sh {demo|test|env} [args...]" >&2; exit 2 ;;
 esac

@@ -60,3 +60,16 @@ def run(dut, *testbenches):
 def seeded(seed):
     print(f"seed={seed}")
     return np.random.default_rng(seed)
+
+
+def grid(argnames, *values, default):
+    """``pytest.mark.parametrize`` over every combination of ``values`` (one list per name in
+    ``argnames``), where a combination that ``default(*combination)`` rejects is marked slow:
+    the default suite (./dev.sh test) runs a spread of the grid, ``-m slow`` the rest, and the
+    ids are the ones the stacked parametrize decorators gave. A tuple in a list stands for
+    that many names."""
+    import itertools
+    import pytest
+    combos = [tuple(x for v in c for x in (v if isinstance(v, tuple) else (v,))) for c in itertools.product(*values)]
+    return pytest.mark.parametrize(argnames, [
+        pytest.param(*c, marks=() if default(*c) else pytest.mark.slow) for c in combos])

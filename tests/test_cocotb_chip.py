@@ -67,7 +67,7 @@ def test_chip_cocotb_long_async(mode, tmp_path):
 # one layer with an encoder, its spikes to the host (what the former single-layer core's
 # benches covered; the same cases as `gammacore verify` without --layers)
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
-@pytest.mark.parametrize("seed", [101, 102])
+@pytest.mark.parametrize("seed", [101, pytest.param(102, marks=pytest.mark.slow)])
 def test_one_layer_cocotb(sim, seed, tmp_path):
     rng = np.random.default_rng(seed)
     sizes = (int(rng.integers(2, 7)), int(rng.integers(2, 9)))

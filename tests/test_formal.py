@@ -198,7 +198,9 @@ def test_link_engine_check_reaches_the_bus_and_a_retry(tmp_path):
 @pytest.mark.parametrize("name, old, new, message, depth", [
     ("bad_crc", "with m.If((length >= 4) & (crc == 0)):", "with m.If(length >= 4):",
      "a bus request without a good frame", DEPTH),
-    ("no_replay", "with m.If(replay_q):", "with m.If(0):", "a retried frame was executed again", LINK_DEPTH),
+    # slow (about 4 min): the refutation of the check that the passing proof above runs
+    pytest.param("no_replay", "with m.If(replay_q):", "with m.If(0):", "a retried frame was executed again",
+                 LINK_DEPTH, marks=pytest.mark.slow),
 ], ids=["acts-on-a-bad-crc", "executes-retries"])
 def test_link_engine_check_refutes_a_broken_engine(name, old, new, message, depth, tmp_path):
     """An engine that acts on a frame whatever its CRC, and one that executes every retry
@@ -219,6 +221,7 @@ def test_link_engine_answers_a_retry_with_the_stored_response(tmp_path):
     assert r["status"] == "PASS" and r["depth"] >= 20, r["log"]
 
 
+@pytest.mark.slow      # 4-5 min: the replay proof above is not vacuous (the link's fuzz tests reach it too)
 def test_link_replay_check_reaches_a_retry_answered_from_a_stored_word(tmp_path):
     r = _prove(LinkReplayCheck(reach="response"), "link_replay_reach", tmp_path, depth=REPLAY_DEPTH)
     line, step = _failed_assertion(r)
@@ -230,6 +233,7 @@ def test_link_replay_check_reaches_a_retry_answered_from_a_stored_word(tmp_path)
     ("stale_status", "m.d.sync += self.replays.eq(self.replays + 1)",
      "m.d.sync += [self.replays.eq(self.replays + 1), r_status.eq(status_q)]"),
 ], ids=["executes-retries", "rewrites-the-status"])
+@pytest.mark.slow      # 2-3 min each: refutations of the check that the passing proof above runs
 def test_link_replay_check_refutes_an_engine_that_changes_the_stored_response(name, old, new, tmp_path):
     """An engine that answers a retry with a fresh response (executes it again) and one that
     rewrites the stored status from the retry's own checks (a READ refused by the bus, retried,

@@ -14,6 +14,7 @@ from gammacore.rtl.chip import Chip
 from gammacore.sim import amaranth_chip
 from gammacore.sim.amaranth_chip import BusInitiator, first_net_mismatch, run_chip_amaranth
 from gammacore.sim.net_case import chip_words, make_net_case
+from rtl_helpers import grid
 
 
 def random_sizes(rng, layers):
@@ -31,9 +32,11 @@ BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
                          "counters": False},
           "lanes-2": {"lanes": 2}, "lanes-4": {"lanes": 4},
           "lanes-4-inference-only": {"lanes": 4, "learning": False, "serial_encoder": True, "spram": True}}
-LEARNING_BUILDS = pytest.mark.parametrize("build", ["default", "serial-encoder", "lanes-2", "lanes-4"])
+LEARNING_BUILD_NAMES = ["default", "serial-encoder", "lanes-2", "lanes-4"]
+ASYNC_BUILD_NAMES = [b for b in BUILDS if BUILDS[b].get("async_modes", True)]
+LEARNING_BUILDS = pytest.mark.parametrize("build", LEARNING_BUILD_NAMES)
 ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
-ASYNC_BUILDS = pytest.mark.parametrize("build", [b for b in BUILDS if BUILDS[b].get("async_modes", True)])
+ASYNC_BUILDS = pytest.mark.parametrize("build", ASYNC_BUILD_NAMES)
 
 
 def simulate(dut, bench):
@@ -63,8 +66,9 @@ def check(case, **kw):
     return obs
 
 
-@LEARNING_BUILDS
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+# the default suite: two of the four seeds per build, in turn (the others: -m slow)
+@grid("seed,build", [1, 2, 3, 4], LEARNING_BUILD_NAMES,
+      default=lambda seed, build: (seed + LEARNING_BUILD_NAMES.index(build)) % 2 == 1)
 def test_three_layer_inference_and_learning_match_golden(seed, build):
     rng = np.random.default_rng(seed)
     case = make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=14, p_learn=0.6)
@@ -75,8 +79,9 @@ def test_three_layer_inference_and_learning_match_golden(seed, build):
     assert np.any(init != np.array(case["final"]["W"])), f"seed={seed}: learning changed no weight"
 
 
-@ALL_BUILDS
-@pytest.mark.parametrize("seed,layers", [(11, 1), (12, 2), (13, 4)])
+# the default suite: every depth on the default build, one depth per other build, in turn
+@grid("seed,layers,build", [(11, 1), (12, 2), (13, 4)], list(BUILDS),
+      default=lambda seed, layers, build: build == "default" or list(BUILDS).index(build) % 3 == layers // 2)
 def test_other_depths_match_golden(seed, layers, build):
     rng = np.random.default_rng(seed)
     check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10,
@@ -90,10 +95,13 @@ def test_power_of_two_bucket_rates_match_golden(seed):
     check(make_net_case(seed, random_sizes(rng, 3), int(rng.integers(1, 5)), T=10, p_learn=0.5, pow2=True))
 
 
-@ASYNC_BUILDS
-@pytest.mark.parametrize("mode", ["async-random", "async-priority"])
-@pytest.mark.parametrize("seed", [82, 83])
-def test_async_modes_match_golden(mode, seed, build):
+#: the default suite runs one (seed, mode) per build, in turn; -m slow the other three
+ASYNC_TURNS = [(82, "async-random"), (83, "async-priority"), (82, "async-priority"), (83, "async-random")]
+
+
+@grid("seed,mode,build", [82, 83], ["async-random", "async-priority"], ASYNC_BUILD_NAMES,
+      default=lambda seed, mode, build: ASYNC_TURNS[ASYNC_BUILD_NAMES.index(build) % 4] == (seed, mode))
+def test_async_modes_match_golden(seed, mode, build):
     """Asynchronous execution (no layer barrier): every spike in the golden firing order,
     with learning, a small output FIFO and pauses in reading it."""
     rng = np.random.default_rng(seed)
@@ -134,15 +142,16 @@ def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
     assert all(obs["bad"]), obs["bad"]
 
 
-@ALL_BUILDS
-@pytest.mark.parametrize("out_depth", [1, 2])
+# the default suite: both depths on the default build, one depth per other build, in turn
+@grid("out_depth,build", [1, 2], list(BUILDS),
+      default=lambda out_depth, build: build == "default" or list(BUILDS).index(build) % 2 == out_depth - 1)
 def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
     case = make_net_case(21, (3, 6, 5, 2), 2, T=8, rate=0.8, p_learn=0.0)
     check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
-@pytest.mark.parametrize("lanes, K", [(2, 2), (4, 4)])
+@pytest.mark.parametrize("lanes, K", [(2, 2), pytest.param(4, 4, marks=pytest.mark.slow)])
 def test_laned_fused_feed_held_by_back_pressure(lanes, K):
     """A laned core fuses the bucket pass into the neuron pass through a skid buffer
     (rtl.net_core): wide spiking layers, a one-word output FIFO read with long pauses, so the

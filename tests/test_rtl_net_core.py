@@ -430,7 +430,8 @@ def learning_ideal(sizes, K, lanes):
 
 
 @pytest.mark.parametrize("lanes,sizes,K", [(1, (24, 12), 4), (1, (5, 16, 7), 3), (1, (16, 8, 8), 1),
-                                           (1, (40, 10), 2), (2, (12, 10, 6), 2), (2, (9, 7), 4),
+                                           pytest.param(1, (40, 10), 2, marks=pytest.mark.slow),
+                                           (2, (12, 10, 6), 2), (2, (9, 7), 4),
                                            pytest.param(4, (32, 16), 4, marks=pytest.mark.slow),
                                            (4, (24, 9, 6), 3),
                                            pytest.param(8, (40, 20), 2, marks=pytest.mark.slow)])
