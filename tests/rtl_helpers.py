@@ -1,5 +1,8 @@
 """Stream drivers for amaranth.sim testbenches: random idle cycles and back-pressure."""
+import itertools
+
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 
@@ -68,8 +71,6 @@ def grid(argnames, *values, default):
     the default suite (./dev.sh test) runs a spread of the grid, ``-m slow`` the rest, and the
     ids are the ones the stacked parametrize decorators gave. A tuple in a list stands for
     that many names."""
-    import itertools
-    import pytest
     combos = [tuple(x for v in c for x in (v if isinstance(v, tuple) else (v,))) for c in itertools.product(*values)]
     return pytest.mark.parametrize(argnames, [
         pytest.param(*c, marks=() if default(*c) else pytest.mark.slow) for c in combos])

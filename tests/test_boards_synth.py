@@ -32,14 +32,16 @@ def _build(tmp_path, *args):
     return r, (json.loads(rep.read_text()) if rep.exists() else None)
 
 
-def _check_built(r, rep, board_name):
+def _check_built(r, rep, board_name, met=True):
+    """The build's bitstream, resources and summary; ``met``: whether it must have met its clock
+    (exit 0) or must report that it did not (exit 1, with the bitstream still written)."""
     b = board(board_name)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == (0 if met else 1), r.stderr[-2000:]
     for phase in ("synthesis", "place", "route", "bitstream"):
         assert phase in r.stderr, f"phase {phase} not shown"
     bit = Path(rep["bitstream"]).read_bytes()
     assert PREAMBLE[b.family] in bit[:2048] and len(bit) > 50_000
-    assert rep["timing_met"] and rep["fmax_mhz"] >= rep["constraint_mhz"]
+    assert rep["timing_met"] is met and (rep["fmax_mhz"] >= rep["constraint_mhz"]) is met
     assert abs(rep["constraint_mhz"] - rep["clock_mhz"]) < 0.01 * rep["clock_mhz"]
     use, cells = rep["resources"], rep["yosys_cells"]
     if b.family == "ice40":
@@ -50,7 +52,8 @@ def _check_built(r, rep, board_name):
         assert use["dsp"]["used"] == cells.get("MULT18X18D", 0)
         assert use["bram"]["used"] == cells.get("DP16KD", 0)
         assert use["ff"]["used"] == cells["TRELLIS_FF"]
-    assert f"Fmax {rep['fmax_mhz']:.2f} MHz - met" in r.stdout
+    assert f"Fmax {rep['fmax_mhz']:.2f} MHz - {'met' if met else 'NOT MET'}" in r.stdout
+    assert ("timing not met" in r.stderr) is not met
     assert rep["host_baud"] == 3_000_000
     if rep["design"] == "soc":
         # the UART runs at the host's rate (issue 15 item 5), from the core clock the PLL makes
@@ -80,14 +83,9 @@ def test_build_reports_timing_failure(tmp_path):
     chips below.)"""
     r, rep = _build(tmp_path, "--board", "ulx3s-12f", "--design", "probe", "--inputs", "4",
                     "--neurons", "8", "--buckets", "2", "--clock", "400")
-    assert r.returncode == 1, r.stderr[-2000:]
-    assert "timing not met" in r.stderr and "NOT MET" in r.stdout
-    assert rep["timing_met"] is False and rep["fmax_mhz"] < rep["constraint_mhz"] == 400
-    assert PREAMBLE["ecp5"] in Path(rep["bitstream"]).read_bytes()[:2048]
+    use = _check_built(r, rep, "ulx3s-12f", met=False)
+    assert rep["constraint_mhz"] == 400 and use["dsp"]["used"] >= 1, use
     assert rep["size"] == {"layers": 1, "inputs": 4, "neurons": 8, "buckets": 2} and rep["synapses"] == 32
-    use, cells = rep["resources"], rep["yosys_cells"]
-    assert 1 <= use["dsp"]["used"] == cells.get("MULT18X18D", 0), use
-    assert re.search(rf"^DSP\s+{use['dsp']['used']} / {use['dsp']['available']}\s", r.stdout, re.M), r.stdout
 
 
 def test_build_reports_a_design_that_does_not_fit(tmp_path):

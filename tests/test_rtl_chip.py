@@ -32,10 +32,11 @@ BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
                          "counters": False},
           "lanes-2": {"lanes": 2}, "lanes-4": {"lanes": 4},
           "lanes-4-inference-only": {"lanes": 4, "learning": False, "serial_encoder": True, "spram": True}}
+BUILD_NAMES = list(BUILDS)
 LEARNING_BUILD_NAMES = ["default", "serial-encoder", "lanes-2", "lanes-4"]
 ASYNC_BUILD_NAMES = [b for b in BUILDS if BUILDS[b].get("async_modes", True)]
 LEARNING_BUILDS = pytest.mark.parametrize("build", LEARNING_BUILD_NAMES)
-ALL_BUILDS = pytest.mark.parametrize("build", list(BUILDS))
+ALL_BUILDS = pytest.mark.parametrize("build", BUILD_NAMES)
 ASYNC_BUILDS = pytest.mark.parametrize("build", ASYNC_BUILD_NAMES)
 
 
@@ -80,8 +81,8 @@ def test_three_layer_inference_and_learning_match_golden(seed, build):
 
 
 # the default suite: every depth on the default build, one depth per other build, in turn
-@grid("seed,layers,build", [(11, 1), (12, 2), (13, 4)], list(BUILDS),
-      default=lambda seed, layers, build: build == "default" or list(BUILDS).index(build) % 3 == layers // 2)
+@grid("seed,layers,build", [(11, 1), (12, 2), (13, 4)], BUILD_NAMES,
+      default=lambda seed, layers, build: build == "default" or BUILD_NAMES.index(build) % 3 == layers // 2)
 def test_other_depths_match_golden(seed, layers, build):
     rng = np.random.default_rng(seed)
     check(make_net_case(seed, random_sizes(rng, layers), int(rng.integers(1, 4)), T=10,
@@ -143,8 +144,8 @@ def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
 
 
 # the default suite: both depths on the default build, one depth per other build, in turn
-@grid("out_depth,build", [1, 2], list(BUILDS),
-      default=lambda out_depth, build: build == "default" or list(BUILDS).index(build) % 2 == out_depth - 1)
+@grid("out_depth,build", [1, 2], BUILD_NAMES,
+      default=lambda out_depth, build: build == "default" or BUILD_NAMES.index(build) % 2 == out_depth - 1)
 def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     """A tiny output FIFO read with long pauses stalls the core; every packet still arrives in order."""
     case = make_net_case(21, (3, 6, 5, 2), 2, T=8, rate=0.8, p_learn=0.0)
