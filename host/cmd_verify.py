@@ -197,7 +197,7 @@ def _run_netlist(args, json_path):
             raise CliError(f"the {name} board did not report its statistics: {board.stats!r}")
         runs[name] = {"obs": obs, "wall_seconds": wall, "board_cycles": int(m.group(1)),
                       "cycles_per_second": int(m.group(3)), "harness": board.stats,
-                      "model_errors": board.model_errors}
+                      "model_errors": board.model_errors, "model_notes": board.model_notes}
     obs = runs["netlist"]["obs"]
     mismatch = first_mismatch(case, obs)
     model_errors = runs["netlist"]["model_errors"] + runs["rtl"]["model_errors"]
@@ -215,13 +215,20 @@ def _run_netlist(args, json_path):
               "pll": "not modelled: the core clock is driven directly",
               **_case_figures(args, sizes, case, obs),
               "same_clocks_as_rtl": same_clocks, "rtl_match": rtl_mismatch is None,
-              "model_errors": model_errors,
+              "model_errors": model_errors, "model_notes": runs["netlist"]["model_notes"],
               "netlist_board_cycles": runs["netlist"]["board_cycles"],
               "netlist_cycles_per_second": runs["netlist"]["cycles_per_second"],
               "rtl_cycles_per_second": runs["rtl"]["cycles_per_second"],
               "wall_seconds": runs["netlist"]["wall_seconds"], "rtl_wall_seconds": runs["rtl"]["wall_seconds"]}
     print(f"{'netlist':<15} {args.netlist} ({net['netlist']}), PLL not modelled: core clocked directly")
     print(f"{'same_clocks':<15} {same_clocks} (netlist vs RTL, every step and learning pass)")
+    notes = runs["netlist"]["model_notes"]
+    if notes:
+        print(f"{'block RAMs':<15} {len(notes)} read a word the other port wrote in that clock (undefined on the "
+              f"device; the model gave them random words, and every result above still matched)"
+              if mismatch is None else
+              f"{'block RAMs':<15} {len(notes)} read a word the other port wrote in that clock (undefined on the "
+              f"device; the model gave them random words)")
     print(f"{'speed':<15} netlist {report['netlist_cycles_per_second']:.0f} cycles/s, "
           f"RTL {report['rtl_cycles_per_second']:.0f} cycles/s (board cycles / wall seconds of the run)")
     return _report(report, json_path)

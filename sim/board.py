@@ -133,12 +133,14 @@ class SimulatedBoard:
 
     ``stats`` (after stop): the harness's last line - cycles, seconds, cycles per second;
     ``model_errors``: the lines the gate-level cell models wrote (``gate-model: ...``: what
-    the device leaves undefined, see :data:`gammacore.sim.netlist.DP16KD_MODEL`).
+    the device leaves undefined, see :data:`gammacore.sim.netlist.DP16KD_MODEL`);
+    ``model_notes``: their ``gate-model-note: ...`` lines (an undefined read, modelled as a
+    random word: not an error by itself).
     """
 
     def __init__(self, binary, divisor, link=None):
         self.binary, self.divisor, self.link = Path(binary), int(divisor), link
-        self.proc, self.port, self.stats, self.model_errors = None, None, None, []
+        self.proc, self.port, self.stats, self.model_errors, self.model_notes = None, None, None, [], []
 
     def start(self):
         cmd = [str(self.binary), "--divisor", str(self.divisor)]
@@ -166,6 +168,7 @@ class SimulatedBoard:
         lines = [l for l in err.splitlines() if l.startswith("board:")]
         self.stats = lines[-1] if lines else err.strip()
         self.model_errors = [l for l in err.splitlines() if "gate-model:" in l]
+        self.model_notes = [l for l in err.splitlines() if "gate-model-note:" in l]
         self.proc = None
 
     def __enter__(self):

@@ -24,11 +24,19 @@ from the Lattice semantics, not a vendor model) covers the block RAM configurati
 synth_ecp5 makes of the chip: equal port widths - the ULX3S builds use 36 / 36 (the
 pseudo-dual-port mode: port A writes 36 bits with four 9-bit byte enables on ADA3..ADA0,
 port B reads), 18 / 18 and 2 / 2 with WRITEMODE READBEFOREWRITE -, the output latch without
-register (NOREG), synchronous reset, chip select unused, every INITVAL zero.
+register (NOREG), synchronous reset (or the asynchronous one with both reset pins tied low,
+where the mode changes nothing), chip select unused, initial contents (INITVAL) only at
+18 / 18 - the loss unit's exp2 and log2 tables -, in yosys' layout: word a is bits
+``20 (a mod 16) + 17 .. 20 (a mod 16)`` of ``INITVAL_<a / 16>``.
 :func:`check_dp16kd` refuses a netlist with any other configuration before a build (and the
-model refuses it again at time 0); a read of the word the other port writes in the same
-clock - undefined on the device - is reported on stderr as a ``gate-model:`` line, which
-fails ``gammacore verify --netlist``. Verilator cannot drive TRELLIS_IO's 'z onto the top
+model refuses it again at time 0). A read of the word the other port writes in the same clock
+gives an undefined word on the device: the model stores the write and gives the reading port
+a random word (so a design that uses it diverges from the golden model), and notes it once
+per block RAM on stderr as a ``gate-model-note:`` line (a laned core's W banks read every
+clock, the unused reads included: ``rtl.ram.read_port(free=True)``). That the write itself
+lands is assumed, as on other vendors' block RAMs; it is not checked on an ECP5. Two writes
+to one word, a reset with a write or a chip-select pin high are reported as ``gate-model:``
+lines, which fail ``gammacore verify --netlist``. Verilator cannot drive TRELLIS_IO's 'z onto the top
 level's pins, so the input pads only read their pin and the output pads drive theirs
 (:func:`check_ecp5_io`: none is bidirectional, every output's tristate control is tied low).
 Everything else is the vendor's model.
@@ -91,17 +99,23 @@ DP16KD_MODEL = r"""
     // build; the checks below refuse them again at time 0):
     //   DATA_WIDTH_A = DATA_WIDTH_B in {1, 2, 4, 9, 18} (true dual port), or 36 / 36 (pseudo
     //   dual port: port A writes {DIB, DIA} with the byte enables ADA3..ADA0, port B reads
-    //   {DOB, DOA}); REGMODE NOREG; RESETMODE SYNC; CSDECODE 0b000 with CS tied low; WRITEMODE
-    //   NORMAL or READBEFOREWRITE; every INITVAL zero.
+    //   {DOB, DOA}); REGMODE NOREG; RESETMODE SYNC (or ASYNC with RSTA and RSTB tied low: a
+    //   reset pin that rises in that mode is reported); CSDECODE 0b000 with CS tied low;
+    //   WRITEMODE NORMAL or READBEFOREWRITE; INITVAL zero, except at 18 / 18: word a starts as
+    //   INITVAL_<a / 16>[20 (a % 16) +: 18] (the layout of yosys' brams_map_16kd.v, 16 words
+    //   of 20 bits per INITVAL, the top two bits of each unused).
     // A port of width w uses the address bits ADx13..ADx(14 - log2 depth); the bits below are
     // ignored, except ADx1..ADx0 at width 18 and ADA3..ADA0 at width 36: byte enables of the
     // 9-bit bytes (ADx0: bits 8..0). The output latch takes the word at the clock edge when CE
     // is high (NOREG: one clock of latency), holds it otherwise, and clears on RST (sync,
     // regardless of CE). A write with WRITEMODE NORMAL leaves the port's output as it was;
     // READBEFOREWRITE shows the old word.
-    // What the device leaves undefined is reported, not guessed: a read of the word the other
-    // port writes in the same clock, two writes to one word, RST with a write, a CS pin high.
-    // Each goes to stderr as a "gate-model:" line (the harness passes it on; verify fails).
+    // A read of the word the other port writes in the same clock is undefined on the device:
+    // the write is stored, the reading port's output becomes a random word (a design that uses
+    // it diverges from golden), and a "gate-model-note:" line goes to stderr once per block RAM.
+    // What else the device leaves undefined is reported, not guessed: two writes to one word,
+    // RST with a write, a CS pin high. Each goes to stderr as a "gate-model:" line (the
+    // harness passes it on; verify fails).
     localparam integer GC_W = DATA_WIDTH_A;
     localparam integer GC_PDP = DATA_WIDTH_A == 36;
     localparam integer GC_AB = GC_W == 36 ? 9 : GC_W == 18 ? 10 : GC_W == 9 ? 11 : GC_W == 4 ? 12 : GC_W == 2 ? 13 : 14;
@@ -126,17 +140,22 @@ DP16KD_MODEL = r"""
     wire gc_wb = !GC_PDP & CEB & WEB & (gc_mb != 0);
     reg [GC_W-1:0] gc_qa = 0;
     reg [GC_W-1:0] gc_qb = 0;
-    reg gc_rep_a = 0, gc_rep_b = 0, gc_rep_ab = 0;
+    reg gc_rep_a = 0, gc_rep_b = 0, gc_rep_ab = 0, gc_rep_rst = 0, gc_rep_rd = 0;
+    // a read of the word the other port writes in this clock
+    wire gc_hit_a = !GC_PDP && gc_wb && CEA && !WEA && gc_aa == gc_ab;
+    wire gc_hit_b = gc_wa && CEB && !(WEB && !GC_PDP) && gc_ab == gc_aa;
+    reg [319:0] gc_iv [0:63];
     integer gc_i;
     initial begin
         if (!(DATA_WIDTH_A == DATA_WIDTH_B && (GC_W == 1 || GC_W == 2 || GC_W == 4 || GC_W == 9 || GC_W == 18
                                                || GC_W == 36))
-            || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || RESETMODE != "SYNC" || CSDECODE_A != "0b000"
+            || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || (RESETMODE != "SYNC" && RESETMODE != "ASYNC")
+            || CSDECODE_A != "0b000"
             || CSDECODE_B != "0b000" || (WRITEMODE_A != "NORMAL" && WRITEMODE_A != "READBEFOREWRITE")
             || (WRITEMODE_B != "NORMAL" && WRITEMODE_B != "READBEFOREWRITE")
             || CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
             $fatal(1, "gate-model: DP16KD %m: configuration not modelled");
-        if ({INITVAL_00, INITVAL_01, INITVAL_02, INITVAL_03, INITVAL_04, INITVAL_05, INITVAL_06, INITVAL_07,
+        if (GC_W != 18 && {INITVAL_00, INITVAL_01, INITVAL_02, INITVAL_03, INITVAL_04, INITVAL_05, INITVAL_06, INITVAL_07,
              INITVAL_08, INITVAL_09, INITVAL_0A, INITVAL_0B, INITVAL_0C, INITVAL_0D, INITVAL_0E, INITVAL_0F,
              INITVAL_10, INITVAL_11, INITVAL_12, INITVAL_13, INITVAL_14, INITVAL_15, INITVAL_16, INITVAL_17,
              INITVAL_18, INITVAL_19, INITVAL_1A, INITVAL_1B, INITVAL_1C, INITVAL_1D, INITVAL_1E, INITVAL_1F,
@@ -144,10 +163,81 @@ DP16KD_MODEL = r"""
              INITVAL_28, INITVAL_29, INITVAL_2A, INITVAL_2B, INITVAL_2C, INITVAL_2D, INITVAL_2E, INITVAL_2F,
              INITVAL_30, INITVAL_31, INITVAL_32, INITVAL_33, INITVAL_34, INITVAL_35, INITVAL_36, INITVAL_37,
              INITVAL_38, INITVAL_39, INITVAL_3A, INITVAL_3B, INITVAL_3C, INITVAL_3D, INITVAL_3E, INITVAL_3F} != 0)
-            $fatal(1, "gate-model: DP16KD %m: a non-zero INITVAL is not modelled");
+            $fatal(1, "gate-model: DP16KD %m: a non-zero INITVAL is modelled only at 18 / 18");
+        gc_iv[0] = INITVAL_00;
+        gc_iv[1] = INITVAL_01;
+        gc_iv[2] = INITVAL_02;
+        gc_iv[3] = INITVAL_03;
+        gc_iv[4] = INITVAL_04;
+        gc_iv[5] = INITVAL_05;
+        gc_iv[6] = INITVAL_06;
+        gc_iv[7] = INITVAL_07;
+        gc_iv[8] = INITVAL_08;
+        gc_iv[9] = INITVAL_09;
+        gc_iv[10] = INITVAL_0A;
+        gc_iv[11] = INITVAL_0B;
+        gc_iv[12] = INITVAL_0C;
+        gc_iv[13] = INITVAL_0D;
+        gc_iv[14] = INITVAL_0E;
+        gc_iv[15] = INITVAL_0F;
+        gc_iv[16] = INITVAL_10;
+        gc_iv[17] = INITVAL_11;
+        gc_iv[18] = INITVAL_12;
+        gc_iv[19] = INITVAL_13;
+        gc_iv[20] = INITVAL_14;
+        gc_iv[21] = INITVAL_15;
+        gc_iv[22] = INITVAL_16;
+        gc_iv[23] = INITVAL_17;
+        gc_iv[24] = INITVAL_18;
+        gc_iv[25] = INITVAL_19;
+        gc_iv[26] = INITVAL_1A;
+        gc_iv[27] = INITVAL_1B;
+        gc_iv[28] = INITVAL_1C;
+        gc_iv[29] = INITVAL_1D;
+        gc_iv[30] = INITVAL_1E;
+        gc_iv[31] = INITVAL_1F;
+        gc_iv[32] = INITVAL_20;
+        gc_iv[33] = INITVAL_21;
+        gc_iv[34] = INITVAL_22;
+        gc_iv[35] = INITVAL_23;
+        gc_iv[36] = INITVAL_24;
+        gc_iv[37] = INITVAL_25;
+        gc_iv[38] = INITVAL_26;
+        gc_iv[39] = INITVAL_27;
+        gc_iv[40] = INITVAL_28;
+        gc_iv[41] = INITVAL_29;
+        gc_iv[42] = INITVAL_2A;
+        gc_iv[43] = INITVAL_2B;
+        gc_iv[44] = INITVAL_2C;
+        gc_iv[45] = INITVAL_2D;
+        gc_iv[46] = INITVAL_2E;
+        gc_iv[47] = INITVAL_2F;
+        gc_iv[48] = INITVAL_30;
+        gc_iv[49] = INITVAL_31;
+        gc_iv[50] = INITVAL_32;
+        gc_iv[51] = INITVAL_33;
+        gc_iv[52] = INITVAL_34;
+        gc_iv[53] = INITVAL_35;
+        gc_iv[54] = INITVAL_36;
+        gc_iv[55] = INITVAL_37;
+        gc_iv[56] = INITVAL_38;
+        gc_iv[57] = INITVAL_39;
+        gc_iv[58] = INITVAL_3A;
+        gc_iv[59] = INITVAL_3B;
+        gc_iv[60] = INITVAL_3C;
+        gc_iv[61] = INITVAL_3D;
+        gc_iv[62] = INITVAL_3E;
+        gc_iv[63] = INITVAL_3F;
         for (gc_i = 0; gc_i < (1 << GC_AB); gc_i = gc_i + 1)
-            gc_mem[gc_i] = 0;
+            gc_mem[gc_i] = GC_W == 18 ? gc_iv[(gc_i / 16) % 64][20 * (gc_i % 16) +: 18] : 0;
     end
+    // a reset pin high in the asynchronous reset mode (check_dp16kd admits that mode only with
+    // both pins tied low)
+    always @(posedge CLKA)
+        if (RESETMODE == "ASYNC" && (RSTA || RSTB) && !gc_rep_rst) begin
+            gc_rep_rst <= 1'b1;
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: RSTA or RSTB high with RESETMODE ASYNC (not modelled)\n");
+        end
     always @(posedge CLKA) begin
         if ((CSA0 | CSA1 | CSA2 | (CEA & WEA & RSTA)) && !gc_rep_a) begin
             gc_rep_a <= 1'b1;
@@ -156,6 +246,7 @@ DP16KD_MODEL = r"""
         if (gc_wa) gc_mem[gc_aa] <= (gc_mem[gc_aa] & ~gc_ma) | (gc_da & gc_ma);
         if (!GC_PDP) begin
             if (RSTA) gc_qa <= 0;
+            else if (gc_hit_a) gc_qa <= {$random, $random};
             else if (CEA && (!WEA || WRITEMODE_A == "READBEFOREWRITE")) gc_qa <= gc_mem[gc_aa];
         end
     end
@@ -166,14 +257,18 @@ DP16KD_MODEL = r"""
         end
         if (gc_wb) gc_mem[gc_ab] <= (gc_mem[gc_ab] & ~gc_mb) | (gc_db & gc_mb);
         if (RSTB) gc_qb <= 0;
+        else if (gc_hit_b) gc_qb <= {$random, $random};
         else if (CEB && (!WEB || WRITEMODE_B == "READBEFOREWRITE")) gc_qb <= gc_mem[gc_ab];
     end
     // same-clock collisions (CLKA and CLKB are one net in this design; checked on CLKA)
     always @(posedge CLKA) begin
-        if (((gc_wa && CEB && !(WEB && !GC_PDP) && gc_ab == gc_aa) || (gc_wb && CEA && !WEA && gc_aa == gc_ab)
-             || (gc_wa && gc_wb && gc_aa == gc_ab)) && !gc_rep_ab) begin
+        if (gc_wa && gc_wb && gc_aa == gc_ab && !gc_rep_ab) begin
             gc_rep_ab <= 1'b1;
-            $fwrite(32'h80000002, "gate-model: DP16KD %m: port A and port B address word %0d in one clock, one of them writing (undefined on the device)\n", gc_aa);
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: both ports write word %0d in one clock (undefined on the device)\n", gc_aa);
+        end
+        if ((gc_hit_a || gc_hit_b) && !gc_rep_rd) begin
+            gc_rep_rd <= 1'b1;
+            $fwrite(32'h80000002, "gate-model-note: DP16KD %m: a read of word %0d, which the other port writes in that clock (the first such read of this block RAM; its output is a random word)\n", gc_aa);
         end
     end
     generate if (GC_PDP) begin : gc_pdp
@@ -248,7 +343,8 @@ def cell_models(family):
 #: DP16KD parameters :data:`DP16KD_MODEL` covers, with the values it implements
 DP16KD_SUPPORTED = {
     "DATA_WIDTH_A": {"1", "2", "4", "9", "18", "36"}, "DATA_WIDTH_B": {"1", "2", "4", "9", "18", "36"},
-    "REGMODE_A": {"NOREG"}, "REGMODE_B": {"NOREG"}, "RESETMODE": {"SYNC"}, "ASYNC_RESET_RELEASE": {"SYNC"},
+    "REGMODE_A": {"NOREG"}, "REGMODE_B": {"NOREG"}, "RESETMODE": {"SYNC", "ASYNC"},
+    "ASYNC_RESET_RELEASE": {"SYNC", "ASYNC"},
     "CSDECODE_A": {"0b000"}, "CSDECODE_B": {"0b000"}, "WRITEMODE_A": {"NORMAL", "READBEFOREWRITE"},
     "WRITEMODE_B": {"NORMAL", "READBEFOREWRITE"}, "GSR": {"AUTO", "ENABLED", "DISABLED"},
     "CLKAMUX": {"CLKA"}, "CLKBMUX": {"CLKB"},
@@ -281,18 +377,24 @@ def check_dp16kd(netlist_text):
     """The configurations of the netlist's DP16KDs that :data:`DP16KD_MODEL` does not
     implement, one line each (empty: the model covers them all). Covered: equal port widths
     (36 / 36 is the pseudo-dual-port mode: port A writes, port B reads), no output register,
-    synchronous reset, chip select unused (CSDECODE 0b000, CS pins tied low), write mode NORMAL
-    or READBEFOREWRITE, every INITVAL zero."""
+    synchronous reset (the asynchronous one only with RSTA and RSTB tied low), chip select
+    unused (CSDECODE 0b000, CS pins tied low), write mode NORMAL or READBEFOREWRITE, INITVAL
+    zero except at 18 / 18."""
     problems = []
     for name, p, c in dp16kd_instances(netlist_text):
         for key, value in p.items():
             if key.startswith("INITVAL_"):
-                if value != "0":
-                    problems.append(f"{name}: {key} is not zero (initial contents are not modelled)")
+                if value != "0" and not (p.get("DATA_WIDTH_A") == p.get("DATA_WIDTH_B") == "18"):
+                    problems.append(f"{name}: {key} is not zero at port widths {p.get('DATA_WIDTH_A')} / "
+                                    f"{p.get('DATA_WIDTH_B')} (initial contents are modelled only at 18 / 18)")
             elif key not in DP16KD_SUPPORTED:
                 problems.append(f"{name}: parameter {key} = {value} is not modelled")
             elif value not in DP16KD_SUPPORTED[key]:
                 problems.append(f"{name}: {key} = {value} is not modelled")
+        if "ASYNC" in (p.get("RESETMODE"), p.get("ASYNC_RESET_RELEASE")):
+            for pin in ("RSTA", "RSTB"):
+                if c.get(pin) != "1'h0":
+                    problems.append(f"{name}: {pin} is not tied low with the asynchronous reset mode ({c.get(pin)})")
         if p.get("DATA_WIDTH_A", "18") != p.get("DATA_WIDTH_B", "18"):
             problems.append(f"{name}: port widths {p.get('DATA_WIDTH_A')} / {p.get('DATA_WIDTH_B')} differ")
         if p.get("DATA_WIDTH_A") == "36" and c.get("WEB") != "1'h0":
