@@ -50,10 +50,12 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None, lane
 
 
 #: seconds the host waits for a command's response from the gate-level board: it simulates
-#: about 30 thousand clocks per second or less, a 64-word frame at 25 clocks per bit is
-#: about 65 thousand clocks on the wire, and a window of them queue behind each other (with
-#: 5 s, ``verify --netlist`` gave up while the netlist was still answering)
-NETLIST_TIMEOUT = 30.0
+#: 7 (the 85F) to 70 thousand clocks per second, a 64-word frame at 25 clocks per bit is
+#: about 65 thousand clocks on the wire, and a window of 4 of them queue behind each other:
+#: about 40 s on the 85F. A retry sent too early adds its frame to that queue (with 30 s,
+#: `demo --port sim-netlist:ulx3s-85f` gave up after 4 attempts; with 5 s, ``verify
+#: --netlist`` gave up on the 12F while the netlist was still answering)
+NETLIST_TIMEOUT = 120.0
 
 
 @contextlib.contextmanager
