@@ -225,10 +225,7 @@ def _run_netlist(args, json_path):
     notes = runs["netlist"]["model_notes"]
     if notes:
         print(f"{'block RAMs':<15} {len(notes)} read a word the other port wrote in that clock (undefined on the "
-              f"device; the model gave them random words, and every result above still matched)"
-              if mismatch is None else
-              f"{'block RAMs':<15} {len(notes)} read a word the other port wrote in that clock (undefined on the "
-              f"device; the model gave them random words)")
+              f"device; the model gave them random words{', and every result above still matched' * (mismatch is None)})")
     print(f"{'speed':<15} netlist {report['netlist_cycles_per_second']:.0f} cycles/s, "
           f"RTL {report['rtl_cycles_per_second']:.0f} cycles/s (board cycles / wall seconds of the run)")
     return _report(report, json_path)

@@ -165,10 +165,11 @@ class SimulatedBoard:
                 self.proc.kill()
                 self.proc.wait()
         err = self.proc.stderr.read() if self.proc.stderr else ""
-        lines = [l for l in err.splitlines() if l.startswith("board:")]
-        self.stats = lines[-1] if lines else err.strip()
-        self.model_errors = [l for l in err.splitlines() if "gate-model:" in l]
-        self.model_notes = [l for l in err.splitlines() if "gate-model-note:" in l]
+        lines = err.splitlines()
+        stats = [l for l in lines if l.startswith("board:")]
+        self.stats = stats[-1] if stats else err.strip()
+        self.model_errors = [l for l in lines if "gate-model:" in l]
+        self.model_notes = [l for l in lines if "gate-model-note:" in l]
         self.proc = None
 
     def __enter__(self):

