@@ -9,6 +9,7 @@ from .cli import CliError
 EXAMPLES = [
     "gammacore verify --sim verilator --steps 50",
     "gammacore verify --sim icarus --layers 3 --learn --mode async-priority --json verify.json",
+    "gammacore verify --lanes 4 --layers 2 --neurons 10 --learn",
 ]
 
 
@@ -33,6 +34,9 @@ def add_arguments(p):
                    help="execution mode of the whole chip (implies --layers 2 unless given): layer-synchronous, "
                         "or asynchronous with pending spikes dispatched in seeded-random or priority order; "
                         "every spike is compared in firing order (default sync)")
+    p.add_argument("--lanes", type=int, metavar="P",
+                   help="lanes of the chip's network core (neurons per clock; a power of two, default 1; with "
+                        "--netlist: the board build's, which must equal it if given)")
     p.add_argument("--netlist", metavar="BOARD",
                    help="run on the gate-level board instead: BOARD's default build as yosys maps it (the "
                         "netlist nextpnr places), with the vendor cell models, driven through its UART pins by "
@@ -42,6 +46,7 @@ def add_arguments(p):
 
 
 LIMITS = {"inputs": 2047, "neurons": 2047, "buckets": 16, "steps": 100000, "outputs": 2047}
+MAX_LANES = 64
 
 
 def run(args):
@@ -53,6 +58,9 @@ def run(args):
             raise CliError(f"--{name} expects an integer in 1..{hi}, not {v}")
     if not 0 <= args.rate <= 1:
         raise CliError(f"--rate expects a probability in [0, 1], not {args.rate}")
+    lanes = getattr(args, "lanes", None)    # (callers that build their own Namespace may omit it)
+    if lanes is not None and not (1 <= lanes <= MAX_LANES and lanes & (lanes - 1) == 0):
+        raise CliError(f"--lanes expects a power of two in 1..{MAX_LANES} (1, 2, 4, 8, ...), not {lanes}")
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
@@ -96,9 +104,9 @@ def _cocotb(args, dut, name, tb_module, case_data):
         return json.loads((tmp / "observed.json").read_text())
 
 
-def _case_figures(args, sizes, case, observed):
+def _case_figures(args, sizes, case, observed, lanes):
     """The report fields of a network case and what the simulation observed on it."""
-    return {"seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers,
+    return {"seed": args.seed, "sizes": list(sizes), "buckets": args.buckets, "layers": args.layers, "lanes": lanes,
             "learn": args.learn, "mode": args.mode, "steps": args.steps,
             "events": sum(len(s["events"]) for s in case["steps"]),
             "spikes": sum(len(s["packets"]) for s in case["steps"]),
@@ -107,7 +115,7 @@ def _case_figures(args, sizes, case, observed):
 
 
 def _report(report, json_path):
-    for key in ("match", "first_mismatch", "simulator", "mode", "seed", "events", "spikes", "steps", "cycles",
+    for key in ("match", "first_mismatch", "simulator", "mode", "lanes", "seed", "events", "spikes", "steps", "cycles",
                 "learn_steps", "learn_cycles"):
         if key in report:
             print(f"{key:<15} {report[key]}")
@@ -131,16 +139,18 @@ def _run_chip(args, json_path, single=False):
         sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
     case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
                          p_learn=0.5 if args.learn else 0.0, mode=args.mode, out_encoder=single)
+    lanes = getattr(args, "lanes", None) or 1
     start = time.perf_counter()
     if args.sim == "amaranth":
-        observed = run_chip_amaranth(case)
+        observed = run_chip_amaranth(case, lanes=lanes)
     else:
         from ..rtl.chip import Chip
-        observed = _cocotb(args, Chip(case["capacity"]), "chip", "gammacore.sim.tb_chip", case_json(case))
+        observed = _cocotb(args, Chip(case["capacity"], lanes=lanes), "chip", "gammacore.sim.tb_chip",
+                           case_json(case))
     wall = time.perf_counter() - start
     mismatch = first_net_mismatch(case, observed)
     report = {"match": mismatch is None, "first_mismatch": mismatch, "simulator": args.sim,
-              **_case_figures(args, sizes, case, observed), "wall_seconds": wall}
+              **_case_figures(args, sizes, case, observed, lanes), "wall_seconds": wall}
     if single:
         report.update(inputs=args.inputs, neurons=args.neurons)
     return _report(report, json_path)
@@ -169,6 +179,10 @@ def _run_netlist(args, json_path):
         raise CliError(f"--layers {args.layers}: the {b.name} build has {b.size.layers} layers")
     if args.buckets != b.size.buckets:
         raise CliError(f"--buckets {args.buckets}: the {b.name} build has K = {b.size.buckets}")
+    lanes = opts.get("lanes", 1)
+    if getattr(args, "lanes", None) not in (None, lanes):
+        raise CliError(f"--lanes {args.lanes}: the {b.name} build has {lanes} lane{'s' * (lanes > 1)} "
+                       f"(the netlist is its default build; leave --lanes out)")
     sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
     if max(sizes) > max(b.size.inputs, b.size.neurons) or sizes[0] > b.size.inputs or \
             max(sizes[1:]) > b.size.neurons:
@@ -213,7 +227,7 @@ def _run_netlist(args, json_path):
               "netlist": args.netlist, "netlist_path": str(net["netlist"]), "cells": net["cells"],
               "clock_mhz": net["clk_freq"] / 1e6, "uart_divisor": net["divisor"],
               "pll": "not modelled: the core clock is driven directly",
-              **_case_figures(args, sizes, case, obs),
+              **_case_figures(args, sizes, case, obs, lanes),
               "same_clocks_as_rtl": same_clocks, "rtl_match": rtl_mismatch is None,
               "model_errors": model_errors, "model_notes": runs["netlist"]["model_notes"],
               "netlist_board_cycles": runs["netlist"]["board_cycles"],

@@ -104,7 +104,29 @@ def test_verify_async_modes_match_and_order_is_checked(tmp_path, monkeypatch, ca
     assert "match           False" in capsys.readouterr().out
 
 
+def test_verify_lanes_runs_the_laned_core_and_reports_it(tmp_path):
+    """--lanes P builds the chip with P lanes: the same single-layer case matches golden at
+    P = 1 and 4 (a layer of 9 neurons: not a multiple of 4), the JSON names P, and the laned
+    core takes fewer clocks."""
+    reps = {}
+    for lanes in (1, 4):
+        out = tmp_path / f"p{lanes}.json"
+        res = subprocess.run([str(GAMMACORE), "verify", "--sim", "amaranth", "--lanes", str(lanes), "--inputs", "3",
+                              "--neurons", "9", "--buckets", "2", "--steps", "6", "--seed", "6", "--json", str(out)],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert f"lanes           {lanes}" in res.stdout
+        reps[lanes] = json.loads(out.read_text())
+        assert reps[lanes]["match"] is True and reps[lanes]["lanes"] == lanes and reps[lanes]["spikes"] > 0
+    assert reps[1]["events"] == reps[4]["events"] and reps[1]["spikes"] == reps[4]["spikes"]
+    assert reps[4]["cycles"] < reps[1]["cycles"], (reps[1]["cycles"], reps[4]["cycles"])
+
+
 @pytest.mark.parametrize("argv,needle", [
+    (["--lanes", "3"], "--lanes expects a power of two in 1..64 (1, 2, 4, 8, ...), not 3"),
+    (["--lanes", "0"], "--lanes expects a power of two in 1..64 (1, 2, 4, 8, ...), not 0"),
+    (["--lanes", "128", "--layers", "2"], "--lanes expects a power of two in 1..64 (1, 2, 4, 8, ...), not 128"),
+    (["--lanes", "4", "--netlist", "ulx3s-85f"], "--lanes 4: the ulx3s-85f build has 2 lanes"),
     (["--layers", "9"], "--layers expects an integer in 1..8, not 9"),
     (["--layers", "2", "--outputs", "0"], "--outputs expects an integer in 1..2047, not 0"),
     (["--mode", "async"], "--mode: unknown mode 'async'; expected one of sync, async-random, async-priority"),
