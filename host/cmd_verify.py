@@ -58,9 +58,15 @@ def run(args):
             raise CliError(f"--{name} expects an integer in 1..{hi}, not {v}")
     if not 0 <= args.rate <= 1:
         raise CliError(f"--rate expects a probability in [0, 1], not {args.rate}")
-    lanes = getattr(args, "lanes", None)    # (callers that build their own Namespace may omit it)
-    if lanes is not None and not (1 <= lanes <= MAX_LANES and lanes & (lanes - 1) == 0):
-        raise CliError(f"--lanes expects a power of two in 1..{MAX_LANES} (1, 2, 4, 8, ...), not {lanes}")
+    args.lanes = getattr(args, "lanes", None)    # (callers that build their own Namespace may omit it)
+    if args.lanes is not None:
+        from ..rtl.net_memories import check_lanes
+        try:
+            check_lanes(args.lanes)
+        except ValueError as exc:
+            raise CliError(f"--lanes: {exc}") from None
+        if args.lanes > MAX_LANES:
+            raise CliError(f"--lanes expects at most {MAX_LANES}, not {args.lanes}")
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json: directory {str(json_path.parent)!r} does not exist")
@@ -139,7 +145,7 @@ def _run_chip(args, json_path, single=False):
         sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
     case = make_net_case(args.seed, sizes, args.buckets, args.steps, rate=args.rate,
                          p_learn=0.5 if args.learn else 0.0, mode=args.mode, out_encoder=single)
-    lanes = getattr(args, "lanes", None) or 1
+    lanes = args.lanes or 1
     start = time.perf_counter()
     if args.sim == "amaranth":
         observed = run_chip_amaranth(case, lanes=lanes)
@@ -180,7 +186,7 @@ def _run_netlist(args, json_path):
     if args.buckets != b.size.buckets:
         raise CliError(f"--buckets {args.buckets}: the {b.name} build has K = {b.size.buckets}")
     lanes = opts.get("lanes", 1)
-    if getattr(args, "lanes", None) not in (None, lanes):
+    if args.lanes not in (None, lanes):
         raise CliError(f"--lanes {args.lanes}: the {b.name} build has {lanes} lane{'s' * (lanes > 1)} "
                        f"(the netlist is its default build; leave --lanes out)")
     sizes = (args.inputs,) + (args.neurons,) * (args.layers - 1) + (args.outputs,)
