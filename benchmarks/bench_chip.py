@@ -13,8 +13,9 @@ cycles; every run is checked bit for bit against the golden network first. Per s
   delta is non-zero. Neurons with a zero delta are skipped by the learning unit, so the
   ratio can fall below 1 on sparse errors.
 - asynchronous modes (learning off): CYCLES against the same ideal, and the clocks per
-  dispatched spike ((CYCLES - sync CYCLES) / spikes of the step): each spike costs a scan of
-  the pending table, one encoder pass, the fan-out and a re-evaluation of the next layer.
+  dispatched spike ((CYCLES - sync CYCLES) / spikes of the step): each spike costs the
+  selection among the layers' leaders, one encoder pass, a scan of the firing layer's
+  pending words, the fan-out and a re-evaluation of the next layer.
 """
 import time
 

@@ -5,9 +5,12 @@ the current layer's descriptor (:func:`gammacore.regmap.layer_fields`, about 300
 K = 4) has to be in flip-flops. Every layer's fields live in a 16-bit-wide memory, one word
 per field at ``layer * 2**ceil(log2(n_fields)) + field``; fields wider than 16 bits
 (``w_base``) keep their upper bits in a small register per layer. A layer switch loads the
-descriptor one field per clock (``n_fields + 1`` clocks), or only its first
-:data:`HEAD_FIELDS` fields (``n_in``, ``n_out``, ``w_base``, ``n_base``: what a scan of the
-pending table needs) with ``load_head``. A full load of the layer already held is skipped; a write to the layer held reloads it.
+descriptor one field per clock (``n_fields + 1`` clocks). A load of the layer already held
+is skipped; a write to the layer held reloads it.
+With ``alternate``, a second register set keeps the descriptor held before the last load:
+a load of that layer swaps the two sets instead, in one clock (a two-layer
+network's layer switches, and the asynchronous modes' firing layer and the layer its spike
+goes to, then cost no load). A host write to the alternate's layer drops it.
 On the iCE40 UP5K this replaces ``layers x ~300`` flip-flops and a ``layers``-way
 multiplexer of 300 bits by one block RAM.
 """
@@ -18,10 +21,7 @@ from amaranth.lib.wiring import In, Out
 from ..regmap import layer_fields
 from .ram import ram, read_port
 
-__all__ = ["DescriptorStore", "descriptor_layout", "HEAD_FIELDS"]
-
-#: fields loaded by ``load_head``: the first four of :func:`gammacore.regmap.layer_fields`
-HEAD_FIELDS = ("n_in", "n_out", "w_base", "n_base")
+__all__ = ["DescriptorStore", "descriptor_layout"]
 WORD = 16
 
 
@@ -36,6 +36,7 @@ class DescriptorStore(wiring.Component):
     ----------
     buckets : K, the number of buckets (fields alpha0.. and beta0..)
     layers : number of descriptors held
+    alternate : with the second register set (about 300 flip-flops at K = 4)
 
     Attributes
     ----------
@@ -43,10 +44,10 @@ class DescriptorStore(wiring.Component):
         field's width, as a register would), in. A write to the layer held in ``d`` starts
         (or restarts) a full load of it: ``busy`` until ``d`` holds the new value. Writes
         to another layer must not overlap a load.
-    load, load_layer, load_head : a pulse starts loading ``load_layer`` into ``d`` (only
-        :data:`HEAD_FIELDS` with ``load_head``), in
+    load, load_layer : a pulse starts loading ``load_layer`` into ``d``, in
     busy : a load is under way; ``d`` is complete for the request once it is low, out
-        (it rises the clock after ``load``, unless a full load finds the layer already held)
+        (it rises the clock after ``load``, unless the layer is already held; for one clock
+        if the alternate set holds it)
     d : the loaded descriptor, out
     layer : the layer whose descriptor is in ``d`` (layer 0 after reset, all fields zero), out
     nonempty : per layer, ``n_in != 0`` and ``n_out != 0``, out
@@ -57,19 +58,18 @@ class DescriptorStore(wiring.Component):
         reads it here instead of from ``d``, whose flip-flops synthesis then drops
     """
 
-    def __init__(self, buckets, layers):
+    def __init__(self, buckets, layers, alternate=False):
         for name, v in (("buckets", buckets), ("layers", layers)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
         self.buckets, self.layers = buckets, layers
+        self.alternate = bool(alternate) and layers > 1
         self.fields = layer_fields(buckets)
-        if [name for name, _ in self.fields[:len(HEAD_FIELDS)]] != list(HEAD_FIELDS):
-            raise ValueError(f"the descriptor must start with the fields {HEAD_FIELDS}")
         self.field_bits = max(1, (len(self.fields) - 1).bit_length())
         super().__init__({
             "w_layer": In(range(layers)), "w_field": In(range(len(self.fields))), "w_data": In(32),
             "w_en": In(1),
-            "load": In(1), "load_layer": In(range(layers)), "load_head": In(1),
+            "load": In(1), "load_layer": In(range(layers)),
             "busy": Out(1), "d": Out(descriptor_layout(buckets)), "layer": Out(range(layers)),
             "nonempty": Out(layers),
             "peek_field": In(range(len(self.fields))), "peek_en": In(1), "peek_data": Out(WORD),
@@ -115,12 +115,42 @@ class DescriptorStore(wiring.Component):
         m.d.comb += [rd.addr.eq(field_addr(self.layer, Mux(self.busy, issue, self.peek_field))),
                      rd.en.eq((self.busy | self.peek_en) & ~(self.w_en & (self.w_layer == self.layer))),
                      self.peek_data.eq(rd.data)]
-        with m.If(self.load & ~self.busy):
-            with m.If(self.load_head | ~full | (self.load_layer != self.layer)):
-                m.d.sync += [self.busy.eq(1), self.layer.eq(self.load_layer), issue.eq(0), valid.eq(0),
-                             last.eq(Mux(self.load_head, len(HEAD_FIELDS) - 1, NF - 1)),
-                             full.eq(0)]
-        with m.If(self.busy):
+        if self.alternate:
+            # the alternate set: the descriptor held before the last load (alt_full: complete
+            # and not written since). The swap, or the move of d into it before a load, is done
+            # the clock after the request, from registers (for Fmax: the request's decode does
+            # not reach the ~600 flip-flops' enables in its clock)
+            alt = Signal.like(d)
+            alt_layer = Signal.like(self.layer)
+            alt_full = Signal()
+            prev_layer, prev_full = Signal.like(self.layer), Signal()
+            swap, move = Signal(), Signal()
+            held = Signal()
+            alt_hit = Signal()
+            m.d.comb += [held.eq((self.load_layer == self.layer) & full),
+                         alt_hit.eq(alt_full & (alt_layer == self.load_layer)
+                                    & ~(self.w_en & (self.w_layer == alt_layer)))]
+            with m.If(self.load & ~self.busy & ~held):
+                m.d.sync += [self.busy.eq(1), self.layer.eq(self.load_layer), full.eq(0),
+                             prev_layer.eq(self.layer), prev_full.eq(full)]
+                with m.If(alt_hit):
+                    m.d.sync += swap.eq(1)
+                with m.Else():
+                    m.d.sync += [move.eq(full), issue.eq(0), valid.eq(0), last.eq(NF - 1)]
+            with m.If(swap):
+                m.d.sync += [swap.eq(0), self.busy.eq(0), full.eq(1), d.eq(alt),
+                             alt.eq(d), alt_layer.eq(prev_layer), alt_full.eq(prev_full)]
+            with m.If(move):
+                # (d's first field is written two clocks after the request)
+                m.d.sync += [move.eq(0), alt.eq(d), alt_layer.eq(prev_layer), alt_full.eq(1)]
+            with m.If(self.w_en & (self.w_layer == alt_layer)):
+                m.d.sync += alt_full.eq(0)
+        else:
+            with m.If(self.load & ~self.busy):
+                with m.If(~full | (self.load_layer != self.layer)):
+                    m.d.sync += [self.busy.eq(1), self.layer.eq(self.load_layer), issue.eq(0), valid.eq(0),
+                                 last.eq(NF - 1), full.eq(0)]
+        with m.If(self.busy & ~swap if self.alternate else self.busy):
             m.d.sync += [issue.eq(issue + 1), got.eq(issue), valid.eq(issue <= last)]
             with m.If(valid):
                 with m.Switch(got):

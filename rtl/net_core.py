@@ -15,8 +15,11 @@ one core per layer that would sit idle while the others work.
 
 The descriptors are in a block RAM (:class:`~gammacore.rtl.descriptors.DescriptorStore`)
 and only the current layer's is in registers (``d``): a layer switch loads it, one field
-per clock (about 25 clocks at K = 4; a scan loads only the 4 fields it needs, and a step
-ends by loading layer 0 again, which the idle core uses for the host's events).
+per clock (about 25 clocks at K = 4), and a step ends by loading layer 0 again, which the
+idle core uses for the host's events. Except in the lean build, a second register set keeps
+the layer held before: a switch back to it is a swap in no clock (a two-layer network
+never loads a descriptor after its first step; nor does a spike that goes from a layer to
+the next and back in the asynchronous modes).
 
 A step, for each layer l = 0 .. n_layers-1 (``cur``):
 
@@ -41,17 +44,20 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
    fires nothing (encoder flags); a neuron with an encoder and n >= 1 becomes pending in the
    pending table (one word per neuron: pending, fired, key; the key is n in priority order,
    or the next value of a 16-bit LFSR when the neuron becomes pending in random order).
-2. scan: every neuron's pending word, in layer then index order; the largest key wins, ties
-   to the first. None pending: go to 4.
+2. select: the largest key over the layers' leaders, ties to the lowest layer (the
+   scheduler keeps each layer's leader, its first neuron with the largest key, as the
+   neuron passes write the pending words). None pending: go to 4.
 3. fire: a neuron pass over the winner alone with ``fire`` set (its spike goes to the
-   router); a spike routed to the next layer comes back through the forward FIFO and is
-   added straight to that layer's Z^1 and input trace (the fan-out, in place of A), then a
-   neuron pass re-evaluates that layer and updates its pending words; back to 2.
+   router); a scan of the firing layer's pending words finds its new leader; a spike
+   routed to the next layer comes back through the forward FIFO and is added straight to
+   that layer's Z^1 and input trace (the fan-out, in place of A), then a neuron pass
+   re-evaluates that layer, updates its pending words and its leader; back to 2.
 4. a neuron pass per layer decays the adaptation d.
 
-A spike costs one scan (the network's neurons), one neuron of the encoder, n_out MACs and
-one layer's neuron pass: the asynchronous modes trade clocks for no layer barrier. The
-LFSR restarts from ``seed`` at every ``clear``.
+A spike costs a selection (a clock per layer), one neuron of the encoder, a scan of the
+firing layer (its neurons), n_out MACs and the next layer's neuron pass: the asynchronous
+modes trade clocks for no layer barrier. The LFSR restarts from ``seed`` at every
+``clear``.
 
 ``learn`` (idle only): for l = n_layers-1 .. 0 the learning unit updates layer l from the
 errors in its error memory (the host writes the output layer's; each layer leaves the error
@@ -68,7 +74,8 @@ core is idle: a request is held until ``mem_ack`` (reads: ``mem_rdata`` valid wi
   forward spikes into Z^1 in the asynchronous modes);
 - :mod:`~gammacore.rtl.neuron_pass`: the bucket pass (phase 2) and the neuron pass
   (phase 3: dendrite, encoder, the pending words);
-- :mod:`~gammacore.rtl.async_scheduler`: the LFSR and the scan of the pending table;
+- :mod:`~gammacore.rtl.async_scheduler`: the LFSR, the layers' leaders, the scan of the
+  firing layer and the selection;
 - :mod:`~gammacore.rtl.learning`: the learning unit;
 - :mod:`~gammacore.rtl.sequencer`: the state machine of a step, of learning, of clear and
   of the host's memory requests, which starts the engines through their control interfaces;
@@ -226,7 +233,10 @@ class NetCore(wiring.Component):
         m.submodules.sequencer = seq = Sequencer(c, learning=self.learning, async_modes=A, lanes=P, fused=self.fused,
                                                  read_registered=not self.serial_encoder,
                                                  start_registered=not self.serial_encoder)
-        m.submodules.descs = ds = DescriptorStore(K, L)
+        # the alternate descriptor set: layer switches between two layers (a two-layer
+        # network's, the asynchronous modes' firing layer and its next) swap instead of load
+        # (not in the lean build: about 300 flip-flops)
+        m.submodules.descs = ds = DescriptorStore(K, L, alternate=not self.serial_encoder)
         m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused,
                                                    registered=not self.serial_encoder)
@@ -250,7 +260,7 @@ class NetCore(wiring.Component):
         d = ds.d                                # held while idle: layer 0's
         m.d.comb += [ds.w_layer.eq(self.desc_layer), ds.w_field.eq(self.desc_field), ds.w_data.eq(self.desc_data),
                      ds.w_en.eq(self.desc_we & ~self.busy),
-                     ds.load.eq(seq.desc.load), ds.load_layer.eq(seq.desc.layer), ds.load_head.eq(seq.desc.head),
+                     ds.load.eq(seq.desc.load), ds.load_layer.eq(seq.desc.layer),
                      seq.desc.busy.eq(ds.busy), seq.layer.eq(d)]
         # every layer in use has inputs and neurons: a step over an empty layer would never
         # reach its last neuron, so the chip refuses STEP and LEARN until this holds
@@ -299,6 +309,7 @@ class NetCore(wiring.Component):
             m.d.comb += [sc.layer.eq(d), sc.seed.eq(self.seed), npass.lfsr_next.eq(sc.lfsr_next),
                          sc.lfsr_advance.eq(npass.lfsr_advance), npass.prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
             wiring.connect(m, seq.sched, sc.ctrl)
+            wiring.connect(m, npass.pend, sc.pend)
             wiring.connect(m, sc.mem, mems.clients[Engine.SCAN])
 
         m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(lane_w_base(d, P)),

@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import formats as F
 from ..regmap import layer_fields
+from .async_scheduler import pending_write
 from .bucket_decay import BucketDecay
 from .dendrite import Dendrite, dendrite_in_layout
 from .descriptors import WORD, descriptor_layout
@@ -353,6 +354,8 @@ class NeuronPass(wiring.Component):
     step : the step counter (the packets' step field), in
     prio : priority order (keys are spike counts), in
     lfsr_next : the scheduler's next random key, in;  lfsr_advance : it was used, out
+    pend : (``async_modes``) the pending-word writes, for the scheduler's leaders
+        (:func:`~gammacore.rtl.async_scheduler.pending_write`), out
     mem : the memory ports, flipped
     """
 
@@ -374,6 +377,8 @@ class NeuronPass(wiring.Component):
         }
         if fusable:
             ports["feed"] = In(stream.Signature(feed_layout(lanes)))
+        if async_modes:
+            ports["pend"] = Out(pending_write(c.max_layer))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -563,7 +568,8 @@ class NeuronPass(wiring.Component):
                              D.wr.data.eq(en.o.payload.d), D.wr.en.eq(d.encoder)]
                 if A:
                     with m.If(pass_updates & ~p_old.fired):
-                        m.d.comb += [P.wr.addr.eq(d.n_base + ej), P.wr.data.eq(p_new), P.wr.en.eq(1)]
+                        m.d.comb += [P.wr.addr.eq(d.n_base + ej), P.wr.data.eq(p_new), P.wr.en.eq(1),
+                                     self.pend.en.eq(1), self.pend.j.eq(ej), self.pend.word.eq(p_new)]
                         with m.If((kind != Pass.FIRE) & ~self.prio & p_new.pending & ~p_old.pending):
                             m.d.comb += self.lfsr_advance.eq(1)
                 m.d.sync += ej.eq(ej + 1)

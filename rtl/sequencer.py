@@ -13,9 +13,11 @@ pass (``BUCKETS``), the neuron pass (``NEURONS``), then the next layer's descrip
 (``LOAD``); with ``fused`` (the core's P <= K, parallel encoder) the bucket pass feeds the neuron pass in one
 phase (``FUSED``, owner :attr:`Engine.FUSED <gammacore.rtl.net_memories.Engine>`), which
 ends when both are done. The asynchronous modes run a first bucket and neuron pass per layer without
-firing, then scan (``SCAN``) and fire (``NEURONS`` over one neuron, ``FIRE_ROUTE``) until
-nothing is pending, then decay d per layer (``DDECAY``); see
-:class:`~gammacore.rtl.net_core.NetCore`. ``learn`` runs the learning unit layer by layer
+firing, then select the next spike among the layers' leaders (``SELECT``), fire it
+(``NEURONS`` over one neuron), scan the firing layer for its new leader (``SCAN``) and route
+the spike (``FIRE_ROUTE``, the next layer's re-evaluation), until nothing is pending, then
+decay d per layer (``DDECAY``); see :class:`~gammacore.rtl.net_core.NetCore` and
+:mod:`~gammacore.rtl.async_scheduler`. ``learn`` runs the learning unit layer by layer
 from the top (``LEARN``; the unit takes its layer's descriptor at its start, and the next
 layer's loads while it runs); ``clear`` writes zero to every state word (``CLEAR``).
 """
@@ -37,14 +39,13 @@ class After(enum.Enum, shape=3):
     """The state a descriptor load returns to."""
     FWD_EVENTS = 0
     DDECAY = 1
-    SCAN = 2
-    NEURONS = 3
-    LEARN_START = 4
-    STEP_DONE = 5
+    NEURONS = 2
+    LEARN_START = 3
+    STEP_DONE = 4
 
 
 #: the states only the asynchronous modes return to
-ASYNC_AFTER = (After.DDECAY, After.SCAN)
+ASYNC_AFTER = (After.DDECAY,)
 
 #: the memories a clear zeroes
 CLEARED = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
@@ -59,7 +60,7 @@ OWNER = {"EVENTS": Engine.FANOUT, "MEM": Engine.HOST, "MEM_READ": Engine.HOST, "
 
 def descriptor_load(layers):
     """The sequencer's side of the descriptor store's load port."""
-    return wiring.Signature({"load": Out(1), "layer": Out(range(layers)), "head": Out(1), "busy": In(1)})
+    return wiring.Signature({"load": Out(1), "layer": Out(range(layers)), "busy": In(1)})
 
 
 #: the sequencer's side of the learning unit
@@ -155,7 +156,7 @@ class Sequencer(wiring.Component):
         prio = Signal()
         if A:
             sc = self.sched
-            m.d.comb += [is_async.eq(self.mode != Mode.SYNC), sc.layer_index.eq(cur)]
+            m.d.comb += [is_async.eq(self.mode != Mode.SYNC), sc.layer_index.eq(cur), sc.n_layers.eq(self.n_layers)]
         kind = Signal(Pass)
         fused = Signal()                        # the neuron pass takes the bucket pass's words
         b_done, n_done = Signal(), Signal()     # the fused bucket / neuron pass is done
@@ -186,9 +187,9 @@ class Sequencer(wiring.Component):
             if self.start_registered:
                 m.d.sync += owner_r.eq(OWNER.get(state, Engine.HOST))
 
-        def load(layer, then, head=False):
+        def load(layer, then):
             """Statements that load ``layer``'s descriptor (LOAD state), then go to ``then``."""
-            m.d.comb += [ds.load.eq(1), ds.layer.eq(layer), ds.head.eq(head)]
+            m.d.comb += [ds.load.eq(1), ds.layer.eq(layer)]
             goto("LOAD")
             return [ld_then.eq(then)]
 
@@ -206,7 +207,10 @@ class Sequencer(wiring.Component):
             return state + "_GO" if R else state
 
         def start_pass(k, first, last, fuse=False):
-            """Start the neuron pass of kind ``k`` over neurons [first, last)."""
+            """Start the neuron pass of kind ``k`` over neurons [first, last); a pass that
+            evaluates the layer (asynchronous modes) starts its leader afresh."""
+            if A:
+                m.d.comb += sc.track.eq(is_async & ((k == Pass.EVAL_FIRST) | (k == Pass.EVAL)))
             if R:
                 return [kind.eq(k)] * A + [fused.eq(fuse), np_go.eq(1), lo.eq(first), hi.eq(last)]
             m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last), npc.fused.eq(fuse)]
@@ -319,9 +323,9 @@ class Sequencer(wiring.Component):
                             with m.Case(Pass.SYNC, Pass.EVAL_FIRST):
                                 goto("LAYER_END")
                             with m.Case(Pass.EVAL):
-                                goto("SCAN_START")
+                                goto("SELECT_START")
                             with m.Case(Pass.FIRE):
-                                goto("FIRE_ROUTE")
+                                goto("SCAN_START")
                             with m.Case(Pass.DDECAY):
                                 with m.If(cur == self.n_layers - 1):
                                     m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
@@ -339,7 +343,7 @@ class Sequencer(wiring.Component):
                     with m.If(drain_stray()):
                         with m.If(kind == Pass.EVAL_FIRST):
                             if A:
-                                goto("SCAN_START")
+                                goto("SELECT_START")
                         with m.Else():
                             m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
                 with m.Else():
@@ -349,21 +353,28 @@ class Sequencer(wiring.Component):
                 m.d.sync += [self.steps.eq(self.steps + 1), self.cycles.eq(work + 1), work.eq(0)]
                 goto("EVENTS")
             if A:
-                with m.State("SCAN_START"):
-                    m.d.comb += [self.busy.eq(1), sc.restart.eq(1)]
-                    m.d.sync += [cur.eq(0)] + load(0, After.SCAN, head=True)
-                with m.State("SCAN"):
-                    # the largest key over the pending words, layer by layer; ties keep the first
-                    m.d.comb += [owner_c.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
-                    with m.If(sc.layer_done):
-                        with m.If(cur != self.n_layers - 1):
-                            m.d.comb += sc.next_layer.eq(1)
-                            m.d.sync += [cur.eq(cur + 1)] + load(cur + 1, After.SCAN, head=True)
-                        with m.Elif(sc.found):
+                with m.State("SELECT_START"):
+                    # a clock after the last pass's last pending write (the leaders follow it)
+                    m.d.comb += [self.busy.eq(1), sc.select.eq(1)]
+                    goto("SELECT")
+                with m.State("SELECT"):
+                    # the largest key over the layers' leaders; ties keep the first
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(sc.select_done):
+                        with m.If(sc.found):
                             m.d.sync += ([cur.eq(sc.best_l)] + start_pass(Pass.FIRE, sc.best_j, sc.best_j + 1)
                                          + load(sc.best_l, After.NEURONS))
                         with m.Else():
                             m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
+                with m.State("SCAN_START"):
+                    # the firing layer (its descriptor is held) is scanned for its new leader; its
+                    # fired word was written by now (the scan's first read is the clock after)
+                    m.d.comb += [self.busy.eq(1), sc.track.eq(1)]
+                    goto("SCAN")
+                with m.State("SCAN"):
+                    m.d.comb += [owner_c.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
+                    with m.If(sc.layer_done):
+                        goto("FIRE_ROUTE")
                 with m.State("DDECAY"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += start_pass(Pass.DDECAY, 0, self.layer.n_out)
@@ -373,7 +384,7 @@ class Sequencer(wiring.Component):
                     m.d.comb += self.busy.eq(1)
                     with m.If(cur == self.n_layers - 1):
                         with m.If(drain_stray()):
-                            goto("SCAN_START")
+                            goto("SELECT_START")
                     with m.Else():
                         m.d.sync += [cur.eq(cur + 1), deliver.eq(1)] + load(cur + 1, After.FWD_EVENTS)
             if self.learning:
@@ -398,7 +409,7 @@ class Sequencer(wiring.Component):
                 l_done = Signal()
                 with m.State("LEARN_START"):
                     m.d.comb += [owner_c.eq(Engine.LEARN), self.busy.eq(1), lc.start.eq(1)]
-                    m.d.comb += [ds.load.eq(cur != 0), ds.layer.eq(cur - 1), ds.head.eq(0)]
+                    m.d.comb += [ds.load.eq(cur != 0), ds.layer.eq(cur - 1)]
                     m.d.sync += [lwork.eq(lwork + 1), l_done.eq(0)]
                     goto("LEARN")
                 with m.State("LEARN"):

@@ -1,26 +1,35 @@
 """The descriptor store (block RAM of every layer's descriptor, one loaded) vs a dict model.
 
 Random host writes (any field, random 32-bit data, overwrites), loads of random layers
-(whole or head only) and idle cycles; whenever the store is not busy, the loaded
+and idle cycles; whenever the store is not busy, the loaded
 descriptor must equal what was written to that layer (each field truncated to its
 width), ``layer`` must name it and ``nonempty`` must follow n_in and n_out of every layer.
+With the alternate register set, a load that finds its layer there must take one clock
+(a swap) and give that layer's descriptor as the host last wrote it.
 """
 import numpy as np
 import pytest
 
 from gammacore.regmap import layer_fields
-from gammacore.rtl.descriptors import HEAD_FIELDS, DescriptorStore
+from gammacore.rtl.descriptors import DescriptorStore
 from rtl_helpers import run
 
 
+@pytest.mark.parametrize("alternate", [False, True])
 @pytest.mark.parametrize("seed,K,layers", [(1, 4, 2), (2, 1, 1), (3, 3, 5), (4, 4, 4)])
-def test_loaded_descriptor_equals_what_the_host_wrote(seed, K, layers):
+def test_loaded_descriptor_equals_what_the_host_wrote(seed, K, layers, alternate):
+    print(f"seed={seed} K={K} layers={layers} alternate={alternate}")
     rng = np.random.default_rng(seed)
-    dut = DescriptorStore(K, layers)
+    dut = DescriptorStore(K, layers, alternate=alternate)
+    alternate = dut.alternate           # (one layer: no alternate set)
     fields = layer_fields(K)
     NF = len(fields)
     model = [{name: 0 for name, _ in fields} for _ in range(layers)]
-    checked = {"full": 0, "head": 0, "refresh": 0, "skipped": 0}
+    checked = {"full": 0, "refresh": 0, "skipped": 0, "swapped": 0}
+    all_names = [name for name, _ in fields]
+    # the model of the two register sets: (layer, complete) held in d, and in the alternate
+    # (complete and not written since, else None)
+    sets = {"d": (0, True), "alt": None}
 
     def expect_loaded(ctx, layer, names, what):
         assert ctx.get(dut.layer) == layer, f"seed={seed}: {what}: layer {ctx.get(dut.layer)}, expected {layer}"
@@ -38,8 +47,44 @@ def test_loaded_descriptor_equals_what_the_host_wrote(seed, K, layers):
             await ctx.tick()
         raise AssertionError(f"seed={seed}: still busy after {bound} clocks")
 
+    async def load(ctx, layer):
+        """Request a load; whether it took no clock must follow the model of the register sets."""
+        ctx.set(dut.load_layer, layer)
+        ctx.set(dut.load, 1)
+        await ctx.tick()
+        ctx.set(dut.load, 0)
+        skipped = not ctx.get(dut.busy)
+        d_layer, d_full = sets["d"]
+        if alternate:
+            # served from a register set exactly when the model has it there: from d in no
+            # clock, from the alternate set in one (a swap)
+            in_d = d_layer == layer and d_full
+            in_alt = sets["alt"] == layer and not in_d
+            expected = in_d
+            if in_alt:
+                assert not skipped, f"seed={seed}: the swap to layer {layer} took no clock"
+                await ctx.tick()
+                assert not ctx.get(dut.busy), f"seed={seed}: the swap to layer {layer} took more than a clock"
+            if in_alt:
+                sets["alt"] = d_layer if d_full else None
+                sets["d"] = (layer, True)
+            elif not in_d:
+                if d_full:
+                    sets["alt"] = d_layer
+                sets["d"] = (layer, True)
+            checked["swapped"] += in_alt
+        else:
+            expected = d_layer == layer and d_full
+            if not expected:
+                sets["d"] = (layer, True)
+        assert skipped == expected, \
+            f"seed={seed}: load of layer {layer}: skipped {skipped}, expected {expected}, sets {sets}"
+        await wait_idle(ctx, NF + 4)
+        expect_loaded(ctx, layer, all_names, "load")
+        checked["skipped" if skipped else "full"] += 1
+
     async def tb(ctx):
-        held, all_names = 0, [name for name, _ in fields]
+        held = 0
         for _ in range(400):
             op = rng.random()
             if op < 0.55:
@@ -60,41 +105,27 @@ def test_loaded_descriptor_equals_what_the_host_wrote(seed, K, layers):
                     await ctx.tick()
                     ctx.set(dut.w_en, 0)
                     model[layer][name] = value & ((1 << width) - 1)
+                    if sets["alt"] == layer:
+                        sets["alt"] = None
                     for _ in range(int(rng.integers(0, 3))):
                         await ctx.tick()
                 await wait_idle(ctx, NF + 4)
                 expect_loaded(ctx, held, all_names, "after writes, the held descriptor")
+                sets["d"] = (held, True)
                 checked["refresh"] += 1
             else:
-                layer, head = int(rng.integers(layers)), bool(rng.random() < 0.3)
-                ctx.set(dut.load_layer, layer)
-                ctx.set(dut.load_head, head)
-                ctx.set(dut.load, 1)
-                await ctx.tick()
-                ctx.set(dut.load, 0)
-                skipped = not ctx.get(dut.busy)
-                await wait_idle(ctx, NF + 4)
-                names = list(HEAD_FIELDS) if head else all_names
-                expect_loaded(ctx, layer, names, "head load" if head else "load")
-                checked["skipped" if skipped else ("head" if head else "full")] += 1
-                if head:
-                    # the rest of d is stale: a full load of the same layer must not be skipped
-                    ctx.set(dut.load_layer, layer)
-                    ctx.set(dut.load_head, 0)
-                    ctx.set(dut.load, 1)
-                    await ctx.tick()
-                    ctx.set(dut.load, 0)
-                    assert ctx.get(dut.busy), f"seed={seed}: full load after a head load was skipped"
-                    await wait_idle(ctx, NF + 4)
-                    expect_loaded(ctx, layer, all_names, "full load after a head load")
+                layer = int(rng.integers(layers))
+                await load(ctx, layer)
                 held = layer
             for _ in range(int(rng.integers(0, 3))):
                 await ctx.tick()
 
     run(dut, tb)
-    assert checked["refresh"] > 50 and checked["head"] > 10 and checked["skipped"] > 0, f"seed={seed}: {checked}"
+    assert checked["refresh"] > 50 and checked["skipped"] > 0, f"seed={seed}: {checked}"
     if layers > 1:
         assert checked["full"] > 10, f"seed={seed}: {checked}"
+    if alternate:
+        assert checked["swapped"] > 10, f"seed={seed}: {checked}"
 
 
 def test_parameters_are_checked():
