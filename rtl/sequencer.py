@@ -201,6 +201,11 @@ class Sequencer(wiring.Component):
             np_go, bp_go = Signal(), Signal()
             m.d.sync += [np_go.eq(0), bp_go.eq(0)]        # pulses: the FSM's writes below win
             m.d.comb += [npc.start.eq(np_go), npc.fused.eq(fused), bp.start.eq(bp_go)]
+            if A:
+                # the leader's restart too: seen by the scheduler with the pass's start
+                track_go = Signal()
+                m.d.sync += track_go.eq(0)
+                m.d.comb += sc.track.eq(track_go)
 
         def go(state):
             """The state a started pass runs in, through its ``_GO`` clock if registered."""
@@ -209,10 +214,12 @@ class Sequencer(wiring.Component):
         def start_pass(k, first, last, fuse=False):
             """Start the neuron pass of kind ``k`` over neurons [first, last); a pass that
             evaluates the layer (asynchronous modes) starts its leader afresh."""
-            if A:
-                m.d.comb += sc.track.eq(is_async & ((k == Pass.EVAL_FIRST) | (k == Pass.EVAL)))
+            track = is_async & ((k == Pass.EVAL_FIRST) | (k == Pass.EVAL)) if A else None
             if R:
-                return [kind.eq(k)] * A + [fused.eq(fuse), np_go.eq(1), lo.eq(first), hi.eq(last)]
+                return ([kind.eq(k), track_go.eq(track)] if A else []) + [
+                    fused.eq(fuse), np_go.eq(1), lo.eq(first), hi.eq(last)]
+            if A:
+                m.d.comb += sc.track.eq(track)
             m.d.comb += [npc.start.eq(1), lo.eq(first), hi.eq(last), npc.fused.eq(fuse)]
             return [kind.eq(k)] * A + [fused.eq(fuse)]
 
