@@ -93,7 +93,9 @@ class Sequencer(wiring.Component):
         in a state of their own (``FUSED_GO``, ``BUCKETS_GO``, ``NEURONS_GO``): one clock
         more per pass, for Fmax (the decision's conditions - the fan-out idle, the forward
         FIFO empty, a pass done - and the FSM's multiplexer do not also meet every register
-        the start sets in one clock)
+        the start sets in one clock); with them the scheduler's leader restart
+        (``track``) of an evaluation pass is registered too and reaches the scheduler in the
+        ``_GO`` clock (decoded combinationally, it cost the 12F SoC its 75 MHz)
         and ``owner`` is a register too, set with every transition to the new state's owner
         (:data:`OWNER`), not decoded from the state (for Fmax: the decode does not also meet
         the memories' multiplexers and their far block RAMs in one clock)
