@@ -17,23 +17,28 @@ largest key) in registers, and finds the next spike among the leaders:
   that evaluates every neuron of the layer (its first evaluation of the step, or the
   re-evaluation after a spike arrives) writes each neuron's word, in index order, and the
   scheduler follows those writes (``pend``, the pass's write port, registered here);
-- the firing layer's leader is found again by a scan of its pending words (``ctrl.active``
-  after ``ctrl.track``, one word per clock from the current descriptor's ``n_base``;
-  ``ctrl.layer_done`` once all are read), as the fired neuron's word has changed;
+- the firing layer's leader is found again by a scan of its pending words, as the fired
+  neuron's word has changed. The scan reads the scheduler's own copy of the pending table
+  (written with it, from ``pend``), so it runs in the background: ``ctrl.scan`` starts it
+  while the firing neuron's pass runs (the current descriptor is the firing layer's: its
+  ``n_base`` and ``n_out`` are latched, and the fired neuron ``best_j`` is skipped - its word
+  becomes fired, not pending), one word per clock, with a tracker of its own, while the
+  spike is routed, fanned out and the next layer re-evaluated (only that layer's words and
+  the fired one are written meanwhile); ``ctrl.scan_done`` once all are compared;
 - ``ctrl.select`` starts the selection: one leader per clock over layers 0 ..
   ``ctrl.n_layers`` - 1 (``ctrl.select_done`` at the end), the largest key, ties keep the
   first; ``found``, ``best_l``, ``best_j``.
 
 A leader follows the last word written: the selection must start at least a clock after
-the tracked pass's last write (the sequencer's ``SELECT_START``). The scan's memory port is
-the one :data:`~gammacore.rtl.net_memories.OWNERSHIP` gives :attr:`Engine.SCAN`.
+the tracked pass's last write and once the scan is done (the sequencer's ``SELECT_START``).
 """
 from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .descriptors import descriptor_layout
-from .net_memories import Engine, client_signature, pending_layout
+from .net_memories import memory_shapes, pending_layout
 
 __all__ = ["AsyncScheduler", "scheduler_control", "pending_write"]
 
@@ -43,9 +48,9 @@ def scheduler_control(layers, max_layer):
     return wiring.Signature({
         "reseed": Out(1),               # the LFSR restarts from the seed (clear)
         "track": Out(1),                # layer_index's leader starts afresh (a pass or scan follows)
-        "layer_index": Out(range(layers)),  # the layer tracked or scanned
-        "active": Out(1),               # scan the current descriptor's pending words
-        "layer_done": In(1),
+        "layer_index": Out(range(layers)),  # the layer tracked
+        "scan": Out(1),                 # scan the firing layer (best_l, the current descriptor) but best_j
+        "scan_done": In(1),
         "select": Out(1),               # start the selection over the leaders
         "n_layers": Out(range(layers + 1)),
         "select_done": In(1),
@@ -53,9 +58,11 @@ def scheduler_control(layers, max_layer):
     })
 
 
-def pending_write(max_layer):
-    """The neuron pass's write of a pending word: the neuron (index in its layer) and the word."""
-    return wiring.Signature({"en": Out(1), "j": Out(range(max_layer)), "word": Out(pending_layout)})
+def pending_write(capacity):
+    """The neuron pass's write of a pending word: the neuron (index in its layer), its word's
+    address in the pending table and the word."""
+    return wiring.Signature({"en": Out(1), "j": Out(range(capacity.max_layer)),
+                             "addr": Out(range(memory_shapes(capacity)["PEND"][1])), "word": Out(pending_layout)})
 
 
 class AsyncScheduler(wiring.Component):
@@ -68,12 +75,14 @@ class AsyncScheduler(wiring.Component):
         leader's key (for Fmax: the block RAM's clock-to-out does not meet the 16-bit compare
         and the leader registers' enables; a scan takes a clock more)
 
+    The copy of the pending table is written a clock after the neuron pass's write (``pend``
+    registered here), as the core's table is when its write is registered.
+
     Attributes
     ----------
     seed : the LFSR's seed, in;  lfsr_next : the LFSR's next value, out;  lfsr_advance : step it, in
     layer : the current descriptor, in;  ctrl : :func:`scheduler_control`, flipped
     pend : the neuron pass's pending-word writes (:func:`pending_write`), flipped
-    mem : the pending table's read port, flipped
     """
 
     def __init__(self, capacity, registered=True):
@@ -83,15 +92,13 @@ class AsyncScheduler(wiring.Component):
             "seed": In(16), "lfsr_next": Out(16), "lfsr_advance": In(1),
             "layer": In(descriptor_layout(c.buckets)),
             "ctrl": In(scheduler_control(c.layers, c.max_layer)),
-            "pend": In(pending_write(c.max_layer)),
-            "mem": In(client_signature(c, Engine.SCAN)),
+            "pend": In(pending_write(c)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        L, ML = self.cap.layers, self.cap.max_layer
-        d, ctl, P = self.layer, self.ctrl, self.mem.PEND
-        m.d.comb += P.rd.en.eq(0)
+        c, L, ML = self.cap, self.cap.layers, self.cap.max_layer
+        d, ctl = self.layer, self.ctrl
 
         lfsr = Signal(16, init=1)
         m.d.comb += self.lfsr_next.eq((lfsr >> 1) ^ Mux(lfsr[0], 0xB400, 0))
@@ -100,48 +107,51 @@ class AsyncScheduler(wiring.Component):
         with m.If(ctl.reseed):
             m.d.sync += lfsr.eq(self.seed)
 
-        # ---- the tracked layer's leader: from the neuron pass's writes or the scan ---------
         lead_ok = Array(Signal(name=f"lead_ok{n}") for n in range(L))
         lead_key = Array(Signal(16, name=f"lead_key{n}") for n in range(L))
         lead_j = Array(Signal(range(ML), name=f"lead_j{n}") for n in range(L))
-        t_l = Signal(range(L))                  # the layer tracked
-        r_ok, r_key = Signal(), Signal(16)      # its leader so far (the compare's side)
 
-        # candidates: a write of the neuron pass (registered), or a word the scan read
+        # the neuron pass's writes, registered: the tracked layer's candidates and the copy's writes
         w_en, w_j, w_word = Signal(), Signal(range(ML)), Signal(pending_layout)
-        m.d.sync += [w_en.eq(self.pend.en), w_j.eq(self.pend.j), w_word.eq(self.pend.word)]
+        w_addr = Signal.like(self.pend.addr)
+        m.d.sync += [w_en.eq(self.pend.en), w_j.eq(self.pend.j), w_addr.eq(self.pend.addr), w_word.eq(self.pend.word)]
+        m.submodules.copy = copy = Memory(shape=pending_layout, depth=memory_shapes(c)["PEND"][1], init=[])
+        wr, rd = copy.write_port(), copy.read_port()
+        m.d.comb += [wr.addr.eq(w_addr), wr.data.eq(w_word), wr.en.eq(w_en)]
 
-        sj = Signal(range(ML + 1))
-        sc_valid = Signal()
-        sc_j = Signal(range(ML))
-        sc_issue = Signal()
-        m.d.comb += sc_issue.eq(sj != d.n_out)
-        if self.registered:
-            s_valid, s_j, s_word = Signal(), Signal.like(sc_j), Signal(pending_layout)
-        else:
-            s_valid, s_j, s_word = sc_valid, sc_j, P.rd.data
-        with m.If(ctl.active):
-            m.d.comb += [P.rd.addr.eq(d.n_base + sj), P.rd.en.eq(1),
-                         ctl.layer_done.eq(~sc_issue & ~sc_valid & ~s_valid)]
-            m.d.sync += [sc_valid.eq(sc_issue), sc_j.eq(sj)]
-            if self.registered:
-                m.d.sync += [s_valid.eq(sc_valid), s_j.eq(sc_j), s_word.eq(P.rd.data)]
-            with m.If(sc_issue):
-                m.d.sync += sj.eq(sj + 1)
-
-        c_valid = Signal()
-        c_j = Signal(range(ML))
-        c_word = Signal(pending_layout)
-        m.d.comb += [c_valid.eq(Mux(w_en, 1, s_valid & ctl.active)),
-                     c_j.eq(Mux(w_en, w_j, s_j)), c_word.eq(Mux(w_en, w_word, s_word))]
-        with m.If(c_valid & c_word.pending & (~r_ok | (c_word.key > r_key))):
-            m.d.sync += [r_ok.eq(1), r_key.eq(c_word.key), lead_ok[t_l].eq(1), lead_key[t_l].eq(c_word.key),
-                         lead_j[t_l].eq(c_j)]
+        # ---- the tracked layer's leader: from the evaluation pass's writes ----------------
+        t_l = Signal(range(L))
+        t_ok, t_key = Signal(), Signal(16)
+        with m.If(w_en & w_word.pending & (~t_ok | (w_word.key > t_key))):
+            m.d.sync += [t_ok.eq(1), t_key.eq(w_word.key), lead_ok[t_l].eq(1), lead_key[t_l].eq(w_word.key),
+                         lead_j[t_l].eq(w_j)]
         with m.If(ctl.track):
-            m.d.sync += [t_l.eq(ctl.layer_index), r_ok.eq(0), lead_ok[ctl.layer_index].eq(0),
-                         sj.eq(0), sc_valid.eq(0)]
-            if self.registered:
-                m.d.sync += s_valid.eq(0)
+            m.d.sync += [t_l.eq(ctl.layer_index), t_ok.eq(0), lead_ok[ctl.layer_index].eq(0)]
+
+        # ---- the firing layer's scan (in the background, from the copy) ------------------
+        s_l, s_skip = Signal(range(L)), Signal(range(ML))
+        s_base, s_n = Signal.like(self.pend.addr), Signal(range(ML + 1))
+        s_ok, s_key = Signal(), Signal(16)
+        sj = Signal(range(ML + 1))
+        issue, read = Signal(), Signal()
+        m.d.comb += [issue.eq(sj != s_n), read.eq(issue & (sj != s_skip)),
+                     rd.addr.eq(s_base + sj), rd.en.eq(read)]
+        r_valid, r_j = Signal(), Signal(range(ML))
+        m.d.sync += [r_valid.eq(read), r_j.eq(sj)]
+        with m.If(issue):
+            m.d.sync += sj.eq(sj + 1)
+        if self.registered:
+            c_valid, c_j, c_word = Signal(), Signal(range(ML)), Signal(pending_layout)
+            m.d.sync += [c_valid.eq(r_valid), c_j.eq(r_j), c_word.eq(rd.data)]
+        else:
+            c_valid, c_j, c_word = r_valid, r_j, rd.data
+        m.d.comb += ctl.scan_done.eq(~issue & ~r_valid & ~c_valid)
+        with m.If(c_valid & c_word.pending & (~s_ok | (c_word.key > s_key))):
+            m.d.sync += [s_ok.eq(1), s_key.eq(c_word.key), lead_ok[s_l].eq(1), lead_key[s_l].eq(c_word.key),
+                         lead_j[s_l].eq(c_j)]
+        with m.If(ctl.scan):
+            m.d.sync += [s_l.eq(ctl.best_l), s_skip.eq(ctl.best_j), s_base.eq(d.n_base), s_n.eq(d.n_out),
+                         sj.eq(0), s_ok.eq(0), lead_ok[ctl.best_l].eq(0)]
 
         # ---- the selection: one layer's leader per clock ---------------------------------
         sel_i = Signal(range(L + 1))

@@ -48,14 +48,17 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
    scheduler keeps each layer's leader, its first neuron with the largest key, as the
    neuron passes write the pending words). None pending: go to 4.
 3. fire: a neuron pass over the winner alone with ``fire`` set (its spike goes to the
-   router); a scan of the firing layer's pending words finds its new leader; a spike
+   router); a scan of the firing layer's pending words (the scheduler's copy of the
+   table) finds its new leader in the background, while the spike is routed; a spike
    routed to the next layer comes back through the forward FIFO and is added straight to
    that layer's Z^1 and input trace (the fan-out, in place of A), then a neuron pass
    re-evaluates that layer, updates its pending words and its leader; back to 2.
 4. a neuron pass per layer decays the adaptation d.
 
-A spike costs a selection (a clock per layer), one neuron of the encoder, a scan of the
-firing layer (its neurons), n_out MACs and the next layer's neuron pass: the asynchronous
+A spike costs a selection (a clock per layer), one neuron of the encoder, n_out MACs and
+the next layer's neuron pass; the scan of the firing layer (its neurons) overlaps them and
+delays the next selection only where it is longer (the output layer's spikes, which
+nothing re-evaluates): the asynchronous
 modes trade clocks for no layer barrier. The LFSR restarts from ``seed`` at every
 ``clear``.
 
@@ -310,7 +313,6 @@ class NetCore(wiring.Component):
                          sc.lfsr_advance.eq(npass.lfsr_advance), npass.prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
             wiring.connect(m, seq.sched, sc.ctrl)
             wiring.connect(m, npass.pend, sc.pend)
-            wiring.connect(m, sc.mem, mems.clients[Engine.SCAN])
 
         m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(lane_w_base(d, P)),
                      lu.n_base.eq(d.n_base), lu.i_base.eq(d.i_base), lu.relu.eq(d.relu),

@@ -2,8 +2,7 @@
 
 The core (:mod:`gammacore.rtl.net_core`) is a set of engines - the host's memory requests,
 the event fan-out (:mod:`~gammacore.rtl.fanout`), the bucket and neuron passes
-(:mod:`~gammacore.rtl.neuron_pass`), the scan of the asynchronous scheduler
-(:mod:`~gammacore.rtl.async_scheduler`), the learning unit (:mod:`~gammacore.rtl.learning`)
+(:mod:`~gammacore.rtl.neuron_pass`), the learning unit (:mod:`~gammacore.rtl.learning`)
 and the clear - run one at a time by the sequencer (:mod:`~gammacore.rtl.sequencer`). Each
 memory has one synchronous read port and one write port. :data:`OWNERSHIP` says which
 engine may use which port of which memory; the sequencer's phase (``owner``, an
@@ -70,10 +69,9 @@ class Engine(enum.Enum, shape=3):
     FANOUT = 1      # input events fanned out to the layer's neurons (idle core, forward events)
     BUCKETS = 2     # the bucket pass over Z and the input traces
     NEURONS = 3     # the neuron pass: dendrite, encoder, pending words
-    SCAN = 4        # the scan of the pending table
-    LEARN = 5       # the learning unit
-    CLEAR = 6       # zeroing every state word
-    FUSED = 7       # the bucket pass feeding the neuron pass: each memory to the one that uses it (FUSED_SPLIT)
+    LEARN = 4       # the learning unit
+    CLEAR = 5       # zeroing every state word
+    FUSED = 6       # the bucket pass feeding the neuron pass: each memory to the one that uses it (FUSED_SPLIT)
 
 
 E = Engine
@@ -90,7 +88,7 @@ OWNERSHIP = {
     "D": {E.HOST: "r", E.NEURONS: "rw", E.CLEAR: "w"},
     "A": {E.FANOUT: "rw", E.BUCKETS: "rw", E.CLEAR: "w"},
     "QIN": {E.FANOUT: "rw", E.BUCKETS: "rw", E.CLEAR: "w"},
-    "PEND": {E.NEURONS: "rw", E.SCAN: "r"},
+    "PEND": {E.NEURONS: "rw"},
 }
 #: in the FUSED phase (the bucket pass's new Z words go straight into the neuron pass's
 #: dendrites, with the V and b words it reads for them): memory -> the engine that owns it
@@ -282,7 +280,8 @@ class NetMemories(wiring.Component):
     capacity : :class:`gammacore.regmap.Capacity`
     spram : W, V and B in single-port RAM (see :class:`~gammacore.rtl.net_core.NetCore`); None:
         when ``learning`` is False and the platform is an iCE40 UltraPlus
-    learning, async_modes : which engines exist (the learning unit; the pending table and scan)
+    learning, async_modes : which engines exist (the learning unit; the pending table - the
+        asynchronous scheduler's scan reads a copy of its own, :mod:`~gammacore.rtl.async_scheduler`)
     lanes : P, the memories of :data:`BANKED` in P banks each
     fused : the core fuses the bucket and neuron passes (the FUSED phase; without it the
         bucket pass has no V and B ports, :data:`FUSED_ONLY`)
@@ -290,7 +289,7 @@ class NetMemories(wiring.Component):
         multiplexer (for Fmax: the pending table's read-modify-write, block RAM out -> the new
         word -> block RAM in, is then two clocks). A word lands a clock after its engine wrote
         it, also when the phase has ended; no engine reads a word in the clock after writing it
-        (the neuron pass reads neuron j + 1 while it writes j; the scan starts clocks later):
+        (the neuron pass reads neuron j + 1 while it writes j):
         such a read would meet the landing write, which :func:`~gammacore.rtl.ram.collision_check`
         (run by the whole-chip tests) reports.
 
@@ -317,8 +316,7 @@ class NetMemories(wiring.Component):
         if unknown := self.write_registered - set(OWNERSHIP):
             raise ValueError(f"write_registered names {sorted(unknown)}, not memories of {sorted(OWNERSHIP)}")
         self.lanes = check_lanes(lanes)
-        self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and (e != Engine.SCAN or async_modes)
-                        and e != Engine.FUSED]
+        self.engines = [e for e in Engine if (e != Engine.LEARN or learning) and e != Engine.FUSED]
         self.names = [n for n in OWNERSHIP if n != "PEND" or async_modes]
         super().__init__({"owner": wiring.In(Engine), "owner_decoded": wiring.In(Engine), "violation": Out(1)})
         self.clients = {e: client_signature(capacity, e, engine_memories(e, fused, self.names), lanes).create(

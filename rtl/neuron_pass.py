@@ -378,7 +378,7 @@ class NeuronPass(wiring.Component):
         if fusable:
             ports["feed"] = In(stream.Signature(feed_layout(lanes)))
         if async_modes:
-            ports["pend"] = Out(pending_write(c.max_layer))
+            ports["pend"] = Out(pending_write(c))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -569,7 +569,8 @@ class NeuronPass(wiring.Component):
                 if A:
                     with m.If(pass_updates & ~p_old.fired):
                         m.d.comb += [P.wr.addr.eq(d.n_base + ej), P.wr.data.eq(p_new), P.wr.en.eq(1),
-                                     self.pend.en.eq(1), self.pend.j.eq(ej), self.pend.word.eq(p_new)]
+                                     self.pend.en.eq(1), self.pend.j.eq(ej), self.pend.addr.eq(d.n_base + ej),
+                                     self.pend.word.eq(p_new)]
                         with m.If((kind != Pass.FIRE) & ~self.prio & p_new.pending & ~p_old.pending):
                             m.d.comb += self.lfsr_advance.eq(1)
                 m.d.sync += ej.eq(ej + 1)

@@ -2,10 +2,10 @@
 
 The sequencer is the network core's one state machine. It starts the engines - the fan-out
 (:mod:`~gammacore.rtl.fanout`), the bucket and neuron passes
-(:mod:`~gammacore.rtl.neuron_pass`), the scan (:mod:`~gammacore.rtl.async_scheduler`), the
-learning unit - through their control interfaces, loads the layer descriptors, and names
-the engine that owns the memories in each state (``owner``,
-:mod:`~gammacore.rtl.net_memories`).
+(:mod:`~gammacore.rtl.neuron_pass`), the asynchronous scheduler
+(:mod:`~gammacore.rtl.async_scheduler`), the learning unit - through their control
+interfaces, loads the layer descriptors, and names the engine that owns the memories in
+each state (``owner``, :mod:`~gammacore.rtl.net_memories`).
 
 A sync step, for each layer l = 0 .. n_layers-1 (``layer_index``): its events (layer 0:
 the host's, taken while idle; layer l > 0: the forward FIFO, ``FWD_EVENTS``), the bucket
@@ -14,8 +14,9 @@ pass (``BUCKETS``), the neuron pass (``NEURONS``), then the next layer's descrip
 phase (``FUSED``, owner :attr:`Engine.FUSED <gammacore.rtl.net_memories.Engine>`), which
 ends when both are done. The asynchronous modes run a first bucket and neuron pass per layer without
 firing, then select the next spike among the layers' leaders (``SELECT``), fire it
-(``NEURONS`` over one neuron), scan the firing layer for its new leader (``SCAN``) and route
-the spike (``FIRE_ROUTE``, the next layer's re-evaluation), until nothing is pending, then
+(``NEURONS`` over one neuron; from there the scheduler scans the firing layer for its new
+leader in the background, and ``SELECT_START`` waits for it) and route the spike
+(``FIRE_ROUTE``, the next layer's re-evaluation), until nothing is pending, then
 decay d per layer (``DDECAY``); see :class:`~gammacore.rtl.net_core.NetCore` and
 :mod:`~gammacore.rtl.async_scheduler`. ``learn`` runs the learning unit layer by layer
 from the top (``LEARN``; the unit takes its layer's descriptor at its start, and the next
@@ -55,7 +56,7 @@ CLEARED = ("Z", "TRACE", "X", "E", "D", "A", "QIN")
 OWNER = {"EVENTS": Engine.FANOUT, "MEM": Engine.HOST, "MEM_READ": Engine.HOST, "MEM_READ_DATA": Engine.HOST,
          "MEM_READ_WORD": Engine.HOST,
          "FWD_EVENTS": Engine.FANOUT, "BUCKETS": Engine.BUCKETS, "FUSED": Engine.FUSED, "NEURONS": Engine.NEURONS,
-         "SCAN": Engine.SCAN, "LEARN_START": Engine.LEARN, "LEARN": Engine.LEARN, "CLEAR": Engine.CLEAR}
+         "LEARN_START": Engine.LEARN, "LEARN": Engine.LEARN, "CLEAR": Engine.CLEAR}
 
 
 def descriptor_load(layers):
@@ -164,6 +165,7 @@ class Sequencer(wiring.Component):
         b_done, n_done = Signal(), Signal()     # the fused bucket / neuron pass is done
         m.d.comb += [npc.kind.eq(kind), self.fuse.eq(fused)]
         deliver = Signal()                      # forward events go straight into Z^1 (async)
+        scan_go = Signal()                      # the firing layer's scan starts with its pass (async)
         m.d.comb += fo.deliver.eq(deliver)
         m.d.comb += fo.phase.eq(self.owner == Engine.FANOUT)
         ld_then = Signal(After)
@@ -324,6 +326,11 @@ class Sequencer(wiring.Component):
                         goto("LAYER_END")
             with m.State("NEURONS"):
                 m.d.comb += [owner_c.eq(Engine.NEURONS), self.busy.eq(1), npc.active.eq(1)]
+                if A:
+                    # the firing neuron's pass: its layer's descriptor is held, the scan starts
+                    with m.If(scan_go):
+                        m.d.comb += sc.scan.eq(1)
+                        m.d.sync += scan_go.eq(0)
                 with m.If(npc.done):
                     if not A:
                         goto("LAYER_END")
@@ -334,7 +341,7 @@ class Sequencer(wiring.Component):
                             with m.Case(Pass.EVAL):
                                 goto("SELECT_START")
                             with m.Case(Pass.FIRE):
-                                goto("SCAN_START")
+                                goto("FIRE_ROUTE")
                             with m.Case(Pass.DDECAY):
                                 with m.If(cur == self.n_layers - 1):
                                     m.d.sync += [cur.eq(0)] + load(0, After.STEP_DONE)
@@ -363,27 +370,22 @@ class Sequencer(wiring.Component):
                 goto("EVENTS")
             if A:
                 with m.State("SELECT_START"):
-                    # a clock after the last pass's last pending write (the leaders follow it)
-                    m.d.comb += [self.busy.eq(1), sc.select.eq(1)]
-                    goto("SELECT")
+                    # a clock after the last pass's last pending write (the leaders follow it),
+                    # once the firing layer's scan is done
+                    m.d.comb += self.busy.eq(1)
+                    with m.If(sc.scan_done):
+                        m.d.comb += sc.select.eq(1)
+                        goto("SELECT")
                 with m.State("SELECT"):
                     # the largest key over the layers' leaders; ties keep the first
                     m.d.comb += self.busy.eq(1)
                     with m.If(sc.select_done):
                         with m.If(sc.found):
-                            m.d.sync += ([cur.eq(sc.best_l)] + start_pass(Pass.FIRE, sc.best_j, sc.best_j + 1)
+                            m.d.sync += ([cur.eq(sc.best_l), scan_go.eq(1)]
+                                         + start_pass(Pass.FIRE, sc.best_j, sc.best_j + 1)
                                          + load(sc.best_l, After.NEURONS))
                         with m.Else():
                             m.d.sync += [cur.eq(0)] + load(0, After.DDECAY)
-                with m.State("SCAN_START"):
-                    # the firing layer (its descriptor is held) is scanned for its new leader; its
-                    # fired word was written by now (the scan's first read is the clock after)
-                    m.d.comb += [self.busy.eq(1), sc.track.eq(1)]
-                    goto("SCAN")
-                with m.State("SCAN"):
-                    m.d.comb += [owner_c.eq(Engine.SCAN), self.busy.eq(1), sc.active.eq(1)]
-                    with m.If(sc.layer_done):
-                        goto("FIRE_ROUTE")
                 with m.State("DDECAY"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += start_pass(Pass.DDECAY, 0, self.layer.n_out)

@@ -113,6 +113,18 @@ def test_async_modes_match_golden(seed, mode, build):
     check(case, out_depth=2, **BUILDS[build])
 
 
+def test_async_selection_waits_for_the_firing_layers_scan():
+    """60 neurons over one output: the scan of the firing layer's pending words, which runs
+    in the background from the firing neuron's pass on (a word per clock), outlasts the
+    spike's route and the output's re-evaluation, so the next selection must wait for it.
+    Every spike in the golden firing order (a selection that did not wait fires a neuron
+    whose word the scan had not yet compared: the order differs)."""
+    case = make_net_case(5, (4, 60, 1), 4, T=3, rate=0.6, p_learn=0.0, mode="async-priority")
+    hidden = [sum(src < 60 for src, *_ in s["packets"]) for s in case["steps"]]
+    assert max(hidden) >= 10, f"seed=5: hidden spikes per step {hidden}; the case does not fire the wide layer"
+    check(case, out_depth=8)
+
+
 def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
     """After CLEAR the random order repeats (the LFSR restarts from SEED); MODE and SEED read
     back; a mode outside Mode, a zero seed and a mode change while busy are refused."""
