@@ -14,8 +14,8 @@ cycles; every run is checked bit for bit against the golden network first. Per s
   ratio can fall below 1 on sparse errors.
 - asynchronous modes (learning off): CYCLES against the same ideal, and the clocks per
   dispatched spike ((CYCLES - sync CYCLES) / spikes of the step): each spike costs the
-  selection among the layers' leaders, one encoder pass, a scan of the firing layer's
-  pending words, the fan-out and a re-evaluation of the next layer.
+  selection among the layers' leaders, one encoder pass, the fan-out and a re-evaluation
+  of the next layer (the scan of the firing layer's pending words overlaps them).
 """
 import time
 
