@@ -47,7 +47,7 @@ def scheduler_control(layers, max_layer):
     """The sequencer's side of the scheduler."""
     return wiring.Signature({
         "reseed": Out(1),               # the LFSR restarts from the seed (clear)
-        "track": Out(1),                # layer_index's leader starts afresh (a pass or scan follows)
+        "track": Out(1),                # layer_index's leader starts afresh (an evaluation pass follows)
         "layer_index": Out(range(layers)),  # the layer tracked
         "scan": Out(1),                 # scan the firing layer (best_l, the current descriptor) but best_j
         "scan_done": In(1),

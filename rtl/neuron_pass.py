@@ -568,9 +568,10 @@ class NeuronPass(wiring.Component):
                              D.wr.data.eq(en.o.payload.d), D.wr.en.eq(d.encoder)]
                 if A:
                     with m.If(pass_updates & ~p_old.fired):
-                        m.d.comb += [P.wr.addr.eq(d.n_base + ej), P.wr.data.eq(p_new), P.wr.en.eq(1),
-                                     self.pend.en.eq(1), self.pend.j.eq(ej), self.pend.addr.eq(d.n_base + ej),
-                                     self.pend.word.eq(p_new)]
+                        # the pending table's write, and the same to the scheduler (its leaders, its copy)
+                        m.d.comb += [self.pend.en.eq(1), self.pend.j.eq(ej), self.pend.addr.eq(d.n_base + ej),
+                                     self.pend.word.eq(p_new), P.wr.addr.eq(self.pend.addr), P.wr.data.eq(p_new),
+                                     P.wr.en.eq(1)]
                         with m.If((kind != Pass.FIRE) & ~self.prio & p_new.pending & ~p_old.pending):
                             m.d.comb += self.lfsr_advance.eq(1)
                 m.d.sync += ej.eq(ej + 1)
