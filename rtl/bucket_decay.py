@@ -16,7 +16,9 @@ bit-identical to the multiplier form for those coefficients.
 
 The pipeline has three stages (input registers, multiply, round-add-saturate), four with
 ``registered`` in the multiplier form (the operand ``below - z`` registered before the
-multiply, for Fmax), and stalls as a whole when the output is not taken (``o.ready`` low).
+multiply, for Fmax; the multiply then as two partial products, each registered as it leaves
+its hard multiplier and summed with the rounding add), and stalls as a whole when the output
+is not taken (``o.ready`` low).
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -26,6 +28,10 @@ from ..golden import formats as F
 from .pipeline import Pipe
 
 __all__ = ["BucketDecay", "bucket_input_layout"]
+
+#: the low part of the operand in the split multiply (``registered``): 17 bits, unsigned, so
+#: each partial product (17 x 16, 16 x 16 signed) fits one 18 x 18 hard multiplier
+SPLIT = 17
 
 
 def bucket_input_layout(coef_width):
@@ -70,6 +76,8 @@ class BucketDecay(wiring.Component):
         if not isinstance(pow2, bool):
             raise TypeError(f"pow2 must be a bool, not {pow2!r}")
         self.pow2, self.registered = pow2, registered
+        #: the multiply as two registered partial products (the registered multiplier form)
+        self.split = registered and not pow2
         #: register stages from input to output (a word in, its result out this many clocks later)
         self.stages = 4 if registered and not pow2 else 3
         self.coef_width = 5 if pow2 else F.COEF.width
@@ -104,6 +112,15 @@ class BucketDecay(wiring.Component):
                 m.d.comb += prod.eq(p.z + ((half - p.z) >> s))
             with m.Else():
                 m.d.comb += prod.eq((operand + half) >> s)
+        elif self.split:
+            # two partial products, each one hard multiplier's worth (17 x 16 bits), registered
+            # as they leave the multipliers; their sum is in stage 2 (for Fmax: yosys would
+            # split the wide multiply itself and add the parts in fabric in the same clock, so
+            # a multiplier placed far from its logic carried two long routes and a carry chain)
+            lo, hi = operand[:SPLIT], operand[SPLIT:].as_signed()
+            prod_lo = Signal(unsigned(SPLIT + F.COEF.width))
+            prod_hi = Signal(signed(len(hi) + F.COEF.width + 1))
+            m.d.comb += [prod_lo.eq(lo * p.coef), prod_hi.eq(hi * p.coef)]
         else:
             m.d.comb += prod.eq(operand * p.coef)
 
@@ -111,8 +128,14 @@ class BucketDecay(wiring.Component):
         s1_prod = Signal(prod_shape)
         s1_add = Signal(signed(F.ACC.width))
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(v0), s1_prod.eq(prod),
-                         s1_add.eq(Mux(p.first, p.below, p.z))]
+            m.d.sync += [s1_valid.eq(v0), s1_add.eq(Mux(p.first, p.below, p.z))]
+            if not self.split:
+                m.d.sync += s1_prod.eq(prod)
+        if self.split:
+            s1_lo, s1_hi = Signal.like(prod_lo, name="s1_lo"), Signal.like(prod_hi, name="s1_hi")
+            with m.If(advance):
+                m.d.sync += [s1_lo.eq(prod_lo), s1_hi.eq(prod_hi)]
+            m.d.comb += s1_prod.eq((s1_hi << SPLIT) + s1_lo)
 
         # stage 2: round (multiplier form), add, saturate
         summed = Signal(signed(F.ACC.width + 2))
