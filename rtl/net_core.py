@@ -48,12 +48,13 @@ A step, for each layer l = 0 .. n_layers-1 (``cur``):
    scheduler keeps each layer's leader, its first neuron with the largest key, as the
    neuron passes write the pending words). None pending: go to 4.
 3. fire: a neuron pass over the winner alone with ``fire`` set (its spike goes to the
-   router); a scan of the firing layer's pending words (the scheduler's copy of the
+   router), with no dendrite: the encoder takes y from the x its layer's last evaluation
+   wrote; a scan of the firing layer's pending words (the scheduler's copy of the
    table) finds its new leader in the background, while the spike is routed; a spike
    routed to the next layer comes back through the forward FIFO and is added straight to
    that layer's Z^1 and input trace (the fan-out, in place of A), then a neuron pass
    re-evaluates that layer, updates its pending words and its leader; back to 2.
-4. a neuron pass per layer decays the adaptation d.
+4. a neuron pass per layer decays the adaptation d (no dendrite: one neuron per clock).
 
 A spike costs a selection (a clock per layer), one neuron of the encoder, n_out MACs and
 the next layer's neuron pass; the scan of the firing layer (its neurons) overlaps them and
@@ -243,7 +244,7 @@ class NetCore(wiring.Component):
         m.submodules.fanout = fo = FanOut(c, lanes=P, registered=not self.serial_encoder)
         m.submodules.bucket_pass = bp = BucketPass(c, pow2=self.pow2, lanes=P, fusable=self.fused,
                                                    registered=not self.serial_encoder)
-        m.submodules.neuron_pass = npass = NeuronPass(c, serial_encoder=self.serial_encoder,
+        m.submodules.neuron_pass = npass = self.neuron_pass = NeuronPass(c, serial_encoder=self.serial_encoder,
                                                       registered=not self.serial_encoder, async_modes=A,
                                                       lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,

@@ -83,7 +83,7 @@ OWNERSHIP = {
     "B": {E.HOST: "rw", E.BUCKETS: "r", E.NEURONS: "r", E.LEARN: "rw"},
     "Z": {E.HOST: "r", E.FANOUT: "rw", E.BUCKETS: "rw", E.NEURONS: "r", E.LEARN: "r", E.CLEAR: "w"},
     "TRACE": {E.HOST: "r", E.FANOUT: "rw", E.BUCKETS: "rw", E.LEARN: "r", E.CLEAR: "w"},
-    "X": {E.HOST: "r", E.NEURONS: "w", E.LEARN: "r", E.CLEAR: "w"},
+    "X": {E.HOST: "r", E.NEURONS: "rw", E.LEARN: "r", E.CLEAR: "w"},
     "E": {E.HOST: "r", E.NEURONS: "rw", E.CLEAR: "w"},
     "D": {E.HOST: "r", E.NEURONS: "rw", E.CLEAR: "w"},
     "A": {E.FANOUT: "rw", E.BUCKETS: "rw", E.CLEAR: "w"},

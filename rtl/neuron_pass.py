@@ -29,8 +29,14 @@ max(K, P) clocks never outrun, and out with the router's back-pressure.
 ``fusable`` builds it; the sequencer's FUSED phase): the
 bucket pass reads V and b with Z and its new Z words, with their V and b carried beside
 them through the bucket-decay unit's stages, go straight into the neuron pass's dendrites
-(``feed``): one pass per neuron, no second pass over Z. The asynchronous modes' later
-neuron passes (re-evaluation, fire, d decay) read Z themselves.
+(``feed``): one pass per neuron, no second pass over Z. The asynchronous modes'
+re-evaluation passes read Z themselves.
+
+**Direct passes** (asynchronous modes: ``FIRE`` and ``DDECAY``): the encoder's y is the x the
+layer's last evaluation wrote back (an X read; nothing has changed the layer's Z since, and
+a neuron that fires has x = y > 0), so these passes run no dendrite and take one neuron per
+clock: a spike's own pass is the encoder's latency, and the end of a step's d decay about a
+clock per neuron.
 
 Both are engines of the core: they work while ``ctrl.active`` (their phase), start with
 ``ctrl.start`` and raise ``ctrl.done`` in the clock of their last write. Their memory
@@ -387,7 +393,7 @@ class NeuronPass(wiring.Component):
         d, ctl, mem = self.layer, self.ctrl, self.mem
         kind = ctl.kind
         V, Z, B, X, E, D = mem.V, mem.Z, mem.B, mem.X, mem.E, mem.D
-        m.d.comb += [B.rd.en.eq(0), E.rd.en.eq(0), D.rd.en.eq(0)]
+        m.d.comb += [B.rd.en.eq(0), E.rd.en.eq(0), D.rd.en.eq(0), X.rd.en.eq(0)]
         if A:
             P = mem.PEND
             m.d.comb += P.rd.en.eq(0)
@@ -479,8 +485,23 @@ class NeuronPass(wiring.Component):
                 m.d.sync += ser_full.eq(0)
         xj_next = Signal(range(ML + 1))
         m.d.comb += xj_next.eq(Mux(x_take, xj + 1, xj))
-        m.d.comb += [en.i.valid.eq(ser_full),
-                     en.i.payload.y.eq(Array(ser_y)[xlane] if Pn > 1 else ser_y[0]),
+        # direct passes (asynchronous modes: fire, d decay) take no dendrite: y is the x the
+        # layer's last evaluation wrote (X read at the encoder's next neuron), and the neurons
+        # go into the encoder one per clock (x_valid: the read is a pass neuron's). No ReLU
+        # (one logic level less before the encoder's input register): a neuron that fires has
+        # n >= 1, so y - e >= theta / 2 > 0 with e >= 0 (E starts at 0 and only decays and
+        # adds q >= 0; the host cannot write it), hence y > 0 and y = x; d's decay uses no y
+        # (for Fmax the X address is not a sum after the handshake: xa and xa1 hold the
+        # addresses of the neuron at the encoder's input and the next, from the pass's second
+        # clock on, xr_ok; the handshake only picks one)
+        direct = Signal()
+        x_valid = Signal()
+        xr_ok = Signal()
+        xa, xa1 = Signal.like(X.rd.addr, name="xa"), Signal.like(X.rd.addr, name="xa1")
+        if A:
+            m.d.comb += direct.eq((kind == Pass.FIRE) | (kind == Pass.DDECAY))
+        m.d.comb += [en.i.valid.eq(ser_full | x_valid),
+                     en.i.payload.y.eq(Mux(direct, X.rd.data, Array(ser_y)[xlane] if Pn > 1 else ser_y[0])),
                      en.i.payload.e.eq(E.rd.data), en.i.payload.d.eq(D.rd.data)]
         ej = Signal(range(ML + 1))     # neuron whose spike leaves the encoder next
         ej_next = Signal(range(ML + 1))
@@ -502,11 +523,12 @@ class NeuronPass(wiring.Component):
         nj_lo = Signal(range(ML + 1))
         with m.If(ctl.active & init):
             u_lo, u_end = d.n_base + nj_lo, d.n_base + nj_hi - 1
-            m.d.sync += [init.eq(0), dn_more.eq(~fused), dn_row.eq(u_lo >> sh), dn_first.eq(u_lo >> sh),
+            m.d.sync += [init.eq(0), dn_more.eq(~fused & ~direct), dn_row.eq(u_lo >> sh), dn_first.eq(u_lo >> sh),
                          dn_last.eq(u_end >> sh), lo_lane.eq(u_lo[:sh]), hi_lane.eq(u_end[:sh]),
-                         b_any.eq(nj_hi > nj_lo)]
+                         b_any.eq(nj_hi > nj_lo), xa.eq(u_lo), xa1.eq(u_lo + 1), xr_ok.eq(1)]
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
+                         x_valid.eq(0), xr_ok.eq(0),
                          nj_lo.eq(ctl.lo), xj.eq(ctl.lo), ej.eq(ctl.lo), nj_hi.eq(ctl.hi), nj_last.eq(ctl.hi - 1)]
             if not (Pn == 1 and not self.fusable):
                 m.d.sync += ser_full.eq(0)
@@ -546,7 +568,10 @@ class NeuronPass(wiring.Component):
                          E.rd.addr.eq(d.n_base + xj_next), D.rd.addr.eq(d.n_base + xj_next),
                          # only while a neuron is left: past the pass's last neuron the address
                          # may wrap onto the word the encoder is writing back
-                         E.rd.en.eq(xj_next != nj_hi), D.rd.en.eq(xj_next != nj_hi)]
+                         E.rd.en.eq(xj_next != nj_hi), D.rd.en.eq(xj_next != nj_hi),
+                         # X is not written in a direct pass: its reads may run past the end
+                         X.rd.addr.eq(Mux(x_take, xa1, xa)), X.rd.en.eq(direct & xr_ok)]
+            m.d.sync += x_valid.eq(direct & xr_ok & (xj_next != nj_hi))
             with m.If(advance_dn):
                 m.d.sync += [dn_valid.eq(dn_more), dn_rc.eq(dn_c)]
                 with m.If(dn_more):
@@ -560,8 +585,8 @@ class NeuronPass(wiring.Component):
                         m.d.sync += dn_c.eq(dn_c + 1)
             with m.If(x_take):
                 m.d.comb += [X.wr.addr.eq(d.n_base + xj), X.wr.data.eq(Array(ser_x)[xlane] if Pn > 1 else ser_x[0]),
-                             X.wr.en.eq(1)]
-                m.d.sync += xj.eq(xj + 1)
+                             X.wr.en.eq(~direct)]
+                m.d.sync += [xj.eq(xj + 1), xa.eq(xa1), xa1.eq(xa1 + 1)]
             with m.If(en_take):
                 m.d.comb += [E.wr.addr.eq(d.n_base + ej), E.wr.data.eq(en.o.payload.e),
                              E.wr.en.eq(d.encoder), D.wr.addr.eq(d.n_base + ej),

@@ -125,6 +125,36 @@ def test_async_selection_waits_for_the_firing_layers_scan():
     check(case, out_depth=8)
 
 
+@pytest.mark.parametrize("mode", ["async-random", "async-priority"])
+def test_async_fire_and_d_decay_passes_run_no_dendrite(mode):
+    """The firing neuron's pass and the end of a step's d decay take y from X (the layer's
+    last evaluation), not from a dendrite: they read no V, Z or b, a spike's own pass lasts
+    the encoder's latency and a few clocks, and the d decay about a clock per neuron. Every
+    spike still in the golden firing order."""
+    from gammacore.rtl.encoder import STAGES
+    from gammacore.rtl.neuron_pass import Pass
+    sizes, T = (4, 12, 3), 6
+    case = make_net_case(7, sizes, 4, T=T, rate=0.6, p_learn=0.0, mode=mode)
+
+    def count(dut):
+        npass = dut.core.neuron_pass
+        ctl, mem = npass.ctrl, npass.mem
+        fire, ddecay = ctl.active & (ctl.kind == Pass.FIRE), ctl.active & (ctl.kind == Pass.DDECAY)
+        reads = mem.V.rd.en | mem.Z.rd.en | mem.B.rd.en
+        return {"fire": fire, "ddecay": ddecay, "direct_dendrite_reads": (fire | ddecay) & reads}
+
+    obs = check(case, out_depth=8, count=count)
+    spikes = sum(len(s["packets"]) for s in case["steps"])
+    n = obs["counts"]
+    assert spikes >= 2 * T, f"seed=7: {spikes} spikes in {T} steps; the case hardly fires"
+    assert n["direct_dendrite_reads"] == 0, f"seed=7: {n}"
+    # per spike: the pass's first clock (its addresses), the X read, STAGES in the encoder,
+    # the clock the neuron leaves in
+    assert n["fire"] <= spikes * (STAGES + 3), f"seed=7: {n['fire']} clocks of fire passes for {spikes} spikes"
+    # per step and layer: n_out neurons a clock apart, plus the same latency
+    assert n["ddecay"] <= T * sum(k + STAGES + 3 for k in sizes[1:]), f"seed=7: {n['ddecay']} clocks of d decay, {T} steps"
+
+
 def test_async_clear_restarts_the_lfsr_and_modes_are_registers():
     """After CLEAR the random order repeats (the LFSR restarts from SEED); MODE and SEED read
     back; a mode outside Mode, a zero seed and a mode change while busy are refused."""
