@@ -25,9 +25,10 @@ largest key) in registers, and finds the next spike among the leaders:
   becomes fired, not pending), one word per clock, with a tracker of its own, while the
   spike is routed, fanned out and the next layer re-evaluated (only that layer's words and
   the fired one are written meanwhile); ``ctrl.scan_done`` once all are compared;
-- ``ctrl.select`` starts the selection: one leader per clock over layers 0 ..
-  ``ctrl.n_layers`` - 1 (``ctrl.select_done`` at the end), the largest key, ties keep the
-  first; ``found``, ``best_l``, ``best_j``.
+- ``ctrl.select`` starts the selection over layers 0 .. ``ctrl.n_layers`` - 1: the first
+  two layers' leaders in the next clock, then one leader per clock (``ctrl.select_done``
+  at the end: 2 clocks after ``ctrl.select`` for one or two layers, ``n_layers`` for
+  more), the largest key, ties keep the first; ``found``, ``best_l``, ``best_j``.
 
 A leader follows the last word written: the selection must start at least a clock after
 the tracked pass's last write and once the scan is done (the sequencer's ``SELECT_START``).
@@ -153,19 +154,32 @@ class AsyncScheduler(wiring.Component):
             m.d.sync += [s_l.eq(ctl.best_l), s_skip.eq(ctl.best_j), s_base.eq(d.n_base), s_n.eq(d.n_out),
                          sj.eq(0), s_ok.eq(0), lead_ok[ctl.best_l].eq(0)]
 
-        # ---- the selection: one layer's leader per clock ---------------------------------
+        # ---- the selection: layers 0 and 1 in the clock after ``ctrl.select``, then one layer's
+        # leader per clock. That clock is the first a leader followed from the last write is
+        # final in: the sequencer starts the selection in the clock after that write, and the
+        # leader takes it, registered, a clock later. The pair's compare reads the two
+        # leaders' registers (no multiplexer); a network of one or two layers is selected in it.
+        sel_go = Signal()
         sel_i = Signal(range(L + 1))
         selecting = Signal()
         best_key = Signal(16)
-        m.d.comb += ctl.select_done.eq(~selecting)
-        with m.If(selecting):
-            with m.If(sel_i == ctl.n_layers):
-                m.d.sync += selecting.eq(0)
-            with m.Else():
+        m.d.sync += sel_go.eq(ctl.select)
+        m.d.comb += ctl.select_done.eq(~sel_go & ~selecting)
+        if L > 2:
+            with m.If(selecting):
                 m.d.sync += sel_i.eq(sel_i + 1)
+                with m.If(sel_i + 1 == ctl.n_layers):
+                    m.d.sync += selecting.eq(0)
                 with m.If(lead_ok[sel_i] & (~ctl.found | (lead_key[sel_i] > best_key))):
                     m.d.sync += [ctl.found.eq(1), best_key.eq(lead_key[sel_i]), ctl.best_l.eq(sel_i),
                                  ctl.best_j.eq(lead_j[sel_i])]
-        with m.If(ctl.select):
-            m.d.sync += [selecting.eq(1), sel_i.eq(0), ctl.found.eq(0)]
+        with m.If(sel_go):
+            # the first two layers' leaders: the second wins with a larger key only (ties keep
+            # the first); a second layer beyond the network's is not a candidate
+            ok1, key1, j1 = ((lead_ok[1] & (ctl.n_layers > 1)), lead_key[1], lead_j[1]) if L > 1 else (0, 0, 0)
+            second = Signal()
+            m.d.comb += second.eq(ok1 & (~lead_ok[0] | (key1 > lead_key[0])))
+            m.d.sync += [selecting.eq((ctl.n_layers > 2) if L > 2 else 0), sel_i.eq(2),
+                         ctl.found.eq(lead_ok[0] | ok1), best_key.eq(Mux(second, key1, lead_key[0])),
+                         ctl.best_l.eq(second), ctl.best_j.eq(Mux(second, j1, lead_j[0]))]
         return m

@@ -309,7 +309,7 @@ class NetCore(wiring.Component):
         wiring.connect(m, npass.spikes, wiring.flipped(self.spikes))
         wiring.connect(m, npass.mem, mems.clients[Engine.NEURONS])
         if A:
-            m.submodules.scheduler = sc = AsyncScheduler(c, registered=not self.serial_encoder)
+            m.submodules.scheduler = sc = self.scheduler = AsyncScheduler(c, registered=not self.serial_encoder)
             m.d.comb += [sc.layer.eq(d), sc.seed.eq(self.seed), npass.lfsr_next.eq(sc.lfsr_next),
                          sc.lfsr_advance.eq(npass.lfsr_advance), npass.prio.eq(self.mode == Mode.ASYNC_PRIORITY)]
             wiring.connect(m, seq.sched, sc.ctrl)

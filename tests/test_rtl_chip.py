@@ -125,6 +125,28 @@ def test_async_selection_waits_for_the_firing_layers_scan():
     check(case, out_depth=8)
 
 
+def test_async_selection_takes_the_leaders_the_last_writes_set():
+    """6-12-12-3 in random order. A layer's leader follows its pending words a clock after
+    they are written, so after a re-evaluation the selection may compare leaders from the
+    clock after its start on: the first two layers in that clock, then one more layer per
+    clock. Every spike in the golden firing order (seed 2: a selection that compares a clock
+    earlier misses a leader that the pass's last write set, and the order differs), and a
+    selection costs n_layers - 1 clocks (at least 1) before its result."""
+    sizes = (6, 12, 12, 3)
+    case = make_net_case(2, sizes, 4, T=2, rate=0.4, p_learn=0.0, mode="async-random")
+
+    def count(dut):
+        ctl = dut.core.scheduler.ctrl
+        return {"selects": ctl.select, "waiting": ~ctl.select_done}
+
+    obs = check(case, out_depth=8, count=count)
+    n = obs["counts"]
+    spikes = sum(len(s["packets"]) for s in case["steps"])
+    # one selection per spike and one per step that finds none
+    assert n["selects"] == spikes + len(case["steps"]), f"seed=2: {n}, {spikes} spikes"
+    assert n["waiting"] == n["selects"] * max(1, len(sizes) - 2), f"seed=2: {n}"
+
+
 @pytest.mark.parametrize("mode", ["async-random", "async-priority"])
 def test_async_fire_and_d_decay_passes_run_no_dendrite(mode):
     """The firing neuron's pass and the end of a step's d decay take y from X (the layer's
