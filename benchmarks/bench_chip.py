@@ -1,6 +1,6 @@
 """Whole chip: cycles per time step with learning off and on, against the ideal count.
 
-    .venv/bin/python benchmarks/bench_chip.py
+    .venv/bin/python benchmarks/bench_chip.py      (about 30 minutes; writes results/chip.json)
 
 Random networks from gammacore.sim.net_case run on the chip in amaranth.sim with no idle
 cycles; every run is checked bit for bit against the golden network first. Per step:
@@ -17,6 +17,7 @@ cycles; every run is checked bit for bit against the golden network first. Per s
   selection among the layers' leaders, one encoder pass, the fan-out and a re-evaluation
   of the next layer (the scan of the firing layer's pending words overlaps them).
 """
+import argparse
 import time
 
 import numpy as np
@@ -69,4 +70,6 @@ def main():
 
 
 if __name__ == "__main__":
+    # no options: --help shows what the run does instead of starting it
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

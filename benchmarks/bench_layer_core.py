@@ -12,6 +12,7 @@ and N*K on the dendrite, so the ratio grows with N. Simulator speed: clock cycle
 second of the same layer and inputs in amaranth.sim, Icarus and Verilator (cocotb, Python
 testbench included; build excluded).
 """
+import argparse
 import json
 import tempfile
 import time
@@ -71,4 +72,6 @@ def main():
 
 
 if __name__ == "__main__":
+    # no options: --help shows what the run does instead of starting it
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()
