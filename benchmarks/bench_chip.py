@@ -1,6 +1,6 @@
 """Whole chip: cycles per time step with learning off and on, against the ideal count.
 
-    .venv/bin/python benchmarks/bench_chip.py      (about 30 minutes; writes results/chip.json)
+    .venv/bin/python benchmarks/bench_chip.py      (15-30 minutes; writes results/chip.json)
 
 Random networks from gammacore.sim.net_case run on the chip in amaranth.sim with no idle
 cycles; every run is checked bit for bit against the golden network first. Per step:
