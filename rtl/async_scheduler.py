@@ -160,12 +160,13 @@ class AsyncScheduler(wiring.Component):
         # leader takes it, registered, a clock later. The pair's compare reads the two
         # leaders' registers (no multiplexer); a network of one or two layers is selected in it.
         sel_go = Signal()
-        sel_i = Signal(range(L + 1))
-        selecting = Signal()
-        best_key = Signal(16)
         m.d.sync += sel_go.eq(ctl.select)
-        m.d.comb += ctl.select_done.eq(~sel_go & ~selecting)
         if L > 2:
+            # the layers after the first two: one per clock (built only if the capacity has them)
+            sel_i = Signal(range(L + 1))
+            selecting = Signal()
+            best_key = Signal(16)
+            m.d.comb += ctl.select_done.eq(~sel_go & ~selecting)
             with m.If(selecting):
                 m.d.sync += sel_i.eq(sel_i + 1)
                 with m.If(sel_i + 1 == ctl.n_layers):
@@ -173,13 +174,17 @@ class AsyncScheduler(wiring.Component):
                 with m.If(lead_ok[sel_i] & (~ctl.found | (lead_key[sel_i] > best_key))):
                     m.d.sync += [ctl.found.eq(1), best_key.eq(lead_key[sel_i]), ctl.best_l.eq(sel_i),
                                  ctl.best_j.eq(lead_j[sel_i])]
+        else:
+            m.d.comb += ctl.select_done.eq(~sel_go)
         with m.If(sel_go):
             # the first two layers' leaders: the second wins with a larger key only (ties keep
             # the first); a second layer beyond the network's is not a candidate
             ok1, key1, j1 = ((lead_ok[1] & (ctl.n_layers > 1)), lead_key[1], lead_j[1]) if L > 1 else (0, 0, 0)
             second = Signal()
             m.d.comb += second.eq(ok1 & (~lead_ok[0] | (key1 > lead_key[0])))
-            m.d.sync += [selecting.eq((ctl.n_layers > 2) if L > 2 else 0), sel_i.eq(2),
-                         ctl.found.eq(lead_ok[0] | ok1), best_key.eq(Mux(second, key1, lead_key[0])),
-                         ctl.best_l.eq(second), ctl.best_j.eq(Mux(second, j1, lead_j[0]))]
+            m.d.sync += [ctl.found.eq(lead_ok[0] | ok1), ctl.best_l.eq(second),
+                         ctl.best_j.eq(Mux(second, j1, lead_j[0]))]
+            if L > 2:
+                m.d.sync += [selecting.eq(ctl.n_layers > 2), sel_i.eq(2),
+                             best_key.eq(Mux(second, key1, lead_key[0]))]
         return m
