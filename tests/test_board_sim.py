@@ -135,8 +135,34 @@ def test_demo_on_the_simulated_board_equals_golden(tmp_path, path):
     assert rep["curve_equal"] and [c["epoch"] for c in rep["curve"]] == [1, 2]
     assert [c["test_accuracy"] for c in rep["curve"]] == [g["test_accuracy"] for g in rep["golden_curve"]]
     assert rep["curve"][-1]["test_accuracy"] == rep["chip_test_accuracy"]
+    # the golden model trained in a second process, alongside the chip
+    assert rep["golden_alongside"] is True
+    assert rep["wall_seconds"] >= max(rep["chip_wall_seconds"], rep["golden_wall_seconds"])
     for name in ("rasters", "buckets", "learning_curve", "bucket_weights"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_demo_stops_its_golden_process_when_the_chip_fails():
+    """run_demo starts the golden run in a second process before the chip's; when the chip's
+    run fails, that process is stopped and the chip's error comes out (no CLI left waiting
+    minutes for a golden run nobody reads)."""
+    import multiprocessing
+    import time
+
+    from gammacore.host.demo import run_demo
+
+    class BrokenChip:
+        def load(self, cfg, layers):
+            time.sleep(1.0)             # the golden process is running by now
+            raise RuntimeError("link lost")
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="link lost"):
+        run_demo(BrokenChip(), "coincidence", epochs=16, limit=None, progress=False, log=lambda *a: None)
+    for proc in multiprocessing.active_children():
+        proc.join(timeout=10)
+    assert multiprocessing.active_children() == []
+    assert time.monotonic() - t0 < 60           # the whole golden run takes minutes
 
 
 def test_board_cli_refuses_icarus():

@@ -51,3 +51,13 @@ def test_bad_baud_is_a_clear_error():
     res = subprocess.run([str(GAMMACORE), "status", "--baud", "fast"], capture_output=True, text=True)
     assert res.returncode == 2
     assert "'fast'" in res.stderr and "baud" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_demo_full_refuses_a_subset():
+    """--full is the whole task with the preset's epochs: with --limit or --epochs it is a
+    clear error (exit 2, both values named) before any board starts."""
+    res = subprocess.run([str(GAMMACORE), "demo", "coincidence", "--full", "--limit", "50"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "--full" in res.stderr and "--limit 50" in res.stderr and "Traceback" not in res.stderr
+    assert "chip 0x" not in res.stdout          # refused before a chip was opened
