@@ -61,3 +61,20 @@ def test_demo_full_refuses_a_subset():
     assert res.returncode == 2, res.stdout + res.stderr
     assert "--full" in res.stderr and "--limit 50" in res.stderr and "Traceback" not in res.stderr
     assert "chip 0x" not in res.stdout          # refused before a chip was opened
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["coincidence"], (2, 400)),                                       # the simulated board: a subset
+    (["digits", "--port", "sim-netlist:ulx3s-85f"], (2, None)),       # all samples, 2 epochs
+    (["coincidence", "--full"], (16, None)),                           # the whole task on it too
+    (["coincidence", "--port", "/dev/ttyUSB1"], (16, None)),           # a real board: the whole task
+    (["digits", "--port", "socket://board:7000"], (40, None)),
+    (["digits", "--port", "/dev/ttyUSB1", "--limit", "50"], (40, 50)),
+    (["coincidence", "--epochs", "3"], (3, 400)),
+])
+def test_demo_trains_the_whole_task_on_a_real_board(argv, expected):
+    from gammacore.golden.presets import schedule
+    from gammacore.host.cmd_demo import run_size
+    args = build_parser().parse_args(["demo"] + argv)
+    assert run_size(args) == expected
+    assert schedule("coincidence").epochs == 16 and schedule("digits").epochs == 40
