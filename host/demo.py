@@ -70,7 +70,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     t_all = time.perf_counter()
     log(f"golden model: the same training in fixed point (seed {seed}, "
         f"{'host' if host_errors else 'chip'} loss unit), alongside in a second process")
-    golden_job = _golden_start(task_name, dt, seed, plan, limit, not host_errors)
+    golden_job = _golden_start(task_name, dt, seed, plan, limit, not host_errors, progress)
     try:
         t0 = time.perf_counter()
         chip.load(cfg, net.layers)
@@ -92,7 +92,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     except BaseException:
         _golden_abort(golden_job)
         raise
-    gold = _golden_finish(golden_job, task_name, dt, seed, plan, limit, not host_errors, log)
+    gold = _golden_finish(golden_job, task_name, dt, seed, plan, limit, not host_errors, log, progress)
     wall_s = time.perf_counter() - t_all
     weights_equal = all(
         np.array_equal(F.W.to_float(fp.forward_from_master(m["W"])), g["W"])
@@ -117,22 +117,27 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     }
 
 
-def _golden_train(task_name, dt, seed, plan, limit, chip_loss, nice=0):
+#: the golden run's progress bar in its second process: the line below the chip's bar
+GOLDEN_BAR = {"desc": "golden model (alongside)", "position": 1, "leave": False, "mininterval": 0.5}
+
+
+def _golden_train(task_name, dt, seed, plan, limit, chip_loss, progress=False, nice=0):
     """The demo's golden run (fixed point, the chip's training exactly): the result dict of
     :func:`gammacore.golden.train.train`. Runs in a second process (``nice`` lowers its
-    priority there, so the simulated board and the host keep theirs)."""
+    priority there, so the simulated board and the host keep theirs); ``progress``: tqdm
+    options of its bar, or False."""
     if nice:
         os.nice(nice)
     task = make_task(task_name, dt=dt, seed=seed)
     cfg = preset(task_name, dt=dt, seed=seed)
-    return train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=False,
+    return train(cfg, task, model="fixed", schedule=plan, seed=seed, limit=limit, progress=progress,
                  chip_loss=chip_loss)
 
 
 def _golden_child(conn, *args):
     """The second process: the golden run, its result (or its error) sent back on ``conn``."""
     try:
-        result = ("ok", _golden_train(*args, nice=5))
+        result = ("ok", _golden_train(*args, nice=5))    # args end with the progress option
     except BaseException as exc:            # reported by the parent, which raises it
         import traceback
         result = ("error", "".join(traceback.format_exception(exc)))
@@ -143,13 +148,15 @@ def _golden_child(conn, *args):
         pass
 
 
-def _golden_start(task_name, dt, seed, plan, limit, chip_loss):
+def _golden_start(task_name, dt, seed, plan, limit, chip_loss, progress):
     """Start the golden run in a second process; returns (process, pipe end), or None when no
-    process can be started (then :func:`_golden_finish` runs it in this one)."""
+    process can be started (then :func:`_golden_finish` runs it in this one). ``progress``:
+    its bar (:data:`GOLDEN_BAR`, on the line below the chip's) if true."""
     try:
         ctx = multiprocessing.get_context("spawn")
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_golden_child, args=(send, task_name, dt, seed, plan, limit, chip_loss),
+        proc = ctx.Process(target=_golden_child, args=(send, task_name, dt, seed, plan, limit, chip_loss,
+                                                       GOLDEN_BAR if progress else False),
                            name="gammacore-golden", daemon=True)
         proc.start()
         send.close()
@@ -174,12 +181,13 @@ def _golden_abort(job):
         proc.join(timeout=10)
 
 
-def _golden_finish(job, task_name, dt, seed, plan, limit, chip_loss, log):
+def _golden_finish(job, task_name, dt, seed, plan, limit, chip_loss, log, progress):
     """The golden run's result: the second process's (waited for), or run here if it could not
     start."""
     if job is None:
         log("golden model: no second process; running it now")
-        return _golden_train(task_name, dt, seed, plan, limit, chip_loss)
+        return _golden_train(task_name, dt, seed, plan, limit, chip_loss,
+                             progress={"desc": "golden model"} if progress else False)
     proc, recv = job
     try:
         if not recv.poll():
