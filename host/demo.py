@@ -68,9 +68,10 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
     x_te, y_te, m_te = task.x_test[:limit], task.y_test[:limit], task.m_test[:limit]
     net = make_network(cfg, "fixed", batch=1)
     t_all = time.perf_counter()
-    log(f"golden model: the same training in fixed point (seed {seed}, "
-        f"{'host' if host_errors else 'chip'} loss unit), alongside in a second process")
     golden_job = _golden_start(task_name, dt, seed, plan, limit, not host_errors, progress)
+    log(f"golden model: the same training in fixed point (seed {seed}, "
+        f"{'host' if host_errors else 'chip'} loss unit)"
+        + (", alongside in a second process" if golden_job is not None else ", after the chip's"))
     try:
         t0 = time.perf_counter()
         chip.load(cfg, net.layers)
@@ -185,7 +186,6 @@ def _golden_finish(job, task_name, dt, seed, plan, limit, chip_loss, log, progre
     """The golden run's result: the second process's (waited for), or run here if it could not
     start."""
     if job is None:
-        log("golden model: no second process; running it now")
         return _golden_train(task_name, dt, seed, plan, limit, chip_loss,
                              progress={"desc": "golden model"} if progress else False)
     proc, recv = job

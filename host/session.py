@@ -58,6 +58,11 @@ def simulated_board(log=None, divisor=SIM_DIVISOR, link=None, netlist=None, lane
 NETLIST_TIMEOUT = 120.0
 
 
+def is_simulated(port):
+    """True for the simulated boards' ports: "sim" (RTL) and "sim-netlist:BOARD" (gate level)."""
+    return port == "sim" or str(port).startswith("sim-netlist:")
+
+
 @contextlib.contextmanager
 def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
     """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port.
@@ -70,7 +75,7 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
     log = log or (lambda msg: print(msg, file=sys.stderr))
     with contextlib.ExitStack() as stack:
         info = {"port": port}
-        if port == "sim" or str(port).startswith("sim-netlist:"):
+        if is_simulated(port):
             netlist = str(port).split(":", 1)[1] if port != "sim" else None
             board = stack.enter_context(simulated_board(log=log, netlist=netlist))
             path = board.port
