@@ -420,7 +420,9 @@ def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC
 # The sample memory has SAMPLE_SLOTS slots of CAP_SAMPLE words (Region.SAMPLE). A slot holds a
 # header word (the step count T in bits 15..0, the label in bits 31..16), then per step its
 # input events (event words, q != 0) and a step-end marker (a word with q == 0; bit
-# SAMPLE_LOSS_BIT of its source field: the step carries the loss). SAMPLE_CTRL = slot |
+# SAMPLE_LOSS_BIT of its source field: the step carries the loss; the field's bits from
+# SAMPLE_REPEAT_SHIFT: R, the number of steps after this one that repeat its events and its
+# loss bit, so a run of 1 + R equal steps takes one step's words). SAMPLE_CTRL = slot |
 # SAMPLE_LEARN queues the slot: the sequencer clears the state (Cmd.CLEAR), runs the T steps
 # (events, Cmd.STEP), and at each loss step streams the output layer's y into the loss unit
 # (gammacore.golden.fixedpoint.loss_unit), writes its errors to ERR and, with SAMPLE_LEARN,
@@ -434,6 +436,8 @@ def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC
 SAMPLE_SLOTS = 2
 SAMPLE_LEARN = 1 << 8        # SAMPLE_CTRL: bits 7..0 slot, bit 8 learn (train) or not (infer)
 SAMPLE_LOSS_BIT = 0          # marker word: source field bit 0, the step carries the loss
+SAMPLE_REPEAT_SHIFT = 1      # marker word: source field bits 15..1, R (the step repeats R times)
+SAMPLE_REPEAT_MAX = (1 << (EVENT_SOURCE_BITS - SAMPLE_REPEAT_SHIFT)) - 1
 SAMPLE_STEPS_BITS = 16       # header: T in bits 15..0, label in bits 31..16
 SAMPLE_LABEL_SHIFT = 16
 
@@ -474,11 +478,14 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
     """The slot words of one sample: ``q`` (T, n_in) input magnitudes (Q raw, 0 = no event),
     ``mask`` (T,) the steps that carry the loss, ``label`` its class.
 
+    A run of equal steps (the same events and the same loss bit) takes one step's words, its
+    marker counting the repeats (at most SAMPLE_REPEAT_MAX per marker).
+
     Refuses (ValueError naming the value) what the chip would refuse: 0 steps, more steps than
     the header holds, an event source at or above ``n_in`` (layer 0's inputs), a label outside
     0..``n_out`` - 1, more words than ``capacity`` (the chip's CAP_SAMPLE).
     """
-    q = [[int(v) for v in row] for row in q]
+    q = [tuple(int(v) for v in row) for row in q]
     T = len(q)
     if len(mask) != T:
         raise ValueError(f"the loss mask has {len(mask)} steps, the sample {T}")
@@ -489,30 +496,49 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
         top = (1 << (32 - SAMPLE_LABEL_SHIFT)) if n_out is None else n_out
         raise ValueError(f"label {label} is outside the output layer's 0..{top - 1}")
     words = [T | label << SAMPLE_LABEL_SHIFT]
-    for row, loss in zip(q, mask):
+    t = 0
+    while t < T:
+        row, loss = q[t], bool(mask[t])
+        run = 1
+        while t + run < T and run <= SAMPLE_REPEAT_MAX and q[t + run] == row and bool(mask[t + run]) == loss:
+            run += 1
         for i, v in enumerate(row):
             if v:
                 if n_in is not None and i >= n_in:
                     raise ValueError(f"event source {i} is outside layer 0's inputs 0..{n_in - 1}")
                 words.append(event_word(i, v))
-        words.append((1 << SAMPLE_LOSS_BIT if loss else 0) << EVENT_SOURCE_SHIFT)
+        words.append((int(loss) << SAMPLE_LOSS_BIT | (run - 1) << SAMPLE_REPEAT_SHIFT) << EVENT_SOURCE_SHIFT)
+        t += run
     if capacity is not None and len(words) > capacity:
         raise ValueError(f"the sample takes {len(words)} words, a slot of the sample memory holds {capacity}")
     return words
 
 
-def sample_lengths(q):
-    """Words each sample of ``q`` (samples, T, n_in; Q raw, 0 = no event) takes in a slot, as
-    :func:`sample_words` lays it out: the header, one word per event and one step-end marker
-    per step."""
+def sample_lengths(q, mask):
+    """Words each sample of ``q`` (samples, T, n_in; Q raw, 0 = no event) with loss masks
+    ``mask`` (samples, T) takes in a slot, as :func:`sample_words` lays it out: the header,
+    then per run of equal steps (at most 1 + SAMPLE_REPEAT_MAX) its events and one marker."""
     import numpy as np
-    q = np.asarray(q)
-    return 1 + q.shape[1] + np.count_nonzero(q, axis=(1, 2))
+    q, mask = np.asarray(q), np.asarray(mask, dtype=bool)
+    if mask.shape != q.shape[:2]:
+        raise ValueError(f"loss masks of shape {mask.shape} for samples of shape {q.shape[:2]}")
+    n, T = q.shape[:2]
+    new = np.ones((n, T), dtype=bool)       # step t starts a run
+    new[:, 1:] = np.any(q[:, 1:] != q[:, :-1], axis=2) | (mask[:, 1:] != mask[:, :-1])
+    events = np.count_nonzero(q, axis=2)
+    total = np.ones(n, dtype=np.int64)
+    for s in range(n):
+        starts = np.flatnonzero(new[s])
+        runs = np.diff(np.append(starts, T))
+        markers = -(-runs // (SAMPLE_REPEAT_MAX + 1))
+        total[s] += int(np.sum(markers * (events[s, starts] + 1)))
+    return total
 
 
 def decode_sample(words):
-    """(label, [(events [(source, q)], loss) per step]) of a slot's words; raises ValueError for
-    a slot the chip refuses for its form (0 steps, fewer step markers than T)."""
+    """(label, [(events [(source, q)], loss) per step]) of a slot's words, runs expanded;
+    raises ValueError for a slot the chip refuses for its form (0 steps, fewer steps than T
+    before the slot ends, a run past T)."""
     T, label = int(words[0]) & ((1 << SAMPLE_STEPS_BITS) - 1), int(words[0]) >> SAMPLE_LABEL_SHIFT
     if T == 0:
         raise ValueError("a sample of 0 steps")
@@ -522,11 +548,14 @@ def decode_sample(words):
         if q:
             events.append((source, q))
         else:
-            steps.append((events, bool(source >> SAMPLE_LOSS_BIT & 1)))
+            repeat = source >> SAMPLE_REPEAT_SHIFT
+            if len(steps) + 1 + repeat > T:
+                raise ValueError(f"a run of {1 + repeat} steps after step {len(steps)} goes past the sample's {T} steps")
+            steps += [(list(events), bool(source >> SAMPLE_LOSS_BIT & 1))] * (1 + repeat)
             events = []
             if len(steps) == T:
                 return label, steps
-    raise ValueError(f"the sample has {len(steps)} step markers of its {T} steps within {len(words)} words")
+    raise ValueError(f"the sample has {len(steps)} steps of its {T} within {len(words)} words")
 
 
 def _u32(values):

@@ -96,7 +96,7 @@ def run_on_chip(port, baud, cfg, params, task, limit, mode="sync", lfsr_seed=1, 
         xq = F.Q.from_float(x)
         if path == "auto":
             # the sample path when the chip has one and every sample fits a slot (header, events, step ends)
-            words = R.sample_lengths(xq)
+            words = R.sample_lengths(xq, m)
             fits = has_samples and x.shape[1] < 1 << R.SAMPLE_STEPS_BITS and words.max() <= chip.sample_words()
             path = "samples" if fits and not count_cycles else "steps"
         spikes_at = lambda c: c["to_next"] + c["to_host"] + c["unrouted"]

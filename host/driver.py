@@ -480,7 +480,7 @@ class Chip:
         if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
             raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
         xq = F.Q.from_float(x)
-        words = R.sample_lengths(xq)
+        words = R.sample_lengths(xq, m)
         if words.max() > self.sample_words():
             i = int(np.argmax(words))
             raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "

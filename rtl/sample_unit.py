@@ -18,8 +18,9 @@ commands, arbitrated with the host's requests in :class:`~gammacore.rtl.chip.Chi
 before it is queued, by a scan of the slot: a slot outside the memory, a slot queued or
 running, a command with other bits set, training on an inference-only build, an unloaded
 network, 0 steps, a label outside the output layer, an event source outside layer 0, or a
-sample that does not end (T step markers) within its slot is refused with a bus error and
-nothing runs. Two slots: the host loads and queues the next sample while one runs.
+sample that does not end (T steps, a marker counting 1 + R of them) within its slot or whose
+last run goes past T is refused with a bus error and nothing runs. A marker's run of R
+repeats is replayed from the sample memory: the step's events are fetched again R times. Two slots: the host loads and queues the next sample while one runs.
 
 The output layer's n_base, n_out and readout and layer 0's n_in are taken from the
 descriptor writes the chip accepts (``desc_we``); ``n_layers`` selects the output layer.
@@ -191,6 +192,9 @@ class SampleUnit(wiring.Component):
         # clock); a scanned word takes three clocks
         word = Signal.like(scan_rd.data, name="scan_word")
         m.d.sync += word.eq(scan_rd.data)
+        # the steps counted up to and including a marker's run of 1 + R
+        counted = Signal(17)
+        m.d.comb += counted.eq(markers + 1 + word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_REPEAT_SHIFT:])
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(h.we & is_mem & (region == R.Region.SAMPLE)):
@@ -268,11 +272,13 @@ class SampleUnit(wiring.Component):
                         ack(err=1)
                     with m.Else():
                         m.next = "SCAN_ISSUE"
-                with m.Elif(markers + 1 == steps):
+                with m.Elif(counted > steps):
+                    ack(err=1)                  # a run past T
+                with m.Elif(counted == steps):
                     m.d.comb += [enq.eq(1), enq_slot.eq(cmd_slot[0]), enq_learn.eq(cmd_learn)]
                     ack()
                 with m.Else():
-                    m.d.sync += markers.eq(markers + 1)
+                    m.d.sync += markers.eq(counted)
                     m.next = "SCAN_ISSUE"
             with m.State("SCORE_READ"):
                 ack(data=Mux(r_field[0], res_hi, res_rd.data[:32]))
@@ -300,6 +306,10 @@ class SampleUnit(wiring.Component):
         T, label = Signal(16), Signal(16)
         ptr = Signal(range(S + 1))
         step_i = Signal(16)
+        # a marker's run: the repeats left, whether the step now fetched is one, its first word
+        left = Signal(R.EVENT_SOURCE_BITS - R.SAMPLE_REPEAT_SHIFT)
+        replay = Signal()
+        step_start = Signal(range(S + 1))
         loss_step = Signal()
         j = Signal(range(C + 1))
         y = Signal(signed(F.X.width))
@@ -334,7 +344,7 @@ class SampleUnit(wiring.Component):
                 m.next = "HEADER_TAKE"
             with m.State("HEADER_TAKE"):
                 m.d.sync += [T.eq(run_rd.data[:16]), label.eq(run_rd.data[16:]), ptr.eq(1), step_i.eq(0),
-                             loss_sum.eq(0), spikes.eq(0), j.eq(0)]
+                             loss_sum.eq(0), spikes.eq(0), j.eq(0), step_start.eq(1), replay.eq(0)]
                 m.next = "ZERO"
             with m.State("ZERO"):
                 m.d.comb += [sc_wr.addr.eq(cbase + j), sc_wr.data.eq(0), sc_wr.en.eq(1)]
@@ -379,6 +389,8 @@ class SampleUnit(wiring.Component):
                     write(R.Reg.EVENT, word, "EVENT_ACK")
                 with m.Else():
                     m.d.sync += [loss_step.eq(word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_LOSS_BIT]), after.eq(1)]
+                    with m.If(~replay):
+                        m.d.sync += left.eq(word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_REPEAT_SHIFT:])
                     write(R.Reg.CTRL, cmd_wait(R.Cmd.STEP), "CMD_ACK")
             with m.State("EVENT_ACK"):
                 with m.If(bus.ack):
@@ -431,7 +443,12 @@ class SampleUnit(wiring.Component):
                 with m.If(step_i + 1 == T):
                     m.d.sync += j.eq(0)
                     m.next = "ARG_READ"
+                with m.Elif(left != 0):
+                    # the run's next step: its events again, from the step's first word
+                    m.d.sync += [left.eq(left - 1), replay.eq(1), ptr.eq(step_start)]
+                    m.next = "FETCH"
                 with m.Else():
+                    m.d.sync += [replay.eq(0), step_start.eq(ptr)]
                     m.next = "FETCH"
             with m.State("ARG_READ"):
                 m.d.comb += sc_rd.en.eq(1)

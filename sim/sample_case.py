@@ -1,7 +1,8 @@
 """Sample-sequencer cases: a random network, random samples, and the golden results.
 
 :func:`make_sample_case` draws a small random network (gammacore.sim.net_case) and samples
-(random steps, events, loss steps, labels, train or infer), runs them through
+(random steps, events, loss steps, labels, train or infer; about 40 % of the steps
+repeat the step before, so the markers' runs are replayed), runs them through
 :func:`gammacore.golden.sample.run_sample` in order, and keeps every sample's results and the
 final master weights. :func:`run_samples` is what the host does on the chip: write each
 sample into a free slot while the other runs, queue it with ``Reg.SAMPLE_CTRL``, and read the
@@ -29,6 +30,9 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         T = int(rng.integers(1, max_T + 1))
         q = np.where(rng.random((T, n_in)) < rate, rng.integers(1, F.Q.from_float(3.0), size=(T, n_in)), 0)
         mask = rng.random(T) < 0.6
+        for t in np.flatnonzero(rng.random(T) < 0.4):     # runs of equal steps (one marker, R repeats)
+            if t:
+                q[t], mask[t] = q[t - 1], mask[t - 1]
         label = int(rng.integers(n_out))
         learn = bool(rng.random() < p_learn)
         want = run_sample(net, q, mask, label, learn)

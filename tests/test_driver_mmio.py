@@ -92,7 +92,8 @@ def test_train_refuses_bad_arguments_naming_the_value_before_sending(tmp_path):
                 (dict(data=[x, y], epochs=1), "data must be a Task or a tuple"),
                 (dict(data=(x, y, m), epochs=1, test=(x, np.array([5, 0]), m)), "test label 5 is outside"),
                 (dict(data=(x, y, m), schedule=Schedule(1), on_epoch=3), "on_epoch must be callable, not 3"),
-                (dict(data=(np.ones((3, 30, 3)), np.zeros(3, int), np.ones((3, 30), bool)), epochs=1),
+                (dict(data=(np.ones((3, 30, 3)) + np.arange(30)[None, :, None] % 2, np.zeros(3, int),
+                            np.ones((3, 30), bool)), epochs=1),              # no two equal steps: no runs
                  r"data sample 0 takes 121 words, a slot of the sample memory holds 64")]:
             with pytest.raises(ChipError, match=match):
                 chip.train(**kwargs)

@@ -365,5 +365,51 @@ def test_sample_words_refuse_what_the_chip_refuses():
         R.sample_words(q, [0, 1], 0, capacity=5)
     with pytest.raises(ValueError, match="0 steps"):
         R.decode_sample([0 | 1 << 16])
-    with pytest.raises(ValueError, match="1 step markers of its 2 steps"):
+    with pytest.raises(ValueError, match="1 steps of its 2 within 3 words"):
         R.decode_sample(words[:3])
+    with pytest.raises(ValueError, match="a run of 3 steps after step 0 goes past the sample's 2 steps"):
+        R.decode_sample([2, R.event_word(0, 3), 2 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT])
+
+
+def test_sample_words_runs_of_equal_steps_take_one_step():
+    """A run of steps with the same events and loss bit is one step's words, its marker
+    counting the repeats; decode_sample expands it again; sample_lengths counts the same words
+    (random samples with runs, seed printed; the longest run splits at SAMPLE_REPEAT_MAX)."""
+    from gammacore import regmap as R
+    q = np.array([[0, 5], [0, 5], [0, 5], [0, 5], [0, 0], [0, 0], [3, 0]])
+    mask = [0, 0, 1, 1, 1, 1, 1]
+    words = R.sample_words(q, mask, 1)
+    rep = lambda loss, r: (loss << R.SAMPLE_LOSS_BIT | r << R.SAMPLE_REPEAT_SHIFT) << R.EVENT_SOURCE_SHIFT
+    assert words == [7 | 1 << 16, R.event_word(1, 5), rep(0, 1), R.event_word(1, 5), rep(1, 1), rep(1, 1),
+                     R.event_word(0, 3), rep(1, 0)]
+    label, steps = R.decode_sample(words)
+    assert label == 1 and [loss for _, loss in steps] == [bool(v) for v in mask]
+    assert [ev for ev, _ in steps] == [[(1, 5)]] * 4 + [[]] * 2 + [[(0, 3)]]
+    long_T = R.SAMPLE_REPEAT_MAX + 3
+    long = R.sample_words(np.zeros((long_T, 1)), [0] * long_T, 0)
+    assert long == [long_T, rep(0, R.SAMPLE_REPEAT_MAX), rep(0, 1)]
+    assert len(R.decode_sample(long)[1]) == long_T
+    seed = 11
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    qs = np.where(rng.random((40, 9, 3)) < 0.4, rng.integers(1, 900, size=(40, 9, 3)), 0)
+    masks = rng.random((40, 9)) < 0.5
+    for n in range(40):
+        for t in np.flatnonzero(rng.random(9) < 0.5):
+            if t:
+                qs[n, t], masks[n, t] = qs[n, t - 1], masks[n, t - 1]
+    lengths = R.sample_lengths(qs, masks)
+    assert lengths.min() < 1 + 9 + np.count_nonzero(qs, axis=(1, 2)).min(), "no sample had a run"
+    for n in range(40):
+        w = R.sample_words(qs[n], masks[n], 0)
+        assert len(w) == lengths[n], f"seed={seed}: sample {n}"
+        _, steps = R.decode_sample(w)
+        got = np.zeros((9, 3), dtype=np.int64)
+        for t, (events, loss) in enumerate(steps):
+            assert loss == masks[n, t], f"seed={seed}: sample {n} step {t}"
+            for i, v in events:
+                got[t, i] = v
+        assert np.array_equal(got, qs[n]), f"seed={seed}: sample {n}"
+    assert R.sample_lengths(np.zeros((1, long_T, 1)), np.zeros((1, long_T)))[0] == len(long)
+    with pytest.raises(ValueError, match="loss masks of shape"):
+        R.sample_lengths(qs, masks[:, :3])

@@ -43,6 +43,9 @@ def test_samples_match_golden(seed, sizes, out_encoder, lanes):
     case = make_sample_case(seed, sizes, K=2 + seed % 2, n_samples=5, out_encoder=out_encoder)
     print(f"seed={seed} sizes={sizes} out_encoder={out_encoder} lanes={lanes} "
           f"learn={[s['learn'] for s in case['samples']]}")
+    runs = [w >> R.EVENT_SOURCE_SHIFT >> R.SAMPLE_REPEAT_SHIFT for smp in case["samples"] for w in smp["words"][1:]
+            if w & ((1 << R.Q_BITS) - 1) == 0]
+    assert max(runs) > 0, f"seed={seed}: no sample has a run of equal steps to replay"
     rng = np.random.default_rng(seed + 77)
     words = 64
     obs = {}
@@ -85,6 +88,8 @@ def test_bad_samples_and_disturbing_requests_are_refused_and_change_nothing():
         "label outside the output layer": [1 | n_out << 16, 0],
         "event source outside layer 0": [1 | 0 << 16, R.event_word(n_in, 100), 0],
         "longer than the slot": [2 | 1 << 16] + [R.event_word(0, 100)] * (words - 2) + [0],
+        "a run past T": [3 | 1 << 16, R.event_word(0, 100), 1 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT,
+                         2 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT],
     }
     obs = {}
 
