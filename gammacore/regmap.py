@@ -215,7 +215,8 @@ class Reg(enum.IntEnum):
     TO_NEXT = 0x0026        # spikes forwarded to the next layer
     TO_HOST = 0x0027        # packets put in the output FIFO
     BUS_ERRORS = 0x0028     # refused bus requests
-    BUSY_CLOCKS = 0x0029    # clocks in which the network core was busy (a step, learn or clear), mod 2**32
+    BUSY_CLOCKS = 0x0029    # clocks in which the network core worked (a step, learn or clear, or the fan-out
+                            # of input events, which layer 0 takes while idle), mod 2**32
     CLOCKS = 0x002A         # clocks since reset, mod 2**32 (BUSY_CLOCKS / CLOCKS: the core's load)
     LINK_COUNTERS = 0x0030  # r: the UART link's counters, in the order of gammacore.rtl.link.COUNTERS
     # the sample sequencer (see "sample interface" below)

@@ -139,7 +139,7 @@ class Chip(wiring.Component):
         inner_err, outer_err = Signal(), Signal()       # a refused request: counted
         busy_clocks, clocks = Signal(32), Signal(32)
         m.d.sync += clocks.eq(clocks + 1)
-        with m.If(core.busy):
+        with m.If(core.working):
             m.d.sync += busy_clocks.eq(busy_clocks + 1)
         m.d.sync += bus_errors.eq(bus_errors + inner_err + outer_err)
         m.d.comb += [core.n_layers.eq(n_layers), core.step.eq(pending[0]), core.learn.eq(pending[1]),

@@ -155,6 +155,8 @@ class NetCore(wiring.Component):
     router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
     step, learn, clear : command pulses (taken while idle), in
     busy, done : out (done pulses at the end of every command)
+    working : out, busy or an input event's fan-out under way (layer 0 takes the host's events
+        while idle: that work is the chip's too, ``Reg.BUSY_CLOCKS`` counts it)
     n_layers : number of layers of the network, in
     configured : every layer below n_layers has n_in > 0 and n_out > 0, out
     mode : execution mode (:class:`gammacore.regmap.Mode`), in
@@ -201,7 +203,7 @@ class NetCore(wiring.Component):
             "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
             "fwd": In(stream.Signature(fwd_layout(c.max_layer))),
             "router_idle": In(1), "fwd_empty": In(1),
-            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
+            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1), "working": Out(1),
             "n_layers": In(range(c.layers + 1)), "configured": Out(1),
             "mode": In(range(len(Mode))), "seed": In(16),
             "desc_layer": In(range(c.layers)), "desc_field": In(range(len(layer_fields(K)))),
@@ -255,6 +257,7 @@ class NetCore(wiring.Component):
         # ---- commands, counters, the router ---------------------------------------------
         m.d.comb += [seq.step.eq(self.step), seq.learn.eq(self.learn), seq.clear.eq(self.clear),
                      self.busy.eq(seq.busy), self.done.eq(seq.done), seq.n_layers.eq(self.n_layers),
+                     self.working.eq(seq.busy | ~fo.ctrl.idle),
                      seq.mode.eq(self.mode), seq.events_valid.eq(self.events.valid),
                      seq.fwd_valid.eq(self.fwd.valid), seq.router_idle.eq(self.router_idle),
                      seq.fwd_empty.eq(self.fwd_empty),

@@ -74,7 +74,9 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
     """The fan-out engine alone: the host's events of one step, taken by the idle core, leave
     A = golden accumulate(W, q) (with P lanes: A_j in bank j mod P at j div P) and qin = q
     (qin_i in bank i mod P at i div P)
-    in the core's memories (events in random order, random idle clocks)."""
+    in the core's memories (events in random order, random idle clocks); ``BUSY_CLOCKS``
+    counts the fan-out (the core's work, though no command runs): at least ceil(n_out / P)
+    clocks per event, at most that plus the take and the pipeline's STAGES."""
     rng = np.random.default_rng(seed if lanes == 1 else seed + 100 * lanes)
     n_in, n_out = int(rng.integers(1, 9)), int(rng.integers(1, 12))
     print(f"seed={seed} lanes={lanes} n_in={n_in} n_out={n_out}")
@@ -90,6 +92,7 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
     async def bench(ctx):
         host = BusInitiator(ctx, dut.bus, rng, p_idle=0.3, seed=seed)
         await host.load(chip_words(case))
+        busy0 = int(await host.request(R.Reg.BUSY_CLOCKS))
         for src, mag in case["steps"][0]["events"]:
             await host.request(R.Reg.EVENT, R.event_word(src, mag))
         while int(await host.request(R.Reg.EVENTS_IN)) < len(case["steps"][0]["events"]):
@@ -104,6 +107,7 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
         got["qin"] = [ctx.get(qbanks[i % lanes].data[i // lanes]) for i in range(n_in)]
         got["events_in"] = int(await host.request(R.Reg.EVENTS_IN))
         got["lanes"] = int(await host.request(R.Reg.CAP_LANES))
+        got["busy"] = int(await host.request(R.Reg.BUSY_CLOCKS)) - busy0
 
     sim, collisions, _ = ram.watched_simulator(dut)
     sim.add_clock(1e-8)
@@ -113,6 +117,9 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
     assert got["qin"] == q.tolist(), f"seed={seed} lanes={lanes}"
     assert got["events_in"] == len(case["steps"][0]["events"]) and collisions == []
     assert got["lanes"] == lanes
+    E, rows = len(case["steps"][0]["events"]), -(-n_out // lanes)
+    assert E * rows <= got["busy"] <= E * (rows + 1 + fanout.STAGES), \
+        f"seed={seed} lanes={lanes}: BUSY_CLOCKS counted {got['busy']} clocks for {E} events of {rows} rows"
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
