@@ -29,8 +29,8 @@ def add_arguments(p):
     p.add_argument("--full", action="store_true",
                    help="the whole task with the golden preset's schedule on any board, the simulated one too "
                         "(coincidence: 16 epochs of all 1,000 train samples, tested on all 400 after each; digits: "
-                        "40 epochs of 1,438, tested on 359); on the simulated board the coincidence run took 41 "
-                        "minutes here")
+                        "40 epochs of 1,438, tested on 359); on the simulated board the coincidence run took 20 "
+                        "minutes here on a quiet machine")
     p.add_argument("--seed", type=int, default=0, help="seed of the task split, weights and sample order")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="write spike rasters, bucket traces, learning curve and "
