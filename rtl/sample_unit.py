@@ -20,7 +20,8 @@ running, a command with other bits set, training on an inference-only build, an 
 network, 0 steps, a label outside the output layer, an event source outside layer 0, or a
 sample that does not end (T steps, a marker counting 1 + R of them) within its slot or whose
 last run goes past T is refused with a bus error and nothing runs. A marker's run of R
-repeats is replayed from the sample memory: the step's events are fetched again R times. Two slots: the host loads and queues the next sample while one runs.
+repeats is replayed from the sample memory: the step's events are fetched again R times.
+Two slots: the host loads and queues the next sample while one runs.
 
 The output layer's n_base, n_out and readout and layer 0's n_in are taken from the
 descriptor writes the chip accepts (``desc_we``); ``n_layers`` selects the output layer.
