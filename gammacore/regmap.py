@@ -475,6 +475,19 @@ def sample_command(slot, learn):
     return int(slot) | (SAMPLE_LEARN if learn else 0)
 
 
+def _runs(same):
+    """(first step, length) of each run of a sample's steps, as its markers split them:
+    ``same[t]`` says step t equals step t - 1 (events and loss bit; ``same[0]`` is ignored),
+    and a marker counts at most SAMPLE_REPEAT_MAX repeats."""
+    T, t = len(same), 0
+    while t < T:
+        run = 1
+        while t + run < T and run <= SAMPLE_REPEAT_MAX and same[t + run]:
+            run += 1
+        yield t, run
+        t += run
+
+
 def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
     """The slot words of one sample: ``q`` (T, n_in) input magnitudes (Q raw, 0 = no event),
     ``mask`` (T,) the steps that carry the loss, ``label`` its class.
@@ -497,19 +510,15 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
         top = (1 << (32 - SAMPLE_LABEL_SHIFT)) if n_out is None else n_out
         raise ValueError(f"label {label} is outside the output layer's 0..{top - 1}")
     words = [T | label << SAMPLE_LABEL_SHIFT]
-    t = 0
-    while t < T:
+    same = [t > 0 and q[t] == q[t - 1] and bool(mask[t]) == bool(mask[t - 1]) for t in range(T)]
+    for t, run in _runs(same):
         row, loss = q[t], bool(mask[t])
-        run = 1
-        while t + run < T and run <= SAMPLE_REPEAT_MAX and q[t + run] == row and bool(mask[t + run]) == loss:
-            run += 1
         for i, v in enumerate(row):
             if v:
                 if n_in is not None and i >= n_in:
                     raise ValueError(f"event source {i} is outside layer 0's inputs 0..{n_in - 1}")
                 words.append(event_word(i, v))
         words.append((int(loss) << SAMPLE_LOSS_BIT | (run - 1) << SAMPLE_REPEAT_SHIFT) << EVENT_SOURCE_SHIFT)
-        t += run
     if capacity is not None and len(words) > capacity:
         raise ValueError(f"the sample takes {len(words)} words, a slot of the sample memory holds {capacity}")
     return words
@@ -523,17 +532,11 @@ def sample_lengths(q, mask):
     q, mask = np.asarray(q), np.asarray(mask, dtype=bool)
     if mask.shape != q.shape[:2]:
         raise ValueError(f"loss masks of shape {mask.shape} for samples of shape {q.shape[:2]}")
-    n, T = q.shape[:2]
-    new = np.ones((n, T), dtype=bool)       # step t starts a run
-    new[:, 1:] = np.any(q[:, 1:] != q[:, :-1], axis=2) | (mask[:, 1:] != mask[:, :-1])
+    same = np.zeros(mask.shape, dtype=bool)     # step t equals step t - 1
+    same[:, 1:] = np.all(q[:, 1:] == q[:, :-1], axis=2) & (mask[:, 1:] == mask[:, :-1])
     events = np.count_nonzero(q, axis=2)
-    total = np.ones(n, dtype=np.int64)
-    for s in range(n):
-        starts = np.flatnonzero(new[s])
-        runs = np.diff(np.append(starts, T))
-        markers = -(-runs // (SAMPLE_REPEAT_MAX + 1))
-        total[s] += int(np.sum(markers * (events[s, starts] + 1)))
-    return total
+    return np.array([1 + sum(int(events[s, t]) + 1 for t, _ in _runs(same[s])) for s in range(len(q))],
+                    dtype=np.int64)
 
 
 def decode_sample(words):
