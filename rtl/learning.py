@@ -30,11 +30,11 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
 - *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
   of the layer is in bank j mod P = p, at the same address in every bank), below_i, and
   the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
-  :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane K
-  multipliers form V[j,k] yhat_i^k. Nine registered stages follow the reads (the reads;
-  the products; their sums; u and g_j W[j,i]; below_i += the sum over the lanes of g_j
-  W[j,i], exact, and delta_j u in two partial products; their sum; its shift; the new W; W
-  written), so no
+  :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane 2K
+  multipliers form V[j,k] yhat_i^k. Ten registered stages follow the reads (the reads;
+  the products, each in two partial products; those registered again; their sums and g_j
+  W[j,i]; u and below_i += the sum over the lanes of g_j W[j,i], exact; delta_j u in two
+  partial products; their sum; its shift; the new W; W written), so no
   clock carries a memory read into a multiply, or a multiply into more than an add (for
   Fmax, issue 14). A rounded shift ``(x + 2**(s-1)) >> s`` is computed as ``x >> (s - 1)``
   in one clock and ``W - ((that + 1) >> 1) = (2 W - that) >> 1`` with the write.
@@ -45,7 +45,8 @@ memory's first n_in words and the sums are cleared, one input per clock; ``done`
 before that pass (it uses only the unit's own memories) and before the layer's last W
 updates have drained (they carry what they need). The next layer begins meanwhile: its
 fetch reads each error once the pass has written it, and its first W read waits for the
-pass to end. Only the first layer's ``done`` waits for every update. Every update saturates the 32-bit master word (S32.28) whose top 16 bits the forward
+pass to end, unless it is the first layer (it reads no sums below: its rows run while the
+pass writes their errors). Only the first layer's ``done`` waits for every update. Every update saturates the 32-bit master word (S32.28) whose top 16 bits the forward
 path reads - that is how updates below one forward LSB accumulate instead of vanishing
 (:mod:`gammacore.golden.fixedpoint`).
 
@@ -385,39 +386,42 @@ class LearningUnit(wiring.Component):
         # ---- W: one input per clock for every lane; the reads of W[j,i] (every lane's bank),
         # below_i and the K traces of input i are issued in clock c, then registered stages:
         #   s1 (c+1): register the traces, W_m and below_i
-        #   s2 (c+2): the K products V[j,k] yhat_i^k of every lane
-        #   s3 (c+3): their sum
-        #   s4 (c+4): u = sat_TRACE(round(sum >> 12)); g_j W[j,i] (g_j is ready from c+4 of
-        #             the row's first input: its sum over k starts from registered V words)
-        #   s5 (c+5): below_i += sum over the lanes of g_j W[j,i] (written, exact);
-        #             the two partial products of delta u;  s6 (c+6): delta u
-        #   s7 (c+7): x = delta u >> (shift - 1)
-        #   s8 (c+8): the new W[j,i] = sat(W_m - ((x + 1) >> 1)) in every active lane,
+        #   s2 (c+2): the K products V[j,k] yhat_i^k of every lane, each in two partial
+        #             products (the trace's 16-bit halves)
+        #   s3 (c+3): the partial products registered again (below)
+        #   s4 (c+4): their sum; g_j W[j,i] (g_j is ready from c+4 of the row's first input:
+        #             its sum over k starts from registered V words)
+        #   s5 (c+5): u = sat_TRACE(round(sum >> 12)); below_i += sum over the lanes of
+        #             g_j W[j,i] (written, exact)
+        #   s6 (c+6): the two partial products of delta u;  s7 (c+7): delta u
+        #   s8 (c+8): x = delta u >> (shift - 1)
+        #   s9 (c+9): the new W[j,i] = sat(W_m - ((x + 1) >> 1)) in every active lane,
         #             computed as sat((2 W_m - x) >> 1)
-        #   s9 (c+9): written (for Fmax: the subtraction and the saturation do not also
+        #   s10 (c+10): written (for Fmax: the subtraction and the saturation do not also
         #             meet the routing to W's block RAMs in one clock)
         # Each stage carries the deltas, lanes and addresses it needs (the next row's V reads
         # begin at the earliest two clocks after this row's last issue); below_i of the next
         # row is read at the earliest n_in + K + 1 clocks after this row's read of it, so
         # after its write in s5 when n_in + K >= 5 (the FSM waits otherwise). The stages after
         # s4 carry the layer's shift: they drain while the next layer begins.
-        S, S_BELOW = 9, 5
+        S, S_BELOW = 10, 5
+        S_DU = 6                                # the stage that takes delta and u
         ACC_W = F.V.width + F.TRACE.width + K.bit_length()
         w_ren = Signal()
         s_valid = [Signal(name=f"s{n}_valid") for n in range(S + 1)]
         s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(S + 1)]
         s_i = [Signal(range(self.max_i + 1), name=f"s{n}_i") for n in range(S_BELOW + 1)]
         s_act = [Signal(P, name=f"s{n}_act") for n in range(S + 1)]
-        s_delta = [[Signal(signed(F.ERR.width), name=f"s{n}_delta{p}") for p in range(P)] for n in range(6)]
-        s_sw = [Signal(7, name=f"s{n}_shift") for n in range(8)]
+        s_delta = [[Signal(signed(F.ERR.width), name=f"s{n}_delta{p}") for p in range(P)] for n in range(S_DU + 1)]
+        s_sw = [Signal(7, name=f"s{n}_shift") for n in range(S_DU + 3)]
         m.d.sync += [s_valid[1].eq(0)]
         for n in range(1, S):
             m.d.sync += [s_valid[n + 1].eq(s_valid[n]), s_addr[n + 1].eq(s_addr[n]), s_act[n + 1].eq(s_act[n])]
-            if n + 1 < 8:
+            if n + 1 < len(s_sw):
                 m.d.sync += s_sw[n + 1].eq(s_sw[n])
             if n + 1 <= S_BELOW:
                 m.d.sync += s_i[n + 1].eq(s_i[n])
-            if n + 1 < 6:
+            if n + 1 < len(s_delta):
                 m.d.sync += [s_delta[n + 1][p].eq(s_delta[n][p]) for p in range(P)]
         for q in range(P):
             m.d.comb += [Wb[q].rd.addr.eq(w_addr), Wb[q].rd.en.eq(w_ren & act[q])]
@@ -431,29 +435,38 @@ class LearningUnit(wiring.Component):
             w = [Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in range(S)]
             m.d.sync += w[2].eq(Wb[p].rd.data)
             m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S - 1)]
-            # s2
-            prod = [Signal(signed(F.V.width + F.TRACE.width), name=f"prod{p}_{n}") for n in range(K)]
-            m.d.sync += [prod[n].eq(vreg[p][n] * td_r[n]) for n in range(K)]
-            # s3
-            u_sum = Signal(signed(ACC_W), name=f"u_sum{p}")
-            m.d.sync += u_sum.eq(sum(prod[1:], prod[0]))
+            # s2, s3: each product of the 32-bit trace as two partial products, one 18 x 18
+            # multiplier each, registered twice before their sum (for Fmax: the block RAMs
+            # that hold the traces, the multipliers and the adders lie far apart on the die;
+            # with the partial products added in fabric behind the multipliers the ULX3S 12F
+            # closed at 68-69 MHz on this path, with them registered once at 73.6 MHz, the
+            # product's route from the multiplier to its register as long as the multiply)
+            parts = [wide_product(m, m.d.sync, vreg[p][n], td_r[n], f"s3_prod{p}_{n}") for n in range(K)]
+            parts_r = [(Signal.like(hi, name=f"s4_prod{p}_{n}_hi"), Signal.like(lo, name=f"s4_prod{p}_{n}_lo"))
+                       for n, (hi, lo) in enumerate(parts)]
+            m.d.sync += [r.eq(v) for pr, pv in zip(parts_r, parts) for r, v in zip(pr, pv)]
+            # s4
+            u_sum = Signal(signed(ACC_W), name=f"s5_u_sum{p}")
+            m.d.sync += u_sum.eq((sum(hi for hi, _ in parts_r[1:]) + parts_r[0][0] << 16)
+                                 + sum(lo for _, lo in parts_r))
             # s4 (a lane without update: g_j = 0 adds nothing below)
             gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
             gw_r.append(gw)
             w_fwd = Signal(signed(F.W.width), name=f"w_fwd{p}")
             m.d.comb += w_fwd.eq(w[4] >> F.MASTER_SHIFT)
             m.d.sync += gw.eq(Mux(s_act[4][p], g[p] * w_fwd, 0))
+            # s5
             u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
-            u_r = Signal.like(u, name=f"s5_u{p}")
+            u_r = Signal.like(u, name=f"s6_u{p}")
             m.d.sync += u_r.eq(u)
-            # s5 .. s7
-            du_hi, du_lo = wide_product(m, m.d.sync, s_delta[5][p], u_r, f"s6_du{p}")
-            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s7_du{p}")
-            du_sh = Signal.like(du, name=f"s8_du{p}")
-            m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[7])]
-            # s8, s9
+            # s6 .. s8
+            du_hi, du_lo = wide_product(m, m.d.sync, s_delta[S_DU][p], u_r, f"s7_du{p}")
+            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s8_du{p}")
+            du_sh = Signal.like(du, name=f"s9_du{p}")
+            m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[S_DU + 2])]
+            # s9, s10
             w_new = saturate(m, ((w[S - 1] << 1) - du_sh) >> 1, F.MASTER, f"w_new{p}")
-            w_new_r = Signal.like(w_new, name=f"s9_w_new{p}")
+            w_new_r = Signal.like(w_new, name=f"s10_w_new{p}")
             m.d.sync += w_new_r.eq(w_new)
             m.d.comb += [Wb[p].wr.addr.eq(s_addr[S]), Wb[p].wr.data.eq(w_new_r),
                          Wb[p].wr.en.eq(s_valid[S] & s_act[S][p])]
@@ -495,7 +508,10 @@ class LearningUnit(wiring.Component):
             m.d.comb += [err_wr.addr.eq(self.err_w_addr), err_wr.data.eq(self.err_w_data),
                          err_wr.en.eq(self.err_w_en)]
 
-        with m.FSM():
+        with m.FSM() as fsm:
+            # the state machine (its ``state`` signal, made at the block's end, decodes to the state
+            # names: benchmarks/bench_sample_clocks.py counts each state's clocks)
+            self.fsm = fsm
             with m.State("IDLE"):
                 m.d.sync += b_cnt.eq(P)
                 with m.If(self.start):
@@ -532,10 +548,14 @@ class LearningUnit(wiring.Component):
                     m.next = "W"
             with m.State("W"):
                 # W[j,i] of every lane, below_i and the traces of input i, one input per clock,
-                # once the pass below (the layer above's error below) has cleared the sums
+                # once the pass below (the layer above's error below) has cleared the sums;
+                # the first layer sums nothing below, so its W reads do not wait for that pass
+                # (only its fetches do, word by word)
                 m.d.comb += [busy.eq(1), fetch.eq(1)]
-                with m.If(~bw_on):
-                    m.d.comb += [w_ren.eq(1), bl_rd.addr.eq(i), bl_rd.en.eq(1), t_ren.eq(1)]
+                with m.If(~bw_on | first):
+                    m.d.comb += [w_ren.eq(1), t_ren.eq(1)]
+                    with m.If(~first):
+                        m.d.comb += [bl_rd.addr.eq(i), bl_rd.en.eq(1)]
                     m.d.sync += [s_valid[1].eq(1), s_addr[1].eq(w_addr), s_i[1].eq(i), s_act[1].eq(act),
                                  s_sw[1].eq(sw1), i.eq(i + 1), w_addr.eq(w_addr + 1)] + next_input()
                     m.d.sync += [s_delta[1][p].eq(delta[p]) for p in range(P)]
