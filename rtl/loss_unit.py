@@ -11,8 +11,10 @@ Four phases, one step at a time:
    running maximum is kept.
 2. **sum** (C + 9 clocks): the term pipeline (below) runs over the buffer; the terms are
    summed into S and d_label is kept.
-3. **divide** (33 clocks): r = floor(2**31 / S) by restoring division, one quotient bit
-   per clock; meanwhile log2 S (leading one and the LOG2 table) and the loss.
+3. **divide** (18 clocks): r = floor(2**31 / S) by restoring division, one quotient bit
+   per clock, from bit 16 down (S >= 2**15, so r < 2**17: the 15 bits above are zero, and
+   the division starts where it would be after them, with the remainder 2**14); meanwhile
+   log2 S (leading one and the LOG2 table) and the loss.
 4. **out** (C + 10 clocks, under back-pressure): the term pipeline runs again and each term
    times r, rounded to 12 fraction bits, minus the label's one, goes out.
 
@@ -51,6 +53,9 @@ D_WIDTH = DMAX_RAW.bit_length()          # d in 0..DMAX_RAW
 T_WIDTH = ((DMAX_RAW * fp.LOG2E_RAW + (1 << (T_SHIFT - 1))) >> T_SHIFT).bit_length()
 N_WIDTH = max(1, T_WIDTH - IB)           # the integer part of t: a shift of up to 2**N_WIDTH - 1
 LABEL_WIDTH = 16
+#: the division's first quotient bits that are always zero: S >= 2**EXPT.frac, so no trial
+#: 2**k with k < EXPT.frac reaches it
+DIV_SKIP = F.EXPT.frac
 #: r = floor(2**RECIP_BITS / S) <= 2**(RECIP_BITS - EXPT.frac), as S >= 2**EXPT.frac (the
 #: largest output's term is exp(0) = 1.0): the bits of r the output's product needs
 R_WIDTH = F.RECIP_BITS - F.EXPT.frac + 1
@@ -167,7 +172,10 @@ class LossUnit(wiring.Component):
                     with m.If(is_label):
                         m.d.sync += d_label.eq(s6.d)
                 with m.If(done_j == count):
-                    m.d.sync += [rem.eq(0), recip.eq(0), div_i.eq(0)]
+                    # the division's first DIV_SKIP clocks would subtract nothing (their
+                    # trials 2**0 .. 2**(DIV_SKIP - 1) are below S) and shift in zeros: they
+                    # are skipped, with the remainder they would leave
+                    m.d.sync += [rem.eq(1 << (DIV_SKIP - 1)), recip.eq(0), div_i.eq(DIV_SKIP)]
                     m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 # restoring division of 2**RECIP_BITS by S, quotient bits from the top
@@ -200,7 +208,7 @@ class LossUnit(wiring.Component):
 
         # ---- log2 S and the loss: five registered stages from S (msb, table, log2 S, its
         # product with ln 2, loss),
-        # settled long before DIVIDE's 33 clocks end (S and d_label are fixed from its first)
+        # settled long before DIVIDE's 18 clocks end (S and d_label are fixed from its first)
         msb = Signal(range(F.SUMEXP.width))
         for b in range(F.SUMEXP.width):
             with m.If(total[b]):

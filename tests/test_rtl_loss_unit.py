@@ -64,3 +64,47 @@ def test_loss_unit_refuses_bad_depth():
     for bad in (0, 1 << 16, 2.5):
         with pytest.raises(ValueError, match=f"max_outputs .*{bad!r}"):
             LossUnit(max_outputs=bad)
+
+
+@pytest.mark.parametrize("C", [1, 2, 10])
+def test_loss_unit_latency_is_its_phases(C):
+    """At full speed (no input idles, the output always ready) a step takes the module's four
+    phases, from its first output taken in to its last error out: C (in) + C + 9 (sum) + the
+    division's clocks, one per quotient bit from bit 16 down and one more (DIV_SKIP: the
+    bits above are zero as S >= 2**15) + C + 10 (out)."""
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.loss_unit import DIV_SKIP
+    divide = F.RECIP_BITS - DIV_SKIP + 2
+    assert divide == 18
+    dut = LossUnit(max_outputs=64)
+    got = {}
+
+    async def bench(ctx):
+        clock = 0
+        ctx.set(dut.o.ready, 1)
+        for j in range(C):
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload.y, F.X.from_float(0.25 * j))
+            ctx.set(dut.i.payload.label, 0)
+            ctx.set(dut.i.payload.last, j == C - 1)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                clock += 1
+                if ready:
+                    break
+            if j == 0:
+                got["first_in"] = clock
+        ctx.set(dut.i.valid, 0)
+        outs = 0
+        while outs < C:
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            clock += 1
+            outs += int(valid)
+        got["last_out"] = clock
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got["last_out"] - got["first_in"] == C + (C + 9) + divide + (C + 10), f"C={C}: {got}"
