@@ -232,6 +232,12 @@ class Cmd(enum.IntFlag):
     CLEAR = 4               # zero every state word (the golden model's reset)
     WAIT = 8                # with one of the above: acknowledge the write when done (or the
                             # output FIFO is full), not at once
+    NO_TRACES = 16          # with STEP: the presynaptic traces, which only learning reads, are
+                            # not updated (they keep their words; the step's input to them stays
+                            # summed in the core until a step without the flag or a CLEAR).
+                            # For steps whose traces nothing reads before the next CLEAR: the
+                            # sample sequencer's inference samples. Ignored in the asynchronous
+                            # modes
 
 
 class CapFlag(enum.IntFlag):

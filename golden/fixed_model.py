@@ -52,16 +52,21 @@ class FixedLayer:
         self.A, self.Z, self.trace = z(B, N), z(B, N, K), z(B, I, K)
         self.e, self.d, self.x, self.y, self.q = z(B, N), z(B, N), z(B, N), z(B, N), z(B, N)
 
-    def step(self, q_in):
-        """Consume input magnitudes (B, n_in) Q raw; return output spikes (B, n_out) Q raw."""
+    def step(self, q_in, traces=True):
+        """Consume input magnitudes (B, n_in) Q raw; return output spikes (B, n_out) Q raw.
+        ``traces=False``: the presynaptic traces, which only learning reads, are left as they
+        are (the chip's Cmd.NO_TRACES, used where no learning follows before a reset)."""
         c = self.coefs
         self.A = fp.accumulate(self.W, q_in)
-        # the postsynaptic buckets Z (input A) and the presynaptic traces (input q) run the
-        # same cascade: one elementwise bucket_step over both, stacked along the neuron axis
-        N = self.cfg.n_out
-        S = fp.bucket_step(np.concatenate((self.Z, self.trace), axis=-2),
-                           np.concatenate((self.A, fp.trace_input(q_in)), axis=-1), c.alpha, c.beta)
-        self.Z, self.trace = S[..., :N, :], S[..., N:, :]
+        if traces:
+            # the postsynaptic buckets Z (input A) and the presynaptic traces (input q) run the
+            # same cascade: one elementwise bucket_step over both, stacked along the neuron axis
+            N = self.cfg.n_out
+            S = fp.bucket_step(np.concatenate((self.Z, self.trace), axis=-2),
+                               np.concatenate((self.A, fp.trace_input(q_in)), axis=-1), c.alpha, c.beta)
+            self.Z, self.trace = S[..., :N, :], S[..., N:, :]
+        else:
+            self.Z = fp.bucket_step(self.Z, self.A, c.alpha, c.beta)
         self.x = fp.dendrite(self.V, self.Z, self.b)
         self.y = self.x if self.cfg.readout == "linear" else fp.relu(self.x)
         enc = self.cfg.encoder

@@ -66,17 +66,21 @@ class FloatLayer:
         new[..., 1:] = state[..., 1:] + beta[1:] * (state[..., :-1] - state[..., 1:])
         return new
 
-    def step(self, q):
-        """Consume input magnitudes q (B, n_in) of this step; return output spikes (B, n_out)."""
+    def step(self, q, traces=True):
+        """Consume input magnitudes q (B, n_in) of this step; return output spikes (B, n_out).
+        ``traces=False``: the presynaptic traces (read only by learning) are left as they are."""
         if self.members:
             A = (self.W * q[:, None, :]).sum(axis=-1)
         else:
             A = q @ self.W.T
-        # Z (input A) and the traces (input q): one elementwise cascade over both, stacked
-        N = self.cfg.n_out
-        S = self.cascade(np.concatenate((self.Z, self.trace), axis=-2), np.concatenate((A, q), axis=-1),
-                         self.alpha, self.beta)
-        self.Z, self.trace = S[..., :N, :], S[..., N:, :]
+        if traces:
+            # Z (input A) and the traces (input q): one elementwise cascade over both, stacked
+            N = self.cfg.n_out
+            S = self.cascade(np.concatenate((self.Z, self.trace), axis=-2), np.concatenate((A, q), axis=-1),
+                             self.alpha, self.beta)
+            self.Z, self.trace = S[..., :N, :], S[..., N:, :]
+        else:
+            self.Z = self.cascade(self.Z, A, self.alpha, self.beta)
         if self.members:
             self.x = (self.V * self.Z).sum(axis=-1) + self.b
         else:

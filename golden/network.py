@@ -55,11 +55,12 @@ class Network:
             raise ValueError(f"inputs must have shape {(self.batch, self.cfg.layers[0].n_in)}, not {q.shape}")
         return self.step_quantized(F.Q.from_float(q) if self.model == "fixed" else q)
 
-    def step_quantized(self, q):
-        """:meth:`step` with inputs already quantized (Q raw int64 in fixed point, floats in float)."""
+    def step_quantized(self, q, traces=True):
+        """:meth:`step` with inputs already quantized (Q raw int64 in fixed point, floats in float).
+        ``traces=False``: no layer updates its presynaptic traces (only learning reads them)."""
         fixed = self.model == "fixed"
         for n, layer in enumerate(self.layers):
-            q = layer.step(q)
+            q = layer.step(q, traces=traces)
             self.spikes[n] = F.Q.to_float(q) if fixed else q
             if self.cfg.layers[n].encoder != "none":
                 self.spike_count[n] += int(np.count_nonzero(q))

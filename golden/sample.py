@@ -39,7 +39,9 @@ def run_sample(net, q, mask, label, learn):
     spikes = 0
     labels = np.array([int(label)])
     for t in range(len(q)):
-        net.step_quantized(q[t][None])
+        # an inference sample skips the traces, as the chip does (Cmd.NO_TRACES): they feed
+        # only learning, and the next sample starts from a reset
+        net.step_quantized(q[t][None], traces=learn)
         out = net.layers[-1]
         spikes += int(np.count_nonzero(out.q))
         if mask[t]:

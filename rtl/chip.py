@@ -25,7 +25,7 @@ into the rest of the map with the host, one request at a time (``_arbiter``).
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -133,7 +133,7 @@ class Chip(wiring.Component):
         mode = Signal(range(len(R.Mode)))
         seed = Signal(16, init=1)
         m.d.comb += [core.mode.eq(mode), core.seed.eq(seed)]
-        pending = Signal(3)
+        pending = Signal(4)         # STEP, LEARN, CLEAR and (with STEP) NO_TRACES
         busy = Signal()
         bus_errors = Signal(32)
         inner_err, outer_err = Signal(), Signal()       # a refused request: counted
@@ -143,7 +143,7 @@ class Chip(wiring.Component):
             m.d.sync += busy_clocks.eq(busy_clocks + 1)
         m.d.sync += bus_errors.eq(bus_errors + inner_err + outer_err)
         m.d.comb += [core.n_layers.eq(n_layers), core.step.eq(pending[0]), core.learn.eq(pending[1]),
-                     core.clear.eq(pending[2]), busy.eq(core.busy | (pending != 0)),
+                     core.clear.eq(pending[2]), core.no_traces.eq(pending[3]), busy.eq(core.busy | (pending[:3] != 0)),
                      self.activity.eq(router.out.valid)]
         with m.If(core.busy):
             m.d.sync += pending.eq(0)
@@ -274,8 +274,10 @@ class Chip(wiring.Component):
         # so are the checks of the written value (the initiator holds it with the request)
         w = bus.w_data
         cmd, act_cmd = w[:3], act_w[:3]
+        nt = R.Cmd.NO_TRACES.bit_length() - 1           # its bit: the highest a command has
         bad = {name: Signal(name=f"bad_{name}") for name in ("ctrl", "n_layers", "mode", "seed", "event")}
-        m.d.sync += [bad["ctrl"].eq((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[4:] != 0)
+        m.d.sync += [bad["ctrl"].eq((cmd == 0) | ((cmd & (cmd - 1)) != 0) | (w[nt + 1:] != 0)
+                                    | (w[nt] & (cmd != R.Cmd.STEP))
                                     | ((cmd == R.Cmd.LEARN) & (not self.learning))),
                      bad["n_layers"].eq((w == 0) | (w > c.layers)),
                      bad["mode"].eq(w >= (len(R.Mode) if self.async_modes else 1)),
@@ -291,7 +293,7 @@ class Chip(wiring.Component):
                                           | (((act_cmd == R.Cmd.STEP) | (act_cmd == R.Cmd.LEARN)) & ~core.configured)):
                                     ack(err=1)
                                 with m.Else():
-                                    m.d.sync += pending.eq(act_cmd)
+                                    m.d.sync += pending.eq(Cat(act_cmd, act_w[nt]))
                                     with m.If(act_w[3]):
                                         m.next = "CTRL_WAIT"
                                     with m.Else():

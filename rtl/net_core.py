@@ -154,6 +154,7 @@ class NetCore(wiring.Component):
     spikes : spike packets to the router, out;  fwd : the router's forward FIFO, in
     router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
     step, learn, clear : command pulses (taken while idle), in
+    no_traces : with ``step``: the step leaves the traces as they are (Cmd.NO_TRACES), in
     busy, done : out (done pulses at the end of every command)
     working : out, busy or an input event's fan-out under way (layer 0 takes the host's events
         while idle: that work is the chip's too, ``Reg.BUSY_CLOCKS`` counts it)
@@ -203,7 +204,7 @@ class NetCore(wiring.Component):
             "spikes": Out(stream.Signature(spike_layout(c.neurons, c.max_layer))),
             "fwd": In(stream.Signature(fwd_layout(c.max_layer))),
             "router_idle": In(1), "fwd_empty": In(1),
-            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1), "working": Out(1),
+            "step": In(1), "learn": In(1), "clear": In(1), "no_traces": In(1), "busy": Out(1), "done": Out(1), "working": Out(1),
             "n_layers": In(range(c.layers + 1)), "configured": Out(1),
             "mode": In(range(len(Mode))), "seed": In(16),
             "desc_layer": In(range(c.layers)), "desc_field": In(range(len(layer_fields(K)))),
@@ -251,11 +252,13 @@ class NetCore(wiring.Component):
                                                       lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)
+        self.sequencer, self.learning_unit = seq, lu
         m.d.comb += [mems.owner.eq(seq.owner), mems.owner_decoded.eq(seq.owner_decoded)]
         self.violation = mems.violation
 
         # ---- commands, counters, the router ---------------------------------------------
         m.d.comb += [seq.step.eq(self.step), seq.learn.eq(self.learn), seq.clear.eq(self.clear),
+                     seq.no_traces.eq(self.no_traces),
                      self.busy.eq(seq.busy), self.done.eq(seq.done), seq.n_layers.eq(self.n_layers),
                      self.working.eq(seq.busy | ~fo.ctrl.idle),
                      seq.mode.eq(self.mode), seq.events_valid.eq(self.events.valid),

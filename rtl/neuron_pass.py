@@ -2,7 +2,8 @@
 
 :class:`BucketPass` updates the current layer's postsynaptic buckets Z_j^k from A_j
 (through :class:`~gammacore.rtl.bucket_decay.BucketDecay`), then its presynaptic traces
-yhat_i^k from qin_i, and zeroes A and qin for the next step. The coefficient of each word
+yhat_i^k from qin_i, and zeroes A and qin for the next step. Without ``ctrl.traces``
+(Cmd.NO_TRACES) it ends after Z: the traces keep their words and qin is not zeroed. The coefficient of each word
 (alpha_1 for k = 0, else beta_k+1) is read from the descriptor memory with the word it
 applies to (the ``peek`` port of :class:`~gammacore.rtl.descriptors.DescriptorStore`), not
 kept in registers.
@@ -82,8 +83,9 @@ def in_span(row, first, last, lane, first_lane, last_lane):
     return ((row != first) | (lane >= first_lane)) & ((row != last) | (lane <= last_lane))
 
 
-#: the sequencer's side of the bucket pass
-PassControl = wiring.Signature({"start": Out(1), "active": Out(1), "done": In(1)})
+#: the sequencer's side of the bucket pass (``traces``: run the trace part after the Z part,
+#: held while the pass runs; without it the pass ends with the Z part, Cmd.NO_TRACES)
+PassControl = wiring.Signature({"start": Out(1), "active": Out(1), "done": In(1), "traces": Out(1)})
 
 
 def neuron_pass_control(max_layer):
@@ -246,7 +248,7 @@ class BucketPass(wiring.Component):
                     with m.If(bk_k == K - 1):
                         m.d.sync += bk_k.eq(0)
                         with m.If(bk_row == bk_last):
-                            with m.If(~bk_trace):
+                            with m.If(~bk_trace & ctl.traces):
                                 m.d.sync += [bk_row.eq(d.i_base >> sh), bk_trace.eq(1)]
                             with m.Else():
                                 m.d.sync += bk_more.eq(0)
@@ -327,7 +329,7 @@ class BucketPass(wiring.Component):
             with m.If(out_k == K - 1):
                 m.d.sync += out_k.eq(0)
                 with m.If(out_row == out_last):
-                    with m.If(~out_trace):
+                    with m.If(~out_trace & ctl.traces):
                         m.d.sync += [out_row.eq(d.i_base >> sh), out_trace.eq(1)]
                     with m.Else():
                         m.d.comb += ctl.done.eq(1)

@@ -5,8 +5,10 @@ The host writes a sample into a slot of the sample memory (``Region.SAMPLE``, th
 then does what the host's per-step loop did, through the chip's own word bus (the same
 commands, arbitrated with the host's requests in :class:`~gammacore.rtl.chip.Chip`):
 
-- CLEAR; per step its events (``Reg.EVENT``) and STEP; after every command it reads
-  ``Reg.STATUS`` until the core is idle, popping and counting output packets meanwhile;
+- CLEAR; per step its events (``Reg.EVENT``) and STEP (with ``Cmd.NO_TRACES`` when
+  inferring: the traces feed only learning, so an inference sample's stay as CLEAR left
+  them); after every command it reads ``Reg.STATUS`` until the core is idle, popping and
+  counting output packets meanwhile;
 - at a loss step it reads the output layer's x (``Region.X``), streams y (x, or max(x, 0)
   for a ReLU readout) into the :class:`~gammacore.rtl.loss_unit.LossUnit` and adds it to the
   output's score; the unit's errors go to ``Region.ERR`` and LEARN runs when training (when
@@ -334,7 +336,10 @@ class SampleUnit(wiring.Component):
         cmd_wait = lambda cmd: int(cmd)
         x_base = R.mem_addr(R.Region.X, 0)
         err_base = R.mem_addr(R.Region.ERR, 0)
-        with m.FSM(name="runner"):
+        with m.FSM(name="runner") as fsm:
+            # the state machine (its ``state`` signal, made at the block's end, decodes to the state
+            # names: benchmarks/bench_sample_clocks.py counts each state's clocks)
+            self.fsm = fsm
             with m.State("IDLE"):
                 with m.If(cur_valid):
                     m.d.sync += [sbase.eq(Mux(cur_slot, S, 0)), cbase.eq(Mux(cur_slot, C, 0)), ptr.eq(0),
@@ -392,7 +397,9 @@ class SampleUnit(wiring.Component):
                     m.d.sync += [loss_step.eq(word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_LOSS_BIT]), after.eq(1)]
                     with m.If(~replay):
                         m.d.sync += left.eq(word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_REPEAT_SHIFT:])
-                    write(R.Reg.CTRL, cmd_wait(R.Cmd.STEP), "CMD_ACK")
+                    # an inference sample's steps skip the traces: only learning reads them
+                    write(R.Reg.CTRL, Mux(cur_learn, cmd_wait(R.Cmd.STEP), cmd_wait(R.Cmd.STEP | R.Cmd.NO_TRACES)),
+                          "CMD_ACK")
             with m.State("EVENT_ACK"):
                 with m.If(bus.ack):
                     m.next = "FETCH"

@@ -104,6 +104,7 @@ class Sequencer(wiring.Component):
     Attributes
     ----------
     step, learn, clear : command pulses (taken while idle), in;  busy, done : out
+    no_traces : with ``step``: the step's bucket passes skip the traces (Cmd.NO_TRACES), in
     n_layers, mode : in
     host : :data:`HostControl` (the host's memory requests, served while idle)
     events_valid : a host event waits, in (a step starts once the event FIFO is empty)
@@ -129,7 +130,7 @@ class Sequencer(wiring.Component):
         self.read_registered, self.start_registered = read_registered, start_registered
         self.clear_depth = clear_depth(c, lanes)
         ports = {
-            "step": In(1), "learn": In(1), "clear": In(1), "busy": Out(1), "done": Out(1),
+            "step": In(1), "learn": In(1), "clear": In(1), "no_traces": In(1), "busy": Out(1), "done": Out(1),
             "n_layers": In(range(c.layers + 1)), "mode": In(range(len(Mode))),
             "host": Out(HostControl),
             "events_valid": In(1), "fwd_valid": In(1), "router_idle": In(1), "fwd_empty": In(1),
@@ -164,6 +165,10 @@ class Sequencer(wiring.Component):
         fused = Signal()                        # the neuron pass takes the bucket pass's words
         b_done, n_done = Signal(), Signal()     # the fused bucket / neuron pass is done
         m.d.comb += [npc.kind.eq(kind), self.fuse.eq(fused)]
+        # the step's bucket passes skip the traces (Cmd.NO_TRACES, taken with the step; not in
+        # the asynchronous modes, whose deliveries write the traces as they go)
+        skip_traces = Signal()
+        m.d.comb += bp.traces.eq(~skip_traces)
         deliver = Signal()                      # forward events go straight into Z^1 (async)
         scan_go = Signal()                      # the firing layer's scan starts with its pass (async)
         m.d.comb += fo.deliver.eq(deliver)
@@ -250,7 +255,10 @@ class Sequencer(wiring.Component):
 
         with m.If(~fo.idle | self.busy | fo.took):
             m.d.sync += work.eq(work + 1)
-        with m.FSM():
+        with m.FSM() as fsm:
+            # the state machine (its ``state`` signal, made at the block's end, decodes to the state
+            # names: benchmarks/bench_sample_clocks.py counts each state's clocks)
+            self.fsm = fsm
             with m.State("EVENTS"):
                 # idle: layer 0 takes host events; commands and memory requests are served
                 # (layer 0's descriptor is reloaded after the host writes it: ds.busy)
@@ -262,6 +270,7 @@ class Sequencer(wiring.Component):
                 with m.Elif(self.step & fo.idle & ~ds.busy & ~self.events_valid & ~fo.queued):
                     first_kind = Mux(is_async, Pass.EVAL_FIRST, Pass.SYNC) if A else Pass.SYNC
                     m.d.sync += start_buckets(first_kind)
+                    m.d.sync += skip_traces.eq(self.no_traces & ~is_async)
                     if A:
                         m.d.sync += kind.eq(first_kind)
                 if self.learning:

@@ -38,9 +38,13 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         want = run_sample(net, q, mask, label, learn)
         samples.append({"words": R.sample_words(q, mask, label), "learn": learn, "want": want, "q": q,
                         "mask": mask, "label": label})
+    # the state after the last sample too: an inference sample leaves the traces as the
+    # sample's CLEAR left them (zero; Cmd.NO_TRACES)
     final = {"W": np.concatenate([l.W_master.ravel() for l in net.layers]).tolist(),
              "V": np.concatenate([l.V_master.ravel() for l in net.layers]).tolist(),
-             "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist()}
+             "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist(),
+             "Z": np.concatenate([l.Z[0].ravel() for l in net.layers]).tolist(),
+             "TRACE": np.concatenate([l.trace[0].ravel() for l in net.layers]).tolist()}
     need = R.Capacity.for_config(net.cfg)
     return {"seed": seed, "sizes": list(sizes), "cfg": net.cfg, "initial": initial, "samples": samples,
             "final": final, "capacity": need, "n_out": n_out}

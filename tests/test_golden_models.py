@@ -313,6 +313,27 @@ def test_missing_config_file_is_named(tmp_path):
         NetworkConfig.load(tmp_path / "nope.json")
 
 
+
+@pytest.mark.parametrize("model", ["fixed", "float"])
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_steps_without_traces_change_nothing_but_the_traces(model, seed):
+    """``step_quantized(q, traces=False)`` (the chip's Cmd.NO_TRACES, an inference sample's
+    steps): every layer's spikes, x and Z equal a normal run's, step by step, and the traces
+    keep their words (zero after a reset) - only learning reads them."""
+    cfg, rng = random_net(seed)
+    nets = [make_network(cfg, model, batch=1) for _ in range(2)]
+    x = events(rng, 30, cfg.layers[0].n_in)
+    for t in range(len(x)):
+        q = F.Q.from_float(x[t]) if model == "fixed" else x[t]
+        for net, traces in zip(nets, (True, False)):
+            net.step_quantized(q, traces=traces)
+        for n, (a, b) in enumerate(zip(*(net.layers for net in nets))):
+            assert np.array_equal(nets[0].spikes[n], nets[1].spikes[n]), f"seed={seed} t={t} layer {n} spikes"
+            for name in ("x", "Z"):
+                assert np.array_equal(getattr(a, name), getattr(b, name)), f"seed={seed} t={t} layer {n} {name}"
+            assert not np.any(b.trace), f"seed={seed} t={t} layer {n}"
+    assert any(np.any(layer.trace) for layer in nets[0].layers), f"seed={seed}: no trace moved at all"
+
 @pytest.mark.parametrize("task_name,seed", [("coincidence", 5), ("digits", 6)])
 def test_sample_runs_are_chip_loss_training(task_name, seed):
     """golden.sample.run_sample, sample by sample in train's order and schedule, gives exactly

@@ -386,12 +386,14 @@ def test_wait_commands_acknowledge_when_done_and_bad_commands_are_refused():
             got = []
             await host.drain(got)
             seen["packets"].append(got)
-        seen["bad"], _ = await host.request(R.Reg.CTRL, R.Cmd.STEP | 16, allow_error=True)
+        # an unknown bit, and NO_TRACES with a command other than STEP
+        seen["bad"] = [(await host.request(R.Reg.CTRL, cmd, allow_error=True))[0]
+                       for cmd in (R.Cmd.STEP | 32, R.Cmd.LEARN | R.Cmd.NO_TRACES, R.Cmd.CLEAR | R.Cmd.NO_TRACES)]
 
     simulate(dut, bench)
     assert seen["busy_after"] == [0] * len(case["steps"]), "a WAIT command returned before it was done"
     assert [[tuple(p) for p in g] for g in seen["packets"]] == [[tuple(p) for p in s["packets"]] for s in case["steps"]]
-    assert seen["bad"], "an unknown command bit must be refused"
+    assert seen["bad"] == [True] * 3, f"these commands must be refused: {seen['bad']}"
 
 
 @pytest.mark.parametrize("build", ["default", "inference-only"])
