@@ -51,7 +51,7 @@ def run(task_name, lanes, n_samples, learn=True):
     task = make_task(task_name)
     samples = []
     for i in range(n_samples):
-        q = np.vectorize(F.Q.from_float, otypes=[np.int64])(task.x_train[i])
+        q = F.Q.from_float(task.x_train[i])
         mask, label = task.m_train[i], int(task.y_train[i])
         samples.append({"words": R.sample_words(q, mask, label), "learn": learn,
                         "want": run_sample(net, q, mask, label, learn), "T": len(mask), "loss_steps": int(mask.sum())})

@@ -3,9 +3,9 @@
 :class:`BucketPass` updates the current layer's postsynaptic buckets Z_j^k from A_j
 (through :class:`~gammacore.rtl.bucket_decay.BucketDecay`), then its presynaptic traces
 yhat_i^k from qin_i, and zeroes A and qin for the next step. Without ``ctrl.traces``
-(Cmd.NO_TRACES) it ends after Z: the traces keep their words and qin is not zeroed. The coefficient of each word
-(alpha_1 for k = 0, else beta_k+1) is read from the descriptor memory with the word it
-applies to (the ``peek`` port of :class:`~gammacore.rtl.descriptors.DescriptorStore`), not
+(Cmd.NO_TRACES) it ends after Z: the traces keep their words and qin is not zeroed. The
+coefficient of each word (alpha_1 for k = 0, else beta_k+1) is read from the descriptor
+memory with the word it applies to (the ``peek`` port of :class:`~gammacore.rtl.descriptors.DescriptorStore`), not
 kept in registers.
 
 :class:`NeuronPass` runs neurons [``lo``, ``hi``) of the layer through the dendrite

@@ -21,6 +21,19 @@ from ..golden.network import Network
 __all__ = ["random_network", "make_net_case", "chip_words", "case_json"]
 
 
+#: the memory regions a net case compares after its last step, and how each is read from a
+#: fixed-point layer (batch 1), in the chip's word order
+FINAL_REGIONS = {"W": lambda l: l.W_master, "V": lambda l: l.V_master, "B": lambda l: l.b_master,
+                 "Z": lambda l: l.Z[0], "TRACE": lambda l: l.trace[0], "X": lambda l: l.x[0],
+                 "E": lambda l: l.e[0], "D": lambda l: l.d[0]}
+
+
+def final_words(layers, regions):
+    """The words of each region named in ``regions`` (of :data:`FINAL_REGIONS`), every
+    layer's in turn, as the chip's memories hold them."""
+    return {name: np.concatenate([FINAL_REGIONS[name](l).ravel() for l in layers]).tolist() for name in regions}
+
+
 def random_network(rng, sizes, K, dt=1e-3, out_encoder=False):
     """A fixed-point Network with layer sizes ``sizes`` (n_in, n1, ..., n_out), random time
     constants, encoder settings, learning rates and weights; the output layer is linear
@@ -108,16 +121,7 @@ def make_net_case(seed, sizes, K, T, rate=0.5, p_learn=0.5, pow2=False, mode="sy
                 e = layer.learn(e)
             err = [int(v) for v in err]
         steps.append({"events": events, "packets": packets, "x_out": x_out, "err": err})
-    final = {
-        "W": np.concatenate([l.W_master.ravel() for l in net.layers]).tolist(),
-        "V": np.concatenate([l.V_master.ravel() for l in net.layers]).tolist(),
-        "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist(),
-        "Z": np.concatenate([l.Z[0].ravel() for l in net.layers]).tolist(),
-        "TRACE": np.concatenate([l.trace[0].ravel() for l in net.layers]).tolist(),
-        "X": np.concatenate([l.x[0] for l in net.layers]).tolist(),
-        "E": np.concatenate([l.e[0] for l in net.layers]).tolist(),
-        "D": np.concatenate([l.d[0] for l in net.layers]).tolist(),
-    }
+    final = final_words(net.layers, FINAL_REGIONS)
     return {"seed": seed, "sizes": list(sizes), "K": K, "T": T, "cfg": cfg, "initial": initial, "pow2": pow2,
             "mode": mode.label, "lfsr_seed": lfsr_seed,
             "capacity": capacity, "steps": steps, "final": final, "neuron_base": neuron_base,

@@ -15,7 +15,7 @@ import numpy as np
 from .. import regmap as R
 from ..golden import formats as F
 from ..golden.sample import run_sample
-from .net_case import random_network
+from .net_case import final_words, random_network
 
 __all__ = ["make_sample_case", "run_samples", "read_results"]
 
@@ -40,11 +40,7 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
                         "mask": mask, "label": label})
     # the state after the last sample too: an inference sample leaves the traces as the
     # sample's CLEAR left them (zero; Cmd.NO_TRACES)
-    final = {"W": np.concatenate([l.W_master.ravel() for l in net.layers]).tolist(),
-             "V": np.concatenate([l.V_master.ravel() for l in net.layers]).tolist(),
-             "B": np.concatenate([l.b_master.ravel() for l in net.layers]).tolist(),
-             "Z": np.concatenate([l.Z[0].ravel() for l in net.layers]).tolist(),
-             "TRACE": np.concatenate([l.trace[0].ravel() for l in net.layers]).tolist()}
+    final = final_words(net.layers, ("W", "V", "B", "Z", "TRACE"))
     need = R.Capacity.for_config(net.cfg)
     return {"seed": seed, "sizes": list(sizes), "cfg": net.cfg, "initial": initial, "samples": samples,
             "final": final, "capacity": need, "n_out": n_out}

@@ -313,7 +313,6 @@ def test_missing_config_file_is_named(tmp_path):
         NetworkConfig.load(tmp_path / "nope.json")
 
 
-
 @pytest.mark.parametrize("model", ["fixed", "float"])
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_steps_without_traces_change_nothing_but_the_traces(model, seed):
@@ -333,6 +332,7 @@ def test_steps_without_traces_change_nothing_but_the_traces(model, seed):
                 assert np.array_equal(getattr(a, name), getattr(b, name)), f"seed={seed} t={t} layer {n} {name}"
             assert not np.any(b.trace), f"seed={seed} t={t} layer {n}"
     assert any(np.any(layer.trace) for layer in nets[0].layers), f"seed={seed}: no trace moved at all"
+
 
 @pytest.mark.parametrize("task_name,seed", [("coincidence", 5), ("digits", 6)])
 def test_sample_runs_are_chip_loss_training(task_name, seed):
