@@ -14,7 +14,8 @@ and q into the input trace ``yhat_i^1``, instead of into A and qin.
 With P lanes (``lanes``) neuron j is in lane j mod P (:mod:`~gammacore.rtl.net_memories`):
 an event reaches every lane in the same clock, and row r of the lanes (neurons
 P r .. P r + P - 1, those below n_out) is read and accumulated in one clock, P MACs, so an
-event costs ceil(n_out / P) clocks (plus the clock that takes it). ``deliver`` goes into
+event costs ceil(n_out / P) clocks (plus the clock that takes it, with ``deliver`` or
+without ``registered``; see "Back to back"). ``deliver`` goes into
 Z^1 (banked by the chip-wide neuron n_base + j, :func:`~gammacore.rtl.net_memories.unit_word`):
 it walks the neurons one per clock, each W word read from its lane's bank and each Z^1 word
 from its own. ``qin_i`` is in bank i mod P at i div P.
@@ -30,10 +31,17 @@ c+2 while A (or Z^1) of row r is read, the sums are registered in c+3, and satur
 written in c+4 (:data:`STAGES`); no clock carries a memory read into the multiply, or the
 multiply through the add into a memory write. The input trace's (qin's) word is read as the
 event is taken, registered the clock after and its saturated sum written the clock after
-that. The next event reads row r after this one's last row and the clock that takes it; in a
-one-row layer (n_out <= P; deliver: one neuron) that could be two clocks after the last
-event, so it is taken a clock later (three), and its A (and a same-source qin) read comes
-after the write.
+that. **Back to back** (``registered``, not ``deliver``): the next event is taken in the
+clock of this one's last row, so an event costs ceil(n_out / P) clocks and a one-row layer
+(n_out <= P) takes an event every clock. Its rows' read-modify-writes then overlap this
+one's: row r's A sum may be formed in the clock the same row's previous sum is written
+(one row a layer: the previous event's, forwarded from the write stage's saturated word),
+or the clock after (two rows: its read, which would meet that write, is not made, and the
+word comes from a register of the last write). q, and the source and q of the input
+trace's read-modify-write, travel with their stages; a same-source qin word is forwarded
+the same two ways. ``deliver`` (one neuron a clock into Z^1) takes the next event only
+after the last one's fan-out, and in a one-neuron layer a clock later still (three), so
+that its Z^1 read comes after the write.
 
 The engine works while ``enable`` is high or an event's fan-out is under way; ``idle`` is
 high when nothing is in flight. Its memory ports are those :data:`OWNERSHIP` gives
@@ -151,10 +159,14 @@ class FanOut(wiring.Component):
             qin_wr_valid = Signal()
             qin_rd = Signal.like(QIN.rd.data, name="qin_rd")
             t_rd = Signal.like(T.rd.data, name="t_rd")
-            m.d.sync += [qin_wr_valid.eq(qin_valid), qin_rd.eq(QIN.rd.data), t_rd.eq(T.rd.data)]
-            # a one-row layer's next event is not taken two clocks after the last (row 0's W
-            # words in c+1): its A (Z^1) read would come in the clock row 0 is written (c+4)
-            hazard = w_valid & (w_j == 0)
+            # the event's source and q, with its trace word (the next event may be taken in
+            # the clock after this one, src and q are then its)
+            qin_src = Signal.like(src, name="qin_src")
+            qin_q = Signal.like(q, name="qin_q")
+            m.d.sync += [qin_wr_valid.eq(qin_valid), t_rd.eq(T.rd.data), qin_src.eq(src), qin_q.eq(q)]
+            # deliver: a one-neuron layer's next event is not taken two clocks after the last
+            # (its W word in c+1): its Z^1 read would come in the clock Z^1 is written (c+4)
+            hazard = ctl.deliver & w_valid & (w_j == 0)
         # (each form written as it was built and measured: docs/boards.md, "yosys")
         if self.registered:
             # idle from a register (for Fmax: the sequencer's decisions wait on it): the
@@ -164,7 +176,11 @@ class FanOut(wiring.Component):
         else:
             idle = ~fan_active & ~mac_valid & ~qin_valid
         if self.registered:
-            m.d.comb += [take.eq(ctl.enable & ev_r_valid & ~fan_active & ~hazard),
+            # fan_last: the row being read is the event's last (a register: no adder on the
+            # take decision); without deliver the next event is taken in that clock
+            fan_last = Signal()
+            free = Mux(ctl.deliver, ~fan_active & ~hazard, ~fan_active | fan_last)
+            m.d.comb += [take.eq(ctl.enable & ev_r_valid & free),
                          ev.ready.eq(ctl.enable & (~ev_r_valid | take)), ctl.queued.eq(ev_r_valid)]
             with m.If(ev.valid & ev.ready):
                 m.d.sync += [ev_r.eq(ev.payload), ev_r_valid.eq(1)]
@@ -192,10 +208,18 @@ class FanOut(wiring.Component):
             m.d.sync += [mac_valid.eq(fan_active), mac_j.eq(fan_j), mac_lanes.eq(lanes_on)]
         # the clock A (Z^1) of a row is written
         wr_valid, wr_j, wr_lanes = (wb_valid, wb_j, wb_lanes) if self.registered else (mac_valid, mac_j, mac_lanes)
+        if self.registered:
+            rows_left = Signal(range(ML), name="rows_left")     # rows after the one being read
+            rows_m1 = Signal.like(rows_left)
+            m.d.comb += rows_m1.eq((d.n_out - 1) >> sh)
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev_in.source), q.eq(ev_in.q), fan_j.eq(0), fan_active.eq(1),
                          fan_addr.eq(lane_w_base(d, P) + ev_in.source), qin_valid.eq(1)]
-        with m.If(fan_active):
+            if self.registered:
+                m.d.sync += [rows_left.eq(rows_m1), fan_last.eq(rows_m1 == 0)]
+        with m.Elif(fan_active):
+            if self.registered:
+                m.d.sync += [rows_left.eq(rows_left - 1), fan_last.eq(rows_left == 1)]
             if P == 1:
                 m.d.sync += [fan_j.eq(fan_j + 1), fan_addr.eq(fan_addr + d.n_in)]
                 with m.If(fan_j == d.n_out - 1):
@@ -222,11 +246,12 @@ class FanOut(wiring.Component):
             m.d.comb += w_sel.eq(Mux(ctl.deliver, Array(w_fwd)[sel_j[:sh]], w_fwd[0]))
             w_fwd = [w_sel] + w_fwd[1:]
         if self.registered:
-            # c+1: the W words (lane 0's chosen) and the event's q registered
+            # c: the event's q with the row's read (the next event's may follow in c+1);
+            # c+1: the W words (lane 0's chosen) and that q registered
             w_r = [Signal.like(w_fwd[p], name=f"w{p}_r") for p in range(P)]
-            q_r = Signal.like(q, name="q_r")
+            q_w, q_r = Signal.like(q, name="q_w"), Signal.like(q, name="q_r")
             m.d.sync += [w_r[p].eq(w_fwd[p]) for p in range(P)]
-            m.d.sync += q_r.eq(q)
+            m.d.sync += [q_w.eq(q), q_r.eq(q_w)]
             w_fwd, q_mul = w_r, q_r
         else:
             q_mul = q
@@ -236,20 +261,59 @@ class FanOut(wiring.Component):
             m.d.sync += [prod_r[p].eq(prod[p]) for p in range(P)]
         else:
             prod_r = prod
-        a_sum = [A[p].rd.data + prod_r[p] for p in range(P)]
+        a_word = [A[p].rd.data for p in range(P)]
+        if self.registered:
+            # back to back (not deliver): the A word a row's sum starts from, when the same
+            # row's previous sum is not in the memory yet - it is written in this clock
+            # (``fwd_wb``: one row a layer; the write stage's saturated word) or was in the
+            # clock of the read (``fwd_last``: two rows; that read was not made, the word is
+            # the register of the last write). Both flags registered at the read (c+2).
+            fwd_wb, fwd_last = Signal(), Signal()
+            same_wb = Signal()                  # c+2: the row written now is the one read
+            m.d.comb += same_wb.eq(~ctl.deliver & mac_valid & wb_valid & (wb_j == mac_j))
+            m.d.sync += [fwd_wb.eq(~ctl.deliver & mac_valid & acc_valid & (acc_j == mac_j)),
+                         fwd_last.eq(same_wb)]
+            a_last = [Signal(signed(F.ACC.width), name=f"a_last{p}") for p in range(P)]
+        a_sum = [Signal(signed(F.ACC.width + 1), name=f"a_sum{p}") for p in range(P)]
+        a_sat = [Signal(signed(F.ACC.width), name=f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
+        for p in range(P):
+            base = a_word[p]
+            if self.registered:
+                base = Mux(fwd_wb, a_sat[p], Mux(fwd_last, a_last[p], base))
+            m.d.comb += a_sum[p].eq(base + prod_r[p])
         z1_sum = Z.rd.data + prod_r[0]
         if self.registered:
-            # c+3: the sums registered; c+4: saturated and written
+            # c+3: the sums registered; c+4: saturated and written (and kept in a_last)
             a_sum_r = [Signal(a_sum[p].shape(), name=f"a_sum{p}_r") for p in range(P)]
             z1_sum_r = Signal(z1_sum.shape(), name="z1_sum_r")
             m.d.sync += [a_sum_r[p].eq(a_sum[p]) for p in range(P)]
             m.d.sync += z1_sum_r.eq(z1_sum)
+            m.d.sync += [a_last[p].eq(a_sat[p]) for p in range(P)]
             a_sum, z1_sum = a_sum_r, z1_sum_r
-        a_sat = [saturate(m, a_sum[p], F.ACC, f"a_sat{p}" if P > 1 else "a_sat") for p in range(P)]
-        qin_word, t_word = (qin_rd, t_rd) if self.registered else (QIN.rd.data, T.rd.data)
-        q_sum = saturate(m, qin_word + q, F.Q, "q_sum")
+        for p in range(P):
+            # the sum is one bit wider than A: saturated from its top two bits (no compare,
+            # the forwarded word's path is a multiplexer and the next add)
+            top = a_sum[p][F.ACC.width - 1:]
+            m.d.comb += a_sat[p].eq(Mux(top[0] == top[1], a_sum[p][:F.ACC.width],
+                                        Mux(top[1], F.ACC.min, F.ACC.max)))
+        if self.registered:
+            # the trace's word (c+1): forwarded like A's, from this clock's write (the last
+            # event's, same source) or from the register of the last clock's (whose read of
+            # the same word was not made)
+            q_last, q_last_src, q_last_valid = Signal.like(q), Signal.like(src), Signal()
+            qin_word = Signal.like(qin_rd, name="qin_word")
+            q_sum = saturate(m, qin_rd + qin_q, F.Q, "q_sum")
+            same_now = ~ctl.deliver & qin_wr_valid & (qin_src == src)
+            same_last = ~ctl.deliver & q_last_valid & (q_last_src == src)
+            m.d.comb += qin_word.eq(Mux(same_now, q_sum, Mux(same_last, q_last, QIN.rd.data)))
+            m.d.sync += [qin_rd.eq(qin_word), q_last.eq(q_sum), q_last_src.eq(qin_src),
+                         q_last_valid.eq(qin_wr_valid)]
+            t_word, t_q, wr_src = t_rd, qin_q, qin_src
+        else:
+            q_sum = saturate(m, QIN.rd.data + q, F.Q, "q_sum")
+            t_word, t_q, wr_src = T.rd.data, q, src
         z1_sat = saturate(m, z1_sum, F.Z, "z1_sat")
-        t1_sat = saturate(m, t_word + (q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
+        t1_sat = saturate(m, t_word + (t_q << (F.TRACE.frac - F.Q.frac)), F.TRACE, "t1_sat")
         if self.registered:
             # the event's trace and qin addresses come from its register whether or not it is
             # taken (only the enables wait on the decision): for Fmax, the sequencer's phase
@@ -278,7 +342,11 @@ class FanOut(wiring.Component):
                 # when the next event's source may be at the FIFO head already)
                 if not self.registered:
                     m.d.comb += [QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
-                m.d.comb += QIN.rd.en.eq(take)
+                if self.registered:
+                    # not when this clock writes the same word (it is forwarded a clock later)
+                    m.d.comb += QIN.rd.en.eq(take & ~(qin_wr_valid & (qin_src == ev_in.source)))
+                else:
+                    m.d.comb += QIN.rd.en.eq(take)
                 if not self.registered:
                     for p in range(P):
                         m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
@@ -287,7 +355,8 @@ class FanOut(wiring.Component):
             with m.If(mac_valid & ctl.deliver):
                 lane, local = unit_word(d.n_base + mac_j, 0, K, P)
                 m.d.comb += [Z.rd.addr.eq(local), z_rlane.eq(lane), Z.rd.en.eq(1)]
-            with m.Elif(mac_valid):
+            with m.Elif(mac_valid & ~same_wb):
+                # (not when this clock writes the row: the word comes from a_last)
                 for p in range(P):
                     m.d.comb += [A[p].rd.addr.eq(mac_j >> sh), A[p].rd.en.eq(mac_lanes[p] if P > 1 else 1)]
         # the sums written (c+4; without ``registered``, c+1)
@@ -299,9 +368,9 @@ class FanOut(wiring.Component):
                 m.d.comb += [A[p].wr.addr.eq(wr_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
         qin_write = qin_wr_valid if self.registered else qin_valid
         with m.If(qin_write & ctl.deliver):
-            lane, local = unit_word(d.i_base + src, 0, K, P)
+            lane, local = unit_word(d.i_base + wr_src, 0, K, P)
             m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
         with m.Elif(qin_write):
-            m.d.comb += [QIN.wr.addr.eq(src >> sh), q_wlane.eq(src[:sh] if P > 1 else 0), QIN.wr.data.eq(q_sum),
-                         QIN.wr.en.eq(1)]
+            m.d.comb += [QIN.wr.addr.eq(wr_src >> sh), q_wlane.eq(wr_src[:sh] if P > 1 else 0),
+                         QIN.wr.data.eq(q_sum), QIN.wr.en.eq(1)]
         return m

@@ -252,7 +252,7 @@ class NetCore(wiring.Component):
                                                       lanes=P, fusable=self.fused)
         m.submodules.learning = lu = (LearningUnit if self.learning else NoLearningUnit)(K, ML, ML, c.synapses, NT, IT,
                                                                                           lanes=P)
-        self.sequencer, self.learning_unit = seq, lu
+        self.sequencer, self.learning_unit, self.fanout = seq, lu, fo
         m.d.comb += [mems.owner.eq(seq.owner), mems.owner_decoded.eq(seq.owner_decoded)]
         self.violation = mems.violation
 

@@ -122,28 +122,42 @@ def test_fan_out_matches_golden_accumulate(seed, lanes):
         f"seed={seed} lanes={lanes}: BUSY_CLOCKS counted {got['busy']} clocks for {E} events of {rows} rows"
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
-def test_fan_out_same_source_back_to_back(lanes):
-    """A one-row layer (n_out <= P) could take its next event two clocks after the last, and
-    read its A word (and a same-source qin word) in the clock the last event's is written back
-    (the registered read-modify-writes): the next event waits a clock. Repeated sources, queued while a step (of
-    no events) runs and then taken back to back, leave A = sum of W q and qin = sat(sum of q), with no read/write collision."""
-    rng = np.random.default_rng(7 + lanes)
-    n_in, n_out = 3, lanes
-    case = one_layer(5, n_in, n_out, 2, T=1, rate=0.7)
+@pytest.mark.parametrize("lanes, rows", [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (4, 2), (4, 3)])
+def test_fan_out_takes_events_back_to_back(lanes, rows):
+    """Events queued while a step (of no events) runs are then taken back to back, one every
+    ceil(n_out / P) clocks (a one-row layer: every clock). Repeated sources make each row's
+    read-modify-write of A, and the input trace's of qin, meet the last event's (one row: the
+    sum forwarded from the write in that clock; two rows: from the register of the last
+    write, the read that would meet it not made): A = sum of W q, qin = sat(sum of q), no
+    read/write collision."""
+    seed = 7 + lanes + 10 * rows
+    rng = np.random.default_rng(seed)
+    n_in, n_out = 40, lanes * rows - (1 if rows > 2 else 0)
+    print(f"seed={seed} lanes={lanes} n_out={n_out} rows={rows}")
+    # a long step (40 input traces in the bucket pass) so that every event is queued by its end
+    case = one_layer(5, n_in, n_out, 4, T=1, rate=0.7)
     layer = case["initial"][0]
-    events = [(0, int(rng.integers(1, 30000))) for _ in range(6)] + [(1, 50), (1, 60), (2, 7), (1, 9), (1, 255)]
+    events = ([(0, int(rng.integers(1, 30000))) for _ in range(6)] + [(1, 50), (1, 60), (2, 7), (1, 9), (1, 255)]
+              + [(int(rng.integers(0, 3)), int(rng.integers(1, 1 << 16))) for _ in range(9)])
     q = np.zeros(n_in, dtype=np.int64)
     for src, mag in events:
         q[src] += mag
     want_a = sum(fp.accumulate(layer.W, np.eye(n_in, dtype=np.int64)[src] * mag) for src, mag in events).tolist()
     want_qin = np.minimum(q, (1 << 16) - 1).tolist()
     dut = Chip(case["capacity"], lanes=lanes)
-    got = {}
+    got = {"takes": []}
+
+    async def watch(ctx):
+        clock = 0
+        async for _, _, took in ctx.tick().sample(dut.core.fanout.ctrl.accepted):
+            clock += 1
+            if took:
+                got["takes"].append(clock)
 
     async def bench(ctx):
-        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.0, seed=lanes)
+        host = BusInitiator(ctx, dut.bus, rng, p_idle=0.0, seed=seed)
         await host.load(chip_words(case))
+        got["takes"].clear()
         # a step with no events: the events queue while it runs, then are taken back to back
         await host.request(R.Reg.CTRL, R.Cmd.STEP)
         for src, mag in events:
@@ -160,9 +174,13 @@ def test_fan_out_same_source_back_to_back(lanes):
 
     sim, collisions, _ = ram.watched_simulator(dut)
     sim.add_clock(1e-8)
+    sim.add_process(watch)
     sim.add_testbench(bench)
     sim.run()
     assert got["A"] == want_a and got["qin"] == want_qin and collisions == [], (got, want_a, want_qin, collisions)
+    gaps = np.diff(got["takes"]).tolist()
+    assert len(got["takes"]) == len(events) and gaps == [rows] * (len(events) - 1), \
+        f"seed={seed}: events taken at clocks {got['takes']} (gaps {gaps}), expected one every {rows}"
 
 
 def test_bad_capacity_is_named():
