@@ -148,8 +148,8 @@ class NetCore(wiring.Component):
     Attributes
     ----------
     fused : the bucket pass feeds the neuron pass (P <= K and the parallel encoder; the
-        FUSED phase), else two passes; with lanes > 1 through a skid buffer (the feed's ready
-        is a register: a stall costs a clock more)
+        FUSED phase), else two passes; through a skid buffer (the feed's ready is a
+        register: a stall costs a clock more)
     events : host input events (source, q), in
     spikes : spike packets to the router, out;  fwd : the router's forward FIFO, in
     router_idle, fwd_empty : no packet inside the router; its forward FIFO is empty, in
@@ -297,16 +297,14 @@ class NetCore(wiring.Component):
                      bp.peek_data.eq(ds.peek_data)]
         wiring.connect(m, seq.buckets, bp.ctrl)
         if self.fused:
-            feed = bp.feed
-            if self.lanes > 1:
-                # a skid buffer between the passes, so the output's back-pressure (the encoder's
-                # and the dendrites' stalls) does not reach the bucket pass, the sequencer and
-                # the memories' write ports in the same clock (the 85F's critical path at
-                # P = 2); at P = 1 that chain meets the clock without it
-                m.submodules.feed_skid = skid = self.feed_skid = SkidBuffer(bp.feed.payload.shape())
-                wiring.connect(m, bp.feed, skid.i)
-                feed = skid.o
-            wiring.connect(m, feed, npass.feed)
+            # a skid buffer between the passes, so the output's back-pressure (the encoder's
+            # and the dendrites' stalls) does not reach the bucket pass, the sequencer and the
+            # memories' ports in the same clock (the 85F's critical path at P = 2; at P = 1
+            # the 12F's, spike skid -> router -> neuron pass -> bucket pass -> TRACE's read
+            # enable, 73.9 MHz for 75)
+            m.submodules.feed_skid = skid = self.feed_skid = SkidBuffer(bp.feed.payload.shape())
+            wiring.connect(m, bp.feed, skid.i)
+            wiring.connect(m, skid.o, npass.feed)
             m.d.comb += bp.fused.eq(seq.fuse)
         wiring.connect(m, bp.mem, mems.clients[Engine.BUCKETS])
 

@@ -216,9 +216,9 @@ def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
-@pytest.mark.parametrize("lanes, K", [(2, 2), pytest.param(4, 4, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("lanes, K", [(1, 2), (2, 2), pytest.param(4, 4, marks=pytest.mark.slow)])
 def test_laned_fused_feed_held_by_back_pressure(lanes, K):
-    """A laned core fuses the bucket pass into the neuron pass through a skid buffer
+    """The core fuses the bucket pass into the neuron pass through a skid buffer
     (rtl.net_core): wide spiking layers, a one-word output FIFO read with long pauses, so the
     stall reaches the feed and the buffer holds words; every result still equals the golden
     model."""
