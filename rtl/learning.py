@@ -447,7 +447,7 @@ class LearningUnit(wiring.Component):
             m.d.sync += [r.eq(v) for pr, pv in zip(parts_r, parts) for r, v in zip(pr, pv)]
             # s4
             u_sum = Signal(signed(ACC_W), name=f"s5_u_sum{p}")
-            m.d.sync += u_sum.eq((sum(hi for hi, _ in parts_r[1:]) + parts_r[0][0] << 16)
+            m.d.sync += u_sum.eq(((sum(hi for hi, _ in parts_r[1:]) + parts_r[0][0]) << 16)
                                  + sum(lo for _, lo in parts_r))
             # s4 (a lane without update: g_j = 0 adds nothing below)
             gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
