@@ -279,7 +279,7 @@ def test_lanes_option_reaches_the_core():
     probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"lanes": 2})(24e6)
     assert soc.lanes == 4 and probe.core.lanes == 2
     assert Fragment.get(soc, None) is not None and soc.chip.core.lanes == 4
-    # the 85F's default build is laned (P = 2, 75 MHz met: boards.table); the others P = 1
+    # the 85F's default build is laned (P = 2; its 75 MHz: boards.table); the others P = 1
     b = BOARDS["ulx3s-85f"]
     assert make_design("soc", b.size, options=b.options)(b.core_clock).lanes == 2
     assert all(BOARDS[n].options.get("lanes", 1) == 1 for n in BOARDS if n != "ulx3s-85f")
