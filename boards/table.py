@@ -17,11 +17,13 @@ cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (
 bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
 back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
-highest of them that its builds meet: 75 MHz on every ULX3S (25 clocks per bit). The
-12F/25F default size placed at 83.4 MHz, two layers of 16 x 16 at 75.1 and 77.3 at nextpnr
-seeds 1 and 3 (60 MHz until 2026-12-03); the 45F/85F default build, with the sample
-sequencer, at 75.5 and 77.4 MHz at seed 1 (60 MHz until 2026-12-03, 45 before). The former
-20.833 MHz (25 x 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
+highest of them that its builds meet: 75 MHz (25 clocks per bit) on the 12F, 25F and 45F, 60
+MHz (20 clocks per bit) on the 85F. The 12F/25F default size placed at 83.4 MHz, two layers
+of 16 x 16 at 75.1 and 77.3 at nextpnr seeds 1 and 3 (60 MHz until 2026-12-03); the 45F's
+default build, with the sample sequencer, at 76.95 MHz at seed 1 (2026-12-06; 60 MHz until
+2026-12-03, 45 before). The 85F's (two lanes) reached 72.89 and 73.39 MHz under 75 at seeds
+1 and 3 (2026-12-06) and 76.42 under 60. The former 20.833 MHz (25 x 5 / 6, 7 clocks per
+bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -118,15 +120,18 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
                  programmer="ulx3s")
 
 
-#: every ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
+#: the ULX3S 12F/25F/45F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
+#: the 85F's: 25 MHz / 5 x 12, 20 UART clocks per bit (exact); its two-lane build misses 75 MHz
+#: (72.89 and 73.39 MHz at nextpnr seeds 1 and 3, 2026-12-06) and meets 60 at 76.42 (seed 1)
+ULX3S_85F_CLOCK = 60e6
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}
 #: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 51 of its 156
 #: multipliers); it met 75 MHz on 2026-12-04 (78.08 and 79.71 MHz at nextpnr seeds 1 and 2)
-#: and misses it since the back-to-back fan-out (72.89 MHz on 2026-12-06; docs/boards.md):
-#: ``--clock 60`` until it meets 75 again; the 45F's 72 multipliers and 108 DP16KD hold P = 1
+#: and misses it since the back-to-back fan-out (docs/boards.md), so it runs at
+#: :data:`ULX3S_85F_CLOCK`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
 ULX3S_85F_OPTIONS = {**ULX3S_LARGE_OPTIONS, "lanes": 2}
 
 BOARDS = {b.name: b for b in [
@@ -138,7 +143,7 @@ BOARDS = {b.name: b for b in [
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_85F_OPTIONS),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_85F_CLOCK, ULX3S_85F_OPTIONS),
 ]}
 
 

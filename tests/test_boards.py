@@ -279,7 +279,7 @@ def test_lanes_option_reaches_the_core():
     probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"lanes": 2})(24e6)
     assert soc.lanes == 4 and probe.core.lanes == 2
     assert Fragment.get(soc, None) is not None and soc.chip.core.lanes == 4
-    # the 85F's default build is laned (P = 2; its 75 MHz: boards.table); the others P = 1
+    # the 85F's default build is laned (P = 2; its 60 MHz: boards.table); the others P = 1
     b = BOARDS["ulx3s-85f"]
     assert make_design("soc", b.size, options=b.options)(b.core_clock).lanes == 2
     assert all(BOARDS[n].options.get("lanes", 1) == 1 for n in BOARDS if n != "ulx3s-85f")
@@ -321,7 +321,10 @@ def test_ulx3s_core_clocks_are_exact_uart_multiples_the_pll_makes():
         f = ecp5_pll_params(25e6, b.core_clock).f_out
         assert f == b.core_clock and f / 1e6 in exact, (name, f)
         assert uart_divisor(f, b.host_baud) == (round(f / 3e6), 3_000_000)
-    assert all(BOARDS[n].core_clock == 75e6 for n in ("ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f"))
+    # the highest their default builds meet: 75 MHz; the 85F's two lanes miss it (72.89 and
+    # 73.39 MHz at nextpnr seeds 1 and 3, 2026-12-06) and meet 60 (76.42 MHz)
+    assert all(BOARDS[n].core_clock == 75e6 for n in ("ulx3s-12f", "ulx3s-25f", "ulx3s-45f"))
+    assert BOARDS["ulx3s-85f"].core_clock == 60e6
     # the 45F/85F hold the sample sequencer by default; the 12F/25F lack the multipliers
     assert all(BOARDS[n].options.get("samples") for n in ("ulx3s-45f", "ulx3s-85f"))
     assert not any(BOARDS[n].options.get("samples") for n in ("ulx3s-12f", "ulx3s-25f", "icebreaker"))
