@@ -217,7 +217,7 @@ def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
 
 
 @pytest.mark.parametrize("lanes, K", [(1, 2), (2, 2), pytest.param(4, 4, marks=pytest.mark.slow)])
-def test_laned_fused_feed_held_by_back_pressure(lanes, K):
+def test_fused_feed_held_by_back_pressure(lanes, K):
     """The core fuses the bucket pass into the neuron pass through a skid buffer
     (rtl.net_core): wide spiking layers, a one-word output FIFO read with long pauses, so the
     stall reaches the feed and the buffer holds words; every result still equals the golden
