@@ -91,4 +91,7 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
         except Exception as exc:
             raise CliError(f"cannot open port {port!r}: {exc}") from None
         stack.callback(transport.close)
-        yield Chip(Link(transport, timeout=timeout)), info
+        # the driver's waits for a busy chip or sample slot: 10 s on a real board, and on the
+        # gate-level board as long as a response (a coincidence sample is ~52 k clocks on the
+        # 85F's netlist, 7 s at its 7 k clocks/s alone, more on a loaded machine)
+        yield Chip(Link(transport, timeout=timeout), poll_timeout=max(10.0, timeout)), info

@@ -804,3 +804,29 @@ def test_posted_writes_on_a_lossy_line(seed):
     link.flush()
     assert target.log == expected, f"seed={300 + seed}"
     assert link.stats()["retries"] > 0, f"seed={300 + seed}"
+
+
+@pytest.mark.parametrize("port, link_timeout, poll_timeout", [
+    ("sim", 1.0, 10.0), ("sim-netlist:ulx3s-85f", 120.0, 120.0), ("/dev/ttyUSB9", 1.0, 10.0)])
+def test_open_chip_waits_on_the_gate_level_board_as_long_as_for_a_response(monkeypatch, port, link_timeout,
+                                                                           poll_timeout):
+    """The driver's waits for a busy chip or sample slot are 10 s on a real board and the RTL
+    board, and on the gate-level board (7 k clocks/s on the 85F: a ~52 k-clock coincidence
+    sample took longer than 10 s on a loaded machine, `demo --port sim-netlist:ulx3s-85f`
+    gave up with "sample slot 1 stayed busy for 10.0 s") as long as the link waits for a
+    response. The boards and the port are stand-ins: only the waits are looked at."""
+    import contextlib
+    from gammacore.host import session, transport
+
+    @contextlib.contextmanager
+    def fake_board(log=None, netlist=None, **kw):
+        yield type("Board", (), {"port": "/dev/pts/99", "divisor": 4})()
+
+    class FakeTransport:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(session, "simulated_board", fake_board)
+    monkeypatch.setattr(transport, "open_transport", lambda path, baudrate: FakeTransport())
+    with session.open_chip(port) as (chip, info):
+        assert chip.link.timeout == link_timeout and chip.poll_timeout == poll_timeout, (port, info)
