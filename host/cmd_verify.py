@@ -207,7 +207,7 @@ def _run_netlist(args, json_path):
         with SimulatedBoard(sim.binary, sim.divisor) as board:
             transport = open_transport(board.port)
             try:
-                obs = run_on_chip(Chip(Link(transport, timeout=NETLIST_TIMEOUT)), case)
+                obs = run_on_chip(Chip(Link(transport, timeout=NETLIST_TIMEOUT), poll_timeout=NETLIST_TIMEOUT), case)
             finally:
                 transport.close()
         wall = time.perf_counter() - start
