@@ -74,14 +74,18 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
     from .transport import open_transport
     log = log or (lambda msg: print(msg, file=sys.stderr))
     with contextlib.ExitStack() as stack:
-        info = {"port": port}
+        info, waits = {"port": port}, {}
         if is_simulated(port):
             netlist = str(port).split(":", 1)[1] if port != "sim" else None
             board = stack.enter_context(simulated_board(log=log, netlist=netlist))
             path = board.port
             info.update(simulated=True, pty=path, divisor=board.divisor, netlist=netlist)
             if netlist is not None:
+                # the driver waits for a busy chip or sample slot as long as for a response
+                # (a coincidence sample is ~52 k clocks on the 85F's netlist: its default 10 s
+                # was too short on a loaded machine)
                 timeout = max(timeout, NETLIST_TIMEOUT)
+                waits["poll_timeout"] = timeout
             info["board"] = board
         else:
             path = port
@@ -91,7 +95,4 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
         except Exception as exc:
             raise CliError(f"cannot open port {port!r}: {exc}") from None
         stack.callback(transport.close)
-        # the driver's waits for a busy chip or sample slot: 10 s on a real board, and on the
-        # gate-level board as long as a response (a coincidence sample is ~52 k clocks on the
-        # 85F's netlist, 7 s at its 7 k clocks/s alone, more on a loaded machine)
-        yield Chip(Link(transport, timeout=timeout), poll_timeout=max(10.0, timeout)), info
+        yield Chip(Link(transport, timeout=timeout), **waits), info
