@@ -23,10 +23,10 @@ from its own. ``qin_i`` is in bank i mod P at i div P.
 Pipeline (for Fmax, issue 14; ``registered``): the event at the FIFO's head is first
 registered at the engine's input (``queued`` while it waits there) and taken from that
 register, so the FIFO's block-RAM read ends before the accept decision and the W address;
-a second register behind it makes the input a skid buffer, whose ready is a register, so the
-decision to take does not reach the FIFO's read enable in the same clock; the next event is
-in the first register in the clock after the last one is taken, so a stream of events loses
-no clock (a layer's first event comes one clock later). Row r's W words are read in clock c and
+with lanes, a second register behind it makes the input a skid buffer, whose ready is a
+register, so the decision to take does not reach the FIFO's read enable in the same clock;
+the next event is in the first register in the clock after the last one is taken, so a
+stream of events loses no clock (a layer's first event comes one clock later). Row r's W words are read in clock c and
 registered in c+1 with the event's q (the W memory's block-RAM cascade and its output
 multiplexer end there, before the multiplier); their products are formed and registered in
 c+2 while A (or Z^1) of row r is read, the sums are registered in c+3, and saturated and
@@ -150,15 +150,18 @@ class FanOut(wiring.Component):
             # the event at the FIFO's head is first registered (``ev_r``; the FIFO's block-RAM
             # read ends there, before the accept decision and the address adder) and taken from
             # the register (``queued`` meanwhile: it is still waiting, like the FIFO's events).
-            # A second register (``ev_s``) makes the input a skid buffer: ``ev.ready`` is
-            # ~ev_s_valid, a register, so the decision to take (the row counters, ``deliver``'s
-            # hazard) never reaches the FIFO's read enable and level counter in the same clock
-            # (the 85F's critical path at P = 2, 72.9 MHz for 75). The next event is in ev_r in
-            # the clock after the last one is taken, as with one register
+            # With lanes (P > 1), a second register (``ev_s``) makes the input a skid buffer:
+            # ``ev.ready`` is ~ev_s_valid, a register, so the decision to take (the row
+            # counters, ``deliver``'s hazard) never reaches the FIFO's read enable and level
+            # counter in the same clock (the 85F's critical path at P = 2, 72.9 MHz for 75; the
+            # P = 1 builds meet their clocks without it). The next event is in ev_r in the
+            # clock after the last one is taken, as with one register
+            skid = P > 1
             ev_r = Signal.like(ev.payload, name="ev_r")
             ev_r_valid = Signal()
-            ev_s = Signal.like(ev.payload, name="ev_s")
-            ev_s_valid = Signal()
+            if skid:
+                ev_s = Signal.like(ev.payload, name="ev_s")
+                ev_s_valid = Signal()
             ev_in = ev_r
         else:
             ev_in = ev.payload
@@ -189,19 +192,28 @@ class FanOut(wiring.Component):
             # take decision); without deliver the next event is taken in that clock
             fan_last = Signal()
             free = Mux(ctl.deliver, ~fan_active & ~hazard, ~fan_active | fan_last)
-            m.d.comb += [take.eq(ctl.enable & ev_r_valid & free),
-                         ev.ready.eq(ctl.enable & ~ev_s_valid), ctl.queued.eq(ev_r_valid | ev_s_valid)]
-            with m.If(ev.valid & ev.ready):
-                # ev_s is empty: the event goes into ev_r when that is free or taken now, else
-                # into ev_s
-                with m.If(~ev_r_valid | take):
+            m.d.comb += take.eq(ctl.enable & ev_r_valid & free)
+            if skid:
+                m.d.comb += [ev.ready.eq(ctl.enable & ~ev_s_valid), ctl.queued.eq(ev_r_valid | ev_s_valid)]
+                with m.If(ev.valid & ev.ready):
+                    # ev_s is empty: the event goes into ev_r when that is free or taken now,
+                    # else into ev_s
+                    with m.If(~ev_r_valid | take):
+                        m.d.sync += [ev_r.eq(ev.payload), ev_r_valid.eq(1)]
+                    with m.Else():
+                        m.d.sync += [ev_s.eq(ev.payload), ev_s_valid.eq(1)]
+                with m.Elif(take):
+                    with m.If(ev_s_valid):
+                        m.d.sync += [ev_r.eq(ev_s), ev_s_valid.eq(0)]
+                    with m.Else():
+                        m.d.sync += ev_r_valid.eq(0)
+            else:
+                # one register: the FIFO's next event is registered in the clock this one is
+                # taken
+                m.d.comb += [ev.ready.eq(ctl.enable & (~ev_r_valid | take)), ctl.queued.eq(ev_r_valid)]
+                with m.If(ev.valid & ev.ready):
                     m.d.sync += [ev_r.eq(ev.payload), ev_r_valid.eq(1)]
-                with m.Else():
-                    m.d.sync += [ev_s.eq(ev.payload), ev_s_valid.eq(1)]
-            with m.Elif(take):
-                with m.If(ev_s_valid):
-                    m.d.sync += [ev_r.eq(ev_s), ev_s_valid.eq(0)]
-                with m.Else():
+                with m.Elif(take):
                     m.d.sync += ev_r_valid.eq(0)
         else:
             m.d.comb += [ev.ready.eq(ctl.enable & ~fan_active), take.eq(ev.valid & ev.ready)]

@@ -343,7 +343,7 @@ class NetMemories(wiring.Component):
             if (kind or name) in spram and depth <= SPRAM_DEPTH:
                 mm = SPRAMMemory(shape=shape, depth=depth)
             elif low := split_point(depth):
-                mm = SplitMemory(shape=shape, depth=depth, low=low, free=free)
+                mm = SplitMemory(shape=shape, depth=depth, low=low, free=free, hold=hold)
             else:
                 mm = ram(shape=shape, depth=depth)
             m.submodules[name] = mm
@@ -351,6 +351,10 @@ class NetMemories(wiring.Component):
 
         def free(n):                            # its banks read every clock (FREE_READ)
             return n in FREE_READ and P > 1
+
+        # a laned core's other block RAMs read every clock too, their reads held after them
+        # (ram.read_port's hold): no engine's enable logic reaches a block RAM's clock enable
+        hold = P > 1
 
         # the physical memories: (name, lane) -> memory; lane None for an unbanked one
         units = [(n, p) for n in self.names for p in (range(P) if n in BANKED and P > 1 else [None])]
@@ -380,7 +384,7 @@ class NetMemories(wiring.Component):
         self.memories = {n: ([whole[n, p] for p in range(P)] if n in BANKED and P > 1 else whole[n, None])
                          for n in self.names}
         ported = (SPRAMMemory, SplitMemory)        # memories with their own read and write port
-        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd", free=free(n))
+        rd = {(n, p): mm.read if isinstance(mm, ported) else read_port(m, mm, label(n, p) + "_rd", free=free(n), hold=hold)
               for (n, p), mm in mems.items()}
         wr = {(n, p): mm.write if isinstance(mm, ported) else mm.write_port() for (n, p), mm in mems.items()}
         for (n, p), port in list(wr.items()):
@@ -403,7 +407,7 @@ class NetMemories(wiring.Component):
             k_held = Signal(range(K), name=name + "_k_held")
             with m.If(vr.en):
                 m.d.sync += k_held.eq(k_r)
-            sub_rd = [mm.read if isinstance(mm, ported) else read_port(m, mm, f"{name}_k{k}_rd")
+            sub_rd = [mm.read if isinstance(mm, ported) else read_port(m, mm, f"{name}_k{k}_rd", hold=hold)
                       for k, mm in enumerate(sub)]
             sub_wr = [mm.write if isinstance(mm, ported) else mm.write_port() for mm in sub]
             m.d.comb += vr.data.eq(Array(r.data for r in sub_rd)[k_held])

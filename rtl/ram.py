@@ -44,7 +44,7 @@ def ram(*, shape, depth, init=None):
     return mem
 
 
-def read_port(m: Module, mem: Memory, name=None, *, free=False):
+def read_port(m: Module, mem: Memory, name=None, *, free=False, hold=False):
     """Synchronous read port of ``mem`` (``addr``, ``en`` (default 1), ``data``: the word at
     ``addr`` one clock after ``en``; held while ``en`` is low), registered in ``m``'s sync domain.
 
@@ -58,12 +58,29 @@ def read_port(m: Module, mem: Memory, name=None, *, free=False):
     word is not used. (The gate-level block-RAM model of :mod:`gammacore.sim.netlist` reports
     any such clock; no laned build is simulated at gate level.)
 
+    ``hold``: the same port as without it - ``data`` the word at the address of the last
+    enabled read, held while ``en`` is low - but the block RAM's read clock enable is tied
+    high as for ``free``: the block RAM reads every clock into its output register, ``en`` is
+    registered beside it, and a multiplexer after the block RAM passes the new word in the
+    clock after an enabled read and a held copy otherwise. So the logic that decides ``en``
+    ends in a flip-flop near it, not in a clock enable across the die (for Fmax: the ECP5
+    85F's critical paths ended in block-RAM clock enables), at a LUT per data bit.
+
     The port is recorded on ``mem`` (``mem.gc_ports``) for :func:`collision_check`, which
     watches the reads that are used (``en``)."""
     comb = mem.read_port(domain="comb")
     port = ReadPort.Signature(addr_width=len(comb.addr), shape=mem.shape).create(
         path=(name or "rd",), src_loc_at=1)
     m.d.comb += comb.addr.eq(port.addr)
+    if hold and not free:
+        prefix = name or "rd"
+        raw = Signal(mem.shape, name=f"{prefix}_raw")
+        held = Signal(mem.shape, name=f"{prefix}_held")
+        en_d = Signal(name=f"{prefix}_en_d")
+        m.d.sync += [raw.eq(comb.data), en_d.eq(port.en), held.eq(port.data)]
+        m.d.comb += port.data.eq(Mux(en_d, raw, held))
+        mem.__dict__.setdefault("gc_ports", []).append(port)
+        return port
     with m.If(port.en | free):
         m.d.sync += port.data.eq(comb.data)
     mem.__dict__.setdefault("gc_ports", []).append(port)
@@ -147,10 +164,10 @@ class SplitMemory(wiring.Component):
     parts : the two memories (``low`` words, ``depth - low`` words)
     """
 
-    def __init__(self, *, shape, depth, low, free=False):
+    def __init__(self, *, shape, depth, low, free=False, hold=False):
         if not isinstance(low, int) or low < 1 or low & (low - 1) or not low < depth <= 2 * low:
             raise ValueError(f"low must be a power of two with low < depth <= 2 low (depth {depth}), not {low!r}")
-        self.shape, self.depth, self.low, self.free = shape, depth, low, free
+        self.shape, self.depth, self.low, self.free, self.hold = shape, depth, low, free, hold
         aw = (depth - 1).bit_length()
         super().__init__({"read": Out(ReadPort.Signature(addr_width=aw, shape=shape)),
                           "write": Out(WritePort.Signature(addr_width=aw, shape=shape))})
@@ -162,7 +179,8 @@ class SplitMemory(wiring.Component):
         m.submodules.lo, m.submodules.hi = lo, hi
         k = self.low.bit_length() - 1           # the address bit that picks the part
         rd, wr = self.read, self.write
-        lo_rd, hi_rd = read_port(m, lo, "lo_rd", free=self.free), read_port(m, hi, "hi_rd", free=self.free)
+        lo_rd = read_port(m, lo, "lo_rd", free=self.free, hold=self.hold)
+        hi_rd = read_port(m, hi, "hi_rd", free=self.free, hold=self.hold)
         lo_wr, hi_wr = lo.write_port(), hi.write_port()
         r_hi, w_hi, held = rd.addr[k], wr.addr[k], Signal()
         m.d.comb += [lo_rd.addr.eq(rd.addr), hi_rd.addr.eq(rd.addr),

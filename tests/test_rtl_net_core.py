@@ -129,8 +129,8 @@ def test_fan_out_takes_events_back_to_back(lanes, rows):
     read-modify-write of A, and the input trace's of qin, meet the last event's (one row: the
     sum forwarded from the write in that clock; two rows: from the register of the last
     write, the read that would meet it not made): A = sum of W q, qin = sat(sum of q), no
-    read/write collision. With two rows or more an event is accepted while the one at the
-    engine's input waits: its input is a skid buffer, its ready a register."""
+    read/write collision. With lanes and two rows or more an event is accepted while the one
+    at the engine's input waits: its input is a skid buffer, its ready a register."""
     seed = 7 + lanes + 10 * rows
     rng = np.random.default_rng(seed)
     n_in, n_out = 40, lanes * rows - (1 if rows > 2 else 0)
@@ -189,7 +189,7 @@ def test_fan_out_takes_events_back_to_back(lanes, rows):
     gaps = np.diff(got["takes"]).tolist()
     assert len(got["takes"]) == len(events) and gaps == [rows] * (len(events) - 1), \
         f"seed={seed}: events taken at clocks {got['takes']} (gaps {gaps}), expected one every {rows}"
-    if rows > 1:
+    if rows > 1 and lanes > 1:
         assert got["held_while_waiting"] > 0, f"seed={seed}: no event was accepted while the input's waited"
 
 
