@@ -2,10 +2,11 @@
 
 Implements :func:`gammacore.golden.fixedpoint.encoder_step` bit for bit: the spike count
 ``n = min(n_max, floor((y - e)/theta + 1/2))`` comes from four compare-and-subtract stages
-(8, 4, 2, 1 thresholds, two per stage), no divider. Eleven pipeline stages (the first
+(8, 4, 2, 1 thresholds, two per stage), no divider. Twelve pipeline stages (the first
 registers the inputs, which come from memory reads; the estimate's decay product and the
 adaptation's product are registered before their rounding and add, the clipped count
-before its product with theta), stall-all
+before its product with theta, the adaptation's decay product as two partial products
+before their sum), stall-all
 (:class:`~gammacore.rtl.pipeline.Pipe`). Parameters (theta0, alpha_e, alpha_theta, m_f,
 n_max) are configuration inputs, held constant while a step is evaluated.
 
@@ -26,7 +27,7 @@ from .pipeline import Pipe
 __all__ = ["Encoder", "EncoderPorts", "encoder_in_layout", "encoder_out_layout", "STAGES"]
 
 #: the pipelined :class:`Encoder`'s stages (its latency in clocks, input to output register)
-STAGES = 11
+STAGES = 12
 
 encoder_in_layout = data.StructLayout({"y": signed(F.X.width), "e": signed(F.ENC.width),
                                        "d": signed(F.ADAPT.width)})
@@ -123,9 +124,20 @@ class Encoder(EncoderPorts):
         # 9: adapt the threshold
         d1 = saturate(m, s.d + _round_shift(s.mq, F.COEF.frac + F.Q.frac - F.ADAPT.frac), F.ADAPT, "d1")
         v, s = pipe.stage(v, q=s.q, e=s.e, d=d1, n=s.n, spike=s.spike)
-        # 10: decay the adaptation (into the output register)
+        # 10: the adaptation's decay product d alpha_theta as two partial products (16 x 16
+        # bits, one hard multiplier each), each registered as it leaves its multiplier: the
+        # one multiply of 32 x 16 bits, its parts summed by yosys and rounded into the output
+        # register in one clock, was the 85F's critical path (63.6 MHz for 75, 8.5 ns of it
+        # the routes to and from the multipliers)
+        split = F.COEF.frac                 # round(d a >> 16) = d_hi a + round(d_lo a >> 16)
+        d_lo, d_hi = s.d[:split], s.d[split:].as_signed()
+        p_lo = Signal(unsigned(split + F.COEF.width))
+        p_hi = Signal(signed(len(d_hi) + F.COEF.width + 1))
+        m.d.comb += [p_lo.eq(d_lo * self.alpha_theta), p_hi.eq(d_hi * self.alpha_theta)]
+        v, s = pipe.stage(v, q=s.q, e=s.e, d=s.d, n=s.n, spike=s.spike, p_lo=p_lo, p_hi=p_hi)
+        # 11: decay the adaptation (into the output register)
         d2 = Signal(signed(F.ADAPT.width))
-        m.d.comb += d2.eq(Mux(self.decay_d, _round_shift(s.d * self.alpha_theta, F.COEF.frac), s.d))
+        m.d.comb += d2.eq(Mux(self.decay_d, s.p_hi + _round_shift(s.p_lo, split), s.d))
         assert pipe.n + 1 == STAGES
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v), self.o.payload.q.eq(s.q), self.o.payload.e.eq(s.e),
