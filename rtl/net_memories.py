@@ -101,7 +101,7 @@ del E
 
 #: the banked memories whose banks read every clock in a laned core (:func:`~gammacore.rtl.ram.read_port`'s
 #: ``free``): their readers take the word in the clock after the read, never later
-FREE_READ = ("W",)
+FREE_READ = ("W", "TRACE")
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
 BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
 #: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
@@ -407,7 +407,7 @@ class NetMemories(wiring.Component):
             k_held = Signal(range(K), name=name + "_k_held")
             with m.If(vr.en):
                 m.d.sync += k_held.eq(k_r)
-            sub_rd = [mm.read if isinstance(mm, ported) else read_port(m, mm, f"{name}_k{k}_rd", hold=hold)
+            sub_rd = [mm.read if isinstance(mm, ported) else read_port(m, mm, f"{name}_k{k}_rd", free=free(n), hold=hold)
                       for k, mm in enumerate(sub)]
             sub_wr = [mm.write if isinstance(mm, ported) else mm.write_port() for mm in sub]
             m.d.comb += vr.data.eq(Array(r.data for r in sub_rd)[k_held])
