@@ -22,10 +22,13 @@ ports to the memories. Every engine's memory interface is built from the table
   (u div P) K + k (:func:`unit_word`). The passes walk rows of P consecutive units, one
   unit per lane; a row that a layer fills only in part has its other lanes idle.
 
-The W banks of a laned core read every clock (:data:`FREE_READ`, the ``free`` ports of
-:func:`~gammacore.rtl.ram.read_port`): no clock-enable logic reaches a bank's ~33 ECP5 block
-RAMs. Every W reader (the host, the fan-out, the learning unit) takes the word in the clock
-after its read.
+Every block RAM of a laned core reads every clock, so no engine's enable logic reaches a
+block RAM's clock enable (for Fmax: on the ECP5 85F those were the critical paths). The W
+and TRACE banks (:data:`FREE_READ`, the ``free`` ports of
+:func:`~gammacore.rtl.ram.read_port`) give their word in the clock after the read and never
+hold it: every W and TRACE reader (the host, the fan-out, the bucket pass, the learning unit)
+takes it then. The others hold their last enabled read after the block RAM
+(``read_port``'s ``hold``), for the readers that take a word later.
 
 **Traces by bucket.** With the learning unit (``learning``) every TRACE bank is split again
 by bucket: K memories (:data:`K_BANKED`), the word (u, k) in memory k of its lane at
@@ -353,7 +356,7 @@ class NetMemories(wiring.Component):
             return n in FREE_READ and P > 1
 
         # a laned core's other block RAMs read every clock too, their reads held after them
-        # (ram.read_port's hold): no engine's enable logic reaches a block RAM's clock enable
+        # (ram.read_port's hold)
         hold = P > 1
 
         # the physical memories: (name, lane) -> memory; lane None for an unbanked one

@@ -55,8 +55,8 @@ def read_port(m: Module, mem: Memory, name=None, *, free=False, hold=False):
     enabled read and never rely on it being held (the whole-chip tests hold them to the golden
     model with this port). A read that is not used may meet a write of its word: as for every
     :func:`ram`, yosys takes such a read's word as undefined and the write as done, and the
-    word is not used. (The gate-level block-RAM model of :mod:`gammacore.sim.netlist` reports
-    any such clock; no laned build is simulated at gate level.)
+    word is not used. (The gate-level block-RAM model of :mod:`gammacore.sim.netlist` notes
+    such a clock and gives the read a random word.)
 
     ``hold``: the same port as without it - ``data`` the word at the address of the last
     enabled read, held while ``en`` is low - but the block RAM's read clock enable is tied
