@@ -105,6 +105,11 @@ del E
 #: the banked memories whose banks read every clock in a laned core (:func:`~gammacore.rtl.ram.read_port`'s
 #: ``free``): their readers take the word in the clock after the read, never later
 FREE_READ = ("W", "TRACE")
+#: memory -> the engines that take a word in the clock after their read, never later: in a
+#: laned core they are given the block RAM's output before the hold multiplexer (``read_port``'s
+#: ``raw``; for Fmax: the 85F's critical path at 75 MHz ran from a V block RAM through the
+#: hold multiplexer into the learning unit)
+NEXT_CLOCK_READERS = {"V": (Engine.LEARN,), "Z": (Engine.LEARN,)}
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
 BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
 #: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
@@ -451,7 +456,8 @@ class NetMemories(wiring.Component):
             m.d.comb += [r.en.eq(0)]
             for e, port in users:
                 if hasattr(port, "rd"):
-                    m.d.comb += port.rd.data.eq(r.data)
+                    raw = e in NEXT_CLOCK_READERS.get(n, ()) and getattr(r, "raw", None) is not None
+                    m.d.comb += port.rd.data.eq(r.raw if raw else r.data)
             with m.Switch(self.owner):
                 for e, port in users:
                     with m.Case(*([e, Engine.FUSED] if FUSED_SPLIT.get(n) == e else [e])):

@@ -64,7 +64,9 @@ def read_port(m: Module, mem: Memory, name=None, *, free=False, hold=False):
     registered beside it, and a multiplexer after the block RAM passes the new word in the
     clock after an enabled read and a held copy otherwise. So the logic that decides ``en``
     ends in a flip-flop near it, not in a clock enable across the die (for Fmax: the ECP5
-    85F's critical paths ended in block-RAM clock enables), at a LUT per data bit.
+    85F's critical paths ended in block-RAM clock enables), at a LUT per data bit. The
+    port's ``raw`` (a Python attribute) is the block RAM's output before that multiplexer,
+    for a reader that takes the word in the clock after its read.
 
     The port is recorded on ``mem`` (``mem.gc_ports``) for :func:`collision_check`, which
     watches the reads that are used (``en``)."""
@@ -79,6 +81,7 @@ def read_port(m: Module, mem: Memory, name=None, *, free=False, hold=False):
         en_d = Signal(name=f"{prefix}_en_d")
         m.d.sync += [raw.eq(comb.data), en_d.eq(port.en), held.eq(port.data)]
         m.d.comb += port.data.eq(Mux(en_d, raw, held))
+        port.raw = raw          # the block RAM's own output: the word in the clock after a read
         mem.__dict__.setdefault("gc_ports", []).append(port)
         return port
     with m.If(port.en | free):
