@@ -109,7 +109,7 @@ FREE_READ = ("W", "TRACE")
 #: laned core they are given the block RAM's output before the hold multiplexer (``read_port``'s
 #: ``raw``; for Fmax: the 85F's critical path at 75 MHz ran from a V block RAM through the
 #: hold multiplexer into the learning unit)
-NEXT_CLOCK_READERS = {"V": (Engine.LEARN,), "Z": (Engine.LEARN,)}
+NEXT_CLOCK_READERS = {"V": (Engine.LEARN,), "Z": (Engine.LEARN, Engine.FANOUT), "A": (Engine.FANOUT,), "QIN": (Engine.FANOUT,)}
 #: the memories banked by lane (P memories each; :func:`memory_shapes` gives one bank's depth)
 BANKED = ("W", "A", "QIN", "Z", "V", "TRACE")
 #: the banked memories of (unit, bucket) words, banked by the chip-wide unit (:func:`unit_word`)
