@@ -122,8 +122,9 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
 
 #: the ULX3S 12F/25F/45F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
-#: the 85F's: 25 MHz / 5 x 12, 20 UART clocks per bit (exact); its two-lane build misses 75 MHz
-#: (72.89 and 73.39 MHz at nextpnr seeds 1 and 3, 2026-12-06) and meets 60 at 76.42 (seed 1)
+#: the 85F's: 25 MHz / 5 x 12, 20 UART clocks per bit (exact); its two-lane build meets 75 MHz
+#: at one nextpnr seed of two (2026-12-06: 76.53 MHz at seed 3; seed 1 did not route in 44 min;
+#: benchmarks/README.md, "Reads without the hold multiplexer"), so it stays at 60
 ULX3S_85F_CLOCK = 60e6
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
