@@ -100,6 +100,57 @@ def test_reads_equal_a_memory_read_port(seed, depth, low, free):
     assert hi_reads > 100 and found == [], (hi_reads, found[:5])
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one", "split"])
+@pytest.mark.parametrize("seed,depth,low", [(5, 40, 32), (6, 80, 64)])
+def test_hold_port_equals_a_memory_read_port_and_raw_is_the_word_read(seed, depth, low, split):
+    """``read_port(hold=True)`` (a laned core's ports: the block RAM reads every clock, a
+    multiplexer after it holds the word): every clock's word equals a Memory read port's
+    driven the same way, with reads held for random stretches; its ``raw`` (what the readers
+    in net_memories.NEXT_CLOCK_READERS take) is the word at the address of the clock before,
+    enabled or not. ``split``: the same through a SplitMemory's two parts."""
+    print(f"seed={seed} depth={depth} low={low} split={split}")
+    rows = stimulus(seed, depth, low)
+    m = Module()
+    if split:
+        m.submodules.split = dut = SplitMemory(shape=SHAPE, depth=depth, low=low, hold=True)
+        rd, wr, raw = dut.read, dut.write, None
+    else:
+        mem = m.submodules.mem = ram.ram(shape=SHAPE, depth=depth)
+        rd, wr = ram.read_port(m, mem, "rd", hold=True), mem.write_port()
+        raw = rd.raw
+    m.submodules.ref = ref = Memory(shape=SHAPE, depth=depth, init=[])
+    rrd, rwr = ref.read_port(), ref.write_port()
+    out = []
+
+    async def tb(ctx):
+        for ren, ra, wen, wa, wd in rows:
+            for port, en in ((rd, ren), (rrd, ren), (wr, wen), (rwr, wen)):
+                ctx.set(port.en, en)
+            for port in (rd, rrd):
+                ctx.set(port.addr, ra)
+            for port in (wr, rwr):
+                ctx.set(port.addr, wa)
+                ctx.set(port.data, wd)
+            await ctx.tick()
+            out.append((ctx.get(rd.data), ctx.get(rrd.data), None if raw is None else ctx.get(raw)))
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    bad = [(t, got, want) for t, (got, want, _) in enumerate(out) if got != want]
+    assert bad == [], f"seed={seed}: first clocks where the held port reads otherwise {bad[:5]}"
+    held = sum(1 for ren, *_ in rows if not ren)
+    assert held > 1000, f"seed={seed}: only {held} clocks with the read held"
+    if raw is not None:
+        words, moved = {}, 0
+        for t, ((ren, ra, wen, wa, wd), (got, _, r)) in enumerate(zip(rows, out)):
+            assert r == words.get(ra, 0), f"seed={seed}: clock {t}: raw {r}, the word at {ra} is {words.get(ra, 0)}"
+            moved += not ren and r != got
+            if wen:
+                words[wa] = wd
+        assert moved > 100, f"seed={seed}: raw left the held word after only {moved} reads that were not enabled"
+
+
 @pytest.mark.parametrize("seed", [131, 132])
 def test_laned_chip_with_split_w_banks_matches_golden(seed, monkeypatch):
     """A chip at P = 2 whose W banks are split memories (the split made to apply to this small
