@@ -82,10 +82,9 @@ def read_port(m: Module, mem: Memory, name=None, *, free=False, hold=False):
         m.d.sync += [raw.eq(comb.data), en_d.eq(port.en), held.eq(port.data)]
         m.d.comb += port.data.eq(Mux(en_d, raw, held))
         port.raw = raw          # the block RAM's own output: the word in the clock after a read
-        mem.__dict__.setdefault("gc_ports", []).append(port)
-        return port
-    with m.If(port.en | free):
-        m.d.sync += port.data.eq(comb.data)
+    else:
+        with m.If(port.en | free):
+            m.d.sync += port.data.eq(comb.data)
     mem.__dict__.setdefault("gc_ports", []).append(port)
     return port
 

@@ -31,11 +31,12 @@ async def receive(ctx, port, count, rng, p_stall=0.3):
     return out
 
 
-def against_memory(dut, ref, rows, out):
+def against_memory(dut, ref, rows, out, also=()):
     """A testbench driving a memory component ``dut`` (``read``/``write`` ports, as
     :class:`~gammacore.rtl.spram.SPRAMMemory`) and ``ref`` = (read port, write port) of a
     ``Memory`` with the same ``rows`` of (read enable, read address, write enable, write
-    address, word), one per clock; appends (dut's read data, ref's) to ``out`` each clock."""
+    address, word), one per clock; appends (dut's read data, ref's, then the value of each
+    signal in ``also``) to ``out`` each clock."""
     rd, wr = ref
 
     async def tb(ctx):
@@ -48,7 +49,7 @@ def against_memory(dut, ref, rows, out):
                 ctx.set(port.addr, waddr)
                 ctx.set(port.data, wdata)
             await ctx.tick()
-            out.append((ctx.get(dut.read.data), ctx.get(rd.data)))
+            out.append((ctx.get(dut.read.data), ctx.get(rd.data), *(ctx.get(sig) for sig in also)))
     return tb
 
 

@@ -7,6 +7,8 @@ reads held (``en`` low) for random stretches and addresses drawn on both sides o
 every read word must equal a ``Memory``'s read port driven the same way, and the collision
 check over the two parts must report nothing (each part sees only its own addresses).
 """
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from amaranth.hdl import Module, signed
@@ -58,6 +60,20 @@ def stimulus(seed, depth, low, n=3000):
     return rows
 
 
+def assert_unheld(seed, rows, seen):
+    """Every clock's word in ``seen`` is the one at that clock's read address (before the
+    clock's write), enabled or not (stimulus() never has a read and a write of one word in a
+    clock), and it moved after more than 100 reads that were not enabled."""
+    words, unheld = {}, 0
+    for t, ((ren, ra, wen, wa, wd), got) in enumerate(zip(rows, seen)):
+        want = words.get(ra, 0)
+        assert got == want, f"seed={seed}: clock {t} (read enabled {ren}): {got} where the word is {want}"
+        unheld += not ren and got != seen[t - 1]
+        if wen:
+            words[wa] = wd
+    assert unheld > 100, f"seed={seed}: the word moved after {unheld} reads that were not enabled"
+
+
 @pytest.mark.parametrize("free", [False, True], ids=["held", "free"])
 @pytest.mark.parametrize("seed,depth,low", [(1, 40, 32), (2, 33, 32), (3, 64 + 16, 64), (4, 20, 16)])
 def test_reads_equal_a_memory_read_port(seed, depth, low, free):
@@ -86,16 +102,7 @@ def test_reads_equal_a_memory_read_port(seed, depth, low, free):
     bad = [(t, got, want) for t, (got, want) in enumerate(out) if got != want and (rows[t][0] or not free)]
     assert bad == [], f"seed={seed}: first clocks where the split memory reads otherwise {bad[:5]}"
     if free:
-        # every clock's word is the one at that clock's read address (before the clock's write),
-        # enabled or not; stimulus() never has a read and a write of one word in a clock
-        words, unheld = {}, 0
-        for t, ((ren, ra, wen, wa, wd), (got, _)) in enumerate(zip(rows, out)):
-            want = words.get(ra, 0)
-            assert got == want, f"seed={seed}: clock {t} (read enabled {ren}): {got} where the word is {want}"
-            unheld += not ren and got != out[t - 1][0]
-            if wen:
-                words[wa] = wd
-        assert unheld > 100, f"seed={seed}: the word moved after {unheld} reads that were not enabled"
+        assert_unheld(seed, rows, [got for got, _ in out])
     hi_reads = sum(1 for ren, ra, *_ in rows if ren and ra >= low)
     assert hi_reads > 100 and found == [], (hi_reads, found[:5])
 
@@ -113,42 +120,23 @@ def test_hold_port_equals_a_memory_read_port_and_raw_is_the_word_read(seed, dept
     m = Module()
     if split:
         m.submodules.split = dut = SplitMemory(shape=SHAPE, depth=depth, low=low, hold=True)
-        rd, wr, raw = dut.read, dut.write, None
+        also = ()
     else:
         mem = m.submodules.mem = ram.ram(shape=SHAPE, depth=depth)
-        rd, wr = ram.read_port(m, mem, "rd", hold=True), mem.write_port()
-        raw = rd.raw
+        dut = SimpleNamespace(read=ram.read_port(m, mem, "rd", hold=True), write=mem.write_port())
+        also = (dut.read.raw,)
     m.submodules.ref = ref = Memory(shape=SHAPE, depth=depth, init=[])
-    rrd, rwr = ref.read_port(), ref.write_port()
-    out = []
-
-    async def tb(ctx):
-        for ren, ra, wen, wa, wd in rows:
-            for port, en in ((rd, ren), (rrd, ren), (wr, wen), (rwr, wen)):
-                ctx.set(port.en, en)
-            for port in (rd, rrd):
-                ctx.set(port.addr, ra)
-            for port in (wr, rwr):
-                ctx.set(port.addr, wa)
-                ctx.set(port.data, wd)
-            await ctx.tick()
-            out.append((ctx.get(rd.data), ctx.get(rrd.data), None if raw is None else ctx.get(raw)))
+    ports, out = (ref.read_port(), ref.write_port()), []
     sim = Simulator(m)
     sim.add_clock(1e-8)
-    sim.add_testbench(tb)
+    sim.add_testbench(against_memory(dut, ports, rows, out, also))
     sim.run()
-    bad = [(t, got, want) for t, (got, want, _) in enumerate(out) if got != want]
+    bad = [(t, got, want) for t, (got, want, *_) in enumerate(out) if got != want]
     assert bad == [], f"seed={seed}: first clocks where the held port reads otherwise {bad[:5]}"
     held = sum(1 for ren, *_ in rows if not ren)
     assert held > 1000, f"seed={seed}: only {held} clocks with the read held"
-    if raw is not None:
-        words, moved = {}, 0
-        for t, ((ren, ra, wen, wa, wd), (got, _, r)) in enumerate(zip(rows, out)):
-            assert r == words.get(ra, 0), f"seed={seed}: clock {t}: raw {r}, the word at {ra} is {words.get(ra, 0)}"
-            moved += not ren and r != got
-            if wen:
-                words[wa] = wd
-        assert moved > 100, f"seed={seed}: raw left the held word after only {moved} reads that were not enabled"
+    if also:
+        assert_unheld(seed, rows, [raw for _, _, raw in out])
 
 
 @pytest.mark.parametrize("seed", [131, 132])
