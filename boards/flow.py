@@ -262,7 +262,7 @@ def summarise(board, report, stats):
     return use, clocks
 
 
-def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow2=False, baud=None,
+def build(board, design="probe", size=None, *, clock=None, out=None, seed=None, pow2=False, baud=None,
           options=None, timeout=None, progress=print):
     """Build a bitstream of ``design`` (one of :data:`DESIGNS`) of ``size`` for ``board``.
 
@@ -272,6 +272,8 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     size : :class:`~gammacore.boards.table.Size` (the board's default when None)
     clock : core clock target in Hz (the board's default when None)
     out : build directory (``build/<board>-<design>`` when None)
+    seed : nextpnr's placement seed (the board's, :attr:`~gammacore.boards.table.Board.seed`,
+        when None)
     pow2, baud : see :func:`make_design`; ``baud`` None: the host's default for the board
         (``board.host_baud``)
     options : chip options (:data:`CHIP_OPTIONS`); the board's (``board.options``) when None
@@ -281,13 +283,14 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
     Returns
     -------
     dict with board, device, design, size, synapses, clock (requested and PLL), resource use,
-    ``fmax_mhz`` of the core clock, ``timing_met``, ``bitstream`` path, phase seconds;
-    ``host_baud`` (the rate the host opens the port at by default) and, for the soc design,
+    ``fmax_mhz`` of the core clock, ``timing_met``, ``bitstream`` path, phase seconds, the
+    nextpnr ``seed``; ``host_baud`` (the rate the host opens the port at by default) and, for the soc design,
     ``uart_baud`` and ``uart_divisor`` (the rate the design really runs at; None otherwise)
     """
     size = board.size if size is None else size
     baud = board.host_baud if baud is None else baud
     clock = board.core_clock if clock is None else clock
+    seed = board.seed if seed is None else seed
     options = {**CHIP_OPTIONS, **(board.options if options is None else options)}
     out = Path(out if out is not None else Path("build") / f"{board.name}-{design}").resolve()
     env = tool_env()
@@ -337,7 +340,7 @@ def build(board, design="probe", size=None, *, clock=None, out=None, seed=1, pow
         "fmax_mhz": core["achieved_mhz"], "constraint_mhz": core["constraint_mhz"],
         "timing_met": core["achieved_mhz"] >= core["constraint_mhz"],
         "resources": use, "clocks": clocks, "yosys_cells": stats,
-        "multipliers": board.multipliers, "bitstream": str(bitstream), "seconds": seconds,
+        "multipliers": board.multipliers, "bitstream": str(bitstream), "seconds": seconds, "seed": seed,
         **uart_report(board, design, top.clk_freq, baud),
     }
 

@@ -17,13 +17,11 @@ cells, was placed at 20.4-23.9 MHz over small changes of the design, so 21 MHz (
 bit) left no margin; at 18 the build has about 15 %. The ULX3S's PLL (EHXPLLL with CLKOP fed
 back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz only at
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
-highest of them that its builds meet: 75 MHz (25 clocks per bit) on the 12F, 25F and 45F, 60
-MHz (20 clocks per bit) on the 85F. The 12F/25F default size placed at 83.4 MHz, two layers
-of 16 x 16 at 75.1 and 77.3 at nextpnr seeds 1 and 3 (60 MHz until 2026-12-03); the 45F's
-default build, with the sample sequencer, at 76.95 MHz at seed 1 (2026-12-06; 60 MHz until
-2026-12-03, 45 before). The 85F's (two lanes) reached 72.89 and 73.39 MHz under 75 at seeds
-1 and 3 (2026-12-06) and 76.42 under 60. The former 20.833 MHz (25 x 5 / 6, 7 clocks per
-bit, -0.8 %) dated from builds that closed at 22-27 MHz.
+highest of them that its default build meets: 75 MHz (25 clocks per bit) on every ULX3S.
+At 75 MHz (2026-12-06, docs/boards.md) the 12F/25F default build placed at 88.20 MHz, the
+45F's at 79.30 and the 85F's two lanes at 76.53 at nextpnr seed 3, the 85F's default seed
+(:attr:`Board.seed`; it ran at 60 MHz from 2026-12-05 to 12-06). The former 20.833 MHz (25 x
+5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
 from dataclasses import dataclass, field
 
@@ -85,6 +83,8 @@ class Board:
     link_window : commands in flight on the soc build's host link (a power of two,
         :class:`gammacore.rtl.link_core.LinkCore`); the iCEBreaker's is 1 (stop and wait): the
         window's replay cache (W = 4) takes about 400 more logic cells than its 52 free ones
+    seed : nextpnr's placement seed for the default build (``gammacore build`` without
+        ``--seed``): 1, or one the board's default build was seen to meet its clock at
     """
     name: str
     platform: type
@@ -97,6 +97,7 @@ class Board:
     programmer: str = ""
     options: dict = field(default_factory=dict)
     link_window: int = WINDOW
+    seed: int = 1
 
     @property
     def host_baud(self):
@@ -113,26 +114,25 @@ class Board:
         return self.platform.package
 
 
-def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None):
+def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, seed=1):
     return Board(name=f"ulx3s-{size_name}", platform=platform, family="ecp5", clock=("clk25", 25e6),
                  core_clock=core_clock, size=size, multipliers=multipliers, options=options or {},
                  nextpnr_args=(f"--{size_name.rstrip('f')}k", "--package", "CABGA381", "--speed", "6"),
-                 programmer="ulx3s")
+                 programmer="ulx3s", seed=seed)
 
 
-#: the ULX3S 12F/25F/45F's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
+#: the ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
-#: the 85F's: 25 MHz / 5 x 12, 20 UART clocks per bit (exact); its two-lane build meets 75 MHz
-#: at one nextpnr seed of two (2026-12-06: 76.53 MHz at seed 3; seed 1 did not route in 44 min;
-#: benchmarks/README.md, "Reads without the hold multiplexer"), so it stays at 60
-ULX3S_85F_CLOCK = 60e6
+#: the 85F's default build's nextpnr seed: its two lanes meet 75 MHz at seed 3 (76.53 MHz,
+#: 2026-12-06), where seed 1's router gave up on congestion after 44 min and the design of a
+#: commit before reached 72.89 and 73.39 MHz at seeds 1 and 3 (benchmarks/README.md, "Reads
+#: without the hold multiplexer"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
+ULX3S_85F_SEED = 3
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}
 #: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 51 of its 156
-#: multipliers); it met 75 MHz on 2026-12-04 (78.08 and 79.71 MHz at nextpnr seeds 1 and 2)
-#: and misses it since the back-to-back fan-out (docs/boards.md), so it runs at
-#: :data:`ULX3S_85F_CLOCK`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
+#: multipliers), at :data:`ULX3S_85F_SEED`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
 ULX3S_85F_OPTIONS = {**ULX3S_LARGE_OPTIONS, "lanes": 2}
 
 BOARDS = {b.name: b for b in [
@@ -144,7 +144,8 @@ BOARDS = {b.name: b for b in [
     _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_85F_CLOCK, ULX3S_85F_OPTIONS),
+    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_85F_OPTIONS,
+           seed=ULX3S_85F_SEED),
 ]}
 
 

@@ -56,7 +56,8 @@ def add_arguments(p):
     p.add_argument("--clock", type=float, metavar="MHZ", help="core clock target in MHz (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="build directory (default build/<board>-<design>)")
     p.add_argument("--json", metavar="PATH", help="write the report to this JSON file")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="nextpnr placement seed (default: the board's: 3 on the ULX3S 85F, 1 elsewhere)")
 
 
 def _table(r):
@@ -71,7 +72,8 @@ def _table(r):
         if u is not None:
             lines.append(f"{label:<10} {u['used']:>7} / {u['available']:<7} {100 * u['used'] / u['available']:5.1f}%")
     lines.append(f"clock      {r['constraint_mhz']:.2f} MHz constraint (PLL {r['clock_mhz']:.3f} MHz), "
-                 f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'}")
+                 f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'}"
+                 + (f" (nextpnr seed {r['seed']})" if "seed" in r else ""))
     if r.get("uart_baud") is not None:
         lines.append(f"UART       {r['uart_baud']:.0f} baud ({r['uart_divisor']} clocks per bit); the host opens "
                      f"{r['host_baud']} baud ({100 * (r['uart_baud'] / r['host_baud'] - 1):+.1f} %)")
