@@ -114,11 +114,11 @@ class Board:
         return self.platform.package
 
 
-def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, seed=1):
+def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, **board):
     return Board(name=f"ulx3s-{size_name}", platform=platform, family="ecp5", clock=("clk25", 25e6),
                  core_clock=core_clock, size=size, multipliers=multipliers, options=options or {},
                  nextpnr_args=(f"--{size_name.rstrip('f')}k", "--package", "CABGA381", "--speed", "6"),
-                 programmer="ulx3s", seed=seed)
+                 programmer="ulx3s", **board)
 
 
 #: the ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)

@@ -72,8 +72,7 @@ def _table(r):
         if u is not None:
             lines.append(f"{label:<10} {u['used']:>7} / {u['available']:<7} {100 * u['used'] / u['available']:5.1f}%")
     lines.append(f"clock      {r['constraint_mhz']:.2f} MHz constraint (PLL {r['clock_mhz']:.3f} MHz), "
-                 f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'}"
-                 + (f" (nextpnr seed {r['seed']})" if "seed" in r else ""))
+                 f"Fmax {r['fmax_mhz']:.2f} MHz - {'met' if r['timing_met'] else 'NOT MET'} (nextpnr seed {r['seed']})")
     if r.get("uart_baud") is not None:
         lines.append(f"UART       {r['uart_baud']:.0f} baud ({r['uart_divisor']} clocks per bit); the host opens "
                      f"{r['host_baud']} baud ({100 * (r['uart_baud'] / r['host_baud'] - 1):+.1f} %)")
