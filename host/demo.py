@@ -32,7 +32,7 @@ from ..golden.presets import preset, schedule
 from ..golden.tasks import make_task
 from ..golden.train import train
 
-__all__ = ["run_demo", "run_sample", "record_sample", "write_plots"]
+__all__ = ["run_demo", "run_sample", "record_sample", "write_plots", "core_load"]
 
 
 def run_sample(chip, xi, mi, label=None, learn=False, record=None):
@@ -77,7 +77,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
         chip.load(cfg, net.layers)
         load_s = time.perf_counter() - t0
         rng = np.random.default_rng([seed, 3])
-        start = _load_counters(chip)
+        start = core_load(chip)
         t0 = time.perf_counter()
         total = epochs * (len(x_tr) + len(x_te))
         if not host_errors:
@@ -87,7 +87,7 @@ def run_demo(chip, task_name, epochs, limit, seed=0, dt=1e-3, progress=True, log
             correct, steps, curve = _host_loop(chip, plan, rng, epochs, (x_tr, y_tr, m_tr), (x_te, y_te, m_te),
                                                total, task_name, progress)
         chip_s = time.perf_counter() - t0
-        load = _load_counters(chip, start)
+        load = core_load(chip, start)
         chip_acc = correct / len(x_te)
         masters = chip.read_params()
     except BaseException:
@@ -204,7 +204,7 @@ def _golden_finish(job, task_name, dt, seed, plan, limit, chip_loss, log, progre
     return value
 
 
-def _load_counters(chip, start=None):
+def core_load(chip, start=None):
     """The core's busy clocks and all clocks (Reg.BUSY_CLOCKS, Reg.CLOCKS); with ``start``
     (an earlier reading) the differences since then and the busy fraction."""
     busy, clocks = (int(w) for w in chip.link.read(R.Reg.BUSY_CLOCKS, 2))

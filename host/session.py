@@ -64,11 +64,12 @@ def is_simulated(port):
 
 
 @contextlib.contextmanager
-def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
+def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None, lanes=None):
     """Yields (chip, info): a :class:`gammacore.host.driver.Chip` and a dict describing the port.
 
     ``port``: a device path or pyserial URL; "sim" (the simulated board, RTL); or
-    "sim-netlist:BOARD" (the gate-level board of BOARD's default build)."""
+    "sim-netlist:BOARD" (the gate-level board of BOARD's default build). ``lanes``: the RTL
+    simulated board's lanes (default :data:`~gammacore.rtl.soc.SIM_LANES`); only with "sim"."""
     from .driver import Chip
     from .link import Link
     from .transport import open_transport
@@ -77,7 +78,9 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
         info, waits = {"port": port}, {}
         if is_simulated(port):
             netlist = str(port).split(":", 1)[1] if port != "sim" else None
-            board = stack.enter_context(simulated_board(log=log, netlist=netlist))
+            if lanes is not None and netlist is not None:
+                raise CliError(f"lanes={lanes}: the gate-level board {netlist!r} has its default build's lanes")
+            board = stack.enter_context(simulated_board(log=log, netlist=netlist, lanes=lanes))
             path = board.port
             info.update(simulated=True, pty=path, divisor=board.divisor, netlist=netlist)
             if netlist is not None:
@@ -88,6 +91,8 @@ def open_chip(port, baud=UART_BAUD, timeout=1.0, log=None):
                 waits["poll_timeout"] = timeout
             info["board"] = board
         else:
+            if lanes is not None:
+                raise CliError(f"lanes={lanes}: only the simulated board ('sim') is built on request, not {port!r}")
             path = port
             info["simulated"] = False
         try:

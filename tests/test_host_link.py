@@ -830,3 +830,39 @@ def test_open_chip_waits_on_the_gate_level_board_as_long_as_for_a_response(monke
     monkeypatch.setattr(transport, "open_transport", lambda path, baudrate: FakeTransport())
     with session.open_chip(port) as (chip, info):
         assert chip.link.timeout == link_timeout and chip.poll_timeout == poll_timeout, (port, info)
+
+
+@pytest.mark.parametrize("port, lanes, error", [
+    ("sim", 8, None), ("sim", None, None),
+    ("sim-netlist:ulx3s-85f", 4, "lanes=4: the gate-level board 'ulx3s-85f' has its default build's lanes"),
+    ("/dev/ttyUSB9", 2, "lanes=2: only the simulated board ('sim') is built on request, not '/dev/ttyUSB9'")])
+def test_open_chip_builds_the_simulated_board_with_the_lanes_asked_for(monkeypatch, port, lanes, error):
+    """``open_chip("sim", lanes=P)`` builds the RTL board with P lanes (benchmarks compare
+    them); a gate-level board or a real port has the lanes it was built with, and asking for
+    others is an error that names the value, raised before any board is built or port opened."""
+    import contextlib
+    from gammacore.host import session, transport
+    from gammacore.host.cli import CliError
+    built = []
+
+    @contextlib.contextmanager
+    def fake_board(log=None, netlist=None, lanes=None, **kw):
+        built.append(lanes)
+        yield type("Board", (), {"port": "/dev/pts/99", "divisor": 4})()
+
+    class FakeTransport:
+        def close(self):
+            pass
+
+    opened = []
+    monkeypatch.setattr(session, "simulated_board", fake_board)
+    monkeypatch.setattr(transport, "open_transport", lambda path, baudrate: opened.append(path) or FakeTransport())
+    if error is None:
+        with session.open_chip(port, lanes=lanes):
+            pass
+        assert built == [lanes] and opened == ["/dev/pts/99"]
+    else:
+        with pytest.raises(CliError) as exc:
+            with session.open_chip(port, lanes=lanes):
+                pass
+        assert str(exc.value) == error and built == [] and opened == []
