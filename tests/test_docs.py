@@ -71,3 +71,20 @@ def test_board_tables_give_the_default_sizes():
             n = board.size.neurons
             assert f"{n} x {n}" in row, f"{page}: {name}'s default is {n} x {n}, the row says {row!r}"
             assert f"({board.core_clock / 1e6:g})" in row, f"{page}: {name}'s core clock is {board.core_clock / 1e6:g} MHz"
+
+
+def test_readme_board_table_gives_lanes_synapses_and_the_peak_against_the_device():
+    """Issue 14's columns, from the board table: synapses, lanes, and the peak synaptic
+    events per second (lanes x core clock) with its share of the device's (multipliers x core
+    clock)."""
+    from gammacore.boards.table import BOARDS
+    rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")]
+    for name, board in BOARDS.items():
+        row = next(r for r in rows if f"`{name}`" in r)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        lanes = board.options.get("lanes", 1)
+        peak = lanes * board.core_clock / 1e6
+        share = 100 * lanes / board.multipliers
+        assert cells[2] == f"{board.size.synapses:,}", f"{name}: {board.size.synapses:,} synapses, the row says {row!r}"
+        assert cells[3] == str(lanes), f"{name}: {lanes} lanes, the row says {row!r}"
+        assert cells[-1] == f"{peak:g} M/s, {share:.1f} %", f"{name}: peak {peak:g} M/s, {share:.1f} %, the row says {row!r}"
