@@ -425,11 +425,15 @@ def load_plan(cfg, layers, route_hidden_to_host=True, pow2=False, mode=Mode.SYNC
 # --- the sample interface: a whole sample in the chip's sample memory, run by one command ---
 #
 # The sample memory has SAMPLE_SLOTS slots of CAP_SAMPLE words (Region.SAMPLE). A slot holds a
-# header word (the step count T in bits 15..0, the label in bits 31..16), then per step its
-# input events (event words, q != 0) and a step-end marker (a word with q == 0; bit
-# SAMPLE_LOSS_BIT of its source field: the step carries the loss; the field's bits from
-# SAMPLE_REPEAT_SHIFT: R, the number of steps after this one that repeat its events and its
-# loss bit, so a run of 1 + R equal steps takes one step's words). SAMPLE_CTRL = slot |
+# header word (the step count T in bits 15..0, the label in bits 30..16, and bit 31,
+# SAMPLE_MSE: a squared-error sample), then per step its input events (event words, q != 0)
+# and a step-end marker (a word with q == 0; bit SAMPLE_LOSS_BIT of its source field: the
+# step carries the loss; the field's bits from SAMPLE_REPEAT_SHIFT: R, the number of steps
+# after this one that repeat its events and its loss bit (and targets), so a run of 1 + R
+# equal steps takes one step's words). In a squared-error sample a loss step's marker is
+# followed by the step's targets, one word per output (X raw), and the loss unit computes
+# gammacore.golden.fixedpoint.mse_unit instead of the softmax cross-entropy (whose label is
+# then unused: 0). SAMPLE_CTRL = slot |
 # SAMPLE_LEARN queues the slot: the sequencer clears the state (Cmd.CLEAR), runs the T steps
 # (events, Cmd.STEP), and at each loss step streams the output layer's y into the loss unit
 # (gammacore.golden.fixedpoint.loss_unit), writes its errors to ERR and, with SAMPLE_LEARN,
@@ -445,8 +449,10 @@ SAMPLE_LEARN = 1 << 8        # SAMPLE_CTRL: bits 7..0 slot, bit 8 learn (train) 
 SAMPLE_LOSS_BIT = 0          # marker word: source field bit 0, the step carries the loss
 SAMPLE_REPEAT_SHIFT = 1      # marker word: source field bits 15..1, R (the step repeats R times)
 SAMPLE_REPEAT_MAX = (1 << (EVENT_SOURCE_BITS - SAMPLE_REPEAT_SHIFT)) - 1
-SAMPLE_STEPS_BITS = 16       # header: T in bits 15..0, label in bits 31..16
+SAMPLE_STEPS_BITS = 16       # header: T in bits 15..0, label in bits 30..16, SAMPLE_MSE bit 31
 SAMPLE_LABEL_SHIFT = 16
+SAMPLE_LABEL_BITS = 15
+SAMPLE_MSE = 1 << 31         # header: a squared-error sample (targets after each loss marker)
 
 
 class ResultField(enum.IntEnum):
@@ -494,16 +500,20 @@ def _runs(same):
         t += run
 
 
-def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
+def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None, target=None):
     """The slot words of one sample: ``q`` (T, n_in) input magnitudes (Q raw, 0 = no event),
-    ``mask`` (T,) the steps that carry the loss, ``label`` its class.
+    ``mask`` (T,) the steps that carry the loss, ``label`` its class (softmax cross-entropy);
+    or, with ``target`` (T, n_out) X raw and ``label`` None, a squared-error sample: the
+    targets of its loss steps (the other steps' rows are not used).
 
-    A run of equal steps (the same events and the same loss bit) takes one step's words, its
-    marker counting the repeats (at most SAMPLE_REPEAT_MAX per marker).
+    A run of equal steps (the same events, the same loss bit and, at a loss step of a
+    squared-error sample, the same targets) takes one step's words, its marker counting the
+    repeats (at most SAMPLE_REPEAT_MAX per marker).
 
     Refuses (ValueError naming the value) what the chip would refuse: 0 steps, more steps than
     the header holds, an event source at or above ``n_in`` (layer 0's inputs), a label outside
-    0..``n_out`` - 1, more words than ``capacity`` (the chip's CAP_SAMPLE).
+    0..``n_out`` - 1, more words than ``capacity`` (the chip's CAP_SAMPLE); and a label and
+    targets both or neither, targets of another shape than (T, n_out) or outside X's range.
     """
     q = [tuple(int(v) for v in row) for row in q]
     T = len(q)
@@ -511,12 +521,30 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
         raise ValueError(f"the loss mask has {len(mask)} steps, the sample {T}")
     if not 1 <= T < 1 << SAMPLE_STEPS_BITS:
         raise ValueError(f"a sample has 1..{(1 << SAMPLE_STEPS_BITS) - 1} steps, not {T}")
-    label = int(label)
-    if not 0 <= label < 1 << (32 - SAMPLE_LABEL_SHIFT) or (n_out is not None and label >= n_out):
-        top = (1 << (32 - SAMPLE_LABEL_SHIFT)) if n_out is None else n_out
-        raise ValueError(f"label {label} is outside the output layer's 0..{top - 1}")
-    words = [T | label << SAMPLE_LABEL_SHIFT]
-    same = [t > 0 and q[t] == q[t - 1] and bool(mask[t]) == bool(mask[t - 1]) for t in range(T)]
+    if (label is None) == (target is None):
+        raise ValueError("a sample has a label (softmax cross-entropy) or targets (squared error), "
+                         f"not {'both' if target is not None else 'neither'}")
+    if target is None:
+        label = int(label)
+        if not 0 <= label < 1 << SAMPLE_LABEL_BITS or (n_out is not None and label >= n_out):
+            top = (1 << SAMPLE_LABEL_BITS) if n_out is None else n_out
+            raise ValueError(f"label {label} is outside the output layer's 0..{top - 1}")
+        words = [T | label << SAMPLE_LABEL_SHIFT]
+        rows = [()] * T
+    else:
+        rows = [tuple(int(v) for v in row) for row in target]
+        width = len(rows[0]) if rows else 0
+        if len(rows) != T or any(len(r) != width for r in rows) or (n_out is not None and width != n_out):
+            shape = (len(rows), width) if all(len(r) == width for r in rows) else "ragged"
+            raise ValueError(f"targets of shape {shape}, expected ({T}, {n_out if n_out is not None else 'n_out'}): "
+                             "one per step and output")
+        lo, hi = -(1 << 31), (1 << 31) - 1
+        bad = next((v for r, m in zip(rows, mask) if m for v in r if not lo <= v <= hi), None)
+        if bad is not None:
+            raise ValueError(f"target {bad} (X raw) is outside X's {lo}..{hi}")
+        words = [T | SAMPLE_MSE]
+    same = [t > 0 and q[t] == q[t - 1] and bool(mask[t]) == bool(mask[t - 1])
+            and (not mask[t] or rows[t] == rows[t - 1]) for t in range(T)]
     for t, run in _runs(same):
         row, loss = q[t], bool(mask[t])
         for i, v in enumerate(row):
@@ -525,6 +553,8 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None):
                     raise ValueError(f"event source {i} is outside layer 0's inputs 0..{n_in - 1}")
                 words.append(event_word(i, v))
         words.append((int(loss) << SAMPLE_LOSS_BIT | (run - 1) << SAMPLE_REPEAT_SHIFT) << EVENT_SOURCE_SHIFT)
+        if loss and target is not None:
+            words += _u32(rows[t])
     if capacity is not None and len(words) > capacity:
         raise ValueError(f"the sample takes {len(words)} words, a slot of the sample memory holds {capacity}")
     return words
@@ -545,26 +575,41 @@ def sample_lengths(q, mask):
                     dtype=np.int64)
 
 
-def decode_sample(words):
-    """(label, [(events [(source, q)], loss) per step]) of a slot's words, runs expanded;
-    raises ValueError for a slot the chip refuses for its form (0 steps, fewer steps than T
-    before the slot ends, a run past T)."""
-    T, label = int(words[0]) & ((1 << SAMPLE_STEPS_BITS) - 1), int(words[0]) >> SAMPLE_LABEL_SHIFT
+def decode_sample(words, n_out=None):
+    """(label, steps, targets) of a slot's words, runs expanded: steps [(events [(source, q)],
+    loss)]; for a squared-error sample (SAMPLE_MSE) label None and targets, per step, the
+    tuple of its n_out targets (X raw, signed) at a loss step and None at the others (else
+    targets None). Raises ValueError for a slot the chip refuses for its form (0 steps, fewer
+    steps than T before the slot ends, a run past T, a loss step's targets past the slot) and
+    for a squared-error sample without ``n_out``."""
+    head = int(words[0])
+    T, mse = head & ((1 << SAMPLE_STEPS_BITS) - 1), bool(head & SAMPLE_MSE)
+    label = None if mse else head >> SAMPLE_LABEL_SHIFT & ((1 << SAMPLE_LABEL_BITS) - 1)
+    if mse and n_out is None:
+        raise ValueError("a squared-error sample's targets need n_out, the output layer's size")
     if T == 0:
         raise ValueError("a sample of 0 steps")
-    steps, events = [], []
-    for w in words[1:]:
-        source, q = (int(w) >> EVENT_SOURCE_SHIFT) & ((1 << EVENT_SOURCE_BITS) - 1), int(w) & ((1 << Q_BITS) - 1)
+    steps, targets, events = [], [] if mse else None, []
+    k = 1
+    while k < len(words):
+        w = int(words[k])
+        k += 1
+        source, q = (w >> EVENT_SOURCE_SHIFT) & ((1 << EVENT_SOURCE_BITS) - 1), w & ((1 << Q_BITS) - 1)
         if q:
             events.append((source, q))
-        else:
-            repeat = source >> SAMPLE_REPEAT_SHIFT
-            if len(steps) + 1 + repeat > T:
-                raise ValueError(f"a run of {1 + repeat} steps after step {len(steps)} goes past the sample's {T} steps")
-            steps += [(list(events), bool(source >> SAMPLE_LOSS_BIT & 1))] * (1 + repeat)
-            events = []
-            if len(steps) == T:
-                return label, steps
+            continue
+        repeat, loss = source >> SAMPLE_REPEAT_SHIFT, bool(source >> SAMPLE_LOSS_BIT & 1)
+        if len(steps) + 1 + repeat > T:
+            raise ValueError(f"a run of {1 + repeat} steps after step {len(steps)} goes past the sample's {T} steps")
+        steps += [(list(events), loss)] * (1 + repeat)
+        if mse:
+            if loss and k + n_out > len(words):
+                raise ValueError(f"step {len(steps) - 1 - repeat}'s {n_out} targets go past the slot's {len(words)} words")
+            targets += [tuple(s32(v) for v in words[k:k + n_out]) if loss else None] * (1 + repeat)
+            k += n_out if loss else 0
+        events = []
+        if len(steps) == T:
+            return label, steps, targets
     raise ValueError(f"the sample has {len(steps)} steps of its {T} within {len(words)} words")
 
 

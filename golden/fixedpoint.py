@@ -25,7 +25,7 @@ __all__ = [
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
     "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
     "EXP2_TABLE", "LOG2_TABLE", "LOG2E_RAW", "LN2_RAW", "softmax_terms", "loss_unit", "softmax_ce_err",
-    "ce_loss",
+    "ce_loss", "MSE_LOSS_SHIFT", "mse_unit",
 ]
 
 
@@ -345,6 +345,29 @@ def loss_unit(y, label):
     ln_s = rshift_round(log2s * LN2_RAW, F.LOG2.frac + F.LN2.frac - F.LOSS.frac)
     d_label = np.take_along_axis(d, np.asarray(label)[..., None], axis=-1)[..., 0]
     return err, F.LOSS.saturate(d_label + ln_s), S
+
+
+# --- loss unit: squared error (a target per output at each loss step) ---------------------
+#
+# e_j = y_j - target_j rounded to ERR's grid and saturated (the error the host would send);
+# the loss is half the sum of the squared errors as sent, 0.5 sum_j e_j**2, on LOSS's grid:
+# e_j**2 has 2 ERR.frac = 24 fraction bits, so 0.5 e_j**2 in LOSS raw (22) is
+# round(e_j**2 >> 3), summed over the outputs and saturated to LOSS. The loss of a clipped
+# error is the clipped loss: like the errors, it is what learning sees.
+
+#: 0.5 e**2 in LOSS raw is rshift_round(e * e, MSE_LOSS_SHIFT) (e ERR raw)
+MSE_LOSS_SHIFT = 2 * F.ERR.frac + 1 - F.LOSS.frac
+
+
+def mse_unit(y, target):
+    """What the loss unit computes at one loss step of a squared-error sample, from outputs
+    ``y`` (..., C) X raw and targets (..., C) X raw: ``(err, loss)``.
+
+    err = saturate(round((y - target) >> (X.frac - ERR.frac))) (..., C) ERR raw; loss =
+    saturate(sum_j round(err_j**2 >> MSE_LOSS_SHIFT)) (...) LOSS raw (see above).
+    """
+    err = F.ERR.saturate(rshift_round(_i64(y) - _i64(target), F.X.frac - F.ERR.frac))
+    return err, F.LOSS.saturate(np.sum(rshift_round(err * err, MSE_LOSS_SHIFT), axis=-1))
 
 
 def softmax_ce_err(y, label):

@@ -1,9 +1,11 @@
 """Float and fixed-point network models, the learning rule and the exact gradient."""
+import copy
 import dataclasses
 
 import numpy as np
 import pytest
 
+from gammacore.golden import fixedpoint as fp
 from gammacore.golden import formats as F
 from gammacore.golden.bptt import exact_gradient, gradient_fidelity, online_gradient
 from gammacore.golden.config import LayerConfig, NetworkConfig
@@ -375,7 +377,7 @@ def test_sample_words_refuse_what_the_chip_refuses():
     q = np.array([[0, 5, 0], [7, 0, 1]])
     words = R.sample_words(q, [False, True], 2, n_in=3, n_out=4, capacity=6)
     assert words == [2 | 2 << 16, R.event_word(1, 5), 0, R.event_word(0, 7), R.event_word(2, 1), 1 << 16]
-    assert R.decode_sample(words) == (2, [([(1, 5)], False), ([(0, 7), (2, 1)], True)])
+    assert R.decode_sample(words) == (2, [([(1, 5)], False), ([(0, 7), (2, 1)], True)], None)
     with pytest.raises(ValueError, match="1..65535 steps, not 0"):
         R.sample_words(np.zeros((0, 3)), [], 0)
     with pytest.raises(ValueError, match="label 4 is outside the output layer's 0..3"):
@@ -392,6 +394,114 @@ def test_sample_words_refuse_what_the_chip_refuses():
         R.decode_sample([2, R.event_word(0, 3), 2 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT])
 
 
+def test_squared_error_samples_carry_their_targets():
+    """A squared-error sample (targets instead of a label): the header's SAMPLE_MSE bit, each
+    loss step's marker followed by its n_out targets (X raw), runs only over equal targets;
+    decode_sample gives them back; what the chip would refuse is refused naming the value."""
+    from gammacore import regmap as R
+    q = np.array([[0, 5], [0, 5], [0, 5], [0, 0]])
+    mask = [1, 1, 1, 0]
+    target = np.array([[-7, 3], [-7, 3], [9, -(1 << 31)], [123, 456]])
+    words = R.sample_words(q, mask, None, n_in=2, n_out=2, target=target)
+    rep = lambda loss, r: (loss << R.SAMPLE_LOSS_BIT | r << R.SAMPLE_REPEAT_SHIFT) << R.EVENT_SOURCE_SHIFT
+    assert words == [4 | R.SAMPLE_MSE, R.event_word(1, 5), rep(1, 1), (-7) & 0xFFFFFFFF, 3,
+                     R.event_word(1, 5), rep(1, 0), 9, 1 << 31, rep(0, 0)]
+    label, steps, targets = R.decode_sample(words, 2)
+    assert label is None and [loss for _, loss in steps] == [True, True, True, False]
+    assert [ev for ev, _ in steps] == [[(1, 5)]] * 3 + [[]]
+    assert targets == [(-7, 3), (-7, 3), (9, -(1 << 31)), None]
+    # the same sample with a label: no targets, and the equal steps 0-2 are one run
+    assert R.decode_sample(R.sample_words(q, mask, 1))[2] is None
+    assert len(R.sample_words(q, mask, 1)) == 4
+    with pytest.raises(ValueError, match=r"a label \(softmax cross-entropy\) or targets \(squared error\), not both"):
+        R.sample_words(q, mask, 0, target=target)
+    with pytest.raises(ValueError, match="not neither"):
+        R.sample_words(q, mask, None)
+    with pytest.raises(ValueError, match=r"targets of shape \(4, 3\), expected \(4, 2\)"):
+        R.sample_words(q, mask, None, n_out=2, target=np.zeros((4, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"targets of shape \(3, 2\), expected \(4, n_out\)"):
+        R.sample_words(q, mask, None, target=target[:3])
+    with pytest.raises(ValueError, match=f"target {1 << 31} \\(X raw\\) is outside X's"):
+        R.sample_words(q, mask, None, target=np.where(target == 9, 1 << 31, target))
+    # a non-loss step's targets are not stored, so not checked
+    assert R.sample_words(q, mask, None, target=np.where(target == 123, 1 << 40, target)) == words
+    with pytest.raises(ValueError, match="need n_out"):
+        R.decode_sample(words)
+    with pytest.raises(ValueError, match="step 2's 2 targets go past the slot's 8 words"):
+        R.decode_sample(words[:8], 2)
+
+
+def test_squared_error_unit_is_half_the_squared_error_on_the_error_grid():
+    """mse_unit: the error y - target rounded half up to ERR's grid and saturated, the loss
+    half the sum of those errors squared on LOSS's grid (rounded half up) and saturated; the
+    float MSE's error within half an ERR step where nothing saturates (random outputs and
+    targets, seed printed)."""
+    from fractions import Fraction
+    from gammacore.golden.loss import mse
+    seed = 12
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    y = F.X.from_float(rng.normal(0, 3, (500, 4)))
+    target = F.X.from_float(rng.normal(0, 3, (500, 4)))
+    err, loss = fp.mse_unit(y, target)
+    half = lambda v: int(np.floor(v + Fraction(1, 2)))
+    for r in range(0, 500, 7):
+        want_e = [max(F.ERR.min, min(F.ERR.max, half(Fraction(int(a) - int(b), 1 << (F.X.frac - F.ERR.frac)))))
+                  for a, b in zip(y[r], target[r])]
+        assert err[r].tolist() == want_e, f"seed={seed} row={r}"
+        want_l = sum(half(Fraction(e * e, 2) * Fraction(1 << F.LOSS.frac, 1 << (2 * F.ERR.frac))) for e in want_e)
+        assert loss[r] == min(F.LOSS.max, want_l), f"seed={seed} row={r}"
+    _, err_f = mse(F.X.to_float(y), F.X.to_float(target))
+    ok = np.abs(err_f) < 7.9
+    assert ok.mean() > 0.9
+    assert np.abs(F.ERR.to_float(err) - err_f)[ok].max() <= 2.0 ** -(F.ERR.frac + 1), f"seed={seed}"
+    assert np.all(err[err_f >= 8] == F.ERR.max) and np.all(err[err_f <= -8] == F.ERR.min), f"seed={seed}"
+    big = fp.mse_unit(np.full((1, 40), F.X.max), np.full((1, 40), F.X.min))[1]
+    assert big[0] == F.LOSS.max                 # 40 saturated errors: the loss saturates too
+
+
+def test_squared_error_samples_learn_from_their_targets():
+    """run_sample with targets: the errors are mse_unit's (a network learning from them by
+    hand ends with the same weights), run_sample_words on the slot words gives the same, and
+    a label with targets or a target row of the wrong width is refused."""
+    from gammacore import regmap as R
+    from gammacore.golden.presets import preset
+    from gammacore.golden.sample import run_sample, run_sample_words
+    seed = 13
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    cfg = preset("coincidence", seed=seed)
+    a, b, c = (make_network(cfg, "fixed", batch=1) for _ in range(3))
+    for n in (b, c):
+        n.layers = copy.deepcopy(a.layers)
+    T = 30
+    q = np.where(rng.random((T, 2)) < 0.2, F.Q.from_float(1.0), 0)
+    mask = np.arange(T) >= 10
+    target = F.X.from_float(rng.normal(0, 1, (T, 2)))
+    out = run_sample(a, q, mask, None, learn=True, target=target)
+    # by hand: the same steps, mse_unit's errors
+    b.reset()
+    loss = 0
+    for t in range(T):
+        b.step_quantized(q[t][None])
+        if mask[t]:
+            e, l = fp.mse_unit(b.layers[-1].y, target[t][None])
+            loss += int(l[0])
+            b.learn(F.ERR.to_float(e))
+    assert out["loss_sum"] == loss > 0, f"seed={seed}"
+    for la, lb in zip(a.layers, b.layers):
+        assert np.array_equal(la.W_master, lb.W_master) and np.array_equal(la.V_master, lb.V_master), f"seed={seed}"
+    assert not np.array_equal(a.layers[-1].W_master, make_network(cfg, "fixed", batch=1).layers[-1].W_master)
+    out_w = run_sample_words(c, R.sample_words(q, mask, None, target=target), learn=True)
+    assert {k: np.asarray(v).tolist() for k, v in out_w.items()} == {k: np.asarray(v).tolist() for k, v in out.items()}
+    for la, lc in zip(a.layers, c.layers):
+        assert np.array_equal(la.W_master, lc.W_master), f"seed={seed}"
+    with pytest.raises(ValueError, match="not both"):
+        run_sample(a, q, mask, 0, learn=False, target=target)
+    with pytest.raises(ValueError, match=r"targets of shape \(30, 3\), expected \(30, 2\)"):
+        run_sample(a, q, mask, None, learn=False, target=np.zeros((T, 3), dtype=np.int64))
+
+
 def test_sample_words_runs_of_equal_steps_take_one_step():
     """A run of steps with the same events and loss bit is one step's words, its marker
     counting the repeats; decode_sample expands it again; sample_lengths counts the same words
@@ -403,7 +513,7 @@ def test_sample_words_runs_of_equal_steps_take_one_step():
     rep = lambda loss, r: (loss << R.SAMPLE_LOSS_BIT | r << R.SAMPLE_REPEAT_SHIFT) << R.EVENT_SOURCE_SHIFT
     assert words == [7 | 1 << 16, R.event_word(1, 5), rep(0, 1), R.event_word(1, 5), rep(1, 1), rep(1, 1),
                      R.event_word(0, 3), rep(1, 0)]
-    label, steps = R.decode_sample(words)
+    label, steps, _ = R.decode_sample(words)
     assert label == 1 and [loss for _, loss in steps] == [bool(v) for v in mask]
     assert [ev for ev, _ in steps] == [[(1, 5)]] * 4 + [[]] * 2 + [[(0, 3)]]
     long_T = R.SAMPLE_REPEAT_MAX + 3
@@ -424,7 +534,7 @@ def test_sample_words_runs_of_equal_steps_take_one_step():
     for n in range(40):
         w = R.sample_words(qs[n], masks[n], 0)
         assert len(w) == lengths[n], f"seed={seed}: sample {n}"
-        _, steps = R.decode_sample(w)
+        _, steps, _ = R.decode_sample(w)
         got = np.zeros((9, 3), dtype=np.int64)
         for t, (events, loss) in enumerate(steps):
             assert loss == masks[n, t], f"seed={seed}: sample {n} step {t}"
