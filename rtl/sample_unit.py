@@ -13,6 +13,11 @@ commands, arbitrated with the host's requests in :class:`~gammacore.rtl.chip.Chi
   for a ReLU readout) into the :class:`~gammacore.rtl.loss_unit.LossUnit` and adds it to the
   output's score; the unit's errors go to ``Region.ERR`` and LEARN runs when training (when
   inferring the errors are dropped), and its loss is summed;
+- a squared-error sample (the header's ``SAMPLE_MSE``) has its loss step's targets after the
+  step's marker: each y is taken with its target, and the error and loss of
+  :func:`gammacore.golden.fixedpoint.mse_unit` are formed here, an output at a time (a
+  subtraction, the rounding and saturation to ERR, and the error's square, each registered),
+  in place of the loss unit's;
 - at the end: the argmax of the scores (the first of equal ones), and the slot's results
   (``Region.RESULT``, :class:`gammacore.regmap.ResultField`).
 
@@ -20,8 +25,8 @@ commands, arbitrated with the host's requests in :class:`~gammacore.rtl.chip.Chi
 before it is queued, by a scan of the slot: a slot outside the memory, a slot queued or
 running, a command with other bits set, training on an inference-only build, an unloaded
 network, 0 steps, a label outside the output layer, an event source outside layer 0, or a
-sample that does not end (T steps, a marker counting 1 + R of them) within its slot or whose
-last run goes past T is refused with a bus error and nothing runs. A marker's run of R
+sample that does not end (T steps, a marker counting 1 + R of them, a loss step's targets)
+within its slot or whose last run goes past T is refused with a bus error and nothing runs. A marker's run of R
 repeats is replayed from the sample memory: the step's events are fetched again R times.
 Two slots: the host loads and queues the next sample while one runs.
 
@@ -33,6 +38,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import regmap as R
+from ..golden import fixedpoint as fp
 from ..golden import formats as F
 from .bus import bus_signature
 from .loss_unit import LossUnit
@@ -189,6 +195,11 @@ class SampleUnit(wiring.Component):
         scan_i = Signal(range(S + 1))
         base = Signal(range(R.SAMPLE_SLOTS * S))
         steps, markers = Signal(16), Signal(16)
+        scan_mse = Signal()
+        # the last word index at which a loss step's targets may start (registered: for Fmax,
+        # no subtraction before the scan's compare)
+        room = Signal(range(-(1 << 16), S + 1))
+        m.d.sync += room.eq(S - out_n)
         m.d.comb += scan_rd.addr.eq(base + scan_i)
         # the word read is registered before its checks (for Fmax: the block RAM's
         # clock-to-out does not meet the compares, the response and the next state in one
@@ -255,10 +266,10 @@ class SampleUnit(wiring.Component):
             with m.State("SCAN_HEADER_WAIT"):
                 m.next = "SCAN_HEADER_CHECK"
             with m.State("SCAN_HEADER_CHECK"):
-                with m.If((word[:16] == 0) | (word[16:] >= out_n)):
+                with m.If((word[:16] == 0) | (word[16:31] >= out_n)):
                     ack(err=1)
                 with m.Else():
-                    m.d.sync += [steps.eq(word[:16]), markers.eq(0)]
+                    m.d.sync += [steps.eq(word[:16]), markers.eq(0), scan_mse.eq(word[31])]
                     m.next = "SCAN_ISSUE"
             with m.State("SCAN_ISSUE"):
                 with m.If(scan_i == S):
@@ -275,14 +286,19 @@ class SampleUnit(wiring.Component):
                         ack(err=1)
                     with m.Else():
                         m.next = "SCAN_ISSUE"
-                with m.Elif(counted > steps):
-                    ack(err=1)                  # a run past T
-                with m.Elif(counted == steps):
-                    m.d.comb += [enq.eq(1), enq_slot.eq(cmd_slot[0]), enq_learn.eq(cmd_learn)]
-                    ack()
                 with m.Else():
-                    m.d.sync += markers.eq(counted)
-                    m.next = "SCAN_ISSUE"
+                    # a squared-error sample's loss step: its n_out targets follow the marker
+                    targets = scan_mse & word[R.EVENT_SOURCE_SHIFT + R.SAMPLE_LOSS_BIT]
+                    with m.If(counted > steps):
+                        ack(err=1)                  # a run past T
+                    with m.Elif(targets & (scan_i > room)):
+                        ack(err=1)                  # the targets past the slot
+                    with m.Elif(counted == steps):
+                        m.d.comb += [enq.eq(1), enq_slot.eq(cmd_slot[0]), enq_learn.eq(cmd_learn)]
+                        ack()
+                    with m.Else():
+                        m.d.sync += [markers.eq(counted), scan_i.eq(scan_i + Mux(targets, out_n, 0))]
+                        m.next = "SCAN_ISSUE"
             with m.State("SCORE_READ"):
                 ack(data=Mux(r_field[0], res_hi, res_rd.data[:32]))
             with m.State("RESPOND"):
@@ -306,7 +322,7 @@ class SampleUnit(wiring.Component):
         with m.If(bus.ack):
             m.d.sync += [mwe.eq(0), mre.eq(0)]
 
-        T, label = Signal(16), Signal(16)
+        T, label, mse = Signal(16), Signal(16), Signal()
         ptr = Signal(range(S + 1))
         step_i = Signal(16)
         # a marker's run: the repeats left, whether the step now fetched is one, its first word
@@ -327,9 +343,21 @@ class SampleUnit(wiring.Component):
         sbase = Signal(range(R.SAMPLE_SLOTS * S))
         cbase = Signal(range(R.SAMPLE_SLOTS * C))
         m.d.comb += [run_rd.addr.eq(sbase + ptr), sc_rd.addr.eq(cbase + j)]
+        # a squared-error step: the output's target (from the sample memory, after the step's
+        # marker), y - target, the error (ERR raw), its square, and the step's loss so far
+        tgt = Signal(signed(32))
+        diff = Signal(signed(F.X.width + 1))
+        err = Signal(signed(F.ERR.width))
+        sq = Signal(2 * F.ERR.width)
+        step_loss = Signal(2 * F.ERR.width - fp.MSE_LOSS_SHIFT + (C - 1).bit_length() + 1)
+        # the step's loss saturated to LOSS, registered (MSE_SAT) before it is added to the sum:
+        # for Fmax, the compare's and the sum's carry chains are not in one clock
+        step_sat = Signal(F.LOSS.width)
+        e_round = Signal(signed(F.X.width + 2 - (F.X.frac - F.ERR.frac)))
+        m.d.comb += e_round.eq((diff + (1 << (F.X.frac - F.ERR.frac - 1))) >> (F.X.frac - F.ERR.frac))
         # the loss sum saturates (F.LOSS_SUM, as golden.sample)
         sum_next, loss_next = Signal(F.LOSS_SUM.width + 1), Signal(F.LOSS_SUM.width)
-        m.d.comb += [sum_next.eq(loss_sum + lu.o.payload.loss),
+        m.d.comb += [sum_next.eq(loss_sum + Mux(mse, step_sat, lu.o.payload.loss)),
                      loss_next.eq(Mux(sum_next[-1], F.LOSS_SUM.max, sum_next[:-1]))]
         # commands without Cmd.WAIT, then STATUS polls: every request of the sequencer is short,
         # so a host register read waits at most for one of them
@@ -349,7 +377,8 @@ class SampleUnit(wiring.Component):
                 m.d.comb += run_rd.en.eq(1)
                 m.next = "HEADER_TAKE"
             with m.State("HEADER_TAKE"):
-                m.d.sync += [T.eq(run_rd.data[:16]), label.eq(run_rd.data[16:]), ptr.eq(1), step_i.eq(0),
+                m.d.sync += [T.eq(run_rd.data[:16]), label.eq(run_rd.data[16:31]), mse.eq(run_rd.data[31]),
+                             ptr.eq(1), step_i.eq(0),
                              loss_sum.eq(0), spikes.eq(0), j.eq(0), step_start.eq(1), replay.eq(0)]
                 m.next = "ZERO"
             with m.State("ZERO"):
@@ -371,7 +400,7 @@ class SampleUnit(wiring.Component):
                         m.next = "FETCH"
                     with m.Elif(after == 1):
                         with m.If(loss_step):
-                            m.d.sync += j.eq(0)
+                            m.d.sync += [j.eq(0), step_loss.eq(0)]
                             m.next = "X_READ"
                         with m.Else():
                             m.next = "NEXT"
@@ -405,6 +434,7 @@ class SampleUnit(wiring.Component):
                     m.next = "FETCH"
             with m.State("X_READ"):
                 m.d.comb += sc_rd.en.eq(1)              # this output's score, for the sum
+                m.d.comb += run_rd.en.eq(mse)           # and its target (squared error)
                 read(x_base + out_base + j, "X_ACK")
             with m.State("X_ACK"):
                 with m.If(bus.ack):
@@ -412,7 +442,44 @@ class SampleUnit(wiring.Component):
                     # the score (read in X_READ) registered too: the block RAM's clock-to-out
                     # and the sum's carry chain do not fit one clock before its write
                     m.d.sync += [y.eq(Mux(out_relu & x[-1], 0, x)), held.eq(sc_rd.data)]
-                    m.next = "PUSH"
+                    with m.If(mse):
+                        m.d.sync += [tgt.eq(run_rd.data), ptr.eq(ptr + 1)]
+                        m.next = "MSE_DIFF"
+                    with m.Else():
+                        m.next = "PUSH"
+            with m.State("MSE_DIFF"):
+                m.d.comb += [sc_wr.addr.eq(cbase + j), sc_wr.data.eq(held + y), sc_wr.en.eq(1)]
+                m.d.sync += diff.eq(y - tgt)
+                m.next = "MSE_ERR"
+            with m.State("MSE_ERR"):
+                m.d.sync += err.eq(Mux(e_round > F.ERR.max, F.ERR.max, Mux(e_round < F.ERR.min, F.ERR.min, e_round)))
+                m.next = "MSE_SQ"
+            with m.State("MSE_SQ"):
+                m.d.sync += sq.eq(err * err)
+                with m.If(cur_learn):
+                    write(err_base + j, err, "MSE_ERR_ACK")
+                with m.Else():
+                    m.next = "MSE_LOSS"
+            with m.State("MSE_ERR_ACK"):
+                with m.If(bus.ack):
+                    m.next = "MSE_LOSS"
+            with m.State("MSE_LOSS"):
+                m.d.sync += step_loss.eq(step_loss + ((sq + (1 << (fp.MSE_LOSS_SHIFT - 1))) >> fp.MSE_LOSS_SHIFT))
+                with m.If(j == out_n - 1):
+                    m.next = "MSE_SAT"
+                with m.Else():
+                    m.d.sync += j.eq(j + 1)
+                    m.next = "X_READ"
+            with m.State("MSE_SAT"):
+                m.d.sync += step_sat.eq(Mux(step_loss > F.LOSS.max, F.LOSS.max, step_loss))
+                m.next = "MSE_END"
+            with m.State("MSE_END"):
+                m.d.sync += loss_sum.eq(loss_next)
+                with m.If(cur_learn):
+                    m.d.sync += after.eq(2)
+                    write(R.Reg.CTRL, cmd_wait(R.Cmd.LEARN), "CMD_ACK")
+                with m.Else():
+                    m.next = "NEXT"
             with m.State("PUSH"):
                 last = j == out_n - 1
                 m.d.comb += [lu.i.valid.eq(1), lu.i.payload.y.eq(y), lu.i.payload.label.eq(label),

@@ -2,7 +2,8 @@
 
 :func:`make_sample_case` draws a small random network (gammacore.sim.net_case) and samples
 (random steps, events, loss steps, labels, train or infer; about 40 % of the steps
-repeat the step before, so the markers' runs are replayed), runs them through
+repeat the step before, so the markers' runs are replayed; with ``p_mse``, that share of
+the samples are squared-error samples, with random targets instead of a label), runs them through
 :func:`gammacore.golden.sample.run_sample` in order, and keeps every sample's results and the
 final master weights. :func:`run_samples` is what the host does on the chip: write each
 sample into a free slot while the other runs, queue it with ``Reg.SAMPLE_CTRL``, and read the
@@ -20,7 +21,7 @@ from .net_case import final_words, random_network
 __all__ = ["make_sample_case", "run_samples", "read_results"]
 
 
-def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, out_encoder=False):
+def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, out_encoder=False, p_mse=0.0):
     rng = np.random.default_rng(seed)
     net = random_network(rng, sizes, K, out_encoder=out_encoder)
     initial = copy.deepcopy(net.layers)
@@ -30,14 +31,21 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         T = int(rng.integers(1, max_T + 1))
         q = np.where(rng.random((T, n_in)) < rate, rng.integers(1, F.Q.from_float(3.0), size=(T, n_in)), 0)
         mask = rng.random(T) < 0.6
+        # targets around the outputs' scale, some far enough that their errors saturate (drawn
+        # only for cases with squared-error samples: the other cases' draws stay as they were)
+        target = np.zeros((T, n_out), dtype=np.int64)
+        if p_mse:
+            target = F.X.from_float(rng.normal(0, 2.0, (T, n_out)) * np.where(rng.random((T, n_out)) < 0.1, 8, 1))
         for t in np.flatnonzero(rng.random(T) < 0.4):     # runs of equal steps (one marker, R repeats)
             if t:
-                q[t], mask[t] = q[t - 1], mask[t - 1]
-        label = int(rng.integers(n_out))
+                q[t], mask[t], target[t] = q[t - 1], mask[t - 1], target[t - 1]
+        mse = bool(p_mse and rng.random() < p_mse)
+        label = None if mse else int(rng.integers(n_out))
+        target = target if mse else None
         learn = bool(rng.random() < p_learn)
-        want = run_sample(net, q, mask, label, learn)
-        samples.append({"words": R.sample_words(q, mask, label), "learn": learn, "want": want, "q": q,
-                        "mask": mask, "label": label})
+        want = run_sample(net, q, mask, label, learn, target=target)
+        samples.append({"words": R.sample_words(q, mask, label, target=target), "learn": learn, "want": want,
+                        "q": q, "mask": mask, "label": label, "target": target})
     # the state after the last sample too: an inference sample leaves the traces as the
     # sample's CLEAR left them (zero; Cmd.NO_TRACES)
     final = final_words(net.layers, ("W", "V", "B", "Z", "TRACE"))

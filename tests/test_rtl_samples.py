@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from gammacore import regmap as R
+from gammacore.golden import fixedpoint as fp
+from gammacore.golden import formats as F
 from gammacore.rtl import ram
 from gammacore.rtl.chip import Chip
 from gammacore.rtl.net_memories import ownership_check
@@ -38,17 +40,26 @@ async def read_weights(host, case):
             for name in case["final"]}
 
 
-@pytest.mark.parametrize("seed,sizes,out_encoder,lanes", [(1, (3, 5, 3), False, 1), (2, (4, 3), True, 1),
-                                                          (7, (2, 4, 3, 2), True, 2)])
-def test_samples_match_golden(seed, sizes, out_encoder, lanes):
-    case = make_sample_case(seed, sizes, K=2 + seed % 2, n_samples=5, out_encoder=out_encoder)
+@pytest.mark.parametrize("seed,sizes,out_encoder,lanes,p_mse", [
+    (1, (3, 5, 3), False, 1, 0), (2, (4, 3), True, 1, 0), (7, (2, 4, 3, 2), True, 2, 0),
+    (5, (3, 5, 3), False, 1, 0.6), (6, (2, 4, 3, 2), True, 2, 0.6)])
+def test_samples_match_golden(seed, sizes, out_encoder, lanes, p_mse):
+    """p_mse: squared-error samples (targets after each loss marker) mixed with labelled ones."""
+    case = make_sample_case(seed, sizes, K=2 + seed % 2, n_samples=5 if not p_mse else 7, out_encoder=out_encoder,
+                            p_mse=p_mse)
     print(f"seed={seed} sizes={sizes} out_encoder={out_encoder} lanes={lanes} "
-          f"learn={[s['learn'] for s in case['samples']]}")
+          f"learn={[s['learn'] for s in case['samples']]} mse={[s['target'] is not None for s in case['samples']]}")
+    if p_mse:
+        kinds = {(s["target"] is not None, s["learn"]) for s in case["samples"]}
+        assert {(True, True), (True, False), (False, True)} <= kinds, f"seed={seed}: {kinds}"
+        # a target 8 or more from 0 (ERR's range): its error saturates unless y is as large
+        errs = [fp.mse_unit(0, s["target"][s["mask"]])[0] for s in case["samples"] if s["target"] is not None]
+        assert any(np.any((e == F.ERR.max) | (e == F.ERR.min)) for e in errs), f"seed={seed}: no target beyond ERR"
     runs = [w >> R.EVENT_SOURCE_SHIFT >> R.SAMPLE_REPEAT_SHIFT for smp in case["samples"] for w in smp["words"][1:]
             if w & ((1 << R.Q_BITS) - 1) == 0]
     assert max(runs) > 0, f"seed={seed}: no sample has a run of equal steps to replay"
     rng = np.random.default_rng(seed + 77)
-    words = 64
+    words = 64 if not p_mse else 96
     obs = {}
 
     async def running(host, n):
@@ -65,6 +76,8 @@ def test_samples_match_golden(seed, sizes, out_encoder, lanes):
         obs["done"] = int(await host.request(R.Reg.SAMPLE_DONE))
 
     simulate(case, bench, words, lanes=lanes)
+    if p_mse:
+        assert any(s["target"] is not None and s["want"]["loss_sum"] for s in case["samples"]), f"seed={seed}"
     for n, (sample, got) in enumerate(zip(case["samples"], obs["results"])):
         want = dict(sample["want"], score=[int(v) for v in sample["want"]["score"]])
         assert got == want, f"seed={seed}: sample {n}: chip {got} != golden {want}"
@@ -94,7 +107,17 @@ def test_bad_samples_and_disturbing_requests_are_refused_and_change_nothing():
         "longer than the slot": [2 | 1 << 16] + [R.event_word(0, 100)] * (words - 2) + [0],
         "a run past T": [3 | 1 << 16, R.event_word(0, 100), 1 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT,
                          2 << R.SAMPLE_REPEAT_SHIFT << R.EVENT_SOURCE_SHIFT],
+        # a squared-error sample whose last loss step's n_out targets end one word past the slot
+        "targets past the slot": [1 | R.SAMPLE_MSE] + [R.event_word(0, 100)] * (words - 1 - n_out)
+                                 + [1 << R.SAMPLE_LOSS_BIT << R.EVENT_SOURCE_SHIFT] + [0] * (n_out - 1),
     }
+    assert len(bad["targets past the slot"]) == words
+    # one word shorter, the same sample fits: only the targets' end is refused
+    fits = [1 | R.SAMPLE_MSE] + [R.event_word(0, 100)] * (words - 2 - n_out) + [
+        1 << R.SAMPLE_LOSS_BIT << R.EVENT_SOURCE_SHIFT] + [0] * n_out
+    assert R.decode_sample(fits, n_out)[2] == [(0,) * n_out]
+    with pytest.raises(ValueError, match="targets go past the slot"):
+        R.decode_sample(bad["targets past the slot"], n_out)
     obs = {}
 
     async def bench(ctx, dut):
@@ -143,16 +166,23 @@ def test_bad_samples_and_disturbing_requests_are_refused_and_change_nothing():
         obs["steps"] = int(await host.request(R.Reg.STEPS))
         obs["argmax"] = int(await host.request(R.result_addr(0, R.ResultField.ARGMAX, 3)))
         obs.update(await read_weights(host, case))
+        # the squared-error sample whose targets end at the slot's last word runs (inferred:
+        # the weights read above stay)
+        await host.write_block(R.mem_addr(R.Region.SAMPLE, 0), fits)
+        await host.request(R.Reg.SAMPLE_CTRL, R.sample_command(0, False))
+        while int(await host.request(R.Reg.SAMPLE_STATUS)):
+            pass
+        obs["fits"] = (int(await host.request(R.Reg.SAMPLE_DONE)), int(await host.request(R.Reg.BUS_ERRORS)))
 
     simulate(case, bench, words)
     assert obs["errors"][0] == obs["errors"][1]
     assert obs["done"] == 1 and obs["steps"] == 3
+    assert obs["fits"] == (2, obs["errors"][0])
     from gammacore.golden.sample import run_sample
     import copy
     from gammacore.golden.network import Network
     net = Network(case["cfg"], "fixed")
     net.layers = copy.deepcopy(case["initial"])
-    label, steps = R.decode_sample(good)
     want = run_sample(net, np.array([[1000, 0, 2000], [0, 3000, 0], [500, 0, 0]]), [0, 1, 1], 1, learn=True)
     assert obs["argmax"] == want["argmax"]
     assert obs["W"] == [int(v) for l in net.layers for v in l.W_master.ravel()]
