@@ -245,12 +245,14 @@ class Chip:
             self._sample_words = int(self.link.read(R.Reg.CAP_SAMPLE, 1)[0])
         return self._sample_words
 
-    def submit_sample(self, q, mask, label, learn):
+    def submit_sample(self, q, mask, label, learn, target=None):
         """Write one sample into a free slot and queue it; returns its ticket for
         :meth:`sample_result`. q : (T, n_in) Q raw magnitudes (0 = no event); mask : (T,) the
-        steps that carry the loss; label : its class. With both slots taken, waits for the
-        older one and keeps its results for :meth:`sample_result`. A sample the chip would
-        refuse raises :class:`ChipError` naming the value, before anything is written."""
+        steps that carry the loss; label : its class (softmax cross-entropy), or None with
+        ``target`` (T, n_out) X raw: a squared-error sample (the loss steps' rows are its
+        targets; :func:`gammacore.golden.fixedpoint.mse_unit`). With both slots taken, waits
+        for the older one and keeps its results for :meth:`sample_result`. A sample the chip
+        would refuse raises :class:`ChipError` naming the value, before anything is written."""
         if self.cfg is None:
             raise ChipError("no network loaded: call load() first")
         if self.sample_words() == 0:
@@ -258,7 +260,7 @@ class Chip:
                             "one); run samples step by step (gammacore demo --host-errors)")
         try:
             words = R.sample_words(q, mask, label, n_in=self.cfg.layers[0].n_in, n_out=self.cfg.layers[-1].n_out,
-                                   capacity=self.sample_words())
+                                   capacity=self.sample_words(), target=target)
         except ValueError as exc:
             raise ChipError(f"sample refused: {exc}") from None
         slot = self._next_slot
@@ -279,8 +281,9 @@ class Chip:
         except BusError as exc:
             if exc.index != len(ops) - 1:
                 raise
+            kind = "targets" if target is not None else f"label {int(label)}"
             raise ChipError(f"the chip refused the sample ({len(words) - 1} words after its header, T = "
-                            f"{len(mask)} steps, label {int(label)}, slot {slot}): its network, mode or build "
+                            f"{len(mask)} steps, {kind}, slot {slot}): its network, mode or build "
                             f"does not take it ({exc})") from None
         if older is not None:
             older["result"] = self._parse_results(out[0])
@@ -332,15 +335,18 @@ class Chip:
         for slot in list(self._slots):
             self._finish(slot)
 
-    def train_sample(self, q, mask, label):
-        """Run one sample with learning (the chip's loss unit gives the errors); returns its
-        results (:meth:`sample_result`)."""
-        return self.sample_result(self.submit_sample(q, mask, label, True))
+    def train_sample(self, q, mask, label=None, target=None):
+        """Run one sample with learning (the chip's loss unit gives the errors: softmax
+        cross-entropy against ``label``, or squared error against ``target`` (T, n_out) X raw,
+        see :meth:`submit_sample`); returns its results (:meth:`sample_result`)."""
+        return self.sample_result(self.submit_sample(q, mask, label, True, target=target))
 
-    def infer_sample(self, q, mask, label=0):
+    def infer_sample(self, q, mask, label=None, target=None):
         """Run one sample without learning; returns its results (:meth:`sample_result`;
-        ``label`` only enters the loss sum)."""
-        return self.sample_result(self.submit_sample(q, mask, label, False))
+        ``label`` (default 0) or ``target`` only enter the loss sum)."""
+        if label is None and target is None:
+            label = 0
+        return self.sample_result(self.submit_sample(q, mask, label, False, target=target))
 
     def infer_set(self, q, mask, labels, bar=None):
         """Run every sample of a set (``q`` (samples, T, n_in) Q raw, ``mask`` (samples, T),

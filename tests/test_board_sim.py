@@ -104,6 +104,35 @@ def test_samples_through_the_uart_equal_golden(chip):
     assert after["bus_errors"] == before["bus_errors"] + 1 and after["steps"] == before["steps"]
 
 
+def test_squared_error_samples_through_the_uart_equal_golden(chip):
+    """Squared-error samples (a target per output at each loss step, the chip forms the
+    errors and the loss) mixed with labelled ones, through the driver's train_sample,
+    infer_sample and submit_sample: every result and every final master word equals
+    golden.sample's."""
+    from gammacore.sim.sample_case import make_sample_case
+    seed = 23
+    case = make_sample_case(seed, (3, 6, 3), SIM_CAPACITY.buckets, n_samples=8, max_T=12, out_encoder=True, p_mse=0.6)
+    kinds = [("mse" if s["target"] is not None else "ce", s["learn"]) for s in case["samples"]]
+    print(f"seed={seed} samples={kinds}")
+    assert {("mse", True), ("mse", False), ("ce", True)} <= set(kinds), f"seed={seed}"
+    chip.load(case["cfg"], case["initial"])
+    for n, s in enumerate(case["samples"]):
+        if s["target"] is None:
+            got = chip.sample_result(chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]))
+        elif s["learn"]:
+            got = chip.train_sample(s["q"], s["mask"], target=s["target"])
+        else:
+            got = chip.infer_sample(s["q"], s["mask"], target=s["target"])
+        want = s["want"]
+        assert got["score"].tolist() == want["score"].tolist(), f"seed={seed}: sample {n}"
+        assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
+            {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"seed={seed}: sample {n}"
+    got = chip.read_params()
+    assert np.concatenate([p["W"].ravel() for p in got]).tolist() == case["final"]["W"], f"seed={seed}"
+    assert np.concatenate([p["V"].ravel() for p in got]).tolist() == case["final"]["V"], f"seed={seed}"
+    assert np.concatenate([p["b"] for p in got]).tolist() == case["final"]["B"], f"seed={seed}"
+
+
 def test_load_verifies_and_reports_what_does_not_fit(chip):
     case = make_net_case(3, (2, 300, 2), SIM_CAPACITY.buckets, T=1)
     with pytest.raises(ValueError, match="needs .* neurons"):

@@ -58,12 +58,24 @@ def test_driver_refuses_bad_samples_naming_the_value_before_writing(tmp_path):
                             ((np.ones((2, 3), dtype=np.int64), [0, 1], 0), "takes 9 words, a slot of the sample memory holds 8")]:
             with pytest.raises(ChipError, match=match):
                 chip.train_sample(*args)
+        tgt = np.array([[0, 0], [-4096, 1 << 22]])
+        for kwargs, match in [(dict(label=1, target=tgt), "a label .* or targets .*, not both"),
+                              (dict(target=tgt[:, :1]), r"targets of shape \(2, 1\), expected \(2, 2\)"),
+                              (dict(target=tgt << 20), f"target {-4096 << 20} \\(X raw\\) is outside X's")]:
+            with pytest.raises(ChipError, match=match):
+                chip.train_sample(q, [0, 1], **kwargs)
         assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 16) == [0] * 16
         assert win.read(R.Reg.SAMPLE_CTRL, 1) == [0]
         # a good sample is written into slot 0 and queued there
         chip.submit_sample(q, [0, 1], 1, learn=True)
         assert win.read(R.mem_addr(R.Region.SAMPLE, 0), 5) == R.sample_words(q, [0, 1], 1) + [0]
         assert win.read(R.Reg.SAMPLE_CTRL, 1) == [R.sample_command(0, True)]
+        # a squared-error sample: its targets after the loss step's marker, in slot 1
+        chip.submit_sample(q, [0, 1], None, learn=False, target=tgt)
+        want = R.sample_words(q, [0, 1], None, target=tgt)
+        assert want[-2:] == [(-4096) & 0xFFFFFFFF, 1 << 22] and want[0] == 2 | R.SAMPLE_MSE
+        assert win.read(R.mem_addr(R.Region.SAMPLE, 8), len(want)) == want
+        assert win.read(R.Reg.SAMPLE_CTRL, 1) == [R.sample_command(1, False)]
 
 
 def test_train_refuses_bad_arguments_naming_the_value_before_sending(tmp_path):
