@@ -89,12 +89,15 @@ def test_one_layer_cocotb_long(sim, tmp_path):
 
 def test_samples_cocotb_verilator(tmp_path):
     """The sample sequencer in the chip's Verilog (Verilator): results of random samples,
-    trained and inferred two queued at a time, and every final weight equal to golden.sample."""
+    labelled and squared-error ones, trained and inferred two queued at a time, and every
+    final weight equal to golden.sample."""
     from gammacore import regmap as R
     from gammacore.sim.sample_case import make_sample_case
-    seed, words = 305, 64
-    case = make_sample_case(seed, (3, 5, 3), K=2, n_samples=4, out_encoder=True)
-    print(f"seed={seed} learn={[s['learn'] for s in case['samples']]}")
+    seed, words = 306, 64
+    case = make_sample_case(seed, (3, 5, 3), K=2, n_samples=5, out_encoder=True, p_mse=0.5)
+    kinds = [("mse" if s["target"] is not None else "ce", s["learn"]) for s in case["samples"]]
+    print(f"seed={seed} samples={kinds}")
+    assert {("mse", True), ("mse", False), ("ce", True)} <= set(kinds), f"seed={seed}"
     (tmp_path / "case.json").write_text(json.dumps({
         "seed": seed, "max_layer": case["capacity"].max_layer, "n_out": case["n_out"], "sample_words": words,
         "plan": [[int(a), [int(w) for w in ws]] for a, ws in
