@@ -560,19 +560,27 @@ def sample_words(q, mask, label, n_in=None, n_out=None, capacity=None, target=No
     return words
 
 
-def sample_lengths(q, mask):
+def sample_lengths(q, mask, target=None):
     """Words each sample of ``q`` (samples, T, n_in; Q raw, 0 = no event) with loss masks
     ``mask`` (samples, T) takes in a slot, as :func:`sample_words` lays it out: the header,
-    then per run of equal steps (at most 1 + SAMPLE_REPEAT_MAX) its events and one marker."""
+    then per run of equal steps (at most 1 + SAMPLE_REPEAT_MAX) its events and one marker,
+    and with ``target`` (samples, T, n_out; squared-error samples) a loss run's n_out targets."""
     import numpy as np
     q, mask = np.asarray(q), np.asarray(mask, dtype=bool)
     if mask.shape != q.shape[:2]:
         raise ValueError(f"loss masks of shape {mask.shape} for samples of shape {q.shape[:2]}")
     same = np.zeros(mask.shape, dtype=bool)     # step t equals step t - 1
     same[:, 1:] = np.all(q[:, 1:] == q[:, :-1], axis=2) & (mask[:, 1:] == mask[:, :-1])
+    n_out = 0
+    if target is not None:
+        target = np.asarray(target)
+        if target.shape[:2] != q.shape[:2]:
+            raise ValueError(f"targets of shape {target.shape} for samples of shape {q.shape[:2]}")
+        n_out = target.shape[2]
+        same[:, 1:] &= ~mask[:, 1:] | np.all(target[:, 1:] == target[:, :-1], axis=2)
     events = np.count_nonzero(q, axis=2)
-    return np.array([1 + sum(int(events[s, t]) + 1 for t, _ in _runs(same[s])) for s in range(len(q))],
-                    dtype=np.int64)
+    return np.array([1 + sum(int(events[s, t]) + 1 + n_out * int(mask[s, t]) for t, _ in _runs(same[s]))
+                     for s in range(len(q))], dtype=np.int64)
 
 
 def decode_sample(words, n_out=None):

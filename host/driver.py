@@ -348,14 +348,17 @@ class Chip:
             label = 0
         return self.sample_result(self.submit_sample(q, mask, label, False, target=target))
 
-    def infer_set(self, q, mask, labels, bar=None):
+    def infer_set(self, q, mask, labels, bar=None, targets=None):
         """Run every sample of a set (``q`` (samples, T, n_in) Q raw, ``mask`` (samples, T),
-        ``labels`` (samples,)) on the sample sequencer without learning, two queued at a time;
-        returns each sample's results (:meth:`sample_result`). ``bar``: a tqdm bar advanced
-        per sample sent."""
+        ``labels`` (samples,), or None with ``targets`` (samples, T, n_out) X raw) on the
+        sample sequencer without learning, two queued at a time; returns each sample's results
+        (:meth:`sample_result`). ``bar``: a tqdm bar advanced per sample sent."""
         tickets = []
         for i in range(len(q)):
-            tickets.append(self.submit_sample(q[i], mask[i], labels[i], learn=False))
+            if targets is None:
+                tickets.append(self.submit_sample(q[i], mask[i], labels[i], learn=False))
+            else:
+                tickets.append(self.submit_sample(q[i], mask[i], None, learn=False, target=targets[i]))
             if bar is not None:
                 bar.update(1)
         return [self.sample_result(t) for t in tickets]
@@ -367,7 +370,9 @@ class Chip:
         data : a :class:`~gammacore.golden.tasks.Task` (its training split) or its arrays
             ``(x, labels, mask)``: x (n, T, n_in) input magnitudes as a Task holds them (floats,
             0 = no event; each goes to the chip as Q raw, ``F.Q.from_float``), labels (n,),
-            mask (n, T) the steps that carry the loss.
+            mask (n, T) the steps that carry the loss. Labels of shape (n, T, n_out), floats,
+            are targets instead: squared-error samples (each goes to the chip as X raw; the
+            loss steps' targets are used), and the history has no test accuracy.
         epochs : passes over ``data`` (overrides the schedule's).
         schedule : a :class:`~gammacore.golden.train.Schedule` of learning-rate shifts (the
             rates halve after each equal share of the run's samples); None: a Task's preset
@@ -397,6 +402,8 @@ class Chip:
         xq, y, m = self._sample_set(data, "data", split="train")
         if test is not None:
             xqt, yt, mt = self._sample_set(test, "test", split="test")
+            if (y.ndim == 3) != (yt.ndim == 3):
+                raise ChipError("train: data and test must both have labels or both targets")
         if schedule is None:
             from ..golden.tasks import Task
             if isinstance(data, Task):
@@ -435,29 +442,35 @@ class Chip:
                     if (shift := plan.change_at(seen, n)) is not None:
                         self.set_learning_shift(shift)      # waits for the queued samples
                     seen += 1
-                    tickets.append(self.submit_sample(xq[i], m[i], y[i], learn=True))
+                    if y.ndim == 3:
+                        tickets.append(self.submit_sample(xq[i], m[i], None, learn=True, target=y[i]))
+                    else:
+                        tickets.append(self.submit_sample(xq[i], m[i], y[i], learn=True))
                     bar.update(1)
                 loss = sum(self.sample_result(t)["loss_sum"] for t in tickets)
                 loss_n = int(m.sum())
                 rec = {"epoch": epoch + 1, "train_loss": F.LOSS_SUM.to_float(loss) / max(loss_n, 1),
                        "train_loss_sum": int(loss), "samples": int(n), "steps": int(n * T)}
                 if test is not None:
-                    results = self.infer_set(xqt, mt, yt, bar=bar)
-                    correct = sum(int(r["argmax"] == yt[i]) for i, r in enumerate(results))
-                    rec.update(test_accuracy=correct / len(xqt), test_correct=int(correct),
-                               test_loss=F.LOSS_SUM.to_float(sum(r["loss_sum"] for r in results)) / max(int(mt.sum()), 1))
+                    mse = yt.ndim == 3
+                    results = self.infer_set(xqt, mt, None if mse else yt, bar=bar, targets=yt if mse else None)
+                    rec["test_loss"] = F.LOSS_SUM.to_float(sum(r["loss_sum"] for r in results)) / max(int(mt.sum()), 1)
+                    if not mse:
+                        correct = sum(int(r["argmax"] == yt[i]) for i, r in enumerate(results))
+                        rec.update(test_accuracy=correct / len(xqt), test_correct=int(correct))
                     rec["steps"] += int(xqt.shape[0] * xqt.shape[1])
                 rec["seconds"] = time.perf_counter() - t0
                 history.append(rec)
                 bar.set_postfix({"loss": f"{rec['train_loss']:.3f}",
-                                 **({"test": f"{rec['test_accuracy']:.3f}"} if test is not None else {})})
+                                 **({"test": f"{rec['test_accuracy']:.3f}"} if "test_accuracy" in rec else {})})
                 if on_epoch is not None:
                     on_epoch(rec)
         return history
 
     def _sample_set(self, data, name, split):
         """(x as Q raw words, labels, mask) of a Task's ``split`` or of an (x, labels, mask)
-        tuple, checked against the loaded network (ChipError naming the value otherwise)."""
+        tuple, checked against the loaded network (ChipError naming the value otherwise);
+        labels of shape (n, T, n_out) are targets, returned as X raw words."""
         from ..golden.tasks import Task
         if isinstance(data, Task):
             x, y, m = (getattr(data, f"{k}_{split}") for k in ("x", "y", "m"))
@@ -472,10 +485,19 @@ class Chip:
         if x.ndim != 3 or x.shape[0] < 1 or x.shape[1] < 1 or x.shape[2] != n_in:
             raise ChipError(f"train: {name} x has shape {x.shape}, expected (samples >= 1, steps >= 1, {n_in}) "
                             f"for the loaded network's {n_in} inputs")
-        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        if y.ndim == 3:
+            if y.shape != x.shape[:2] + (n_out,):
+                raise ChipError(f"train: {name} targets have shape {y.shape}, expected {x.shape[:2] + (n_out,)} "
+                                f"(samples, steps, the output layer's {n_out})")
+            y = np.asarray(y, dtype=np.float64)
+            lim = F.X.to_float(F.X.max)
+            if not np.all(np.isfinite(y)) or np.abs(y).max() > lim:
+                bad = float(y[~np.isfinite(y) | (np.abs(y) > lim)].flat[0])
+                raise ChipError(f"train: {name} target {bad} is outside the outputs' range -{lim:g}..{lim:g}")
+        elif y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
             raise ChipError(f"train: {name} labels have shape {y.shape} and type {y.dtype}, expected {x.shape[0]} "
-                            f"integers")
-        if y.min() < 0 or y.max() >= n_out:
+                            f"integers, or targets of shape {x.shape[:2] + (n_out,)}")
+        elif y.min() < 0 or y.max() >= n_out:
             bad = int(y[(y < 0) | (y >= n_out)][0])
             raise ChipError(f"train: {name} label {bad} is outside the output layer's 0..{n_out - 1}")
         if m.shape != x.shape[:2]:
@@ -486,12 +508,13 @@ class Chip:
         if x.shape[1] >= 1 << R.SAMPLE_STEPS_BITS:
             raise ChipError(f"train: {name} samples have {x.shape[1]} steps, a sample holds 1..{(1 << R.SAMPLE_STEPS_BITS) - 1}")
         xq = F.Q.from_float(x)
-        words = R.sample_lengths(xq, m)
+        targets = F.X.from_float(y) if y.ndim == 3 else None
+        words = R.sample_lengths(xq, m, target=targets)
         if words.max() > self.sample_words():
             i = int(np.argmax(words))
             raise ChipError(f"train: {name} sample {i} takes {int(words[i])} words, a slot of the sample memory holds "
                             f"{self.sample_words()} (CAP_SAMPLE); train it step by step (gammacore demo --host-errors)")
-        return xq, y.astype(np.int64), m.astype(bool)
+        return xq, targets if targets is not None else y.astype(np.int64), m.astype(bool)
 
     def read_params(self):
         """Master words of every layer: [{"W": (n_out, n_in), "V": (n_out, K), "b": (n_out,)}]."""

@@ -297,3 +297,48 @@ def test_reset_wrapper_takes_the_designs_leds_width():
         _port_width("module top(input ledsx); endmodule\n", "top", "leds")
     wrapper = RESET_WRAPPER.format(n=RESET_CLOCKS, top="top", leds_msb=6)
     assert "output [6:0] leds" in wrapper and f"8'd{RESET_CLOCKS}" in wrapper
+
+
+def test_train_loop_with_targets_equals_golden(chip):
+    """Chip.train on squared-error data (targets per step and output instead of labels):
+    the golden loop of run_sample in train's order and schedule gives every epoch's loss sum,
+    the test loss and every final master word; the history has no test accuracy."""
+    import copy
+
+    from gammacore.golden import formats as F
+    from gammacore.golden.sample import run_sample
+    from gammacore.golden.train import Schedule
+    from gammacore.sim.net_case import random_network
+    seed = 24
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, (3, 6, 2), SIM_CAPACITY.buckets)
+    initial = copy.deepcopy(net.layers)
+    n, T = 6, 10
+    x = np.where(rng.random((n, T, 3)) < 0.4, rng.uniform(0.2, 2.0, (n, T, 3)), 0.0)
+    target = rng.normal(0, 1.0, (n, T, 2))
+    mask = np.arange(T)[None, :].repeat(n, 0) >= 4
+    plan = Schedule(2, phases=2)
+    chip.load(net.cfg, initial)
+    hist = chip.train((x, target, mask), schedule=plan, seed=seed, test=(x[:3], target[:3], mask[:3]))
+    # golden: the same samples, order and learning-rate shifts
+    order = np.random.default_rng([seed, 3])
+    xq, tq = F.Q.from_float(x), F.X.from_float(target)
+    seen, sums = 0, []
+    for _ in range(plan.epochs):
+        total = 0
+        for i in order.permutation(n):
+            if (shift := plan.change_at(seen, n)) is not None:
+                net.set_learning_shift(shift)
+            seen += 1
+            total += run_sample(net, xq[i], mask[i], None, learn=True, target=tq[i])["loss_sum"]
+        sums.append(total)
+    test_sum = sum(run_sample(net, xq[i], mask[i], None, learn=False, target=tq[i])["loss_sum"] for i in range(3))
+    assert [h["train_loss_sum"] for h in hist] == sums and sums[0] > 0, f"seed={seed}"
+    assert hist[-1]["test_loss"] == F.LOSS_SUM.to_float(test_sum) / int(mask[:3].sum()), f"seed={seed}"
+    assert all("test_accuracy" not in h for h in hist)
+    got = chip.read_params()
+    for g, layer in zip(got, net.layers):
+        assert np.array_equal(g["W"], layer.W_master) and np.array_equal(g["V"], layer.V_master), f"seed={seed}"
+        assert np.array_equal(g["b"], layer.b_master), f"seed={seed}"
+    assert not np.array_equal(got[-1]["W"], initial[-1].W_master), f"seed={seed}: nothing learned"

@@ -103,6 +103,11 @@ def test_train_refuses_bad_arguments_naming_the_value_before_sending(tmp_path):
                 (dict(data=(-x - 1, y, m), epochs=1), "data x holds -1.0"),
                 (dict(data=[x, y], epochs=1), "data must be a Task or a tuple"),
                 (dict(data=(x, y, m), epochs=1, test=(x, np.array([5, 0]), m)), "test label 5 is outside"),
+                (dict(data=(x, np.zeros((2, 4, 3)), m), epochs=1),
+                 r"data targets have shape \(2, 4, 3\), expected \(2, 4, 2\)"),
+                (dict(data=(x, np.full((2, 4, 2), 600.0), m), epochs=1), "data target 600.0 is outside the outputs' range"),
+                (dict(data=(x, np.zeros((2, 4, 2)), m), epochs=1, test=(x, y, m)),
+                 "data and test must both have labels or both targets"),
                 (dict(data=(x, y, m), schedule=Schedule(1), on_epoch=3), "on_epoch must be callable, not 3"),
                 (dict(data=(np.ones((3, 30, 3)) + np.arange(30)[None, :, None] % 2, np.zeros(3, int),
                             np.ones((3, 30), bool)), epochs=1),              # no two equal steps: no runs

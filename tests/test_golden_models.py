@@ -425,6 +425,23 @@ def test_squared_error_samples_carry_their_targets():
         R.sample_words(q, mask, None, target=np.where(target == 9, 1 << 31, target))
     # a non-loss step's targets are not stored, so not checked
     assert R.sample_words(q, mask, None, target=np.where(target == 123, 1 << 40, target)) == words
+    assert R.sample_lengths(q[None], np.array([mask]), target[None]).tolist() == [len(words)]
+    # sample_lengths counts what sample_words lays out (random samples with runs, seed printed)
+    seed = 14
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    qs = np.where(rng.random((30, 8, 2)) < 0.4, rng.integers(1, 900, size=(30, 8, 2)), 0)
+    masks = rng.random((30, 8)) < 0.6
+    tgts = rng.integers(-5, 5, size=(30, 8, 3))
+    for n in range(30):
+        for t in np.flatnonzero(rng.random(8) < 0.5):
+            if t:
+                qs[n, t], masks[n, t] = qs[n, t - 1], masks[n, t - 1]
+                if rng.random() < 0.7:
+                    tgts[n, t] = tgts[n, t - 1]
+    lengths = R.sample_lengths(qs, masks, tgts)
+    for n in range(30):
+        assert len(R.sample_words(qs[n], masks[n], None, target=tgts[n])) == lengths[n], f"seed={seed}: sample {n}"
     with pytest.raises(ValueError, match="need n_out"):
         R.decode_sample(words)
     with pytest.raises(ValueError, match="step 2's 2 targets go past the slot's 8 words"):
