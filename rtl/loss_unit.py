@@ -53,6 +53,10 @@ D_WIDTH = DMAX_RAW.bit_length()          # d in 0..DMAX_RAW
 T_WIDTH = ((DMAX_RAW * fp.LOG2E_RAW + (1 << (T_SHIFT - 1))) >> T_SHIFT).bit_length()
 N_WIDTH = max(1, T_WIDTH - IB)           # the integer part of t: a shift of up to 2**N_WIDTH - 1
 LABEL_WIDTH = 16
+#: where d and log2 S are split for their products (an 18 x 18 multiplier takes SPLIT = 17
+#: unsigned bits)
+SPLIT = 17
+assert T_SHIFT - 1 >= SPLIT
 #: the division's first quotient bits that are always zero: S >= 2**EXPT.frac, so no trial
 #: 2**k with k < EXPT.frac reaches it
 DIV_SKIP = F.EXPT.frac
@@ -125,11 +129,17 @@ class LossUnit(wiring.Component):
         d = Signal(D_WIDTH)
         m.d.comb += d.eq(Mux(diff > DMAX_RAW, DMAX_RAW, diff))
         v2, s2 = pipe.stage(v1, j=s1.j, d=d)
-        # d log2 e registered before its rounding (for Fmax: the multiplier and the add after
-        # it do not fit one clock on the 45F)
-        v2, s2 = pipe.stage(v2, j=s2.j, d=s2.d, dl=s2.d * fp.LOG2E_RAW)
+        # d log2 e as two partial products, each one hard multiplier registered as it leaves
+        # it (for Fmax: yosys's own split of the 27 x 17 multiply added the two parts in fabric
+        # after the multipliers, in the same clock, the ULX3S 85F's critical path with the
+        # multipliers placed far from that adder, 14.0 ns), added with the rounding a clock
+        # later: round(d L >> T_SHIFT) = (lo >> SPLIT) + hi + 2**(T_SHIFT - 1 - SPLIT) >>
+        # (T_SHIFT - SPLIT), where d L = lo + hi 2**SPLIT (lo's low SPLIT bits cannot carry
+        # into the rounding bit, which lies above them)
+        v2, s2 = pipe.stage(v2, j=s2.j, d=s2.d, dl_lo=s2.d[:SPLIT] * fp.LOG2E_RAW,
+                            dl_hi=s2.d[SPLIT:] * fp.LOG2E_RAW)
         t = Signal(T_WIDTH)
-        m.d.comb += t.eq((s2.dl + (1 << (T_SHIFT - 1))) >> T_SHIFT)
+        m.d.comb += t.eq(((s2.dl_lo >> SPLIT) + s2.dl_hi + (1 << (T_SHIFT - 1 - SPLIT))) >> (T_SHIFT - SPLIT))
         v3, s3 = pipe.stage(v2, j=s2.j, d=s2.d, t=t)
         m.d.comb += [exp_rd.addr.eq(s3.t[:IB]), exp_rd.en.eq(advance)]
         v4, s4 = pipe.stage(v3, j=s3.j, d=s3.d, n=s3.t[IB:])
@@ -206,8 +216,8 @@ class LossUnit(wiring.Component):
                     m.d.sync += count.eq(0)
                     m.next = "IN"
 
-        # ---- log2 S and the loss: five registered stages from S (msb, table, log2 S, its
-        # product with ln 2, loss),
+        # ---- log2 S and the loss: six registered stages from S (msb, table, log2 S, its
+        # partial products with ln 2, their sum, loss),
         # settled long before DIVIDE's 18 clocks end (S and d_label are fixed from its first)
         msb = Signal(range(F.SUMEXP.width))
         for b in range(F.SUMEXP.width):
@@ -222,8 +232,13 @@ class LossUnit(wiring.Component):
         m.d.comb += [log_rd.addr.eq(mant), log_rd.en.eq(1)]
         log2s = Signal(F.LOG2.width)          # registered: the table read, then the multiply
         m.d.sync += log2s.eq(((msb_r - F.EXPT.frac) << F.LOG2.frac) + log_rd.data)
-        ln_prod = Signal(F.LOG2.width + fp.LN2_RAW.bit_length())   # registered: the multiply, then the adds
-        m.d.sync += ln_prod.eq(log2s * fp.LN2_RAW)
+        # log2 S times ln 2 as two partial products (one hard multiplier each, registered),
+        # their sum registered, then the loss (for Fmax; the loss is read long after)
+        ln_lo = Signal(SPLIT + fp.LN2_RAW.bit_length())
+        ln_hi = Signal(F.LOG2.width - SPLIT + fp.LN2_RAW.bit_length())
+        m.d.sync += [ln_lo.eq(log2s[:SPLIT] * fp.LN2_RAW), ln_hi.eq(log2s[SPLIT:] * fp.LN2_RAW)]
+        ln_prod = Signal(F.LOG2.width + fp.LN2_RAW.bit_length())
+        m.d.sync += ln_prod.eq(ln_lo + (ln_hi << SPLIT))
         m.d.sync += loss.eq(d_label + ((ln_prod + (1 << (LN_SHIFT - 1))) >> LN_SHIFT))
         m.d.comb += self.busy.eq(~fsm.ongoing("IN") | (count != 0))
         return m
