@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gammacore import protocol as P
@@ -88,7 +89,7 @@ def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, dp16kd, mult, mhz", [("ulx3s-45f", 106, 31, 75), ("ulx3s-85f", 113, 51, 75)])
+@pytest.mark.parametrize("name, dp16kd, mult, mhz", [("ulx3s-45f", 106, 32, 75), ("ulx3s-85f", 113, 52, 75)])
 def test_ulx3s_sample_sequencer_builds_netlist_equals_golden(name, dp16kd, mult, mhz, tmp_path):
     """The ULX3S 45F's and 85F's default builds - 2 layers of 128 x 128, the sample sequencer
     with the loss unit's exp2 and log2 tables in initialised block RAMs; on the 85F two lanes,
@@ -123,6 +124,23 @@ def test_ulx3s_sample_sequencer_builds_netlist_equals_golden(name, dp16kd, mult,
     demo = json.loads(out.read_text())
     assert demo["path"] == "autonomous" and demo["train_samples"] == demo["test_samples"] == 4
     assert demo["accuracy_equal"] and demo["weights_equal"] and demo["curve_equal"], demo
+    # squared-error samples (targets after the loss markers; the sequencer's own error, square
+    # and loss stages) through the netlist: every result and final weight equal golden.sample
+    from gammacore.host.session import open_chip
+    from gammacore.sim.sample_case import make_sample_case
+    case = make_sample_case(25, (3, 6, 3), 4, n_samples=4, max_T=6, out_encoder=True, p_mse=1.0)
+    print(f"seed=25 learn={[smp['learn'] for smp in case['samples']]}")
+    with open_chip(f"sim-netlist:{name}") as (chip, _):
+        chip.load(case["cfg"], case["initial"])
+        for n, smp in enumerate(case["samples"]):
+            got = chip.sample_result(chip.submit_sample(smp["q"], smp["mask"], None, smp["learn"], target=smp["target"]))
+            want = smp["want"]
+            assert got["score"].tolist() == want["score"].tolist(), f"seed=25: sample {n}"
+            assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
+                {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"seed=25: sample {n}"
+        params = chip.read_params()
+    assert np.concatenate([p["W"].ravel() for p in params]).tolist() == case["final"]["W"]
+    assert np.concatenate([p["V"].ravel() for p in params]).tolist() == case["final"]["V"]
 
 
 def test_gate_level_models_replace_only_the_black_boxes():
