@@ -19,7 +19,8 @@ back, phase detector at least 3.125 MHz) makes a multiple of 3 MHz from 25 MHz o
 multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes the
 highest of them that its default build meets: 75 MHz (25 clocks per bit) on every ULX3S.
 At 75 MHz (2026-12-06, docs/boards.md) the 12F/25F default build placed at 88.20 MHz, the
-45F's at 79.30 and the 85F's two lanes at 76.53 at nextpnr seed 3, the 85F's default seed
+45F's at 79.30 (79.47 on 2026-12-07) and the 85F's two lanes at 76.53 (79.62 on 2026-12-07) at
+nextpnr seed 3, the 85F's default seed
 (:attr:`Board.seed`; it ran at 60 MHz from 2026-12-05 to 12-06). The former 20.833 MHz (25 x
 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
