@@ -130,7 +130,7 @@ ULX3S_CLOCK = 75e6
 #: without the hold multiplexer"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
 ULX3S_85F_SEED = 3
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
-#: 32 multipliers, 105 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
+#: the 45F 32 multipliers, 106 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}
 #: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 51 of its 156
 #: multipliers), at :data:`ULX3S_85F_SEED`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
