@@ -75,3 +75,21 @@ def grid(argnames, *values, default):
     combos = [tuple(x for v in c for x in (v if isinstance(v, tuple) else (v,))) for c in itertools.product(*values)]
     return pytest.mark.parametrize(argnames, [
         pytest.param(*c, marks=() if default(*c) else pytest.mark.slow) for c in combos])
+
+
+#: the counts of a sample's results (Chip.sample_result, golden.sample.run_sample) beside its scores
+SAMPLE_COUNTS = ("steps", "argmax", "loss_sum", "spikes")
+
+
+def assert_sample_result(got, want, note):
+    """A sample's results from the driver (:meth:`Chip.sample_result`) equal golden.sample's:
+    every output's score and every count."""
+    assert got["score"].tolist() == want["score"].tolist(), note
+    assert {k: got[k] for k in SAMPLE_COUNTS} == {k: want[k] for k in SAMPLE_COUNTS}, note
+
+
+def assert_final_params(params, final, note=""):
+    """The master words the driver reads back (:meth:`Chip.read_params`) equal a sample case's
+    final W, V and b (gammacore.sim.sample_case)."""
+    for key, name in (("W", "W"), ("V", "V"), ("b", "B")):
+        assert np.concatenate([p[key].ravel() for p in params]).tolist() == final[name], f"{note} final {name}"

@@ -15,6 +15,7 @@ from gammacore.host.cmd_run import COMPARED
 from gammacore.host.session import open_chip
 from gammacore.rtl.soc import SIM_CAPACITY, SIM_LANES
 from gammacore.sim.net_case import make_net_case
+from rtl_helpers import assert_final_params, assert_sample_result
 
 GAMMACORE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "gammacore"
 
@@ -88,14 +89,8 @@ def test_samples_through_the_uart_equal_golden(chip):
     assert chip.link.stats()["round_trips"] - rt0 == 2 and tickets[0]["result"] is not None
     tickets += [chip.submit_sample(s["q"], s["mask"], s["label"], s["learn"]) for s in case["samples"][3:]]
     for n, (t, s) in enumerate(zip(tickets, case["samples"])):
-        got, want = chip.sample_result(t), s["want"]
-        assert got["score"].tolist() == want["score"].tolist(), f"sample {n}"
-        assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
-            {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"sample {n}"
-    got = chip.read_params()
-    assert np.concatenate([p["W"].ravel() for p in got]).tolist() == case["final"]["W"]
-    assert np.concatenate([p["V"].ravel() for p in got]).tolist() == case["final"]["V"]
-    assert np.concatenate([p["b"] for p in got]).tolist() == case["final"]["B"]
+        assert_sample_result(chip.sample_result(t), s["want"], f"sample {n}")
+    assert_final_params(chip.read_params(), case["final"])
     before = chip.counters()
     chip.link.write(R.mem_addr(R.Region.SAMPLE, 0), [1 | 3 << 16, 0])     # label 3 of outputs 0..2
     with pytest.raises(BusError):
@@ -123,14 +118,8 @@ def test_squared_error_samples_through_the_uart_equal_golden(chip):
             got = chip.train_sample(s["q"], s["mask"], target=s["target"])
         else:
             got = chip.infer_sample(s["q"], s["mask"], target=s["target"])
-        want = s["want"]
-        assert got["score"].tolist() == want["score"].tolist(), f"seed={seed}: sample {n}"
-        assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
-            {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"seed={seed}: sample {n}"
-    got = chip.read_params()
-    assert np.concatenate([p["W"].ravel() for p in got]).tolist() == case["final"]["W"], f"seed={seed}"
-    assert np.concatenate([p["V"].ravel() for p in got]).tolist() == case["final"]["V"], f"seed={seed}"
-    assert np.concatenate([p["b"] for p in got]).tolist() == case["final"]["B"], f"seed={seed}"
+        assert_sample_result(got, s["want"], f"seed={seed}: sample {n}")
+    assert_final_params(chip.read_params(), case["final"], f"seed={seed}:")
 
 
 def test_load_verifies_and_reports_what_does_not_fit(chip):

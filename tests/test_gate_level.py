@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gammacore import protocol as P
 from gammacore.boards.table import board
 from gammacore.sim.netlist import cell_models
+from rtl_helpers import assert_final_params, assert_sample_result
 
 GAMMACORE = Path(sys.executable).parent / "gammacore"
 
@@ -134,13 +134,8 @@ def test_ulx3s_sample_sequencer_builds_netlist_equals_golden(name, dp16kd, mult,
         chip.load(case["cfg"], case["initial"])
         for n, smp in enumerate(case["samples"]):
             got = chip.sample_result(chip.submit_sample(smp["q"], smp["mask"], None, smp["learn"], target=smp["target"]))
-            want = smp["want"]
-            assert got["score"].tolist() == want["score"].tolist(), f"seed=25: sample {n}"
-            assert {k: got[k] for k in ("steps", "argmax", "loss_sum", "spikes")} == \
-                {k: want[k] for k in ("steps", "argmax", "loss_sum", "spikes")}, f"seed=25: sample {n}"
-        params = chip.read_params()
-    assert np.concatenate([p["W"].ravel() for p in params]).tolist() == case["final"]["W"]
-    assert np.concatenate([p["V"].ravel() for p in params]).tolist() == case["final"]["V"]
+            assert_sample_result(got, smp["want"], f"seed=25: sample {n}")
+        assert_final_params(chip.read_params(), case["final"], "seed=25:")
 
 
 def test_gate_level_models_replace_only_the_black_boxes():
