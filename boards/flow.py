@@ -84,7 +84,7 @@ def _soc(capacity, clk_freq, baud, pow2, options, link_window):
 
 
 #: construction options of the chip (soc and probe-chip designs) and their defaults
-#: (``lanes``: the network core's lanes P, a power of two; the others are bools)
+#: (``lanes``: the network core's lanes P >= 1; the others are bools)
 #: ``samples`` (the sample sequencer, rtl/sample_unit.py) is off unless the board turns it on
 #: (the ULX3S 45F/85F, boards/table.py); the simulated board (gammacore.host.session) has it
 CHIP_OPTIONS = {"learning": True, "serial_encoder": False, "async_modes": True, "counters": True, "lanes": 1,

@@ -49,7 +49,7 @@ def add_arguments(p):
                    help="soc/probe-chip: with the sample sequencer (whole samples on chip: the sample memory "
                         "and the loss unit) (default: the board's; on for the ULX3S 45F/85F)")
     p.add_argument("--lanes", type=int, metavar="P", default=None,
-                   help="soc/probe-chip: lanes of the network core, a power of two: P multiply-accumulates per "
+                   help="soc/probe-chip: lanes of the network core (P >= 1): P multiply-accumulates per "
                         "clock in the event fan-out (default: the board's: 2 on the ULX3S 85F, 1 elsewhere)")
     add_baud(p, default=None, help="UART baud rate of the soc design (default: the host's, 3000000); refused "
                                    "when the core clock over an integer divisor misses it by more than 2 %%")

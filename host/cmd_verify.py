@@ -35,7 +35,7 @@ def add_arguments(p):
                         "or asynchronous with pending spikes dispatched in seeded-random or priority order; "
                         "every spike is compared in firing order (default sync)")
     p.add_argument("--lanes", type=int, metavar="P",
-                   help="lanes of the chip's network core (neurons per clock; a power of two, default 1; with "
+                   help="lanes of the chip's network core (neurons per clock, P >= 1, default 1; with "
                         "--netlist: the board build's, which must equal it if given)")
     p.add_argument("--netlist", metavar="BOARD",
                    help="run on the gate-level board instead: BOARD's default build as yosys maps it (the "

@@ -64,8 +64,8 @@ class Chip(wiring.Component):
     counters : with the statistics counters (``CapFlag.COUNTERS``); False: a lean build whose
         ``EVENTS_IN``, ``REFUSED``, ``UNROUTED``, ``TO_NEXT``, ``TO_HOST`` and link-counter
         registers read 0 (synthesis then drops the counters and their read multiplexer)
-    lanes : P, the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`; a power
-        of two), readable at ``Reg.CAP_LANES``
+    lanes : P, the network core's lanes (see :class:`~gammacore.rtl.net_core.NetCore`; any
+        P >= 1), readable at ``Reg.CAP_LANES``
     event_depth, out_depth : depths of the input-event and output-packet FIFOs
     samples : with the sample sequencer (:class:`~gammacore.rtl.sample_unit.SampleUnit`: whole
         samples on chip, the loss unit); without it ``Reg.CAP_SAMPLE`` reads 0 and its

@@ -56,7 +56,8 @@ from amaranth.lib.wiring import In, Out
 from ..golden import formats as F
 from .bucket_decay import saturate
 from .descriptors import descriptor_layout
-from .net_memories import Engine, check_lanes, client_signature, lane_ports, lane_view, lane_w_base, unit_word
+from .net_memories import (Engine, check_lanes, client_signature, lane_div, lane_mod, lane_ports, lane_view, lane_w_base,
+                           unit_word)
 from .router import fwd_layout
 
 __all__ = ["FanOut", "FanOutControl", "STAGES"]
@@ -89,7 +90,7 @@ class FanOut(wiring.Component):
     Parameters
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
-    lanes : P, the lanes (a power of two)
+    lanes : P, the lanes (any P >= 1)
     registered : the products registered (the pipeline below); without, the sum is formed
         from the W read directly and written in c+1 (fewer registers for the iCE40's lean
         build, whose clock does not need them)
@@ -116,7 +117,6 @@ class FanOut(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c, K, ML, P = self.cap, self.cap.buckets, self.cap.max_layer, self.lanes
-        sh = P.bit_length() - 1                 # log2 P
         d, ev, ctl, mem = self.layer, self.ev, self.ctrl, self.mem
         W, A = lane_ports(mem.W), lane_ports(mem.A)
         # qin_i in bank i mod P; Z^1 and the trace of a chip-wide unit u in bank u mod P
@@ -225,7 +225,7 @@ class FanOut(wiring.Component):
             m.d.comb += lanes_on.eq(1)
         else:
             for p in range(P):
-                m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, fan_j[:sh] == p, fan_j + p < d.n_out))
+                m.d.comb += lanes_on[p].eq(Mux(ctl.deliver, lane_mod(fan_j, P) == p, fan_j + p < d.n_out))
         m.d.sync += qin_valid.eq(0)
         if self.registered:
             m.d.sync += [idle.eq(~ctl.accepted & ~fan_active & ~w_valid & ~mac_valid & ~acc_valid & ~qin_valid),
@@ -240,7 +240,7 @@ class FanOut(wiring.Component):
         if self.registered:
             rows_left = Signal(range(ML), name="rows_left")     # rows after the one being read
             rows_m1 = Signal.like(rows_left)
-            m.d.comb += rows_m1.eq((d.n_out - 1) >> sh)
+            m.d.comb += rows_m1.eq(lane_div(d.n_out - 1, P))
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev_in.source), q.eq(ev_in.q), fan_j.eq(0), fan_active.eq(1),
                          fan_addr.eq(lane_w_base(d, P) + ev_in.source), qin_valid.eq(1)]
@@ -257,7 +257,7 @@ class FanOut(wiring.Component):
                 with m.If(ctl.deliver):
                     # one neuron per clock (Z is one memory); the next row after the last lane
                     m.d.sync += fan_j.eq(fan_j + 1)
-                    with m.If(fan_j[:sh] == P - 1):
+                    with m.If(lane_mod(fan_j, P) == P - 1):
                         m.d.sync += fan_addr.eq(fan_addr + d.n_in)
                     with m.If(fan_j == d.n_out - 1):
                         m.d.sync += fan_active.eq(0)
@@ -272,7 +272,7 @@ class FanOut(wiring.Component):
             # deliver: the one neuron's word (its lane's) goes to lane 0's multiplier
             w_sel = Signal(signed(F.W.width))
             sel_j = w_j if self.registered else mac_j
-            m.d.comb += w_sel.eq(Mux(ctl.deliver, Array(w_fwd)[sel_j[:sh]], w_fwd[0]))
+            m.d.comb += w_sel.eq(Mux(ctl.deliver, Array(w_fwd)[lane_mod(sel_j, P)], w_fwd[0]))
             w_fwd = [w_sel] + w_fwd[1:]
         if self.registered:
             # c: the event's q with the row's read (the next event's may follow in c+1);
@@ -349,7 +349,7 @@ class FanOut(wiring.Component):
             # and the FIFO's handshake stay off the memories' address decode
             lane, local = unit_word(d.i_base + ev_in.source, 0, K, P)
             m.d.comb += [T.rd.addr.eq(local), t_rlane.eq(lane),
-                         QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
+                         QIN.rd.addr.eq(lane_div(ev_in.source, P)), q_rlane.eq(lane_mod(ev_in.source, P))]
         # W at fan_addr: with one lane every clock of the fan-out's phase (a superset of the
         # rows' reads), so the W memory's clock enable comes from the owner register, not from
         # the sequencer's decision to take an event (Fmax: the enable reaches W's block RAMs);
@@ -370,7 +370,7 @@ class FanOut(wiring.Component):
                 # QIN is read as the event is taken (its word is written back the clock after,
                 # when the next event's source may be at the FIFO head already)
                 if not self.registered:
-                    m.d.comb += [QIN.rd.addr.eq(ev_in.source >> sh), q_rlane.eq(ev_in.source[:sh] if P > 1 else 0)]
+                    m.d.comb += [QIN.rd.addr.eq(lane_div(ev_in.source, P)), q_rlane.eq(lane_mod(ev_in.source, P))]
                 if self.registered:
                     # not when this clock writes the same word (it is forwarded a clock later)
                     m.d.comb += QIN.rd.en.eq(take & ~(qin_wr_valid & (qin_src == ev_in.source)))
@@ -378,7 +378,7 @@ class FanOut(wiring.Component):
                     m.d.comb += QIN.rd.en.eq(take)
                 if not self.registered:
                     for p in range(P):
-                        m.d.comb += [A[p].rd.addr.eq(fan_j >> sh), A[p].rd.en.eq(fan_active & lanes_on[p])]
+                        m.d.comb += [A[p].rd.addr.eq(lane_div(fan_j, P)), A[p].rd.en.eq(fan_active & lanes_on[p])]
         if self.registered:
             # c+2: A (Z^1) of the row the products belong to
             with m.If(mac_valid & ctl.deliver):
@@ -387,19 +387,19 @@ class FanOut(wiring.Component):
             with m.Elif(mac_valid & ~same_wb):
                 # (not when this clock writes the row: the word comes from a_last)
                 for p in range(P):
-                    m.d.comb += [A[p].rd.addr.eq(mac_j >> sh), A[p].rd.en.eq(mac_lanes[p] if P > 1 else 1)]
+                    m.d.comb += [A[p].rd.addr.eq(lane_div(mac_j, P)), A[p].rd.en.eq(mac_lanes[p] if P > 1 else 1)]
         # the sums written (c+4; without ``registered``, c+1)
         with m.If(wr_valid & ctl.deliver):
             lane, local = unit_word(d.n_base + wr_j, 0, K, P)
             m.d.comb += [Z.wr.addr.eq(local), z_wlane.eq(lane), Z.wr.data.eq(z1_sat), Z.wr.en.eq(1)]
         with m.Elif(wr_valid):
             for p in range(P):
-                m.d.comb += [A[p].wr.addr.eq(wr_j >> sh), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
+                m.d.comb += [A[p].wr.addr.eq(lane_div(wr_j, P)), A[p].wr.data.eq(a_sat[p]), A[p].wr.en.eq(wr_lanes[p] if P > 1 else 1)]
         qin_write = qin_wr_valid if self.registered else qin_valid
         with m.If(qin_write & ctl.deliver):
             lane, local = unit_word(d.i_base + wr_src, 0, K, P)
             m.d.comb += [T.wr.addr.eq(local), t_wlane.eq(lane), T.wr.data.eq(t1_sat), T.wr.en.eq(1)]
         with m.Elif(qin_write):
-            m.d.comb += [QIN.wr.addr.eq(wr_src >> sh), q_wlane.eq(wr_src[:sh] if P > 1 else 0),
+            m.d.comb += [QIN.wr.addr.eq(lane_div(wr_src, P)), q_wlane.eq(lane_mod(wr_src, P)),
                          QIN.wr.data.eq(q_sum), QIN.wr.en.eq(1)]
         return m

@@ -65,7 +65,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .net_memories import Engine, check_lanes, client_signature, lane_ports
+from .net_memories import Engine, check_lanes, client_signature, lane_add, lane_div, lane_mod, lane_ports, lane_sub
 
 __all__ = ["LearningUnit"]
 
@@ -105,7 +105,7 @@ class LearningUnit(wiring.Component):
     max_neurons, max_inputs : largest layer (the error memory and the sums below)
     w_depth, n_depth : depth of the W master memory and of the per-neuron memories
     i_depth : depth of the per-input memories (traces are ``i_depth * K`` words)
-    lanes : P, the lanes and the banks of W, V, Z and the traces (a power of two); ``w_base``
+    lanes : P, the lanes and the banks of W, V, Z and the traces (any P >= 1); ``w_base``
         is then the layer's first word in each W bank
         (:func:`~gammacore.rtl.net_memories.lane_w_base`)
 
@@ -150,7 +150,6 @@ class LearningUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         K, P = self.K, self.lanes
-        sh = P.bit_length() - 1
         n_err = max(self.max_n, self.max_i)
         m.submodules.err = err_mem = Memory(shape=signed(F.ERR.width), depth=n_err, init=[])
         m.submodules.below = bl_mem = Memory(shape=signed(F.ACC.width), depth=self.max_i, init=[])
@@ -240,14 +239,14 @@ class LearningUnit(wiring.Component):
         # the banks q < s (their unit is in the next row of units)
         s = Signal(range(P))
         if P > 1:
-            m.d.comb += s.eq(n_base[:sh])
+            m.d.comb += s.eq(lane_mod(n_base, P))
 
         def bank_of(p):
-            return (s + p)[:sh] if P > 1 else Const(0, 1)
+            return lane_add(s, p, P)
 
         def lane_of(q):
             """the lane whose unit is in bank q"""
-            return (q - s)[:sh] if P > 1 else Const(0, 1)
+            return lane_sub(q, s, P)
 
         def bank_offset(q):
             return Mux(Const(q) < s, K, 0) if P > 1 else 0
@@ -268,9 +267,9 @@ class LearningUnit(wiring.Component):
         else:
             t_dlane = Signal(range(P))
             with m.If(t_ren):
-                m.d.sync += t_dlane.eq(gi[:sh])
+                m.d.sync += t_dlane.eq(lane_mod(gi, P))
             for q, bank in enumerate(Tb):
-                m.d.comb += [bank.rd.addr.eq(t_row), bank.rd.en.eq(t_ren & (gi[:sh] == q))]
+                m.d.comb += [bank.rd.addr.eq(t_row), bank.rd.en.eq(t_ren & (lane_mod(gi, P) == q))]
             with m.Switch(t_dlane):
                 for q, bank in enumerate(Tb):
                     with m.Case(q):
@@ -348,7 +347,7 @@ class LearningUnit(wiring.Component):
         m.d.sync += b_wv.eq(0)
         b_go = Signal()
         with m.If(b_cnt < P):
-            on = Array(act)[b_cnt[:sh]] if P > 1 else act[0]
+            on = Array(act)[lane_mod(b_cnt, P)] if P > 1 else act[0]
             m.d.comb += [B.rd.addr.eq(n_base + pj + b_cnt), B.rd.en.eq(on)]
             m.d.sync += [b_cnt.eq(b_cnt + 1), b_wv.eq(on), b_wp.eq(b_cnt)]
         b_upd = Signal(signed(F.ERR.width + 18))
@@ -484,7 +483,7 @@ class LearningUnit(wiring.Component):
         def next_input():
             if P == 1:
                 return [gi.eq(gi + 1), t_row.eq(t_row + 1)]
-            return [gi.eq(gi + 1), t_row.eq(Mux(gi[:sh] == P - 1, t_row + 1, t_row))]
+            return [gi.eq(gi + 1), t_row.eq(Mux(lane_mod(gi, P) == P - 1, t_row + 1, t_row))]
 
         # ---- the error below, after the layer's updates (while the core loads the next
         # layer): read below_i (clock c), registered (c+1, in s2_below), rounded, saturated
@@ -515,7 +514,7 @@ class LearningUnit(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += b_cnt.eq(P)
                 with m.If(self.start):
-                    m.d.sync += [fj.eq(0), f.eq(0), fa.eq(0), fw_row.eq(self.w_base), fnk_row.eq((self.n_base >> sh) * K)]
+                    m.d.sync += [fj.eq(0), f.eq(0), fa.eq(0), fw_row.eq(self.w_base), fnk_row.eq(lane_div(self.n_base, P) * K)]
                     m.next = "ROW"
             with m.State("ROW"):
                 # fetch the row's deltas; then update it (some delta non-zero), skip it, or
@@ -544,7 +543,7 @@ class LearningUnit(wiring.Component):
                 m.d.sync += [vs_valid[1].eq(1), vs1_k.eq(k), vs_addr[1].eq(nk_row + k), vs_last[1].eq(k == K - 1),
                              vs_act[1].eq(act), k.eq(k + 1)]
                 with m.If(k == K - 1):
-                    m.d.sync += [i.eq(0), w_addr.eq(w_row), gi.eq(i_base), t_row.eq(i_base >> sh)]
+                    m.d.sync += [i.eq(0), w_addr.eq(w_row), gi.eq(i_base), t_row.eq(lane_div(i_base, P))]
                     m.next = "W"
             with m.State("W"):
                 # W[j,i] of every lane, below_i and the traces of input i, one input per clock,

@@ -133,7 +133,7 @@ class NetCore(wiring.Component):
         iCE40 UltraPlus (SB_SPRAM256KA)
     async_modes : with the asynchronous modes; False: sync only (no pending table, LFSR
         or scan; ``mode`` must stay ``Mode.SYNC``, which the chip enforces)
-    lanes : P, the lanes (a power of two; ValueError otherwise;
+    lanes : P, the lanes (any P >= 1; ValueError otherwise;
         :mod:`~gammacore.rtl.net_memories`): the fan-out does P MACs per clock (neuron j in
         lane j mod P, the W rows, A and qin banked by lane), an event costs ceil(n_out / P)
         clocks; the bucket and neuron passes take rows of P neurons (Z, V and the traces

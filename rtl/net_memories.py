@@ -10,7 +10,7 @@ engine may use which port of which memory; the sequencer's phase (``owner``, an
 ports to the memories. Every engine's memory interface is built from the table
 (:func:`client_signature`), so an engine has exactly the ports the table gives it.
 
-**Lanes.** A core with P lanes (``lanes``, a power of two) banks the memories of
+**Lanes.** A core with P lanes (``lanes``, any P >= 1) banks the memories of
 :data:`BANKED` by lane: P memories each, whose ports an engine sees as a list of P ports
 (:func:`lane_ports`; with P = 1 the one port, as before lanes). Two arrangements:
 
@@ -49,7 +49,7 @@ run at once, on disjoint memories: :data:`FUSED_SPLIT` names the owner of each.
 state (``owner_decoded``): the simulation benches watch it (:func:`ownership_check`) and it must
 never rise. It drives nothing, so synthesis drops it.
 """
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import Out
@@ -60,7 +60,7 @@ from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "K_BANKED", "wide_layout", "split_k", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
            "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
-           "split_unit_address"]
+           "split_unit_address", "lane_div", "lane_mod", "lane_add", "lane_sub", "lane_mul", "lane_unit"]
 
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
@@ -124,10 +124,70 @@ def _bits(n):
 
 
 def check_lanes(lanes):
-    """``lanes`` if it is a lane count the core can be built with (a power of two), else ValueError."""
-    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1 or lanes & (lanes - 1):
-        raise ValueError(f"lanes must be a power of two (1, 2, 4, 8, ...), not {lanes!r}")
+    """``lanes`` if it is a lane count the core can be built with (an int >= 1), else ValueError."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
+        raise ValueError(f"lanes must be a whole number of at least 1 (1, 2, 3, 4, ...), not {lanes!r}")
     return lanes
+
+
+def _pow2(P):
+    return P & (P - 1) == 0
+
+
+def lane_div(x, P):
+    """x div P (``x`` a value, >= 0 where the result is used, or an int): a shift when P is a
+    power of two, else a multiply by a constant (:func:`_div_const`)."""
+    if isinstance(x, int):
+        return x // P
+    if _pow2(P):
+        return x >> (P.bit_length() - 1)
+    x = Value.cast(x)
+    if x.shape().signed:                # (a negative x's result is never used: any value will do)
+        x = x.as_unsigned()
+    M, S = _div_const(len(x), P)
+    return ((x * M) >> S)[:len(x)]
+
+
+def lane_mod(x, P):
+    """x mod P (``x`` a value, >= 0 where the result is used): its low bits when P is a power
+    of two, else x - (x div P) P; a value of range(P) (one bit when P = 1)."""
+    if P == 1:
+        return Const(0, 1)
+    if _pow2(P):
+        return Value.cast(x)[:P.bit_length() - 1]
+    x = Value.cast(x)
+    if x.shape().signed:
+        x = x.as_unsigned()
+    return (x - lane_div(x, P) * P)[:(P - 1).bit_length()]
+
+
+def lane_add(a, b, P):
+    """(a + b) mod P for 0 <= a, b < P."""
+    if P == 1:
+        return Const(0, 1)
+    if _pow2(P):
+        return (a + b)[:P.bit_length() - 1]
+    s = a + b
+    return Mux(s >= P, s - P, s)[:(P - 1).bit_length()]
+
+
+def lane_sub(a, b, P):
+    """(a - b) mod P for 0 <= a, b < P."""
+    if P == 1:
+        return Const(0, 1)
+    if _pow2(P):
+        return (a - b)[:P.bit_length() - 1]
+    return Mux(a >= b, a - b, a + P - b)[:(P - 1).bit_length()]
+
+
+def lane_mul(row, P):
+    """row P: a shift when P is a power of two."""
+    return row << (P.bit_length() - 1) if _pow2(P) else row * P
+
+
+def lane_unit(row, lane, P):
+    """The unit row P + ``lane`` (0 <= lane < P)."""
+    return (row << (P.bit_length() - 1)) | lane if _pow2(P) else row * P + lane
 
 
 def w_bank_depth(cap, lanes):
@@ -142,7 +202,7 @@ def lane_w_base(d, lanes):
     """The first word of a layer's rows in each W bank (descriptor ``d``): (w_base + (P-1) i_base) div P."""
     if lanes == 1:
         return d.w_base
-    return (d.w_base + (lanes - 1) * d.i_base) >> (lanes.bit_length() - 1)
+    return lane_div(d.w_base + (lanes - 1) * d.i_base, lanes)
 
 
 def lane_ports(ports):
@@ -156,19 +216,21 @@ def lane_ports(ports):
 def unit_word(unit, k, K, lanes):
     """(lane, local address) of word (``unit``, ``k``) of a memory of :data:`UNIT_BANKED`:
     bank unit mod P at (unit div P) K + k (with P = 1: lane 0, unit K + k)."""
-    sh = lanes.bit_length() - 1
     if lanes == 1:
         return Const(0, 1), unit * K + k
-    return unit[:sh], (unit >> sh) * K + k
+    return lane_mod(unit, lanes), lane_div(unit, lanes) * K + k
 
 
 def _div_const(width, K):
-    """(M, S): floor(a / K) = (a M) >> S for every 0 <= a < 2**width (checked)."""
+    """(M, S): floor(a / K) = (a M) >> S for every 0 <= a < 2**width. With S = width +
+    ceil(log2 K) and M = ceil(2**S / K), M K = 2**S + e (0 <= e < K), so a M / 2**S = a / K +
+    a e / (K 2**S), and the second term is below 2**(width - S) <= 1 / K: it never carries
+    a / K, whose fraction is at most (K - 1) / K, past the next integer (tests/test_rtl_net_core.py
+    checks every a for small widths)."""
     if K & (K - 1) == 0:
         return 1, K.bit_length() - 1
     S = width + (K - 1).bit_length()
     M = -(-(1 << S) // K)
-    assert all((a * M) >> S == a // K for a in range(1 << width)), (width, K)
     return M, S
 
 

@@ -55,7 +55,8 @@ from .dendrite import Dendrite, dendrite_in_layout
 from .descriptors import WORD, descriptor_layout
 from .encoder import Encoder
 from .encoder_serial import SerialEncoder
-from .net_memories import Engine, check_lanes, client_signature, engine_memories, lane_ports, pending_layout
+from .net_memories import (Engine, check_lanes, client_signature, engine_memories, lane_add, lane_div, lane_mod, lane_mul,
+                           lane_ports, lane_sub, lane_unit, pending_layout)
 from .router import spike_layout
 
 __all__ = ["Pass", "BucketPass", "NeuronPass", "PassControl", "in_span", "neuron_pass_control"]
@@ -140,7 +141,6 @@ class BucketPass(wiring.Component):
         m = Module()
         c = self.cap
         K, ML, P = c.buckets, c.max_layer, self.lanes
-        sh = P.bit_length() - 1
         d, ctl, mem = self.layer, self.ctrl, self.mem
         F_ = self.fusable
         Zb, Tb, Ab, Qb = lane_ports(mem.Z), lane_ports(mem.TRACE), lane_ports(mem.A), lane_ports(mem.QIN)
@@ -163,7 +163,7 @@ class BucketPass(wiring.Component):
             row = Signal(range(R), name=f"last_row_{n}")
             lane = Signal(range(P), name=f"last_lane_{n}")
             end = base + count - 1
-            m.d["sync" if self.registered else "comb"] += [row.eq(end >> sh), lane.eq(end[:sh])]
+            m.d["sync" if self.registered else "comb"] += [row.eq(lane_div(end, P)), lane.eq(lane_mod(end, P))]
             last_rows.append(row)
             last_lanes.append(lane)
 
@@ -171,17 +171,17 @@ class BucketPass(wiring.Component):
             """(base, count, first row, last row) of the Z part or the trace part."""
             base = Mux(trace, d.i_base, d.n_base)
             count = Mux(trace, d.n_in, d.n_out)
-            return base, count, base >> sh, Mux(trace, last_rows[1], last_rows[0])
+            return base, count, lane_div(base, P), Mux(trace, last_rows[1], last_rows[0])
 
         def lanes_of(row, trace, stage):
             """per lane p: (its unit's local index o = P row + p - base, whether it is in the
             layer, :func:`in_span`: the rows walked run from the part's first to its last)"""
             base, _, first, last = part(trace)
-            first_lane, last_lane = base[:sh], Mux(trace, last_lanes[1], last_lanes[0])
+            first_lane, last_lane = lane_mod(base, P), Mux(trace, last_lanes[1], last_lanes[0])
             out = []
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
-                m.d.comb += o.eq(((row << sh) | p) - base)
+                m.d.comb += o.eq(lane_unit(row, p, P) - base)
                 # one lane: rows are units, from the part's first to its last, all in it
                 on = in_span(row, first, last, p, first_lane, last_lane) if P > 1 else Const(1)
                 out.append((o, on))
@@ -206,17 +206,17 @@ class BucketPass(wiring.Component):
         _, _, _, bk_last = part(bk_trace)
         s_bk = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_bk.eq(Mux(bk_trace, d.i_base, d.n_base)[:sh])
+            m.d.comb += s_bk.eq(lane_mod(Mux(bk_trace, d.i_base, d.n_base), P))
 
         def by_bank(values, s, q):
             """the value of the lane whose unit is in bank q of A / QIN (local index mod P = q)"""
             if P == 1:
                 return values[0]
-            return Array(values)[(q + s)[:sh]]
+            return Array(values)[lane_add(q, s, P)]
 
         with m.If(ctl.start):
-            m.d.sync += [bk_k.eq(0), bk_row.eq(d.n_base >> sh), bk_trace.eq(0), bk_more.eq(1), rd_valid.eq(0),
-                         out_k.eq(0), out_row.eq(d.n_base >> sh), out_trace.eq(0)]
+            m.d.sync += [bk_k.eq(0), bk_row.eq(lane_div(d.n_base, P)), bk_trace.eq(0), bk_more.eq(1), rd_valid.eq(0),
+                         out_k.eq(0), out_row.eq(lane_div(d.n_base, P)), out_trace.eq(0)]
         with m.If(ctl.active):
             m.d.comb += [self.peek_en.eq(advance_rd),
                          self.peek_field.eq(Mux(bk_k == 0, field_index["alpha0"], field_index["beta0"] + bk_k))]
@@ -233,11 +233,11 @@ class BucketPass(wiring.Component):
                                  Vb[p].rd.en.eq(go & ~bk_trace & on & self.fused)]
             if F_:
                 # fused: b of lane p (B is one memory) read in the row's clock k = p
-                lane_on = Array(on for _, on in issue)[bk_k[:sh]] if P > 1 else issue[0][1]
-                m.d.comb += [B.rd.addr.eq((bk_row << sh) + bk_k),
+                lane_on = Array(on for _, on in issue)[lane_mod(bk_k, P)] if P > 1 else issue[0][1]
+                m.d.comb += [B.rd.addr.eq(lane_mul(bk_row, P) + bk_k),
                              B.rd.en.eq(go & ~bk_trace & self.fused & (bk_k < P) & lane_on)]
             for q in range(P):
-                addr = by_bank([o >> sh for o, _ in issue], s_bk, q)
+                addr = by_bank([lane_div(o, P) for o, _ in issue], s_bk, q)
                 on = by_bank([on for _, on in issue], s_bk, q)
                 m.d.comb += [Ab[q].rd.addr.eq(addr), Qb[q].rd.addr.eq(addr),
                              Ab[q].rd.en.eq(go & ~bk_trace & (bk_k == 0) & on),
@@ -249,7 +249,7 @@ class BucketPass(wiring.Component):
                         m.d.sync += bk_k.eq(0)
                         with m.If(bk_row == bk_last):
                             with m.If(~bk_trace & ctl.traces):
-                                m.d.sync += [bk_row.eq(d.i_base >> sh), bk_trace.eq(1)]
+                                m.d.sync += [bk_row.eq(lane_div(d.i_base, P)), bk_trace.eq(1)]
                             with m.Else():
                                 m.d.sync += bk_more.eq(0)
                         with m.Else():
@@ -261,10 +261,10 @@ class BucketPass(wiring.Component):
         read = lanes_of(rd_row, rd_trace, "rd")
         s_rd = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_rd.eq(Mux(rd_trace, d.i_base, d.n_base)[:sh])
+            m.d.comb += s_rd.eq(lane_mod(Mux(rd_trace, d.i_base, d.n_base), P))
         for p, bu in enumerate(units):
             # lane p's unit has local index o, whose A / QIN word is in bank o mod P = p - s
-            src = (p - s_rd)[:sh] if P > 1 else 0
+            src = lane_sub(p, s_rd, P) if P > 1 else 0
             a_data = Ab[0].rd.data if P == 1 else Array(a.rd.data for a in Ab)[src]
             q_data = Qb[0].rd.data if P == 1 else Array(q.rd.data for q in Qb)[src]
             below_first = Signal(signed(F.ACC.width), name=f"below_first{p}")
@@ -283,7 +283,7 @@ class BucketPass(wiring.Component):
                 m.d.sync += prev_old.eq(old)
         with m.If(ctl.active & rd_valid & units[0].i.ready & (rd_k == 0)):
             for q in range(P):
-                addr = by_bank([o >> sh for o, _ in read], s_rd, q)
+                addr = by_bank([lane_div(o, P) for o, _ in read], s_rd, q)
                 on = by_bank([on for _, on in read], s_rd, q)
                 with m.If(rd_trace):
                     m.d.comb += [Qb[q].wr.addr.eq(addr), Qb[q].wr.data.eq(0), Qb[q].wr.en.eq(on)]
@@ -330,7 +330,7 @@ class BucketPass(wiring.Component):
                 m.d.sync += out_k.eq(0)
                 with m.If(out_row == out_last):
                     with m.If(~out_trace & ctl.traces):
-                        m.d.sync += [out_row.eq(d.i_base >> sh), out_trace.eq(1)]
+                        m.d.sync += [out_row.eq(lane_div(d.i_base, P)), out_trace.eq(1)]
                     with m.Else():
                         m.d.comb += ctl.done.eq(1)
                 with m.Else():
@@ -411,7 +411,6 @@ class NeuronPass(wiring.Component):
         # the row's K words per lane (V, Z banked by unit), padded to G = max(K, P) clocks:
         # b of lane p is read (B is one memory) in the row's clock p and added on that word
         Pn = self.lanes
-        sh = Pn.bit_length() - 1
         G = max(K, Pn)
         U = self.cap.neurons + Pn
         Vb, Zb = lane_ports(V), lane_ports(Z)
@@ -462,7 +461,7 @@ class NeuronPass(wiring.Component):
         # ---- the row's results, one neuron per clock into the shared encoder -------------
         xj = Signal(range(ML + 1))     # neuron at the encoder's input
         xlane = Signal(range(Pn))
-        m.d.comb += xlane.eq((d.n_base + xj)[:sh] if Pn > 1 else 0)
+        m.d.comb += xlane.eq(lane_mod(d.n_base + xj, Pn))
         x_take = Signal()
         m.d.comb += x_take.eq(en.i.valid & en.i.ready)
         ser_full = Signal()
@@ -525,8 +524,8 @@ class NeuronPass(wiring.Component):
         nj_lo = Signal(range(ML + 1))
         with m.If(ctl.active & init):
             u_lo, u_end = d.n_base + nj_lo, d.n_base + nj_hi - 1
-            m.d.sync += [init.eq(0), dn_more.eq(~fused & ~direct), dn_row.eq(u_lo >> sh), dn_first.eq(u_lo >> sh),
-                         dn_last.eq(u_end >> sh), lo_lane.eq(u_lo[:sh]), hi_lane.eq(u_end[:sh]),
+            m.d.sync += [init.eq(0), dn_more.eq(~fused & ~direct), dn_row.eq(lane_div(u_lo, Pn)), dn_first.eq(lane_div(u_lo, Pn)),
+                         dn_last.eq(lane_div(u_end, Pn)), lo_lane.eq(lane_mod(u_lo, Pn)), hi_lane.eq(lane_mod(u_end, Pn)),
                          b_any.eq(nj_hi > nj_lo), xa.eq(u_lo), xa1.eq(u_lo + 1), xr_ok.eq(1)]
         with m.If(ctl.start):
             m.d.sync += [dn_c.eq(0), init.eq(1), dn_more.eq(0), fused.eq(ctl.fused if self.fusable else 0), dn_valid.eq(0),
@@ -563,7 +562,7 @@ class NeuronPass(wiring.Component):
                 m.d.comb += [Vb[p].rd.addr.eq(dn_row * K + dn_c), Zb[p].rd.addr.eq(dn_row * K + dn_c),
                              Vb[p].rd.en.eq(go & (dn_c < K)), Zb[p].rd.en.eq(go & (dn_c < K))]
             b_unit = Signal(range(U + G))
-            m.d.comb += b_unit.eq((dn_row << sh) + dn_c)
+            m.d.comb += b_unit.eq(lane_mul(dn_row, Pn) + dn_c)
             # the unit row P + c is in [u_lo, u_hi) (the rows walked run from the first to the last)
             b_in = b_any & in_span(dn_row, dn_first, dn_last, dn_c, lo_lane, hi_lane) if Pn > 1 else 1
             m.d.comb += [B.rd.addr.eq(b_unit), B.rd.en.eq(go & (dn_c < Pn) & b_in),

@@ -7,9 +7,10 @@ whatever the lane count. A core with P > 1 lanes keeps row j in bank j mod P at
 of a host address ``g``: for each layer l < ``n_layers`` in turn, if g >= w_base and
 n_in > 0, it divides off = g - w_base by n_in with a restoring divider (one quotient bit
 per clock, MSB first); the layer holds g when the quotient j < n_out. Then lane = j mod P,
-i = the remainder, and (j div P) n_in = (off div P) - ((off div P) mod n_in): the partial
-remainder after the quotient bit of weight P, taken on the way, so no multiplier is
-needed. About (bits of the W region + 2) clocks per layer tried; host accesses are rare.
+i = the remainder, and (j div P) n_in = (off div P) - ((off div P) mod n_in): with P a
+power of two, the partial remainder after the quotient bit of weight P, taken on the way,
+so no multiplier is needed; otherwise j div P and j mod P by a constant multiply and
+(j div P) n_in by a multiply, one clock more. About (bits of the W region + 2) clocks per layer tried; host accesses are rare.
 
 The layer fields it needs (n_in, n_out, w_base, i_base) are shadow copies of the host's
 descriptor writes (a few flip-flops per layer; the descriptor store keeps only the current
@@ -21,6 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..regmap import layer_fields
+from .net_memories import lane_div, lane_mod
 
 __all__ = ["WLocator"]
 
@@ -35,7 +37,7 @@ class WLocator(wiring.Component):
     Parameters
     ----------
     capacity : :class:`gammacore.regmap.Capacity`
-    lanes : P (a power of two, > 1)
+    lanes : P (> 1)
     local_width : the address width of a W bank
 
     Attributes
@@ -66,6 +68,7 @@ class WLocator(wiring.Component):
         m = Module()
         c, P, aw = self.cap, self.lanes, self.aw
         sh = P.bit_length() - 1
+        pow2 = P & (P - 1) == 0
         names = ("n_in", "n_out", "w_base", "i_base")
         shadow = {name: Array(Signal(self.widths[name], name=f"{name}{n}") for n in range(c.layers)) for name in names}
         with m.If(self.desc_we):
@@ -118,8 +121,9 @@ class WLocator(wiring.Component):
             with m.State("DIVIDE"):
                 # quotient bit of weight 2**(count-1)
                 m.d.sync += [rem.eq(rem_new), quo.eq((quo << 1) | take), shift.eq(shift << 1), count.eq(count - 1)]
-                with m.If(count == sh + 1):
-                    m.d.sync += rem_p.eq(rem_new)
+                if pow2:
+                    with m.If(count == sh + 1):
+                        m.d.sync += rem_p.eq(rem_new)
                 with m.If(~self.req):
                     m.next = "IDLE"
                 with m.Elif(count == 1):
@@ -128,13 +132,25 @@ class WLocator(wiring.Component):
                 with m.If(~self.req):
                     m.next = "IDLE"
                 with m.Elif(quo < n_out):
-                    base = (w_base + (P - 1) * i_base) >> sh
-                    m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
-                                 self.local.eq(base + (off >> sh) - rem_p + rem)]
-                    m.next = "DONE"
+                    base = lane_div(w_base + (P - 1) * i_base, P)
+                    if pow2:
+                        m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
+                                     self.local.eq(base + (off >> sh) - rem_p + rem)]
+                        m.next = "DONE"
+                    else:
+                        # P not a power of two: (j div P) n_in by a multiply, a clock later
+                        m.d.sync += [self.lane.eq(lane_mod(quo, P)), quo.eq(lane_div(quo, P)), off.eq(base + rem)]
+                        m.next = "SCALE"
                 with m.Else():
                     m.d.sync += layer.eq(layer + 1)
                     m.next = "LAYER"
+            if not pow2:
+                with m.State("SCALE"):
+                    with m.If(~self.req):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [self.valid.eq(1), self.found.eq(1), self.local.eq(off + quo * n_in)]
+                        m.next = "DONE"
             with m.State("DONE"):
                 with m.If(~self.req):
                     m.d.sync += [self.valid.eq(0), self.found.eq(0)]
