@@ -274,17 +274,18 @@ def test_chip_options_reach_the_chip():
 
 
 def test_lanes_option_reaches_the_core():
-    """``lanes`` (a power of two) reaches the SoC's chip and its network core; others are refused."""
+    """``lanes`` (P >= 1; P = 3 too) reaches the SoC's chip and its network core; others are refused."""
     soc = make_design("soc", Size(2, 4, 4, 2), options={"lanes": 4})(24e6)
     probe = make_design("probe-chip", Size(2, 4, 4, 2), options={"lanes": 2})(24e6)
-    assert soc.lanes == 4 and probe.core.lanes == 2
+    odd = make_design("soc", Size(2, 4, 4, 2), options={"lanes": 3})(24e6)
+    assert soc.lanes == 4 and probe.core.lanes == 2 and odd.lanes == 3
     assert Fragment.get(soc, None) is not None and soc.chip.core.lanes == 4
     # the 85F's default build is laned (P = 2); the others P = 1
     b = BOARDS["ulx3s-85f"]
     assert make_design("soc", b.size, options=b.options)(b.core_clock).lanes == 2
     assert all(BOARDS[n].options.get("lanes", 1) == 1 for n in BOARDS if n != "ulx3s-85f")
-    for bad in (3, 0, True):
-        with pytest.raises(ValueError, match="lanes must be a power of two"):
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match=f"lanes must be a whole number of at least 1.*not {bad!r}"):
             make_design("soc", Size(), options={"lanes": bad})
 
 
@@ -487,7 +488,7 @@ def test_program_cli(tmp_path):
     (["--board", "icebreaker", "--baud", "2500000"], "divisor 7, 2571429 baud (+2.9%), more than 2% off"),
     (["--board", "icebreaker", "--clock", "20"], "divisor 7, 2839286 baud (-5.4%)"),
     (["--board", "ulx3s-12f", "--clock", "25"], "divisor 8, 3125000 baud (+4.2%)"),
-    (["--board", "ulx3s-12f", "--lanes", "3"], "--lanes: lanes must be a power of two (1, 2, 4, 8, ...), not 3"),
+    (["--board", "ulx3s-12f", "--lanes", "0"], "--lanes: lanes must be a whole number of at least 1 (1, 2, 3, 4, ...), not 0"),
 ])
 def test_build_cli_bad_input(args, message, tmp_path):
     r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))

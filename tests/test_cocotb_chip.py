@@ -35,10 +35,11 @@ def test_chip_cocotb_three_layers_learning(sim, tmp_path):
     assert obs["learn_cycles"], "the case must exercise learning"
 
 
-@pytest.mark.parametrize("sim,lanes", [("icarus", 2), ("verilator", 4)])
+@pytest.mark.parametrize("sim,lanes", [("icarus", 2), ("verilator", 4), ("icarus", 3)])
 def test_chip_cocotb_laned(sim, lanes, tmp_path):
     """A laned core in Verilog (P = 2: the fused bucket and neuron pass, P = 4 > K = 3: the
-    separate neuron pass): layers below, above and a multiple of P, with learning."""
+    separate neuron pass, P = 3: not a power of two): layers below, above and a multiple of
+    P, with learning."""
     obs = run_case(sim, tmp_path, 303, (5, lanes * 2 + 1, lanes - 1, lanes * 2), 3, T=10, lanes=lanes)
     assert obs["learn_cycles"], "the case must exercise learning"
 

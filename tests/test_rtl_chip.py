@@ -24,16 +24,18 @@ def random_sizes(rng, layers):
 #: construction parameters of the chip that must not change any result: the default build,
 #: the encoder on one shared multiplier, an inference-only build (W and V in SPRAM,
 #: simulated by rtl.spram.SPRAMModel), the iCEBreaker's build, which is also sync-only, and
-#: laned cores (P MACs per clock in the fan-out; W and A banked by lane): P = 2 and 4, and
-#: P = 4 inference-only with every W bank in SPRAM
+#: laned cores (P MACs per clock in the fan-out; W and A banked by lane): P = 2 and 4,
+#: P = 4 inference-only with every W bank in SPRAM, P = 3 (not a power of two: lane and row
+#: by a constant multiply) and P = 8 (more lanes than buckets: the passes not fused)
 BUILDS = {"default": {}, "serial-encoder": {"serial_encoder": True},
           "inference-only": {"learning": False, "serial_encoder": True, "spram": True},
           "icebreaker": {"learning": False, "serial_encoder": True, "spram": True, "async_modes": False,
                          "counters": False},
           "lanes-2": {"lanes": 2}, "lanes-4": {"lanes": 4},
-          "lanes-4-inference-only": {"lanes": 4, "learning": False, "serial_encoder": True, "spram": True}}
+          "lanes-4-inference-only": {"lanes": 4, "learning": False, "serial_encoder": True, "spram": True},
+          "lanes-3": {"lanes": 3}, "lanes-8": {"lanes": 8}}
 BUILD_NAMES = list(BUILDS)
-LEARNING_BUILD_NAMES = ["default", "serial-encoder", "lanes-2", "lanes-4"]
+LEARNING_BUILD_NAMES = ["default", "serial-encoder", "lanes-2", "lanes-4", "lanes-3", "lanes-8"]
 ASYNC_BUILD_NAMES = [b for b in BUILDS if BUILDS[b].get("async_modes", True)]
 LEARNING_BUILDS = pytest.mark.parametrize("build", LEARNING_BUILD_NAMES)
 ALL_BUILDS = pytest.mark.parametrize("build", BUILD_NAMES)
@@ -216,7 +218,7 @@ def test_output_backpressure_loses_and_reorders_nothing(out_depth, build):
     check(case, out_depth=out_depth, p_pause=0.8, **BUILDS[build])
 
 
-@pytest.mark.parametrize("lanes, K", [(1, 2), (2, 2), pytest.param(4, 4, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("lanes, K", [(1, 2), (2, 2), (3, 4), pytest.param(4, 4, marks=pytest.mark.slow)])
 def test_fused_feed_held_by_back_pressure(lanes, K):
     """The core fuses the bucket pass into the neuron pass through a skid buffer
     (rtl.net_core): wide spiking layers, a one-word output FIFO read with long pauses, so the

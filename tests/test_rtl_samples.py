@@ -42,7 +42,7 @@ async def read_weights(host, case):
 
 @pytest.mark.parametrize("seed,sizes,out_encoder,lanes,p_mse", [
     (1, (3, 5, 3), False, 1, 0), (2, (4, 3), True, 1, 0), (7, (2, 4, 3, 2), True, 2, 0),
-    (5, (3, 5, 3), False, 1, 0.6), (6, (2, 4, 3, 2), True, 2, 0.6)])
+    (5, (3, 5, 3), False, 1, 0.6), (6, (2, 4, 3, 2), True, 2, 0.6), (6, (2, 4, 3, 2), True, 3, 0.6)])
 def test_samples_match_golden(seed, sizes, out_encoder, lanes, p_mse):
     """p_mse: squared-error samples (targets after each loss marker) mixed with labelled ones."""
     case = make_sample_case(seed, sizes, K=2 + seed % 2, n_samples=5 if not p_mse else 7, out_encoder=out_encoder,
