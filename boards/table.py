@@ -86,6 +86,10 @@ class Board:
         window's replay cache (W = 4) takes about 400 more logic cells than its 52 free ones
     seed : nextpnr's placement seed for the default build (``gammacore build`` without
         ``--seed``): 1, or one the board's default build was seen to meet its clock at
+    max_lanes : the most lanes the board's default build (its size and options) holds, and
+        ``lanes_bound``, what bounds it (measured; ``gammacore build --lanes`` refuses more
+        before synthesis starts, with the board's chip options); ``lanes_size_bound``: the
+        bound (block RAM) holds at the default size only, the others (multipliers) at any
     """
     name: str
     platform: type
@@ -99,6 +103,9 @@ class Board:
     options: dict = field(default_factory=dict)
     link_window: int = WINDOW
     seed: int = 1
+    max_lanes: int = 1
+    lanes_bound: str = ""
+    lanes_size_bound: bool = False
 
     @property
     def host_baud(self):
@@ -135,18 +142,30 @@ ULX3S_LARGE_OPTIONS = {"samples": True}
 #: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 51 of its 156
 #: multipliers), at :data:`ULX3S_85F_SEED`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
 ULX3S_85F_OPTIONS = {**ULX3S_LARGE_OPTIONS, "lanes": 2}
+#: hard multipliers (MULT18X18D) a lane adds to an ECP5 build with learning, measured on the
+#: 85F's default build: 32 / 52 / 93 at P = 1 / 2 / 4 (docs/boards.md)
+ECP5_LANE_MULTIPLIERS = 20
+#: what bounds each board's lanes at its default size and options (Board.max_lanes), from
+#: the builds in docs/boards.md
+ICEBREAKER_LANES = "one lane takes all 8 SB_MAC16 and 5113 of the 5280 logic cells"
+ULX3S_SMALL_LANES = (f"one lane takes 26 of the 28 MULT18X18D, and a lane adds about "
+                     f"{ECP5_LANE_MULTIPLIERS}")
+ULX3S_45F_LANES = "one lane takes 106 of the 108 DP16KD, and two took 113 on the 85F"
+ULX3S_85F_LANES = (f"32 MULT18X18D at one lane and about {ECP5_LANE_MULTIPLIERS} more per lane (52 at two, "
+                   f"93 at four), against its 156")
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
           core_clock=18e6, size=Size(2, 16, 16, 4), multipliers=8,
           nextpnr_args=("--up5k", "--package", "sg48"), programmer="icebreaker",
           options={"learning": False, "serial_encoder": True, "async_modes": False, "counters": False},
-          link_window=1),
-    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
-    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK),
-    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS),
+          link_window=1, lanes_bound=ICEBREAKER_LANES),
+    _ulx3s("12f", ULX3S_12F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK, lanes_bound=ULX3S_SMALL_LANES),
+    _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK, lanes_bound=ULX3S_SMALL_LANES),
+    _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS,
+           lanes_bound=ULX3S_45F_LANES, lanes_size_bound=True),
     _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_85F_OPTIONS,
-           seed=ULX3S_85F_SEED),
+           seed=ULX3S_85F_SEED, max_lanes=1 + (156 - 32) // ECP5_LANE_MULTIPLIERS, lanes_bound=ULX3S_85F_LANES),
 ]}
 
 

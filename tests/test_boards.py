@@ -273,6 +273,21 @@ def test_chip_options_reach_the_chip():
     assert not soc.chip.counters
 
 
+def test_lane_bounds_follow_the_measured_builds():
+    """Board.max_lanes: the builds in the README's table hold their default lanes; on the 85F
+    the multipliers bound P (32 at one lane and ECP5_LANE_MULTIPLIERS more per lane, measured:
+    52 at two, 93 at four), so P = max_lanes fits its 156 and one lane more does not; the
+    others hold one lane."""
+    from gammacore.boards.table import ECP5_LANE_MULTIPLIERS
+    for b in BOARDS.values():
+        assert 1 <= b.options.get("lanes", 1) <= b.max_lanes and b.lanes_bound, b.name
+    b = BOARDS["ulx3s-85f"]
+    need = lambda P: 32 + ECP5_LANE_MULTIPLIERS * (P - 1)
+    assert need(b.max_lanes) <= b.multipliers < need(b.max_lanes + 1)
+    assert abs(need(4) - 93) <= 4 and need(2) == 52
+    assert [n for n in BOARDS if BOARDS[n].max_lanes > 1] == ["ulx3s-85f"]
+
+
 def test_lanes_option_reaches_the_core():
     """``lanes`` (P >= 1; P = 3 too) reaches the SoC's chip and its network core; others are refused."""
     soc = make_design("soc", Size(2, 4, 4, 2), options={"lanes": 4})(24e6)
@@ -489,6 +504,15 @@ def test_program_cli(tmp_path):
     (["--board", "icebreaker", "--clock", "20"], "divisor 7, 2839286 baud (-5.4%)"),
     (["--board", "ulx3s-12f", "--clock", "25"], "divisor 8, 3125000 baud (+4.2%)"),
     (["--board", "ulx3s-12f", "--lanes", "0"], "--lanes: lanes must be a whole number of at least 1 (1, 2, 3, 4, ...), not 0"),
+    # more lanes than the board's build holds (Board.max_lanes): refused before synthesis
+    (["--board", "icebreaker", "--lanes", "2"], "--lanes 2: the icebreaker build holds at most 1 lane (one lane "
+                                                "takes all 8 SB_MAC16"),
+    (["--board", "ulx3s-25f", "--lanes", "3", "--neurons", "8"], "--lanes 3: the ulx3s-25f build holds at most 1 lane "
+                                                                 "(one lane takes 26 of the 28 MULT18X18D"),
+    (["--board", "ulx3s-45f", "--lanes", "2"], "--lanes 2: the ulx3s-45f build holds at most 1 lane (one lane takes "
+                                               "106 of the 108 DP16KD"),
+    (["--board", "ulx3s-85f", "--lanes", "8"], "--lanes 8: the ulx3s-85f build holds at most 7 lanes (32 MULT18X18D at "
+                                               "one lane and about 20 more per lane"),
 ])
 def test_build_cli_bad_input(args, message, tmp_path):
     r = _cli(["build", "--out", str(tmp_path), *args], dict(os.environ))
