@@ -60,7 +60,7 @@ from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "K_BANKED", "wide_layout", "split_k", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
            "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
-           "split_unit_address", "lane_div", "lane_mod", "lane_add", "lane_sub", "lane_mul", "lane_unit"]
+           "split_unit_address", "lane_div", "lane_mod", "lane_add", "lane_sub", "lane_mul", "lane_unit", "const_mul"]
 
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
@@ -134,9 +134,37 @@ def _pow2(P):
     return P & (P - 1) == 0
 
 
+def _csd(c):
+    """The canonical signed digits of c >= 0: [(shift, +1 or -1)], fewest non-zero digits."""
+    digits, k = [], 0
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)                 # c mod 4 = 1: +1, 3: -1
+            digits.append((k, d))
+            c -= d
+        c >>= 1
+        k += 1
+    return digits
+
+
+def const_mul(x, c):
+    """x c for a constant c >= 0, as a sum of shifted copies of x (:func:`_csd`): adders only.
+    yosys maps a multiply by a constant like any other to the hard multipliers (a P = 3
+    build of the 85F took 129 of its 156 MULT18X18D, 57 of them for the lane arithmetic's
+    divisions); the shifted sum stays in the fabric."""
+    x = Value.cast(x)
+    if c == 0:
+        return Const(0, 1)
+    acc = None
+    for k, d in sorted(_csd(c), key=lambda t: -t[1]):     # the positive digits first
+        term = x << k
+        acc = term if acc is None else (acc + term if d > 0 else acc - term)
+    return acc
+
+
 def lane_div(x, P):
     """x div P (``x`` a value, >= 0 where the result is used, or an int): a shift when P is a
-    power of two, else a multiply by a constant (:func:`_div_const`)."""
+    power of two, else a multiply by a constant (:func:`_div_const`, :func:`const_mul`)."""
     if isinstance(x, int):
         return x // P
     if _pow2(P):
@@ -145,7 +173,7 @@ def lane_div(x, P):
     if x.shape().signed:                # (a negative x's result is never used: any value will do)
         x = x.as_unsigned()
     M, S = _div_const(len(x), P)
-    return ((x * M) >> S)[:len(x)]
+    return (const_mul(x, M) >> S)[:len(x)]
 
 
 def lane_mod(x, P):
@@ -158,7 +186,7 @@ def lane_mod(x, P):
     x = Value.cast(x)
     if x.shape().signed:
         x = x.as_unsigned()
-    return (x - lane_div(x, P) * P)[:(P - 1).bit_length()]
+    return (x - const_mul(lane_div(x, P), P))[:(P - 1).bit_length()]
 
 
 def lane_add(a, b, P):
@@ -181,13 +209,13 @@ def lane_sub(a, b, P):
 
 
 def lane_mul(row, P):
-    """row P: a shift when P is a power of two."""
-    return row << (P.bit_length() - 1) if _pow2(P) else row * P
+    """row P: a shift when P is a power of two, else shifted sums (:func:`const_mul`)."""
+    return row << (P.bit_length() - 1) if _pow2(P) else const_mul(row, P)
 
 
 def lane_unit(row, lane, P):
     """The unit row P + ``lane`` (0 <= lane < P)."""
-    return (row << (P.bit_length() - 1)) | lane if _pow2(P) else row * P + lane
+    return (row << (P.bit_length() - 1)) | lane if _pow2(P) else const_mul(row, P) + lane
 
 
 def w_bank_depth(cap, lanes):
@@ -202,7 +230,9 @@ def lane_w_base(d, lanes):
     """The first word of a layer's rows in each W bank (descriptor ``d``): (w_base + (P-1) i_base) div P."""
     if lanes == 1:
         return d.w_base
-    return lane_div(d.w_base + (lanes - 1) * d.i_base, lanes)
+    if _pow2(lanes):
+        return lane_div(d.w_base + (lanes - 1) * d.i_base, lanes)
+    return lane_div(d.w_base + const_mul(d.i_base, lanes - 1), lanes)
 
 
 def lane_ports(ports):

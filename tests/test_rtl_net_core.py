@@ -595,7 +595,10 @@ def test_lane_arithmetic_for_any_lane_count(P):
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from gammacore.rtl.net_memories import _div_const, lane_add, lane_div, lane_mod, lane_mul, lane_sub, lane_unit
+    from gammacore.rtl.net_memories import (_csd, _div_const, lane_add, lane_div, lane_mod, lane_mul, lane_sub,
+                                            lane_unit)
+    for c in [0, 1, 2, 3, 5, 7, 11, 87382, 174763, 2**20 - 1] + list(range(P, 200, P)):
+        assert sum(d << k for k, d in _csd(c)) == c and all(d in (1, -1) for _, d in _csd(c)), c
     for width in range(1, 13):
         M, S = _div_const(width, P)
         assert all((a * M) >> S == a // P for a in range(1 << width)), (P, width, M, S)
@@ -624,3 +627,29 @@ def test_lane_arithmetic_for_any_lane_count(P):
     sim.run()
     assert bad == [], bad[:3]
     assert lane_div(17, P) == 17 // P
+
+
+def test_const_mul_is_adders_and_exact():
+    """const_mul(x, c): x c from shifted copies of x (no $mul cell for yosys to map to a hard
+    multiplier), for every 6-bit x and constants with runs of ones, zeros and alternating bits."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from gammacore.rtl.net_memories import const_mul
+    consts = [0, 1, 3, 5, 6, 7, 11, 15, 87382, 174763, 0b1011101111]
+    m = Module()
+    x = Signal(6)
+    outs = [Signal(6 + c.bit_length() + 1, name=f"y{n}") for n, c in enumerate(consts)]
+    m.d.comb += [o.eq(const_mul(x, c)) for o, c in zip(outs, consts)]
+    assert "$mul" not in rtlil.convert(m, ports=[x, *outs])
+    bad = []
+
+    async def bench(ctx):
+        for v in range(64):
+            ctx.set(x, v)
+            bad.extend((v, c, ctx.get(o)) for o, c in zip(outs, consts) if ctx.get(o) != v * c)
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert bad == [], bad[:3]
