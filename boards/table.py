@@ -107,6 +107,19 @@ class Board:
     lanes_bound: str = ""
     lanes_size_bound: bool = False
 
+    def lanes_refused(self, design, size, options):
+        """Why a build of ``design`` at ``size`` with chip ``options`` (its lanes among them)
+        has more lanes than this board holds, or None: checked for the chip designs (soc,
+        probe-chip) with the board's options apart from the lanes, and, when
+        ``lanes_size_bound``, at the board's size (:attr:`max_lanes` was measured there)."""
+        from .flow import CHIP_OPTIONS
+        lanes = options.get("lanes", CHIP_OPTIONS["lanes"])
+        same = all(options.get(n, v) == self.options.get(n, v) for n, v in CHIP_OPTIONS.items() if n != "lanes")
+        if (design not in ("soc", "probe-chip") or not same or lanes <= self.max_lanes
+                or (self.lanes_size_bound and size != self.size)):
+            return None
+        return f"the {self.name} build holds at most {self.max_lanes} lane{'s' * (self.max_lanes > 1)} ({self.lanes_bound})"
+
     @property
     def host_baud(self):
         """The rate the host opens this board's port at by default (and its default build's)."""
@@ -145,14 +158,16 @@ ULX3S_85F_OPTIONS = {**ULX3S_LARGE_OPTIONS, "lanes": 2}
 #: hard multipliers (MULT18X18D) a lane adds to an ECP5 build with learning, measured on the
 #: 85F's default build: 32 / 52 / 93 at P = 1 / 2 / 4 (docs/boards.md)
 ECP5_LANE_MULTIPLIERS = 20
+#: the 85F's hard multipliers, and those its default build takes at one lane
+ULX3S_85F_MULTIPLIERS, ULX3S_85F_ONE_LANE = 156, 32
 #: what bounds each board's lanes at its default size and options (Board.max_lanes), from
 #: the builds in docs/boards.md
 ICEBREAKER_LANES = "one lane takes all 8 SB_MAC16 and 5113 of the 5280 logic cells"
 ULX3S_SMALL_LANES = (f"one lane takes 26 of the 28 MULT18X18D, and a lane adds about "
                      f"{ECP5_LANE_MULTIPLIERS}")
 ULX3S_45F_LANES = "one lane takes 106 of the 108 DP16KD, and two took 113 on the 85F"
-ULX3S_85F_LANES = (f"32 MULT18X18D at one lane and about {ECP5_LANE_MULTIPLIERS} more per lane (52 at two, "
-                   f"93 at four), against its 156")
+ULX3S_85F_LANES = (f"{ULX3S_85F_ONE_LANE} MULT18X18D at one lane and about {ECP5_LANE_MULTIPLIERS} more per lane "
+                   f"(52 at two, 93 at four), against its {ULX3S_85F_MULTIPLIERS}")
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
@@ -164,8 +179,9 @@ BOARDS = {b.name: b for b in [
     _ulx3s("25f", ULX3S_25F_Platform, 28, Size(2, 64, 64, 4), ULX3S_CLOCK, lanes_bound=ULX3S_SMALL_LANES),
     _ulx3s("45f", ULX3S_45F_Platform, 72, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_LARGE_OPTIONS,
            lanes_bound=ULX3S_45F_LANES, lanes_size_bound=True),
-    _ulx3s("85f", ULX3S_85F_Platform, 156, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_85F_OPTIONS,
-           seed=ULX3S_85F_SEED, max_lanes=1 + (156 - 32) // ECP5_LANE_MULTIPLIERS, lanes_bound=ULX3S_85F_LANES),
+    _ulx3s("85f", ULX3S_85F_Platform, ULX3S_85F_MULTIPLIERS, Size(2, 128, 128, 4), ULX3S_CLOCK, ULX3S_85F_OPTIONS,
+           seed=ULX3S_85F_SEED, lanes_bound=ULX3S_85F_LANES,
+           max_lanes=1 + (ULX3S_85F_MULTIPLIERS - ULX3S_85F_ONE_LANE) // ECP5_LANE_MULTIPLIERS),
 ]}
 
 

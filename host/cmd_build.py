@@ -106,14 +106,13 @@ def run(args):
             check_lanes(args.lanes)
         except ValueError as exc:
             raise CliError(f"--lanes: {exc}") from None
-        # more lanes than the board holds (Board.max_lanes, measured at its options; the 45F's
-        # bound, block RAM, also at its size): refused here, not after minutes of synthesis
-        same_options = all(getattr(args, name) is None or getattr(args, name) == b.options.get(name, default)
-                           for name, default in CHIP_OPTIONS.items() if name != "lanes")
-        at_size = size == b.size or not b.lanes_size_bound
-        if design in ("soc", "probe-chip") and same_options and at_size and args.lanes > b.max_lanes:
-            raise CliError(f"--lanes {args.lanes}: the {b.name} build holds at most {b.max_lanes} "
-                           f"lane{'s' * (b.max_lanes > 1)} ({b.lanes_bound})")
+    options = dict(b.options)
+    for name in CHIP_OPTIONS:
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.lanes is not None and (refused := b.lanes_refused(design, size, options)):
+        # more lanes than the board holds: refused here, not after minutes of synthesis
+        raise CliError(f"--lanes {args.lanes}: {refused}")
     if args.clock is not None and not args.clock > 0:
         raise CliError(f"--clock expects a frequency in MHz > 0, not {args.clock}")
     clock = b.core_clock if args.clock is None else args.clock * 1e6
@@ -137,10 +136,6 @@ def run(args):
         print(f"[{time.monotonic() - t0:7.1f} s] {phase}", file=sys.stderr, flush=True)
 
     try:
-        options = dict(b.options)
-        for name in CHIP_OPTIONS:
-            if getattr(args, name) is not None:
-                options[name] = getattr(args, name)
         report = build(b, design, size, clock=clock, out=args.out, seed=args.seed, pow2=args.pow2,
                        baud=baud, options=options, progress=progress)
     except BuildFailed as exc:

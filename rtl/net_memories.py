@@ -60,7 +60,7 @@ from .spram import SPRAM_DEPTH, SPRAMMemory, has_spram
 
 __all__ = ["Engine", "OWNERSHIP", "FUSED_SPLIT", "BANKED", "K_BANKED", "wide_layout", "split_k", "NetMemories", "client_signature", "pending_layout", "memory_shapes",
            "ownership_check", "check_lanes", "lane_ports", "lane_w_base", "w_bank_depth", "unit_word", "lane_view",
-           "split_unit_address", "lane_div", "lane_mod", "lane_add", "lane_sub", "lane_mul", "lane_unit", "const_mul"]
+           "split_unit_address", "lane_div", "lane_mod", "lane_add", "lane_sub", "lane_mul", "lane_unit", "const_mul", "is_pow2"]
 
 #: a neuron's word in the pending table of the asynchronous modes
 pending_layout = data.StructLayout({"pending": 1, "fired": 1, "key": 16})
@@ -130,7 +130,8 @@ def check_lanes(lanes):
     return lanes
 
 
-def _pow2(P):
+def is_pow2(P):
+    """Whether P is a power of two (its lane arithmetic is shifts and bit slices)."""
     return P & (P - 1) == 0
 
 
@@ -167,7 +168,7 @@ def lane_div(x, P):
     power of two, else a multiply by a constant (:func:`_div_const`, :func:`const_mul`)."""
     if isinstance(x, int):
         return x // P
-    if _pow2(P):
+    if is_pow2(P):
         return x >> (P.bit_length() - 1)
     x = Value.cast(x)
     if x.shape().signed:                # (a negative x's result is never used: any value will do)
@@ -181,7 +182,7 @@ def lane_mod(x, P):
     of two, else x - (x div P) P; a value of range(P) (one bit when P = 1)."""
     if P == 1:
         return Const(0, 1)
-    if _pow2(P):
+    if is_pow2(P):
         return Value.cast(x)[:P.bit_length() - 1]
     x = Value.cast(x)
     if x.shape().signed:
@@ -193,7 +194,7 @@ def lane_add(a, b, P):
     """(a + b) mod P for 0 <= a, b < P."""
     if P == 1:
         return Const(0, 1)
-    if _pow2(P):
+    if is_pow2(P):
         return (a + b)[:P.bit_length() - 1]
     s = a + b
     return Mux(s >= P, s - P, s)[:(P - 1).bit_length()]
@@ -203,19 +204,19 @@ def lane_sub(a, b, P):
     """(a - b) mod P for 0 <= a, b < P."""
     if P == 1:
         return Const(0, 1)
-    if _pow2(P):
+    if is_pow2(P):
         return (a - b)[:P.bit_length() - 1]
     return Mux(a >= b, a - b, a + P - b)[:(P - 1).bit_length()]
 
 
 def lane_mul(row, P):
     """row P: a shift when P is a power of two, else shifted sums (:func:`const_mul`)."""
-    return row << (P.bit_length() - 1) if _pow2(P) else const_mul(row, P)
+    return row << (P.bit_length() - 1) if is_pow2(P) else const_mul(row, P)
 
 
 def lane_unit(row, lane, P):
     """The unit row P + ``lane`` (0 <= lane < P)."""
-    return (row << (P.bit_length() - 1)) | lane if _pow2(P) else const_mul(row, P) + lane
+    return (row << (P.bit_length() - 1)) | lane if is_pow2(P) else const_mul(row, P) + lane
 
 
 def w_bank_depth(cap, lanes):
@@ -230,7 +231,8 @@ def lane_w_base(d, lanes):
     """The first word of a layer's rows in each W bank (descriptor ``d``): (w_base + (P-1) i_base) div P."""
     if lanes == 1:
         return d.w_base
-    if _pow2(lanes):
+    if is_pow2(lanes):
+        # (the P - 1 multiply as built and measured: power-of-two netlists stay as they were)
         return lane_div(d.w_base + (lanes - 1) * d.i_base, lanes)
     return lane_div(d.w_base + const_mul(d.i_base, lanes - 1), lanes)
 

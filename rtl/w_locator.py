@@ -10,19 +10,22 @@ per clock, MSB first); the layer holds g when the quotient j < n_out. Then lane 
 i = the remainder, and (j div P) n_in = (off div P) - ((off div P) mod n_in): with P a
 power of two, the partial remainder after the quotient bit of weight P, taken on the way,
 so no multiplier is needed; otherwise j div P and j mod P by a constant multiply and
-(j div P) n_in by a multiply, one clock more. About (bits of the W region + 2) clocks per layer tried; host accesses are rare.
+(j div P) n_in by a multiply, one clock more. About (bits of the W region + 2) clocks per
+layer tried; host accesses are rare.
 
 The layer fields it needs (n_in, n_out, w_base, i_base) are shadow copies of the host's
 descriptor writes (a few flip-flops per layer; the descriptor store keeps only the current
 layer in registers). An address that no layer below ``n_layers`` holds is not a weight:
 ``found`` is low and the core refuses the access (a bus error).
 """
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..regmap import layer_fields
-from .net_memories import lane_div, lane_mod
+from .net_memories import is_pow2, lane_div, lane_mod, lane_w_base
 
 __all__ = ["WLocator"]
 
@@ -68,7 +71,7 @@ class WLocator(wiring.Component):
         m = Module()
         c, P, aw = self.cap, self.lanes, self.aw
         sh = P.bit_length() - 1
-        pow2 = P & (P - 1) == 0
+        pow2 = is_pow2(P)
         names = ("n_in", "n_out", "w_base", "i_base")
         shadow = {name: Array(Signal(self.widths[name], name=f"{name}{n}") for n in range(c.layers)) for name in names}
         with m.If(self.desc_we):
@@ -132,7 +135,7 @@ class WLocator(wiring.Component):
                 with m.If(~self.req):
                     m.next = "IDLE"
                 with m.Elif(quo < n_out):
-                    base = lane_div(w_base + (P - 1) * i_base, P)
+                    base = lane_w_base(SimpleNamespace(w_base=w_base, i_base=i_base), P)
                     if pow2:
                         m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
                                      self.local.eq(base + (off >> sh) - rem_p + rem)]

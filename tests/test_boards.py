@@ -274,13 +274,27 @@ def test_chip_options_reach_the_chip():
 
 
 def test_lane_bounds_follow_the_measured_builds():
-    """Board.max_lanes: the builds in the README's table hold their default lanes; on the 85F
-    the multipliers bound P (32 at one lane and ECP5_LANE_MULTIPLIERS more per lane, measured:
-    52 at two, 93 at four), so P = max_lanes fits its 156 and one lane more does not; the
-    others hold one lane."""
+    """Board.lanes_refused: each board's default build, and its build at max_lanes, pass; one
+    lane more is refused, naming the bound; other chip options or another design are not
+    checked, nor the 45F (bound by block RAM) at another size, where the 85F (multipliers)
+    still is. On the 85F the multipliers bound P (32 at one lane and ECP5_LANE_MULTIPLIERS
+    more per lane, measured: 52 at two, 93 at four), so P = max_lanes fits its 156 and one
+    lane more does not; the others hold one lane."""
     from gammacore.boards.table import ECP5_LANE_MULTIPLIERS
+    small = Size(2, 8, 8, 4)
     for b in BOARDS.values():
-        assert 1 <= b.options.get("lanes", 1) <= b.max_lanes and b.lanes_bound, b.name
+        at = lambda P, **kw: {**b.options, "lanes": P, **kw}
+        assert b.lanes_refused("soc", b.size, b.options) is None, b.name
+        assert b.lanes_refused("soc", b.size, at(b.max_lanes)) is None, b.name
+        refused = b.lanes_refused("soc", b.size, at(b.max_lanes + 1))
+        assert refused == (f"the {b.name} build holds at most {b.max_lanes} lane{'s' * (b.max_lanes > 1)} "
+                           f"({b.lanes_bound})") and b.lanes_bound, (b.name, refused)
+        assert b.lanes_refused("probe-chip", b.size, at(b.max_lanes + 1)) == refused, b.name
+        assert b.lanes_refused("probe", b.size, at(b.max_lanes + 1)) is None, b.name
+        assert b.lanes_refused("soc", b.size, at(b.max_lanes + 1, learning=not b.options.get("learning", True))) \
+            is None, b.name
+        assert (b.lanes_refused("soc", small, at(b.max_lanes + 1)) is None) is b.lanes_size_bound, b.name
+    assert [n for n in BOARDS if BOARDS[n].lanes_size_bound] == ["ulx3s-45f"]
     b = BOARDS["ulx3s-85f"]
     need = lambda P: 32 + ECP5_LANE_MULTIPLIERS * (P - 1)
     assert need(b.max_lanes) <= b.multipliers < need(b.max_lanes + 1)
