@@ -142,8 +142,9 @@ ENC = Format("encoder estimate e", 32, Z.frac, signed=True)
 ADAPT = Format("threshold adaptation d", 32, Z.frac, signed=True)
 #: Retentions alpha_k, transfer rates beta_k = 1 - alpha_k, alpha_e, alpha_theta, m_f.
 COEF = Format("coefficient", 16, 16, signed=False)
-#: Errors e_j = dL/dy_j, deltas, and errors sent to the layer below.
-ERR = Format("error", 16, 12, signed=True)
+#: Errors e_j = dL/dy_j, deltas, and errors sent to the layer below. Range +-16: a hidden
+#: neuron's error (a sum over the layer above) reaches about 16 in the float model's training.
+ERR = Format("error", 17, 12, signed=True)
 #: Learning rate: eta * dt = 2**-shift; shifts are unsigned 6-bit integers.
 LR_SHIFT = Format("learning-rate shift", 6, 0, signed=False)
 #: Largest number of thresholds one spike may carry (4 compare-and-subtract steps).

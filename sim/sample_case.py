@@ -31,11 +31,13 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         T = int(rng.integers(1, max_T + 1))
         q = np.where(rng.random((T, n_in)) < rate, rng.integers(1, F.Q.from_float(3.0), size=(T, n_in)), 0)
         mask = rng.random(T) < 0.6
-        # targets around the outputs' scale, some far enough that their errors saturate (drawn
-        # only for cases with squared-error samples: the other cases' draws stay as they were)
+        # targets around the outputs' scale, some (one in ten, scaled by ERR's range) far enough
+        # that their errors saturate (drawn only for cases with squared-error samples: the
+        # other cases' draws stay as they were)
         target = np.zeros((T, n_out), dtype=np.int64)
         if p_mse:
-            target = F.X.from_float(rng.normal(0, 2.0, (T, n_out)) * np.where(rng.random((T, n_out)) < 0.1, 8, 1))
+            far = F.ERR.max_value + F.ERR.lsb
+            target = F.X.from_float(rng.normal(0, 2.0, (T, n_out)) * np.where(rng.random((T, n_out)) < 0.1, far, 1))
         for t in np.flatnonzero(rng.random(T) < 0.4):     # runs of equal steps (one marker, R repeats)
             if t:
                 q[t], mask[t], target[t] = q[t - 1], mask[t - 1], target[t - 1]

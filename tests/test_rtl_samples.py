@@ -52,7 +52,7 @@ def test_samples_match_golden(seed, sizes, out_encoder, lanes, p_mse):
     if p_mse:
         kinds = {(s["target"] is not None, s["learn"]) for s in case["samples"]}
         assert {(True, True), (True, False), (False, True)} <= kinds, f"seed={seed}: {kinds}"
-        # a target 8 or more from 0 (ERR's range): its error saturates unless y is as large
+        # a target beyond ERR's range from 0 (+-16): its error saturates unless y is as large
         errs = [fp.mse_unit(0, s["target"][s["mask"]])[0] for s in case["samples"] if s["target"] is not None]
         assert any(np.any((e == F.ERR.max) | (e == F.ERR.min)) for e in errs), f"seed={seed}: no target beyond ERR"
     runs = [w >> R.EVENT_SOURCE_SHIFT >> R.SAMPLE_REPEAT_SHIFT for smp in case["samples"] for w in smp["words"][1:]
