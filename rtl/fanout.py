@@ -243,7 +243,7 @@ class FanOut(wiring.Component):
             m.d.comb += rows_m1.eq(lane_div(d.n_out - 1, P))
         with m.If(ctl.accepted):
             m.d.sync += [src.eq(ev_in.source), q.eq(ev_in.q), fan_j.eq(0), fan_active.eq(1),
-                         fan_addr.eq(lane_w_base(d, P) + ev_in.source), qin_valid.eq(1)]
+                         fan_addr.eq(lane_w_base(d.w_base, d.i_base, P) + ev_in.source), qin_valid.eq(1)]
             if self.registered:
                 m.d.sync += [rows_left.eq(rows_m1), fan_last.eq(rows_m1 == 0)]
         with m.Elif(fan_active):

@@ -319,7 +319,7 @@ class NetCore(wiring.Component):
             wiring.connect(m, seq.sched, sc.ctrl)
             wiring.connect(m, npass.pend, sc.pend)
 
-        m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(lane_w_base(d, P)),
+        m.d.comb += [lu.n_in.eq(d.n_in), lu.n_out.eq(d.n_out), lu.w_base.eq(lane_w_base(d.w_base, d.i_base, P)),
                      lu.n_base.eq(d.n_base), lu.i_base.eq(d.i_base), lu.relu.eq(d.relu),
                      lu.first.eq(seq.layer_index == 0), lu.shift_w.eq(d.shift_w), lu.shift_v.eq(d.shift_v),
                      lu.shift_b.eq(d.shift_b)]

@@ -227,14 +227,15 @@ def w_bank_depth(cap, lanes):
     return min(S, -(-(S + (lanes - 1) * I) // lanes))
 
 
-def lane_w_base(d, lanes):
-    """The first word of a layer's rows in each W bank (descriptor ``d``): (w_base + (P-1) i_base) div P."""
+def lane_w_base(w_base, i_base, lanes):
+    """The first word of a layer's rows in each W bank (the layer's descriptor fields
+    ``w_base`` and ``i_base``): (w_base + (P-1) i_base) div P."""
     if lanes == 1:
-        return d.w_base
+        return w_base
     if is_pow2(lanes):
         # (the P - 1 multiply as built and measured: power-of-two netlists stay as they were)
-        return lane_div(d.w_base + (lanes - 1) * d.i_base, lanes)
-    return lane_div(d.w_base + const_mul(d.i_base, lanes - 1), lanes)
+        return lane_div(w_base + (lanes - 1) * i_base, lanes)
+    return lane_div(w_base + const_mul(i_base, lanes - 1), lanes)
 
 
 def lane_ports(ports):

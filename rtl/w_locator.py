@@ -18,8 +18,6 @@ descriptor writes (a few flip-flops per layer; the descriptor store keeps only t
 layer in registers). An address that no layer below ``n_layers`` holds is not a weight:
 ``found`` is low and the core refuses the access (a bus error).
 """
-from types import SimpleNamespace
-
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -135,7 +133,7 @@ class WLocator(wiring.Component):
                 with m.If(~self.req):
                     m.next = "IDLE"
                 with m.Elif(quo < n_out):
-                    base = lane_w_base(SimpleNamespace(w_base=w_base, i_base=i_base), P)
+                    base = lane_w_base(w_base, i_base, P)
                     if pow2:
                         m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
                                      self.local.eq(base + (off >> sh) - rem_p + rem)]
