@@ -36,7 +36,7 @@ def make_sample_case(seed, sizes, K, n_samples, max_T=6, rate=0.4, p_learn=0.7, 
         # other cases' draws stay as they were)
         target = np.zeros((T, n_out), dtype=np.int64)
         if p_mse:
-            far = F.ERR.max_value + F.ERR.lsb
+            far = -F.ERR.min_value          # ERR's range is [min_value, -min_value)
             target = F.X.from_float(rng.normal(0, 2.0, (T, n_out)) * np.where(rng.random((T, n_out)) < 0.1, far, 1))
         for t in np.flatnonzero(rng.random(T) < 0.4):     # runs of equal steps (one marker, R repeats)
             if t:

@@ -469,7 +469,7 @@ def test_squared_error_unit_is_half_the_squared_error_on_the_error_grid():
         want_l = sum(half(Fraction(e * e, 2) * Fraction(1 << F.LOSS.frac, 1 << (2 * F.ERR.frac))) for e in want_e)
         assert loss[r] == min(F.LOSS.max, want_l), f"seed={seed} row={r}"
     _, err_f = mse(F.X.to_float(y), F.X.to_float(target))
-    top = F.ERR.max_value + F.ERR.lsb          # ERR's range is [-top, top)
+    top = -F.ERR.min_value          # ERR's range is [-top, top)
     ok = np.abs(err_f) < top - 0.1
     assert ok.mean() > 0.9 and (~ok).sum() > 10, f"seed={seed}: {(~ok).sum()} errors beyond ERR's range"
     assert np.abs(F.ERR.to_float(err) - err_f)[ok].max() <= 2.0 ** -(F.ERR.frac + 1), f"seed={seed}"
