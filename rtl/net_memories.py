@@ -229,11 +229,12 @@ def w_bank_depth(cap, lanes):
 
 def lane_w_base(w_base, i_base, lanes):
     """The first word of a layer's rows in each W bank (the layer's descriptor fields
-    ``w_base`` and ``i_base``): (w_base + (P-1) i_base) div P.
-    ``(P-1) i_base`` is a shifted sum (:func:`const_mul`): yosys would give a multiply by a
-    constant a hard multiplier, and the 85F at P = 4 had one on its critical path."""
+    ``w_base`` and ``i_base``): (w_base + (P-1) i_base) div P."""
     if lanes == 1:
         return w_base
+    if is_pow2(lanes):
+        # (the P - 1 multiply as built and measured: power-of-two netlists stay as they were)
+        return lane_div(w_base + (lanes - 1) * i_base, lanes)
     return lane_div(w_base + const_mul(i_base, lanes - 1), lanes)
 
 

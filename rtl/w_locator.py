@@ -10,10 +10,8 @@ per clock, MSB first); the layer holds g when the quotient j < n_out. Then lane 
 i = the remainder, and (j div P) n_in = (off div P) - ((off div P) mod n_in): with P a
 power of two, the partial remainder after the quotient bit of weight P, taken on the way,
 so no multiplier is needed; otherwise j div P and j mod P by a constant multiply and
-(j div P) n_in by a multiply, one clock more. The layer's bank base is registered before
-the divider starts, and (P a power of two) its sum with off div P while it runs, so the
-last clock adds only the two remainders. About (bits of the W region + 2) clocks per layer
-tried; host accesses are rare.
+(j div P) n_in by a multiply, one clock more. About (bits of the W region + 2) clocks per
+layer tried; host accesses are rare.
 
 The layer fields it needs (n_in, n_out, w_base, i_base) are shadow copies of the host's
 descriptor writes (a few flip-flops per layer; the descriptor store keeps only the current
@@ -93,8 +91,6 @@ class WLocator(wiring.Component):
         m.d.comb += rem_next.eq((rem << 1) | shift[aw - 1])
         take = Signal()
         m.d.comb += take.eq(rem_next >= n_in)
-        base = Signal(len(self.local))         # the layer's first word in each bank
-        base_off = Signal(len(self.local))     # base + (off div P) (P a power of two)
         rem_new = Signal(17)
         m.d.comb += rem_new.eq(rem_next - (n_in & take.replicate(16)))
 
@@ -121,13 +117,11 @@ class WLocator(wiring.Component):
                     m.next = "LAYER"
                 with m.Else():
                     m.d.sync += [off.eq(self.addr - w_base), shift.eq(self.addr - w_base), rem.eq(0), quo.eq(0),
-                                 rem_p.eq(0), count.eq(aw), base.eq(lane_w_base(w_base, i_base, P))]
+                                 rem_p.eq(0), count.eq(aw)]
                     m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 # quotient bit of weight 2**(count-1)
                 m.d.sync += [rem.eq(rem_new), quo.eq((quo << 1) | take), shift.eq(shift << 1), count.eq(count - 1)]
-                if pow2:
-                    m.d.sync += base_off.eq(base + (off >> sh))
                 if pow2:
                     with m.If(count == sh + 1):
                         m.d.sync += rem_p.eq(rem_new)
@@ -139,9 +133,10 @@ class WLocator(wiring.Component):
                 with m.If(~self.req):
                     m.next = "IDLE"
                 with m.Elif(quo < n_out):
+                    base = lane_w_base(w_base, i_base, P)
                     if pow2:
                         m.d.sync += [self.valid.eq(1), self.found.eq(1), self.lane.eq(quo[:sh]),
-                                     self.local.eq(base_off - rem_p + rem)]
+                                     self.local.eq(base + (off >> sh) - rem_p + rem)]
                         m.next = "DONE"
                     else:
                         # P not a power of two: (j div P) n_in by a multiply, a clock later
