@@ -28,8 +28,16 @@ softmax; its rows measure what the loss unit costs in accuracy (issue 15), e.g.
 ``--models fixed-chiploss --dts 1e-3 --name robustness_chiploss`` against the ``fixed`` rows.
 ``--validation F`` scores on the last fraction F of each training set instead of the test
 set and ``--phases N`` overrides the schedules' halvings: for choosing settings.
+
+``--from A.json,B.json`` trains nothing: it joins the runs of earlier records of this
+benchmark (made on the same model, e.g. one per dt) and reports the table, the drops and
+the goals over all of them, e.g. ``--from
+benchmarks/results/robustness_err17_coincidence_1ms.json,benchmarks/results/robustness_err17_coincidence_0.5ms.json,benchmarks/results/robustness_err17_coincidence_fine.json
+--name robustness_err17_coincidence``. A run (task, model, dt, seed) in two records, or
+records scored on different data, are refused.
 """
 import argparse
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -161,6 +169,39 @@ def estimate_full(groups, processes):
             "per_group_estimated_seconds": {f"{g['task']}/{g['model']}/dt={g['dt']:g}": round(t, 1) for t, g in per_group}}
 
 
+def joined(paths):
+    """The groups (task, model, dt, with their runs) of earlier records, and the records'
+    common ``scored_on``; SystemExit naming the file and the run for a run given twice or
+    for records scored on different data."""
+    groups, seen, scored = {}, {}, {}
+    for path in paths:
+        try:
+            with open(path) as f:
+                rec = json.load(f)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"bench_robustness: cannot read record {path!r}: {e}")
+        if "runs" not in rec:
+            raise SystemExit(f"bench_robustness: {path!r} is not a record of this benchmark (no 'runs')")
+        scored[path] = rec.get("scored_on", "test")
+        for r in rec["runs"]:
+            key = (r["task"], r["model"], r["dt"], r["seed"])
+            if key in seen:
+                raise SystemExit(f"bench_robustness: run {key} (task, model, dt, seed) is in both {seen[key]!r} "
+                                 f"and {path!r}; expected each run in one record")
+            seen[key] = path
+            groups.setdefault(key[:3], []).append(r)
+    if len(set(scored.values())) > 1:
+        raise SystemExit(f"bench_robustness: the records are scored on different data ({scored}); expected one")
+    return ([{"task": t, "model": m, "dt": dt, "runs": runs} for (t, m, dt), runs in groups.items()],
+            next(iter(scored.values()), "test"))
+
+
+def report(table):
+    for row in table:
+        print(f"{row['task']:12s} {row['model']:14s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
+              f"worst {row['worst_pct']:6.2f} % (seed {row['worst_seed']})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default="coincidence,digits")
@@ -177,7 +218,17 @@ def main():
                          "(Task.validation_split) instead of the test set: for choosing settings")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--name", default="robustness")
+    ap.add_argument("--from", dest="sources", default=None, metavar="A.json,B.json",
+                    help="join earlier records of this benchmark instead of training (table, drops, goals)")
     args = ap.parse_args()
+    if args.sources is not None:
+        paths = [p for p in args.sources.split(",") if p]
+        groups, scored = joined(paths)
+        table, drops, goals = summarize(groups)
+        report(table)
+        write(args.name, {"from": paths, "scored_on": scored, "summary": table, "drops_from_1ms": drops,
+                          "goals_issue_17": goals, "runs": [r for g in groups for r in g["runs"]]})
+        return
     jobs = []
     for task in args.tasks.split(","):
         if task not in DTS:
@@ -203,9 +254,7 @@ def main():
         groups = [run_group(j) for j in jobs]
     wall = time.perf_counter() - start
     table, drops, goals = summarize(groups)
-    for row in table:
-        print(f"{row['task']:12s} {row['model']:14s} dt={row['dt'] * 1e3:5.2f} ms  mean {row['mean_pct']:6.2f} %  "
-              f"worst {row['worst_pct']:6.2f} % (seed {row['worst_seed']})", flush=True)
+    report(table)
     record = {"tasks": args.tasks.split(","), "models": args.models.split(","), "limit": args.limit,
               "epochs": args.epochs, "phases": args.phases,
               "scored_on": f"validation {args.validation}" if args.validation else "test", "processes": args.processes, "wall_seconds": round(wall, 1),
