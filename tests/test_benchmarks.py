@@ -1,0 +1,72 @@
+"""The benchmarks' own logic that figures depend on (not their measurements)."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _bench_robustness():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_robustness", BENCH / "bench_robustness.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _record(path, runs, scored_on="test"):
+    path.write_text(json.dumps({"scored_on": scored_on, "runs": runs}))
+    return str(path)
+
+
+def _runs(acc, dt):
+    return [{"task": "coincidence", "model": "fixed", "dt": dt, "seed": s, "test_accuracy": float(a)}
+            for s, a in enumerate(acc)]
+
+
+def test_robustness_from_joins_records_and_checks_the_goals(tmp_path):
+    """``--from``: the runs of records made one dt at a time give the same table, per-seed
+    drops from 1 ms and goals as one record holding them all."""
+    br = _bench_robustness()
+    seed = 41
+    rng = np.random.default_rng(seed)
+    print(f"seed={seed}")
+    acc = {dt: rng.choice([0.94, 0.97, 0.99, 1.0], size=10) for dt in (1e-3, 5e-4, 1e-4)}
+    paths = [_record(tmp_path / f"r{n}.json", _runs(a, dt)) for n, (dt, a) in enumerate(acc.items())]
+    groups, scored = br.joined(paths)
+    table, drops, goals = br.summarize(groups)
+    assert scored == "test" and len(groups) == 3
+    together, _, _ = br.summarize([{"task": "coincidence", "model": "fixed", "dt": dt, "runs": _runs(a, dt)}
+                                   for dt, a in acc.items()])
+    assert table == together
+    for s in range(10):
+        want = max(100 * (acc[1e-3][s] - acc[dt][s]) for dt in (5e-4, 1e-4))
+        assert drops["coincidence/fixed"][str(s)]["worst_drop_points"] == pytest.approx(want), f"seed={seed} s={s}"
+    assert goals["coincidence_fixed_mean_ge_98_every_dt"] == all(a.mean() >= 0.98 for a in acc.values())
+    assert goals["coincidence_fixed_every_seed_ge_95_every_dt"] == all(a.min() >= 0.95 for a in acc.values())
+    want_drop_goal = all(max(100 * (acc[1e-3][s] - acc[dt][s]) for dt in (5e-4, 1e-4)) <= 2 for s in range(10))
+    assert goals["coincidence_fixed_no_finer_dt_2_points_below_1ms"] == want_drop_goal
+
+
+def test_robustness_from_refuses_a_run_twice_and_mixed_scoring(tmp_path):
+    br = _bench_robustness()
+    a = _record(tmp_path / "a.json", _runs([1.0, 0.99], 1e-3))
+    b = _record(tmp_path / "b.json", _runs([0.98], 1e-3))                     # seed 0 again
+    with pytest.raises(SystemExit, match=r"run \('coincidence', 'fixed', 0.001, 0\).*a\.json.*b\.json"):
+        br.joined([a, b])
+    c = _record(tmp_path / "c.json", _runs([1.0], 1e-4), scored_on="validation 0.2")
+    with pytest.raises(SystemExit, match="scored on different data"):
+        br.joined([a, c])
+    d = tmp_path / "d.json"
+    d.write_text(json.dumps({"summary": []}))
+    with pytest.raises(SystemExit, match=r"d\.json.*not a record of this benchmark"):
+        br.joined([a, str(d)])
+    with pytest.raises(SystemExit, match=r"cannot read record.*missing\.json"):
+        br.joined([str(tmp_path / "missing.json")])
