@@ -223,6 +223,8 @@ def main():
     args = ap.parse_args()
     if args.sources is not None:
         paths = [p for p in args.sources.split(",") if p]
+        if not paths:
+            ap.error(f"--from {args.sources!r} names no record; expected A.json[,B.json...]")
         groups, scored = joined(paths)
         table, drops, goals = summarize(groups)
         report(table)
