@@ -20,8 +20,7 @@ multiples of 15 MHz (25 / 5 x 3k: 15, 30, 45, 60, 75 MHz ...); each board takes 
 highest of them that its default build meets: 75 MHz (25 clocks per bit) on every ULX3S.
 At 75 MHz (2026-12-06, docs/boards.md) the 12F/25F default build placed at 88.20 MHz, the
 45F's at 79.30 (79.47 on 2026-12-07) and the 85F's two lanes at 76.53 (79.62 on 2026-12-07) at
-nextpnr seed 3, then (the learning unit's products in the multipliers' registers) at 75.37 MHz
-at seed 5, the 85F's default seed
+nextpnr seed 3, the 85F's default seed
 (:attr:`Board.seed`; it ran at 60 MHz from 2026-12-05 to 12-06). The former 20.833 MHz (25 x
 5 / 6, 7 clocks per bit, -0.8 %) dated from builds that closed at 22-27 MHz.
 """
@@ -145,12 +144,11 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, **b
 
 #: the ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
-#: the 85F's default build's nextpnr seed: its two lanes meet 75 MHz at seed 5 (75.37 MHz,
-#: 2026-12-07, with the learning unit's products in the multipliers' own registers), where
-#: seeds 2, 3 and 4 reached 74.57, 74.17 and 66.67 MHz; the design before met at seed 3
-#: (76.53-79.62 MHz), where seed 1's router had given up on congestion after 44 min
-#: (benchmarks/README.md, "Board builds"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
-ULX3S_85F_SEED = 5
+#: the 85F's default build's nextpnr seed: its two lanes meet 75 MHz at seed 3 (76.53 MHz,
+#: 2026-12-06), where seed 1's router gave up on congestion after 44 min and the design of a
+#: commit before reached 72.89 and 73.39 MHz at seeds 1 and 3 (benchmarks/README.md, "Reads
+#: without the hold multiplexer"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
+ULX3S_85F_SEED = 3
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: the 45F 32 multipliers, 106 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
 ULX3S_LARGE_OPTIONS = {"samples": True}

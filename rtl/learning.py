@@ -50,10 +50,8 @@ pass writes their errors). Only the first layer's ``done`` waits for every updat
 path reads - that is how updates below one forward LSB accumulate instead of vanishing
 (:mod:`gammacore.golden.fixedpoint`).
 
-Multipliers: K + 4 products per lane (K products, delta Z, delta sum V, delta u and g W);
-the K products, delta Z and delta u are 16 x 32 bits, two 18 x 18 units each, whose product
-registers are the multipliers' own output registers (:class:`~gammacore.rtl.dsp.RegisteredMul`:
-inside the MULT18X18D on an ECP5, so no product crosses the die to a fabric register).
+Multipliers: P (K + 4) per lane (K products, delta Z, delta sum V, delta u and g W); the K
+products, delta Z and delta u are 16 x 32 bits, two 18 x 18 units each.
 
 The unit is a client of the core's memories (``mem``: read ports and, for W, V and b,
 write ports, every banked memory's P banks); the core hands them over while the unit runs
@@ -67,7 +65,6 @@ from amaranth.lib.wiring import In, Out
 from ..golden import formats as F
 from ..regmap import Capacity
 from .bucket_decay import saturate
-from .dsp import RegisteredMul
 from .net_memories import Engine, check_lanes, client_signature, lane_add, lane_div, lane_mod, lane_ports, lane_sub
 
 __all__ = ["LearningUnit"]
@@ -83,15 +80,13 @@ def _bits(n):
     return max(1, (n - 1).bit_length())
 
 
-def wide_product(m, a, b, name):
+def wide_product(m, sync, a, b, name):
     """Register ``a * b`` (``b`` 32 bits) as two partial products, each one 18 x 18 multiplier
-    (``a`` at most 18 bits signed) whose output register holds it
-    (:class:`~gammacore.rtl.dsp.RegisteredMul`, inside the MULT18X18D on an ECP5): returns
-    ``(hi, lo)`` with ``a * b == (hi << 16) + lo`` one clock after the operands."""
-    lo_mul, hi_mul = RegisteredMul(len(a), 17, stages=1), RegisteredMul(len(a), len(b) - 16, stages=1)
-    m.submodules[f"{name}_lo"], m.submodules[f"{name}_hi"] = lo_mul, hi_mul
-    m.d.comb += [lo_mul.a.eq(a), lo_mul.b.eq(b[:16]), hi_mul.a.eq(a), hi_mul.b.eq(b[16:].as_signed())]
-    return hi_mul.p, lo_mul.p
+    (``a`` at most 18 bits signed): returns ``(hi, lo)`` with ``a * b == (hi << 16) + lo``."""
+    lo = Signal(signed(len(a) + 17), name=f"{name}_lo")
+    hi = Signal(signed(len(a) + len(b) - 16), name=f"{name}_hi")
+    sync += [lo.eq(a * b[:16]), hi.eq(a * b[16:].as_signed())]
+    return hi, lo
 
 
 def round_shift(m, value, shift, width, name):
@@ -326,7 +321,7 @@ class LearningUnit(wiring.Component):
             m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VC)]
             with m.If(vs_valid[2]):
                 m.d.sync += vsum[p].eq(vsum[p] + (v_old[2] >> F.MASTER_SHIFT))
-            dz_hi, dz_lo = wide_product(m, delta[p], z_r, f"vs3_dz{p}")
+            dz_hi, dz_lo = wide_product(m, m.d.sync, delta[p], z_r, f"vs3_dz{p}")
             dz = Signal(signed(F.ERR.width + F.Z.width), name=f"vs4_dz{p}")
             dz_sh = Signal.like(dz, name=f"vs5_dz{p}")
             m.d.sync += [dz.eq((dz_hi << 16) + dz_lo), dz_sh.eq(dz >> sv1)]
@@ -440,14 +435,12 @@ class LearningUnit(wiring.Component):
             m.d.sync += w[2].eq(Wb[p].rd.data)
             m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S - 1)]
             # s2, s3: each product of the 32-bit trace as two partial products, one 18 x 18
-            # multiplier each, registered twice before their sum: in the multiplier's output
-            # register, then in the fabric (for Fmax: the block RAMs that hold the traces, the
-            # multipliers and the adders lie far apart on the die; with the partial products
-            # added in fabric behind the multipliers the ULX3S 12F closed at 68-69 MHz on this
-            # path, with them registered once in the fabric at 73.6 MHz, the product's route
-            # from the multiplier to its register as long as the multiply; the adder tree fed
-            # by the multipliers' outputs directly took about 500 LUT4 more per lane)
-            parts = [wide_product(m, vreg[p][n], td_r[n], f"s3_prod{p}_{n}") for n in range(K)]
+            # multiplier each, registered twice before their sum (for Fmax: the block RAMs
+            # that hold the traces, the multipliers and the adders lie far apart on the die;
+            # with the partial products added in fabric behind the multipliers the ULX3S 12F
+            # closed at 68-69 MHz on this path, with them registered once at 73.6 MHz, the
+            # product's route from the multiplier to its register as long as the multiply)
+            parts = [wide_product(m, m.d.sync, vreg[p][n], td_r[n], f"s3_prod{p}_{n}") for n in range(K)]
             parts_r = [(Signal.like(hi, name=f"s4_prod{p}_{n}_hi"), Signal.like(lo, name=f"s4_prod{p}_{n}_lo"))
                        for n, (hi, lo) in enumerate(parts)]
             m.d.sync += [r.eq(v) for pr, pv in zip(parts_r, parts) for r, v in zip(pr, pv)]
@@ -466,7 +459,7 @@ class LearningUnit(wiring.Component):
             u_r = Signal.like(u, name=f"s6_u{p}")
             m.d.sync += u_r.eq(u)
             # s6 .. s8
-            du_hi, du_lo = wide_product(m, s_delta[S_DU][p], u_r, f"s7_du{p}")
+            du_hi, du_lo = wide_product(m, m.d.sync, s_delta[S_DU][p], u_r, f"s7_du{p}")
             du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s8_du{p}")
             du_sh = Signal.like(du, name=f"s9_du{p}")
             m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[S_DU + 2])]

