@@ -69,3 +69,17 @@ def test_robustness_from_refuses_a_run_twice_and_mixed_scoring(tmp_path):
         br.joined([a, str(d)])
     with pytest.raises(SystemExit, match=r"cannot read record.*missing\.json"):
         br.joined([str(tmp_path / "missing.json")])
+
+
+@pytest.mark.parametrize("sources", ["", ",", ",,"])
+def test_robustness_from_naming_no_record_is_refused(sources, monkeypatch, capsys, tmp_path):
+    """``--from`` with no file in it trains nothing and writes no record (it wrote an empty
+    one): argparse's error, naming the value and what was expected."""
+    br = _bench_robustness()
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)    # where write() puts records
+    monkeypatch.setattr(sys, "argv", ["bench_robustness.py", "--from", sources, "--name", "empty"])
+    with pytest.raises(SystemExit) as exited:
+        br.main()
+    assert exited.value.code == 2
+    assert f"--from {sources!r} names no record; expected A.json[,B.json...]" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
