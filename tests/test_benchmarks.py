@@ -83,3 +83,60 @@ def test_robustness_from_naming_no_record_is_refused(sources, monkeypatch, capsy
     assert exited.value.code == 2
     assert f"--from {sources!r} names no record; expected A.json[,B.json...]" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def _bench(name):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_narrow_learning_patch_is_the_golden_model_at_full_width(monkeypatch):
+    """bench_narrow_learning's patched learning rule: at 32 bits and no shift it is the golden
+    model (every final weight equal, no operand saturated), at 18 bits it narrows (the weights
+    differ); the golden model is restored after the test (monkeypatch)."""
+    from gammacore.golden import fixed_model, fixedpoint
+    from gammacore.golden.presets import preset
+    from gammacore.golden.tasks import make_task
+    from gammacore.golden.train import train_many
+    bn = _bench("bench_narrow_learning")
+    monkeypatch.setattr(fixedpoint, "grad_w_term", fixedpoint.grad_w_term)
+    monkeypatch.setattr(fixed_model.FixedLayer, "learn", fixed_model.FixedLayer.learn)
+    seeds = [0, 1]
+    print(f"seeds={seeds}")
+
+    def params():
+        cfgs = [preset("coincidence", dt=1e-3, seed=s) for s in seeds]
+        tasks = [make_task("coincidence", dt=1e-3, seed=s) for s in seeds]
+        res = train_many(cfgs, tasks, "fixed", seeds=seeds, limit=12, epochs=1, progress=False)
+        return [[{k: np.asarray(v).copy() for k, v in layer.items()} for layer in r["params"]] for r in res]
+
+    def same(a, b):
+        return all(np.array_equal(x[k], y[k]) for ra, rb in zip(a, b) for x, y in zip(ra, rb) for k in x)
+
+    golden = params()
+    learn = fixed_model.FixedLayer.learn
+    full = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
+    bn.patch(32, 0, full)
+    assert same(params(), golden)
+    assert all(c[0] == 0 and c[1] > 0 for c in full.values()), full
+    fixed_model.FixedLayer.learn = learn            # the next patch wraps the golden rule again
+    narrow = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
+    bn.patch(18, 18, narrow)                        # 4 fraction bits
+    assert not same(params(), golden)
+    assert all(c[1] > 0 for c in narrow.values()), narrow
+
+
+@pytest.mark.parametrize("args", [["--bits", "40"], ["--shift", "23"], ["--tasks", "mnist"], ["--seeds", "x"]])
+def test_narrow_learning_refuses_bad_arguments(args, capsys):
+    bn = _bench("bench_narrow_learning")
+    with pytest.raises(SystemExit) as e:
+        bn.main(args + ["--name", "never_written"])
+    assert e.value.code == 2
+    assert args[1] in capsys.readouterr().err
+    assert not (BENCH / "results" / "never_written.json").exists()
