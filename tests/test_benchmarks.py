@@ -10,15 +10,20 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def _bench_robustness():
+def _bench(name):
+    """benchmarks/<name>.py as a module (its directory on sys.path while it loads)."""
     sys.path.insert(0, str(BENCH))
     try:
-        spec = importlib.util.spec_from_file_location("bench_robustness", BENCH / "bench_robustness.py")
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
     finally:
         sys.path.remove(str(BENCH))
+
+
+def _bench_robustness():
+    return _bench("bench_robustness")
 
 
 def _record(path, runs, scored_on="test"):
@@ -85,17 +90,6 @@ def test_robustness_from_naming_no_record_is_refused(sources, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
-def _bench(name):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(BENCH))
-
-
 def test_narrow_learning_patch_is_the_golden_model_at_full_width(monkeypatch):
     """bench_narrow_learning's patched learning rule: at 32 bits and no shift it is the golden
     model (every final weight equal, no operand saturated), at 18 bits it narrows (the weights
@@ -120,12 +114,10 @@ def test_narrow_learning_patch_is_the_golden_model_at_full_width(monkeypatch):
         return all(np.array_equal(x[k], y[k]) for ra, rb in zip(a, b) for x, y in zip(ra, rb) for k in x)
 
     golden = params()
-    learn = fixed_model.FixedLayer.learn
     full = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
     bn.patch(32, 0, full)
     assert same(params(), golden)
     assert all(c[0] == 0 and c[1] > 0 for c in full.values()), full
-    fixed_model.FixedLayer.learn = learn            # the next patch wraps the golden rule again
     narrow = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
     bn.patch(18, 18, narrow)                        # 4 fraction bits
     assert not same(params(), golden)
