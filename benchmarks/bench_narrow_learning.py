@@ -17,8 +17,8 @@ so a lane would need K + 4 multipliers instead of 2K + 6. The model is patched i
 process only (nothing in golden/ changes); the chip does not implement it.
 
 It prints and writes (``results/<name>.json``) per task and seed the test accuracy, the
-fraction of narrowed operands that saturated, and the same run's accuracy on the unpatched
-model from the records given with ``--baseline`` (runs of the same golden model).
+fraction of narrowed operands that saturated, and, for full runs, the same seed's accuracy on
+the unpatched model from its record in results/ (:data:`BASELINE`).
 
 Example::
 
@@ -49,11 +49,13 @@ BASELINE = {("coincidence", 1e-3): "robustness_err17_coincidence_1ms.json",
             ("coincidence", 2.5e-4): "robustness_err17_coincidence_fine.json",
             ("coincidence", 1e-4): "robustness_err17_coincidence_fine.json",
             ("digits", 1e-3): "digits_baselines_err17.json"}
+#: the golden rule's functions, which every patch wraps (so patching again does not stack)
+GOLDEN_GRAD_W_TERM, GOLDEN_LEARN = fp.grad_w_term, fixed_model.FixedLayer.learn
 
 
 def narrow(x, bits, shift, count):
     """sat_bits(round(x >> shift)) as raw integers; ``count`` gets [saturated, total]."""
-    r = fp.rshift_round(np.asarray(x, dtype=np.int64), shift) if shift else np.asarray(x, dtype=np.int64)
+    r = fp.rshift_round(x, shift)
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     count[0] += int(np.count_nonzero((r < lo) | (r > hi)))
     count[1] += r.size
@@ -67,17 +69,15 @@ def patch(bits, shift, counts):
     ``update_master`` with its 34 fraction bits applies ``round(delta x' >> (6 - shift + s))``.
     """
     def grad_w_term(V, trace):
-        t = narrow(trace, bits, shift, counts["yhat"])
-        u = np.einsum("...jk,...ik->...ji", V.astype(np.int64), t)
-        return narrow(fp.rshift_round(u, F.V.frac), bits, 0, counts["u"]) << shift
-
-    learn = fixed_model.FixedLayer.learn
+        # the golden u of the narrowed traces (saturated to TRACE, then to ``bits``)
+        u = GOLDEN_GRAD_W_TERM(V, narrow(trace, bits, shift, counts["yhat"]))
+        return narrow(u, bits, 0, counts["u"]) << shift
 
     def learn_narrow(self, err, below=True):
         Z = self.Z
         self.Z = narrow(Z, bits, shift, counts["Z"]) << shift
         try:
-            return learn(self, err, below)
+            return GOLDEN_LEARN(self, err, below)
         finally:
             self.Z = Z
 
