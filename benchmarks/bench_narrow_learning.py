@@ -1,24 +1,22 @@
-"""What-if (issue 14): the learning rule's products on narrowed operands, one hard multiplier each.
+"""The learning rule's operand width (issue 14): train the presets with yhat, u and Z narrowed to ``--bits``.
 
 The learning unit forms, per lane and synapse, the K products V[j,k] yhat_i^k and delta_j u,
-and per row delta_j Z_j^k; yhat, u and Z are 32-bit words (TRACE, Z: 22 fraction bits), so
-each of those products takes two 18 x 18 multipliers (rtl/learning.py: 2K + 6 per lane in
-all). This script trains the preset networks with a golden fixed-point model whose learning
-rule reads those three operands narrowed to ``--bits`` bits (signed, saturated) after a
-rounded right shift by ``--shift`` (fraction bits 22 - shift):
+and per row delta_j Z_j^k. The golden model reads those operands in the format GRAD_OP
+(S18.10: ``x' = sat18(round(x >> 12))``, golden/formats.py), so that each product is one
+18 x 18 multiplier (rtl/learning.py: K + 4 a lane). Before GRAD_OP they were the 32-bit
+words themselves (TRACE, Z: S32.22), two multipliers a product, 2K + 6 a lane.
 
-- ``yhat' = sat(round(yhat >> shift))``, ``u' = sat(round(sum_k V[j,k] yhat'^k >> 12))``,
-  ``W_m -= round(delta u' >> (6 - shift + shift_w))``;
-- ``Z' = sat(round(Z >> shift))``, ``V_m -= round(delta Z' >> (6 - shift + shift_v))``.
-
-Everything else (the forward pass, the traces as stored, the bias, the error below) is the
-golden model's. With 18 bits each of those products fits one MULT18X18D (16 x 18 and 17 x 18),
-so a lane would need K + 4 multipliers instead of 2K + 6. The model is patched in this
-process only (nothing in golden/ changes); the chip does not implement it.
+This script trains the preset networks with the golden fixed-point model whose GRAD_OP is
+replaced by ``--bits`` bits after a rounded right shift by ``--shift`` (fraction bits
+22 - shift): ``yhat' = sat(round(yhat >> shift))``, ``u' = sat(round(sum_k V[j,k] yhat'^k >> 12))``,
+``Z' = sat(round(Z >> shift))``, and the updates ``round(delta u' >> (shift_w - 6 + shift))``
+(and Z' with shift_v). Everything else is the golden model's. ``--bits 18 --shift 12`` is
+the golden model exactly; ``--bits 32 --shift 0`` is the model before GRAD_OP. The model is
+patched in this process only.
 
 It prints and writes (``results/<name>.json``) per task and seed the test accuracy, the
-fraction of narrowed operands that saturated, and, for full runs, the same seed's accuracy on
-the unpatched model from its record in results/ (:data:`BASELINE`).
+fraction of narrowed operands that saturated, and, for full runs, the same seed's accuracy
+with 32-bit operands (the model before GRAD_OP) from its record in results/ (:data:`BASELINE`).
 
 Example::
 
@@ -43,14 +41,12 @@ from gammacore.golden.tasks import make_task  # noqa: E402
 from gammacore.golden.train import train_many  # noqa: E402
 
 SEEDS = {"coincidence": tuple(range(10)), "digits": tuple(range(5))}
-#: records of the unpatched golden fixed-point model (errors S17.12), per task and dt
+#: records of the golden fixed-point model before GRAD_OP (32-bit operands, errors S17.12), per task and dt
 BASELINE = {("coincidence", 1e-3): "robustness_err17_coincidence_1ms.json",
             ("coincidence", 5e-4): "robustness_err17_coincidence_0.5ms.json",
             ("coincidence", 2.5e-4): "robustness_err17_coincidence_fine.json",
             ("coincidence", 1e-4): "robustness_err17_coincidence_fine.json",
             ("digits", 1e-3): "digits_baselines_err17.json"}
-#: the golden rule's functions, which every patch wraps (so patching again does not stack)
-GOLDEN_GRAD_W_TERM, GOLDEN_LEARN = fp.grad_w_term, fixed_model.FixedLayer.learn
 
 
 def narrow(x, bits, shift, count):
@@ -62,27 +58,36 @@ def narrow(x, bits, shift, count):
     return np.clip(r, lo, hi)
 
 
+class _Override:
+    """A module seen through a few replaced attributes."""
+
+    def __init__(self, module, **attrs):
+        self._module = module
+        self.__dict__.update(attrs)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
 def patch(bits, shift, counts):
-    """Make the golden fixed-point learning rule read narrowed yhat, u and Z (this process only).
+    """Make the golden fixed-point learning rule read its operands as ``bits`` bits with
+    ``22 - shift`` fraction bits instead of GRAD_OP (this process only).
 
-    Each narrowed operand is handed back scaled up by ``shift`` (exact), so the unpatched
-    ``update_master`` with its 34 fraction bits applies ``round(delta x' >> (6 - shift + s))``.
+    FixedLayer.learn reads the operand format (for the updates' fraction bits) and the two
+    narrowing functions through its module's ``F`` and ``fp``; the patch hands it views of
+    those modules with the three replaced.
     """
+    op = F.Format("learning operand (patched)", bits, F.Z.frac - shift, signed=True)
+
+    def grad_operand(x):
+        return narrow(x, bits, shift, counts["Z"])
+
     def grad_w_term(V, trace):
-        # the golden u of the narrowed traces (saturated to TRACE, then to ``bits``)
-        u = GOLDEN_GRAD_W_TERM(V, narrow(trace, bits, shift, counts["yhat"]))
-        return narrow(u, bits, 0, counts["u"]) << shift
+        u = np.einsum("...jk,...ik->...ji", np.asarray(V, dtype=np.int64), narrow(trace, bits, shift, counts["yhat"]))
+        return narrow(F.TRACE.saturate(fp.rshift_round(u, F.V.frac)), bits, 0, counts["u"])
 
-    def learn_narrow(self, err, below=True):
-        Z = self.Z
-        self.Z = narrow(Z, bits, shift, counts["Z"]) << shift
-        try:
-            return GOLDEN_LEARN(self, err, below)
-        finally:
-            self.Z = Z
-
-    fixed_model.fp.grad_w_term = grad_w_term
-    fixed_model.FixedLayer.learn = learn_narrow
+    fixed_model.F = _Override(F, GRAD_OP=op, GRAD_OP_SHIFT=shift)
+    fixed_model.fp = _Override(fp, grad_operand=grad_operand, grad_w_term=grad_w_term)
 
 
 def run(job):
@@ -100,7 +105,7 @@ def run(job):
 
 
 def baseline(task, dt, path):
-    """Per-seed test accuracy (%) of the unpatched model from a record, or {} if it has none."""
+    """Per-seed test accuracy (%) of the model before GRAD_OP from a record, or {} if it has none."""
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -160,7 +165,7 @@ def main(argv=None):
         print(f"{g['task']}: narrowed {' / '.join(f'{v:.2f}' for v in acc.values())} %, mean {np.mean(list(acc.values())):.3f}")
         if g["baseline_pct"]:
             b = g["baseline_pct"]
-            print(f"{'':>{len(g['task'])}}  unpatched {' / '.join(f'{v:.2f}' for v in b.values())} %, "
+            print(f"{'':>{len(g['task'])}}  32-bit operands {' / '.join(f'{v:.2f}' for v in b.values())} %, "
                   f"mean {np.mean(list(b.values())):.3f} ({record})")
         print("  saturated: " + ", ".join(f"{k} {v['fraction']:.2e}" for k, v in g["saturated"].items()))
     write(a.name, {"bits": a.bits, "shift": a.shift, "dt": a.dt, "limit": a.limit, "epochs": a.epochs,

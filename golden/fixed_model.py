@@ -86,28 +86,29 @@ class FixedLayer:
         delta = fp.deltas(err, self.x, self.cfg.readout == "linear")
         below = fp.error_below(delta, self.V, self.W) if below else None
         u = fp.grad_w_term(self.V, self.trace)
-        gfrac = F.ERR.frac + F.Z.frac
+        z = fp.grad_operand(self.Z)
+        gfrac = F.ERR.frac + F.GRAD_OP.frac
         if self.members:
             # each member its own weights and shift; the same update_master calls, member-wise
             # (one call for all when the members' shifts agree, else one per distinct shift)
             if self._shift_groups is None:
                 x = int(self.shift_extra[0])
                 self.W_master = fp.update_master(self.W_master, delta[..., None] * u, gfrac, c.shift_w + x)
-                self.V_master = fp.update_master(self.V_master, delta[..., None] * self.Z, gfrac, c.shift_v + x)
+                self.V_master = fp.update_master(self.V_master, delta[..., None] * z, gfrac, c.shift_v + x)
                 self.b_master = fp.update_master(self.b_master, delta, F.ERR.frac, c.shift_b + x)
             else:
                 W_m, V_m, b_m = self.W_master.copy(), self.V_master.copy(), self.b_master.copy()
                 for x, g in self._shift_groups:
                     dg = delta[g]
                     W_m[g] = fp.update_master(self.W_master[g], dg[..., None] * u[g], gfrac, c.shift_w + x)
-                    V_m[g] = fp.update_master(self.V_master[g], dg[..., None] * self.Z[g], gfrac, c.shift_v + x)
+                    V_m[g] = fp.update_master(self.V_master[g], dg[..., None] * z[g], gfrac, c.shift_v + x)
                     b_m[g] = fp.update_master(self.b_master[g], dg, F.ERR.frac, c.shift_b + x)
                 self.W_master, self.V_master, self.b_master = W_m, V_m, b_m
             self._refresh()
             return below
         for n in range(delta.shape[0]):
             self.W_master = fp.update_master(self.W_master, delta[n][:, None] * u[n], gfrac, c.shift_w)
-            self.V_master = fp.update_master(self.V_master, delta[n][:, None] * self.Z[n], gfrac, c.shift_v)
+            self.V_master = fp.update_master(self.V_master, delta[n][:, None] * z[n], gfrac, c.shift_v)
             self.b_master = fp.update_master(self.b_master, delta[n], F.ERR.frac, c.shift_b)
         self._refresh()
         return below

@@ -23,7 +23,7 @@ from . import formats as F
 __all__ = [
     "rshift_round", "coef_from_float", "beta_from_alpha", "lr_shift", "forward_from_master",
     "master_from_forward", "accumulate", "bucket_step", "trace_input", "dendrite", "relu",
-    "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_w_term",
+    "encoder_step", "encoder_decay", "encoder_count", "encoder_fire", "adapt_decay", "encoder_bypass", "quotient", "deltas", "error_below", "update_master", "grad_operand", "grad_w_term",
     "EXP2_TABLE", "LOG2_TABLE", "LOG2E_RAW", "LN2_RAW", "softmax_terms", "loss_unit", "softmax_ce_err",
     "ce_loss", "MSE_LOSS_SHIFT", "mse_unit",
 ]
@@ -268,19 +268,26 @@ def error_below(delta, V, W):
     return F.ERR.saturate(rshift_round(e, F.W.frac))
 
 
-def grad_w_term(V, trace):
-    """``u_ji = sat_TRACE(round(sum_k V[j,k] yhat_i^k, 12))``.
+def grad_operand(x):
+    """A learning operand (yhat, u or Z) as the rule's multipliers read it:
+    ``sat_GRAD_OP(round(x >> GRAD_OP_SHIFT))``, 10 fraction bits in 18 bits."""
+    return F.GRAD_OP.saturate(rshift_round(x, F.GRAD_OP_SHIFT))
 
-    V : (..., N_out, K) V raw; trace : (..., N_in, K) TRACE raw -> (..., N_out, N_in).
+
+def grad_w_term(V, trace):
+    """``u_ji = sat_GRAD_OP(round(sum_k V[j,k] yhat'_i^k, 12))`` with ``yhat' = grad_operand(yhat)``.
+
+    V : (..., N_out, K) V raw; trace : (..., N_in, K) TRACE raw -> (..., N_out, N_in) GRAD_OP
+    raw (10 fraction bits): the operand of delta_j * u_ji.
     """
-    u = np.einsum("...jk,...ik->...ji", _i64(V), _i64(trace))
-    return F.TRACE.saturate(rshift_round(u, F.V.frac))
+    u = np.einsum("...jk,...ik->...ji", _i64(V), grad_operand(trace))
+    return F.GRAD_OP.saturate(rshift_round(u, F.V.frac))
 
 
 def update_master(master, grad, grad_frac, shift):
     """``master <- sat(master - round(grad * 2**-shift))`` with grad's scale aligned to MASTER.
 
-    grad : raw integers with ``grad_frac`` fraction bits (delta*u and delta*Z have 34,
+    grad : raw integers with ``grad_frac`` fraction bits (delta*u' and delta*Z' have 22,
     delta alone 12); shift : LR_SHIFT (eta * dt = 2**-shift).
     """
     upd = rshift_round(_i64(grad), grad_frac - F.MASTER.frac + int(shift))

@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = [
     "Format", "Q", "THETA", "W", "V", "B", "MASTER", "MASTER_SHIFT", "ACC", "Z", "X",
-    "TRACE", "ENC", "ADAPT", "COEF", "ERR", "LR_SHIFT", "N_MAX", "FORMATS",
+    "TRACE", "ENC", "ADAPT", "COEF", "ERR", "GRAD_OP", "GRAD_OP_SHIFT", "LR_SHIFT", "N_MAX", "FORMATS",
     "EXPT", "SUMEXP", "RECIP_BITS", "LOSS", "LOSS_SUM", "SCORE", "LOSS_DMAX", "LOSS_INDEX_BITS", "LOG2E",
     "LN2", "LOG2",
 ]
@@ -145,6 +145,12 @@ COEF = Format("coefficient", 16, 16, signed=False)
 #: Errors e_j = dL/dy_j, deltas, and errors sent to the layer below. Range +-16: a hidden
 #: neuron's error (a sum over the layer above) reaches about 16 in the float model's training.
 ERR = Format("error", 17, 12, signed=True)
+#: The learning rule's operands: each presynaptic trace yhat, each u_ji and each bucket state
+#: Z enters its product with delta as sat(round(x >> GRAD_OP_SHIFT)), so that every product of
+#: the rule is one 18 x 18 hard multiply. 10 fraction bits and a range of +-128: the largest
+#: operands seen in the presets' training are about 31 (docs/model.md section 5).
+GRAD_OP = Format("learning operand", 18, 10, signed=True)
+GRAD_OP_SHIFT = Z.frac - GRAD_OP.frac
 #: Learning rate: eta * dt = 2**-shift; shifts are unsigned 6-bit integers.
 LR_SHIFT = Format("learning-rate shift", 6, 0, signed=False)
 #: Largest number of thresholds one spike may carry (4 compare-and-subtract steps).
@@ -173,5 +179,5 @@ LOSS_SUM = Format("loss sum", 40, Z.frac, signed=False)
 #: A sample's score of an output: the sum of its y (X raw) over the sample's loss steps.
 SCORE = Format("sample score", 48, Z.frac, signed=True)
 
-FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, LR_SHIFT,
+FORMATS = {f.name: f for f in (Q, THETA, W, V, B, MASTER, ACC, Z, X, TRACE, ENC, ADAPT, COEF, ERR, GRAD_OP, LR_SHIFT,
                                 EXPT, SUMEXP, LOG2E, LN2, LOG2, LOSS, LOSS_SUM, SCORE)}

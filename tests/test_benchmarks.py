@@ -90,17 +90,18 @@ def test_robustness_from_naming_no_record_is_refused(sources, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
-def test_narrow_learning_patch_is_the_golden_model_at_full_width(monkeypatch):
-    """bench_narrow_learning's patched learning rule: at 32 bits and no shift it is the golden
-    model (every final weight equal, no operand saturated), at 18 bits it narrows (the weights
-    differ); the golden model is restored after the test (monkeypatch)."""
-    from gammacore.golden import fixed_model, fixedpoint
+def test_narrow_learning_patch_at_18_bits_is_the_golden_model(monkeypatch):
+    """bench_narrow_learning's patched learning rule: at 18 bits and shift 12 it is the golden
+    model (GRAD_OP: every final weight equal), at 32 bits and no shift it is the model before
+    GRAD_OP (the weights differ, no operand saturates); the golden model is restored after
+    the test (monkeypatch)."""
+    from gammacore.golden import fixed_model, formats
     from gammacore.golden.presets import preset
     from gammacore.golden.tasks import make_task
     from gammacore.golden.train import train_many
     bn = _bench("bench_narrow_learning")
-    monkeypatch.setattr(fixedpoint, "grad_w_term", fixedpoint.grad_w_term)
-    monkeypatch.setattr(fixed_model.FixedLayer, "learn", fixed_model.FixedLayer.learn)
+    monkeypatch.setattr(fixed_model, "fp", fixed_model.fp)
+    monkeypatch.setattr(fixed_model, "F", fixed_model.F)
     seeds = [0, 1]
     print(f"seeds={seeds}")
 
@@ -114,14 +115,14 @@ def test_narrow_learning_patch_is_the_golden_model_at_full_width(monkeypatch):
         return all(np.array_equal(x[k], y[k]) for ra, rb in zip(a, b) for x, y in zip(ra, rb) for k in x)
 
     golden = params()
-    full = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
-    bn.patch(32, 0, full)
+    grad_op = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
+    bn.patch(formats.GRAD_OP.width, formats.GRAD_OP_SHIFT, grad_op)
     assert same(params(), golden)
-    assert all(c[0] == 0 and c[1] > 0 for c in full.values()), full
-    narrow = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
-    bn.patch(18, 18, narrow)                        # 4 fraction bits
+    assert all(c[1] > 0 for c in grad_op.values()), grad_op
+    wide = {"yhat": [0, 0], "u": [0, 0], "Z": [0, 0]}
+    bn.patch(32, 0, wide)
     assert not same(params(), golden)
-    assert all(c[1] > 0 for c in narrow.values()), narrow
+    assert all(c[0] == 0 and c[1] > 0 for c in wide.values()), wide
 
 
 @pytest.mark.parametrize("args", [["--bits", "40"], ["--shift", "23"], ["--tasks", "mnist"], ["--seeds", "x"]])
