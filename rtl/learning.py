@@ -7,13 +7,18 @@ the layer's neurons are in the unit's own error memory (written by the host for 
 layer through ``err_w*``; for a hidden layer they are what the layer above left there).
 Per neuron j, with ``delta_j = e_j * H(x_j)`` (a zero delta changes nothing):
 
-1. for every bucket k: ``V_m[j,k] -= round(delta_j Z_j^k >> (6 + shift_v))`` while the
+1. for every bucket k: ``V_m[j,k] -= round(delta_j Z'_j^k >> (shift_v - 6))`` while the
    pre-update forward V[j,k] is kept in registers and summed;
 2. ``b_m[j] -= delta_j * 2**(16 - shift_b)`` (rounded right shift when shift_b > 16);
    ``g_j = sat_ERR(round(delta_j sum_k V[j,k] >> 12))``;
-3. for every input i: ``u = sat_TRACE(round(sum_k V[j,k] yhat_i^k >> 12))``,
-   ``W_m[j,i] -= round(delta_j u >> (6 + shift_w))`` and, from the pre-update forward
+3. for every input i: ``u' = sat_GRAD_OP(round(sum_k V[j,k] yhat'_i^k >> 12))``,
+   ``W_m[j,i] -= round(delta_j u' >> (shift_w - 6))`` and, from the pre-update forward
    weight, ``below_i += g_j W[j,i]`` (exact, 48 bits).
+
+The rule's operands yhat' and Z' are the traces and bucket states as
+:func:`~gammacore.golden.fixedpoint.grad_operand` reads them (S18.10, ``sat(round(x >> 12))``),
+so that each product is one 18 x 18 multiplier; the unit computes ``delta x' << 12`` and
+shifts it by ``shift + 6`` (the same rounded value).
 
 **Lanes.** The unit takes rows of P neurons j = P r + p, one per lane p (``lanes``; P = 1:
 one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <= K + n_in:
@@ -30,11 +35,11 @@ one neuron per row). A row costs 1 + K + n_in clocks, issue 14's ideal, when P <
 - *W*, n_in clocks, one input per clock for every lane: W[j,i] from lane p's bank (row j
   of the layer is in bank j mod P = p, at the same address in every bank), below_i, and
   the K traces yhat_i^k of input i in one read (TRACE banked by bucket,
-  :data:`~gammacore.rtl.net_memories.K_BANKED`), broadcast to the lanes; per lane 2K
-  multipliers form V[j,k] yhat_i^k. Ten registered stages follow the reads (the reads;
-  the products, each in two partial products; those registered again; their sums and g_j
-  W[j,i]; u and below_i += the sum over the lanes of g_j W[j,i], exact; delta_j u in two
-  partial products; their sum; its shift; the new W; W written), so no
+  :data:`~gammacore.rtl.net_memories.K_BANKED`), narrowed to yhat' once and broadcast to
+  the lanes; per lane K multipliers form V[j,k] yhat'_i^k. Ten registered stages follow the
+  reads (the reads; yhat'; the products; their sums and g_j W[j,i]; u' and below_i += the
+  sum over the lanes of g_j W[j,i], exact; delta_j u'; that scaled back; its shift; the new
+  W; W written), so no
   clock carries a memory read into a multiply, or a multiply into more than an add (for
   Fmax, issue 14). A rounded shift ``(x + 2**(s-1)) >> s`` is computed as ``x >> (s - 1)``
   in one clock and ``W - ((that + 1) >> 1) = (2 W - that) >> 1`` with the write.
@@ -50,8 +55,8 @@ pass writes their errors). Only the first layer's ``done`` waits for every updat
 path reads - that is how updates below one forward LSB accumulate instead of vanishing
 (:mod:`gammacore.golden.fixedpoint`).
 
-Multipliers: P (K + 4) per lane (K products, delta Z, delta sum V, delta u and g W); the K
-products, delta Z and delta u are 16 x 32 bits, two 18 x 18 units each.
+Multipliers: K + 4 per lane (K products, delta Z', delta sum V, delta u' and g W), each
+one 18 x 18 unit.
 
 The unit is a client of the core's memories (``mem``: read ports and, for W, V and b,
 write ports, every banked memory's P banks); the core hands them over while the unit runs
@@ -72,7 +77,8 @@ __all__ = ["LearningUnit"]
 #: the inputs that describe the layer, taken at ``start``
 LAYER_INPUTS = ("n_in", "n_out", "w_base", "n_base", "i_base", "relu", "first", "shift_w", "shift_v", "shift_b")
 
-#: the learning-rate alignment of delta*Z and delta*u (34 fraction bits) to MASTER (28)
+#: the learning-rate alignment of delta*Z' and delta*u' (22 fraction bits), scaled back by
+#: GRAD_OP_SHIFT (34: exact), to MASTER (28)
 GRAD_ALIGN = F.ERR.frac + F.Z.frac - F.MASTER.frac
 
 
@@ -80,13 +86,10 @@ def _bits(n):
     return max(1, (n - 1).bit_length())
 
 
-def wide_product(m, sync, a, b, name):
-    """Register ``a * b`` (``b`` 32 bits) as two partial products, each one 18 x 18 multiplier
-    (``a`` at most 18 bits signed): returns ``(hi, lo)`` with ``a * b == (hi << 16) + lo``."""
-    lo = Signal(signed(len(a) + 17), name=f"{name}_lo")
-    hi = Signal(signed(len(a) + len(b) - 16), name=f"{name}_hi")
-    sync += [lo.eq(a * b[:16]), hi.eq(a * b[16:].as_signed())]
-    return hi, lo
+def grad_operand(m, value, name):
+    """A learning operand as the rule's multipliers read it (:func:`gammacore.golden.fixedpoint.grad_operand`):
+    ``sat_GRAD_OP(round(value >> GRAD_OP_SHIFT))``, combinational; the caller registers it."""
+    return saturate(m, (value + (1 << (F.GRAD_OP_SHIFT - 1))) >> F.GRAD_OP_SHIFT, F.GRAD_OP, name)
 
 
 def round_shift(m, value, shift, width, name):
@@ -278,10 +281,10 @@ class LearningUnit(wiring.Component):
         # ---- V: every lane's V[j,k] and Z_j^k in one clock (V_READ, clock t); the update in
         # registered stages, so no clock carries a memory read through a multiply:
         #   vs1 (t+1): register V_m and Z_j^k; keep V[j,k] (vreg)
-        #   vs2 (t+2): the two partial products of delta Z; sum V[j,k] (vsum; from the
+        #   vs2 (t+2): Z' = grad_operand(Z_j^k); sum V[j,k] (vsum; from the
         #       registered V_m: for Fmax, the block RAM's clock-to-out and the lane's bank
         #       multiplexer do not also meet the sum's carry chain in one clock)
-        #   vs3 (t+3): delta Z; after the last k: delta sum_k V
+        #   vs3 (t+3): delta Z' << 12; after the last k: delta sum_k V
         #   vs4 (t+4): after the last k: g_j = sat(round(delta sum_k V >> 12)), in place
         #       when the row's first input reaches s4 of the W pass (below)
         #   vs4 (t+4): x = delta Z >> (shift - 1)
@@ -321,10 +324,15 @@ class LearningUnit(wiring.Component):
             m.d.sync += [v_old[n + 1].eq(v_old[n]) for n in range(2, VC)]
             with m.If(vs_valid[2]):
                 m.d.sync += vsum[p].eq(vsum[p] + (v_old[2] >> F.MASTER_SHIFT))
-            dz_hi, dz_lo = wide_product(m, m.d.sync, delta[p], z_r, f"vs3_dz{p}")
-            dz = Signal(signed(F.ERR.width + F.Z.width), name=f"vs4_dz{p}")
+            # vs2: Z' = grad_operand(Z) and the row's delta registered (the next row may set
+            # delta meanwhile); vs3: delta Z', one 17 x 18 multiply, scaled back to 34
+            # fraction bits (exact)
+            z_op = Signal(signed(F.GRAD_OP.width), name=f"vs3_zop{p}")
+            dlt3 = Signal(signed(F.ERR.width), name=f"vs3_delta{p}")
+            m.d.sync += [z_op.eq(grad_operand(m, z_r, f"zop{p}")), dlt3.eq(delta[p])]
+            dz = Signal(signed(F.ERR.width + F.GRAD_OP.width + F.GRAD_OP_SHIFT), name=f"vs4_dz{p}")
             dz_sh = Signal.like(dz, name=f"vs5_dz{p}")
-            m.d.sync += [dz.eq((dz_hi << 16) + dz_lo), dz_sh.eq(dz >> sv1)]
+            m.d.sync += [dz.eq((dlt3 * z_op) << F.GRAD_OP_SHIFT), dz_sh.eq(dz >> sv1)]
             v_new_r = Signal(signed(F.MASTER.width), name=f"vs6_v_new{p}")
             m.d.sync += v_new_r.eq(saturate(m, ((v_old[VC] << 1) - dz_sh) >> 1, F.MASTER, f"v_new{p}"))
             v_new.append(v_new_r)
@@ -385,15 +393,14 @@ class LearningUnit(wiring.Component):
         # ---- W: one input per clock for every lane; the reads of W[j,i] (every lane's bank),
         # below_i and the K traces of input i are issued in clock c, then registered stages:
         #   s1 (c+1): register the traces, W_m and below_i
-        #   s2 (c+2): the K products V[j,k] yhat_i^k of every lane, each in two partial
-        #             products (the trace's 16-bit halves)
-        #   s3 (c+3): the partial products registered again (below)
+        #   s2 (c+2): the K traces narrowed, yhat' = grad_operand(yhat) (once for all lanes)
+        #   s3 (c+3): the K products V[j,k] yhat'_i^k of every lane
         #   s4 (c+4): their sum; g_j W[j,i] (g_j is ready from c+4 of the row's first input:
         #             its sum over k starts from registered V words)
-        #   s5 (c+5): u = sat_TRACE(round(sum >> 12)); below_i += sum over the lanes of
+        #   s5 (c+5): u' = sat_GRAD_OP(round(sum >> 12)); below_i += sum over the lanes of
         #             g_j W[j,i] (written, exact)
-        #   s6 (c+6): the two partial products of delta u;  s7 (c+7): delta u
-        #   s8 (c+8): x = delta u >> (shift - 1)
+        #   s6 (c+6): delta u';  s7 (c+7): delta u' << 12
+        #   s8 (c+8): x = delta u' << 12 >> (shift - 1)
         #   s9 (c+9): the new W[j,i] = sat(W_m - ((x + 1) >> 1)) in every active lane,
         #             computed as sat((2 W_m - x) >> 1)
         #   s10 (c+10): written (for Fmax: the subtraction and the saturation do not also
@@ -405,7 +412,7 @@ class LearningUnit(wiring.Component):
         # s4 carry the layer's shift: they drain while the next layer begins.
         S, S_BELOW = 10, 5
         S_DU = 6                                # the stage that takes delta and u
-        ACC_W = F.V.width + F.TRACE.width + K.bit_length()
+        ACC_W = F.V.width + F.GRAD_OP.width + K.bit_length()
         w_ren = Signal()
         s_valid = [Signal(name=f"s{n}_valid") for n in range(S + 1)]
         s_addr = [Signal.like(w_addr, name=f"s{n}_addr") for n in range(S + 1)]
@@ -429,25 +436,22 @@ class LearningUnit(wiring.Component):
         m.d.sync += [bl_r[n + 1].eq(bl_r[n]) for n in range(2, S_BELOW)]
         td_r = [Signal(signed(F.TRACE.width), name=f"s2_td{n}") for n in range(K)]
         m.d.sync += [td_r[n].eq(td[n]) for n in range(K)]
+        # s2: the K traces as the rule's operands, yhat' = grad_operand(yhat), once for all lanes
+        td_op = [Signal(signed(F.GRAD_OP.width), name=f"s3_tdop{n}") for n in range(K)]
+        m.d.sync += [td_op[n].eq(grad_operand(m, td_r[n], f"tdop{n}")) for n in range(K)]
         gw_r = []
         for p in range(P):
             w = [Signal(signed(F.MASTER.width), name=f"s{n}_w{p}") for n in range(S)]
             m.d.sync += w[2].eq(Wb[p].rd.data)
             m.d.sync += [w[n + 1].eq(w[n]) for n in range(2, S - 1)]
-            # s2, s3: each product of the 32-bit trace as two partial products, one 18 x 18
-            # multiplier each, registered twice before their sum (for Fmax: the block RAMs
-            # that hold the traces, the multipliers and the adders lie far apart on the die;
-            # with the partial products added in fabric behind the multipliers the ULX3S 12F
-            # closed at 68-69 MHz on this path, with them registered once at 73.6 MHz, the
-            # product's route from the multiplier to its register as long as the multiply)
-            parts = [wide_product(m, m.d.sync, vreg[p][n], td_r[n], f"s3_prod{p}_{n}") for n in range(K)]
-            parts_r = [(Signal.like(hi, name=f"s4_prod{p}_{n}_hi"), Signal.like(lo, name=f"s4_prod{p}_{n}_lo"))
-                       for n, (hi, lo) in enumerate(parts)]
-            m.d.sync += [r.eq(v) for pr, pv in zip(parts_r, parts) for r, v in zip(pr, pv)]
-            # s4
+            # s3: the K products V[j,k] yhat'_i^k, one 16 x 18 multiplier each, registered;
+            # s4: their sum (for Fmax: the block RAMs that hold the traces, the multipliers and
+            # the adders lie far apart on the die, so the narrowing, the multiply and the sum
+            # each have their own clock)
+            prods = [Signal(signed(F.V.width + F.GRAD_OP.width), name=f"s4_prod{p}_{n}") for n in range(K)]
+            m.d.sync += [prods[n].eq(vreg[p][n] * td_op[n]) for n in range(K)]
             u_sum = Signal(signed(ACC_W), name=f"s5_u_sum{p}")
-            m.d.sync += u_sum.eq(((sum(hi for hi, _ in parts_r[1:]) + parts_r[0][0]) << 16)
-                                 + sum(lo for _, lo in parts_r))
+            m.d.sync += u_sum.eq(sum(prods))
             # s4 (a lane without update: g_j = 0 adds nothing below)
             gw = Signal(signed(F.ERR.width + F.W.width), name=f"gw{p}")
             gw_r.append(gw)
@@ -455,14 +459,16 @@ class LearningUnit(wiring.Component):
             m.d.comb += w_fwd.eq(w[4] >> F.MASTER_SHIFT)
             m.d.sync += gw.eq(Mux(s_act[4][p], g[p] * w_fwd, 0))
             # s5
-            u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.TRACE, f"u{p}")
+            u = saturate(m, (u_sum + (1 << (F.V.frac - 1))) >> F.V.frac, F.GRAD_OP, f"u{p}")
             u_r = Signal.like(u, name=f"s6_u{p}")
             m.d.sync += u_r.eq(u)
-            # s6 .. s8
-            du_hi, du_lo = wide_product(m, m.d.sync, s_delta[S_DU][p], u_r, f"s7_du{p}")
-            du = Signal(signed(F.ERR.width + F.TRACE.width), name=f"s8_du{p}")
+            # s6: delta u', one 17 x 18 multiply; s7: scaled back to 34 fraction bits (exact);
+            # s8: its shift
+            du_p = Signal(signed(F.ERR.width + F.GRAD_OP.width), name=f"s7_du{p}")
+            du = Signal(signed(F.ERR.width + F.GRAD_OP.width + F.GRAD_OP_SHIFT), name=f"s8_du{p}")
             du_sh = Signal.like(du, name=f"s9_du{p}")
-            m.d.sync += [du.eq((du_hi << 16) + du_lo), du_sh.eq(du >> s_sw[S_DU + 2])]
+            m.d.sync += [du_p.eq(s_delta[S_DU][p] * u_r), du.eq(du_p << F.GRAD_OP_SHIFT),
+                         du_sh.eq(du >> s_sw[S_DU + 2])]
             # s9, s10
             w_new = saturate(m, ((w[S - 1] << 1) - du_sh) >> 1, F.MASTER, f"w_new{p}")
             w_new_r = Signal.like(w_new, name=f"s10_w_new{p}")
