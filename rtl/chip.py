@@ -230,6 +230,7 @@ class Chip(wiring.Component):
         # what the initiator does on ack starts from flip-flops (on the iCE40 the decision and
         # the link's reaction to it were one path of about 50 ns)
         resp_err, resp_data = Signal(), Signal(32)
+        out_r, out_v = Signal(32), Signal()     # Reg.OUT: the word read, and whether it holds one
 
         def ack(err=0, data=None):
             m.d.sync += [resp_err.eq(err), resp_data.eq(0 if data is None else data)]
@@ -353,8 +354,13 @@ class Chip(wiring.Component):
                             with m.Case(*regs):
                                 ack(data=reg_word)
                             with m.Case(R.Reg.OUT):
-                                m.d.comb += router.out.ready.eq(1)
-                                ack(data=router.out.valid.replicate(32) & out_word)
+                                # the output FIFO's word registered first, taken a clock
+                                # later (for Fmax: its block RAM's clock-to-out does not
+                                # also meet the response's multiplexer); the word stays
+                                # at the FIFO's head until taken
+                                m.d.sync += [out_r.eq(router.out.valid.replicate(32) & out_word),
+                                             out_v.eq(router.out.valid)]
+                                m.next = "OUT_READ"
                             with m.Default():
                                 ack(err=1)
                     with m.Elif(dec["route"]):
@@ -382,6 +388,9 @@ class Chip(wiring.Component):
                 # FIFO is full (the host must read it; it then polls STATUS)
                 with m.If(~busy | router.out_full):
                     ack()
+            with m.State("OUT_READ"):
+                m.d.comb += router.out.ready.eq(out_v)
+                ack(data=out_r)
             with m.State("ROUTE_READ"):
                 ack(data=router.route_rdata)
             with m.State("RESPOND"):
