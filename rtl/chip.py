@@ -354,13 +354,18 @@ class Chip(wiring.Component):
                             with m.Case(*regs):
                                 ack(data=reg_word)
                             with m.Case(R.Reg.OUT):
-                                # the output FIFO's word registered first, taken a clock
-                                # later (for Fmax: its block RAM's clock-to-out does not
-                                # also meet the response's multiplexer); the word stays
-                                # at the FIFO's head until taken
-                                m.d.sync += [out_r.eq(router.out.valid.replicate(32) & out_word),
-                                             out_v.eq(router.out.valid)]
-                                m.next = "OUT_READ"
+                                if self.lanes > 1 or self.samples:
+                                    # the output FIFO's word registered first, taken a clock
+                                    # later (for Fmax on the 85F: its block RAM's clock-to-out
+                                    # does not also meet the response's multiplexer); the word
+                                    # stays at the FIFO's head until taken. Not on the smaller
+                                    # builds: about 100 of the iCEBreaker's last LCs
+                                    m.d.sync += [out_r.eq(router.out.valid.replicate(32) & out_word),
+                                                 out_v.eq(router.out.valid)]
+                                    m.next = "OUT_READ"
+                                else:
+                                    m.d.comb += router.out.ready.eq(1)
+                                    ack(data=router.out.valid.replicate(32) & out_word)
                             with m.Default():
                                 ack(err=1)
                     with m.Elif(dec["route"]):
@@ -388,9 +393,10 @@ class Chip(wiring.Component):
                 # FIFO is full (the host must read it; it then polls STATUS)
                 with m.If(~busy | router.out_full):
                     ack()
-            with m.State("OUT_READ"):
-                m.d.comb += router.out.ready.eq(out_v)
-                ack(data=out_r)
+            if self.lanes > 1 or self.samples:
+                with m.State("OUT_READ"):
+                    m.d.comb += router.out.ready.eq(out_v)
+                    ack(data=out_r)
             with m.State("ROUTE_READ"):
                 ack(data=router.route_rdata)
             with m.State("RESPOND"):
