@@ -150,24 +150,27 @@ ULX3S_CLOCK = 75e6
 #: without the hold multiplexer"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
 ULX3S_85F_SEED = 3
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
-#: the 45F 32 multipliers, 106 DP16KD); the 12F/25F have 26 of their 28 multipliers in use without it
+#: the 45F 26 multipliers, 106 DP16KD); the 12F/25F leave it out (20 of their 28 multipliers in
+#: use without it since the learning operands are 18 bits, 26 before; not yet built with it)
 ULX3S_LARGE_OPTIONS = {"samples": True}
-#: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 51 of its 156
+#: the 85F builds two lanes (P = 2: two multiply-accumulates per clock, 40 of its 156
 #: multipliers), at :data:`ULX3S_85F_SEED`; the 45F's 72 multipliers and 108 DP16KD hold P = 1
 ULX3S_85F_OPTIONS = {**ULX3S_LARGE_OPTIONS, "lanes": 2}
 #: hard multipliers (MULT18X18D) a lane adds to an ECP5 build with learning, measured on the
-#: 85F's default build: 32 / 52 / 93 at P = 1 / 2 / 4 (docs/boards.md)
-ECP5_LANE_MULTIPLIERS = 20
+#: 85F's default options with the 18-bit learning operands: 26 / 40 / 70 at P = 1 / 2 / 4 (the
+#: 45F's default build, the 85F's at P = 2 and at P = 4; 32 / 52 / 93 with 32-bit operands;
+#: docs/boards.md)
+ECP5_LANE_MULTIPLIERS = 15
 #: the 85F's hard multipliers, and those its default build takes at one lane
-ULX3S_85F_MULTIPLIERS, ULX3S_85F_ONE_LANE = 156, 32
+ULX3S_85F_MULTIPLIERS, ULX3S_85F_ONE_LANE = 156, 26
 #: what bounds each board's lanes at its default size and options (Board.max_lanes), from
 #: the builds in docs/boards.md
 ICEBREAKER_LANES = "one lane takes all 8 SB_MAC16 and 5113 of the 5280 logic cells"
-ULX3S_SMALL_LANES = (f"one lane takes 26 of the 28 MULT18X18D, and a lane adds about "
+ULX3S_SMALL_LANES = (f"one lane takes 20 of the 28 MULT18X18D, and a lane adds about "
                      f"{ECP5_LANE_MULTIPLIERS}")
 ULX3S_45F_LANES = "one lane takes 106 of the 108 DP16KD, and two took 113 on the 85F"
 ULX3S_85F_LANES = (f"{ULX3S_85F_ONE_LANE} MULT18X18D at one lane and about {ECP5_LANE_MULTIPLIERS} more per lane "
-                   f"(52 at two, 93 at four), against its {ULX3S_85F_MULTIPLIERS}")
+                   f"(40 at two, 70 at four), against its {ULX3S_85F_MULTIPLIERS}")
 
 BOARDS = {b.name: b for b in [
     Board(name="icebreaker", platform=ICEBreakerPlatform, family="ice40", clock=("clk12", 12e6),
