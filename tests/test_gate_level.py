@@ -81,15 +81,16 @@ def test_ulx3s_12f_default_build_netlist_equals_golden(tmp_path):
     # 36 block RAMs: 31 with the stop-and-wait link, one more for the window of 4 commands
     # (protocol 2), three more since the learning unit reads an input's K traces in one
     # clock (the trace memory split by bucket), one more for the asynchronous scheduler's
-    # copy of the pending table (its scan runs in the background); 26 multipliers since the
-    # learning unit forms u's K products at once (20 before)
-    assert cells["DP16KD"] == 36 and cells["MULT18X18D"] == 26 and cells["TRELLIS_DPR16X4"] > 0, cells
+    # copy of the pending table (its scan runs in the background); 20 multipliers since the
+    # learning operands are 18 bits (one multiplier a product: K + 4 in the learning unit; 26
+    # with 32-bit operands, when it formed u's K products at once, 20 before that)
+    assert cells["DP16KD"] == 36 and cells["MULT18X18D"] == 20 and cells["TRELLIS_DPR16X4"] > 0, cells
     assert rep["uart_divisor"] == 25 and rep["clock_mhz"] == 75.0
     print(f"gate level: {rep['netlist_cycles_per_second']} cycles/s, RTL {rep['rtl_cycles_per_second']} cycles/s")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, dp16kd, mult, mhz", [("ulx3s-45f", 106, 32, 75), ("ulx3s-85f", 113, 52, 75)])
+@pytest.mark.parametrize("name, dp16kd, mult, mhz", [("ulx3s-45f", 106, 26, 75), ("ulx3s-85f", 113, 40, 75)])
 def test_ulx3s_sample_sequencer_builds_netlist_equals_golden(name, dp16kd, mult, mhz, tmp_path):
     """The ULX3S 45F's and 85F's default builds - 2 layers of 128 x 128, the sample sequencer
     with the loss unit's exp2 and log2 tables in initialised block RAMs; on the 85F two lanes,
