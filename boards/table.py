@@ -144,11 +144,13 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, **b
 
 #: the ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
-#: the 85F's default build's nextpnr seed: its two lanes meet 75 MHz at seed 3 (76.53 MHz,
-#: 2026-12-06), where seed 1's router gave up on congestion after 44 min and the design of a
-#: commit before reached 72.89 and 73.39 MHz at seeds 1 and 3 (benchmarks/README.md, "Reads
-#: without the hold multiplexer"); from 2026-12-05 to 12-06 the 85F ran at 60 MHz
-ULX3S_85F_SEED = 3
+#: the 85F's default build's nextpnr seed: with the 18-bit learning operands its two lanes
+#: meet 75 MHz at seed 4 (76.84 MHz, 742 s, 2026-12-07), where router1 had not finished after
+#: 1,225 s at seed 3 and 1,336 s at seed 2 (stopped); with 32-bit operands seed 3 met it
+#: (76.53-77.69 MHz) and seed 1's router gave up on congestion after 44 min
+#: (benchmarks/README.md, "Reads without the hold multiplexer"); from 2026-12-05 to 12-06 the
+#: 85F ran at 60 MHz
+ULX3S_85F_SEED = 4
 #: the 45F/85F hold the sample sequencer (whole samples on chip; their default build with it:
 #: the 45F 26 multipliers, 106 DP16KD); the 12F/25F leave it out (20 of their 28 multipliers in
 #: use without it since the learning operands are 18 bits, 26 before; not yet built with it)
