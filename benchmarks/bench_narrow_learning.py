@@ -84,7 +84,7 @@ def patch(bits, shift, counts):
 
     def grad_w_term(V, trace):
         u = np.einsum("...jk,...ik->...ji", np.asarray(V, dtype=np.int64), narrow(trace, bits, shift, counts["yhat"]))
-        return narrow(F.TRACE.saturate(fp.rshift_round(u, F.V.frac)), bits, 0, counts["u"])
+        return narrow(fp.rshift_round(u, F.V.frac), bits, 0, counts["u"])
 
     fixed_model.F = _Override(F, GRAD_OP=op, GRAD_OP_SHIFT=shift)
     fixed_model.fp = _Override(fp, grad_operand=grad_operand, grad_w_term=grad_w_term)

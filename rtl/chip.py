@@ -231,6 +231,9 @@ class Chip(wiring.Component):
         # the link's reaction to it were one path of about 50 ns)
         resp_err, resp_data = Signal(), Signal(32)
         out_r, out_v = Signal(32), Signal()     # Reg.OUT: the word read, and whether it holds one
+        # the larger builds (lanes or the sample sequencer) register a descriptor write and a
+        # Reg.OUT read for Fmax (below); the smaller ones keep their logic cells
+        staged = self.lanes > 1 or self.samples
 
         def ack(err=0, data=None):
             m.d.sync += [resp_err.eq(err), resp_data.eq(0 if data is None else data)]
@@ -252,7 +255,7 @@ class Chip(wiring.Component):
         desc_we = Signal()
         desc = [core.desc_we.eq(desc_we), core.desc_layer.eq(act_layer), core.desc_field.eq(act_field),
                 core.desc_data.eq(act_w)]
-        if self.lanes > 1 or self.samples:
+        if staged:
             m.d.sync += desc
         else:
             m.d.comb += desc
@@ -354,7 +357,7 @@ class Chip(wiring.Component):
                             with m.Case(*regs):
                                 ack(data=reg_word)
                             with m.Case(R.Reg.OUT):
-                                if self.lanes > 1 or self.samples:
+                                if staged:
                                     # the output FIFO's word registered first, taken a clock
                                     # later (for Fmax on the 85F: its block RAM's clock-to-out
                                     # does not also meet the response's multiplexer); the word
@@ -393,7 +396,7 @@ class Chip(wiring.Component):
                 # FIFO is full (the host must read it; it then polls STATUS)
                 with m.If(~busy | router.out_full):
                     ack()
-            if self.lanes > 1 or self.samples:
+            if staged:
                 with m.State("OUT_READ"):
                     m.d.comb += router.out.ready.eq(out_v)
                     ack(data=out_r)

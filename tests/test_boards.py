@@ -297,9 +297,9 @@ def test_lane_bounds_follow_the_measured_builds():
     assert [n for n in BOARDS if BOARDS[n].lanes_size_bound] == ["ulx3s-45f"]
     b = BOARDS["ulx3s-85f"]
     need = lambda P: ULX3S_85F_ONE_LANE + ECP5_LANE_MULTIPLIERS * (P - 1)
-    assert all(need(P) >= used for P, used in ((1, 26), (2, 40), (4, 70))), "below a measured build"
+    # never below a measured build, and close above it
+    assert all(0 <= need(P) - used <= slack for P, used, slack in ((1, 26, 0), (2, 40, 2), (4, 70, 4)))
     assert need(b.max_lanes) <= b.multipliers < need(b.max_lanes + 1)
-    assert 0 <= need(2) - 40 <= 2 and 0 <= need(4) - 70 <= 4
     assert [n for n in BOARDS if BOARDS[n].max_lanes > 1] == ["ulx3s-85f"]
 
 
