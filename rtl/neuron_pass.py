@@ -154,30 +154,34 @@ class BucketPass(wiring.Component):
         U = max(c.neurons, c.inputs) + P        # chip-wide unit indices (neurons or inputs)
         R = -(-U // P) + 1                      # rows of P units
 
-        # the last row of the Z part and of the trace part; registered in the registered form
-        # (the descriptor is final clocks before a pass starts; for Fmax: the sums do not run
-        # on into the pass's compares, its done and the sequencer's next state)
-        last_rows, last_lanes = [], []
+        # the first and last row (and lane) of the Z part and of the trace part; registered in
+        # the registered form (the descriptor is final clocks before a pass starts; for Fmax:
+        # the sums and the descriptor's far registers do not run on into the pass's compares,
+        # the memories' write enables, its done and the sequencer's next state)
+        first_rows, first_lanes, last_rows, last_lanes = [], [], [], []
         for base, count in ((d.n_base, d.n_out), (d.i_base, d.n_in)):
             n = len(last_rows)
-            row = Signal(range(R), name=f"last_row_{n}")
-            lane = Signal(range(P), name=f"last_lane_{n}")
-            end = base + count - 1
-            m.d["sync" if self.registered else "comb"] += [row.eq(lane_div(end, P)), lane.eq(lane_mod(end, P))]
-            last_rows.append(row)
-            last_lanes.append(lane)
+            rows = [Signal(range(R), name=f"{e}_row_{n}") for e in ("first", "last")]
+            lanes = [Signal(range(P), name=f"{e}_lane_{n}") for e in ("first", "last")]
+            m.d["sync" if self.registered else "comb"] += [
+                rows[0].eq(lane_div(base, P)), lanes[0].eq(lane_mod(base, P)),
+                rows[1].eq(lane_div(base + count - 1, P)), lanes[1].eq(lane_mod(base + count - 1, P))]
+            first_rows.append(rows[0])
+            first_lanes.append(lanes[0])
+            last_rows.append(rows[1])
+            last_lanes.append(lanes[1])
 
         def part(trace):
             """(base, count, first row, last row) of the Z part or the trace part."""
             base = Mux(trace, d.i_base, d.n_base)
             count = Mux(trace, d.n_in, d.n_out)
-            return base, count, lane_div(base, P), Mux(trace, last_rows[1], last_rows[0])
+            return base, count, Mux(trace, first_rows[1], first_rows[0]), Mux(trace, last_rows[1], last_rows[0])
 
         def lanes_of(row, trace, stage):
             """per lane p: (its unit's local index o = P row + p - base, whether it is in the
             layer, :func:`in_span`: the rows walked run from the part's first to its last)"""
             base, _, first, last = part(trace)
-            first_lane, last_lane = lane_mod(base, P), Mux(trace, last_lanes[1], last_lanes[0])
+            first_lane, last_lane = Mux(trace, first_lanes[1], first_lanes[0]), Mux(trace, last_lanes[1], last_lanes[0])
             out = []
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
@@ -206,7 +210,7 @@ class BucketPass(wiring.Component):
         _, _, _, bk_last = part(bk_trace)
         s_bk = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_bk.eq(lane_mod(Mux(bk_trace, d.i_base, d.n_base), P))
+            m.d.comb += s_bk.eq(Mux(bk_trace, first_lanes[1], first_lanes[0]))
 
         def by_bank(values, s, q):
             """the value of the lane whose unit is in bank q of A / QIN (local index mod P = q)"""
@@ -261,7 +265,7 @@ class BucketPass(wiring.Component):
         read = lanes_of(rd_row, rd_trace, "rd")
         s_rd = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_rd.eq(lane_mod(Mux(rd_trace, d.i_base, d.n_base), P))
+            m.d.comb += s_rd.eq(Mux(rd_trace, first_lanes[1], first_lanes[0]))
         for p, bu in enumerate(units):
             # lane p's unit has local index o, whose A / QIN word is in bank o mod P = p - s
             src = lane_sub(p, s_rd, P) if P > 1 else 0
