@@ -145,7 +145,7 @@ def _ulx3s(size_name, platform, multipliers, size, core_clock, options=None, **b
 #: the ULX3S's default core clock: 25 MHz / 5 x 15, 25 UART clocks per bit at 3 Mbaud (exact)
 ULX3S_CLOCK = 75e6
 #: the 85F's default build's nextpnr seed: with the 18-bit learning operands its two lanes
-#: meet 75 MHz at seed 4 (76.84 MHz, 742 s, 2026-12-07), where router1 had not finished after
+#: meet 75 MHz at seed 4 (76.84 MHz, 742 s, 2026-12-07; 78.13 MHz on a0f9e71), where router1 had not finished after
 #: 1,225 s at seed 3 and 1,336 s at seed 2 (stopped); with 32-bit operands seed 3 met it
 #: (76.53-77.69 MHz) and seed 1's router gave up on congestion after 44 min
 #: (benchmarks/README.md, "Reads without the hold multiplexer"); from 2026-12-05 to 12-06 the
