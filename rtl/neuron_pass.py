@@ -158,30 +158,24 @@ class BucketPass(wiring.Component):
         # the registered form (the descriptor is final clocks before a pass starts; for Fmax:
         # the sums and the descriptor's far registers do not run on into the pass's compares,
         # the memories' write enables, its done and the sequencer's next state)
-        first_rows, first_lanes, last_rows, last_lanes = [], [], [], []
-        for base, count in ((d.n_base, d.n_out), (d.i_base, d.n_in)):
-            n = len(last_rows)
-            rows = [Signal(range(R), name=f"{e}_row_{n}") for e in ("first", "last")]
-            lanes = [Signal(range(P), name=f"{e}_lane_{n}") for e in ("first", "last")]
+        ends = []                               # per part: first row, first lane, last row, last lane
+        for n, (base, count) in enumerate(((d.n_base, d.n_out), (d.i_base, d.n_in))):
+            regs = [Signal(range(R), name=f"first_row_{n}"), Signal(range(P), name=f"first_lane_{n}"),
+                    Signal(range(R), name=f"last_row_{n}"), Signal(range(P), name=f"last_lane_{n}")]
+            end = base + count - 1
             m.d["sync" if self.registered else "comb"] += [
-                rows[0].eq(lane_div(base, P)), lanes[0].eq(lane_mod(base, P)),
-                rows[1].eq(lane_div(base + count - 1, P)), lanes[1].eq(lane_mod(base + count - 1, P))]
-            first_rows.append(rows[0])
-            first_lanes.append(lanes[0])
-            last_rows.append(rows[1])
-            last_lanes.append(lanes[1])
+                regs[0].eq(lane_div(base, P)), regs[1].eq(lane_mod(base, P)),
+                regs[2].eq(lane_div(end, P)), regs[3].eq(lane_mod(end, P))]
+            ends.append(regs)
 
         def part(trace):
-            """(base, count, first row, last row) of the Z part or the trace part."""
-            base = Mux(trace, d.i_base, d.n_base)
-            count = Mux(trace, d.n_in, d.n_out)
-            return base, count, Mux(trace, first_rows[1], first_rows[0]), Mux(trace, last_rows[1], last_rows[0])
+            """(base, first row, first lane, last row, last lane) of the Z part or the trace part."""
+            return (Mux(trace, d.i_base, d.n_base), *(Mux(trace, t, z) for z, t in zip(*ends)))
 
         def lanes_of(row, trace, stage):
             """per lane p: (its unit's local index o = P row + p - base, whether it is in the
             layer, :func:`in_span`: the rows walked run from the part's first to its last)"""
-            base, _, first, last = part(trace)
-            first_lane, last_lane = Mux(trace, first_lanes[1], first_lanes[0]), Mux(trace, last_lanes[1], last_lanes[0])
+            base, first, first_lane, last, last_lane = part(trace)
             out = []
             for p in range(P):
                 o = Signal(signed(len(Signal(range(U))) + 2), name=f"{stage}_o{p}")
@@ -207,10 +201,10 @@ class BucketPass(wiring.Component):
 
         # ---- issue: row bk_row, bucket bk_k of every lane --------------------------------
         issue = lanes_of(bk_row, bk_trace, "bk")
-        _, _, _, bk_last = part(bk_trace)
+        bk_last = part(bk_trace)[3]
         s_bk = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_bk.eq(Mux(bk_trace, first_lanes[1], first_lanes[0]))
+            m.d.comb += s_bk.eq(part(bk_trace)[2])
 
         def by_bank(values, s, q):
             """the value of the lane whose unit is in bank q of A / QIN (local index mod P = q)"""
@@ -265,7 +259,7 @@ class BucketPass(wiring.Component):
         read = lanes_of(rd_row, rd_trace, "rd")
         s_rd = Signal(range(P)) if P > 1 else None
         if P > 1:
-            m.d.comb += s_rd.eq(Mux(rd_trace, first_lanes[1], first_lanes[0]))
+            m.d.comb += s_rd.eq(part(rd_trace)[2])
         for p, bu in enumerate(units):
             # lane p's unit has local index o, whose A / QIN word is in bank o mod P = p - s
             src = lane_sub(p, s_rd, P) if P > 1 else 0
@@ -323,7 +317,7 @@ class BucketPass(wiring.Component):
 
         # ---- write back: the new words of the row's units ---------------------------------
         written = lanes_of(out_row, out_trace, "out")
-        _, _, _, out_last = part(out_trace)
+        out_last = part(out_trace)[3]
         with m.If(ctl.active & units[0].o.valid & units[0].o.ready):
             for p, bu in enumerate(units):
                 on = written[p][1]
