@@ -158,15 +158,19 @@ def tool(var, default, env=None):
 
 
 def _die_with_parent():
-    """In the tool's process before it starts (Linux): ask the kernel to kill it when the
-    build's process ends, however that ends (a SIGKILL, a test's timeout), so no yosys or
-    nextpnr runs on orphaned for tens of minutes. Elsewhere nothing."""
+    """The hook a tool's process runs before it starts (Linux): it asks the kernel to kill the
+    tool when the build's process ends, however that ends (a SIGKILL, a test's timeout), so
+    no yosys or nextpnr runs on orphaned for tens of minutes. None where there is no prctl.
+    prctl is found here, in the build's process: the hook runs between fork and exec, where
+    an import could wait forever on a lock another thread held at the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
 
 
 def _run(cmd, cwd, env, log, phases, progress, timeout=None):
@@ -178,7 +182,7 @@ def _run(cmd, cwd, env, log, phases, progress, timeout=None):
         try:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, errors="replace",
-                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                    preexec_fn=_die_with_parent())
         except FileNotFoundError:
             raise BuildFailed(f"tool {cmd[0]!r} not found (install gammacore[fpga] or set its "
                               f"environment variable)") from None

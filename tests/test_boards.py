@@ -6,6 +6,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -572,7 +573,6 @@ def _alive(pid):
 
 
 def _wait_for(cond, seconds=10.0):
-    import time
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if cond():
@@ -596,7 +596,7 @@ def test_build_tool_dies_with_the_build(tmp_path):
     """A build process killed outright (a CLI test's timeout, kill -9) takes its yosys or
     nextpnr with it: the tool was orphaned and ran on for tens of minutes before."""
     cmd = _slow_tool(tmp_path)
-    script = ("import sys\nfrom pathlib import Path\nfrom gammacore.boards import flow\n"
+    script = ("from gammacore.boards import flow\n"
               f"flow._run({cmd!r}, {str(tmp_path)!r}, None, {str(tmp_path / 'tool.log')!r}, [], print)\n")
     parent = subprocess.Popen([sys.executable, "-c", script])
     pid_file = tmp_path / "tool.pid"
